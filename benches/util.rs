@@ -1,0 +1,90 @@
+//! Shared by the benchmark programs: timing with medians, machine description, reports.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Runs `f` `warmup` times untimed, then `reps` times; returns the sorted durations.
+pub fn time_runs(warmup: usize, reps: usize, mut f: impl FnMut()) -> Vec<Duration> {
+    for _ in 0..warmup {
+        f();
+    }
+    let mut out: Vec<Duration> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+pub fn median(d: &[Duration]) -> Duration {
+    d[d.len() / 2]
+}
+
+pub fn percentile(d: &[Duration], p: f64) -> Duration {
+    let i = ((d.len() as f64 - 1.0) * p).round() as usize;
+    d[i.min(d.len() - 1)]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// "Intel(R) Xeon(R) Processor @ 2.50GHz, 2 cores, 23 GiB".
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024 / 1024)
+        .unwrap_or(0);
+    format!("{cpu}, {cores} cores, {mem} GiB")
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes `benches/results/<name>.json`.
+pub fn write_report(name: &str, report: &serde_json::Value) {
+    let dir = root().join("benches/results");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(report).unwrap() + "\n").unwrap();
+    eprintln!("wrote {}", path.display());
+}
+
+/// A ViT-B/32 package for speed runs: $VIDSEEK_VITB32, else target/vit-b32-random
+/// (made by `python3 models/export_clip.py --random-init --out target/vit-b32-random`).
+pub fn vit_b32_dir() -> Option<PathBuf> {
+    let p = std::env::var_os("VIDSEEK_VITB32")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/vit-b32-random"));
+    if p.join("model.json").is_file() {
+        Some(p)
+    } else {
+        eprintln!(
+            "no ViT-B/32 package at {} (make one: python3 models/export_clip.py --random-init --out target/vit-b32-random); skipping it",
+            p.display()
+        );
+        None
+    }
+}

@@ -1,0 +1,196 @@
+"""Export OpenAI CLIP ViT-B/32 (or the same architecture with random weights) into a
+vidseek model package.
+
+    # real weights (needs internet once, for the weights only):
+    python3 models/export_clip.py --source hf --out models/clip-vit-b32
+    python3 models/export_clip.py --source open_clip --out models/clip-vit-b32
+    # the exact ViT-B/32 graphs with random weights, no download (speed benchmarks):
+    python3 models/export_clip.py --random-init --out /tmp/vit-b32-random
+
+Writes model.json, visual.onnx, textual.onnx, tokenizer.json and, unless --no-fp16,
+visual.fp16.onnx / textual.fp16.onnx: half-precision graphs with float32 inputs and
+outputs whose LayerNorm, Softmax and reductions stay in float32 (fp16 LayerNorm
+overflows silently), checked against the fp32 graphs (cosine >= 0.999) before they are
+listed in the manifest.
+
+The text tower is exported with a dynamic sequence axis and pools at the end-of-text
+token (argmax of the ids, as OpenAI's CLIP does), so the engine runs queries at their
+true token length. The tokenizer is CLIP's BPE built offline (clip_tokenizer.py).
+Needs: torch, transformers (hf / --random-init) or open_clip_torch (open_clip), onnx,
+onnxruntime, onnxconverter-common.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import clip_tokenizer  # noqa: E402
+
+MEAN = [0.48145466, 0.4578275, 0.40821073]
+STD = [0.26862954, 0.26130258, 0.27577711]
+FP16_KEEP_FP32 = ["LayerNormalization", "ReduceMean", "Softmax", "Pow", "Sqrt", "Div", "ArgMax", "Gather"]
+
+
+class HfVisual(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.m = model
+
+    def forward(self, pixel_values):
+        return self.m.get_image_features(pixel_values=pixel_values)
+
+
+class HfText(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.m = model
+
+    def forward(self, input_ids):
+        return self.m.get_text_features(input_ids=input_ids)
+
+
+class OcVisual(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.m = model
+
+    def forward(self, pixel_values):
+        return self.m.encode_image(pixel_values)
+
+
+class OcText(torch.nn.Module):
+    """open_clip's text tower at any length up to 77: positions and mask sliced."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.m = model
+
+    def forward(self, input_ids):
+        m = self.m
+        n = input_ids.shape[1]
+        x = m.token_embedding(input_ids) + m.positional_embedding[:n]
+        x = m.transformer(x, attn_mask=m.attn_mask[:n, :n])
+        x = m.ln_final(x)
+        x = x[torch.arange(x.shape[0]), input_ids.argmax(dim=-1)]
+        return x @ m.text_projection
+
+
+def load(source: str, random_init: bool):
+    if random_init or source == "hf":
+        from transformers import CLIPConfig, CLIPModel
+
+        if random_init:
+            torch.manual_seed(0)
+            # transformers' CLIPConfig defaults are ViT-B/32: vision 768 wide, 12 layers,
+            # 12 heads, 32-px patches on 224 px; text 512 wide, 12 layers, 8 heads, 77
+            # tokens; shared space 512.
+            model = CLIPModel(CLIPConfig())
+            name = "clip-vit-b32-random-init"
+        else:
+            model = CLIPModel.from_pretrained("openai/clip-vit-base-patch32")
+            name = "clip-vit-b32"
+        model.eval()
+        return HfVisual(model), HfText(model), name, model.config.projection_dim, float(model.logit_scale.exp())
+    import open_clip
+
+    model, _, _ = open_clip.create_model_and_transforms("ViT-B-32", pretrained="openai")
+    model.eval()
+    return OcVisual(model), OcText(model), "clip-vit-b32", model.text_projection.shape[1], float(model.logit_scale.exp())
+
+
+def export_onnx(visual, text, out: Path):
+    with torch.no_grad():
+        torch.onnx.export(
+            visual,
+            (torch.randn(2, 3, 224, 224),),
+            str(out / "visual.onnx"),
+            input_names=["pixel_values"],
+            output_names=["image_embeds"],
+            dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+        torch.onnx.export(
+            text,
+            (torch.tensor([[49406, 320, 1125, 539, 320, 2368, 49407], [49406, 320, 2368, 49407, 0, 0, 0]]),),
+            str(out / "textual.onnx"),
+            input_names=["input_ids"],
+            output_names=["text_embeds"],
+            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "text_embeds": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+
+
+def to_fp16(src: Path, dst: Path) -> None:
+    import onnx
+    from onnxconverter_common import float16
+
+    model = onnx.load(str(src))
+    half = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=FP16_KEEP_FP32)
+    onnx.save(half, str(dst))
+
+
+def cosine_check(a_path: Path, b_path: Path, feeds: dict) -> float:
+    import onnxruntime as ort
+
+    a = ort.InferenceSession(str(a_path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    b = ort.InferenceSession(str(b_path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return float((a * b).sum(1).min())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--source", choices=["hf", "open_clip"], default="hf")
+    ap.add_argument("--random-init", action="store_true", help="same graphs, random weights, no download")
+    ap.add_argument("--no-fp16", action="store_true")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    visual, text, name, dim, logit_scale = load(args.source, args.random_init)
+    export_onnx(visual, text, out)
+    clip_tokenizer.build(out / "tokenizer.json")
+    manifest = {
+        "format": 1,
+        "name": name,
+        "description": "OpenAI CLIP ViT-B/32" + (" architecture with RANDOM weights (speed tests only)" if args.random_init else ""),
+        "embedding_dim": dim,
+        "logit_scale": round(logit_scale, 4),
+        "image": {"size": 224, "mean": MEAN, "std": STD, "resize": "shortest_side", "crop": "center", "interpolation": "bicubic"},
+        "text": {"context_length": 77, "dynamic_length": True, "start_id": 49406, "end_id": 49407, "pad_id": 0},
+        "files": {"visual": "visual.onnx", "textual": "textual.onnx", "tokenizer": "tokenizer.json"},
+        "io": {"image_input": "pixel_values", "image_output": "image_embeds", "text_input": "input_ids", "text_output": "text_embeds"},
+    }
+    if not args.no_fp16:
+        to_fp16(out / "visual.onnx", out / "visual.fp16.onnx")
+        to_fp16(out / "textual.onnx", out / "textual.fp16.onnx")
+        rng = np.random.default_rng(0)
+        # Real-ish inputs: smooth images in the normalised range, real token ids.
+        img = rng.normal(0, 1, size=(4, 3, 7, 7)).astype(np.float32).repeat(32, 2).repeat(32, 3)
+        cv = cosine_check(out / "visual.onnx", out / "visual.fp16.onnx", {"pixel_values": img})
+        ids = np.array([[49406, 320, 1125, 539, 320, 2368, 49407]], dtype=np.int64)
+        ct = cosine_check(out / "textual.onnx", out / "textual.fp16.onnx", {"input_ids": ids})
+        print(f"fp16 vs fp32 cosine: visual {cv:.6f}, text {ct:.6f}")
+        if min(cv, ct) >= 0.999:
+            manifest["fp16"] = {"visual": "visual.fp16.onnx", "textual": "textual.fp16.onnx"}
+        else:
+            print("fp16 graphs differ too much from fp32: not listed in model.json")
+    (out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {out} in {time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

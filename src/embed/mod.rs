@@ -1,0 +1,816 @@
+//! `embed`: images and sentences to L2-normalised CLIP vectors through ONNX Runtime.
+//!
+//! Owns: loading and validating a model package (`model.json`, the two ONNX graphs,
+//! `tokenizer.json`), ONNX Runtime sessions on the CUDA or CPU execution provider,
+//! CLIP preprocessing and tokenisation. The only module that imports `ort` and
+//! `tokenizers`. Knows nothing of video, storage or search: batch in, batch out.
+
+mod manifest;
+pub mod preprocess;
+pub mod runtime;
+pub mod text;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ort::ep::ExecutionProvider;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+pub use manifest::{FORMAT, Files, Fp16Files, ImageSpec, Io, MANIFEST_FILE, Manifest, TextSpec};
+pub use preprocess::Filter;
+pub use runtime::Runtime;
+
+use crate::image::RgbImage;
+
+/// Errors of the embedding runtime. Every message names the file or setting involved
+/// and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// No ONNX Runtime shared library was found.
+    #[error(
+        "ONNX Runtime library not found (looked in: {}); {hint}",
+        list(searched)
+    )]
+    RuntimeMissing {
+        searched: Vec<PathBuf>,
+        hint: &'static str,
+    },
+    /// The library exists but could not be loaded (wrong version, broken file).
+    #[error(
+        "cannot load ONNX Runtime from {}: {reason}; vidseek needs ONNX Runtime 1.31 or newer \
+         (./setup.sh installs it, or point --ort-lib / ORT_DYLIB_PATH at another libonnxruntime.so)",
+        path.display()
+    )]
+    RuntimeLoad { path: PathBuf, reason: String },
+    /// The model folder does not exist.
+    #[error(
+        "model package {} not found: pass --model DIR (a folder with model.json, see models/README.md) \
+         or get one with `vidseek model pull NAME`",
+        dir.display()
+    )]
+    PackageMissing { dir: PathBuf },
+    /// model.json is missing, unreadable or inconsistent.
+    #[error("{}: {reason}; fix the manifest (format: models/README.md)", path.display())]
+    Manifest { path: PathBuf, reason: String },
+    /// A file named by the manifest is missing.
+    #[error(
+        "{} ({role}, named in {}) is missing: restore the package, or rebuild it \
+         (models/export_clip.py, or `vidseek model import`)",
+        path.display(),
+        manifest.display()
+    )]
+    FileMissing {
+        path: PathBuf,
+        role: &'static str,
+        manifest: PathBuf,
+    },
+    /// An ONNX graph cannot be loaded or does not match the manifest.
+    #[error("{}: {reason}", path.display())]
+    Graph { path: PathBuf, reason: String },
+    /// tokenizer.json cannot be read.
+    #[error(
+        "{}: not a usable tokenizer ({reason}); the package needs CLIP's tokenizer.json \
+         (build it with `python3 models/clip_tokenizer.py {}`)",
+        path.display(),
+        path.display()
+    )]
+    Tokenizer { path: PathBuf, reason: String },
+    /// `--device cuda` was asked for and CUDA cannot start.
+    #[error("CUDA was requested (--device cuda) but cannot be used: {reason}")]
+    Cuda { reason: String },
+    /// ONNX Runtime failed while running a graph.
+    #[error("{what} failed: {reason}")]
+    Inference { what: &'static str, reason: String },
+    /// The caller passed something unusable (an empty image, an empty batch of ids).
+    #[error("{0}")]
+    BadInput(String),
+}
+
+impl EmbedError {
+    /// True when the input was at fault rather than the model or the machine.
+    pub fn is_user_error(&self) -> bool {
+        matches!(self, EmbedError::BadInput(_))
+    }
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where inference runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// CUDA when the library and the machine support it, else CPU (logged).
+    #[default]
+    Auto,
+    Cpu,
+    /// CUDA or an error.
+    Cuda,
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "cuda" | "gpu" => Ok(Device::Cuda),
+            other => Err(format!("unknown device {other:?}: use auto, cpu or cuda")),
+        }
+    }
+}
+
+/// How to start the runtime.
+#[derive(Clone, Debug, Default)]
+pub struct EmbedOptions {
+    /// Explicit libonnxruntime path (else the search in [`runtime::locate`]).
+    pub ort_lib: Option<PathBuf>,
+    pub device: Device,
+    /// Intra-op threads per session (default: ONNX Runtime's choice, one per core).
+    pub intra_threads: Option<usize>,
+}
+
+/// L2-normalised vectors, one row per input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Embeddings {
+    pub dim: usize,
+    pub data: Vec<f32>,
+}
+
+impl Embeddings {
+    pub fn len(&self) -> usize {
+        self.data.len().checked_div(self.dim).unwrap_or(0)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+    pub fn rows(&self) -> impl Iterator<Item = &[f32]> {
+        self.data.chunks_exact(self.dim.max(1))
+    }
+}
+
+/// A loaded model package: both towers and the tokenizer, ready to embed.
+pub struct Embedder {
+    dir: PathBuf,
+    manifest: Manifest,
+    visual: Mutex<Session>,
+    textual: Mutex<Session>,
+    tokenizer: text::TextTokenizer,
+    provider: &'static str,
+    text_ids_i32: bool,
+    text_fixed_len: Option<usize>,
+    filter: Filter,
+}
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedder")
+            .field("dir", &self.dir)
+            .field("model", &self.manifest.name)
+            .field("provider", &self.provider)
+            .finish()
+    }
+}
+
+impl Embedder {
+    /// Loads and validates the package in `dir`; every failure names the file and the fix.
+    pub fn load(dir: &Path, opts: &EmbedOptions) -> Result<Self, EmbedError> {
+        let manifest = Manifest::load(dir)?;
+        let tok_path = dir.join(&manifest.files.tokenizer);
+        let tokenizer = text::TextTokenizer::load(&tok_path, &manifest.text)?;
+        let rt = runtime::init(opts.ort_lib.as_deref())?;
+
+        let (sessions, provider) = match opts.device {
+            Device::Cpu => (open_sessions(dir, &manifest, rt, opts, false)?, "CPU"),
+            Device::Cuda => {
+                if !ort::ep::CUDA::is_available().unwrap_or(false) {
+                    return Err(EmbedError::Cuda {
+                        reason: format!(
+                            "the ONNX Runtime library {} was built without CUDA; install the \
+                             onnxruntime-gpu 1.31 wheel's libraries (see README, GPU) or use --device cpu",
+                            rt.library.display()
+                        ),
+                    });
+                }
+                (open_sessions(dir, &manifest, rt, opts, true)?, "CUDA")
+            }
+            Device::Auto => {
+                let cuda = if ort::ep::CUDA::is_available().unwrap_or(false) {
+                    match open_sessions(dir, &manifest, rt, opts, true) {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            tracing::warn!("CUDA is not usable, falling back to CPU: {e}");
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
+                match cuda {
+                    Some(s) => (s, "CUDA"),
+                    None => (open_sessions(dir, &manifest, rt, opts, false)?, "CPU"),
+                }
+            }
+        };
+        let (visual, textual, fp16) = sessions;
+        let (v_path, t_path) = {
+            let (v, t) = graph_files(&manifest, fp16);
+            (dir.join(v), dir.join(t))
+        };
+        check_visual(&visual, &v_path, &manifest)?;
+        let (text_ids_i32, text_fixed_len) = check_textual(&textual, &t_path, &manifest)?;
+        let filter = match manifest.image.interpolation.as_str() {
+            "bilinear" => Filter::Bilinear,
+            _ => Filter::Bicubic,
+        };
+        let emb = Self {
+            dir: dir.to_path_buf(),
+            manifest,
+            visual: Mutex::new(visual),
+            textual: Mutex::new(textual),
+            tokenizer,
+            provider,
+            text_ids_i32,
+            text_fixed_len,
+            filter,
+        };
+        emb.probe(&v_path, &t_path)?;
+        tracing::info!(
+            model = %emb.manifest.name,
+            provider = emb.provider,
+            "model loaded from {}",
+            emb.dir.display()
+        );
+        Ok(emb)
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// Model identity stored with every vector.
+    pub fn model_name(&self) -> &str {
+        &self.manifest.name
+    }
+    pub fn dim(&self) -> usize {
+        self.manifest.embedding_dim
+    }
+    /// Side of the square model input.
+    pub fn image_size(&self) -> u32 {
+        self.manifest.image.size
+    }
+    /// The execution provider in use: "CUDA" or "CPU".
+    pub fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    /// CLIP preprocessing of one image into `out` (3 x size x size, CHW, normalised).
+    pub fn preprocess(&self, img: &RgbImage, out: &mut [f32]) -> Result<(), EmbedError> {
+        let size = self.image_size();
+        if img.width == 0
+            || img.height == 0
+            || img.data.len() != img.width as usize * img.height as usize * 3
+        {
+            return Err(EmbedError::BadInput(format!(
+                "image of {}x{} with {} bytes is not a packed RGB image",
+                img.width,
+                img.height,
+                img.data.len()
+            )));
+        }
+        let cropped =
+            preprocess::resize_center_crop(&img.data, img.width, img.height, size, self.filter);
+        preprocess::normalise_chw(
+            &cropped,
+            size,
+            self.manifest.image.mean,
+            self.manifest.image.std,
+            out,
+        );
+        Ok(())
+    }
+
+    /// Number of floats of one preprocessed image.
+    pub fn pixels_per_image(&self) -> usize {
+        let s = self.image_size() as usize;
+        3 * s * s
+    }
+
+    /// Embeds images of any size (preprocessed here).
+    pub fn embed_images(&self, images: &[RgbImage]) -> Result<Embeddings, EmbedError> {
+        let per = self.pixels_per_image();
+        let mut pixels = vec![0f32; per * images.len()];
+        for (img, out) in images.iter().zip(pixels.chunks_exact_mut(per)) {
+            self.preprocess(img, out)?;
+        }
+        self.embed_pixels(&pixels)
+    }
+
+    /// Embeds already preprocessed images (N x 3 x size x size, concatenated).
+    pub fn embed_pixels(&self, pixels: &[f32]) -> Result<Embeddings, EmbedError> {
+        let per = self.pixels_per_image();
+        if pixels.is_empty() || pixels.len() % per != 0 {
+            return Err(EmbedError::BadInput(format!(
+                "pixel buffer of {} floats is not a whole number of {per}-float images",
+                pixels.len()
+            )));
+        }
+        let n = pixels.len() / per;
+        let s = self.image_size() as usize;
+        let io = &self.manifest.io;
+        let tensor = TensorRef::from_array_view(([n, 3, s, s], pixels)).map_err(|e| {
+            EmbedError::Inference {
+                what: "preparing the image batch",
+                reason: e.to_string(),
+            }
+        })?;
+        let mut session = self.visual.lock().unwrap_or_else(|e| e.into_inner());
+        let outputs = session
+            .run(ort::inputs![io.image_input.as_str() => tensor])
+            .map_err(|e| EmbedError::Inference {
+                what: "running the image tower",
+                reason: e.to_string(),
+            })?;
+        extract(&outputs, &io.image_output, n, self.dim(), "the image tower")
+    }
+
+    /// CLIP token ids of `text` (start and end included, truncated to the context length).
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
+        self.tokenizer.ids(text)
+    }
+
+    /// Embeds sentences. Each batch runs at its longest true token length when the graph
+    /// allows (CLIP pools at the end token behind a causal mask, so shorter rows padded
+    /// after their end token are unaffected), else padded to the context length.
+    pub fn embed_texts(&self, texts: &[&str]) -> Result<Embeddings, EmbedError> {
+        let ids = texts
+            .iter()
+            .map(|t| self.tokenize(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.embed_token_ids(&ids, None)
+    }
+
+    /// Embeds token-id rows, padded with the manifest's pad id to `pad_to` (or to the
+    /// longest row, or to the fixed length of the graph).
+    pub fn embed_token_ids(
+        &self,
+        rows: &[Vec<u32>],
+        pad_to: Option<usize>,
+    ) -> Result<Embeddings, EmbedError> {
+        if rows.is_empty() || rows.iter().any(|r| r.is_empty()) {
+            return Err(EmbedError::BadInput("no token ids to embed".into()));
+        }
+        let longest = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let len = self
+            .text_fixed_len
+            .unwrap_or_else(|| pad_to.unwrap_or(longest).max(longest));
+        if longest > len || len > self.manifest.text.context_length {
+            return Err(EmbedError::BadInput(format!(
+                "{longest} tokens do not fit the context length {}",
+                self.manifest.text.context_length
+            )));
+        }
+        let n = rows.len();
+        let pad = self.manifest.text.pad_id as i64;
+        let mut ids = vec![pad; n * len];
+        let mut mask = vec![0i64; n * len];
+        for (i, r) in rows.iter().enumerate() {
+            for (j, &t) in r.iter().enumerate() {
+                ids[i * len + j] = t as i64;
+                mask[i * len + j] = 1;
+            }
+        }
+        let io = &self.manifest.io;
+        let ids32: Vec<i32>;
+        let mask32: Vec<i32>;
+        let mut inputs: Vec<(
+            std::borrow::Cow<'_, str>,
+            ort::session::SessionInputValue<'_>,
+        )> = Vec::new();
+        let err = |e: ort::Error| EmbedError::Inference {
+            what: "preparing the token batch",
+            reason: e.to_string(),
+        };
+        if self.text_ids_i32 {
+            ids32 = ids.iter().map(|&v| v as i32).collect();
+            mask32 = mask.iter().map(|&v| v as i32).collect();
+            inputs.push((
+                io.text_input.as_str().into(),
+                TensorRef::from_array_view(([n, len], &ids32[..]))
+                    .map_err(err)?
+                    .into(),
+            ));
+            if let Some(m) = &io.text_mask {
+                inputs.push((
+                    m.as_str().into(),
+                    TensorRef::from_array_view(([n, len], &mask32[..]))
+                        .map_err(err)?
+                        .into(),
+                ));
+            }
+        } else {
+            inputs.push((
+                io.text_input.as_str().into(),
+                TensorRef::from_array_view(([n, len], &ids[..]))
+                    .map_err(err)?
+                    .into(),
+            ));
+            if let Some(m) = &io.text_mask {
+                inputs.push((
+                    m.as_str().into(),
+                    TensorRef::from_array_view(([n, len], &mask[..]))
+                        .map_err(err)?
+                        .into(),
+                ));
+            }
+        }
+        let mut session = self.textual.lock().unwrap_or_else(|e| e.into_inner());
+        let outputs = session.run(inputs).map_err(|e| EmbedError::Inference {
+            what: "running the text tower",
+            reason: e.to_string(),
+        })?;
+        extract(&outputs, &io.text_output, n, self.dim(), "the text tower")
+    }
+
+    /// One tiny run of each tower, so a graph whose output size is symbolic still gets
+    /// checked against the manifest at load time rather than on the first query.
+    fn probe(&self, visual: &Path, textual: &Path) -> Result<(), EmbedError> {
+        let ids = self.tokenize("a photo")?;
+        self.embed_token_ids(&[ids], None)
+            .map_err(|e| EmbedError::Graph {
+                path: textual.to_path_buf(),
+                reason: format!("a test run failed: {e}"),
+            })?;
+        let sess = self.visual.lock().unwrap_or_else(|e| e.into_inner());
+        let dynamic_out = sess
+            .outputs()
+            .iter()
+            .find(|o| o.name() == self.manifest.io.image_output)
+            .is_some_and(|o| {
+                tensor_shape(o.dtype()).is_some_and(|(_, s)| s.last().is_none_or(|d| *d < 0))
+            });
+        drop(sess);
+        if dynamic_out {
+            let pixels = vec![0f32; self.pixels_per_image()];
+            self.embed_pixels(&pixels).map_err(|e| EmbedError::Graph {
+                path: visual.to_path_buf(),
+                reason: format!("a test run failed: {e}"),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn graph_files(m: &Manifest, fp16: bool) -> (&str, &str) {
+    match (&m.fp16, fp16) {
+        (Some(h), true) => (&h.visual, &h.textual),
+        _ => (&m.files.visual, &m.files.textual),
+    }
+}
+
+type Sessions = (Session, Session, bool);
+
+fn open_sessions(
+    dir: &Path,
+    m: &Manifest,
+    rt: &Runtime,
+    opts: &EmbedOptions,
+    cuda: bool,
+) -> Result<Sessions, EmbedError> {
+    // Half-precision graphs only pay off on the GPU; the CPU runs the fp32 ones.
+    let fp16 = cuda && m.fp16.is_some();
+    let (v, t) = graph_files(m, fp16);
+    if fp16 {
+        for f in [v, t] {
+            if !dir.join(f).is_file() {
+                return Err(EmbedError::FileMissing {
+                    path: dir.join(f),
+                    role: "fp16 graph",
+                    manifest: dir.join(MANIFEST_FILE),
+                });
+            }
+        }
+    }
+    let visual = open_session(&dir.join(v), rt, opts, cuda)?;
+    let textual = open_session(&dir.join(t), rt, opts, cuda)?;
+    Ok((visual, textual, fp16))
+}
+
+fn open_session(
+    path: &Path,
+    rt: &Runtime,
+    opts: &EmbedOptions,
+    cuda: bool,
+) -> Result<Session, EmbedError> {
+    let fail = |reason: String| EmbedError::Graph {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut b = Session::builder(&rt.environment)
+        .map_err(|e| fail(e.to_string()))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| fail(e.to_string()))?;
+    if let Some(n) = opts.intra_threads {
+        b = b.with_intra_threads(n).map_err(|e| fail(e.to_string()))?;
+    }
+    if cuda {
+        b = b
+            .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+            .map_err(|e| EmbedError::Cuda {
+                reason: e.to_string(),
+            })?;
+    }
+    b.commit_from_file(path).map_err(|e| {
+        if cuda {
+            EmbedError::Cuda {
+                reason: format!("{}: {e}", path.display()),
+            }
+        } else {
+            fail(format!(
+                "ONNX Runtime cannot load this graph ({e}); the file is corrupt or not ONNX: \
+                 re-export it (models/export_clip.py) or restore the package"
+            ))
+        }
+    })
+}
+
+fn tensor_shape(t: &ValueType) -> Option<(TensorElementType, Vec<i64>)> {
+    match t {
+        ValueType::Tensor { ty, shape, .. } => Some((*ty, shape.iter().copied().collect())),
+        _ => None,
+    }
+}
+
+fn find_tensor(
+    list: &[ort::value::Outlet],
+    name: &str,
+    what: &str,
+    path: &Path,
+) -> Result<(TensorElementType, Vec<i64>), EmbedError> {
+    let names: Vec<&str> = list.iter().map(|o| o.name()).collect();
+    let o = list
+        .iter()
+        .find(|o| o.name() == name)
+        .ok_or_else(|| EmbedError::Graph {
+            path: path.to_path_buf(),
+            reason: format!(
+                "has no {what} named {name:?} (it has {names:?}); set the name in model.json \"io\""
+            ),
+        })?;
+    tensor_shape(o.dtype()).ok_or_else(|| EmbedError::Graph {
+        path: path.to_path_buf(),
+        reason: format!("{what} {name:?} is not a tensor"),
+    })
+}
+
+fn check_output_dim(
+    shape: &[i64],
+    m: &Manifest,
+    path: &Path,
+    name: &str,
+) -> Result<(), EmbedError> {
+    if shape.len() != 2 {
+        return Err(EmbedError::Graph {
+            path: path.to_path_buf(),
+            reason: format!(
+                "output {name:?} has shape {shape:?}; expected [batch, {}]",
+                m.embedding_dim
+            ),
+        });
+    }
+    if shape[1] >= 0 && shape[1] as usize != m.embedding_dim {
+        return Err(EmbedError::Graph {
+            path: path.to_path_buf(),
+            reason: format!(
+                "output {name:?} has {} dimensions but model.json says embedding_dim {}: fix the manifest",
+                shape[1], m.embedding_dim
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn unexpected_inputs(session: &Session, known: &[&str], path: &Path) -> Result<(), EmbedError> {
+    let extra: Vec<&str> = session
+        .inputs()
+        .iter()
+        .map(|i| i.name())
+        .filter(|n| !known.contains(n))
+        .collect();
+    if extra.is_empty() {
+        Ok(())
+    } else {
+        Err(EmbedError::Graph {
+            path: path.to_path_buf(),
+            reason: format!(
+                "has inputs the manifest does not describe: {extra:?} (see model.json \"io\")"
+            ),
+        })
+    }
+}
+
+fn check_visual(s: &Session, path: &Path, m: &Manifest) -> Result<(), EmbedError> {
+    let io = &m.io;
+    let (ty, shape) = find_tensor(s.inputs(), &io.image_input, "input", path)?;
+    let size = m.image.size as i64;
+    let dims_ok = shape.len() == 4
+        && (shape[1] == 3 || shape[1] < 0)
+        && (shape[2] == size || shape[2] < 0)
+        && (shape[3] == size || shape[3] < 0);
+    if !dims_ok {
+        return Err(EmbedError::Graph {
+            path: path.to_path_buf(),
+            reason: format!(
+                "input {:?} has shape {shape:?} but model.json says image.size {size}: expected [batch, 3, {size}, {size}]",
+                io.image_input
+            ),
+        });
+    }
+    if ty != TensorElementType::Float32 {
+        return Err(EmbedError::Graph {
+            path: path.to_path_buf(),
+            reason: format!(
+                "input {:?} is {ty:?}; vidseek feeds float32 (export half graphs with float32 inputs and outputs)",
+                io.image_input
+            ),
+        });
+    }
+    let (_, out) = find_tensor(s.outputs(), &io.image_output, "output", path)?;
+    check_output_dim(&out, m, path, &io.image_output)?;
+    unexpected_inputs(s, &[io.image_input.as_str()], path)
+}
+
+/// Returns (ids are int32, fixed sequence length).
+fn check_textual(
+    s: &Session,
+    path: &Path,
+    m: &Manifest,
+) -> Result<(bool, Option<usize>), EmbedError> {
+    let io = &m.io;
+    let (ty, shape) = find_tensor(s.inputs(), &io.text_input, "input", path)?;
+    let i32_ids = match ty {
+        TensorElementType::Int64 => false,
+        TensorElementType::Int32 => true,
+        other => {
+            return Err(EmbedError::Graph {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "input {:?} is {other:?}; token ids must be int64 or int32",
+                    io.text_input
+                ),
+            });
+        }
+    };
+    if shape.len() != 2 {
+        return Err(EmbedError::Graph {
+            path: path.to_path_buf(),
+            reason: format!(
+                "input {:?} has shape {shape:?}; expected [batch, sequence]",
+                io.text_input
+            ),
+        });
+    }
+    let fixed = (shape[1] >= 0).then_some(shape[1] as usize);
+    match (fixed, m.text.dynamic_length) {
+        (Some(n), true) => {
+            return Err(EmbedError::Graph {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the sequence length is fixed at {n} but model.json says text.dynamic_length true: set it to false"
+                ),
+            });
+        }
+        (Some(n), false) if n != m.text.context_length => {
+            return Err(EmbedError::Graph {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the sequence length is fixed at {n} but model.json says text.context_length {}",
+                    m.text.context_length
+                ),
+            });
+        }
+        _ => {}
+    }
+    let mut known = vec![io.text_input.as_str()];
+    if let Some(mask) = &io.text_mask {
+        find_tensor(s.inputs(), mask, "input", path)?;
+        known.push(mask.as_str());
+    }
+    let (_, out) = find_tensor(s.outputs(), &io.text_output, "output", path)?;
+    check_output_dim(&out, m, path, &io.text_output)?;
+    unexpected_inputs(s, &known, path)?;
+    // A graph with a fixed length is always fed that length.
+    Ok((
+        i32_ids,
+        if m.text.dynamic_length {
+            None
+        } else {
+            Some(fixed.unwrap_or(m.text.context_length))
+        },
+    ))
+}
+
+fn extract(
+    outputs: &ort::session::SessionOutputs<'_>,
+    name: &str,
+    n: usize,
+    dim: usize,
+    what: &'static str,
+) -> Result<Embeddings, EmbedError> {
+    let value = outputs.get(name).ok_or_else(|| EmbedError::Inference {
+        what,
+        reason: format!("no output named {name:?}"),
+    })?;
+    let (shape, data) = value
+        .try_extract_tensor::<f32>()
+        .map_err(|e| EmbedError::Inference {
+            what,
+            reason: e.to_string(),
+        })?;
+    if shape.len() != 2 || shape[0] as usize != n || shape[1] as usize != dim {
+        return Err(EmbedError::Inference {
+            what,
+            reason: format!(
+                "output {name:?} has shape {:?}, expected [{n}, {dim}] (check embedding_dim in model.json)",
+                &shape[..]
+            ),
+        });
+    }
+    let mut data = data.to_vec();
+    for row in data.chunks_exact_mut(dim) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|v| *v /= norm);
+        }
+    }
+    Ok(Embeddings { dim, data })
+}
+
+/// One input or output of a graph, as ONNX Runtime reports it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TensorInfo {
+    pub name: String,
+    /// "float32", "float16", "int64", "int32", ...
+    pub dtype: String,
+    /// -1 for a symbolic dimension.
+    pub shape: Vec<i64>,
+}
+
+/// The inputs and outputs of an ONNX graph.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GraphIo {
+    pub inputs: Vec<TensorInfo>,
+    pub outputs: Vec<TensorInfo>,
+}
+
+/// Opens a graph on the CPU only to list what it takes and returns.
+pub fn inspect(path: &Path, ort_lib: Option<&Path>) -> Result<GraphIo, EmbedError> {
+    let rt = runtime::init(ort_lib)?;
+    let opts = EmbedOptions {
+        intra_threads: Some(1),
+        ..EmbedOptions::default()
+    };
+    let s = open_session(path, rt, &opts, false)?;
+    let info = |list: &[ort::value::Outlet]| {
+        list.iter()
+            .map(|o| {
+                let (ty, shape) =
+                    tensor_shape(o.dtype()).unwrap_or((TensorElementType::Undefined, Vec::new()));
+                TensorInfo {
+                    name: o.name().to_string(),
+                    dtype: dtype_name(ty).to_string(),
+                    shape,
+                }
+            })
+            .collect()
+    };
+    Ok(GraphIo {
+        inputs: info(s.inputs()),
+        outputs: info(s.outputs()),
+    })
+}
+
+fn dtype_name(t: TensorElementType) -> &'static str {
+    match t {
+        TensorElementType::Float32 => "float32",
+        TensorElementType::Float16 => "float16",
+        TensorElementType::Float64 => "float64",
+        TensorElementType::Int64 => "int64",
+        TensorElementType::Int32 => "int32",
+        TensorElementType::Uint8 => "uint8",
+        TensorElementType::Bool => "bool",
+        _ => "other",
+    }
+}

@@ -1,0 +1,13 @@
+//! vidseek: self-hosted text-to-video semantic search.
+//!
+//! Write path: `library -> jobs: decode -> embed -> store -> index`.
+//! Read path: `api / cli -> search: embed(text) -> index -> store -> segments`.
+//! See ARCHITECTURE.md for what each module owns.
+
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod embed;
+pub mod image;
+pub mod modelhub;
+pub mod synth;

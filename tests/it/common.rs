@@ -1,0 +1,82 @@
+//! Shared helpers: paths, the bundled model loaded once, the binary, vector maths.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use vidseek::embed::{Device, EmbedOptions, Embedder};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixtures() -> PathBuf {
+    root().join("tests/fixtures")
+}
+
+pub fn tiny_model_dir() -> PathBuf {
+    root().join("models/tiny-clip")
+}
+
+pub fn cpu_options() -> EmbedOptions {
+    EmbedOptions {
+        ort_lib: None,
+        device: Device::Cpu,
+        intra_threads: Some(2),
+    }
+}
+
+/// The bundled tiny model, loaded once per test binary.
+pub fn tiny() -> &'static Embedder {
+    static MODEL: OnceLock<Embedder> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        Embedder::load(&tiny_model_dir(), &cpu_options()).expect("bundled model loads")
+    })
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+/// Runs the vidseek binary with `args` (and extra environment), no inherited model/data env.
+pub fn vidseek(args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vidseek"));
+    cmd.args(args)
+        .env_remove("VIDSEEK_MODEL")
+        .env_remove("VIDSEEK_DATA")
+        .env_remove("ORT_DYLIB_PATH")
+        .env_remove("VIDSEEK_DEVICE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    cmd.output().expect("vidseek binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Copies a folder (flat or nested) into `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}

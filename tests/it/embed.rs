@@ -1,0 +1,505 @@
+//! The embedding runtime against the reference CLIP path (fixtures made by
+//! tests/fixtures/make_reference.py with OpenAI's tokenizer, PIL and Python onnxruntime).
+
+use std::path::Path;
+
+use serde_json::Value;
+use vidseek::decode;
+use vidseek::embed::{
+    Device, EmbedError, EmbedOptions, Embedder, Filter, Manifest, preprocess, runtime,
+    text::TextTokenizer,
+};
+
+use crate::common::{self, cosine, tiny, tiny_model_dir};
+
+fn reference(name: &str) -> Value {
+    let text = std::fs::read_to_string(common::fixtures().join(name)).expect("fixture exists");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+#[test]
+fn tokenizer_ids_equal_openai_simple_tokenizer() {
+    let cases = reference("tokenizer_reference.json");
+    let manifest = Manifest::load(&tiny_model_dir()).unwrap();
+    let tok = TextTokenizer::load(
+        &tiny_model_dir().join(&manifest.files.tokenizer),
+        &manifest.text,
+    )
+    .unwrap();
+    let cases = cases.as_array().unwrap();
+    assert!(cases.len() >= 30);
+    let mut truncated = 0;
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let want: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let got = tok.ids(text).unwrap();
+        assert_eq!(got, want, "ids differ for {text:?}");
+        if want.len() == 77 {
+            truncated += 1;
+            assert_eq!(
+                *got.last().unwrap(),
+                49407,
+                "truncation keeps the end token"
+            );
+        }
+    }
+    assert!(truncated >= 2, "the fixture covers over-long sentences");
+}
+
+#[test]
+fn preprocessing_is_bit_exact_with_pil_resize_and_center_crop() {
+    let dir = common::fixtures().join("images");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".png") || name.ends_with(".crop.png") {
+            continue;
+        }
+        let img = decode::image(&entry.path()).unwrap();
+        let want = decode::image(&dir.join(name.replace(".png", ".crop.png"))).unwrap();
+        let got =
+            preprocess::resize_center_crop(&img.data, img.width, img.height, 224, Filter::Bicubic);
+        let diff = got.iter().zip(&want.data).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            diff,
+            0,
+            "{name}: {diff} of {} bytes differ from PIL",
+            got.len()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} images checked");
+}
+
+#[test]
+fn image_and_text_embeddings_match_the_python_reference() {
+    let r = reference("embed_reference.json");
+    let model = tiny();
+    assert_eq!(r["model"].as_str().unwrap(), model.model_name());
+    for case in r["images"].as_array().unwrap() {
+        let file = common::fixtures().join(case["file"].as_str().unwrap());
+        let img = decode::image(&file).unwrap();
+        let got = model.embed_images(&[img]).unwrap();
+        let c = cosine(got.row(0), &floats(&case["embedding"]));
+        assert!(c >= 0.999, "{}: cosine {c}", file.display());
+    }
+    let texts: Vec<&str> = r["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    let got = model.embed_texts(&texts).unwrap();
+    for (i, case) in r["texts"].as_array().unwrap().iter().enumerate() {
+        let c = cosine(got.row(i), &floats(&case["embedding"]));
+        assert!(c >= 0.9999, "{:?}: cosine {c}", texts[i]);
+        let norm: f32 = got.row(i).iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "rows are L2-normalised");
+    }
+}
+
+#[test]
+fn true_length_text_equals_text_padded_to_the_context_length() {
+    let model = tiny();
+    let sentences = [
+        "a red circle",
+        "a yellow star on a purple background.",
+        "an empty black background",
+        "a",
+    ];
+    for s in sentences {
+        let ids = model.tokenize(s).unwrap();
+        let short = model
+            .embed_token_ids(std::slice::from_ref(&ids), None)
+            .unwrap();
+        let padded = model.embed_token_ids(&[ids], Some(77)).unwrap();
+        let c = cosine(short.row(0), padded.row(0));
+        assert!(c >= 0.99999, "{s:?}: cosine {c}");
+    }
+    // A batch of mixed lengths (padded to the longest) equals each sentence alone.
+    let batch = model.embed_texts(&sentences).unwrap();
+    for (i, s) in sentences.iter().enumerate() {
+        let alone = model.embed_texts(&[s]).unwrap();
+        assert!(
+            cosine(batch.row(i), alone.row(0)) >= 0.99999,
+            "{s:?} in a batch"
+        );
+    }
+}
+
+#[test]
+fn batched_images_equal_single_images() {
+    let model = tiny();
+    let dir = common::fixtures().join("images");
+    let imgs: Vec<_> = [
+        "red_circle_blue_640x360.png",
+        "green_star_white_360x640.png",
+        "noise_161x97.png",
+    ]
+    .iter()
+    .map(|n| decode::image(&dir.join(n)).unwrap())
+    .collect();
+    let batch = model.embed_images(&imgs).unwrap();
+    assert_eq!(batch.len(), 3);
+    for (i, img) in imgs.iter().enumerate() {
+        let one = model.embed_images(std::slice::from_ref(img)).unwrap();
+        assert!(cosine(batch.row(i), one.row(0)) > 0.99999);
+    }
+}
+
+// ------------------------------------------------------------------ bad packages
+
+/// A copy of the bundled package's four files in a temporary folder.
+fn package_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in [
+        "model.json",
+        "visual.onnx",
+        "textual.onnx",
+        "tokenizer.json",
+    ] {
+        std::fs::copy(tiny_model_dir().join(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}
+
+fn load_err(dir: &Path) -> EmbedError {
+    Embedder::load(dir, &common::cpu_options()).expect_err("a broken package must not load")
+}
+
+fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut Value)) {
+    let p = dir.join("model.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn missing_graph_file_names_the_file_and_the_fix() {
+    let pkg = package_copy();
+    std::fs::remove_file(pkg.path().join("visual.onnx")).unwrap();
+    let e = load_err(pkg.path());
+    assert!(matches!(e, EmbedError::FileMissing { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("visual.onnx") && msg.contains("missing") && msg.contains("export_clip.py"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn missing_tokenizer_is_reported_by_name() {
+    let pkg = package_copy();
+    std::fs::remove_file(pkg.path().join("tokenizer.json")).unwrap();
+    let msg = load_err(pkg.path()).to_string();
+    assert!(
+        msg.contains("tokenizer.json") && msg.contains("missing"),
+        "{msg}"
+    );
+
+    std::fs::write(pkg.path().join("tokenizer.json"), "{ not a tokenizer").unwrap();
+    let e = load_err(pkg.path());
+    assert!(matches!(e, EmbedError::Tokenizer { .. }), "{e:?}");
+    assert!(e.to_string().contains("clip_tokenizer.py"), "{e}");
+}
+
+#[test]
+fn wrong_embedding_dim_in_the_manifest_is_caught_at_load() {
+    let pkg = package_copy();
+    edit_manifest(pkg.path(), |v| v["embedding_dim"] = 512.into());
+    let e = load_err(pkg.path());
+    let msg = e.to_string();
+    assert!(matches!(e, EmbedError::Graph { .. }), "{e:?}");
+    assert!(
+        msg.contains("embedding_dim 512") && msg.contains("onnx"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn wrong_image_size_in_the_manifest_is_caught_at_load() {
+    let pkg = package_copy();
+    edit_manifest(pkg.path(), |v| v["image"]["size"] = 336.into());
+    let msg = load_err(pkg.path()).to_string();
+    assert!(
+        msg.contains("visual.onnx") && msg.contains("image.size 336"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn corrupt_onnx_names_the_file_and_says_it_is_corrupt() {
+    let pkg = package_copy();
+    std::fs::write(
+        pkg.path().join("textual.onnx"),
+        b"\x08\x07garbage that is not a protobuf",
+    )
+    .unwrap();
+    let e = load_err(pkg.path());
+    let msg = e.to_string();
+    assert!(matches!(e, EmbedError::Graph { .. }), "{e:?}");
+    assert!(
+        msg.contains("textual.onnx") && msg.contains("corrupt"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn manifest_problems_name_model_json() {
+    let pkg = package_copy();
+    std::fs::write(pkg.path().join("model.json"), "{\"format\": 1,").unwrap();
+    let msg = load_err(pkg.path()).to_string();
+    assert!(
+        msg.contains("model.json") && msg.contains("models/README.md"),
+        "{msg}"
+    );
+
+    let pkg = package_copy();
+    edit_manifest(pkg.path(), |v| {
+        v["image"]["interpolation"] = "lanczos".into()
+    });
+    let msg = load_err(pkg.path()).to_string();
+    assert!(
+        msg.contains("interpolation") && msg.contains("bicubic"),
+        "{msg}"
+    );
+
+    let pkg = package_copy();
+    std::fs::remove_file(pkg.path().join("model.json")).unwrap();
+    assert!(load_err(pkg.path()).to_string().contains("model.json"));
+
+    let e = load_err(Path::new("/nonexistent/vidseek-model"));
+    assert!(matches!(e, EmbedError::PackageMissing { .. }), "{e:?}");
+    assert!(e.to_string().contains("--model"), "{e}");
+}
+
+#[test]
+fn manifest_naming_a_graph_input_that_does_not_exist_is_caught() {
+    let pkg = package_copy();
+    edit_manifest(pkg.path(), |v| v["io"]["image_input"] = "image".into());
+    let msg = load_err(pkg.path()).to_string();
+    assert!(
+        msg.contains("\"image\"") && msg.contains("pixel_values") && msg.contains("\"io\""),
+        "{msg}"
+    );
+}
+
+#[test]
+fn fixed_length_claim_is_checked_against_the_graph() {
+    // The bundled text graph has a dynamic sequence axis; the manifest may still ask
+    // for padding to the context length, and then every query is padded.
+    let pkg = package_copy();
+    edit_manifest(pkg.path(), |v| v["text"]["dynamic_length"] = false.into());
+    let padded = Embedder::load(pkg.path(), &common::cpu_options()).unwrap();
+    let a = padded.embed_texts(&["a red circle"]).unwrap();
+    let b = tiny().embed_texts(&["a red circle"]).unwrap();
+    assert!(cosine(a.row(0), b.row(0)) > 0.99999);
+}
+
+#[test]
+fn cuda_request_fails_loudly_without_a_cuda_runtime() {
+    let opts = EmbedOptions {
+        device: Device::Cuda,
+        ..common::cpu_options()
+    };
+    match Embedder::load(&tiny_model_dir(), &opts) {
+        // A machine with the GPU library and a GPU may run this suite too.
+        Ok(m) => assert_eq!(m.provider(), "CUDA"),
+        Err(e) => {
+            assert!(matches!(e, EmbedError::Cuda { .. }), "{e:?}");
+            assert!(
+                e.to_string().contains("--device cpu") || e.to_string().contains("CUDA"),
+                "{e}"
+            );
+        }
+    }
+    // auto never fails for want of CUDA.
+    let auto = EmbedOptions {
+        device: Device::Auto,
+        ..common::cpu_options()
+    };
+    let m = Embedder::load(&tiny_model_dir(), &auto).unwrap();
+    assert!(["CPU", "CUDA"].contains(&m.provider()));
+}
+
+#[test]
+fn runtime_search_reports_every_place_it_looked() {
+    let e = runtime::locate(Some(Path::new("/nonexistent/libonnxruntime.so"))).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("/nonexistent/libonnxruntime.so") && msg.contains("--ort-lib"),
+        "{msg}"
+    );
+    // The project-local folder made by .ci/setup is found without any setting.
+    let found = runtime::locate(None).unwrap();
+    assert!(
+        found
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("libonnxruntime.so")
+    );
+}
+
+// ------------------------------------------------------------------ the CLI
+
+#[test]
+fn cli_embed_text_prints_the_same_normalised_vector_as_the_library() {
+    let model = tiny_model_dir();
+    let out = common::vidseek(
+        &[
+            "embed",
+            "text",
+            "a red circle",
+            "--json",
+            "--model",
+            model.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ],
+        &[],
+        None,
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let v: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert_eq!(v["model"], tiny().model_name());
+    assert_eq!(v["dim"].as_u64().unwrap() as usize, tiny().dim());
+    let cli = floats(&v["embedding"]);
+    let lib = tiny().embed_texts(&["a red circle"]).unwrap();
+    assert!(cosine(&cli, lib.row(0)) > 0.99999);
+    let norm: f32 = cli.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4);
+}
+
+#[test]
+fn cli_global_options_work_before_the_subcommand_and_from_the_environment() {
+    let model = tiny_model_dir();
+    let img = common::fixtures().join("images/red_circle_blue_640x360.png");
+    let before = common::vidseek(
+        &[
+            "--model",
+            model.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "embed",
+            "image",
+            img.to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+        None,
+    );
+    assert!(before.status.success(), "{}", common::stderr(&before));
+    let from_env = common::vidseek(
+        &["embed", "image", img.to_str().unwrap(), "--json"],
+        &[
+            ("VIDSEEK_MODEL", model.to_str().unwrap()),
+            ("VIDSEEK_DEVICE", "cpu"),
+        ],
+        None,
+    );
+    assert!(from_env.status.success(), "{}", common::stderr(&from_env));
+    let a: Value = serde_json::from_str(&common::stdout(&before)).unwrap();
+    let b: Value = serde_json::from_str(&common::stdout(&from_env)).unwrap();
+    assert!(cosine(&floats(&a["embedding"]), &floats(&b["embedding"])) > 0.99999);
+}
+
+#[test]
+fn cli_without_onnx_runtime_says_how_to_install_it() {
+    let out = common::vidseek(
+        &[
+            "embed",
+            "text",
+            "a red circle",
+            "--model",
+            tiny_model_dir().to_str().unwrap(),
+        ],
+        &[("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("ONNX Runtime library not found") && err.contains("ORT_DYLIB_PATH"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn cli_embed_image_of_a_non_image_fails_with_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("notes.png");
+    std::fs::write(&bad, b"this is text, not a PNG").unwrap();
+    let out = common::vidseek(
+        &[
+            "embed",
+            "image",
+            bad.to_str().unwrap(),
+            "--model",
+            tiny_model_dir().to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("notes.png") && err.contains("not a readable image"),
+        "{err}"
+    );
+}
+
+#[test]
+fn doctor_reports_runtime_providers_ffmpeg_and_model() {
+    let out = common::vidseek(
+        &[
+            "doctor",
+            "--json",
+            "--model",
+            tiny_model_dir().to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let v: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert!(
+        v["onnxruntime"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("1.")
+    );
+    assert!(
+        v["onnxruntime"]["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "CPU")
+    );
+    assert!(
+        v["ffmpeg"]["libavcodec"]
+            .as_str()
+            .unwrap()
+            .starts_with("59.")
+    );
+    assert_eq!(v["model"]["valid"], true);
+    assert!(["CPU", "CUDA"].contains(&v["model"]["provider"].as_str().unwrap()));
+
+    let broken = common::vidseek(&["doctor", "--model", "/nonexistent/model"], &[], None);
+    assert!(!broken.status.success());
+    assert!(common::stdout(&broken).contains("INVALID"));
+}
