@@ -2,15 +2,20 @@
 //! a thin shell over the same functions the HTTP API and the tests call.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
+use crate::catalog::{Access, Catalog};
 use crate::config;
-use crate::decode;
+use crate::decode::{self, SampleOptions};
 use crate::embed::{self, Device, EmbedOptions, Embedder};
+use crate::jobs::{self, IndexOptions, JobReport, Outcome, Progress};
 use crate::modelhub;
+use crate::search::{self, SearchRequest};
 use crate::synth;
 
 #[derive(Parser, Debug)]
@@ -84,14 +89,101 @@ pub enum Command {
     /// Get, import and list model packages.
     #[command(subcommand)]
     Model(ModelCmd),
-    /// Offline demo: render synthetic scenes and classify them zero-shot.
+    /// Index video files or folders (recursive); unchanged files are skipped.
+    Index {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Periodic samples per second (shot changes add more).
+        #[arg(long, default_value_t = 1.0)]
+        fps: f64,
+        /// Frames per model call.
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        /// Machine-readable summary instead of a progress bar.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the library with a sentence.
+    Search {
+        query: String,
+        /// Number of results.
+        #[arg(short, default_value_t = 10)]
+        k: i64,
+        /// Only this video (id).
+        #[arg(long)]
+        video: Option<i64>,
+        /// Drop results whose best frame scores below this cosine similarity.
+        #[arg(long)]
+        min_score: Option<f32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List indexed (and failed) videos.
+    Videos {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a video from the library by path or id (the file is not touched).
+    Remove { target: String },
+    /// Remove videos whose files no longer exist.
+    Prune,
+    /// Re-embed every video with the current model (after changing models).
+    Reembed {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render sample footage of the synthetic scene domain (videos + truth.json).
+    SampleFootage {
+        dir: PathBuf,
+        /// Number of videos.
+        #[arg(long, default_value_t = 4)]
+        videos: usize,
+        /// Scenes per video.
+        #[arg(long, default_value_t = 6)]
+        scenes: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Serve the web UI and HTTP API.
+    Serve(ServeArgs),
+    /// The offline demo: render sample footage, index it, show searches, serve the UI.
     Demo {
+        /// Stop after indexing and the example searches.
+        #[arg(long)]
+        no_serve: bool,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+    },
+    /// Render synthetic scenes and classify them zero-shot (a quick model check).
+    ZeroShot {
         /// Frames to render.
         #[arg(long, default_value_t = 64)]
         frames: usize,
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (a non-loopback address needs --token).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
+    /// Library folder (repeatable): uploads go to the first; POST /api/index accepts paths inside them.
+    #[arg(long = "library", value_name = "DIR")]
+    pub libraries: Vec<PathBuf>,
+    /// Index new and changed files under the library folders automatically.
+    #[arg(long)]
+    pub watch: bool,
+    /// Access token required on every API call.
+    #[arg(long, env = "VIDSEEK_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Largest upload in MiB.
+    #[arg(long, default_value_t = 4096)]
+    pub max_upload_mb: u64,
+    /// Periodic samples per second when indexing.
+    #[arg(long, default_value_t = 1.0)]
+    pub fps: f64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -133,8 +225,364 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Embed(cmd) => embed_cmd(g, cmd),
         Command::Doctor { json } => doctor(g, *json),
         Command::Model(cmd) => model_cmd(g, cmd),
-        Command::Demo { frames, json } => demo(g, *frames, *json),
+        Command::ZeroShot { frames, json } => zero_shot(g, *frames, *json),
+        Command::Serve(args) => serve(g, args),
+        Command::Demo { no_serve, bind } => demo(g, *no_serve, *bind),
+        Command::Index {
+            paths,
+            fps,
+            batch,
+            json,
+        } => index(g, paths, *fps, *batch, *json),
+        Command::Search {
+            query,
+            k,
+            video,
+            min_score,
+            json,
+        } => search_cmd(g, query, *k, *video, *min_score, *json),
+        Command::Videos { json } => videos(g, *json),
+        Command::Remove { target } => remove(g, target),
+        Command::Prune => prune(g),
+        Command::Reembed { json } => reembed(g, *json),
+        Command::SampleFootage {
+            dir,
+            videos,
+            scenes,
+            seed,
+        } => sample_footage(dir, *videos, *scenes, *seed),
     }
+}
+
+fn sample_footage(dir: &std::path::Path, videos: usize, scenes: usize, seed: u64) -> Result<()> {
+    let truth = synth::sample_library(dir, videos, scenes, seed)?;
+    println!("{}", serde_json::to_string_pretty(&truth)?);
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// A progress bar over the seconds of video to index.
+fn progress_bar(json: bool) -> (jobs::ProgressSink, Option<indicatif::ProgressBar>) {
+    if json {
+        return (Arc::new(|_| {}), None);
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} [{bar:30}] {percent:>3}% {msg} ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let b = bar.clone();
+    let state = std::sync::Mutex::new((0usize, 0usize, std::time::Instant::now()));
+    let sink: jobs::ProgressSink = Arc::new(move |p: Progress| {
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        match p {
+            Progress::Planned {
+                files,
+                to_index,
+                video_seconds,
+                ..
+            } => {
+                b.set_length((video_seconds * 10.0).ceil().max(1.0) as u64);
+                b.set_message(format!("{to_index} of {files} files to index"));
+                st.0 = to_index;
+                st.2 = std::time::Instant::now();
+            }
+            Progress::Frames {
+                frames,
+                video_seconds,
+                ..
+            } => {
+                b.set_position((video_seconds * 10.0) as u64);
+                let rate = frames as f64 / st.2.elapsed().as_secs_f64().max(1e-3);
+                b.set_message(format!(
+                    "files {}/{} | {frames} frames | {rate:.1} frames/s",
+                    st.1, st.0
+                ));
+            }
+            Progress::FileDone { report, .. } => {
+                st.1 += 1;
+                if let Outcome::Failed { error } = &report.outcome {
+                    b.println(format!("failed: {}: {error}", report.path));
+                }
+            }
+            Progress::FileStarted { .. } | Progress::Finished { .. } => {}
+        }
+    });
+    (sink, Some(bar))
+}
+
+fn index_options(fps: f64, batch: usize) -> Result<IndexOptions> {
+    if !(fps.is_finite() && fps > 0.0 && fps <= 60.0) {
+        bail!("--fps must be between 0 and 60 (got {fps})");
+    }
+    Ok(IndexOptions {
+        sample: SampleOptions {
+            fps,
+            ..SampleOptions::default()
+        },
+        batch: batch.max(1),
+        ..IndexOptions::default()
+    })
+}
+
+/// Runs the interrupted jobs left by a killed run, then a new job for `paths`.
+async fn run_jobs(
+    catalog: &Catalog,
+    model: Arc<Embedder>,
+    paths: &[PathBuf],
+    opts: &IndexOptions,
+    json: bool,
+) -> Result<Vec<JobReport>> {
+    let store = &catalog.store;
+    let resumed = store.requeue_interrupted().await?;
+    if resumed > 0 && !json {
+        eprintln!("resuming {resumed} interrupted job(s)");
+    }
+    if !paths.is_empty() {
+        let keys: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        store.create_job("index", &keys).await?;
+    }
+    let mut reports = Vec::new();
+    for job in store.enqueued_jobs().await? {
+        let (sink, bar) = progress_bar(json);
+        let job_paths: Vec<PathBuf> = job.paths.iter().map(PathBuf::from).collect();
+        let r = jobs::run_job(
+            catalog,
+            model.clone(),
+            job.id,
+            &job_paths,
+            opts,
+            sink,
+            Arc::new(AtomicBool::new(false)),
+        )
+        .await;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        reports.push(r?);
+    }
+    Ok(reports)
+}
+
+fn print_reports(reports: &[JobReport], json: bool) -> Result<()> {
+    let failed: usize = reports.iter().map(|r| r.failed).sum();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "jobs": reports }))?
+        );
+    } else {
+        for r in reports {
+            let speed = if r.wall_seconds > 0.0 {
+                r.video_seconds / r.wall_seconds
+            } else {
+                0.0
+            };
+            println!(
+                "job {}: {} indexed ({} frames, {:.0} s of video in {:.1} s, {:.1}x realtime), {} unchanged, {} failed",
+                r.job_id,
+                r.indexed,
+                r.frames,
+                r.video_seconds,
+                r.wall_seconds,
+                speed,
+                r.unchanged,
+                r.failed
+            );
+            for f in &r.files {
+                if let Outcome::Failed { error } = &f.outcome {
+                    eprintln!("  failed: {}: {error}", f.path);
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} file(s) could not be indexed (listed above); the others are indexed");
+    }
+    Ok(())
+}
+
+fn index(g: &Global, paths: &[PathBuf], fps: f64, batch: usize, json: bool) -> Result<()> {
+    let opts = index_options(fps, batch)?;
+    for p in paths {
+        if !p.exists() {
+            bail!("{}: no such file or folder", p.display());
+        }
+    }
+    let model = Arc::new(g.load_model()?);
+    let rt = runtime()?;
+    let reports = rt.block_on(async {
+        let catalog = Catalog::open(
+            &g.data_dir(),
+            model.model_name(),
+            model.dim(),
+            Access::Write,
+        )
+        .await?;
+        let r = run_jobs(&catalog, model.clone(), paths, &opts, json).await;
+        catalog.store.close().await;
+        r
+    })?;
+    print_reports(&reports, json)
+}
+
+fn search_cmd(
+    g: &Global,
+    query: &str,
+    k: i64,
+    video: Option<i64>,
+    min_score: Option<f32>,
+    json: bool,
+) -> Result<()> {
+    let req = SearchRequest {
+        query: query.to_string(),
+        k,
+        video,
+        min_score,
+    };
+    search::validate(&req)?;
+    let model = Arc::new(g.load_model()?);
+    let rt = runtime()?;
+    let resp = rt.block_on(async {
+        let catalog =
+            Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Read).await?;
+        anyhow::Ok(search::search(&catalog, model.clone(), &req).await?)
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&resp)?);
+    } else if resp.results.is_empty() {
+        println!("no matches for {:?}", resp.query);
+    } else {
+        for r in &resp.results {
+            println!(
+                "{}  {}-{}  {:.3}",
+                r.path,
+                search::clock(r.start),
+                search::clock(r.end),
+                r.score
+            );
+        }
+    }
+    Ok(())
+}
+
+fn videos(g: &Global, json: bool) -> Result<()> {
+    let rt = runtime()?;
+    let list = rt.block_on(async {
+        let store = crate::store::Store::open(&crate::catalog::db_path(&g.data_dir())).await?;
+        anyhow::Ok(store.videos().await?)
+    })?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "videos": list }))?
+        );
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("the library is empty: add videos with `vidseek index PATH`");
+    }
+    for v in list {
+        let dur = v.duration.map(search::clock).unwrap_or_else(|| "-".into());
+        match v.error {
+            Some(e) if v.status == "failed" => {
+                println!("{:>5}  failed    {}  error: {e}", v.id, v.path)
+            }
+            Some(e) => println!(
+                "{:>5}  indexed   {}  {dur}  {} frames  (last re-index failed: {e})",
+                v.id, v.path, v.frame_count
+            ),
+            None => println!(
+                "{:>5}  {:<8}  {}  {dur}  {} frames",
+                v.id, v.status, v.path, v.frame_count
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Opens the folder for writing with the model it was indexed with (no model needed
+/// for removals).
+async fn open_for_maintenance(g: &Global) -> Result<Catalog> {
+    let data = g.data_dir();
+    let store = crate::store::Store::open(&crate::catalog::db_path(&data)).await?;
+    let (name, dim) = match store.model().await? {
+        Some(m) => m,
+        None => bail!("the library in {} is empty", data.display()),
+    };
+    store.close().await;
+    Ok(Catalog::open(&data, &name, dim, Access::Write).await?)
+}
+
+fn remove(g: &Global, target: &str) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let catalog = open_for_maintenance(g).await?;
+        let video = match target.parse::<i64>() {
+            Ok(id) => catalog.store.video(id).await?,
+            Err(_) => {
+                let p = std::path::Path::new(target);
+                let key = p
+                    .canonicalize()
+                    .unwrap_or_else(|_| std::path::absolute(p).unwrap_or(p.to_path_buf()));
+                catalog
+                    .store
+                    .video_by_path(&key.display().to_string())
+                    .await?
+            }
+        };
+        let Some(v) = video else {
+            bail!("{target}: not in the library (see `vidseek videos`)");
+        };
+        catalog.remove_video(v.id).await?;
+        catalog.save_vectors().await?;
+        println!("removed {} ({} frames)", v.path, v.frame_count);
+        Ok(())
+    })
+}
+
+fn prune(g: &Global) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let catalog = open_for_maintenance(g).await?;
+        let mut n = 0;
+        for v in catalog.store.videos().await? {
+            if !std::path::Path::new(&v.path).exists() {
+                catalog.remove_video(v.id).await?;
+                println!("removed {} (file is gone)", v.path);
+                n += 1;
+            }
+        }
+        catalog.save_vectors().await?;
+        println!("{n} video(s) pruned");
+        Ok(())
+    })
+}
+
+fn reembed(g: &Global, json: bool) -> Result<()> {
+    let model = Arc::new(g.load_model()?);
+    let opts = IndexOptions::default();
+    let rt = runtime()?;
+    let reports = rt.block_on(async {
+        let data = g.data_dir();
+        let paths = crate::catalog::reset_for_model(&data, model.model_name(), model.dim()).await?;
+        let catalog = Catalog::open(&data, model.model_name(), model.dim(), Access::Write).await?;
+        let paths: Vec<PathBuf> = paths
+            .into_iter()
+            .map(PathBuf::from)
+            .filter(|p| p.exists())
+            .collect();
+        run_jobs(&catalog, model.clone(), &paths, &opts, json).await
+    })?;
+    print_reports(&reports, json)
 }
 
 fn print_embedding(model: &Embedder, v: &[f32], json: bool) {
@@ -316,9 +764,125 @@ fn model_cmd(g: &Global, cmd: &ModelCmd) -> Result<()> {
     Ok(())
 }
 
+fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
+    let model = Arc::new(g.load_model()?);
+    let index = index_options(args.fps, 16)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let catalog = Arc::new(
+            Catalog::open(
+                &g.data_dir(),
+                model.model_name(),
+                model.dim(),
+                Access::Write,
+            )
+            .await?,
+        );
+        let cfg = crate::api::ServeConfig {
+            bind: args.bind,
+            libraries: args.libraries.clone(),
+            watch: args.watch,
+            token: args.token.clone().filter(|t| !t.is_empty()),
+            max_upload: args.max_upload_mb.saturating_mul(1024 * 1024),
+            index,
+            search_permits: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        };
+        crate::api::serve(cfg, catalog, model).await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Renders sample footage into the data folder (once), indexes it, runs a few example
+/// searches against the known scenes, then serves the UI over that library.
+fn demo(g: &Global, no_serve: bool, bind: std::net::SocketAddr) -> Result<()> {
+    let data = g.data_dir();
+    let lib = data.join("demo-library");
+    let truth_file = lib.join("truth.json");
+    if !truth_file.exists() {
+        eprintln!("demo: rendering sample footage into {}", lib.display());
+        synth::sample_library(&lib, 6, 6, 7)?;
+    }
+    let truth: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&truth_file)?)?;
+    let model = Arc::new(g.load_model()?);
+    let opts = IndexOptions::default();
+    let rt = runtime()?;
+    rt.block_on(async {
+        let catalog = Catalog::open(&data, model.model_name(), model.dim(), Access::Write).await?;
+        let reports = run_jobs(
+            &catalog,
+            model.clone(),
+            std::slice::from_ref(&lib),
+            &opts,
+            false,
+        )
+        .await?;
+        print_reports(&reports, false)?;
+        println!(
+            "\nexample searches (the truth is in {}):",
+            truth_file.display()
+        );
+        let mut right = 0;
+        let mut asked = 0;
+        for v in truth.iter().take(3) {
+            for s in v["scenes"].as_array().into_iter().flatten().take(2) {
+                let caption = s["caption"].as_str().unwrap_or_default();
+                let resp = search::search(&catalog, model.clone(), &SearchRequest::new(caption, 1))
+                    .await?;
+                let (ws, we) = (
+                    s["start"].as_f64().unwrap_or(0.0),
+                    s["end"].as_f64().unwrap_or(0.0),
+                );
+                let ok = resp.results.first().is_some_and(|r| {
+                    r.path == v["path"].as_str().unwrap_or_default() && r.start < we && r.end > ws
+                });
+                asked += 1;
+                right += ok as usize;
+                match resp.results.first() {
+                    Some(r) => println!(
+                        "  {} {caption:?}\n      -> {}  {}-{}  {:.3}   (truth {}-{})",
+                        if ok { "ok  " } else { "MISS" },
+                        r.path,
+                        search::clock(r.start),
+                        search::clock(r.end),
+                        r.score,
+                        search::clock(ws),
+                        search::clock(we)
+                    ),
+                    None => println!("  MISS {caption:?} -> nothing"),
+                }
+            }
+        }
+        println!("{right}/{asked} example searches found the right moment");
+        catalog.store.close().await;
+        anyhow::Ok(())
+    })?;
+    drop(rt);
+    if no_serve {
+        return Ok(());
+    }
+    println!("\nopen http://{bind}/ and search, e.g. \"a red circle\" (Ctrl-C stops)");
+    serve(
+        g,
+        &ServeArgs {
+            bind,
+            libraries: vec![lib],
+            watch: true,
+            token: None,
+            max_upload_mb: 4096,
+            fps: 1.0,
+        },
+    )
+}
+
 /// Renders random scenes of the synthetic domain and classifies each against every
 /// canonical caption: what the bundled model understands, with no files or network.
-fn demo(g: &Global, frames: usize, json: bool) -> Result<()> {
+fn zero_shot(g: &Global, frames: usize, json: bool) -> Result<()> {
     let model = g.load_model()?;
     let mut captions = Vec::new();
     let mut labels = Vec::new();

@@ -1,10 +1,20 @@
 //! `decode`: the only module that imports ffmpeg-next (Debian's FFmpeg 5.1 libraries).
 //!
-//! Owns: opening media files, stream facts, decoding to RGB at the geometry the caller
-//! asks for. Knows nothing of models or storage.
+//! Owns: opening media files, stream facts, sampling video frames with exact time
+//! ranges at the geometry the caller asks for, JPEG thumbnails, subtitle cues (embedded
+//! streams and sidecar files). Knows nothing of models or storage.
+
+mod subtitles;
+mod video;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
+
+pub use subtitles::{Cue, embedded_subtitles, sidecar_files, subtitle_file};
+pub use video::{
+    SampleOptions, SampleReason, SampleStats, SampledFrame, VideoInfo, probe, rotate, sample,
+    scaled_dims,
+};
 
 use ffmpeg::format::Pixel;
 use ffmpeg::media::Type;
@@ -32,6 +42,22 @@ pub enum DecodeError {
     /// Pixel format conversion failed.
     #[error("{}: cannot convert pixels ({reason})", path.display())]
     Convert { path: PathBuf, reason: String },
+    /// The stream is of a kind vidseek does not index (e.g. an extreme resolution).
+    #[error("{}: unsupported video: {reason}", path.display())]
+    Unsupported { path: PathBuf, reason: String },
+    /// Decoding failed part-way.
+    #[error("{}: decoding failed ({reason}); the file may be damaged", path.display())]
+    Decode { path: PathBuf, reason: String },
+    /// The stream ends long before its declared duration.
+    #[error(
+        "{}: truncated: pictures stop at {decoded:.1} s of a declared {declared:.1} s (the file was cut short; re-copy it)",
+        path.display()
+    )]
+    Truncated {
+        path: PathBuf,
+        decoded: f64,
+        declared: f64,
+    },
 }
 
 impl DecodeError {
@@ -144,7 +170,7 @@ fn to_rgb(
 }
 
 /// Copies an RGB24 frame into a tightly packed buffer (frames have padded rows).
-fn packed_rgb(rgb: &ffmpeg::frame::Video) -> RgbImage {
+pub(crate) fn packed_rgb(rgb: &ffmpeg::frame::Video) -> RgbImage {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let stride = rgb.stride(0);
     let src = rgb.data(0);

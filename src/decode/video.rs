@@ -1,0 +1,699 @@
+//! Video: stream facts, and the sampler that turns a file into the frames worth
+//! embedding, each with the exact time range it stands for.
+//!
+//! Sampling: a frame every `1/fps` seconds, plus the first frame after each shot change
+//! (mean absolute difference of a 16x16 luma grid against the previous decoded frame),
+//! and a sampled frame that looks like the previous kept one is dropped, which extends
+//! the kept frame's range. Every kept frame covers [its time, next kept frame's time),
+//! the last one up to the end of the stream, so the ranges tile the video.
+//!
+//! Timestamps are the decoder's best-effort presentation times times the stream time
+//! base, minus the stream start time: B-frame reordering, variable frame rates,
+//! 29.97 fps and non-zero start times come out right. Rotation metadata (display
+//! matrix) and non-square pixels are applied. Frames are scaled straight from the
+//! decoder's pixel format to the requested geometry in one swscale pass. Non-reference
+//! frames are not decoded while the next periodic sample is far away.
+
+use std::path::Path;
+
+use ffmpeg::codec::discard::Discard;
+use ffmpeg::format::Pixel;
+use ffmpeg::media::Type;
+use ffmpeg::software::scaling;
+use ffmpeg_next as ffmpeg;
+
+use super::{DecodeError, init, packed_rgb};
+use crate::image::RgbImage;
+
+/// Stream facts of a video file.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct VideoInfo {
+    /// Seconds.
+    pub duration: f64,
+    /// Average frame rate.
+    pub fps: f64,
+    /// Display size (after rotation and pixel aspect ratio).
+    pub width: u32,
+    pub height: u32,
+    pub codec: String,
+    /// Clockwise rotation applied for display: 0, 90, 180 or 270.
+    pub rotation: u32,
+    pub subtitle_streams: usize,
+    /// The container's title tag, when set.
+    pub title: Option<String>,
+}
+
+/// How to sample.
+#[derive(Clone, Debug)]
+pub struct SampleOptions {
+    /// Periodic samples per second.
+    pub fps: f64,
+    /// Mean absolute luma difference (0..255) between consecutive decoded frames that
+    /// counts as a shot change.
+    pub scene_threshold: f32,
+    /// A sample whose luma grid differs less than this from the last kept frame is
+    /// collapsed into it.
+    pub dedup_threshold: f32,
+    /// Scale so the shorter display side has this many pixels (the model's resize).
+    pub short_side: u32,
+    /// Shorter side of the JPEG thumbnails; 0 for none.
+    pub thumb_short_side: u32,
+    /// Decoder threads (0: FFmpeg's choice).
+    pub threads: usize,
+    /// Skip non-reference frames while the next sample is more than two frames away.
+    pub skip_nonref: bool,
+}
+
+impl Default for SampleOptions {
+    fn default() -> Self {
+        Self {
+            fps: 1.0,
+            scene_threshold: 30.0,
+            dedup_threshold: 2.0,
+            short_side: 224,
+            thumb_short_side: 120,
+            threads: 0,
+            skip_nonref: true,
+        }
+    }
+}
+
+/// A kept frame.
+#[derive(Clone, Debug)]
+pub struct SampledFrame {
+    /// Seconds from the start of the stream; the frame stands for [start, end).
+    pub start: f64,
+    pub end: f64,
+    /// Time of the picture itself (equal to `start`).
+    pub peak: f64,
+    /// RGB at the requested geometry.
+    pub image: RgbImage,
+    /// JPEG thumbnail (empty when not asked for).
+    pub thumbnail: Vec<u8>,
+    /// Why it was sampled.
+    pub reason: SampleReason,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SampleReason {
+    Periodic,
+    ShotChange,
+}
+
+/// Counters of one sampling run.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SampleStats {
+    pub decoded_frames: u64,
+    pub sampled: u64,
+    pub kept: u64,
+    pub shot_changes: u64,
+    /// Last decoded presentation time (seconds).
+    pub last_time: f64,
+}
+
+struct Opened {
+    input: ffmpeg::format::context::Input,
+    index: usize,
+    time_base: f64,
+    start: i64,
+    info: VideoInfo,
+}
+
+fn open(path: &Path) -> Result<Opened, DecodeError> {
+    init();
+    if let Err(e) = std::fs::File::open(path) {
+        return Err(DecodeError::Open {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        });
+    }
+    let input = ffmpeg::format::input(path).map_err(|e| DecodeError::Format {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let stream = input
+        .streams()
+        .best(Type::Video)
+        .ok_or_else(|| DecodeError::NoVideo {
+            path: path.to_path_buf(),
+        })?;
+    let index = stream.index();
+    let tb = stream.time_base();
+    let time_base = tb.numerator() as f64 / tb.denominator().max(1) as f64;
+    let start = if stream.start_time() == ffmpeg::ffi::AV_NOPTS_VALUE {
+        0
+    } else {
+        stream.start_time()
+    };
+    let params = stream.parameters();
+    let (w, h, sar, codec) = unsafe {
+        let p = params.as_ptr();
+        let sar = (*p).sample_aspect_ratio;
+        let name = ffmpeg::codec::Id::from((*p).codec_id).name().to_string();
+        ((*p).width as u32, (*p).height as u32, sar, name)
+    };
+    if w < 16 || h < 16 || w > 16384 || h > 16384 {
+        return Err(DecodeError::Unsupported {
+            path: path.to_path_buf(),
+            reason: format!("a {w}x{h} picture is outside the supported 16..16384 pixels per side"),
+        });
+    }
+    let rotation = rotation_of(&stream);
+    let display_w = if sar.num > 0 && sar.den > 0 && sar.num != sar.den {
+        ((w as f64 * sar.num as f64 / sar.den as f64).round() as u32).max(1)
+    } else {
+        w
+    };
+    let (dw, dh) = if rotation % 180 == 90 {
+        (h, display_w)
+    } else {
+        (display_w, h)
+    };
+    let avg = stream.avg_frame_rate();
+    let fps = if avg.denominator() > 0 && avg.numerator() > 0 {
+        avg.numerator() as f64 / avg.denominator() as f64
+    } else {
+        let r = stream.rate();
+        if r.denominator() > 0 {
+            r.numerator() as f64 / r.denominator() as f64
+        } else {
+            0.0
+        }
+    };
+    let duration = if stream.duration() > 0 {
+        stream.duration() as f64 * time_base
+    } else if input.duration() > 0 {
+        input.duration() as f64 / ffmpeg::ffi::AV_TIME_BASE as f64
+    } else {
+        0.0
+    };
+    let subtitle_streams = input
+        .streams()
+        .filter(|s| s.parameters().medium() == Type::Subtitle)
+        .count();
+    let title = input
+        .metadata()
+        .get("title")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    Ok(Opened {
+        info: VideoInfo {
+            duration,
+            fps,
+            width: dw,
+            height: dh,
+            codec,
+            rotation,
+            subtitle_streams,
+            title,
+        },
+        input,
+        index,
+        time_base,
+        start,
+    })
+}
+
+/// Clockwise display rotation from the stream's display matrix.
+fn rotation_of(stream: &ffmpeg::format::stream::Stream) -> u32 {
+    for sd in stream.side_data() {
+        if sd.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix
+            && sd.data().len() >= 36
+        {
+            // av_display_rotation_get: counter-clockwise degrees.
+            let ccw =
+                unsafe { ffmpeg::ffi::av_display_rotation_get(sd.data().as_ptr() as *const i32) };
+            if ccw.is_nan() {
+                return 0;
+            }
+            let cw = (-ccw.round() as i64).rem_euclid(360);
+            return (((cw + 45) / 90 * 90) % 360) as u32;
+        }
+    }
+    0
+}
+
+/// Reads the stream facts without decoding pictures.
+pub fn probe(path: &Path) -> Result<VideoInfo, DecodeError> {
+    Ok(open(path)?.info)
+}
+
+/// Size of the picture after "scale the shorter side to `short`", keeping aspect.
+pub fn scaled_dims(w: u32, h: u32, short: u32) -> (u32, u32) {
+    if w <= h {
+        (short, ((short as f64 * h as f64 / w as f64) as u32).max(1))
+    } else {
+        (((short as f64 * w as f64 / h as f64) as u32).max(1), short)
+    }
+}
+
+/// A 16x16 grid of mean luma values: cheap to compute from the decoder's Y plane.
+#[derive(Clone)]
+struct Signature([f32; 256]);
+
+impl Signature {
+    fn diff(&self, other: &Signature) -> f32 {
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / 256.0
+    }
+}
+
+/// Luma planes the signature can read directly (8-bit and little-endian 16-bit).
+fn luma_depth(fmt: Pixel) -> Option<u32> {
+    use Pixel::*;
+    match fmt {
+        YUV420P | YUVJ420P | YUV422P | YUVJ422P | YUV444P | YUVJ444P | YUV440P | YUVJ440P
+        | YUV411P | YUV410P | NV12 | NV21 | NV16 | GRAY8 | YUVA420P => Some(8),
+        YUV420P10LE | YUV422P10LE | YUV444P10LE => Some(10),
+        YUV420P12LE | YUV422P12LE | YUV444P12LE => Some(12),
+        _ => Option::None,
+    }
+}
+
+fn signature(
+    frame: &ffmpeg::frame::Video,
+    fallback: &mut Option<scaling::Context>,
+) -> Result<Signature, ffmpeg::Error> {
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let mut sig = [0f32; 256];
+    if let Some(depth) = luma_depth(frame.format()) {
+        let stride = frame.stride(0);
+        let data = frame.data(0);
+        let shift = depth - 8;
+        for gy in 0..16 {
+            for gx in 0..16 {
+                // Mean of a 4x4 block of pixels around the cell centre.
+                let cy = (gy * h + h / 2) / 16;
+                let cx = (gx * w + w / 2) / 16;
+                let mut acc = 0u32;
+                for y in cy.saturating_sub(2)..(cy + 2).min(h) {
+                    for x in cx.saturating_sub(2)..(cx + 2).min(w) {
+                        acc += if depth == 8 {
+                            data[y * stride + x] as u32
+                        } else {
+                            let i = y * stride + 2 * x;
+                            (u16::from_le_bytes([data[i], data[i + 1]]) >> shift) as u32
+                        };
+                    }
+                }
+                let n = ((cy + 2).min(h) - cy.saturating_sub(2))
+                    * ((cx + 2).min(w) - cx.saturating_sub(2));
+                sig[gy * 16 + gx] = acc as f32 / n.max(1) as f32;
+            }
+        }
+        return Ok(Signature(sig));
+    }
+    // Other formats (RGB, palette, ...): let swscale make a 16x16 grey picture.
+    let ctx = match fallback {
+        Some(c) => c,
+        None => fallback.insert(scaling::Context::get(
+            frame.format(),
+            frame.width(),
+            frame.height(),
+            Pixel::GRAY8,
+            16,
+            16,
+            scaling::Flags::AREA,
+        )?),
+    };
+    let mut grey = ffmpeg::frame::Video::empty();
+    ctx.run(frame, &mut grey)?;
+    for y in 0..16 {
+        for x in 0..16 {
+            sig[y * 16 + x] = grey.data(0)[y * grey.stride(0) + x] as f32;
+        }
+    }
+    Ok(Signature(sig))
+}
+
+/// Rotates packed RGB clockwise by 90, 180 or 270 degrees.
+pub fn rotate(img: RgbImage, cw: u32) -> RgbImage {
+    let (w, h) = (img.width as usize, img.height as usize);
+    if cw == 0 {
+        return img;
+    }
+    let (nw, nh) = if cw == 180 { (w, h) } else { (h, w) };
+    let mut out = vec![0u8; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            let (nx, ny) = match cw {
+                90 => (h - 1 - y, x),
+                180 => (w - 1 - x, h - 1 - y),
+                _ => (y, w - 1 - x), // 270
+            };
+            let s = (y * w + x) * 3;
+            let d = (ny * nw + nx) * 3;
+            out[d..d + 3].copy_from_slice(&img.data[s..s + 3]);
+        }
+    }
+    RgbImage {
+        width: nw as u32,
+        height: nh as u32,
+        data: out,
+    }
+}
+
+/// JPEG thumbnails through FFmpeg's MJPEG encoder.
+struct Thumbnailer {
+    sws: scaling::Context,
+    encoder: ffmpeg::encoder::Video,
+    width: u32,
+    height: u32,
+    count: i64,
+}
+
+impl Thumbnailer {
+    fn new(src_w: u32, src_h: u32, short: u32) -> Result<Self, ffmpeg::Error> {
+        let (mut w, mut h) = scaled_dims(src_w, src_h, short.min(src_w.min(src_h)));
+        w &= !1;
+        h &= !1;
+        let (w, h) = (w.max(2), h.max(2));
+        let sws = scaling::Context::get(
+            Pixel::RGB24,
+            src_w,
+            src_h,
+            Pixel::YUVJ420P,
+            w,
+            h,
+            scaling::Flags::AREA,
+        )?;
+        let codec = ffmpeg::encoder::find(ffmpeg::codec::Id::MJPEG)
+            .ok_or(ffmpeg::Error::EncoderNotFound)?;
+        let mut enc = ffmpeg::codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .video()?;
+        enc.set_width(w);
+        enc.set_height(h);
+        enc.set_format(Pixel::YUVJ420P);
+        enc.set_time_base((1, 25));
+        unsafe {
+            // Constant quality (qscale 5 of 2..31), like `-q:v 5`.
+            let ctx = enc.as_mut_ptr();
+            (*ctx).flags |= ffmpeg::ffi::AV_CODEC_FLAG_QSCALE as i32;
+            (*ctx).global_quality = 5 * ffmpeg::ffi::FF_QP2LAMBDA;
+        }
+        let encoder = enc.open_as(codec)?;
+        Ok(Self {
+            sws,
+            encoder,
+            width: src_w,
+            height: src_h,
+            count: 0,
+        })
+    }
+
+    fn encode(&mut self, img: &RgbImage) -> Result<Vec<u8>, ffmpeg::Error> {
+        let mut src = ffmpeg::frame::Video::new(Pixel::RGB24, self.width, self.height);
+        let stride = src.stride(0);
+        let row = self.width as usize * 3;
+        for y in 0..self.height as usize {
+            src.data_mut(0)[y * stride..y * stride + row]
+                .copy_from_slice(&img.data[y * row..(y + 1) * row]);
+        }
+        let mut yuv = ffmpeg::frame::Video::empty();
+        self.sws.run(&src, &mut yuv)?;
+        // The encoder wants increasing timestamps, even for single pictures.
+        self.count += 1;
+        yuv.set_pts(Some(self.count));
+        unsafe {
+            (*yuv.as_mut_ptr()).quality = 5 * ffmpeg::ffi::FF_QP2LAMBDA;
+        }
+        self.encoder.send_frame(&yuv)?;
+        let mut packet = ffmpeg::Packet::empty();
+        self.encoder.receive_packet(&mut packet)?;
+        Ok(packet.data().map(<[u8]>::to_vec).unwrap_or_default())
+    }
+}
+
+/// Decodes `path`, handing each kept frame to `sink` in time order; `sink` returns
+/// false to stop early (cancellation). Returns the stream facts and counters.
+pub fn sample(
+    path: &Path,
+    opts: &SampleOptions,
+    sink: &mut dyn FnMut(SampledFrame) -> bool,
+) -> Result<(VideoInfo, SampleStats), DecodeError> {
+    let Opened {
+        mut input,
+        index,
+        time_base,
+        start,
+        info,
+    } = open(path)?;
+    let err_at = |what: &'static str| {
+        move |e: ffmpeg::Error| DecodeError::Decode {
+            path: path.to_path_buf(),
+            reason: format!("{what}: {e}"),
+        }
+    };
+    let err = err_at("decoding");
+    let stream = input.stream(index).expect("stream index from open()");
+    let mut ctx =
+        ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| {
+            DecodeError::Format {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }
+        })?;
+    ctx.set_threading(ffmpeg::codec::threading::Config {
+        kind: ffmpeg::codec::threading::Type::Frame,
+        count: opts.threads,
+        ..Default::default()
+    });
+    let mut decoder = ctx.decoder().video().map_err(|e| DecodeError::Format {
+        path: path.to_path_buf(),
+        reason: format!("no decoder for {} ({e})", info.codec),
+    })?;
+
+    // Scaling target before rotation: the display geometry, swapped back for 90/270.
+    let (tw, th) = scaled_dims(info.width, info.height, opts.short_side);
+    let (sw, sh) = if info.rotation % 180 == 90 {
+        (th, tw)
+    } else {
+        (tw, th)
+    };
+    let mut sws: Option<(scaling::Context, Pixel, u32, u32)> = None;
+    let mut grey_sws = None;
+    let mut thumbs = if opts.thumb_short_side > 0 {
+        Some(
+            Thumbnailer::new(tw, th, opts.thumb_short_side)
+                .map_err(err_at("opening the thumbnail encoder"))?,
+        )
+    } else {
+        None
+    };
+
+    let interval = if opts.fps > 0.0 {
+        1.0 / opts.fps
+    } else {
+        f64::INFINITY
+    };
+    let frame_dt = if info.fps > 0.0 {
+        1.0 / info.fps
+    } else {
+        1.0 / 25.0
+    };
+    let mut stats = SampleStats::default();
+    let mut next_sample = 0.0f64;
+    let mut prev_sig: Option<Signature> = None;
+    // The last kept frame, held until the next kept frame (or the end) fixes its end.
+    let mut pending: Option<(SampledFrame, Signature)> = None;
+    let mut stopped = false;
+    let mut skipping = false;
+    let mut frame = ffmpeg::frame::Video::empty();
+
+    let mut handle = |frame: &ffmpeg::frame::Video,
+                      stats: &mut SampleStats,
+                      pending: &mut Option<(SampledFrame, Signature)>,
+                      next_sample: &mut f64,
+                      prev_sig: &mut Option<Signature>|
+     -> Result<bool, DecodeError> {
+        let ts = frame.timestamp().or(frame.pts()).unwrap_or(0);
+        let t = ((ts - start) as f64 * time_base).max(0.0);
+        stats.decoded_frames += 1;
+        stats.last_time = stats.last_time.max(t);
+        let sig = signature(frame, &mut grey_sws).map_err(err_at("reading luma"))?;
+        let shot = prev_sig
+            .as_ref()
+            .is_some_and(|p| p.diff(&sig) >= opts.scene_threshold);
+        *prev_sig = Some(sig.clone());
+        let periodic = t + 1e-6 >= *next_sample;
+        if !(periodic || shot) {
+            return Ok(true);
+        }
+        if periodic {
+            // Stay on the grid k/fps even when frames are skipped.
+            while *next_sample <= t + 1e-6 {
+                *next_sample += interval;
+            }
+        }
+        stats.sampled += 1;
+        if shot {
+            stats.shot_changes += 1;
+        }
+        if let Some((_, psig)) = pending.as_ref()
+            && !shot
+            && psig.diff(&sig) < opts.dedup_threshold
+        {
+            return Ok(true); // collapsed into the pending frame
+        }
+        // Scale straight from the decoder's format to the target geometry.
+        let (fmt, fw, fh) = (frame.format(), frame.width(), frame.height());
+        if sws
+            .as_ref()
+            .is_none_or(|(_, f, w, h)| (*f, *w, *h) != (fmt, fw, fh))
+        {
+            let c =
+                scaling::Context::get(fmt, fw, fh, Pixel::RGB24, sw, sh, scaling::Flags::BICUBIC)
+                    .map_err(err_at("setting up scaling"))?;
+            sws = Some((c, fmt, fw, fh));
+        }
+        let mut rgb = ffmpeg::frame::Video::empty();
+        sws.as_mut()
+            .expect("just set")
+            .0
+            .run(frame, &mut rgb)
+            .map_err(err_at("scaling"))?;
+        let image = rotate(packed_rgb(&rgb), info.rotation);
+        let thumbnail = match thumbs.as_mut() {
+            Some(t) => t.encode(&image).map_err(err_at("making a thumbnail"))?,
+            None => Vec::new(),
+        };
+        let kept = SampledFrame {
+            start: t,
+            end: t,
+            peak: t,
+            image,
+            thumbnail,
+            reason: if shot {
+                SampleReason::ShotChange
+            } else {
+                SampleReason::Periodic
+            },
+        };
+        stats.kept += 1;
+        if let Some((mut prev, _)) = pending.replace((kept, sig)) {
+            prev.end = t.max(prev.start);
+            if !sink(prev) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+
+    'packets: for (s, packet) in input.packets() {
+        if s.index() != index {
+            continue;
+        }
+        decoder.send_packet(&packet).map_err(err)?;
+        while decoder.receive_frame(&mut frame).is_ok() {
+            if !handle(
+                &frame,
+                &mut stats,
+                &mut pending,
+                &mut next_sample,
+                &mut prev_sig,
+            )? {
+                stopped = true;
+                break 'packets;
+            }
+            // Decode only reference frames while the next sample is far away.
+            let far = next_sample - stats.last_time > 2.5 * frame_dt;
+            if opts.skip_nonref && far != skipping {
+                skipping = far;
+                decoder.skip_frame(if far {
+                    Discard::NonReference
+                } else {
+                    Discard::Default
+                });
+            }
+        }
+    }
+    if !stopped {
+        let _ = decoder.send_eof();
+        while decoder.receive_frame(&mut frame).is_ok() {
+            if !handle(
+                &frame,
+                &mut stats,
+                &mut pending,
+                &mut next_sample,
+                &mut prev_sig,
+            )? {
+                stopped = true;
+                break;
+            }
+        }
+    }
+    if stats.decoded_frames == 0 {
+        return Err(DecodeError::NoFrame {
+            path: path.to_path_buf(),
+            reason: "the video stream holds no decodable picture".into(),
+        });
+    }
+    // A stream that ends well before its declared duration was cut short.
+    if !stopped && info.duration > 2.0 && stats.last_time + frame_dt < 0.9 * info.duration - 1.0 {
+        return Err(DecodeError::Truncated {
+            path: path.to_path_buf(),
+            decoded: stats.last_time,
+            declared: info.duration,
+        });
+    }
+    if let Some((mut last, _)) = pending.take()
+        && !stopped
+    {
+        // The last frame stands until the end of the stream (the declared duration when
+        // it is plausible, else one frame past the last picture).
+        let past_last = stats.last_time + frame_dt;
+        let declared_ok = info.duration >= past_last && info.duration <= past_last + interval;
+        last.end = if declared_ok {
+            info.duration
+        } else {
+            past_last
+        }
+        .max(last.start + frame_dt);
+        sink(last);
+    }
+    Ok((info, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_moves_corners_clockwise() {
+        // 2x1 image: red, green.
+        let img = RgbImage::from_raw(2, 1, vec![255, 0, 0, 0, 255, 0]).unwrap();
+        let r90 = rotate(img.clone(), 90);
+        assert_eq!((r90.width, r90.height), (1, 2));
+        assert_eq!(r90.pixel(0, 0), [255, 0, 0]);
+        assert_eq!(r90.pixel(0, 1), [0, 255, 0]);
+        let r270 = rotate(img.clone(), 270);
+        assert_eq!(r270.pixel(0, 0), [0, 255, 0]);
+        let r180 = rotate(img, 180);
+        assert_eq!(r180.pixel(0, 0), [0, 255, 0]);
+    }
+
+    #[test]
+    fn scaled_dims_keep_the_shorter_side() {
+        assert_eq!(scaled_dims(1920, 1080, 224), (398, 224));
+        assert_eq!(scaled_dims(1080, 1920, 224), (224, 398));
+        assert_eq!(scaled_dims(500, 500, 224), (224, 224));
+    }
+
+    #[test]
+    fn thumbnail_is_a_jpeg() {
+        init();
+        let mut t = Thumbnailer::new(398, 224, 120).unwrap();
+        let img = RgbImage::filled(398, 224, [200, 30, 30]);
+        let a = t.encode(&img).unwrap();
+        let b = t.encode(&img).unwrap();
+        assert_eq!(&a[..2], &[0xFF, 0xD8]);
+        assert!(!b.is_empty());
+    }
+}

@@ -1,0 +1,252 @@
+//! `index::text`: full-text search over subtitle cues, titles and file names (the only
+//! importer of tantivy). Each document keeps its video id and, for cues, the time range
+//! it is shown, so a word match comes back as a moment in a video. The store generation
+//! is saved as the commit payload.
+
+use std::path::Path;
+
+use tantivy::collector::TopDocs;
+use tantivy::query::QueryParser;
+use tantivy::schema::{Field, INDEXED, STORED, STRING, Schema, TEXT, Value};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+
+use super::IndexError;
+
+/// A searchable text with where it belongs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextDoc {
+    pub text_id: i64,
+    pub video_id: i64,
+    /// "subtitle", "title" or "filename".
+    pub kind: String,
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+    pub text: String,
+}
+
+/// A match with its BM25 score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextHit {
+    pub doc: TextDoc,
+    pub score: f32,
+}
+
+struct Fields {
+    text_id: Field,
+    video_id: Field,
+    kind: Field,
+    start: Field,
+    end: Field,
+    text: Field,
+}
+
+pub struct TextIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+}
+
+impl std::fmt::Debug for TextIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TextIndex")
+    }
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        text_id: b.add_i64_field("text_id", INDEXED | STORED),
+        video_id: b.add_i64_field("video_id", INDEXED | STORED),
+        kind: b.add_text_field("kind", STRING | STORED),
+        start: b.add_f64_field("start", STORED),
+        end: b.add_f64_field("end", STORED),
+        text: b.add_text_field("text", TEXT | STORED),
+    };
+    (b.build(), fields)
+}
+
+fn terr(e: impl std::fmt::Display) -> IndexError {
+    IndexError::Text(e.to_string())
+}
+
+impl TextIndex {
+    /// Opens the index in `dir` (creating it when missing) and returns it with the store
+    /// generation it was committed at (None when unknown: new or damaged, rebuild it).
+    pub fn open(dir: &Path) -> Result<(Self, Option<u64>), IndexError> {
+        std::fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
+        let (schema, fields) = schema();
+        let opened = Index::open_in_dir(dir)
+            .ok()
+            .filter(|i| i.schema() == schema);
+        let (index, generation) = match opened {
+            Some(index) => {
+                let g = index
+                    .load_metas()
+                    .ok()
+                    .and_then(|m| m.payload)
+                    .and_then(|p| p.parse().ok());
+                (index, g)
+            }
+            None => {
+                // Missing or unreadable: start over (the store has everything).
+                if dir.exists() {
+                    std::fs::remove_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
+                    std::fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
+                }
+                (Index::create_in_dir(dir, schema).map_err(terr)?, None)
+            }
+        };
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(terr)?;
+        Ok((
+            Self {
+                index,
+                reader,
+                fields,
+            },
+            generation,
+        ))
+    }
+
+    fn writer(&self) -> Result<IndexWriter, IndexError> {
+        self.index
+            .writer_with_num_threads(1, 15_000_000)
+            .map_err(terr)
+    }
+
+    /// Replaces everything with `docs` and commits at `generation`.
+    pub fn rebuild(&self, docs: &[TextDoc], generation: u64) -> Result<(), IndexError> {
+        let w = self.writer()?;
+        w.delete_all_documents().map_err(terr)?;
+        for d in docs {
+            w.add_document(self.to_doc(d)).map_err(terr)?;
+        }
+        self.commit(w, generation)
+    }
+
+    /// Removes the documents of `remove` videos, adds `docs`, commits at `generation`.
+    pub fn update(
+        &self,
+        remove: &[i64],
+        docs: &[TextDoc],
+        generation: u64,
+    ) -> Result<(), IndexError> {
+        let w = self.writer()?;
+        for v in remove {
+            w.delete_term(Term::from_field_i64(self.fields.video_id, *v));
+        }
+        for d in docs {
+            w.add_document(self.to_doc(d)).map_err(terr)?;
+        }
+        self.commit(w, generation)
+    }
+
+    fn commit(&self, mut w: IndexWriter, generation: u64) -> Result<(), IndexError> {
+        let mut prepared = w.prepare_commit().map_err(terr)?;
+        prepared.set_payload(&generation.to_string());
+        prepared.commit().map_err(terr)?;
+        w.wait_merging_threads().map_err(terr)?;
+        self.reader.reload().map_err(terr)
+    }
+
+    fn to_doc(&self, d: &TextDoc) -> TantivyDocument {
+        let f = &self.fields;
+        let mut doc = doc!(
+            f.text_id => d.text_id,
+            f.video_id => d.video_id,
+            f.kind => d.kind.as_str(),
+            f.text => d.text.as_str(),
+        );
+        if let Some(s) = d.start {
+            doc.add_f64(f.start, s);
+        }
+        if let Some(e) = d.end {
+            doc.add_f64(f.end, e);
+        }
+        doc
+    }
+
+    /// The best `limit` matches of `query` (user text: syntax errors are tolerated).
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<TextHit>, IndexError> {
+        let f = &self.fields;
+        let parser = QueryParser::for_index(&self.index, vec![f.text]);
+        let (q, _errors) = parser.parse_query_lenient(query);
+        let searcher = self.reader.searcher();
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())
+            .map_err(terr)?;
+        let mut out = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let d: TantivyDocument = searcher.doc(addr).map_err(terr)?;
+            let i64_of = |field| d.get_first(field).and_then(|v| v.as_i64()).unwrap_or(0);
+            let f64_of = |field| d.get_first(field).and_then(|v| v.as_f64());
+            let str_of = |field| {
+                d.get_first(field)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            out.push(TextHit {
+                doc: TextDoc {
+                    text_id: i64_of(f.text_id),
+                    video_id: i64_of(f.video_id),
+                    kind: str_of(f.kind),
+                    start: f64_of(f.start),
+                    end: f64_of(f.end),
+                    text: str_of(f.text),
+                },
+                score,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cue(id: i64, video: i64, text: &str, start: f64) -> TextDoc {
+        TextDoc {
+            text_id: id,
+            video_id: video,
+            kind: "subtitle".into(),
+            start: Some(start),
+            end: Some(start + 2.0),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn finds_words_with_times_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (idx, g) = TextIndex::open(dir.path()).unwrap();
+        assert_eq!(g, None);
+        idx.rebuild(
+            &[
+                cue(1, 10, "the lighthouse keeper waves", 12.0),
+                cue(2, 11, "a quiet harbour", 3.0),
+            ],
+            5,
+        )
+        .unwrap();
+        let hits = idx.search("lighthouse", 10).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!((hits[0].doc.video_id, hits[0].doc.start), (10, Some(12.0)));
+        // Syntax characters in user text are not an error.
+        assert!(idx.search("harbour AND (", 10).is_ok());
+        idx.update(&[10], &[], 6).unwrap();
+        assert!(idx.search("lighthouse", 10).unwrap().is_empty());
+        drop(idx);
+        let (again, g) = TextIndex::open(dir.path()).unwrap();
+        assert_eq!(g, Some(6));
+        assert_eq!(again.search("harbour", 10).unwrap().len(), 1);
+    }
+}

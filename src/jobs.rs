@@ -1,0 +1,736 @@
+//! `jobs`: the write path. Turns "index these paths" into stored, searchable videos:
+//! library scan -> unchanged files skipped -> decode -> embed -> store -> index.
+//!
+//! Decoding and inference run on dedicated threads joined by bounded channels, so the
+//! decoder works on file N+1 while the model embeds file N, and neither ever runs on
+//! an async executor; the calling thread writes each finished video in one transaction
+//! (a video is either fully indexed or not at all). A file that cannot be indexed fails
+//! alone with its reason; the rest continue. Jobs are rows in the store: a run killed
+//! half-way leaves its job `processing`, and the next run finishes it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::decode::{self, SampleOptions, SampledFrame, VideoInfo};
+use crate::embed::{EmbedError, Embedder};
+use crate::library::{self, FileIdentity};
+use crate::store::{JobFile, NewFrame, NewText, NewVideo};
+
+/// Errors that stop a whole job (a single bad file never does).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Library(#[from] library::LibraryError),
+    #[error("the model failed: {0}")]
+    Model(#[from] EmbedError),
+    #[error("job {0} does not exist")]
+    NoSuchJob(i64),
+}
+
+impl JobError {
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            JobError::Catalog(e) => e.is_user_error(),
+            JobError::Library(_) | JobError::NoSuchJob(_) => true,
+            JobError::Model(e) => e.is_user_error(),
+        }
+    }
+}
+
+/// How to index.
+#[derive(Clone, Debug)]
+pub struct IndexOptions {
+    pub sample: SampleOptions,
+    /// Frames per model call.
+    pub batch: usize,
+    /// Frames in flight between decoder and model.
+    pub queue: usize,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        Self {
+            sample: SampleOptions::default(),
+            batch: 16,
+            queue: 64,
+        }
+    }
+}
+
+/// What happened to one file.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "lowercase", tag = "state")]
+pub enum Outcome {
+    Indexed { video_id: i64, frames: usize },
+    Unchanged,
+    Failed { error: String },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// Seconds of video (0 when unknown).
+    pub duration: f64,
+}
+
+/// The result of a job.
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct JobReport {
+    pub job_id: i64,
+    pub state: String,
+    pub files: Vec<FileReport>,
+    pub indexed: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+    pub frames: usize,
+    pub video_seconds: f64,
+    pub wall_seconds: f64,
+}
+
+/// Progress as it happens (the CLI draws a bar, the server sends events).
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Progress {
+    Planned {
+        job_id: i64,
+        files: usize,
+        to_index: usize,
+        video_seconds: f64,
+    },
+    FileStarted {
+        job_id: i64,
+        path: String,
+    },
+    Frames {
+        job_id: i64,
+        frames: usize,
+        video_seconds: f64,
+    },
+    FileDone {
+        job_id: i64,
+        report: FileReport,
+    },
+    Finished {
+        job_id: i64,
+        state: String,
+        indexed: usize,
+        unchanged: usize,
+        failed: usize,
+    },
+}
+
+pub type ProgressSink = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// Decoded material for one file, in order: `Start`, frames, then `End`.
+enum Decoded {
+    Start(usize, VideoInfo),
+    Frame(usize, SampledFrame),
+    End(usize, Result<Vec<NewText>, String>),
+}
+
+/// A frame on its way to the store.
+struct Pending {
+    frame: SampledFrame,
+    vector: Vec<f32>,
+}
+
+enum Embedded {
+    Video(usize, VideoInfo, Vec<Pending>, Vec<NewText>),
+    Failed(usize, String),
+    Frames(usize, f64),
+}
+
+struct Work {
+    path: PathBuf,
+    identity: FileIdentity,
+}
+
+/// Runs an indexing job: every video under `paths`. Progress goes to `progress`;
+/// `cancel` stops it between frames (what was committed stays).
+pub async fn run_job(
+    catalog: &Catalog,
+    embedder: Arc<Embedder>,
+    job_id: i64,
+    paths: &[PathBuf],
+    opts: &IndexOptions,
+    progress: ProgressSink,
+    cancel: Arc<AtomicBool>,
+) -> Result<JobReport, JobError> {
+    let t0 = Instant::now();
+    let store = &catalog.store;
+    let mut report = JobReport {
+        job_id,
+        ..Default::default()
+    };
+    let scan = match library::scan(paths) {
+        Ok(s) => s,
+        Err(e) => {
+            store
+                .finish_job(job_id, "failed", Some(&e.to_string()))
+                .await
+                .map_err(CatalogError::from)?;
+            return Err(e.into());
+        }
+    };
+    store
+        .start_job(job_id, scan.files.len() as i64)
+        .await
+        .map_err(CatalogError::from)?;
+    for (path, reason) in &scan.errors {
+        let r = FileReport {
+            path: path.display().to_string(),
+            outcome: Outcome::Failed {
+                error: format!("cannot read: {reason}"),
+            },
+            duration: 0.0,
+        };
+        record(catalog, job_id, &r).await?;
+        report.files.push(r);
+    }
+
+    // Plan: skip files whose size, mtime and content hash match what is indexed.
+    let mut work = Vec::new();
+    for path in &scan.files {
+        let key = path.display().to_string();
+        let identity = match library::identity(path) {
+            Ok(i) => i,
+            Err(e) => {
+                let r = FileReport {
+                    path: key,
+                    outcome: Outcome::Failed {
+                        error: format!("cannot read: {e}"),
+                    },
+                    duration: 0.0,
+                };
+                record(catalog, job_id, &r).await?;
+                report.files.push(r);
+                continue;
+            }
+        };
+        let existing = store
+            .video_by_path(&key)
+            .await
+            .map_err(CatalogError::from)?;
+        if let Some(v) = existing
+            && v.status == "indexed"
+            && v.size == identity.size as i64
+            && v.mtime_ns == identity.mtime_ns
+            && v.hash == identity.hash
+        {
+            let r = FileReport {
+                path: key,
+                outcome: Outcome::Unchanged,
+                duration: v.duration.unwrap_or(0.0),
+            };
+            record(catalog, job_id, &r).await?;
+            report.files.push(r);
+            continue;
+        }
+        work.push(Work {
+            path: path.clone(),
+            identity,
+        });
+    }
+    let planned_seconds: f64 = work
+        .iter()
+        .filter_map(|w| decode::probe(&w.path).ok())
+        .map(|i| i.duration)
+        .sum();
+    progress(Progress::Planned {
+        job_id,
+        files: scan.files.len() + scan.errors.len(),
+        to_index: work.len(),
+        video_seconds: planned_seconds,
+    });
+
+    // Decode thread -> embed thread -> this thread (store + indexes).
+    let (dtx, drx) = sync_channel::<Decoded>(opts.queue.max(1));
+    let (etx, erx) = sync_channel::<Embedded>(4);
+    let paths_for_decoder: Vec<PathBuf> = work.iter().map(|w| w.path.clone()).collect();
+    let sample_opts = opts.sample.clone();
+    let cancel_d = cancel.clone();
+    let decoder = std::thread::Builder::new()
+        .name("vidseek-decode".into())
+        .spawn(move || decode_files(&paths_for_decoder, &sample_opts, &dtx, &cancel_d))
+        .expect("spawn decode thread");
+    let batch = opts.batch.max(1);
+    let emb = embedder.clone();
+    let inference = std::thread::Builder::new()
+        .name("vidseek-embed".into())
+        .spawn(move || embed_frames(&emb, batch, drx, &etx))
+        .expect("spawn embed thread");
+
+    let mut frames_done = 0usize;
+    let mut seconds_done = 0f64;
+    let mut files_done = report.files.len();
+    let mut announced = vec![false; work.len()];
+    // The channel is drained on this async task; each receive blocks briefly, which is
+    // why jobs run on their own runtime thread (CLI) or a blocking task (server).
+    while let Ok(msg) = erx.recv() {
+        match msg {
+            Embedded::Frames(i, t) => {
+                if !announced[i] {
+                    announced[i] = true;
+                    progress(Progress::FileStarted {
+                        job_id,
+                        path: work[i].path.display().to_string(),
+                    });
+                }
+                frames_done += 1;
+                progress(Progress::Frames {
+                    job_id,
+                    frames: frames_done,
+                    video_seconds: seconds_done + t,
+                });
+            }
+            Embedded::Video(i, info, frames, texts) => {
+                let w = &work[i];
+                let r = match write_video(catalog, w, &info, frames, texts).await {
+                    Ok((video_id, n)) => FileReport {
+                        path: w.path.display().to_string(),
+                        outcome: Outcome::Indexed {
+                            video_id,
+                            frames: n,
+                        },
+                        duration: info.duration,
+                    },
+                    Err(e) => return Err(e),
+                };
+                seconds_done += info.duration;
+                files_done += 1;
+                record(catalog, job_id, &r).await?;
+                store
+                    .job_progress(job_id, files_done as i64, frames_done as i64)
+                    .await
+                    .map_err(CatalogError::from)?;
+                progress(Progress::FileDone {
+                    job_id,
+                    report: r.clone(),
+                });
+                report.files.push(r);
+            }
+            Embedded::Failed(i, error) => {
+                let w = &work[i];
+                let key = w.path.display().to_string();
+                store
+                    .put_failed(
+                        &key,
+                        w.identity.size as i64,
+                        w.identity.mtime_ns,
+                        &w.identity.hash,
+                        &error,
+                    )
+                    .await
+                    .map_err(CatalogError::from)?;
+                let r = FileReport {
+                    path: key,
+                    outcome: Outcome::Failed { error },
+                    duration: 0.0,
+                };
+                files_done += 1;
+                record(catalog, job_id, &r).await?;
+                store
+                    .job_progress(job_id, files_done as i64, frames_done as i64)
+                    .await
+                    .map_err(CatalogError::from)?;
+                progress(Progress::FileDone {
+                    job_id,
+                    report: r.clone(),
+                });
+                report.files.push(r);
+            }
+        }
+    }
+    let _ = decoder.join();
+    let model_result = inference
+        .join()
+        .unwrap_or_else(|_| Err(EmbedError::BadInput("the inference thread panicked".into())));
+    catalog.save_vectors().await?;
+
+    for f in &report.files {
+        match &f.outcome {
+            Outcome::Indexed { frames, .. } => {
+                report.indexed += 1;
+                report.frames += frames;
+                report.video_seconds += f.duration;
+            }
+            Outcome::Unchanged => report.unchanged += 1,
+            Outcome::Failed { .. } => report.failed += 1,
+        }
+    }
+    report.wall_seconds = t0.elapsed().as_secs_f64();
+    let (state, error) = if let Err(e) = &model_result {
+        ("failed", Some(e.to_string()))
+    } else if cancel.load(Ordering::Relaxed) {
+        ("canceled", None)
+    } else if report.failed > 0 {
+        (
+            "failed",
+            Some(format!(
+                "{} of {} files failed",
+                report.failed,
+                report.files.len()
+            )),
+        )
+    } else {
+        ("succeeded", None)
+    };
+    report.state = state.to_string();
+    if state == "canceled" {
+        store.cancel_job(job_id).await.map_err(CatalogError::from)?;
+    } else {
+        store
+            .finish_job(job_id, state, error.as_deref())
+            .await
+            .map_err(CatalogError::from)?;
+    }
+    progress(Progress::Finished {
+        job_id,
+        state: report.state.clone(),
+        indexed: report.indexed,
+        unchanged: report.unchanged,
+        failed: report.failed,
+    });
+    model_result?;
+    Ok(report)
+}
+
+async fn record(catalog: &Catalog, job_id: i64, r: &FileReport) -> Result<(), JobError> {
+    let (state, error, frames) = match &r.outcome {
+        Outcome::Indexed { frames, .. } => ("indexed", None, *frames as i64),
+        Outcome::Unchanged => ("unchanged", None, 0),
+        Outcome::Failed { error } => ("failed", Some(error.clone()), 0),
+    };
+    catalog
+        .store
+        .put_job_file(
+            job_id,
+            &JobFile {
+                path: r.path.clone(),
+                state: state.into(),
+                error,
+                frames,
+            },
+        )
+        .await
+        .map_err(CatalogError::from)?;
+    Ok(())
+}
+
+async fn write_video(
+    catalog: &Catalog,
+    w: &Work,
+    info: &VideoInfo,
+    frames: Vec<Pending>,
+    mut texts: Vec<NewText>,
+) -> Result<(i64, usize), JobError> {
+    let name = w.path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let words: String = name
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    texts.push(NewText {
+        kind: "filename",
+        start: None,
+        end: None,
+        text: words.split_whitespace().collect::<Vec<_>>().join(" "),
+    });
+    if let Some(title) = &info.title {
+        texts.push(NewText {
+            kind: "title",
+            start: None,
+            end: None,
+            text: title.clone(),
+        });
+    }
+    let n = frames.len();
+    let v = NewVideo {
+        path: w.path.display().to_string(),
+        size: w.identity.size as i64,
+        mtime_ns: w.identity.mtime_ns,
+        hash: w.identity.hash.clone(),
+        duration: info.duration,
+        fps: info.fps,
+        width: info.width as i64,
+        height: info.height as i64,
+        codec: info.codec.clone(),
+        rotation: info.rotation as i64,
+        frames: frames
+            .into_iter()
+            .map(|p| NewFrame {
+                start: p.frame.start,
+                end: p.frame.end,
+                peak: p.frame.peak,
+                shot: p.frame.reason == decode::SampleReason::ShotChange,
+                vector: p.vector,
+                thumbnail: p.frame.thumbnail,
+            })
+            .collect(),
+        texts,
+    };
+    let id = catalog.add_video(&v).await?;
+    Ok((id, n))
+}
+
+/// The decode thread: samples each file in turn, then reads its subtitles.
+fn decode_files(
+    paths: &[PathBuf],
+    opts: &SampleOptions,
+    tx: &SyncSender<Decoded>,
+    cancel: &AtomicBool,
+) {
+    for (i, path) in paths.iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let mut sink = |f: SampledFrame| {
+            !cancel.load(Ordering::Relaxed) && tx.send(Decoded::Frame(i, f)).is_ok()
+        };
+        // Facts first, so the embed thread knows the file before its frames.
+        let info = match decode::probe(path) {
+            Ok(info) => info,
+            Err(e) => {
+                if tx.send(Decoded::End(i, Err(e.to_string()))).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        if tx.send(Decoded::Start(i, info)).is_err() {
+            return;
+        }
+        let result = decode::sample(path, opts, &mut sink);
+        let end = match result {
+            Ok((info, _stats)) => Ok(subtitles(path, &info)),
+            Err(e) => Err(e.to_string()),
+        };
+        if cancel.load(Ordering::Relaxed) {
+            let _ = tx.send(Decoded::End(i, Err("canceled".into())));
+            break;
+        }
+        if tx.send(Decoded::End(i, end)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Subtitle cues from the file's own streams and from sidecar files.
+fn subtitles(path: &Path, info: &VideoInfo) -> Vec<NewText> {
+    let mut cues = Vec::new();
+    if info.subtitle_streams > 0 {
+        match decode::embedded_subtitles(path) {
+            Ok(c) => cues.extend(c),
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    for side in decode::sidecar_files(path) {
+        match decode::subtitle_file(&side) {
+            Ok(c) => cues.extend(c),
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    cues.into_iter()
+        .map(|c| NewText {
+            kind: "subtitle",
+            start: Some(c.start),
+            end: Some(c.end),
+            text: c.text,
+        })
+        .collect()
+}
+
+/// The inference thread: batches frames (across files) through the image tower.
+fn embed_frames(
+    model: &Embedder,
+    batch: usize,
+    rx: Receiver<Decoded>,
+    tx: &SyncSender<Embedded>,
+) -> Result<(), EmbedError> {
+    struct Open {
+        info: VideoInfo,
+        frames: Vec<Pending>,
+    }
+    let mut open: std::collections::HashMap<usize, Open> = Default::default();
+    let mut queue: Vec<(usize, SampledFrame)> = Vec::new();
+    let per = model.pixels_per_image();
+    let mut pixels: Vec<f32> = Vec::new();
+
+    let mut flush = |queue: &mut Vec<(usize, SampledFrame)>,
+                     open: &mut std::collections::HashMap<usize, Open>|
+     -> Result<(), EmbedError> {
+        if queue.is_empty() {
+            return Ok(());
+        }
+        pixels.resize(per * queue.len(), 0.0);
+        for ((_, f), out) in queue.iter().zip(pixels.chunks_exact_mut(per)) {
+            model.preprocess(&f.image, out)?;
+        }
+        let e = model.embed_pixels(&pixels)?;
+        for (k, (i, mut f)) in queue.drain(..).enumerate() {
+            let t = f.end;
+            f.image.data = Vec::new(); // the pixels are not stored
+            if let Some(o) = open.get_mut(&i) {
+                o.frames.push(Pending {
+                    frame: f,
+                    vector: e.row(k).to_vec(),
+                });
+            }
+            let _ = tx.send(Embedded::Frames(i, t));
+        }
+        Ok(())
+    };
+
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            Decoded::Start(i, info) => {
+                open.insert(
+                    i,
+                    Open {
+                        info,
+                        frames: Vec::new(),
+                    },
+                );
+            }
+            Decoded::Frame(i, f) => {
+                queue.push((i, f));
+                if queue.len() >= batch {
+                    flush(&mut queue, &mut open)?;
+                }
+            }
+            Decoded::End(i, result) => {
+                flush(&mut queue, &mut open)?;
+                let done = open.remove(&i);
+                let msg = match (result, done) {
+                    (Ok(texts), Some(o)) if !o.frames.is_empty() => {
+                        Embedded::Video(i, o.info, o.frames, texts)
+                    }
+                    (Ok(_), _) => Embedded::Failed(i, "no picture could be decoded".into()),
+                    (Err(e), _) => Embedded::Failed(i, e),
+                };
+                if tx.send(msg).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The server's write path: queued jobs run one at a time on a dedicated thread, so
+/// searches on the async executor never wait for decoding or inference.
+pub struct JobRunner {
+    catalog: Arc<Catalog>,
+    wake: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+    running: std::sync::Mutex<Option<(i64, Arc<AtomicBool>)>>,
+}
+
+impl JobRunner {
+    /// Starts the worker thread; `handle` is the runtime the store's futures run on.
+    pub fn start(
+        catalog: Arc<Catalog>,
+        model: Arc<Embedder>,
+        opts: IndexOptions,
+        progress: ProgressSink,
+        handle: tokio::runtime::Handle,
+    ) -> Arc<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let runner = Arc::new(Self {
+            catalog: catalog.clone(),
+            wake: std::sync::Mutex::new(tx),
+            running: std::sync::Mutex::new(None),
+        });
+        let me = runner.clone();
+        std::thread::Builder::new()
+            .name("vidseek-jobs".into())
+            .spawn(move || {
+                // Jobs a previous process left half-done come first.
+                if let Err(e) = handle.block_on(catalog.store.requeue_interrupted()) {
+                    tracing::error!("re-queueing interrupted jobs: {e}");
+                }
+                loop {
+                    let queued = handle
+                        .block_on(catalog.store.enqueued_jobs())
+                        .unwrap_or_default();
+                    for job in queued {
+                        let cancel = Arc::new(AtomicBool::new(false));
+                        *me.running.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some((job.id, cancel.clone()));
+                        let paths: Vec<PathBuf> = job.paths.iter().map(PathBuf::from).collect();
+                        let r = handle.block_on(run_job(
+                            &catalog,
+                            model.clone(),
+                            job.id,
+                            &paths,
+                            &opts,
+                            progress.clone(),
+                            cancel,
+                        ));
+                        if let Err(e) = r {
+                            tracing::warn!("job {} failed: {e}", job.id);
+                            let _ = handle.block_on(catalog.store.finish_job(
+                                job.id,
+                                "failed",
+                                Some(&e.to_string()),
+                            ));
+                            progress(Progress::Finished {
+                                job_id: job.id,
+                                state: "failed".into(),
+                                indexed: 0,
+                                unchanged: 0,
+                                failed: 0,
+                            });
+                        }
+                        *me.running.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    }
+                    match rx.recv_timeout(std::time::Duration::from_secs(5)) {
+                        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            })
+            .expect("spawn job thread");
+        runner
+    }
+
+    /// Queues a job for `paths` and returns its id.
+    pub async fn submit(&self, paths: &[PathBuf]) -> Result<i64, JobError> {
+        let keys: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let id = self
+            .catalog
+            .store
+            .create_job("index", &keys)
+            .await
+            .map_err(CatalogError::from)?;
+        let _ = self.wake.lock().unwrap_or_else(|e| e.into_inner()).send(());
+        Ok(id)
+    }
+
+    /// Cancels a queued or running job; false when it had already ended.
+    pub async fn cancel(&self, id: i64) -> Result<bool, JobError> {
+        if let Some((running, flag)) = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            && *running == id
+        {
+            flag.store(true, Ordering::Relaxed);
+        }
+        Ok(self
+            .catalog
+            .store
+            .cancel_job(id)
+            .await
+            .map_err(CatalogError::from)?)
+    }
+}

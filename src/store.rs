@@ -1,0 +1,818 @@
+//! `store`: the SQLite database, vidseek's source of truth (the only importer of sqlx;
+//! schema in migrations/). Videos with their file identity and stream facts, frames
+//! with the time range each vector stands for, embeddings with the model that made
+//! them, thumbnails, subtitle and title text, and the job queue. Everything else under
+//! the data folder can be rebuilt from here.
+//!
+//! All writes for one video happen in one transaction, so a video is either fully
+//! indexed or not at all, and each bumps the `generation` that derived indexes record.
+//! WAL mode: readers (searches) never wait for the writer.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// Errors of the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file cannot be opened or migrated.
+    #[error("cannot open the database {}: {reason} (check the --data folder and its permissions)", path.display())]
+    Open { path: PathBuf, reason: String },
+    /// A query failed.
+    #[error("database error while {what}: {source}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A stored vector does not have the expected length.
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn is_user_error(&self) -> bool {
+        false
+    }
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { what, source }
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A video row.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Video {
+    pub id: i64,
+    pub path: String,
+    pub size: i64,
+    pub mtime_ns: i64,
+    pub hash: String,
+    pub duration: Option<f64>,
+    pub fps: Option<f64>,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub codec: Option<String>,
+    pub rotation: Option<i64>,
+    pub status: String,
+    pub error: Option<String>,
+    pub frame_count: i64,
+    pub indexed_at: i64,
+}
+
+/// A frame row, with the path of its video.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Frame {
+    pub id: i64,
+    pub video_id: i64,
+    pub seq: i64,
+    pub start: f64,
+    pub end: f64,
+    pub peak: f64,
+    pub shot: bool,
+}
+
+/// A text row (subtitle cue, title, file name).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Text {
+    pub id: i64,
+    pub video_id: i64,
+    pub kind: String,
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+    pub text: String,
+}
+
+/// What is written for one successfully indexed video.
+#[derive(Clone, Debug, Default)]
+pub struct NewVideo {
+    pub path: String,
+    pub size: i64,
+    pub mtime_ns: i64,
+    pub hash: String,
+    pub duration: f64,
+    pub fps: f64,
+    pub width: i64,
+    pub height: i64,
+    pub codec: String,
+    pub rotation: i64,
+    pub frames: Vec<NewFrame>,
+    pub texts: Vec<NewText>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NewFrame {
+    pub start: f64,
+    pub end: f64,
+    pub peak: f64,
+    pub shot: bool,
+    pub vector: Vec<f32>,
+    pub thumbnail: Vec<u8>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewText {
+    pub kind: &'static str,
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+    pub text: String,
+}
+
+/// A job row.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub state: String,
+    pub paths: Vec<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub files_total: i64,
+    pub files_done: i64,
+    pub frames_done: i64,
+    pub error: Option<String>,
+}
+
+/// Per-file outcome of a job.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct JobFile {
+    pub path: String,
+    pub state: String,
+    pub error: Option<String>,
+    pub frames: i64,
+}
+
+/// Counts for health reports.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Counts {
+    pub videos: i64,
+    pub indexed: i64,
+    pub failed: i64,
+    pub frames: i64,
+    pub texts: i64,
+}
+
+/// See [`Store::integrity`].
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Integrity {
+    pub orphan_frames: i64,
+    pub frames_without_vector: i64,
+}
+
+pub fn vector_to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub fn blob_to_vector(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// The database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+const VIDEO_COLS: &str = "id, path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, error, frame_count, indexed_at";
+
+fn video_from(r: &sqlx::sqlite::SqliteRow) -> Video {
+    Video {
+        id: r.get(0),
+        path: r.get(1),
+        size: r.get(2),
+        mtime_ns: r.get(3),
+        hash: r.get(4),
+        duration: r.get(5),
+        fps: r.get(6),
+        width: r.get(7),
+        height: r.get(8),
+        codec: r.get(9),
+        rotation: r.get(10),
+        status: r.get(11),
+        error: r.get(12),
+        frame_count: r.get(13),
+        indexed_at: r.get(14),
+    }
+}
+
+fn frame_from(r: &sqlx::sqlite::SqliteRow) -> Frame {
+    Frame {
+        id: r.get(0),
+        video_id: r.get(1),
+        seq: r.get(2),
+        start: r.get(3),
+        end: r.get(4),
+        peak: r.get(5),
+        shot: r.get::<i64, _>(6) != 0,
+    }
+}
+
+fn job_from(r: &sqlx::sqlite::SqliteRow) -> Job {
+    let paths: String = r.get(3);
+    Job {
+        id: r.get(0),
+        kind: r.get(1),
+        state: r.get(2),
+        paths: serde_json::from_str(&paths).unwrap_or_default(),
+        created_at: r.get(4),
+        started_at: r.get(5),
+        finished_at: r.get(6),
+        files_total: r.get(7),
+        files_done: r.get(8),
+        frames_done: r.get(9),
+        error: r.get(10),
+    }
+}
+
+const JOB_COLS: &str = "id, kind, state, paths, created_at, started_at, finished_at, files_total, files_done, frames_done, error";
+
+impl Store {
+    /// Opens (creating and migrating) the database at `path`.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let fail = |reason: String| StoreError::Open {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(|e| fail(e.to_string()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| fail(format!("migration failed: {e}")))?;
+        Ok(Self {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ------------------------------------------------------------------ meta
+
+    pub async fn meta(&self, key: &str) -> Result<Option<String>> {
+        sqlx::query("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map(|r| r.map(|r| r.get(0)))
+            .map_err(q("reading meta"))
+    }
+
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(q("writing meta"))
+    }
+
+    /// The model the stored vectors were made with, and their dimension.
+    pub async fn model(&self) -> Result<Option<(String, usize)>> {
+        let name = self.meta("model").await?;
+        let dim = self.meta("dim").await?.and_then(|d| d.parse().ok());
+        Ok(name.zip(dim))
+    }
+
+    pub async fn set_model(&self, name: &str, dim: usize) -> Result<()> {
+        self.set_meta("model", name).await?;
+        self.set_meta("dim", &dim.to_string()).await
+    }
+
+    /// Counter bumped by every change to frames or texts.
+    pub async fn generation(&self) -> Result<u64> {
+        Ok(self
+            .meta("generation")
+            .await?
+            .and_then(|g| g.parse().ok())
+            .unwrap_or(0))
+    }
+
+    // ------------------------------------------------------------------ videos
+
+    pub async fn video(&self, id: i64) -> Result<Option<Video>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VIDEO_COLS} FROM videos WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map(|r| r.as_ref().map(video_from))
+        .map_err(q("reading a video"))
+    }
+
+    pub async fn video_by_path(&self, path: &str) -> Result<Option<Video>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VIDEO_COLS} FROM videos WHERE path = ?"
+        )))
+        .bind(path)
+        .fetch_optional(&self.pool)
+        .await
+        .map(|r| r.as_ref().map(video_from))
+        .map_err(q("reading a video"))
+    }
+
+    pub async fn videos(&self) -> Result<Vec<Video>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VIDEO_COLS} FROM videos ORDER BY path"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map(|rows| rows.iter().map(video_from).collect())
+        .map_err(q("listing videos"))
+    }
+
+    /// Writes an indexed video in one transaction, replacing any earlier row for the
+    /// same path (its frames, vectors, thumbnails and texts go with it). Returns the
+    /// video id, the new frame ids in order, and the new generation.
+    pub async fn put_video(&self, v: &NewVideo, model: &str) -> Result<(i64, Vec<i64>, u64)> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(q("starting a transaction"))?;
+        sqlx::query("DELETE FROM videos WHERE path = ?")
+            .bind(&v.path)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("replacing a video"))?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO videos(path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, frame_count, indexed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', ?, ?) RETURNING id",
+        )
+        .bind(&v.path)
+        .bind(v.size)
+        .bind(v.mtime_ns)
+        .bind(&v.hash)
+        .bind(v.duration)
+        .bind(v.fps)
+        .bind(v.width)
+        .bind(v.height)
+        .bind(&v.codec)
+        .bind(v.rotation)
+        .bind(v.frames.len() as i64)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(q("inserting a video"))?
+        .get(0);
+        let mut ids = Vec::with_capacity(v.frames.len());
+        for (seq, f) in v.frames.iter().enumerate() {
+            let fid: i64 = sqlx::query("INSERT INTO frames(video_id, seq, start, \"end\", peak, shot) VALUES (?, ?, ?, ?, ?, ?) RETURNING id")
+                .bind(id)
+                .bind(seq as i64)
+                .bind(f.start)
+                .bind(f.end)
+                .bind(f.peak)
+                .bind(f.shot as i64)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(q("inserting a frame"))?
+                .get(0);
+            sqlx::query("INSERT INTO embeddings(frame_id, model, vector) VALUES (?, ?, ?)")
+                .bind(fid)
+                .bind(model)
+                .bind(vector_to_blob(&f.vector))
+                .execute(&mut *tx)
+                .await
+                .map_err(q("inserting an embedding"))?;
+            if !f.thumbnail.is_empty() {
+                sqlx::query("INSERT INTO thumbnails(frame_id, jpeg) VALUES (?, ?)")
+                    .bind(fid)
+                    .bind(&f.thumbnail)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("inserting a thumbnail"))?;
+            }
+            ids.push(fid);
+        }
+        for t in &v.texts {
+            sqlx::query(
+                "INSERT INTO texts(video_id, kind, start, \"end\", text) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(t.kind)
+            .bind(t.start)
+            .bind(t.end)
+            .bind(&t.text)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("inserting a text"))?;
+        }
+        let generation = bump_generation(&mut tx).await?;
+        tx.commit().await.map_err(q("committing a video"))?;
+        Ok((id, ids, generation))
+    }
+
+    /// Records that a file could not be indexed. A file that was indexed before keeps
+    /// its frames (nothing already indexed is lost); only the error is noted.
+    pub async fn put_failed(
+        &self,
+        path: &str,
+        size: i64,
+        mtime_ns: i64,
+        hash: &str,
+        error: &str,
+    ) -> Result<()> {
+        let existing = self.video_by_path(path).await?;
+        match existing {
+            Some(v) if v.status == "indexed" => {
+                sqlx::query("UPDATE videos SET error = ? WHERE id = ?")
+                    .bind(error)
+                    .bind(v.id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(q("noting an error"))?;
+            }
+            _ => {
+                sqlx::query(
+                    "INSERT INTO videos(path, size, mtime_ns, hash, status, error, indexed_at) VALUES (?, ?, ?, ?, 'failed', ?, ?)
+                     ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, hash = excluded.hash,
+                     status = 'failed', error = excluded.error, indexed_at = excluded.indexed_at",
+                )
+                .bind(path)
+                .bind(size)
+                .bind(mtime_ns)
+                .bind(hash)
+                .bind(error)
+                .bind(now())
+                .execute(&self.pool)
+                .await
+                .map_err(q("recording a failed file"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a video and everything derived from it; returns the frame ids that were
+    /// removed (tombstones for the vector index) and the new generation.
+    pub async fn remove_video(&self, id: i64) -> Result<Option<(Vec<i64>, u64)>> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(q("starting a transaction"))?;
+        let frames: Vec<i64> = sqlx::query("SELECT id FROM frames WHERE video_id = ?")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("listing frames"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let n = sqlx::query("DELETE FROM videos WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("removing a video"))?
+            .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        let generation = bump_generation(&mut tx).await?;
+        tx.commit().await.map_err(q("committing a removal"))?;
+        Ok(Some((frames, generation)))
+    }
+
+    /// Deletes every video (and so every frame, vector, thumbnail and text).
+    pub async fn clear_videos(&self) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(q("starting a transaction"))?;
+        sqlx::query("DELETE FROM videos")
+            .execute(&mut *tx)
+            .await
+            .map_err(q("clearing videos"))?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await.map_err(q("committing"))
+    }
+
+    // ------------------------------------------------------------------ frames
+
+    pub async fn frames_of(&self, video_id: i64) -> Result<Vec<Frame>> {
+        sqlx::query("SELECT id, video_id, seq, start, \"end\", peak, shot FROM frames WHERE video_id = ? ORDER BY seq")
+            .bind(video_id)
+            .fetch_all(&self.pool)
+            .await
+            .map(|rows| rows.iter().map(frame_from).collect())
+            .map_err(q("listing frames"))
+    }
+
+    /// Frames by id (missing ids, i.e. deleted frames, are simply absent).
+    pub async fn frames_by_ids(&self, ids: &[i64]) -> Result<Vec<Frame>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT id, video_id, seq, start, \"end\", peak, shot FROM frames WHERE id IN ({marks})"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(q("reading frames"))?;
+            out.extend(rows.iter().map(frame_from));
+        }
+        Ok(out)
+    }
+
+    /// (frame id, vector) of a video's frames in order.
+    pub async fn vectors_of(&self, video_id: i64) -> Result<Vec<(i64, Vec<f32>)>> {
+        sqlx::query("SELECT f.id, e.vector FROM frames f JOIN embeddings e ON e.frame_id = f.id WHERE f.video_id = ? ORDER BY f.seq")
+            .bind(video_id)
+            .fetch_all(&self.pool)
+            .await
+            .map(|rows| rows.iter().map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1)))).collect())
+            .map_err(q("reading vectors"))
+    }
+
+    /// (frame id, vector) of every frame with id > `after`, in id order, `limit` at a time.
+    pub async fn vectors_after(&self, after: i64, limit: i64) -> Result<Vec<(i64, Vec<f32>)>> {
+        sqlx::query(
+            "SELECT frame_id, vector FROM embeddings WHERE frame_id > ? ORDER BY frame_id LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map(|rows| {
+            rows.iter()
+                .map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1))))
+                .collect()
+        })
+        .map_err(q("reading vectors"))
+    }
+
+    pub async fn max_frame_id(&self) -> Result<i64> {
+        sqlx::query("SELECT COALESCE(MAX(id), 0) FROM frames")
+            .fetch_one(&self.pool)
+            .await
+            .map(|r| r.get(0))
+            .map_err(q("reading frames"))
+    }
+
+    /// Frames with id <= `max_id` (the live part of an index that holds ids up to it).
+    pub async fn frames_upto(&self, max_id: i64) -> Result<i64> {
+        sqlx::query("SELECT COUNT(*) FROM frames WHERE id <= ?")
+            .bind(max_id)
+            .fetch_one(&self.pool)
+            .await
+            .map(|r| r.get(0))
+            .map_err(q("counting frames"))
+    }
+
+    pub async fn thumbnail(&self, frame_id: i64) -> Result<Option<Vec<u8>>> {
+        sqlx::query("SELECT jpeg FROM thumbnails WHERE frame_id = ?")
+            .bind(frame_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map(|r| r.map(|r| r.get(0)))
+            .map_err(q("reading a thumbnail"))
+    }
+
+    // ------------------------------------------------------------------ texts
+
+    pub async fn texts(&self) -> Result<Vec<Text>> {
+        sqlx::query("SELECT id, video_id, kind, start, \"end\", text FROM texts ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| Text {
+                        id: r.get(0),
+                        video_id: r.get(1),
+                        kind: r.get(2),
+                        start: r.get(3),
+                        end: r.get(4),
+                        text: r.get(5),
+                    })
+                    .collect()
+            })
+            .map_err(q("reading texts"))
+    }
+
+    pub async fn counts(&self) -> Result<Counts> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM videos), (SELECT COUNT(*) FROM videos WHERE status = 'indexed'),
+                    (SELECT COUNT(*) FROM videos WHERE status = 'failed'), (SELECT COUNT(*) FROM frames), (SELECT COUNT(*) FROM texts)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("counting"))?;
+        Ok(Counts {
+            videos: r.get(0),
+            indexed: r.get(1),
+            failed: r.get(2),
+            frames: r.get(3),
+            texts: r.get(4),
+        })
+    }
+
+    /// Consistency counters (for checks and tests): frames whose video is gone, frames
+    /// without a vector.
+    pub async fn integrity(&self) -> Result<Integrity> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM frames WHERE video_id NOT IN (SELECT id FROM videos)),
+                    (SELECT COUNT(*) FROM frames WHERE id NOT IN (SELECT frame_id FROM embeddings))",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("checking integrity"))?;
+        Ok(Integrity {
+            orphan_frames: r.get(0),
+            frames_without_vector: r.get(1),
+        })
+    }
+
+    // ------------------------------------------------------------------ jobs
+
+    pub async fn create_job(&self, kind: &str, paths: &[String]) -> Result<i64> {
+        sqlx::query("INSERT INTO jobs(kind, state, paths, created_at) VALUES (?, 'enqueued', ?, ?) RETURNING id")
+            .bind(kind)
+            .bind(serde_json::to_string(paths).unwrap_or_else(|_| "[]".into()))
+            .bind(now())
+            .fetch_one(&self.pool)
+            .await
+            .map(|r| r.get(0))
+            .map_err(q("creating a job"))
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<Job>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map(|r| r.as_ref().map(job_from))
+        .map_err(q("reading a job"))
+    }
+
+    pub async fn jobs(&self, limit: i64) -> Result<Vec<Job>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLS} FROM jobs ORDER BY id DESC LIMIT ?"
+        )))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map(|rows| rows.iter().map(job_from).collect())
+        .map_err(q("listing jobs"))
+    }
+
+    /// Jobs waiting to run, oldest first.
+    pub async fn enqueued_jobs(&self) -> Result<Vec<Job>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE state = 'enqueued' ORDER BY id"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map(|rows| rows.iter().map(job_from).collect())
+        .map_err(q("listing jobs"))
+    }
+
+    /// Puts jobs a dead process left in `processing` back in the queue; returns how many.
+    pub async fn requeue_interrupted(&self) -> Result<u64> {
+        sqlx::query("UPDATE jobs SET state = 'enqueued' WHERE state = 'processing'")
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(q("re-queueing jobs"))
+    }
+
+    pub async fn start_job(&self, id: i64, files_total: i64) -> Result<()> {
+        sqlx::query("UPDATE jobs SET state = 'processing', started_at = COALESCE(started_at, ?), files_total = ? WHERE id = ?")
+            .bind(now())
+            .bind(files_total)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(q("starting a job"))
+    }
+
+    pub async fn job_progress(&self, id: i64, files_done: i64, frames_done: i64) -> Result<()> {
+        sqlx::query("UPDATE jobs SET files_done = ?, frames_done = ? WHERE id = ?")
+            .bind(files_done)
+            .bind(frames_done)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(q("updating a job"))
+    }
+
+    pub async fn finish_job(&self, id: i64, state: &str, error: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id = ?")
+            .bind(state)
+            .bind(error)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(q("finishing a job"))
+    }
+
+    /// Marks a job canceled unless it already ended; returns whether it was still live.
+    pub async fn cancel_job(&self, id: i64) -> Result<bool> {
+        sqlx::query("UPDATE jobs SET state = 'canceled', finished_at = ? WHERE id = ? AND state IN ('enqueued', 'processing')")
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected() > 0)
+            .map_err(q("canceling a job"))
+    }
+
+    pub async fn put_job_file(&self, job: i64, f: &JobFile) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO job_files(job_id, path, state, error, frames) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT(job_id, path) DO UPDATE SET state = excluded.state, error = excluded.error, frames = excluded.frames",
+        )
+        .bind(job)
+        .bind(&f.path)
+        .bind(&f.state)
+        .bind(&f.error)
+        .bind(f.frames)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(q("recording a file result"))
+    }
+
+    pub async fn job_files(&self, job: i64) -> Result<Vec<JobFile>> {
+        sqlx::query(
+            "SELECT path, state, error, frames FROM job_files WHERE job_id = ? ORDER BY path",
+        )
+        .bind(job)
+        .fetch_all(&self.pool)
+        .await
+        .map(|rows| {
+            rows.iter()
+                .map(|r| JobFile {
+                    path: r.get(0),
+                    state: r.get(1),
+                    error: r.get(2),
+                    frames: r.get(3),
+                })
+                .collect()
+        })
+        .map_err(q("listing file results"))
+    }
+}
+
+async fn bump_generation(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<u64> {
+    let g: i64 = sqlx::query(
+        "INSERT INTO meta(key, value) VALUES ('generation', '1')
+         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING CAST(value AS INTEGER)",
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(q("bumping the generation"))?
+    .get(0);
+    Ok(g as u64)
+}

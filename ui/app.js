@@ -1,0 +1,316 @@
+// vidseek web UI: plain JavaScript, no build step. Talks to the JSON API of the same
+// server (see /api/openapi.json).
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const state = { query: "", groups: [], hits: [], selected: -1, playing: null, videoId: null, timer: null, seq: 0 };
+
+function clock(t) {
+  t = Math.max(0, t || 0);
+  const m = Math.floor(t / 60);
+  const s = t - m * 60;
+  return String(m).padStart(2, "0") + ":" + s.toFixed(1).padStart(4, "0");
+}
+
+function basename(p) { return (p || "").split("/").pop(); }
+
+function showError(msg) {
+  const el = $("#error");
+  if (!msg) { el.hidden = true; el.textContent = ""; return; }
+  el.textContent = msg;
+  el.hidden = false;
+}
+
+async function api(path, opts) {
+  const res = await fetch(path, Object.assign({ credentials: "same-origin" }, opts || {}));
+  if (res.status === 401) { location.href = "/login"; throw new Error("log in first"); }
+  if (res.status === 204) return null;
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body.message || ("HTTP " + res.status));
+  return body;
+}
+
+// ---------------------------------------------------------------- search
+
+function scheduleSearch() {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(runSearch, 250);
+}
+
+async function runSearch() {
+  const q = $("#q").value.trim();
+  state.query = q;
+  const seq = ++state.seq;
+  if (!q) {
+    state.groups = []; render();
+    $("#status").textContent = "Type to search. Results update as you type.";
+    return;
+  }
+  $("#status").textContent = "Searching…";
+  try {
+    const body = await api("/api/search?group=video&k=40&q=" + encodeURIComponent(q));
+    if (seq !== state.seq) return; // a newer query is on its way
+    showError(null);
+    state.groups = body.groups || [];
+    render();
+  } catch (e) {
+    if (seq !== state.seq) return;
+    state.groups = []; render();
+    $("#status").textContent = "";
+    showError(e.message);
+  }
+}
+
+function render() {
+  const list = $("#results");
+  list.innerHTML = "";
+  state.hits = [];
+  if (state.query && state.groups.length === 0) {
+    $("#status").innerHTML = '<span class="empty">No matches above the cut-off for “' + escapeHtml(state.query) + '”.</span>';
+    return;
+  }
+  if (state.groups.length) {
+    const n = state.groups.reduce((a, g) => a + g.segments.length, 0);
+    $("#status").textContent = n + " moment" + (n === 1 ? "" : "s") + " in " + state.groups.length + " video" + (state.groups.length === 1 ? "" : "s") + " — ↑↓ to move, Enter to play";
+  }
+  for (const g of state.groups) {
+    const li = document.createElement("li");
+    li.className = "group";
+    li.innerHTML = '<div class="group-head"><span class="name" title="' + escapeHtml(g.path) + '">' + escapeHtml(basename(g.path)) +
+      '</span><span class="score">best ' + g.best_score.toFixed(3) + "</span></div>";
+    const strip = document.createElement("div");
+    strip.className = "strip";
+    for (const s of g.segments) {
+      const idx = state.hits.length;
+      state.hits.push(s);
+      const card = document.createElement("button");
+      card.type = "button";
+      card.className = "hit";
+      card.dataset.index = idx;
+      card.dataset.start = s.start;
+      card.dataset.end = s.end;
+      card.innerHTML = (s.thumbnail ? '<img loading="lazy" alt="" src="' + s.thumbnail + '">' : '<div class="noimg">text</div>') +
+        '<span class="range">' + clock(s.start) + "–" + clock(s.end) + "</span>" +
+        '<span class="meta"><span class="src ' + s.source + '">' + s.source + "</span> " + s.score.toFixed(3) + "</span>" +
+        (s.text ? '<span class="cue">' + escapeHtml(s.text) + "</span>" : "");
+      card.addEventListener("click", () => { select(idx); play(idx); });
+      strip.appendChild(card);
+    }
+    li.appendChild(strip);
+    list.appendChild(li);
+  }
+  if (state.hits.length) select(0, false);
+}
+
+function select(i, scroll = true) {
+  if (!state.hits.length) return;
+  state.selected = Math.max(0, Math.min(state.hits.length - 1, i));
+  document.querySelectorAll(".hit.selected").forEach((el) => el.classList.remove("selected"));
+  const el = document.querySelector('.hit[data-index="' + state.selected + '"]');
+  if (el) { el.classList.add("selected"); if (scroll) el.scrollIntoView({ block: "nearest", inline: "nearest" }); }
+}
+
+async function play(i) {
+  const s = state.hits[i];
+  if (!s) return;
+  state.playing = s;
+  const v = $("#player");
+  $("#player-box").hidden = false;
+  $("#player-title").textContent = basename(s.path) + "  " + clock(s.start) + "–" + clock(s.end);
+  const src = "/media/" + s.video_id;
+  const seek = () => { v.currentTime = s.start; v.play().catch(() => {}); };
+  if (v.getAttribute("src") !== src) {
+    v.setAttribute("src", src);
+    v.addEventListener("loadedmetadata", seek, { once: true });
+    v.load();
+  } else {
+    seek();
+  }
+  document.querySelectorAll(".hit.playing").forEach((el) => el.classList.remove("playing"));
+  const el = document.querySelector('.hit[data-index="' + i + '"]');
+  if (el) el.classList.add("playing");
+  drawTimeline(s);
+}
+
+async function drawTimeline(seg) {
+  const box = $("#timeline");
+  try {
+    const d = await api("/api/videos/" + seg.video_id + "?q=" + encodeURIComponent(state.query));
+    if (state.playing !== seg) return;
+    const dur = d.video.duration || Math.max(...d.frames.map((f) => f.end), 1);
+    const scores = d.frames.map((f) => f.score).filter((x) => typeof x === "number");
+    const lo = Math.min(...scores), hi = Math.max(...scores);
+    box.innerHTML = "";
+    for (const f of d.frames) {
+      const bar = document.createElement("div");
+      bar.className = "bar";
+      const h = typeof f.score === "number" && hi > lo ? (f.score - lo) / (hi - lo) : 0.5;
+      bar.style.left = (100 * f.start / dur) + "%";
+      bar.style.width = Math.max(0.3, 100 * (f.end - f.start) / dur) + "%";
+      bar.style.height = (10 + 90 * h) + "%";
+      bar.title = clock(f.start) + " score " + (typeof f.score === "number" ? f.score.toFixed(3) : "?");
+      bar.addEventListener("click", () => { const v = $("#player"); v.currentTime = f.start; v.play().catch(() => {}); });
+      box.appendChild(bar);
+    }
+    const mark = document.createElement("div");
+    mark.className = "segment";
+    mark.style.left = (100 * seg.start / dur) + "%";
+    mark.style.width = Math.max(0.5, 100 * (seg.end - seg.start) / dur) + "%";
+    box.appendChild(mark);
+    const head = document.createElement("div");
+    head.className = "playhead";
+    box.appendChild(head);
+    const v = $("#player");
+    v.ontimeupdate = () => { head.style.left = (100 * v.currentTime / dur) + "%"; };
+  } catch (e) {
+    box.innerHTML = "";
+  }
+}
+
+// ---------------------------------------------------------------- library
+
+async function loadLibrary() {
+  try {
+    const d = await api("/api/videos");
+    const tbody = $("#videos tbody");
+    tbody.innerHTML = "";
+    $("#lib-count").textContent = d.videos.length ? "(" + d.videos.length + ")" : "";
+    $("#library-empty").hidden = d.videos.length > 0;
+    $("#videos").hidden = d.videos.length === 0;
+    for (const v of d.videos) {
+      const tr = document.createElement("tr");
+      tr.className = v.status;
+      tr.innerHTML = '<td title="' + escapeHtml(v.path) + '">' + escapeHtml(basename(v.path)) +
+        (v.error ? '<div class="err">' + escapeHtml(v.error) + "</div>" : "") + "</td>" +
+        "<td>" + v.status + "</td><td>" + (v.duration ? clock(v.duration) : "–") + "</td><td>" + v.frame_count + "</td>" +
+        '<td><button type="button" class="remove" title="Remove from the library (the file stays)">remove</button></td>';
+      tr.querySelector(".remove").addEventListener("click", async () => {
+        try { await api("/api/videos/" + v.id, { method: "DELETE" }); loadLibrary(); } catch (e) { showError(e.message); }
+      });
+      tbody.appendChild(tr);
+    }
+  } catch (e) { showError(e.message); }
+}
+
+function upload(files) {
+  for (const f of files) {
+    const bar = jobBar("upload-" + f.name + Math.random(), "Uploading " + f.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/upload");
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) setBar(bar, e.loaded / e.total, Math.round(100 * e.loaded / e.total) + "%"); };
+    xhr.onload = () => {
+      bar.remove();
+      let body = {};
+      try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+      if (xhr.status === 401) { location.href = "/login"; return; }
+      if (xhr.status >= 400) showError(f.name + ": " + (body.message || "upload failed (HTTP " + xhr.status + ")"));
+      else showError(null);
+    };
+    xhr.onerror = () => { bar.remove(); showError(f.name + ": upload failed"); };
+    const fd = new FormData();
+    fd.append("file", f, f.name);
+    xhr.send(fd);
+  }
+}
+
+// ---------------------------------------------------------------- jobs (live)
+
+const jobs = new Map();
+
+function jobBar(key, label) {
+  let el = document.getElementById("job-" + key);
+  if (!el) {
+    el = document.createElement("div");
+    el.className = "job";
+    el.id = "job-" + key;
+    el.innerHTML = '<span class="label"></span><div class="track"><div class="fill"></div></div><span class="pct"></span>';
+    $("#jobs").appendChild(el);
+  }
+  el.querySelector(".label").textContent = label;
+  return el;
+}
+
+function setBar(el, frac, text) {
+  el.querySelector(".fill").style.width = Math.round(100 * Math.max(0, Math.min(1, frac))) + "%";
+  el.querySelector(".pct").textContent = text;
+}
+
+function onJobEvent(p) {
+  const id = p.job_id;
+  const j = jobs.get(id) || { total: 0, done: 0, frames: 0, files: 0, filesDone: 0, t0: Date.now() };
+  jobs.set(id, j);
+  const bar = jobBar(id, "Indexing (job " + id + ")");
+  if (p.event === "planned") { j.total = p.video_seconds; j.files = p.to_index; }
+  if (p.event === "frames") { j.done = p.video_seconds; j.frames = p.frames; }
+  if (p.event === "file_done") {
+    j.filesDone += 1;
+    if (p.report.state === "failed") showError(basename(p.report.path) + ": " + p.report.error);
+  }
+  const rate = j.frames / Math.max(0.001, (Date.now() - j.t0) / 1000);
+  setBar(bar, j.total ? j.done / j.total : 0, j.filesDone + "/" + j.files + " files · " + j.frames + " frames · " + rate.toFixed(1) + " fps");
+  if (p.event === "finished") {
+    setBar(bar, 1, p.state + ": " + p.indexed + " indexed, " + p.unchanged + " unchanged, " + p.failed + " failed");
+    bar.classList.add(p.state);
+    setTimeout(() => { bar.remove(); jobs.delete(id); }, 4000);
+    loadLibrary();
+    if (state.query) runSearch();
+  }
+}
+
+function listen() {
+  const es = new EventSource("/api/events");
+  es.addEventListener("job", (e) => { try { onJobEvent(JSON.parse(e.data)); } catch (_) { /* ignore */ } });
+  es.addEventListener("library", () => { loadLibrary(); if (state.query) runSearch(); });
+  es.onerror = () => { /* the browser reconnects by itself */ };
+}
+
+// ---------------------------------------------------------------- wiring
+
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+function showTab(name) {
+  $("#search-view").hidden = name !== "search";
+  $("#library-view").hidden = name !== "library";
+  $("#tab-search").classList.toggle("active", name === "search");
+  $("#tab-library").classList.toggle("active", name === "library");
+  if (name === "library") loadLibrary();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#q").addEventListener("input", scheduleSearch);
+  $("#search-form").addEventListener("submit", (e) => { e.preventDefault(); clearTimeout(state.timer); runSearch(); });
+  $("#tab-search").addEventListener("click", () => showTab("search"));
+  $("#tab-library").addEventListener("click", () => showTab("library"));
+  $("#file-input").addEventListener("change", (e) => upload(e.target.files));
+  $("#index-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const path = $("#index-path").value.trim();
+    if (!path) return;
+    try { await api("/api/index", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ path }) }); showError(null); $("#index-path").value = ""; }
+    catch (err) { showError(err.message); }
+  });
+  const drop = $("#drop");
+  ["dragenter", "dragover"].forEach((t) => document.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
+  ["dragleave", "drop"].forEach((t) => document.addEventListener(t, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
+  document.addEventListener("drop", (e) => { if (e.dataTransfer && e.dataTransfer.files.length) { showTab("library"); upload(e.dataTransfer.files); } });
+
+  document.addEventListener("keydown", (e) => {
+    const typing = e.target === $("#q") || e.target.tagName === "INPUT";
+    if (e.key === "/" && !typing) { e.preventDefault(); showTab("search"); $("#q").focus(); $("#q").select(); return; }
+    if ($("#search-view").hidden || !state.hits.length) return;
+    if (e.key === "ArrowDown" || (e.key === "ArrowRight" && !typing)) { e.preventDefault(); select(state.selected + 1); }
+    else if (e.key === "ArrowUp" || (e.key === "ArrowLeft" && !typing)) { e.preventDefault(); select(state.selected - 1); }
+    else if (e.key === "Enter" && state.selected >= 0) { e.preventDefault(); play(state.selected); }
+  });
+
+  listen();
+  loadLibrary().then(() => {
+    if (!$("#videos tbody").children.length) {
+      $("#status").innerHTML = '<span class="empty">Library empty: add a folder (see the Library tab).</span>';
+    }
+  });
+  const q = new URLSearchParams(location.search).get("q");
+  if (q) { $("#q").value = q; runSearch(); }
+});
