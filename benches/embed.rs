@@ -32,21 +32,19 @@ fn bench_model(dir: &std::path::Path, reps: usize) -> serde_json::Value {
             model.embed_pixels(&pixels).unwrap();
         });
         let med = util::median(&runs);
-        images.push(json!({"batch": batch, "median_ms": util::ms(med), "images_per_s": batch as f64 / med.as_secs_f64()}));
+        images.push(
+            json!({"batch": batch, "median_ms": util::ms(med), "images_per_s": batch as f64 / med.as_secs_f64()}),
+        );
     }
 
     let query = "a red circle";
     let ids = model.tokenize(query).unwrap();
     let ctx = model.manifest().text.context_length;
     let true_len = util::time_runs(3, reps * 4, || {
-        model
-            .embed_token_ids(std::slice::from_ref(&ids), None)
-            .unwrap();
+        model.embed_token_ids(std::slice::from_ref(&ids), None).unwrap();
     });
     let padded = util::time_runs(3, reps * 4, || {
-        model
-            .embed_token_ids(std::slice::from_ref(&ids), Some(ctx))
-            .unwrap();
+        model.embed_token_ids(std::slice::from_ref(&ids), Some(ctx)).unwrap();
     });
     let full = util::time_runs(3, reps * 4, || {
         model.embed_texts(&[query]).unwrap();
@@ -96,8 +94,5 @@ fn main() {
             m["text"]["padded_over_true_length"].as_f64().unwrap(),
         );
     }
-    util::write_report(
-        "embed",
-        &json!({"machine": util::machine(), "models": models}),
-    );
+    util::write_report("embed", &json!({"machine": util::machine(), "models": models}));
 }

@@ -33,10 +33,7 @@ pub enum CatalogError {
 
 impl CatalogError {
     pub fn is_user_error(&self) -> bool {
-        matches!(
-            self,
-            CatalogError::ModelMismatch { .. } | CatalogError::Locked { .. }
-        )
+        matches!(self, CatalogError::ModelMismatch { .. } | CatalogError::Locked { .. })
     }
 }
 
@@ -80,12 +77,7 @@ pub fn db_path(data: &Path) -> PathBuf {
 
 impl Catalog {
     /// Opens `data_dir` for vectors of `model` (`dim` values each).
-    pub async fn open(
-        data_dir: &Path,
-        model: &str,
-        dim: usize,
-        access: Access,
-    ) -> Result<Self, CatalogError> {
+    pub async fn open(data_dir: &Path, model: &str, dim: usize, access: Access) -> Result<Self, CatalogError> {
         std::fs::create_dir_all(data_dir).map_err(|e| IndexError::io(data_dir, e))?;
         let lock = match access {
             Access::Write => Some(lock_folder(data_dir)?),
@@ -113,12 +105,7 @@ impl Catalog {
         if text_gen != Some(generation) {
             tracing::info!("rebuilding the text index (at {text_gen:?}, store at {generation})");
             text.rebuild(
-                &store
-                    .texts()
-                    .await?
-                    .iter()
-                    .map(text_doc)
-                    .collect::<Vec<_>>(),
+                &store.texts().await?.iter().map(text_doc).collect::<Vec<_>>(),
                 generation,
             )?;
         }
@@ -169,11 +156,8 @@ impl Catalog {
             })
             .collect();
         let _w = self.text_writes.lock().unwrap_or_else(|e| e.into_inner());
-        self.text.update(
-            &replaced.into_iter().collect::<Vec<_>>(),
-            &texts,
-            generation,
-        )?;
+        self.text
+            .update(&replaced.into_iter().collect::<Vec<_>>(), &texts, generation)?;
         Ok(id)
     }
 
@@ -209,28 +193,17 @@ impl Catalog {
 
     /// Points in the vector index (live frames and tombstones).
     pub fn vector_points(&self) -> usize {
-        self.vectors
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .points
+        self.vectors.read().unwrap_or_else(|e| e.into_inner()).points
     }
 
-    pub fn text_search(
-        &self,
-        query: &str,
-        limit: usize,
-    ) -> Result<Vec<crate::index::TextHit>, CatalogError> {
+    pub fn text_search(&self, query: &str, limit: usize) -> Result<Vec<crate::index::TextHit>, CatalogError> {
         Ok(self.text.search(query, limit)?)
     }
 }
 
 /// Forgets every video's frames and texts and records `model` as the folder's model,
 /// returning the paths that were indexed (to index them again with the new model).
-pub async fn reset_for_model(
-    data_dir: &Path,
-    model: &str,
-    dim: usize,
-) -> Result<Vec<String>, CatalogError> {
+pub async fn reset_for_model(data_dir: &Path, model: &str, dim: usize) -> Result<Vec<String>, CatalogError> {
     let _lock = lock_folder(data_dir)?;
     let store = Store::open(&db_path(data_dir)).await?;
     let paths = store.videos().await?.into_iter().map(|v| v.path).collect();
@@ -267,9 +240,7 @@ fn lock_folder(dir: &Path) -> Result<File, CatalogError> {
         .map_err(|e| IndexError::io(&path, e))?;
     match f.try_lock() {
         Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => Err(CatalogError::Locked {
-            dir: dir.to_path_buf(),
-        }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(CatalogError::Locked { dir: dir.to_path_buf() }),
         Err(std::fs::TryLockError::Error(e)) => Err(IndexError::io(&path, e).into()),
     }
 }
@@ -319,9 +290,7 @@ async fn open_vectors(
         tracing::warn!("vector index self-recall too low after load; rebuilding");
         idx = build_from_store(store, model, dim, live).await?;
     }
-    if access == Access::Write
-        && (idx.generation != generation || behind || !dir.join("vectors.json").exists())
-    {
+    if access == Access::Write && (idx.generation != generation || behind || !dir.join("vectors.json").exists()) {
         idx.save(&dir, generation)?;
     }
     Ok(idx)
@@ -372,9 +341,6 @@ async fn check_recall(idx: &VectorIndex, store: &Store) -> Result<bool, CatalogE
         after = id + step - 1;
     }
     let recall = idx.self_recall(&sample, 64);
-    tracing::debug!(
-        "vector index self-recall {recall:.3} on {} frames",
-        sample.len()
-    );
+    tracing::debug!("vector index self-recall {recall:.3} on {} frames", sample.len());
     Ok(recall >= MIN_SELF_RECALL)
 }

@@ -19,11 +19,7 @@ use crate::search::{self, SearchRequest};
 use crate::synth;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "vidseek",
-    version,
-    about = "Self-hosted text-to-video semantic search"
-)]
+#[command(name = "vidseek", version, about = "Self-hosted text-to-video semantic search")]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -261,9 +257,7 @@ fn sample_footage(dir: &std::path::Path, videos: usize, scenes: usize, seed: u64
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }
 
 /// A progress bar over the seconds of video to index.
@@ -273,11 +267,9 @@ fn progress_bar(json: bool) -> (jobs::ProgressSink, Option<indicatif::ProgressBa
     }
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} {elapsed_precise} [{bar:30}] {percent:>3}% {msg} ETA {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30}] {percent:>3}% {msg} ETA {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     let b = bar.clone();
     let state = std::sync::Mutex::new((0usize, 0usize, std::time::Instant::now()));
@@ -296,9 +288,7 @@ fn progress_bar(json: bool) -> (jobs::ProgressSink, Option<indicatif::ProgressBa
                 st.2 = std::time::Instant::now();
             }
             Progress::Frames {
-                frames,
-                video_seconds,
-                ..
+                frames, video_seconds, ..
             } => {
                 b.set_position((video_seconds * 10.0) as u64);
                 let rate = frames as f64 / st.2.elapsed().as_secs_f64().max(1e-3);
@@ -375,10 +365,7 @@ async fn run_jobs(
 fn print_reports(reports: &[JobReport], json: bool) -> Result<()> {
     let failed: usize = reports.iter().map(|r| r.failed).sum();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "jobs": reports }))?
-        );
+        println!("{}", serde_json::to_string_pretty(&json!({ "jobs": reports }))?);
     } else {
         for r in reports {
             let speed = if r.wall_seconds > 0.0 {
@@ -388,14 +375,7 @@ fn print_reports(reports: &[JobReport], json: bool) -> Result<()> {
             };
             println!(
                 "job {}: {} indexed ({} frames, {:.0} s of video in {:.1} s, {:.1}x realtime), {} unchanged, {} failed",
-                r.job_id,
-                r.indexed,
-                r.frames,
-                r.video_seconds,
-                r.wall_seconds,
-                speed,
-                r.unchanged,
-                r.failed
+                r.job_id, r.indexed, r.frames, r.video_seconds, r.wall_seconds, speed, r.unchanged, r.failed
             );
             for f in &r.files {
                 if let Outcome::Failed { error } = &f.outcome {
@@ -420,13 +400,7 @@ fn index(g: &Global, paths: &[PathBuf], fps: f64, batch: usize, json: bool) -> R
     let model = Arc::new(g.load_model()?);
     let rt = runtime()?;
     let reports = rt.block_on(async {
-        let catalog = Catalog::open(
-            &g.data_dir(),
-            model.model_name(),
-            model.dim(),
-            Access::Write,
-        )
-        .await?;
+        let catalog = Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Write).await?;
         let r = run_jobs(&catalog, model.clone(), paths, &opts, json).await;
         catalog.store.close().await;
         r
@@ -434,14 +408,7 @@ fn index(g: &Global, paths: &[PathBuf], fps: f64, batch: usize, json: bool) -> R
     print_reports(&reports, json)
 }
 
-fn search_cmd(
-    g: &Global,
-    query: &str,
-    k: i64,
-    video: Option<i64>,
-    min_score: Option<f32>,
-    json: bool,
-) -> Result<()> {
+fn search_cmd(g: &Global, query: &str, k: i64, video: Option<i64>, min_score: Option<f32>, json: bool) -> Result<()> {
     let req = SearchRequest {
         query: query.to_string(),
         k,
@@ -452,8 +419,7 @@ fn search_cmd(
     let model = Arc::new(g.load_model()?);
     let rt = runtime()?;
     let resp = rt.block_on(async {
-        let catalog =
-            Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Read).await?;
+        let catalog = Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Read).await?;
         anyhow::Ok(search::search(&catalog, model.clone(), &req).await?)
     })?;
     if json {
@@ -481,10 +447,7 @@ fn videos(g: &Global, json: bool) -> Result<()> {
         anyhow::Ok(store.videos().await?)
     })?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "videos": list }))?
-        );
+        println!("{}", serde_json::to_string_pretty(&json!({ "videos": list }))?);
         return Ok(());
     }
     if list.is_empty() {
@@ -533,10 +496,7 @@ fn remove(g: &Global, target: &str) -> Result<()> {
                 let key = p
                     .canonicalize()
                     .unwrap_or_else(|_| std::path::absolute(p).unwrap_or(p.to_path_buf()));
-                catalog
-                    .store
-                    .video_by_path(&key.display().to_string())
-                    .await?
+                catalog.store.video_by_path(&key.display().to_string()).await?
             }
         };
         let Some(v) = video else {
@@ -575,11 +535,7 @@ fn reembed(g: &Global, json: bool) -> Result<()> {
         let data = g.data_dir();
         let paths = crate::catalog::reset_for_model(&data, model.model_name(), model.dim()).await?;
         let catalog = Catalog::open(&data, model.model_name(), model.dim(), Access::Write).await?;
-        let paths: Vec<PathBuf> = paths
-            .into_iter()
-            .map(PathBuf::from)
-            .filter(|p| p.exists())
-            .collect();
+        let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).filter(|p| p.exists()).collect();
         run_jobs(&catalog, model.clone(), &paths, &opts, json).await
     })?;
     print_reports(&reports, json)
@@ -607,9 +563,7 @@ fn embed_cmd(g: &Global, cmd: &EmbedCmd) -> Result<()> {
     match cmd {
         EmbedCmd::Text { text, json } => {
             if text.trim().is_empty() {
-                bail!(
-                    "the text is empty: give a sentence, e.g. vidseek embed text \"a red circle\""
-                );
+                bail!("the text is empty: give a sentence, e.g. vidseek embed text \"a red circle\"");
             }
             let model = g.load_model()?;
             let e = model.embed_texts(&[text.as_str()])?;
@@ -676,11 +630,7 @@ fn doctor(g: &Global, json: bool) -> Result<()> {
                 man.image.size,
                 man.text.context_length
             ));
-            lines.push(format!(
-                "device         {:?} -> running on {}",
-                g.device,
-                m.provider()
-            ));
+            lines.push(format!("device         {:?} -> running on {}", g.device, m.provider()));
             if man.name.starts_with("tiny-clip") {
                 lines.push(
                     "note           this is the bundled synthetic-domain model (coloured shapes only); \
@@ -722,9 +672,7 @@ fn doctor(g: &Global, json: bool) -> Result<()> {
 fn model_cmd(g: &Global, cmd: &ModelCmd) -> Result<()> {
     match cmd {
         ModelCmd::Pull { name, dest } => {
-            let dest = dest
-                .clone()
-                .unwrap_or_else(|| g.data_dir().join("models").join(name));
+            let dest = dest.clone().unwrap_or_else(|| g.data_dir().join("models").join(name));
             let m = modelhub::pull(name, &dest, g.ort_lib.as_deref())?;
             println!(
                 "{} ready in {} (dim {}); use it with --model {} or VIDSEEK_MODEL",
@@ -737,12 +685,7 @@ fn model_cmd(g: &Global, cmd: &ModelCmd) -> Result<()> {
         ModelCmd::Import { src, dest } => {
             let m = modelhub::import(src, dest, None, g.ort_lib.as_deref())
                 .with_context(|| format!("importing {}", src.display()))?;
-            println!(
-                "{} imported into {} (dim {})",
-                m.name,
-                dest.display(),
-                m.embedding_dim
-            );
+            println!("{} imported into {} (dim {})", m.name, dest.display(), m.embedding_dim);
         }
         ModelCmd::List => {
             for k in modelhub::KNOWN {
@@ -772,15 +715,7 @@ fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let catalog = Arc::new(
-            Catalog::open(
-                &g.data_dir(),
-                model.model_name(),
-                model.dim(),
-                Access::Write,
-            )
-            .await?,
-        );
+        let catalog = Arc::new(Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Write).await?);
         let cfg = crate::api::ServeConfig {
             bind: args.bind,
             libraries: args.libraries.clone(),
@@ -788,9 +723,7 @@ fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
             token: args.token.clone().filter(|t| !t.is_empty()),
             max_upload: args.max_upload_mb.saturating_mul(1024 * 1024),
             index,
-            search_permits: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            search_permits: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         };
         crate::api::serve(cfg, catalog, model).await?;
         anyhow::Ok(())
@@ -807,40 +740,26 @@ fn demo(g: &Global, no_serve: bool, bind: std::net::SocketAddr) -> Result<()> {
         eprintln!("demo: rendering sample footage into {}", lib.display());
         synth::sample_library(&lib, 6, 6, 7)?;
     }
-    let truth: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(&truth_file)?)?;
+    let truth: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&truth_file)?)?;
     let model = Arc::new(g.load_model()?);
     let opts = IndexOptions::default();
     let rt = runtime()?;
     rt.block_on(async {
         let catalog = Catalog::open(&data, model.model_name(), model.dim(), Access::Write).await?;
-        let reports = run_jobs(
-            &catalog,
-            model.clone(),
-            std::slice::from_ref(&lib),
-            &opts,
-            false,
-        )
-        .await?;
+        let reports = run_jobs(&catalog, model.clone(), std::slice::from_ref(&lib), &opts, false).await?;
         print_reports(&reports, false)?;
-        println!(
-            "\nexample searches (the truth is in {}):",
-            truth_file.display()
-        );
+        println!("\nexample searches (the truth is in {}):", truth_file.display());
         let mut right = 0;
         let mut asked = 0;
         for v in truth.iter().take(3) {
             for s in v["scenes"].as_array().into_iter().flatten().take(2) {
                 let caption = s["caption"].as_str().unwrap_or_default();
-                let resp = search::search(&catalog, model.clone(), &SearchRequest::new(caption, 1))
-                    .await?;
-                let (ws, we) = (
-                    s["start"].as_f64().unwrap_or(0.0),
-                    s["end"].as_f64().unwrap_or(0.0),
-                );
-                let ok = resp.results.first().is_some_and(|r| {
-                    r.path == v["path"].as_str().unwrap_or_default() && r.start < we && r.end > ws
-                });
+                let resp = search::search(&catalog, model.clone(), &SearchRequest::new(caption, 1)).await?;
+                let (ws, we) = (s["start"].as_f64().unwrap_or(0.0), s["end"].as_f64().unwrap_or(0.0));
+                let ok = resp
+                    .results
+                    .first()
+                    .is_some_and(|r| r.path == v["path"].as_str().unwrap_or_default() && r.start < we && r.end > ws);
                 asked += 1;
                 right += ok as usize;
                 match resp.results.first() {

@@ -21,9 +21,7 @@ pub fn default_data_dir() -> PathBuf {
 /// The project checkout this binary runs from (the folder holding the bundled model),
 /// searched above the executable and above the working directory.
 pub fn project_root() -> Option<PathBuf> {
-    let exe = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.canonicalize().ok());
+    let exe = std::env::current_exe().ok().and_then(|e| e.canonicalize().ok());
     let cwd = std::env::current_dir().ok();
     let starts = exe.iter().filter_map(|e| e.parent()).chain(cwd.as_deref());
     for start in starts {

@@ -18,20 +18,12 @@ impl RgbImage {
             .cycle()
             .take(width as usize * height as usize * 3)
             .collect();
-        Self {
-            width,
-            height,
-            data,
-        }
+        Self { width, height, data }
     }
 
     /// Wraps packed RGB bytes; `None` when the length does not match the size.
     pub fn from_raw(width: u32, height: u32, data: Vec<u8>) -> Option<Self> {
-        (data.len() == width as usize * height as usize * 3).then_some(Self {
-            width,
-            height,
-            data,
-        })
+        (data.len() == width as usize * height as usize * 3).then_some(Self { width, height, data })
     }
 
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {

@@ -190,11 +190,11 @@ pub async fn run_job(
         let r = FileReport {
             path: path.display().to_string(),
             outcome: Outcome::Failed {
-                error: format!("cannot read: {reason}"),
+                error: format!("{}: cannot read: {reason}", path.display()),
             },
             duration: 0.0,
         };
-        record(catalog, job_id, &r).await?;
+        record_unreadable(catalog, job_id, &r).await?;
         report.files.push(r);
     }
 
@@ -206,21 +206,18 @@ pub async fn run_job(
             Ok(i) => i,
             Err(e) => {
                 let r = FileReport {
-                    path: key,
+                    path: key.clone(),
                     outcome: Outcome::Failed {
-                        error: format!("cannot read: {e}"),
+                        error: format!("{key}: cannot read: {e}"),
                     },
                     duration: 0.0,
                 };
-                record(catalog, job_id, &r).await?;
+                record_unreadable(catalog, job_id, &r).await?;
                 report.files.push(r);
                 continue;
             }
         };
-        let existing = store
-            .video_by_path(&key)
-            .await
-            .map_err(CatalogError::from)?;
+        let existing = store.video_by_path(&key).await.map_err(CatalogError::from)?;
         if let Some(v) = existing
             && v.status == "indexed"
             && v.size == identity.size as i64
@@ -298,10 +295,7 @@ pub async fn run_job(
                 let r = match write_video(catalog, w, &info, frames, texts).await {
                     Ok((video_id, n)) => FileReport {
                         path: w.path.display().to_string(),
-                        outcome: Outcome::Indexed {
-                            video_id,
-                            frames: n,
-                        },
+                        outcome: Outcome::Indexed { video_id, frames: n },
                         duration: info.duration,
                     },
                     Err(e) => return Err(e),
@@ -376,11 +370,7 @@ pub async fn run_job(
     } else if report.failed > 0 {
         (
             "failed",
-            Some(format!(
-                "{} of {} files failed",
-                report.failed,
-                report.files.len()
-            )),
+            Some(format!("{} of {} files failed", report.failed, report.files.len())),
         )
     } else {
         ("succeeded", None)
@@ -425,6 +415,19 @@ async fn record(catalog: &Catalog, job_id: i64, r: &FileReport) -> Result<(), Jo
         .await
         .map_err(CatalogError::from)?;
     Ok(())
+}
+
+/// A file that could not even be read: recorded as a failed video (so `videos` and the
+/// library view show it with its reason) and in the job.
+async fn record_unreadable(catalog: &Catalog, job_id: i64, r: &FileReport) -> Result<(), JobError> {
+    if let Outcome::Failed { error } = &r.outcome {
+        catalog
+            .store
+            .put_failed(&r.path, 0, 0, "", error)
+            .await
+            .map_err(CatalogError::from)?;
+    }
+    record(catalog, job_id, r).await
 }
 
 async fn write_video(
@@ -483,19 +486,12 @@ async fn write_video(
 }
 
 /// The decode thread: samples each file in turn, then reads its subtitles.
-fn decode_files(
-    paths: &[PathBuf],
-    opts: &SampleOptions,
-    tx: &SyncSender<Decoded>,
-    cancel: &AtomicBool,
-) {
+fn decode_files(paths: &[PathBuf], opts: &SampleOptions, tx: &SyncSender<Decoded>, cancel: &AtomicBool) {
     for (i, path) in paths.iter().enumerate() {
         if cancel.load(Ordering::Relaxed) {
             break;
         }
-        let mut sink = |f: SampledFrame| {
-            !cancel.load(Ordering::Relaxed) && tx.send(Decoded::Frame(i, f)).is_ok()
-        };
+        let mut sink = |f: SampledFrame| !cancel.load(Ordering::Relaxed) && tx.send(Decoded::Frame(i, f)).is_ok();
         // Facts first, so the embed thread knows the file before its frames.
         let info = match decode::probe(path) {
             Ok(info) => info,
@@ -611,9 +607,7 @@ fn embed_frames(
                 flush(&mut queue, &mut open)?;
                 let done = open.remove(&i);
                 let msg = match (result, done) {
-                    (Ok(texts), Some(o)) if !o.frames.is_empty() => {
-                        Embedded::Video(i, o.info, o.frames, texts)
-                    }
+                    (Ok(texts), Some(o)) if !o.frames.is_empty() => Embedded::Video(i, o.info, o.frames, texts),
                     (Ok(_), _) => Embedded::Failed(i, "no picture could be decoded".into()),
                     (Err(e), _) => Embedded::Failed(i, e),
                 };
@@ -658,13 +652,10 @@ impl JobRunner {
                     tracing::error!("re-queueing interrupted jobs: {e}");
                 }
                 loop {
-                    let queued = handle
-                        .block_on(catalog.store.enqueued_jobs())
-                        .unwrap_or_default();
+                    let queued = handle.block_on(catalog.store.enqueued_jobs()).unwrap_or_default();
                     for job in queued {
                         let cancel = Arc::new(AtomicBool::new(false));
-                        *me.running.lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some((job.id, cancel.clone()));
+                        *me.running.lock().unwrap_or_else(|e| e.into_inner()) = Some((job.id, cancel.clone()));
                         let paths: Vec<PathBuf> = job.paths.iter().map(PathBuf::from).collect();
                         let r = handle.block_on(run_job(
                             &catalog,
@@ -677,11 +668,7 @@ impl JobRunner {
                         ));
                         if let Err(e) = r {
                             tracing::warn!("job {} failed: {e}", job.id);
-                            let _ = handle.block_on(catalog.store.finish_job(
-                                job.id,
-                                "failed",
-                                Some(&e.to_string()),
-                            ));
+                            let _ = handle.block_on(catalog.store.finish_job(job.id, "failed", Some(&e.to_string())));
                             progress(Progress::Finished {
                                 job_id: job.id,
                                 state: "failed".into(),
@@ -717,20 +704,11 @@ impl JobRunner {
 
     /// Cancels a queued or running job; false when it had already ended.
     pub async fn cancel(&self, id: i64) -> Result<bool, JobError> {
-        if let Some((running, flag)) = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
+        if let Some((running, flag)) = self.running.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
             && *running == id
         {
             flag.store(true, Ordering::Relaxed);
         }
-        Ok(self
-            .catalog
-            .store
-            .cancel_job(id)
-            .await
-            .map_err(CatalogError::from)?)
+        Ok(self.catalog.store.cancel_job(id).await.map_err(CatalogError::from)?)
     }
 }

@@ -28,8 +28,7 @@ impl LibraryError {
 
 /// File name extensions (lower case) treated as video.
 pub const VIDEO_EXTENSIONS: &[&str] = &[
-    "mp4", "m4v", "mov", "mkv", "webm", "avi", "wmv", "flv", "mpg", "mpeg", "ts", "m2ts", "mts",
-    "3gp", "ogv", "mxf",
+    "mp4", "m4v", "mov", "mkv", "webm", "avi", "wmv", "flv", "mpg", "mpeg", "ts", "m2ts", "mts", "3gp", "ogv", "mxf",
 ];
 
 pub fn is_video_name(path: &Path) -> bool {
@@ -80,12 +79,7 @@ pub fn scan(paths: &[PathBuf]) -> Result<Scan, LibraryError> {
     Ok(scan)
 }
 
-fn walk(
-    dir: &Path,
-    scan: &mut Scan,
-    seen_dirs: &mut HashSet<PathBuf>,
-    seen_files: &mut HashSet<PathBuf>,
-) {
+fn walk(dir: &Path, scan: &mut Scan, seen_dirs: &mut HashSet<PathBuf>, seen_files: &mut HashSet<PathBuf>) {
     if !seen_dirs.insert(dir.to_path_buf()) {
         return;
     }
@@ -96,11 +90,7 @@ fn walk(
             return;
         }
     };
-    let mut children: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| !is_hidden(p))
-        .collect();
+    let mut children: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| !is_hidden(p)).collect();
     children.sort();
     for child in children {
         // metadata() follows links; a dangling link is an error worth reporting.
@@ -237,19 +227,24 @@ pub fn watch(
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
-    let pending: Arc<
-        Mutex<HashMap<PathBuf, Option<(u64, std::time::SystemTime, std::time::Instant)>>>,
-    > = Arc::default();
+    let pending: Arc<Mutex<HashMap<PathBuf, Option<(u64, std::time::SystemTime, std::time::Instant)>>>> =
+        Arc::default();
     let p2 = pending.clone();
+    let watched: Vec<PathBuf> = roots.to_vec();
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(ev) = res else { return };
         let mut map = p2.lock().unwrap_or_else(|e| e.into_inner());
         for path in ev.paths {
-            if is_video_name(&path)
-                && !path
-                    .components()
-                    .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
-            {
+            // Hidden files and folders inside the library are skipped, as by `scan`
+            // (the library root itself may live under a hidden folder).
+            let hidden = watched
+                .iter()
+                .find_map(|r| path.strip_prefix(r).ok())
+                .is_none_or(|rel| {
+                    rel.components()
+                        .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+                });
+            if is_video_name(&path) && !hidden {
                 map.insert(path, None);
             }
         }

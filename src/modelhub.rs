@@ -133,9 +133,7 @@ pub fn detect_layout(dir: &Path) -> Option<Layout> {
         Some(Layout::Vidseek)
     } else if dir.join("visual/model.onnx").is_file() && dir.join("textual/model.onnx").is_file() {
         Some(Layout::Immich)
-    } else if dir.join("onnx/vision_model.onnx").is_file()
-        && dir.join("onnx/text_model.onnx").is_file()
-    {
+    } else if dir.join("onnx/vision_model.onnx").is_file() && dir.join("onnx/text_model.onnx").is_file() {
         Some(Layout::HuggingFace)
     } else {
         None
@@ -144,15 +142,8 @@ pub fn detect_layout(dir: &Path) -> Option<Layout> {
 
 /// Converts the model folder `src` into a package in `dest` (files copied when the two
 /// differ) and returns the manifest written. The package is then loaded once to prove it.
-pub fn import(
-    src: &Path,
-    dest: &Path,
-    name: Option<&str>,
-    ort_lib: Option<&Path>,
-) -> Result<Manifest, HubError> {
-    let layout = detect_layout(src).ok_or_else(|| HubError::UnknownLayout {
-        dir: src.to_path_buf(),
-    })?;
+pub fn import(src: &Path, dest: &Path, name: Option<&str>, ort_lib: Option<&Path>) -> Result<Manifest, HubError> {
+    let layout = detect_layout(src).ok_or_else(|| HubError::UnknownLayout { dir: src.to_path_buf() })?;
     let manifest = match layout {
         Layout::Vidseek => Manifest::load(src)?,
         Layout::Immich => from_immich(src, name, ort_lib)?,
@@ -193,12 +184,10 @@ fn copy_into(from: &Path, to: &Path) -> Result<(), HubError> {
             reason: e.to_string(),
         })?;
     }
-    std::fs::copy(from, to)
-        .map(|_| ())
-        .map_err(|e| HubError::Io {
-            path: from.to_path_buf(),
-            reason: e.to_string(),
-        })
+    std::fs::copy(from, to).map(|_| ()).map_err(|e| HubError::Io {
+        path: from.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 fn read_json(path: &Path) -> Result<Value, HubError> {
@@ -215,11 +204,7 @@ fn read_json(path: &Path) -> Result<Value, HubError> {
 fn f32x3(v: &Value, path: &Path, key: &str) -> Result<[f32; 3], HubError> {
     let arr: Vec<f32> = v
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_f64().map(|f| f as f32))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|x| x.as_f64().map(|f| f as f32)).collect())
         .unwrap_or_default();
     arr.try_into().map_err(|_| HubError::Config {
         path: path.to_path_buf(),
@@ -262,11 +247,7 @@ struct GraphNames {
     fixed_length: Option<usize>,
 }
 
-fn graph_names(
-    visual: &Path,
-    textual: &Path,
-    ort_lib: Option<&Path>,
-) -> Result<GraphNames, HubError> {
+fn graph_names(visual: &Path, textual: &Path, ort_lib: Option<&Path>) -> Result<GraphNames, HubError> {
     let v = embed::inspect(visual, ort_lib)?;
     let t = embed::inspect(textual, ort_lib)?;
     let bad = |path: &Path, reason: &str| HubError::Config {
@@ -286,10 +267,8 @@ fn graph_names(
             .or_else(|| rank2.first())
             .map(|o| (*o).clone())
     };
-    let image_output =
-        pick_output(&v).ok_or_else(|| bad(visual, "no output of shape [batch, dim]"))?;
-    let text_output =
-        pick_output(&t).ok_or_else(|| bad(textual, "no output of shape [batch, dim]"))?;
+    let image_output = pick_output(&v).ok_or_else(|| bad(visual, "no output of shape [batch, dim]"))?;
+    let text_output = pick_output(&t).ok_or_else(|| bad(textual, "no output of shape [batch, dim]"))?;
     let text_input = t
         .inputs
         .iter()
@@ -319,21 +298,13 @@ fn graph_names(
     })
 }
 
-fn from_immich(
-    dir: &Path,
-    name: Option<&str>,
-    ort_lib: Option<&Path>,
-) -> Result<Manifest, HubError> {
+fn from_immich(dir: &Path, name: Option<&str>, ort_lib: Option<&Path>) -> Result<Manifest, HubError> {
     let cfg_path = dir.join("config.json");
     let pre_path = dir.join("visual/preprocess_cfg.json");
     let cfg = read_json(&cfg_path)?;
     let pre = read_json(&pre_path)?;
     let tok = "textual/tokenizer.json";
-    let g = graph_names(
-        &dir.join("visual/model.onnx"),
-        &dir.join("textual/model.onnx"),
-        ort_lib,
-    )?;
+    let g = graph_names(&dir.join("visual/model.onnx"), &dir.join("textual/model.onnx"), ort_lib)?;
     let dim = cfg
         .get("embed_dim")
         .and_then(Value::as_u64)
@@ -392,11 +363,7 @@ fn from_immich(
     })
 }
 
-fn from_huggingface(
-    dir: &Path,
-    name: Option<&str>,
-    ort_lib: Option<&Path>,
-) -> Result<Manifest, HubError> {
+fn from_huggingface(dir: &Path, name: Option<&str>, ort_lib: Option<&Path>) -> Result<Manifest, HubError> {
     let cfg_path = dir.join("config.json");
     let pre_path = dir.join("preprocessor_config.json");
     let cfg = read_json(&cfg_path)?;
@@ -418,10 +385,7 @@ fn from_huggingface(
     let size = pre
         .get("crop_size")
         .and_then(|s| int_of(s, &["height", "shortest_edge"]))
-        .or_else(|| {
-            pre.get("size")
-                .and_then(|s| int_of(s, &["shortest_edge", "height"]))
-        })
+        .or_else(|| pre.get("size").and_then(|s| int_of(s, &["shortest_edge", "height"])))
         .ok_or_else(|| HubError::Config {
             path: pre_path.clone(),
             reason: "no \"crop_size\" or \"size\"".into(),
@@ -445,16 +409,8 @@ fn from_huggingface(
         logit_scale: None,
         image: ImageSpec {
             size,
-            mean: f32x3(
-                pre.get("image_mean").unwrap_or(&Value::Null),
-                &pre_path,
-                "image_mean",
-            )?,
-            std: f32x3(
-                pre.get("image_std").unwrap_or(&Value::Null),
-                &pre_path,
-                "image_std",
-            )?,
+            mean: f32x3(pre.get("image_mean").unwrap_or(&Value::Null), &pre_path, "image_mean")?,
+            std: f32x3(pre.get("image_std").unwrap_or(&Value::Null), &pre_path, "image_std")?,
             resize: "shortest_side".into(),
             crop: "center".into(),
             interpolation: interpolation.into(),

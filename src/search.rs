@@ -237,9 +237,7 @@ pub async fn search(
                 // A title or file-name match stands for the whole video.
                 seg.end = *duration;
             }
-            if let Some((fid, s, peak)) =
-                best_frame_in(catalog, seg.video_id, seg.start, seg.end, &qv).await?
-            {
+            if let Some((fid, s, peak)) = best_frame_in(catalog, seg.video_id, seg.start, seg.end, &qv).await? {
                 seg.score = s;
                 seg.frame_id = Some(fid);
                 seg.thumbnail = Some(format!("/thumbs/{fid}"));
@@ -259,10 +257,7 @@ pub async fn search(
             s.score = 0.0;
         }
     }
-    Ok(SearchResponse {
-        query,
-        results: fused,
-    })
+    Ok(SearchResponse { query, results: fused })
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -350,10 +345,7 @@ fn fuse(visual: Vec<Segment>, text: Vec<Segment>) -> Vec<Segment> {
                     v.text = t.text;
                 }
             }
-            None => out.push(Segment {
-                rank_score: rrf,
-                ..t
-            }),
+            None => out.push(Segment { rank_score: rrf, ..t }),
         }
     }
     let precedence = |s: &Segment| match s.source {
@@ -379,8 +371,7 @@ async fn best_frame_in(
     qv: &[f32],
 ) -> Result<Option<(i64, f32, f64)>, SearchError> {
     let frames = catalog.store.frames_of(video).await?;
-    let vectors: HashMap<i64, Vec<f32>> =
-        catalog.store.vectors_of(video).await?.into_iter().collect();
+    let vectors: HashMap<i64, Vec<f32>> = catalog.store.vectors_of(video).await?.into_iter().collect();
     let mut best: Option<(i64, f32, f64)> = None;
     for f in frames
         .iter()

@@ -14,9 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 /// Errors of the database.
 #[derive(Debug, thiserror::Error)]
@@ -243,7 +241,8 @@ fn job_from(r: &sqlx::sqlite::SqliteRow) -> Job {
     }
 }
 
-const JOB_COLS: &str = "id, kind, state, paths, created_at, started_at, finished_at, files_total, files_done, frames_done, error";
+const JOB_COLS: &str =
+    "id, kind, state, paths, created_at, started_at, finished_at, files_total, files_done, frames_done, error";
 
 impl Store {
     /// Opens (creating and migrating) the database at `path`.
@@ -320,11 +319,7 @@ impl Store {
 
     /// Counter bumped by every change to frames or texts.
     pub async fn generation(&self) -> Result<u64> {
-        Ok(self
-            .meta("generation")
-            .await?
-            .and_then(|g| g.parse().ok())
-            .unwrap_or(0))
+        Ok(self.meta("generation").await?.and_then(|g| g.parse().ok()).unwrap_or(0))
     }
 
     // ------------------------------------------------------------------ videos
@@ -365,11 +360,7 @@ impl Store {
     /// same path (its frames, vectors, thumbnails and texts go with it). Returns the
     /// video id, the new frame ids in order, and the new generation.
     pub async fn put_video(&self, v: &NewVideo, model: &str) -> Result<(i64, Vec<i64>, u64)> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(q("starting a transaction"))?;
+        let mut tx = self.pool.begin().await.map_err(q("starting a transaction"))?;
         sqlx::query("DELETE FROM videos WHERE path = ?")
             .bind(&v.path)
             .execute(&mut *tx)
@@ -397,17 +388,19 @@ impl Store {
         .get(0);
         let mut ids = Vec::with_capacity(v.frames.len());
         for (seq, f) in v.frames.iter().enumerate() {
-            let fid: i64 = sqlx::query("INSERT INTO frames(video_id, seq, start, \"end\", peak, shot) VALUES (?, ?, ?, ?, ?, ?) RETURNING id")
-                .bind(id)
-                .bind(seq as i64)
-                .bind(f.start)
-                .bind(f.end)
-                .bind(f.peak)
-                .bind(f.shot as i64)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(q("inserting a frame"))?
-                .get(0);
+            let fid: i64 = sqlx::query(
+                "INSERT INTO frames(video_id, seq, start, \"end\", peak, shot) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(id)
+            .bind(seq as i64)
+            .bind(f.start)
+            .bind(f.end)
+            .bind(f.peak)
+            .bind(f.shot as i64)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(q("inserting a frame"))?
+            .get(0);
             sqlx::query("INSERT INTO embeddings(frame_id, model, vector) VALUES (?, ?, ?)")
                 .bind(fid)
                 .bind(model)
@@ -426,17 +419,15 @@ impl Store {
             ids.push(fid);
         }
         for t in &v.texts {
-            sqlx::query(
-                "INSERT INTO texts(video_id, kind, start, \"end\", text) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(t.kind)
-            .bind(t.start)
-            .bind(t.end)
-            .bind(&t.text)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("inserting a text"))?;
+            sqlx::query("INSERT INTO texts(video_id, kind, start, \"end\", text) VALUES (?, ?, ?, ?, ?)")
+                .bind(id)
+                .bind(t.kind)
+                .bind(t.start)
+                .bind(t.end)
+                .bind(&t.text)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("inserting a text"))?;
         }
         let generation = bump_generation(&mut tx).await?;
         tx.commit().await.map_err(q("committing a video"))?;
@@ -445,14 +436,7 @@ impl Store {
 
     /// Records that a file could not be indexed. A file that was indexed before keeps
     /// its frames (nothing already indexed is lost); only the error is noted.
-    pub async fn put_failed(
-        &self,
-        path: &str,
-        size: i64,
-        mtime_ns: i64,
-        hash: &str,
-        error: &str,
-    ) -> Result<()> {
+    pub async fn put_failed(&self, path: &str, size: i64, mtime_ns: i64, hash: &str, error: &str) -> Result<()> {
         let existing = self.video_by_path(path).await?;
         match existing {
             Some(v) if v.status == "indexed" => {
@@ -486,11 +470,7 @@ impl Store {
     /// Deletes a video and everything derived from it; returns the frame ids that were
     /// removed (tombstones for the vector index) and the new generation.
     pub async fn remove_video(&self, id: i64) -> Result<Option<(Vec<i64>, u64)>> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(q("starting a transaction"))?;
+        let mut tx = self.pool.begin().await.map_err(q("starting a transaction"))?;
         let frames: Vec<i64> = sqlx::query("SELECT id FROM frames WHERE video_id = ?")
             .bind(id)
             .fetch_all(&mut *tx)
@@ -515,11 +495,7 @@ impl Store {
 
     /// Deletes every video (and so every frame, vector, thumbnail and text).
     pub async fn clear_videos(&self) -> Result<()> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(q("starting a transaction"))?;
+        let mut tx = self.pool.begin().await.map_err(q("starting a transaction"))?;
         sqlx::query("DELETE FROM videos")
             .execute(&mut *tx)
             .await
@@ -544,17 +520,12 @@ impl Store {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
-            let sql = format!(
-                "SELECT id, video_id, seq, start, \"end\", peak, shot FROM frames WHERE id IN ({marks})"
-            );
+            let sql = format!("SELECT id, video_id, seq, start, \"end\", peak, shot FROM frames WHERE id IN ({marks})");
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in chunk {
                 query = query.bind(id);
             }
-            let rows = query
-                .fetch_all(&self.pool)
-                .await
-                .map_err(q("reading frames"))?;
+            let rows = query.fetch_all(&self.pool).await.map_err(q("reading frames"))?;
             out.extend(rows.iter().map(frame_from));
         }
         Ok(out)
@@ -572,19 +543,17 @@ impl Store {
 
     /// (frame id, vector) of every frame with id > `after`, in id order, `limit` at a time.
     pub async fn vectors_after(&self, after: i64, limit: i64) -> Result<Vec<(i64, Vec<f32>)>> {
-        sqlx::query(
-            "SELECT frame_id, vector FROM embeddings WHERE frame_id > ? ORDER BY frame_id LIMIT ?",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map(|rows| {
-            rows.iter()
-                .map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1))))
-                .collect()
-        })
-        .map_err(q("reading vectors"))
+        sqlx::query("SELECT frame_id, vector FROM embeddings WHERE frame_id > ? ORDER BY frame_id LIMIT ?")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1))))
+                    .collect()
+            })
+            .map_err(q("reading vectors"))
     }
 
     pub async fn max_frame_id(&self) -> Result<i64> {
@@ -682,14 +651,12 @@ impl Store {
     }
 
     pub async fn job(&self, id: i64) -> Result<Option<Job>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {JOB_COLS} FROM jobs WHERE id = ?"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map(|r| r.as_ref().map(job_from))
-        .map_err(q("reading a job"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLS} FROM jobs WHERE id = ?")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map(|r| r.as_ref().map(job_from))
+            .map_err(q("reading a job"))
     }
 
     pub async fn jobs(&self, limit: i64) -> Result<Vec<Job>> {
@@ -724,14 +691,16 @@ impl Store {
     }
 
     pub async fn start_job(&self, id: i64, files_total: i64) -> Result<()> {
-        sqlx::query("UPDATE jobs SET state = 'processing', started_at = COALESCE(started_at, ?), files_total = ? WHERE id = ?")
-            .bind(now())
-            .bind(files_total)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(q("starting a job"))
+        sqlx::query(
+            "UPDATE jobs SET state = 'processing', started_at = COALESCE(started_at, ?), files_total = ? WHERE id = ?",
+        )
+        .bind(now())
+        .bind(files_total)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(q("starting a job"))
     }
 
     pub async fn job_progress(&self, id: i64, files_done: i64, frames_done: i64) -> Result<()> {
@@ -759,13 +728,15 @@ impl Store {
 
     /// Marks a job canceled unless it already ended; returns whether it was still live.
     pub async fn cancel_job(&self, id: i64) -> Result<bool> {
-        sqlx::query("UPDATE jobs SET state = 'canceled', finished_at = ? WHERE id = ? AND state IN ('enqueued', 'processing')")
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(|r| r.rows_affected() > 0)
-            .map_err(q("canceling a job"))
+        sqlx::query(
+            "UPDATE jobs SET state = 'canceled', finished_at = ? WHERE id = ? AND state IN ('enqueued', 'processing')",
+        )
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map(|r| r.rows_affected() > 0)
+        .map_err(q("canceling a job"))
     }
 
     pub async fn put_job_file(&self, job: i64, f: &JobFile) -> Result<()> {
@@ -785,23 +756,21 @@ impl Store {
     }
 
     pub async fn job_files(&self, job: i64) -> Result<Vec<JobFile>> {
-        sqlx::query(
-            "SELECT path, state, error, frames FROM job_files WHERE job_id = ? ORDER BY path",
-        )
-        .bind(job)
-        .fetch_all(&self.pool)
-        .await
-        .map(|rows| {
-            rows.iter()
-                .map(|r| JobFile {
-                    path: r.get(0),
-                    state: r.get(1),
-                    error: r.get(2),
-                    frames: r.get(3),
-                })
-                .collect()
-        })
-        .map_err(q("listing file results"))
+        sqlx::query("SELECT path, state, error, frames FROM job_files WHERE job_id = ? ORDER BY path")
+            .bind(job)
+            .fetch_all(&self.pool)
+            .await
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| JobFile {
+                        path: r.get(0),
+                        state: r.get(1),
+                        error: r.get(2),
+                        frames: r.get(3),
+                    })
+                    .collect()
+            })
+            .map_err(q("listing file results"))
     }
 }
 

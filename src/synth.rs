@@ -134,12 +134,7 @@ impl Scene {
     /// The canonical caption of the spec.
     pub fn caption(&self) -> String {
         match self.shape {
-            Some((s, c)) => format!(
-                "a {} {} on a {} background",
-                c.name(),
-                s.name(),
-                self.bg.name()
-            ),
+            Some((s, c)) => format!("a {} {} on a {} background", c.name(), s.name(), self.bg.name()),
             None => format!("an empty {} background", self.bg.name()),
         }
     }
@@ -147,11 +142,7 @@ impl Scene {
     /// A random scene anywhere in the spec.
     pub fn random(rng: &mut Rng, p_empty: f64) -> Self {
         let bg = Colour::ALL[rng.below(8)];
-        let noise = if rng.uniform() < 0.7 {
-            rng.range(0.0, 6.0)
-        } else {
-            0.0
-        };
+        let noise = if rng.uniform() < 0.7 { rng.range(0.0, 6.0) } else { 0.0 };
         if rng.uniform() < p_empty {
             return Self {
                 noise,
@@ -241,11 +232,7 @@ fn polygon(shape: Shape, length: f64) -> Vec<(f64, f64)> {
             let r_out = length / (2.0 * 72f64.to_radians().sin());
             (0..10)
                 .map(|i| {
-                    let r = if i % 2 == 0 {
-                        r_out
-                    } else {
-                        r_out * STAR_INNER
-                    };
+                    let r = if i % 2 == 0 { r_out } else { r_out * STAR_INNER };
                     let a = (-90.0 + 36.0 * i as f64).to_radians();
                     (r * a.cos(), r * a.sin())
                 })
@@ -438,9 +425,7 @@ pub struct SceneSpan {
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
     /// The ffmpeg command-line tool is missing or failed.
-    #[error(
-        "encoding {path} with the ffmpeg CLI failed: {reason} (install it: apt-get install ffmpeg)"
-    )]
+    #[error("encoding {path} with the ffmpeg CLI failed: {reason} (install it: apt-get install ffmpeg)")]
     Encode { path: String, reason: String },
 }
 
@@ -505,20 +490,18 @@ impl VideoSpec {
             reason,
         };
         let mut cmd = Command::new("ffmpeg");
-        cmd.args([
-            "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
-        ])
-        .arg(format!("{}x{}", self.width, self.height))
-        .arg("-framerate")
-        .arg(format!("{}/{}", self.fps.0, self.fps.1))
-        .args(["-i", "-"])
-        .args(self.codec.args())
-        .args(["-pix_fmt", "yuv420p"])
-        .args(&self.extra_args)
-        .arg(path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        cmd.args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s"])
+            .arg(format!("{}x{}", self.width, self.height))
+            .arg("-framerate")
+            .arg(format!("{}/{}", self.fps.0, self.fps.1))
+            .args(["-i", "-"])
+            .args(self.codec.args())
+            .args(["-pix_fmt", "yuv420p"])
+            .args(&self.extra_args)
+            .arg(path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
         let mut stdin = child.stdin.take().ok_or_else(|| fail("no stdin".into()))?;
         let mut rng = Rng::new(self.seed);
@@ -571,12 +554,7 @@ pub struct SampleScene {
 /// Renders `videos` sample videos of `scenes` random scenes each (2..8 s) into `dir`,
 /// cycling through the encodings and frame geometries the spec names, and writes
 /// `truth.json` beside them.
-pub fn sample_library(
-    dir: &Path,
-    videos: usize,
-    scenes: usize,
-    seed: u64,
-) -> Result<Vec<SampleVideo>, SynthError> {
+pub fn sample_library(dir: &Path, videos: usize, scenes: usize, seed: u64) -> Result<Vec<SampleVideo>, SynthError> {
     std::fs::create_dir_all(dir).map_err(|e| SynthError::Encode {
         path: dir.display().to_string(),
         reason: e.to_string(),
@@ -628,11 +606,7 @@ pub fn sample_library(
         });
     }
     let truth = dir.join("truth.json");
-    std::fs::write(
-        &truth,
-        serde_json::to_string_pretty(&out).unwrap_or_default(),
-    )
-    .map_err(|e| SynthError::Encode {
+    std::fs::write(&truth, serde_json::to_string_pretty(&out).unwrap_or_default()).map_err(|e| SynthError::Encode {
         path: truth.display().to_string(),
         reason: e.to_string(),
     })?;
@@ -664,10 +638,7 @@ mod tests {
                     10.0 * 0.5 * r * (r * STAR_INNER) * 36f64.to_radians().sin()
                 }
             };
-            assert!(
-                (area / expected - 1.0).abs() < 0.03,
-                "{shape:?}: {area} vs {expected}"
-            );
+            assert!((area / expected - 1.0).abs() < 0.03, "{shape:?}: {area} vs {expected}");
         }
     }
 

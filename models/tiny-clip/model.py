@@ -56,7 +56,8 @@ class ConvStem(nn.Module):
     (Xiao et al. 2021, "Early convolutions help transformers see better"): the same
     token grid, far quicker to train on a CPU budget. For a patch of P pixels: a P/4
     patchify into 32 channels, a 3x3 stride-2 convolution into 64, a 2x2 stride-2 one
-    into the width. `pool` > 1 average-pools the input first."""
+    into the width, with batch norm (folded into the convolutions at inference).
+    `pool` > 1 average-pools the input first."""
 
     def __init__(self, width: int, patch: int, pool: int = 1):
         super().__init__()
@@ -64,8 +65,10 @@ class ConvStem(nn.Module):
         layers: list[nn.Module] = [nn.AvgPool2d(pool)] if pool > 1 else []
         layers += [
             nn.Conv2d(3, 32, first, stride=first),
+            nn.BatchNorm2d(32),
             nn.GELU(),
             nn.Conv2d(32, 64, 3, stride=2, padding=1),
+            nn.BatchNorm2d(64),
             nn.GELU(),
             nn.Conv2d(64, width, 2, stride=2),
         ]

@@ -296,7 +296,7 @@ def train(args) -> TinyClip:
         p = (step - warmup) / max(1, args.steps - warmup)
         return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * p)))
 
-    sampler = Sampler(codes, rng)
+    sampler = Sampler(codes[:-1000], rng)  # the last 1,000 frames are quick_eval's
     t0 = time.time()
     model.train()
     for step in range(args.steps):
@@ -318,7 +318,40 @@ def train(args) -> TinyClip:
         if step % 50 == 0 or step == args.steps - 1:
             el = time.time() - t0
             print(f"step {step}/{args.steps} loss {loss.item():.4f} scale {model.logit_scale.exp().item():.1f} lr {lr_at(step):.2e} {el:.0f}s ({(step + 1) * args.batch / el:.0f} img/s)", flush=True)
+        if (step + 1) % 400 == 0 or step == args.steps - 1:
+            print(f"step {step + 1}: held-out zero-shot {quick_eval(model, frames, scenes, caps)}", flush=True)
+            torch.save(model.state_dict(), Path(args.data) / "checkpoint.pt")
+            model.train()
     return model
+
+
+def quick_eval(model: TinyClip, frames: np.ndarray, scenes: list[sc.Scene], caps: "Captions") -> dict:
+    """Zero-shot accuracy on the last 1,000 cached frames (a progress signal; the real
+    measurement is evaluate.py on freshly rendered videos)."""
+    model.eval()
+    texts, labels = [], []
+    for b in sc.COLOURS:
+        texts.append(EMPTY_FORM.format(b=b))
+        labels.append((None, None, b))
+        for c in sc.COLOURS:
+            for s in sc.SHAPES:
+                if c != b:
+                    texts.append(SHAPE_FORMS[0][0].format(c=c, s=s, b=b))
+                    labels.append((c, s, b))
+    with torch.no_grad():
+        t = model.encode_text(caps.batch_ids(texts))
+        idx = np.arange(len(scenes) - 1000, len(scenes))
+        img = torch.cat([model.encode_image(batch_tensor(frames[idx[i : i + 250]], None, augment=False)) for i in range(0, 1000, 250)])
+        pred = (img @ t.t()).argmax(1).numpy()
+    got = [labels[p] for p in pred]
+    want = [(scenes[i].colour, scenes[i].shape, scenes[i].bg) for i in idx]
+    shaped = [k for k, w in enumerate(want) if w[0] is not None]
+    return {
+        "colour": round(float(np.mean([got[k][0] == want[k][0] for k in shaped])), 3),
+        "shape": round(float(np.mean([got[k][1] == want[k][1] for k in shaped])), 3),
+        "background": round(float(np.mean([g[2] == w[2] for g, w in zip(got, want)])), 3),
+        "empty": round(float(np.mean([(g[0] is None) == (w[0] is None) for g, w in zip(got, want)])), 3),
+    }
 
 
 # ---------------------------------------------------------------- export
@@ -424,10 +457,10 @@ def main():
     ap.add_argument("--out", default=str(HERE))
     ap.add_argument("--data", default="/tmp/vidseek-tiny-clip-data")
     ap.add_argument("--tokenizer", default=None, help="tokenizer.json (built offline when absent)")
-    ap.add_argument("--clips", type=int, default=1800, help="clips of 16 scenes x 2 frames")
-    ap.add_argument("--steps", type=int, default=1700)
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--clips", type=int, default=1200, help="clips of 16 scenes x 2 frames")
+    ap.add_argument("--steps", type=int, default=2400)
+    ap.add_argument("--batch", type=int, default=192)
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     args = ap.parse_args()

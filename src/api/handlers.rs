@@ -39,10 +39,7 @@ pub struct SearchParams {
     group: Option<String>,
 }
 
-pub async fn search(
-    state: web::Data<AppState>,
-    p: web::Query<SearchParams>,
-) -> Result<HttpResponse> {
+pub async fn search(state: web::Data<AppState>, p: web::Query<SearchParams>) -> Result<HttpResponse> {
     let p = p.into_inner();
     let req = SearchRequest {
         query: p.q.unwrap_or_default(),
@@ -59,11 +56,15 @@ pub async fn search(
             )));
         }
     };
-    search::validate(&req)?;
-    // A permit per search: indexing cannot crowd searches out, searches queue fairly.
-    let _permit = state.permits.acquire().await.map_err(ApiError::internal)?;
     let t = Instant::now();
-    let res = search::search(&state.catalog, state.model.clone(), &req).await;
+    let res = match search::validate(&req) {
+        Ok(_) => {
+            // A permit per search: indexing cannot crowd searches out, searches queue fairly.
+            let _permit = state.permits.acquire().await.map_err(ApiError::internal)?;
+            search::search(&state.catalog, state.model.clone(), &req).await
+        }
+        Err(e) => Err(e),
+    };
     state.metrics.observe_query(t.elapsed(), res.is_ok());
     let res = res?;
     if !group {
@@ -102,11 +103,7 @@ pub struct VideoParams {
     q: Option<String>,
 }
 
-pub async fn video(
-    state: web::Data<AppState>,
-    id: web::Path<i64>,
-    p: web::Query<VideoParams>,
-) -> Result<HttpResponse> {
+pub async fn video(state: web::Data<AppState>, id: web::Path<i64>, p: web::Query<VideoParams>) -> Result<HttpResponse> {
     let id = id.into_inner();
     let store = &state.catalog.store;
     let v = store
@@ -138,8 +135,7 @@ pub async fn video(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok()
-        .json(json!({"video": v, "media": format!("/media/{id}"), "frames": frames})))
+    Ok(HttpResponse::Ok().json(json!({"video": v, "media": format!("/media/{id}"), "frames": frames})))
 }
 
 pub async fn delete_video(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse> {
@@ -178,9 +174,7 @@ fn inside_library(state: &AppState, path: &str) -> Result<PathBuf> {
     }
     let p = Path::new(path);
     if !p.exists() {
-        return Err(ApiError::not_found(format!(
-            "{path}: no such file or folder"
-        )));
+        return Err(ApiError::not_found(format!("{path}: no such file or folder")));
     }
     crate::library::inside_roots(p, &state.roots).ok_or_else(|| {
         ApiError::new(
@@ -242,11 +236,7 @@ fn sanitize(name: &str) -> String {
         })
         .collect();
     let clean = clean.trim_start_matches('.').trim().to_string();
-    if clean.is_empty() {
-        "upload".into()
-    } else {
-        clean
-    }
+    if clean.is_empty() { "upload".into() } else { clean }
 }
 
 pub async fn upload(
@@ -281,8 +271,7 @@ pub async fn upload(
     let dir = root.join("uploads");
     std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
     while let Some(field) = payload.next().await {
-        let mut field =
-            field.map_err(|e| ApiError::bad_request(format!("malformed upload: {e}")))?;
+        let mut field = field.map_err(|e| ApiError::bad_request(format!("malformed upload: {e}")))?;
         let Some(name) = field
             .content_disposition()
             .and_then(|cd| cd.get_filename())
@@ -305,9 +294,7 @@ pub async fn upload(
             ".{}.part",
             target.file_name().unwrap_or_default().to_string_lossy()
         ));
-        let mut file = tokio::fs::File::create(&partial)
-            .await
-            .map_err(ApiError::internal)?;
+        let mut file = tokio::fs::File::create(&partial).await.map_err(ApiError::internal)?;
         let mut written: u64 = 0;
         while let Some(chunk) = field.next().await {
             let chunk = match chunk {
@@ -331,9 +318,7 @@ pub async fn upload(
             .await
             .map_err(ApiError::internal)?;
         drop(file);
-        tokio::fs::rename(&partial, &target)
-            .await
-            .map_err(ApiError::internal)?;
+        tokio::fs::rename(&partial, &target).await.map_err(ApiError::internal)?;
         let id = state.runner.submit(std::slice::from_ref(&target)).await?;
         let mut job = job_json(&state, id).await?;
         job["uploaded"] = json!({"path": target, "bytes": written});
@@ -370,31 +355,28 @@ pub async fn cancel_job(state: web::Data<AppState>, id: web::Path<i64>) -> Resul
 pub async fn events(state: web::Data<AppState>) -> HttpResponse {
     let rx = state.events.subscribe();
     let tick = tokio::time::interval(std::time::Duration::from_secs(15));
-    let stream = futures_util::stream::unfold(
-        (rx, tick, true),
-        |(mut rx, mut tick, first)| async move {
-            if first {
-                return Some((
-                    Ok::<_, actix_web::Error>(web::Bytes::from_static(b": connected\n\n")),
-                    (rx, tick, false),
-                ));
+    let stream = futures_util::stream::unfold((rx, tick, true), |(mut rx, mut tick, first)| async move {
+        if first {
+            return Some((
+                Ok::<_, actix_web::Error>(web::Bytes::from_static(b": connected\n\n")),
+                (rx, tick, false),
+            ));
+        }
+        loop {
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Ok(ev) => {
+                        let kind = match &ev { ServerEvent::Job(_) => "job", ServerEvent::Library { .. } => "library" };
+                        let data = serde_json::to_string(&ev).unwrap_or_default();
+                        return Some((Ok(web::Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))), (rx, tick, false)));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = tick.tick() => return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (rx, tick, false))),
             }
-            loop {
-                tokio::select! {
-                    ev = rx.recv() => match ev {
-                        Ok(ev) => {
-                            let kind = match &ev { ServerEvent::Job(_) => "job", ServerEvent::Library { .. } => "library" };
-                            let data = serde_json::to_string(&ev).unwrap_or_default();
-                            return Some((Ok(web::Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))), (rx, tick, false)));
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                    },
-                    _ = tick.tick() => return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (rx, tick, false))),
-                }
-            }
-        },
-    );
+        }
+    });
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
@@ -426,9 +408,7 @@ pub async fn login(state: web::Data<AppState>, form: web::Form<LoginForm>) -> Ht
                 .cookie(cookie)
                 .finish()
         }
-        None => HttpResponse::SeeOther()
-            .insert_header(("Location", "/"))
-            .finish(),
+        None => HttpResponse::SeeOther().insert_header(("Location", "/")).finish(),
         Some(_) => HttpResponse::Unauthorized()
             .content_type("text/html; charset=utf-8")
             .body(LOGIN_HTML.replace("<!--error-->", "<p class=\"error\">Wrong token.</p>")),

@@ -8,11 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::{ApiError, AppState};
 
 /// `GET /media/{video_id}`: the indexed file, seekable (206 Partial Content).
-pub async fn media(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn media(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let v = state
         .catalog
@@ -23,11 +19,7 @@ pub async fn media(
         .ok_or_else(|| ApiError::not_found(format!("video {id} is not in the library")))?;
     let file = actix_files::NamedFile::open_async(&v.path)
         .await
-        .map_err(|e| {
-            ApiError::not_found(format!(
-                "the file of video {id} is gone ({e}); run prune or re-index"
-            ))
-        })?;
+        .map_err(|e| ApiError::not_found(format!("the file of video {id} is gone ({e}); run prune or re-index")))?;
     let ct = match std::path::Path::new(&v.path)
         .extension()
         .and_then(|e| e.to_str())
@@ -50,10 +42,7 @@ pub async fn media(
 }
 
 /// `GET /thumbs/{frame_id}`: the JPEG made when the frame was indexed.
-pub async fn thumb(
-    state: web::Data<AppState>,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn thumb(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let jpeg = state
         .catalog
@@ -87,8 +76,7 @@ pub async fn ui_file(name: web::Path<String>) -> HttpResponse {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "style.css" => (STYLE_CSS, "text/css; charset=utf-8"),
         _ => {
-            return HttpResponse::NotFound()
-                .json(serde_json::json!({"message": "not found", "code": "not_found"}));
+            return HttpResponse::NotFound().json(serde_json::json!({"message": "not found", "code": "not_found"}));
         }
     };
     HttpResponse::Ok().content_type(ct).body(body)

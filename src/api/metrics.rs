@@ -33,8 +33,7 @@ impl Metrics {
             }
         }
         self.buckets[10].fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.sum_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 }
 
@@ -43,19 +42,21 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
     let counts = state.catalog.store.counts().await?;
     let jobs = state.catalog.store.jobs(10_000).await?;
     let mut out = String::new();
-    out.push_str(
-        "# HELP vidseek_queries_total Searches answered.\n# TYPE vidseek_queries_total counter\n",
-    );
+    out.push_str("# HELP vidseek_queries_total Searches answered.\n# TYPE vidseek_queries_total counter\n");
     out.push_str(&format!(
         "vidseek_queries_total {}\n",
         m.queries.load(Ordering::Relaxed)
     ));
-    out.push_str("# HELP vidseek_query_errors_total Searches that failed.\n# TYPE vidseek_query_errors_total counter\n");
+    out.push_str(
+        "# HELP vidseek_query_errors_total Searches that failed.\n# TYPE vidseek_query_errors_total counter\n",
+    );
     out.push_str(&format!(
         "vidseek_query_errors_total {}\n",
         m.errors.load(Ordering::Relaxed)
     ));
-    out.push_str("# HELP vidseek_query_duration_seconds Search latency.\n# TYPE vidseek_query_duration_seconds histogram\n");
+    out.push_str(
+        "# HELP vidseek_query_duration_seconds Search latency.\n# TYPE vidseek_query_duration_seconds histogram\n",
+    );
     for (i, le) in BUCKETS.iter().enumerate() {
         out.push_str(&format!(
             "vidseek_query_duration_seconds_bucket{{le=\"{le}\"}} {}\n",
@@ -88,7 +89,5 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
             jobs.iter().filter(|j| j.state == s).count()
         ));
     }
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(out))
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out))
 }

@@ -108,11 +108,7 @@ impl ApiError {
     }
     pub fn internal(msg: impl std::fmt::Display) -> Self {
         tracing::error!("{msg}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            msg.to_string(),
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg.to_string())
     }
 }
 
@@ -127,8 +123,7 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .json(serde_json::json!({"message": self.message, "code": self.code}))
+        HttpResponse::build(self.status).json(serde_json::json!({"message": self.message, "code": self.code}))
     }
 }
 
@@ -165,9 +160,7 @@ impl IntoApi for &CatalogError {
             CatalogError::ModelMismatch { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "model_mismatch", self.to_string())
             }
-            CatalogError::Locked { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "locked", self.to_string())
-            }
+            CatalogError::Locked { .. } => ApiError::new(StatusCode::CONFLICT, "locked", self.to_string()),
             CatalogError::Store(_) | CatalogError::Index(_) => ApiError::internal(self),
         }
     }
@@ -203,10 +196,8 @@ async fn require_token(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let path = req.path();
-    let protected = path.starts_with("/api")
-        || path.starts_with("/media")
-        || path.starts_with("/thumbs")
-        || path == "/metrics";
+    let protected =
+        path.starts_with("/api") || path.starts_with("/media") || path.starts_with("/thumbs") || path == "/metrics";
     if let (Some(state), true) = (state, protected)
         && let Some(token) = state.config.token.as_deref()
     {
@@ -220,12 +211,7 @@ async fn require_token(
         let given = bearer.or(cookie).or_else(|| {
             // EventSource cannot set headers; the UI passes the token in the query.
             (path == "/api/events")
-                .then(|| {
-                    web::Query::<std::collections::HashMap<String, String>>::from_query(
-                        req.query_string(),
-                    )
-                    .ok()
-                })
+                .then(|| web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string()).ok())
                 .flatten()
                 .and_then(|q| q.get("token").cloned())
         });
@@ -235,11 +221,7 @@ async fn require_token(
         {
             let e = ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                if given.is_some() {
-                    "bad_token"
-                } else {
-                    "missing_token"
-                },
+                if given.is_some() { "bad_token" } else { "missing_token" },
                 "a valid token is required: send \"Authorization: Bearer TOKEN\" or log in at /login",
             );
             return Err(e.into());
@@ -267,9 +249,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::JsonConfig::default().error_handler(|e, _| json_error(e)))
         .app_data(web::QueryConfig::default().error_handler(|e, _| json_error(e)))
         .app_data(
-            web::PathConfig::default().error_handler(|e, _| {
-                ApiError::not_found(format!("no such resource ({e})")).into()
-            }),
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::not_found(format!("no such resource ({e})")).into()),
         )
         .service(
             web::scope("/api")
@@ -299,11 +280,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Starts everything and serves until interrupted.
-pub async fn serve(
-    config: ServeConfig,
-    catalog: Arc<Catalog>,
-    model: Arc<Embedder>,
-) -> Result<(), ServeError> {
+pub async fn serve(config: ServeConfig, catalog: Arc<Catalog>, model: Arc<Embedder>) -> Result<(), ServeError> {
     if !config.bind.ip().is_loopback() && config.token.is_none() {
         return Err(ServeError::NeedsToken(config.bind));
     }
@@ -383,10 +360,7 @@ pub async fn serve(
 }
 
 /// `--watch`: files that settle are indexed, files that vanish are removed.
-fn start_watch(
-    roots: &[PathBuf],
-    state: web::Data<AppState>,
-) -> Result<crate::library::Watcher, ServeError> {
+fn start_watch(roots: &[PathBuf], state: web::Data<AppState>) -> Result<crate::library::Watcher, ServeError> {
     let handle = tokio::runtime::Handle::current();
     let w = crate::library::watch(roots, std::time::Duration::from_secs(2), move |changes| {
         let state = state.clone();

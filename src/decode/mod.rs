@@ -12,8 +12,7 @@ use std::sync::Once;
 
 pub use subtitles::{Cue, embedded_subtitles, sidecar_files, subtitle_file};
 pub use video::{
-    SampleOptions, SampleReason, SampleStats, SampledFrame, VideoInfo, probe, rotate, sample,
-    scaled_dims,
+    SampleOptions, SampleReason, SampleStats, SampledFrame, VideoInfo, probe, rotate, sample, scaled_dims,
 };
 
 use ffmpeg::format::Pixel;
@@ -53,11 +52,7 @@ pub enum DecodeError {
         "{}: truncated: pictures stop at {decoded:.1} s of a declared {declared:.1} s (the file was cut short; re-copy it)",
         path.display()
     )]
-    Truncated {
-        path: PathBuf,
-        decoded: f64,
-        declared: f64,
-    },
+    Truncated { path: PathBuf, decoded: f64, declared: f64 },
 }
 
 impl DecodeError {
@@ -104,15 +99,11 @@ pub fn image(path: &Path) -> Result<RgbImage, DecodeError> {
         reason: e.to_string(),
     };
     let mut input = ffmpeg::format::input(path).map_err(format_err)?;
-    let stream = input
-        .streams()
-        .best(Type::Video)
-        .ok_or_else(|| DecodeError::NoVideo {
-            path: path.to_path_buf(),
-        })?;
+    let stream = input.streams().best(Type::Video).ok_or_else(|| DecodeError::NoVideo {
+        path: path.to_path_buf(),
+    })?;
     let index = stream.index();
-    let ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
-        .map_err(format_err)?;
+    let ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(format_err)?;
     let mut decoder = ctx.decoder().video().map_err(format_err)?;
     let mut frame = ffmpeg::frame::Video::empty();
     let mut got = false;
@@ -136,13 +127,7 @@ pub fn image(path: &Path) -> Result<RgbImage, DecodeError> {
             reason: "end of stream".into(),
         });
     }
-    to_rgb(
-        &frame,
-        frame.width(),
-        frame.height(),
-        scaling::Flags::BICUBIC,
-    )
-    .map_err(|e| DecodeError::Convert {
+    to_rgb(&frame, frame.width(), frame.height(), scaling::Flags::BICUBIC).map_err(|e| DecodeError::Convert {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })

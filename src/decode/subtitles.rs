@@ -30,8 +30,7 @@ pub fn subtitle_file(path: &Path) -> Result<Vec<Cue>, DecodeError> {
 /// Subtitle files next to `video`: `name.srt`, `name.vtt`, `name.ass` and language
 /// variants such as `name.en.srt`.
 pub fn sidecar_files(video: &Path) -> Vec<PathBuf> {
-    let (Some(dir), Some(stem)) = (video.parent(), video.file_stem().and_then(|s| s.to_str()))
-    else {
+    let (Some(dir), Some(stem)) = (video.parent(), video.file_stem().and_then(|s| s.to_str())) else {
         return Vec::new();
     };
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -42,12 +41,10 @@ pub fn sidecar_files(video: &Path) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let ext_ok = p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                matches!(
-                    e.to_ascii_lowercase().as_str(),
-                    "srt" | "vtt" | "ass" | "ssa"
-                )
-            });
+            let ext_ok = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "srt" | "vtt" | "ass" | "ssa"));
             let rest = name.strip_prefix(stem);
             ext_ok && rest.is_some_and(|r| r.starts_with('.'))
         })
@@ -74,11 +71,7 @@ fn read_cues(path: &Path, whole_file: bool) -> Result<Vec<Cue>, DecodeError> {
             continue;
         };
         let tb = s.time_base();
-        decoders.push((
-            s.index(),
-            dec,
-            tb.numerator() as f64 / tb.denominator().max(1) as f64,
-        ));
+        decoders.push((s.index(), dec, tb.numerator() as f64 / tb.denominator().max(1) as f64));
     }
     if decoders.is_empty() && whole_file {
         return Err(DecodeError::Format {

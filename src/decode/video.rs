@@ -132,12 +132,9 @@ fn open(path: &Path) -> Result<Opened, DecodeError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    let stream = input
-        .streams()
-        .best(Type::Video)
-        .ok_or_else(|| DecodeError::NoVideo {
-            path: path.to_path_buf(),
-        })?;
+    let stream = input.streams().best(Type::Video).ok_or_else(|| DecodeError::NoVideo {
+        path: path.to_path_buf(),
+    })?;
     let index = stream.index();
     let tb = stream.time_base();
     let time_base = tb.numerator() as f64 / tb.denominator().max(1) as f64;
@@ -219,12 +216,9 @@ fn open(path: &Path) -> Result<Opened, DecodeError> {
 /// Clockwise display rotation from the stream's display matrix.
 fn rotation_of(stream: &ffmpeg::format::stream::Stream) -> u32 {
     for sd in stream.side_data() {
-        if sd.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix
-            && sd.data().len() >= 36
-        {
+        if sd.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix && sd.data().len() >= 36 {
             // av_display_rotation_get: counter-clockwise degrees.
-            let ccw =
-                unsafe { ffmpeg::ffi::av_display_rotation_get(sd.data().as_ptr() as *const i32) };
+            let ccw = unsafe { ffmpeg::ffi::av_display_rotation_get(sd.data().as_ptr() as *const i32) };
             if ccw.is_nan() {
                 return 0;
             }
@@ -268,8 +262,8 @@ impl Signature {
 fn luma_depth(fmt: Pixel) -> Option<u32> {
     use Pixel::*;
     match fmt {
-        YUV420P | YUVJ420P | YUV422P | YUVJ422P | YUV444P | YUVJ444P | YUV440P | YUVJ440P
-        | YUV411P | YUV410P | NV12 | NV21 | NV16 | GRAY8 | YUVA420P => Some(8),
+        YUV420P | YUVJ420P | YUV422P | YUVJ422P | YUV444P | YUVJ444P | YUV440P | YUVJ440P | YUV411P | YUV410P
+        | NV12 | NV21 | NV16 | GRAY8 | YUVA420P => Some(8),
         YUV420P10LE | YUV422P10LE | YUV444P10LE => Some(10),
         YUV420P12LE | YUV422P12LE | YUV444P12LE => Some(12),
         _ => Option::None,
@@ -302,8 +296,7 @@ fn signature(
                         };
                     }
                 }
-                let n = ((cy + 2).min(h) - cy.saturating_sub(2))
-                    * ((cx + 2).min(w) - cx.saturating_sub(2));
+                let n = ((cy + 2).min(h) - cy.saturating_sub(2)) * ((cx + 2).min(w) - cx.saturating_sub(2));
                 sig[gy * 16 + gx] = acc as f32 / n.max(1) as f32;
             }
         }
@@ -374,17 +367,8 @@ impl Thumbnailer {
         w &= !1;
         h &= !1;
         let (w, h) = (w.max(2), h.max(2));
-        let sws = scaling::Context::get(
-            Pixel::RGB24,
-            src_w,
-            src_h,
-            Pixel::YUVJ420P,
-            w,
-            h,
-            scaling::Flags::AREA,
-        )?;
-        let codec = ffmpeg::encoder::find(ffmpeg::codec::Id::MJPEG)
-            .ok_or(ffmpeg::Error::EncoderNotFound)?;
+        let sws = scaling::Context::get(Pixel::RGB24, src_w, src_h, Pixel::YUVJ420P, w, h, scaling::Flags::AREA)?;
+        let codec = ffmpeg::encoder::find(ffmpeg::codec::Id::MJPEG).ok_or(ffmpeg::Error::EncoderNotFound)?;
         let mut enc = ffmpeg::codec::context::Context::new_with_codec(codec)
             .encoder()
             .video()?;
@@ -413,8 +397,7 @@ impl Thumbnailer {
         let stride = src.stride(0);
         let row = self.width as usize * 3;
         for y in 0..self.height as usize {
-            src.data_mut(0)[y * stride..y * stride + row]
-                .copy_from_slice(&img.data[y * row..(y + 1) * row]);
+            src.data_mut(0)[y * stride..y * stride + row].copy_from_slice(&img.data[y * row..(y + 1) * row]);
         }
         let mut yuv = ffmpeg::frame::Video::empty();
         self.sws.run(&src, &mut yuv)?;
@@ -454,11 +437,9 @@ pub fn sample(
     let err = err_at("decoding");
     let stream = input.stream(index).expect("stream index from open()");
     let mut ctx =
-        ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| {
-            DecodeError::Format {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            }
+        ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| DecodeError::Format {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
         })?;
     ctx.set_threading(ffmpeg::codec::threading::Config {
         kind: ffmpeg::codec::threading::Type::Frame,
@@ -472,32 +453,17 @@ pub fn sample(
 
     // Scaling target before rotation: the display geometry, swapped back for 90/270.
     let (tw, th) = scaled_dims(info.width, info.height, opts.short_side);
-    let (sw, sh) = if info.rotation % 180 == 90 {
-        (th, tw)
-    } else {
-        (tw, th)
-    };
+    let (sw, sh) = if info.rotation % 180 == 90 { (th, tw) } else { (tw, th) };
     let mut sws: Option<(scaling::Context, Pixel, u32, u32)> = None;
     let mut grey_sws = None;
     let mut thumbs = if opts.thumb_short_side > 0 {
-        Some(
-            Thumbnailer::new(tw, th, opts.thumb_short_side)
-                .map_err(err_at("opening the thumbnail encoder"))?,
-        )
+        Some(Thumbnailer::new(tw, th, opts.thumb_short_side).map_err(err_at("opening the thumbnail encoder"))?)
     } else {
         None
     };
 
-    let interval = if opts.fps > 0.0 {
-        1.0 / opts.fps
-    } else {
-        f64::INFINITY
-    };
-    let frame_dt = if info.fps > 0.0 {
-        1.0 / info.fps
-    } else {
-        1.0 / 25.0
-    };
+    let interval = if opts.fps > 0.0 { 1.0 / opts.fps } else { f64::INFINITY };
+    let frame_dt = if info.fps > 0.0 { 1.0 / info.fps } else { 1.0 / 25.0 };
     let mut stats = SampleStats::default();
     let mut next_sample = 0.0f64;
     let mut prev_sig: Option<Signature> = None;
@@ -518,9 +484,7 @@ pub fn sample(
         stats.decoded_frames += 1;
         stats.last_time = stats.last_time.max(t);
         let sig = signature(frame, &mut grey_sws).map_err(err_at("reading luma"))?;
-        let shot = prev_sig
-            .as_ref()
-            .is_some_and(|p| p.diff(&sig) >= opts.scene_threshold);
+        let shot = prev_sig.as_ref().is_some_and(|p| p.diff(&sig) >= opts.scene_threshold);
         *prev_sig = Some(sig.clone());
         let periodic = t + 1e-6 >= *next_sample;
         if !(periodic || shot) {
@@ -544,13 +508,9 @@ pub fn sample(
         }
         // Scale straight from the decoder's format to the target geometry.
         let (fmt, fw, fh) = (frame.format(), frame.width(), frame.height());
-        if sws
-            .as_ref()
-            .is_none_or(|(_, f, w, h)| (*f, *w, *h) != (fmt, fw, fh))
-        {
-            let c =
-                scaling::Context::get(fmt, fw, fh, Pixel::RGB24, sw, sh, scaling::Flags::BICUBIC)
-                    .map_err(err_at("setting up scaling"))?;
+        if sws.as_ref().is_none_or(|(_, f, w, h)| (*f, *w, *h) != (fmt, fw, fh)) {
+            let c = scaling::Context::get(fmt, fw, fh, Pixel::RGB24, sw, sh, scaling::Flags::BICUBIC)
+                .map_err(err_at("setting up scaling"))?;
             sws = Some((c, fmt, fw, fh));
         }
         let mut rgb = ffmpeg::frame::Video::empty();
@@ -592,13 +552,7 @@ pub fn sample(
         }
         decoder.send_packet(&packet).map_err(err)?;
         while decoder.receive_frame(&mut frame).is_ok() {
-            if !handle(
-                &frame,
-                &mut stats,
-                &mut pending,
-                &mut next_sample,
-                &mut prev_sig,
-            )? {
+            if !handle(&frame, &mut stats, &mut pending, &mut next_sample, &mut prev_sig)? {
                 stopped = true;
                 break 'packets;
             }
@@ -606,24 +560,14 @@ pub fn sample(
             let far = next_sample - stats.last_time > 2.5 * frame_dt;
             if opts.skip_nonref && far != skipping {
                 skipping = far;
-                decoder.skip_frame(if far {
-                    Discard::NonReference
-                } else {
-                    Discard::Default
-                });
+                decoder.skip_frame(if far { Discard::NonReference } else { Discard::Default });
             }
         }
     }
     if !stopped {
         let _ = decoder.send_eof();
         while decoder.receive_frame(&mut frame).is_ok() {
-            if !handle(
-                &frame,
-                &mut stats,
-                &mut pending,
-                &mut next_sample,
-                &mut prev_sig,
-            )? {
+            if !handle(&frame, &mut stats, &mut pending, &mut next_sample, &mut prev_sig)? {
                 stopped = true;
                 break;
             }
@@ -650,12 +594,7 @@ pub fn sample(
         // it is plausible, else one frame past the last picture).
         let past_last = stats.last_time + frame_dt;
         let declared_ok = info.duration >= past_last && info.duration <= past_last + interval;
-        last.end = if declared_ok {
-            info.duration
-        } else {
-            past_last
-        }
-        .max(last.start + frame_dt);
+        last.end = if declared_ok { info.duration } else { past_last }.max(last.start + frame_dt);
         sink(last);
     }
     Ok((info, stats))

@@ -140,9 +140,7 @@ impl Manifest {
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
         let path = dir.join(MANIFEST_FILE);
         if !dir.is_dir() {
-            return Err(EmbedError::PackageMissing {
-                dir: dir.to_path_buf(),
-            });
+            return Err(EmbedError::PackageMissing { dir: dir.to_path_buf() });
         }
         let text = std::fs::read_to_string(&path).map_err(|e| EmbedError::Manifest {
             path: path.clone(),
@@ -186,12 +184,9 @@ impl Manifest {
         if self.image.size == 0 {
             return Err(bad("\"image.size\" must be > 0".into()));
         }
-        if self.image.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
-            || self.image.mean.iter().any(|m| !m.is_finite())
+        if self.image.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) || self.image.mean.iter().any(|m| !m.is_finite())
         {
-            return Err(bad(
-                "\"image.mean\"/\"image.std\" must be finite, std > 0".into()
-            ));
+            return Err(bad("\"image.mean\"/\"image.std\" must be finite, std > 0".into()));
         }
         if self.image.resize != "shortest_side" {
             return Err(bad(format!(

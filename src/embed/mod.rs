@@ -29,14 +29,8 @@ use crate::image::RgbImage;
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     /// No ONNX Runtime shared library was found.
-    #[error(
-        "ONNX Runtime library not found (looked in: {}); {hint}",
-        list(searched)
-    )]
-    RuntimeMissing {
-        searched: Vec<PathBuf>,
-        hint: &'static str,
-    },
+    #[error("ONNX Runtime library not found (looked in: {}); {hint}", list(searched))]
+    RuntimeMissing { searched: Vec<PathBuf>, hint: &'static str },
     /// The library exists but could not be loaded (wrong version, broken file).
     #[error(
         "cannot load ONNX Runtime from {}: {reason}; vidseek needs ONNX Runtime 1.31 or newer \
@@ -279,10 +273,7 @@ impl Embedder {
     /// CLIP preprocessing of one image into `out` (3 x size x size, CHW, normalised).
     pub fn preprocess(&self, img: &RgbImage, out: &mut [f32]) -> Result<(), EmbedError> {
         let size = self.image_size();
-        if img.width == 0
-            || img.height == 0
-            || img.data.len() != img.width as usize * img.height as usize * 3
-        {
+        if img.width == 0 || img.height == 0 || img.data.len() != img.width as usize * img.height as usize * 3 {
             return Err(EmbedError::BadInput(format!(
                 "image of {}x{} with {} bytes is not a packed RGB image",
                 img.width,
@@ -290,15 +281,8 @@ impl Embedder {
                 img.data.len()
             )));
         }
-        let cropped =
-            preprocess::resize_center_crop(&img.data, img.width, img.height, size, self.filter);
-        preprocess::normalise_chw(
-            &cropped,
-            size,
-            self.manifest.image.mean,
-            self.manifest.image.std,
-            out,
-        );
+        let cropped = preprocess::resize_center_crop(&img.data, img.width, img.height, size, self.filter);
+        preprocess::normalise_chw(&cropped, size, self.manifest.image.mean, self.manifest.image.std, out);
         Ok(())
     }
 
@@ -330,11 +314,9 @@ impl Embedder {
         let n = pixels.len() / per;
         let s = self.image_size() as usize;
         let io = &self.manifest.io;
-        let tensor = TensorRef::from_array_view(([n, 3, s, s], pixels)).map_err(|e| {
-            EmbedError::Inference {
-                what: "preparing the image batch",
-                reason: e.to_string(),
-            }
+        let tensor = TensorRef::from_array_view(([n, 3, s, s], pixels)).map_err(|e| EmbedError::Inference {
+            what: "preparing the image batch",
+            reason: e.to_string(),
         })?;
         let mut session = self.visual.lock().unwrap_or_else(|e| e.into_inner());
         let outputs = session
@@ -355,20 +337,13 @@ impl Embedder {
     /// allows (CLIP pools at the end token behind a causal mask, so shorter rows padded
     /// after their end token are unaffected), else padded to the context length.
     pub fn embed_texts(&self, texts: &[&str]) -> Result<Embeddings, EmbedError> {
-        let ids = texts
-            .iter()
-            .map(|t| self.tokenize(t))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids = texts.iter().map(|t| self.tokenize(t)).collect::<Result<Vec<_>, _>>()?;
         self.embed_token_ids(&ids, None)
     }
 
     /// Embeds token-id rows, padded with the manifest's pad id to `pad_to` (or to the
     /// longest row, or to the fixed length of the graph).
-    pub fn embed_token_ids(
-        &self,
-        rows: &[Vec<u32>],
-        pad_to: Option<usize>,
-    ) -> Result<Embeddings, EmbedError> {
+    pub fn embed_token_ids(&self, rows: &[Vec<u32>], pad_to: Option<usize>) -> Result<Embeddings, EmbedError> {
         if rows.is_empty() || rows.iter().any(|r| r.is_empty()) {
             return Err(EmbedError::BadInput("no token ids to embed".into()));
         }
@@ -395,10 +370,7 @@ impl Embedder {
         let io = &self.manifest.io;
         let ids32: Vec<i32>;
         let mask32: Vec<i32>;
-        let mut inputs: Vec<(
-            std::borrow::Cow<'_, str>,
-            ort::session::SessionInputValue<'_>,
-        )> = Vec::new();
+        let mut inputs: Vec<(std::borrow::Cow<'_, str>, ort::session::SessionInputValue<'_>)> = Vec::new();
         let err = |e: ort::Error| EmbedError::Inference {
             what: "preparing the token batch",
             reason: e.to_string(),
@@ -408,31 +380,23 @@ impl Embedder {
             mask32 = mask.iter().map(|&v| v as i32).collect();
             inputs.push((
                 io.text_input.as_str().into(),
-                TensorRef::from_array_view(([n, len], &ids32[..]))
-                    .map_err(err)?
-                    .into(),
+                TensorRef::from_array_view(([n, len], &ids32[..])).map_err(err)?.into(),
             ));
             if let Some(m) = &io.text_mask {
                 inputs.push((
                     m.as_str().into(),
-                    TensorRef::from_array_view(([n, len], &mask32[..]))
-                        .map_err(err)?
-                        .into(),
+                    TensorRef::from_array_view(([n, len], &mask32[..])).map_err(err)?.into(),
                 ));
             }
         } else {
             inputs.push((
                 io.text_input.as_str().into(),
-                TensorRef::from_array_view(([n, len], &ids[..]))
-                    .map_err(err)?
-                    .into(),
+                TensorRef::from_array_view(([n, len], &ids[..])).map_err(err)?.into(),
             ));
             if let Some(m) = &io.text_mask {
                 inputs.push((
                     m.as_str().into(),
-                    TensorRef::from_array_view(([n, len], &mask[..]))
-                        .map_err(err)?
-                        .into(),
+                    TensorRef::from_array_view(([n, len], &mask[..])).map_err(err)?.into(),
                 ));
             }
         }
@@ -448,19 +412,16 @@ impl Embedder {
     /// checked against the manifest at load time rather than on the first query.
     fn probe(&self, visual: &Path, textual: &Path) -> Result<(), EmbedError> {
         let ids = self.tokenize("a photo")?;
-        self.embed_token_ids(&[ids], None)
-            .map_err(|e| EmbedError::Graph {
-                path: textual.to_path_buf(),
-                reason: format!("a test run failed: {e}"),
-            })?;
+        self.embed_token_ids(&[ids], None).map_err(|e| EmbedError::Graph {
+            path: textual.to_path_buf(),
+            reason: format!("a test run failed: {e}"),
+        })?;
         let sess = self.visual.lock().unwrap_or_else(|e| e.into_inner());
         let dynamic_out = sess
             .outputs()
             .iter()
             .find(|o| o.name() == self.manifest.io.image_output)
-            .is_some_and(|o| {
-                tensor_shape(o.dtype()).is_some_and(|(_, s)| s.last().is_none_or(|d| *d < 0))
-            });
+            .is_some_and(|o| tensor_shape(o.dtype()).is_some_and(|(_, s)| s.last().is_none_or(|d| *d < 0)));
         drop(sess);
         if dynamic_out {
             let pixels = vec![0f32; self.pixels_per_image()];
@@ -508,12 +469,7 @@ fn open_sessions(
     Ok((visual, textual, fp16))
 }
 
-fn open_session(
-    path: &Path,
-    rt: &Runtime,
-    opts: &EmbedOptions,
-    cuda: bool,
-) -> Result<Session, EmbedError> {
+fn open_session(path: &Path, rt: &Runtime, opts: &EmbedOptions, cuda: bool) -> Result<Session, EmbedError> {
     let fail = |reason: String| EmbedError::Graph {
         path: path.to_path_buf(),
         reason,
@@ -528,9 +484,7 @@ fn open_session(
     if cuda {
         b = b
             .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
-            .map_err(|e| EmbedError::Cuda {
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| EmbedError::Cuda { reason: e.to_string() })?;
     }
     b.commit_from_file(path).map_err(|e| {
         if cuda {
@@ -565,9 +519,7 @@ fn find_tensor(
         .find(|o| o.name() == name)
         .ok_or_else(|| EmbedError::Graph {
             path: path.to_path_buf(),
-            reason: format!(
-                "has no {what} named {name:?} (it has {names:?}); set the name in model.json \"io\""
-            ),
+            reason: format!("has no {what} named {name:?} (it has {names:?}); set the name in model.json \"io\""),
         })?;
     tensor_shape(o.dtype()).ok_or_else(|| EmbedError::Graph {
         path: path.to_path_buf(),
@@ -575,12 +527,7 @@ fn find_tensor(
     })
 }
 
-fn check_output_dim(
-    shape: &[i64],
-    m: &Manifest,
-    path: &Path,
-    name: &str,
-) -> Result<(), EmbedError> {
+fn check_output_dim(shape: &[i64], m: &Manifest, path: &Path, name: &str) -> Result<(), EmbedError> {
     if shape.len() != 2 {
         return Err(EmbedError::Graph {
             path: path.to_path_buf(),
@@ -614,9 +561,7 @@ fn unexpected_inputs(session: &Session, known: &[&str], path: &Path) -> Result<(
     } else {
         Err(EmbedError::Graph {
             path: path.to_path_buf(),
-            reason: format!(
-                "has inputs the manifest does not describe: {extra:?} (see model.json \"io\")"
-            ),
+            reason: format!("has inputs the manifest does not describe: {extra:?} (see model.json \"io\")"),
         })
     }
 }
@@ -653,11 +598,7 @@ fn check_visual(s: &Session, path: &Path, m: &Manifest) -> Result<(), EmbedError
 }
 
 /// Returns (ids are int32, fixed sequence length).
-fn check_textual(
-    s: &Session,
-    path: &Path,
-    m: &Manifest,
-) -> Result<(bool, Option<usize>), EmbedError> {
+fn check_textual(s: &Session, path: &Path, m: &Manifest) -> Result<(bool, Option<usize>), EmbedError> {
     let io = &m.io;
     let (ty, shape) = find_tensor(s.inputs(), &io.text_input, "input", path)?;
     let i32_ids = match ty {
@@ -733,12 +674,10 @@ fn extract(
         what,
         reason: format!("no output named {name:?}"),
     })?;
-    let (shape, data) = value
-        .try_extract_tensor::<f32>()
-        .map_err(|e| EmbedError::Inference {
-            what,
-            reason: e.to_string(),
-        })?;
+    let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| EmbedError::Inference {
+        what,
+        reason: e.to_string(),
+    })?;
     if shape.len() != 2 || shape[0] as usize != n || shape[1] as usize != dim {
         return Err(EmbedError::Inference {
             what,
@@ -786,8 +725,7 @@ pub fn inspect(path: &Path, ort_lib: Option<&Path>) -> Result<GraphIo, EmbedErro
     let info = |list: &[ort::value::Outlet]| {
         list.iter()
             .map(|o| {
-                let (ty, shape) =
-                    tensor_shape(o.dtype()).unwrap_or((TensorElementType::Undefined, Vec::new()));
+                let (ty, shape) = tensor_shape(o.dtype()).unwrap_or((TensorElementType::Undefined, Vec::new()));
                 TensorInfo {
                     name: o.name().to_string(),
                     dtype: dtype_name(ty).to_string(),

@@ -75,11 +75,7 @@ pub fn resized_dims(width: u32, height: u32, size: u32) -> (u32, u32) {
 pub fn crop_offset(len: u32, crop: u32) -> u32 {
     let d = len.saturating_sub(crop);
     let half = d / 2;
-    if d % 2 == 0 || half % 2 == 0 {
-        half
-    } else {
-        half + 1
-    }
+    if d % 2 == 0 || half % 2 == 0 { half } else { half + 1 }
 }
 
 /// Fixed-point coefficients of one axis for output positions `first..first + count`
@@ -124,11 +120,7 @@ impl Coeffs {
             }
             bounds.push((xmin, taps));
         }
-        Self {
-            bounds,
-            ksize,
-            weights,
-        }
+        Self { bounds, ksize, weights }
     }
 
     fn taps(&self, i: usize) -> (usize, &[i32]) {
@@ -150,13 +142,7 @@ fn clip8(v: i32) -> u8 {
 
 /// Resizes the shortest side of `rgb` (`width` x `height`) to `size` with Pillow's
 /// arithmetic and returns the centre `size` x `size` crop as packed RGB.
-pub fn resize_center_crop(
-    rgb: &[u8],
-    width: u32,
-    height: u32,
-    size: u32,
-    filter: Filter,
-) -> Vec<u8> {
+pub fn resize_center_crop(rgb: &[u8], width: u32, height: u32, size: u32, filter: Filter) -> Vec<u8> {
     let (nw, nh) = resized_dims(width, height, size);
     let (left, top) = (crop_offset(nw, size), crop_offset(nh, size));
     let (cw, ch) = (size.min(nw), size.min(nh));

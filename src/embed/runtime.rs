@@ -44,14 +44,13 @@ pub fn init(explicit: Option<&Path>) -> Result<&'static Runtime, EmbedError> {
         path: library.clone(),
         reason: e.to_string(),
     })?;
-    let environment =
-        builder
-            .with_name("vidseek")
-            .build()
-            .map_err(|e| EmbedError::RuntimeLoad {
-                path: library.clone(),
-                reason: e.to_string(),
-            })?;
+    let environment = builder
+        .with_name("vidseek")
+        .build()
+        .map_err(|e| EmbedError::RuntimeLoad {
+            path: library.clone(),
+            reason: e.to_string(),
+        })?;
     let version = version_of(&library);
     Ok(RUNTIME.get_or_init(|| Runtime {
         library,
@@ -136,10 +135,7 @@ pub fn library_in(dir: &Path) -> Option<PathBuf> {
     let mut best: Option<(Vec<u32>, PathBuf)> = None;
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let name = entry.file_name();
-        let Some(rest) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("libonnxruntime.so."))
-        else {
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("libonnxruntime.so.")) else {
             continue;
         };
         let ver: Vec<u32> = rest.split('.').filter_map(|p| p.parse().ok()).collect();
@@ -167,9 +163,7 @@ fn python_capi_dir() -> Option<PathBuf> {
 
 /// The version from the library's file name, or from its build string.
 fn version_of(library: &Path) -> String {
-    let real = library
-        .canonicalize()
-        .unwrap_or_else(|_| library.to_path_buf());
+    let real = library.canonicalize().unwrap_or_else(|_| library.to_path_buf());
     if let Some(v) = real
         .file_name()
         .and_then(|n| n.to_str())

@@ -37,13 +37,13 @@ impl TextTokenizer {
     /// end token.
     pub fn ids(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
         let cleaned = clean(text);
-        let enc =
-            self.inner
-                .encode(cleaned.as_str(), false)
-                .map_err(|e| EmbedError::Inference {
-                    what: "tokenizing text",
-                    reason: e.to_string(),
-                })?;
+        let enc = self
+            .inner
+            .encode(cleaned.as_str(), false)
+            .map_err(|e| EmbedError::Inference {
+                what: "tokenizing text",
+                reason: e.to_string(),
+            })?;
         let max = self.spec.context_length;
         let mut ids = Vec::with_capacity(max.min(enc.len() + 2));
         ids.push(self.spec.start_id);
@@ -104,9 +104,7 @@ pub fn ftfy_fixes(text: &str) -> String {
             '\u{132}' => out.push_str("IJ"),
             '\u{133}' => out.push_str("ij"),
             // fix_character_width: full-width ASCII and the ideographic space
-            '\u{ff01}'..='\u{ff5e}' => {
-                out.push(char::from_u32(c as u32 - 0xff01 + 0x21).unwrap_or(c))
-            }
+            '\u{ff01}'..='\u{ff5e}' => out.push(char::from_u32(c as u32 - 0xff01 + 0x21).unwrap_or(c)),
             '\u{3000}' => out.push(' '),
             // remove_control_chars
             '\u{0}'..='\u{8}'
@@ -169,11 +167,7 @@ fn decode_reference(s: &str) -> Option<(String, usize)> {
         }
         let end = digits_start + digits;
         let n = u32::from_str_radix(&s[digits_start..end], radix).unwrap_or(u32::MAX);
-        let used = if b.get(end) == Some(&b';') {
-            end + 1
-        } else {
-            end
-        };
+        let used = if b.get(end) == Some(&b';') { end + 1 } else { end };
         // Python maps invalid and surrogate code points to U+FFFD and C1 controls via cp1252.
         let c = match n {
             0x80..=0x9f => cp1252(n).unwrap_or('\u{FFFD}'),
@@ -183,10 +177,7 @@ fn decode_reference(s: &str) -> Option<(String, usize)> {
         };
         return Some((c.to_string(), used));
     }
-    let name_len = s[1..]
-        .bytes()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .count();
+    let name_len = s[1..].bytes().take_while(|c| c.is_ascii_alphanumeric()).count();
     if name_len == 0 {
         return None;
     }
@@ -212,11 +203,10 @@ fn decode_reference(s: &str) -> Option<(String, usize)> {
 }
 
 const LEGACY_NO_SEMICOLON: &[&str] = &[
-    "amp", "AMP", "lt", "LT", "gt", "GT", "quot", "QUOT", "nbsp", "copy", "COPY", "reg", "REG",
-    "deg", "eacute", "egrave", "agrave", "aacute", "auml", "ouml", "uuml", "Auml", "Ouml", "Uuml",
-    "szlig", "ccedil", "ntilde", "iexcl", "iquest", "laquo", "raquo", "middot", "para", "sect",
-    "pound", "yen", "cent", "times", "divide", "plusmn", "frac12", "frac14", "frac34", "sup2",
-    "sup3", "micro",
+    "amp", "AMP", "lt", "LT", "gt", "GT", "quot", "QUOT", "nbsp", "copy", "COPY", "reg", "REG", "deg", "eacute",
+    "egrave", "agrave", "aacute", "auml", "ouml", "uuml", "Auml", "Ouml", "Uuml", "szlig", "ccedil", "ntilde", "iexcl",
+    "iquest", "laquo", "raquo", "middot", "para", "sect", "pound", "yen", "cent", "times", "divide", "plusmn",
+    "frac12", "frac14", "frac34", "sup2", "sup3", "micro",
 ];
 
 fn named_entity(name: &str) -> Option<&'static str> {
@@ -281,9 +271,9 @@ fn named_entity(name: &str) -> Option<&'static str> {
 
 fn cp1252(n: u32) -> Option<char> {
     const TABLE: [u32; 32] = [
-        0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-        0x2039, 0x0152, 0x8D, 0x017D, 0x8F, 0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013,
-        0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D, 0x017E, 0x0178,
+        0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D,
+        0x017D, 0x8F, 0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A,
+        0x0153, 0x9D, 0x017E, 0x0178,
     ];
     char::from_u32(TABLE[(n - 0x80) as usize])
 }
@@ -308,14 +298,8 @@ mod tests {
 
     #[test]
     fn ftfy_fixes_what_it_fixes_in_well_formed_text() {
-        assert_eq!(
-            ftfy_fixes("\u{201c}curly\u{201d} \u{2018}q\u{2019}"),
-            "\"curly\" 'q'"
-        );
-        assert_eq!(
-            ftfy_fixes("\u{ff26}\u{ff55}\u{ff4c}\u{ff4c}\u{ff1a}"),
-            "Full:"
-        );
+        assert_eq!(ftfy_fixes("\u{201c}curly\u{201d} \u{2018}q\u{2019}"), "\"curly\" 'q'");
+        assert_eq!(ftfy_fixes("\u{ff26}\u{ff55}\u{ff4c}\u{ff4c}\u{ff1a}"), "Full:");
         assert_eq!(ftfy_fixes("\u{fb01}ne"), "fine");
         assert_eq!(ftfy_fixes("a\u{0}b\u{1b}[31mred\u{1b}[0m"), "abred");
         assert_eq!(ftfy_fixes("x\r\ny"), "x\ny");

@@ -75,9 +75,7 @@ impl TextIndex {
     pub fn open(dir: &Path) -> Result<(Self, Option<u64>), IndexError> {
         std::fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
         let (schema, fields) = schema();
-        let opened = Index::open_in_dir(dir)
-            .ok()
-            .filter(|i| i.schema() == schema);
+        let opened = Index::open_in_dir(dir).ok().filter(|i| i.schema() == schema);
         let (index, generation) = match opened {
             Some(index) => {
                 let g = index
@@ -101,20 +99,11 @@ impl TextIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(terr)?;
-        Ok((
-            Self {
-                index,
-                reader,
-                fields,
-            },
-            generation,
-        ))
+        Ok((Self { index, reader, fields }, generation))
     }
 
     fn writer(&self) -> Result<IndexWriter, IndexError> {
-        self.index
-            .writer_with_num_threads(1, 15_000_000)
-            .map_err(terr)
+        self.index.writer_with_num_threads(1, 15_000_000).map_err(terr)
     }
 
     /// Replaces everything with `docs` and commits at `generation`.
@@ -128,12 +117,7 @@ impl TextIndex {
     }
 
     /// Removes the documents of `remove` videos, adds `docs`, commits at `generation`.
-    pub fn update(
-        &self,
-        remove: &[i64],
-        docs: &[TextDoc],
-        generation: u64,
-    ) -> Result<(), IndexError> {
+    pub fn update(&self, remove: &[i64], docs: &[TextDoc], generation: u64) -> Result<(), IndexError> {
         let w = self.writer()?;
         for v in remove {
             w.delete_term(Term::from_field_i64(self.fields.video_id, *v));
@@ -183,12 +167,7 @@ impl TextIndex {
             let d: TantivyDocument = searcher.doc(addr).map_err(terr)?;
             let i64_of = |field| d.get_first(field).and_then(|v| v.as_i64()).unwrap_or(0);
             let f64_of = |field| d.get_first(field).and_then(|v| v.as_f64());
-            let str_of = |field| {
-                d.get_first(field)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .to_string()
-            };
+            let str_of = |field| d.get_first(field).and_then(|v| v.as_str()).unwrap_or("").to_string();
             out.push(TextHit {
                 doc: TextDoc {
                     text_id: i64_of(f.text_id),

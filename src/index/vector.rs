@@ -99,8 +99,7 @@ impl VectorIndex {
             }
         }
         if items.len() >= 256 {
-            let data: Vec<(&[f32], usize)> =
-                items.iter().map(|(id, v)| (*v, *id as usize)).collect();
+            let data: Vec<(&[f32], usize)> = items.iter().map(|(id, v)| (*v, *id as usize)).collect();
             self.hnsw.parallel_insert_slice(&data);
         } else {
             for (id, v) in items {
@@ -149,13 +148,10 @@ impl VectorIndex {
         let basename = if self.points > 0 {
             let base = format!("vectors-g{generation}");
             // hnsw_rs picks another name when files of this one exist; use what it returns.
-            let used = self
-                .hnsw
-                .file_dump(dir, &base)
-                .map_err(|e| IndexError::Dump {
-                    dir: dir.to_path_buf(),
-                    reason: e.to_string(),
-                })?;
+            let used = self.hnsw.file_dump(dir, &base).map_err(|e| IndexError::Dump {
+                dir: dir.to_path_buf(),
+                reason: e.to_string(),
+            })?;
             used
         } else {
             String::new()
@@ -175,11 +171,8 @@ impl VectorIndex {
             basename,
         };
         let tmp = dir.join(format!("{META_FILE}.tmp"));
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(&meta).expect("meta serialises"),
-        )
-        .map_err(|e| IndexError::io(&tmp, e))?;
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&meta).expect("meta serialises"))
+            .map_err(|e| IndexError::io(&tmp, e))?;
         std::fs::rename(&tmp, dir.join(META_FILE)).map_err(|e| IndexError::io(dir, e))?;
         if let Some(old) = old
             && !old.basename.is_empty()
@@ -284,8 +277,7 @@ fn fingerprint(dir: &Path, basename: &str) -> Result<String, IndexError> {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut buf = vec![0u8; 65536];
         for off in [0, size / 2, size.saturating_sub(65536)] {
-            f.seek(SeekFrom::Start(off))
-                .map_err(|e| IndexError::io(&p, e))?;
+            f.seek(SeekFrom::Start(off)).map_err(|e| IndexError::io(&p, e))?;
             let n = f.read(&mut buf).map_err(|e| IndexError::io(&p, e))?;
             for b in &buf[..n] {
                 h ^= *b as u64;
@@ -302,14 +294,10 @@ mod tests {
     use super::*;
 
     fn unit(seed: u64, dim: usize) -> Vec<f32> {
-        let mut x = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let mut v: Vec<f32> = (0..dim)
             .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 ((x >> 33) as f32 / (1u64 << 31) as f32) - 0.5
             })
             .collect();
@@ -328,10 +316,7 @@ mod tests {
         assert!(idx.self_recall(&data, 64) >= 0.99);
         idx.save(dir.path(), 7).unwrap();
         let back = VectorIndex::load(dir.path(), "m", 32).unwrap().unwrap();
-        assert_eq!(
-            (back.points, back.max_frame_id, back.generation),
-            (600, 600, 7)
-        );
+        assert_eq!((back.points, back.max_frame_id, back.generation), (600, 600, 7));
         assert_eq!(back.search(&data[10].1, 1, 64)[0].0, data[10].0);
         // Another model or dimension is stale, not silently used.
         assert!(matches!(

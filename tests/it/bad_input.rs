@@ -17,7 +17,9 @@ fn indexed_library() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathB
     let lib = tmp.path().join("lib");
     std::fs::create_dir_all(&lib).unwrap();
     let good = lib.join("good.mp4");
-    VideoSpec::new(vec![(Scene::new(Colour::Purple, Shape::Star, Colour::Yellow), 3.0)]).write(&good).unwrap();
+    VideoSpec::new(vec![(Scene::new(Colour::Purple, Shape::Star, Colour::Yellow), 3.0)])
+        .write(&good)
+        .unwrap();
     let data = tmp.path().join("data");
     assert!(index_json(&data, &[&lib]).0);
     (tmp, lib, data)
@@ -26,7 +28,12 @@ fn indexed_library() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathB
 fn frames_of_good(data: &Path) -> i64 {
     let out = vs(data, &["videos", "--json"]);
     let v: Value = serde_json::from_str(&crate::common::stdout(&out)).unwrap();
-    v["videos"].as_array().unwrap().iter().find(|v| v["path"].as_str().unwrap().ends_with("good.mp4")).unwrap()["frame_count"]
+    v["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["path"].as_str().unwrap().ends_with("good.mp4"))
+        .unwrap()["frame_count"]
         .as_i64()
         .unwrap()
 }
@@ -47,23 +54,43 @@ fn assert_fails_alone(lib: &Path, data: &Path, bad: &Path, reason: &str) {
     }
     let (ok, report) = index_json(data, &[lib]);
     assert!(!ok, "a failed file must make the run fail: {report}");
-    let files: Vec<Value> = report["jobs"].as_array().unwrap().iter().flat_map(|j| j["files"].as_array().unwrap().clone()).collect();
+    let files: Vec<Value> = report["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|j| j["files"].as_array().unwrap().clone())
+        .collect();
     let entry = files
         .iter()
-        .find(|f| f["path"].as_str().unwrap().ends_with(bad.file_name().unwrap().to_str().unwrap()))
+        .find(|f| {
+            f["path"]
+                .as_str()
+                .unwrap()
+                .ends_with(bad.file_name().unwrap().to_str().unwrap())
+        })
         .unwrap_or_else(|| panic!("{} not reported: {report}", bad.display()));
     assert_eq!(entry["state"], "failed", "{entry}");
     let err = entry["error"].as_str().unwrap();
-    assert!(err.contains(bad.file_name().unwrap().to_str().unwrap()) || err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains(bad.file_name().unwrap().to_str().unwrap()) || err.contains("cannot read"),
+        "{err}"
+    );
     assert!(err.to_lowercase().contains(reason), "{err} should say {reason:?}");
-    let second_state = &files.iter().find(|f| f["path"].as_str().unwrap().ends_with("second.mkv")).unwrap()["state"];
+    let second_state = &files
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("second.mkv"))
+        .unwrap()["state"];
     assert!(second_state == "indexed" || second_state == "unchanged", "{report}");
     assert_eq!(frames_of_good(data), before, "the good video was touched");
     let top = &search_json(data, "a purple star on a yellow background", 1)["results"][0];
     assert!(top["path"].as_str().unwrap().ends_with("good.mp4"), "{top}");
     // `videos` lists the failure with its reason.
     let out = vs(data, &["videos"]);
-    assert!(crate::common::stdout(&out).contains("failed"), "{}", crate::common::stdout(&out));
+    assert!(
+        crate::common::stdout(&out).contains("failed"),
+        "{}",
+        crate::common::stdout(&out)
+    );
 }
 
 #[test]
@@ -99,7 +126,10 @@ fn truncated_file() {
     let full = lib.join("full.tmp");
     VideoSpec {
         codec: vidseek::synth::Codec::Hevc,
-        ..VideoSpec::new(vec![(Scene::new(Colour::White, Shape::Circle, Colour::Red), 6.0), (Scene::new(Colour::Blue, Shape::Square, Colour::Orange), 6.0)])
+        ..VideoSpec::new(vec![
+            (Scene::new(Colour::White, Shape::Circle, Colour::Red), 6.0),
+            (Scene::new(Colour::Blue, Shape::Square, Colour::Orange), 6.0),
+        ])
     }
     .write(&full.with_extension("mkv"))
     .unwrap();
@@ -110,7 +140,9 @@ fn truncated_file() {
     assert_fails_alone(&lib, &data, &bad, "truncated");
     // An MP4 cut in half loses its index (moov) and cannot be opened at all.
     let mp4 = lib.join("cut2.mp4");
-    VideoSpec::new(vec![(Scene::new(Colour::White, Shape::Circle, Colour::Red), 4.0)]).write(&mp4).unwrap();
+    VideoSpec::new(vec![(Scene::new(Colour::White, Shape::Circle, Colour::Red), 4.0)])
+        .write(&mp4)
+        .unwrap();
     let bytes = std::fs::read(&mp4).unwrap();
     std::fs::write(&mp4, &bytes[..bytes.len() / 2]).unwrap();
     assert_fails_alone(&lib, &data, &mp4, "not a readable");
@@ -121,7 +153,17 @@ fn audio_only_file() {
     let (_t, lib, data) = indexed_library();
     let bad = lib.join("song.mp4");
     let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "aac"])
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-c:a",
+            "aac",
+        ])
         .arg(&bad)
         .status()
         .unwrap();
@@ -133,7 +175,9 @@ fn audio_only_file() {
 fn unreadable_file() {
     let (_t, lib, data) = indexed_library();
     let bad = lib.join("locked.mp4");
-    VideoSpec::new(vec![(Scene::new(Colour::Red, Shape::Circle, Colour::Green), 2.0)]).write(&bad).unwrap();
+    VideoSpec::new(vec![(Scene::new(Colour::Red, Shape::Circle, Colour::Green), 2.0)])
+        .write(&bad)
+        .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o000)).unwrap();
     if std::fs::File::open(&bad).is_ok() {
@@ -176,10 +220,22 @@ fn file_deleted_while_the_job_runs() {
     .write(&lib.join("a-long.mp4"))
     .unwrap();
     let victim = lib.join("z-victim.mp4");
-    VideoSpec::new(vec![(Scene::new(Colour::Blue, Shape::Circle, Colour::Yellow), 2.0)]).write(&victim).unwrap();
+    VideoSpec::new(vec![(Scene::new(Colour::Blue, Shape::Circle, Colour::Yellow), 2.0)])
+        .write(&victim)
+        .unwrap();
     let model = crate::common::tiny_model_dir();
     let child = Command::new(env!("CARGO_BIN_EXE_vidseek"))
-        .args(["--data", data.to_str().unwrap(), "--device", "cpu", "--model", model.to_str().unwrap(), "index", lib.to_str().unwrap(), "--json"])
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--model",
+            model.to_str().unwrap(),
+            "index",
+            lib.to_str().unwrap(),
+            "--json",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -188,7 +244,10 @@ fn file_deleted_while_the_job_runs() {
     let db = data.join("vidseek.db");
     let t0 = Instant::now();
     loop {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let processing = rt.block_on(async {
             let s = vidseek::store::Store::open(&db).await.unwrap();
             let j = s.jobs(10).await.unwrap();
@@ -204,12 +263,27 @@ fn file_deleted_while_the_job_runs() {
     std::fs::remove_file(&victim).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
-    let report: Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
-    let files: Vec<Value> = report["jobs"].as_array().unwrap().iter().flat_map(|j| j["files"].as_array().unwrap().clone()).collect();
-    let v = files.iter().find(|f| f["path"].as_str().unwrap().ends_with("z-victim.mp4")).unwrap();
+    let report: Value =
+        serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    let files: Vec<Value> = report["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|j| j["files"].as_array().unwrap().clone())
+        .collect();
+    let v = files
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("z-victim.mp4"))
+        .unwrap();
     assert_eq!(v["state"], "failed");
-    assert!(v["error"].as_str().unwrap().to_lowercase().contains("no such file"), "{v}");
-    let long = files.iter().find(|f| f["path"].as_str().unwrap().ends_with("a-long.mp4")).unwrap();
+    assert!(
+        v["error"].as_str().unwrap().to_lowercase().contains("no such file"),
+        "{v}"
+    );
+    let long = files
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("a-long.mp4"))
+        .unwrap();
     assert_eq!(long["state"], "indexed");
     let top = &search_json(&data, "a black star on a green background", 1)["results"][0];
     assert!(top["path"].as_str().unwrap().ends_with("a-long.mp4"), "{top}");

@@ -31,9 +31,7 @@ pub fn cpu_options() -> EmbedOptions {
 /// The bundled tiny model, loaded once per test binary.
 pub fn tiny() -> &'static Embedder {
     static MODEL: OnceLock<Embedder> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        Embedder::load(&tiny_model_dir(), &cpu_options()).expect("bundled model loads")
-    })
+    MODEL.get_or_init(|| Embedder::load(&tiny_model_dir(), &cpu_options()).expect("bundled model loads"))
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {

@@ -6,8 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 use vidseek::decode;
 use vidseek::embed::{
-    Device, EmbedError, EmbedOptions, Embedder, Filter, Manifest, preprocess, runtime,
-    text::TextTokenizer,
+    Device, EmbedError, EmbedOptions, Embedder, Filter, Manifest, preprocess, runtime, text::TextTokenizer,
 };
 
 use crate::common::{self, cosine, tiny, tiny_model_dir};
@@ -29,11 +28,7 @@ fn floats(v: &Value) -> Vec<f32> {
 fn tokenizer_ids_equal_openai_simple_tokenizer() {
     let cases = reference("tokenizer_reference.json");
     let manifest = Manifest::load(&tiny_model_dir()).unwrap();
-    let tok = TextTokenizer::load(
-        &tiny_model_dir().join(&manifest.files.tokenizer),
-        &manifest.text,
-    )
-    .unwrap();
+    let tok = TextTokenizer::load(&tiny_model_dir().join(&manifest.files.tokenizer), &manifest.text).unwrap();
     let cases = cases.as_array().unwrap();
     assert!(cases.len() >= 30);
     let mut truncated = 0;
@@ -49,11 +44,7 @@ fn tokenizer_ids_equal_openai_simple_tokenizer() {
         assert_eq!(got, want, "ids differ for {text:?}");
         if want.len() == 77 {
             truncated += 1;
-            assert_eq!(
-                *got.last().unwrap(),
-                49407,
-                "truncation keeps the end token"
-            );
+            assert_eq!(*got.last().unwrap(), 49407, "truncation keeps the end token");
         }
     }
     assert!(truncated >= 2, "the fixture covers over-long sentences");
@@ -70,15 +61,9 @@ fn preprocessing_is_bit_exact_with_pil_resize_and_center_crop() {
         }
         let img = decode::image(&entry.path()).unwrap();
         let want = decode::image(&dir.join(name.replace(".png", ".crop.png"))).unwrap();
-        let got =
-            preprocess::resize_center_crop(&img.data, img.width, img.height, 224, Filter::Bicubic);
+        let got = preprocess::resize_center_crop(&img.data, img.width, img.height, 224, Filter::Bicubic);
         let diff = got.iter().zip(&want.data).filter(|(a, b)| a != b).count();
-        assert_eq!(
-            diff,
-            0,
-            "{name}: {diff} of {} bytes differ from PIL",
-            got.len()
-        );
+        assert_eq!(diff, 0, "{name}: {diff} of {} bytes differ from PIL", got.len());
         checked += 1;
     }
     assert!(checked >= 6, "only {checked} images checked");
@@ -122,9 +107,7 @@ fn true_length_text_equals_text_padded_to_the_context_length() {
     ];
     for s in sentences {
         let ids = model.tokenize(s).unwrap();
-        let short = model
-            .embed_token_ids(std::slice::from_ref(&ids), None)
-            .unwrap();
+        let short = model.embed_token_ids(std::slice::from_ref(&ids), None).unwrap();
         let padded = model.embed_token_ids(&[ids], Some(77)).unwrap();
         let c = cosine(short.row(0), padded.row(0));
         assert!(c >= 0.99999, "{s:?}: cosine {c}");
@@ -133,10 +116,7 @@ fn true_length_text_equals_text_padded_to_the_context_length() {
     let batch = model.embed_texts(&sentences).unwrap();
     for (i, s) in sentences.iter().enumerate() {
         let alone = model.embed_texts(&[s]).unwrap();
-        assert!(
-            cosine(batch.row(i), alone.row(0)) >= 0.99999,
-            "{s:?} in a batch"
-        );
+        assert!(cosine(batch.row(i), alone.row(0)) >= 0.99999, "{s:?} in a batch");
     }
 }
 
@@ -165,12 +145,7 @@ fn batched_images_equal_single_images() {
 /// A copy of the bundled package's four files in a temporary folder.
 fn package_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for f in [
-        "model.json",
-        "visual.onnx",
-        "textual.onnx",
-        "tokenizer.json",
-    ] {
+    for f in ["model.json", "visual.onnx", "textual.onnx", "tokenizer.json"] {
         std::fs::copy(tiny_model_dir().join(f), dir.path().join(f)).unwrap();
     }
     dir
@@ -205,10 +180,7 @@ fn missing_tokenizer_is_reported_by_name() {
     let pkg = package_copy();
     std::fs::remove_file(pkg.path().join("tokenizer.json")).unwrap();
     let msg = load_err(pkg.path()).to_string();
-    assert!(
-        msg.contains("tokenizer.json") && msg.contains("missing"),
-        "{msg}"
-    );
+    assert!(msg.contains("tokenizer.json") && msg.contains("missing"), "{msg}");
 
     std::fs::write(pkg.path().join("tokenizer.json"), "{ not a tokenizer").unwrap();
     let e = load_err(pkg.path());
@@ -223,10 +195,7 @@ fn wrong_embedding_dim_in_the_manifest_is_caught_at_load() {
     let e = load_err(pkg.path());
     let msg = e.to_string();
     assert!(matches!(e, EmbedError::Graph { .. }), "{e:?}");
-    assert!(
-        msg.contains("embedding_dim 512") && msg.contains("onnx"),
-        "{msg}"
-    );
+    assert!(msg.contains("embedding_dim 512") && msg.contains("onnx"), "{msg}");
 }
 
 #[test]
@@ -234,10 +203,7 @@ fn wrong_image_size_in_the_manifest_is_caught_at_load() {
     let pkg = package_copy();
     edit_manifest(pkg.path(), |v| v["image"]["size"] = 336.into());
     let msg = load_err(pkg.path()).to_string();
-    assert!(
-        msg.contains("visual.onnx") && msg.contains("image.size 336"),
-        "{msg}"
-    );
+    assert!(msg.contains("visual.onnx") && msg.contains("image.size 336"), "{msg}");
 }
 
 #[test]
@@ -251,10 +217,7 @@ fn corrupt_onnx_names_the_file_and_says_it_is_corrupt() {
     let e = load_err(pkg.path());
     let msg = e.to_string();
     assert!(matches!(e, EmbedError::Graph { .. }), "{e:?}");
-    assert!(
-        msg.contains("textual.onnx") && msg.contains("corrupt"),
-        "{msg}"
-    );
+    assert!(msg.contains("textual.onnx") && msg.contains("corrupt"), "{msg}");
 }
 
 #[test]
@@ -262,20 +225,12 @@ fn manifest_problems_name_model_json() {
     let pkg = package_copy();
     std::fs::write(pkg.path().join("model.json"), "{\"format\": 1,").unwrap();
     let msg = load_err(pkg.path()).to_string();
-    assert!(
-        msg.contains("model.json") && msg.contains("models/README.md"),
-        "{msg}"
-    );
+    assert!(msg.contains("model.json") && msg.contains("models/README.md"), "{msg}");
 
     let pkg = package_copy();
-    edit_manifest(pkg.path(), |v| {
-        v["image"]["interpolation"] = "lanczos".into()
-    });
+    edit_manifest(pkg.path(), |v| v["image"]["interpolation"] = "lanczos".into());
     let msg = load_err(pkg.path()).to_string();
-    assert!(
-        msg.contains("interpolation") && msg.contains("bicubic"),
-        "{msg}"
-    );
+    assert!(msg.contains("interpolation") && msg.contains("bicubic"), "{msg}");
 
     let pkg = package_copy();
     std::fs::remove_file(pkg.path().join("model.json")).unwrap();
@@ -405,10 +360,7 @@ fn cli_global_options_work_before_the_subcommand_and_from_the_environment() {
     assert!(before.status.success(), "{}", common::stderr(&before));
     let from_env = common::vidseek(
         &["embed", "image", img.to_str().unwrap(), "--json"],
-        &[
-            ("VIDSEEK_MODEL", model.to_str().unwrap()),
-            ("VIDSEEK_DEVICE", "cpu"),
-        ],
+        &[("VIDSEEK_MODEL", model.to_str().unwrap()), ("VIDSEEK_DEVICE", "cpu")],
         None,
     );
     assert!(from_env.status.success(), "{}", common::stderr(&from_env));
@@ -466,23 +418,13 @@ fn cli_embed_image_of_a_non_image_fails_with_the_file_name() {
 #[test]
 fn doctor_reports_runtime_providers_ffmpeg_and_model() {
     let out = common::vidseek(
-        &[
-            "doctor",
-            "--json",
-            "--model",
-            tiny_model_dir().to_str().unwrap(),
-        ],
+        &["doctor", "--json", "--model", tiny_model_dir().to_str().unwrap()],
         &[],
         None,
     );
     assert!(out.status.success(), "{}", common::stderr(&out));
     let v: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
-    assert!(
-        v["onnxruntime"]["version"]
-            .as_str()
-            .unwrap()
-            .starts_with("1.")
-    );
+    assert!(v["onnxruntime"]["version"].as_str().unwrap().starts_with("1."));
     assert!(
         v["onnxruntime"]["providers"]
             .as_array()
@@ -490,12 +432,7 @@ fn doctor_reports_runtime_providers_ffmpeg_and_model() {
             .iter()
             .any(|p| p == "CPU")
     );
-    assert!(
-        v["ffmpeg"]["libavcodec"]
-            .as_str()
-            .unwrap()
-            .starts_with("59.")
-    );
+    assert!(v["ffmpeg"]["libavcodec"].as_str().unwrap().starts_with("59."));
     assert_eq!(v["model"]["valid"], true);
     assert!(["CPU", "CUDA"].contains(&v["model"]["provider"].as_str().unwrap()));
 

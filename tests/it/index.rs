@@ -34,7 +34,12 @@ pub fn search_json(data: &Path, query: &str, k: usize) -> Value {
 }
 
 fn all_files(report: &Value) -> Vec<Value> {
-    report["jobs"].as_array().unwrap().iter().flat_map(|j| j["files"].as_array().unwrap().clone()).collect()
+    report["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|j| j["files"].as_array().unwrap().clone())
+        .collect()
 }
 
 /// 32 scenes in which every (colour, shape) and every (shape, background) pair occurs
@@ -49,7 +54,11 @@ fn unique_scenes() -> Vec<Scene> {
             s.size = 0.38 + 0.04 * ((ci + si) % 5) as f64;
             s.dx = 0.05 * ((ci % 3) as f64 - 1.0);
             s.dy = 0.05 * ((si % 3) as f64 - 1.0);
-            s.rot = if shape == Shape::Circle { 0.0 } else { [-12.0, 0.0, 9.0][ci % 3] };
+            s.rot = if shape == Shape::Circle {
+                0.0
+            } else {
+                [-12.0, 0.0, 9.0][ci % 3]
+            };
             s.noise = [0.0, 2.0, 4.0][(ci + 2 * si) % 3];
             out.push(s);
         }
@@ -84,7 +93,12 @@ fn render_library(dir: &Path) -> Vec<Rendered> {
     let mut it = scenes.into_iter();
     for (v, (codec, w, h, fps)) in formats.into_iter().enumerate() {
         let n = if v < 2 { 6 } else { 5 };
-        let list: Vec<(Scene, f64)> = it.by_ref().take(n).enumerate().map(|(i, s)| (s, 2.0 + ((v + i) % 3) as f64)).collect();
+        let list: Vec<(Scene, f64)> = it
+            .by_ref()
+            .take(n)
+            .enumerate()
+            .map(|(i, s)| (s, 2.0 + ((v + i) % 3) as f64))
+            .collect();
         let spec = VideoSpec {
             width: w,
             height: h,
@@ -108,7 +122,11 @@ fn hit_matches(hit: &Value, path: &Path, span: &SceneSpan) -> bool {
     if hit["path"].as_str() != Some(path.to_str().unwrap()) {
         return false;
     }
-    let (s, e, p) = (hit["start"].as_f64().unwrap(), hit["end"].as_f64().unwrap(), hit["peak"].as_f64().unwrap());
+    let (s, e, p) = (
+        hit["start"].as_f64().unwrap(),
+        hit["end"].as_f64().unwrap(),
+        hit["peak"].as_f64().unwrap(),
+    );
     let overlap = (e.min(span.end) - s.max(span.start)).max(0.0);
     let shorter = (e - s).min(span.end - span.start);
     overlap >= 0.5 * shorter || (p >= span.start && p < span.end)
@@ -152,29 +170,54 @@ fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
                         misses.push(format!("{q}: time {top} vs {:.2}-{:.2}", span.start, span.end));
                     }
                 } else {
-                    misses.push(format!("{q}: got {top}, want {} {:.2}-{:.2}", v.path.display(), span.start, span.end));
+                    misses.push(format!(
+                        "{q}: got {top}, want {} {:.2}-{:.2}",
+                        v.path.display(),
+                        span.start,
+                        span.end
+                    ));
                 }
             }
         }
     }
     assert_eq!(queries, 64);
     let acc = right as f64 / queries as f64;
-    assert!(acc >= 0.9, "top-1 accuracy {acc:.3} ({right}/{queries}); misses:\n{}", misses.join("\n"));
-    assert!(timed as f64 >= 0.9 * right as f64, "timestamps off:\n{}", misses.join("\n"));
+    assert!(
+        acc >= 0.9,
+        "top-1 accuracy {acc:.3} ({right}/{queries}); misses:\n{}",
+        misses.join("\n")
+    );
+    assert!(
+        timed as f64 >= 0.9 * right as f64,
+        "timestamps off:\n{}",
+        misses.join("\n")
+    );
 
     // Human output: path  mm:ss.s-mm:ss.s  score
     let out = vs(&data, &["search", "a red circle", "-k", "3"]);
     let line = stdout(&out).lines().next().unwrap_or_default().to_string();
-    assert!(line.contains(".") && line.contains(":") && line.split_whitespace().count() == 3, "{line}");
+    assert!(
+        line.contains(".") && line.contains(":") && line.split_whitespace().count() == 3,
+        "{line}"
+    );
 
     // Listing.
     let out = vs(&data, &["videos", "--json"]);
     let list: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let vids = list["videos"].as_array().unwrap();
     assert_eq!(vids.len(), 6);
-    assert!(vids.iter().all(|v| v["status"] == "indexed" && v["frame_count"].as_i64().unwrap() >= 5));
-    let portrait = vids.iter().find(|v| v["path"].as_str().unwrap().ends_with("video-2.mkv")).unwrap();
-    assert_eq!((portrait["width"].as_i64(), portrait["height"].as_i64()), (Some(360), Some(640)));
+    assert!(
+        vids.iter()
+            .all(|v| v["status"] == "indexed" && v["frame_count"].as_i64().unwrap() >= 5)
+    );
+    let portrait = vids
+        .iter()
+        .find(|v| v["path"].as_str().unwrap().ends_with("video-2.mkv"))
+        .unwrap();
+    assert_eq!(
+        (portrait["width"].as_i64(), portrait["height"].as_i64()),
+        (Some(360), Some(640))
+    );
     assert_eq!(portrait["codec"], "hevc");
 }
 
@@ -205,13 +248,29 @@ fn sidecar_subtitles_are_found_by_a_word_at_their_time() {
         .unwrap_or_else(|| panic!("no text hit: {res}"));
     assert!(hit["path"].as_str().unwrap().ends_with("harbour.mp4"));
     assert!((hit["start"].as_f64().unwrap() - 4.0).abs() < 0.05, "{hit}");
-    assert!((hit["end"].as_f64().unwrap() - 6.5).abs() < 0.05 || hit["source"] == "both", "{hit}");
+    assert!(
+        (hit["end"].as_f64().unwrap() - 6.5).abs() < 0.05 || hit["source"] == "both",
+        "{hit}"
+    );
     assert!(hit["text"].as_str().unwrap().contains("lighthouse"));
     // The other cue does not answer for this word.
-    assert!(!res["results"].as_array().unwrap().iter().any(|r| r["text"].as_str().is_some_and(|t| t.contains("morning"))));
+    assert!(
+        !res["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["text"].as_str().is_some_and(|t| t.contains("morning")))
+    );
     // The file name is searchable too.
     let res = search_json(&data, "harbour", 3);
-    assert!(res["results"].as_array().unwrap().iter().any(|r| r["source"] != "visual"), "{res}");
+    assert!(
+        res["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["source"] != "visual"),
+        "{res}"
+    );
 }
 
 #[test]
@@ -221,9 +280,12 @@ fn reindexing_skips_unchanged_replaces_changed_and_remove_prune_work() {
     std::fs::create_dir_all(&lib).unwrap();
     let a = lib.join("a.mp4");
     let b = lib.join("b.webm");
-    VideoSpec::new(vec![(Scene::new(Colour::Yellow, Shape::Triangle, Colour::Purple), 3.0), (Scene::empty(Colour::Black), 2.0)])
-        .write(&a)
-        .unwrap();
+    VideoSpec::new(vec![
+        (Scene::new(Colour::Yellow, Shape::Triangle, Colour::Purple), 3.0),
+        (Scene::empty(Colour::Black), 2.0),
+    ])
+    .write(&a)
+    .unwrap();
     VideoSpec {
         codec: Codec::Vp9,
         ..VideoSpec::new(vec![(Scene::new(Colour::White, Shape::Square, Colour::Green), 3.0)])
@@ -240,29 +302,63 @@ fn reindexing_skips_unchanged_replaces_changed_and_remove_prune_work() {
     assert!(all_files(&report).iter().all(|f| f["state"] == "unchanged"), "{report}");
 
     // Changed content at the same path: re-indexed, old frames gone.
-    VideoSpec::new(vec![(Scene::new(Colour::Orange, Shape::Star, Colour::Blue), 4.0)]).write(&a).unwrap();
+    VideoSpec::new(vec![(Scene::new(Colour::Orange, Shape::Star, Colour::Blue), 4.0)])
+        .write(&a)
+        .unwrap();
     let (ok, report) = index_json(&data, &[&lib]);
     assert!(ok);
     let states: Vec<(String, String)> = all_files(&report)
         .iter()
-        .map(|f| (f["path"].as_str().unwrap().to_string(), f["state"].as_str().unwrap().to_string()))
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["state"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
-    assert!(states.contains(&(a.display().to_string(), "indexed".into())), "{states:?}");
-    assert!(states.contains(&(b.display().to_string(), "unchanged".into())), "{states:?}");
+    assert!(
+        states.contains(&(a.display().to_string(), "indexed".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&(b.display().to_string(), "unchanged".into())),
+        "{states:?}"
+    );
     let top = &search_json(&data, "a orange star", 1)["results"][0];
     assert_eq!(top["path"], a.display().to_string());
     let old = search_json(&data, "a yellow triangle", 5);
-    assert!(!old["results"].as_array().unwrap().iter().any(|r| r["path"] == a.display().to_string() && r["score"].as_f64().unwrap() > 0.5 && r["start"].as_f64().unwrap() < 0.1 && r["end"].as_f64().unwrap() > 4.5),
-        "old content still answers: {old}");
+    assert!(
+        !old["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["path"] == a.display().to_string()
+                && r["score"].as_f64().unwrap() > 0.5
+                && r["start"].as_f64().unwrap() < 0.1
+                && r["end"].as_f64().unwrap() > 4.5),
+        "old content still answers: {old}"
+    );
     let videos: Value = serde_json::from_str(&stdout(&vs(&data, &["videos", "--json"]))).unwrap();
     assert_eq!(videos["videos"].as_array().unwrap().len(), 2, "one row per path");
 
     // remove by id.
-    let id_b = videos["videos"].as_array().unwrap().iter().find(|v| v["path"] == b.display().to_string()).unwrap()["id"].clone();
+    let id_b = videos["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["path"] == b.display().to_string())
+        .unwrap()["id"]
+        .clone();
     let out = vs(&data, &["remove", &id_b.to_string()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let res = search_json(&data, "a white square", 5);
-    assert!(!res["results"].as_array().unwrap().iter().any(|r| r["path"] == b.display().to_string()));
+    assert!(
+        !res["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["path"] == b.display().to_string())
+    );
 
     // prune after the file is deleted.
     std::fs::remove_file(&a).unwrap();
@@ -271,7 +367,12 @@ fn reindexing_skips_unchanged_replaces_changed_and_remove_prune_work() {
     assert!(stdout(&out).contains("1 video(s) pruned"), "{}", stdout(&out));
     let videos: Value = serde_json::from_str(&stdout(&vs(&data, &["videos", "--json"]))).unwrap();
     assert!(videos["videos"].as_array().unwrap().is_empty());
-    assert!(search_json(&data, "a orange star", 5)["results"].as_array().unwrap().is_empty());
+    assert!(
+        search_json(&data, "a orange star", 5)["results"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -293,7 +394,17 @@ fn kill_9_during_indexing_is_finished_by_the_next_run_and_store_and_index_agree(
     let data = tmp.path().join("data");
     let model = common::tiny_model_dir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_vidseek"))
-        .args(["--data", data.to_str().unwrap(), "--device", "cpu", "--model", model.to_str().unwrap(), "index", lib.to_str().unwrap(), "--json"])
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--model",
+            model.to_str().unwrap(),
+            "index",
+            lib.to_str().unwrap(),
+            "--json",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -327,16 +438,26 @@ fn kill_9_during_indexing_is_finished_by_the_next_run_and_store_and_index_agree(
     assert_eq!(conn.videos, 6);
     assert_eq!(conn.orphan_frames, 0);
     assert_eq!(conn.frames_without_vector, 0);
-    let meta: Value = serde_json::from_str(&std::fs::read_to_string(data.join("vectors/vectors.json")).unwrap()).unwrap();
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("vectors/vectors.json")).unwrap()).unwrap();
     assert_eq!(meta["generation"].as_u64().unwrap(), conn.generation);
     assert!(meta["points"].as_u64().unwrap() as i64 >= conn.frames);
     // Every video answers for its own first scene.
     for (i, chunk) in scenes.chunks(4).take(6).enumerate() {
         let (shape, colour) = chunk[0].shape.unwrap();
-        let q = format!("a {} {} on a {} background", colour.name(), shape.name(), chunk[0].bg.name());
+        let q = format!(
+            "a {} {} on a {} background",
+            colour.name(),
+            shape.name(),
+            chunk[0].bg.name()
+        );
         let res = search_json(&data, &q, 3);
         assert!(
-            res["results"].as_array().unwrap().iter().any(|r| r["path"].as_str().unwrap().ends_with(&format!("clip-{i}.mp4"))),
+            res["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["path"].as_str().unwrap().ends_with(&format!("clip-{i}.mp4"))),
             "{q}: {res}"
         );
     }
@@ -360,7 +481,10 @@ struct DbCounts {
 
 /// Reads counts through the library's own store (the database is the source of truth).
 fn rusqlite_free_counts(db: &Path) -> DbCounts {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let store = vidseek::store::Store::open(db).await.unwrap();
         let c = store.counts().await.unwrap();
@@ -379,7 +503,10 @@ fn rusqlite_free_counts(db: &Path) -> DbCounts {
 }
 
 fn job_states(db: &Path) -> Vec<String> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let store = vidseek::store::Store::open(db).await.unwrap();
         let jobs = store.jobs(100).await.unwrap();
@@ -392,7 +519,9 @@ fn job_states(db: &Path) -> Vec<String> {
 fn searching_with_another_model_is_refused_with_a_clear_message() {
     let tmp = tempfile::tempdir().unwrap();
     let video = tmp.path().join("v.mp4");
-    VideoSpec::new(vec![(Scene::new(Colour::Red, Shape::Square, Colour::White), 2.0)]).write(&video).unwrap();
+    VideoSpec::new(vec![(Scene::new(Colour::Red, Shape::Square, Colour::White), 2.0)])
+        .write(&video)
+        .unwrap();
     let data = tmp.path().join("data");
     assert!(index_json(&data, &[&video]).0);
     // The same graphs under another name: a different model as far as the index knows.
@@ -401,26 +530,54 @@ fn searching_with_another_model_is_refused_with_a_clear_message() {
     for f in ["visual.onnx", "textual.onnx", "tokenizer.json"] {
         std::fs::copy(common::tiny_model_dir().join(f), other.join(f)).unwrap();
     }
-    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(common::tiny_model_dir().join("model.json")).unwrap()).unwrap();
+    let mut m: Value =
+        serde_json::from_str(&std::fs::read_to_string(common::tiny_model_dir().join("model.json")).unwrap()).unwrap();
     m["name"] = "some-other-clip".into();
     std::fs::write(other.join("model.json"), m.to_string()).unwrap();
     let out = common::vidseek(
-        &["--data", data.to_str().unwrap(), "--device", "cpu", "--model", other.to_str().unwrap(), "search", "a red square"],
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--model",
+            other.to_str().unwrap(),
+            "search",
+            "a red square",
+        ],
         &[],
         None,
     );
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("tiny-clip") && err.contains("some-other-clip") && err.contains("reembed"), "{err}");
+    assert!(
+        err.contains("tiny-clip") && err.contains("some-other-clip") && err.contains("reembed"),
+        "{err}"
+    );
     // Indexing with it is refused the same way, and nothing is lost.
     let out = common::vidseek(
-        &["--data", data.to_str().unwrap(), "--device", "cpu", "--model", other.to_str().unwrap(), "index", video.to_str().unwrap()],
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--model",
+            other.to_str().unwrap(),
+            "index",
+            video.to_str().unwrap(),
+        ],
         &[],
         None,
     );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("some-other-clip"));
-    assert_eq!(search_json(&data, "a red square", 1)["results"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        search_json(&data, "a red square", 1)["results"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]

@@ -1,4 +1,10 @@
 //! All integration tests in one binary (faster links, shared helpers in `common`).
 
+mod api;
+mod bad_input;
+mod browser;
 mod common;
 mod embed;
+mod http;
+mod index;
+mod layouts;

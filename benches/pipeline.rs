@@ -1,0 +1,218 @@
+//! `cargo bench --bench pipeline`: indexing throughput on a 720p 30 fps H.264 video.
+//!
+//! For the bundled tiny model and (when present) the random-init ViT-B/32 package:
+//! decode-only, embed-only and end-to-end sampled frames/s and realtime factor, and the
+//! straightforward Python pipeline (ffmpeg CLI -> pipe -> PIL/numpy -> Python
+//! onnxruntime, benches/python_pipeline.py) on the same video, model and sampling, in
+//! the same run. Every sampled frame is kept (no shot detection or near-duplicate
+//! collapse) so both sides embed exactly one frame per second. Medians of 3 runs.
+
+#[path = "util.rs"]
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use serde_json::json;
+use vidseek::catalog::{Access, Catalog};
+use vidseek::decode::{self, SampleOptions};
+use vidseek::embed::{Device, EmbedOptions, Embedder};
+use vidseek::jobs::{self, IndexOptions};
+use vidseek::synth::{Rng, Scene, VideoSpec};
+
+const SECONDS: f64 = 60.0;
+
+fn bench_video() -> PathBuf {
+    let dir = util::root().join("target/bench-media");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pipeline-720p30-60s.mp4");
+    if !path.exists() {
+        let mut rng = Rng::new(42);
+        let scenes: Vec<(Scene, f64)> = (0..15).map(|_| (Scene::random(&mut rng, 0.1), 4.0)).collect();
+        let spec = VideoSpec {
+            width: 1280,
+            height: 720,
+            fps: (30, 1),
+            // A keyframe every 2 s, as cameras and encoders commonly do.
+            extra_args: vec!["-g".into(), "60".into()],
+            ..VideoSpec::new(scenes)
+        };
+        assert!((spec.duration() - SECONDS).abs() < 1e-9);
+        spec.write(&path).unwrap();
+    }
+    path
+}
+
+fn sample_opts(model: &Embedder) -> SampleOptions {
+    SampleOptions {
+        fps: 1.0,
+        scene_threshold: f32::INFINITY,
+        dedup_threshold: 0.0,
+        short_side: model.image_size(),
+        ..SampleOptions::default()
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
+    let model = Arc::new(
+        Embedder::load(
+            dir,
+            &EmbedOptions {
+                device: Device::Cpu,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    );
+    let opts = sample_opts(&model);
+    let runs = 3;
+
+    // Decode-only.
+    let mut frames = Vec::new();
+    let mut decode_s = Vec::new();
+    for i in 0..runs {
+        let mut kept = Vec::new();
+        let t = Instant::now();
+        decode::sample(video, &opts, &mut |f| {
+            kept.push(f);
+            true
+        })
+        .unwrap();
+        decode_s.push(t.elapsed().as_secs_f64());
+        if i == 0 {
+            frames = kept;
+        }
+    }
+    let n = frames.len() as f64;
+
+    // Embed-only (CLIP crop + normalise + inference, batches of 16).
+    let per = model.pixels_per_image();
+    let mut embed_s = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        for chunk in frames.chunks(16) {
+            let mut pixels = vec![0f32; per * chunk.len()];
+            for (f, out) in chunk.iter().zip(pixels.chunks_exact_mut(per)) {
+                model.preprocess(&f.image, out).unwrap();
+            }
+            model.embed_pixels(&pixels).unwrap();
+        }
+        embed_s.push(t.elapsed().as_secs_f64());
+    }
+
+    // End-to-end through the real job pipeline into a fresh data folder.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut e2e_s = Vec::new();
+    for _ in 0..runs {
+        let data = tempfile::tempdir().unwrap();
+        let secs = rt.block_on(async {
+            let catalog = Catalog::open(data.path(), model.model_name(), model.dim(), Access::Write)
+                .await
+                .unwrap();
+            let job = catalog
+                .store
+                .create_job("index", &[video.display().to_string()])
+                .await
+                .unwrap();
+            let io = IndexOptions {
+                sample: opts.clone(),
+                ..IndexOptions::default()
+            };
+            let t = Instant::now();
+            let r = jobs::run_job(
+                &catalog,
+                model.clone(),
+                job,
+                &[video.to_path_buf()],
+                &io,
+                Arc::new(|_| {}),
+                Arc::new(AtomicBool::new(false)),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.frames, frames.len());
+            let s = t.elapsed().as_secs_f64();
+            catalog.store.close().await;
+            s
+        });
+        e2e_s.push(secs);
+    }
+
+    // The Python peer.
+    let mut py_s = Vec::new();
+    let mut py_frames = 0.0;
+    for _ in 0..runs {
+        let out = std::process::Command::new("python3")
+            .arg(util::root().join("benches/python_pipeline.py"))
+            .args([video.to_str().unwrap(), dir.to_str().unwrap(), "1", "16"])
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {
+                let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+                py_frames = v["frames"].as_f64().unwrap();
+                py_s.push(v["seconds"].as_f64().unwrap());
+            }
+            Ok(o) => eprintln!("python peer failed: {}", String::from_utf8_lossy(&o.stderr)),
+            Err(e) => eprintln!("python peer not run: {e}"),
+        }
+    }
+    let (d, e, x) = (median(decode_s), median(embed_s), median(e2e_s));
+    let fps = |secs: f64, n: f64| n / secs;
+    let slower = fps(d, n).min(fps(e, n));
+    let py = (!py_s.is_empty()).then(|| median(py_s));
+    json!({
+        "model": model.model_name(),
+        "frames": n,
+        "decode_only": {"seconds": d, "frames_per_s": fps(d, n), "realtime": SECONDS / d},
+        "embed_only": {"seconds": e, "frames_per_s": fps(e, n), "realtime": SECONDS / e},
+        "end_to_end": {"seconds": x, "frames_per_s": fps(x, n), "realtime": SECONDS / x},
+        "end_to_end_over_slower_stage": fps(x, n) / slower,
+        "python": py.map(|p| json!({"seconds": p, "frames": py_frames, "frames_per_s": py_frames / p, "realtime": SECONDS / p})),
+        "speedup_over_python": py.map(|p| p / x),
+    })
+}
+
+fn main() {
+    let video = bench_video();
+    let mut models = vec![bench_model(&util::root().join("models/tiny-clip"), &video)];
+    if let Some(dir) = util::vit_b32_dir() {
+        models.push(bench_model(&dir, &video));
+    }
+    println!(
+        "machine: {}\nvideo: 60 s, 1280x720, 30 fps H.264 (GOP 60), sampled at 1 frame/s\n",
+        util::machine()
+    );
+    println!(
+        "| model | decode-only fr/s (x realtime) | embed-only fr/s | end-to-end fr/s (x realtime) | e2e / slower stage | Python peer fr/s | vidseek / Python |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for m in &models {
+        let f = |k: &str, f: &str| m[k][f].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "| {} | {:.1} ({:.0}x) | {:.1} | {:.1} ({:.0}x) | {:.2} | {:.1} | {:.2}x |",
+            m["model"].as_str().unwrap(),
+            f("decode_only", "frames_per_s"),
+            f("decode_only", "realtime"),
+            f("embed_only", "frames_per_s"),
+            f("end_to_end", "frames_per_s"),
+            f("end_to_end", "realtime"),
+            m["end_to_end_over_slower_stage"].as_f64().unwrap(),
+            m["python"]["frames_per_s"].as_f64().unwrap_or(f64::NAN),
+            m["speedup_over_python"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
+    util::write_report(
+        "pipeline",
+        &json!({"machine": util::machine(), "video": "60 s 1280x720 30 fps H.264, GOP 60", "models": models}),
+    );
+}

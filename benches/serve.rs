@@ -1,0 +1,277 @@
+//! `cargo bench --bench serve`: load on `GET /api/search` of a running `vidseek serve`.
+//!
+//! A library of 100,000 frames made from real tiny-model embeddings (500 rendered
+//! scenes, each the start of a 200-frame shot that drifts slowly, as video does), served
+//! by the release binary. `wrk` (Debian package) drives it with 1, 10 and 50
+//! connections, cycling through query forms of the synthetic domain; then again at 50
+//! connections while an indexing job runs in the same server. Reports requests/s and
+//! p50/p99 latency. Needs `wrk` and a release build (`cargo build --release`).
+
+#[path = "util.rs"]
+mod util;
+
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use vidseek::embed::{Device, EmbedOptions, Embedder};
+use vidseek::store::{NewFrame, NewVideo};
+use vidseek::synth::{Rng, Scene, VideoSpec};
+
+const FRAMES: usize = 100_000;
+const SHOT: usize = 200;
+
+fn unit(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|x| *x /= n);
+}
+
+fn build_library(data: &std::path::Path) {
+    let model = Embedder::load(
+        &util::root().join("models/tiny-clip"),
+        &EmbedOptions {
+            device: Device::Cpu,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut rng = Rng::new(5);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = vidseek::store::Store::open(&vidseek::catalog::db_path(data))
+            .await
+            .unwrap();
+        store.set_model(model.model_name(), model.dim()).await.unwrap();
+        for s in 0..FRAMES / SHOT {
+            let img = vidseek::synth::render(&Scene::random(&mut rng, 0.1), 398, 224, &mut rng);
+            let base = model.embed_images(&[img]).unwrap().row(0).to_vec();
+            let mut walk = vec![0f32; base.len()];
+            let frames = (0..SHOT)
+                .map(|i| {
+                    for w in walk.iter_mut() {
+                        *w = 0.97 * *w + 0.01 * rng.normal() as f32;
+                    }
+                    let mut v: Vec<f32> = base.iter().zip(&walk).map(|(b, w)| b + w).collect();
+                    unit(&mut v);
+                    NewFrame {
+                        start: i as f64,
+                        end: i as f64 + 1.0,
+                        peak: i as f64,
+                        shot: false,
+                        vector: v,
+                        thumbnail: Vec::new(),
+                    }
+                })
+                .collect();
+            let v = NewVideo {
+                path: format!("/bench/scene-{s:05}.mp4"),
+                duration: SHOT as f64,
+                frames,
+                ..NewVideo::default()
+            };
+            store.put_video(&v, model.model_name()).await.unwrap();
+        }
+        store.close().await;
+    });
+}
+
+struct Wrk {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: String,
+}
+
+fn ms_of(s: &str) -> f64 {
+    let s = s.trim();
+    if let Some(v) = s.strip_suffix("us") {
+        v.parse::<f64>().unwrap_or(f64::NAN) / 1000.0
+    } else if let Some(v) = s.strip_suffix("ms") {
+        v.parse().unwrap_or(f64::NAN)
+    } else if let Some(v) = s.strip_suffix('s') {
+        v.parse::<f64>().unwrap_or(f64::NAN) * 1000.0
+    } else {
+        f64::NAN
+    }
+}
+
+fn wrk(port: u16, conns: usize, secs: u64, script: &std::path::Path) -> Wrk {
+    let out = Command::new("wrk")
+        .args([
+            "-t",
+            &conns.min(2).to_string(),
+            "-c",
+            &conns.to_string(),
+            "-d",
+            &format!("{secs}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(format!("http://127.0.0.1:{port}"))
+        .output()
+        .expect("wrk is installed (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let find = |prefix: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .map(|l| l.trim().to_string())
+    };
+    let rps = find("Requests/sec:")
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(f64::NAN);
+    let p50 = find("50%")
+        .map(|l| ms_of(l.split_whitespace().nth(1).unwrap_or("")))
+        .unwrap_or(f64::NAN);
+    let p99 = find("99%")
+        .map(|l| ms_of(l.split_whitespace().nth(1).unwrap_or("")))
+        .unwrap_or(f64::NAN);
+    let errors = text
+        .lines()
+        .filter(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Wrk {
+        rps,
+        p50_ms: p50,
+        p99_ms: p99,
+        errors,
+    }
+}
+
+fn main() {
+    let bin = util::root().join("target/release/vidseek");
+    assert!(bin.exists(), "build the release binary first: cargo build --release");
+    let work = util::root().join("target/bench-serve");
+    let data = work.join("data");
+    if !data.join("vidseek.db").exists() {
+        let _ = std::fs::remove_dir_all(&work);
+        eprintln!("serve bench: building a {FRAMES}-frame library");
+        build_library(&data);
+    }
+    // Footage for the indexing-while-searching run.
+    let lib = work.join("incoming");
+    if !lib.exists() {
+        std::fs::create_dir_all(&lib).unwrap();
+        let mut rng = Rng::new(11);
+        for i in 0..6 {
+            let scenes = (0..10).map(|_| (Scene::random(&mut rng, 0.1), 6.0)).collect();
+            VideoSpec {
+                width: 1280,
+                height: 720,
+                seed: i,
+                ..VideoSpec::new(scenes)
+            }
+            .write(&lib.join(format!("in-{i}.mp4")))
+            .unwrap();
+        }
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(&bin)
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--model",
+            util::root().join("models/tiny-clip").to_str().unwrap(),
+        ])
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--library",
+            lib.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(600), "server did not start");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let startup = t0.elapsed().as_secs_f64();
+    let script = work.join("queries.lua");
+    std::fs::write(
+        &script,
+        r#"local q = {"a%20red%20circle", "a%20star%20on%20a%20blue%20background", "green%20square", "a%20white%20triangle%20on%20a%20black%20background",
+  "an%20empty%20purple%20background", "a%20yellow%20shape", "a%20circle", "an%20orange%20star"}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/api/search?k=10&q=" .. q[(i % #q) + 1])
+end
+"#,
+    )
+    .unwrap();
+    let _ = wrk(port, 10, 3, &script); // warm-up
+    let mut rows = Vec::new();
+    for c in [1usize, 10, 50] {
+        let w = wrk(port, c, 15, &script);
+        rows.push(json!({"connections": c, "requests_per_s": w.rps, "p50_ms": w.p50_ms, "p99_ms": w.p99_ms, "errors": w.errors, "indexing": false}));
+    }
+    // While a job indexes six 60 s 720p videos in the same server.
+    let body = json!({"path": lib}).to_string();
+    let curl = Command::new("curl")
+        .args([
+            "-s",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &body,
+            &format!("http://127.0.0.1:{port}/api/index"),
+        ])
+        .output()
+        .unwrap();
+    let job: serde_json::Value = serde_json::from_slice(&curl.stdout).unwrap_or_default();
+    std::thread::sleep(Duration::from_secs(2));
+    let w = wrk(port, 50, 15, &script);
+    let state = Command::new("curl")
+        .args(["-s", &format!("http://127.0.0.1:{port}/api/jobs/{}", job["id"])])
+        .output()
+        .unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&state.stdout).unwrap_or_default();
+    rows.push(json!({"connections": 50, "requests_per_s": w.rps, "p50_ms": w.p50_ms, "p99_ms": w.p99_ms, "errors": w.errors, "indexing": true,
+        "job_state_after": state["state"], "job_frames_done": state["frames_done"]}));
+    let _ = server.kill();
+    let _ = server.wait();
+
+    println!(
+        "machine: {}\nlibrary: {FRAMES} frames, tiny model; server start-up {startup:.1} s\n",
+        util::machine()
+    );
+    println!("| connections | indexing | requests/s | p50 (ms) | p99 (ms) |\n|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {:.0} | {:.1} | {:.1} |",
+            r["connections"],
+            r["indexing"],
+            r["requests_per_s"].as_f64().unwrap(),
+            r["p50_ms"].as_f64().unwrap(),
+            r["p99_ms"].as_f64().unwrap()
+        );
+    }
+    let idle = rows[2]["p99_ms"].as_f64().unwrap();
+    let busy = rows[3]["p99_ms"].as_f64().unwrap();
+    println!(
+        "\np99 while indexing / idle at 50 connections: {:.2}x (job {} after the run)",
+        busy / idle,
+        rows[3]["job_state_after"]
+    );
+    util::write_report(
+        "serve",
+        &json!({"machine": util::machine(), "frames": FRAMES, "startup_seconds": startup, "runs": rows, "p99_busy_over_idle": busy / idle}),
+    );
+}

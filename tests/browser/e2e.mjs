@@ -1,0 +1,95 @@
+// End-to-end test of the web UI in headless Chromium (Debian's /usr/bin/chromium driven
+// by playwright-core). Run by tests/it/browser.rs against a live `vidseek serve`:
+//
+//   node tests/browser/e2e.mjs URL QUERY FILE_NAME START END OUT_DIR
+//
+// Types QUERY, expects FILE_NAME's group first with a segment overlapping [START, END],
+// clicks it, and checks that the <video> element's currentTime lands inside the
+// segment. Then keyboard navigation, the library view and phone width. Screenshots go
+// to OUT_DIR. Exits non-zero with a message on the first failed check.
+import { chromium } from "playwright-core";
+
+const [url, query, fileName, startS, endS, outDir] = process.argv.slice(2);
+const want = { start: Number(startS), end: Number(endS) };
+
+function check(cond, msg) {
+  if (!cond) {
+    console.error("FAIL: " + msg);
+    process.exitCode = 1;
+    throw new Error(msg);
+  }
+  console.log("ok: " + msg);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+         "--no-first-run", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  const consoleErrors = [];
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  await page.goto(url, { waitUntil: "domcontentloaded" });
+
+  // Search as you type (no Enter).
+  await page.click("#q");
+  await page.keyboard.type(query, { delay: 15 });
+  await page.waitForSelector(".group .hit", { timeout: 20000 });
+  const firstName = await page.$eval(".group .name", (e) => e.textContent);
+  check(firstName === fileName, `first result group is ${fileName} (got ${firstName})`);
+  const seg = await page.$eval(".group .hit", (e) => ({ start: Number(e.dataset.start), end: Number(e.dataset.end) }));
+  const overlap = Math.min(seg.end, want.end) - Math.max(seg.start, want.start);
+  check(overlap >= 0.5 * Math.min(seg.end - seg.start, want.end - want.start), `first segment ${seg.start}-${seg.end} matches the scene ${want.start}-${want.end}`);
+
+  // Click: the page plays the video from the segment start.
+  await page.click(".group .hit");
+  await page.waitForFunction(() => {
+    const v = document.querySelector("#player");
+    return v && v.readyState >= 1 && v.currentTime > 0;
+  }, null, { timeout: 20000 });
+  const t = await page.$eval("#player", (v) => v.currentTime);
+  check(t >= seg.start - 0.05 && t <= seg.end + 0.05, `video currentTime ${t.toFixed(2)} lies inside the segment ${seg.start}-${seg.end}`);
+  await page.waitForSelector("#timeline .segment", { timeout: 10000 });
+  check((await page.$$("#timeline .bar")).length > 0, "the score timeline is drawn with the segment outlined");
+  await page.screenshot({ path: outDir + "/search.png", fullPage: true });
+
+  // Keyboard: "/" focuses the search box, arrows move between hits, Enter plays.
+  await page.click("body", { position: { x: 5, y: 600 } });
+  await page.keyboard.press("/");
+  check(await page.evaluate(() => document.activeElement && document.activeElement.id === "q"), "'/' focuses the search box");
+  const hits = (await page.$$(".hit")).length;
+  if (hits > 1) {
+    await page.keyboard.press("ArrowDown");
+    const sel = await page.$eval(".hit.selected", (e) => Number(e.dataset.index));
+    check(sel === 1, "ArrowDown selects the next hit");
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => document.querySelector(".hit.playing") !== null);
+    const playing = await page.$eval(".hit.playing", (e) => Number(e.dataset.index));
+    check(playing === 1, "Enter plays the selected hit");
+  }
+
+  // Empty state.
+  await page.fill("#q", "zzzz qqqq");
+  await page.waitForFunction(() => /No matches|moment/.test(document.querySelector("#status").textContent), null, { timeout: 10000 });
+
+  // Library view lists the video with its status.
+  await page.click("#tab-library");
+  await page.waitForSelector("#videos tbody tr", { timeout: 10000 });
+  const row = await page.$eval("#videos tbody tr", (e) => e.textContent);
+  check(row.includes(fileName) && row.includes("indexed"), "the library view lists the video as indexed");
+
+  // Phone width: nothing overflows sideways.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.click("#tab-search");
+  await page.fill("#q", query);
+  await page.waitForSelector(".group .hit", { timeout: 20000 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 1, `no horizontal overflow at phone width (${overflow}px)`);
+  await page.screenshot({ path: outDir + "/phone.png", fullPage: true });
+  check(consoleErrors.length === 0, "no script errors: " + consoleErrors.join("; "));
+} catch (e) {
+  if (!process.exitCode) { console.error("FAIL: " + e.message); process.exitCode = 1; }
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,73 @@
+//! The web UI in a real browser: Debian's headless Chromium driven by playwright-core
+//! (tests/browser/e2e.mjs) against a real server with a rendered, indexed video.
+
+use std::process::Command;
+
+use serde_json::json;
+use vidseek::synth::{Codec, Colour, Scene, Shape, VideoSpec};
+
+use crate::http::Server;
+
+#[test]
+fn search_click_and_play_in_headless_chromium() {
+    let root = crate::common::root();
+    let node_modules = root.join("tests/browser/node_modules/playwright-core");
+    assert!(
+        node_modules.exists(),
+        "playwright-core is not installed: run `.ci/setup --test` (installs chromium and tests/browser/node_modules)"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "chromium is not installed: run `.ci/setup --test`"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    // VP9/WebM plays in every Chromium build.
+    let video = lib.join("garden.webm");
+    VideoSpec {
+        codec: Codec::Vp9,
+        ..VideoSpec::new(vec![
+            (Scene::new(Colour::Yellow, Shape::Square, Colour::Purple), 3.0),
+            (Scene::new(Colour::Red, Shape::Circle, Colour::Blue), 4.0),
+            (Scene::new(Colour::White, Shape::Star, Colour::Green), 3.0),
+        ])
+    }
+    .write(&video)
+    .unwrap();
+    let s = Server::start(&tmp.path().join("data"), &[&lib], &[], None);
+    let id = s.post_json("/api/index", &json!({"path": lib})).json()["id"]
+        .as_i64()
+        .unwrap();
+    s.wait_for(120, "indexing", |s| {
+        s.get(&format!("/api/jobs/{id}")).json()["state"] == "succeeded"
+    });
+
+    // Screenshots are kept under target/ for a look after the run.
+    let out = root.join("target/browser-test");
+    std::fs::create_dir_all(&out).unwrap();
+    let run = Command::new("node")
+        .arg(root.join("tests/browser/e2e.mjs"))
+        .args([
+            &s.url("/"),
+            "a red circle",
+            "garden.webm",
+            "3.0",
+            "7.0",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .expect("node runs");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success(), "browser test failed:\n{log}");
+    assert!(
+        log.contains("currentTime") && log.contains("lies inside the segment"),
+        "{log}"
+    );
+    assert!(out.join("search.png").exists());
+}
