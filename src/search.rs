@@ -9,7 +9,7 @@
 //! 4. Text candidates: tantivy matches of subtitle cues (with their times), titles and
 //!    file names, as segments too.
 //! 5. Fusion: reciprocal rank fusion of the two lists (k = 60); a text match that
-//!    overlaps a visual segment of the same video makes it `both`.
+//!    overlaps a visual segment of the same video makes it `both`, narrowed to the cue.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -321,8 +321,10 @@ pub fn segments_from_frames(scored: Vec<(Frame, f32)>, delta: f32) -> Vec<Segmen
 }
 
 /// Reciprocal rank fusion of visual segments (best first) and text segments (best
-/// first). Overlapping pairs of the same video merge into one `both` segment that keeps
-/// the visual span.
+/// first). Overlapping pairs of the same video merge into one `both` segment over the
+/// time both agree on (the cue's moment within the visual span): a line of dialogue is
+/// exact, while the visual span of a query the pictures barely answer can cover a whole
+/// video.
 fn fuse(visual: Vec<Segment>, text: Vec<Segment>) -> Vec<Segment> {
     let mut out: Vec<Segment> = visual;
     for (rank, s) in out.iter_mut().enumerate() {
@@ -340,6 +342,13 @@ fn fuse(visual: Vec<Segment>, text: Vec<Segment>) -> Vec<Segment> {
         match overlap {
             Some(v) => {
                 v.rank_score += rrf;
+                if v.source == Source::Visual {
+                    v.start = v.start.max(t.start);
+                    v.end = v.end.min(t.end);
+                    if v.peak < v.start || v.peak >= v.end {
+                        v.peak = v.start;
+                    }
+                }
                 v.source = Source::Both;
                 if v.text.is_none() {
                     v.text = t.text;
@@ -427,6 +436,36 @@ mod tests {
             (1.0, 4.0, 2.0, Some(3))
         );
         assert_eq!((segs[1].start, segs[1].end), (9.0, 10.0));
+    }
+
+    #[test]
+    fn a_cue_inside_a_wide_visual_segment_narrows_it_to_the_cue() {
+        let wide = segments_from_frames((0..8).map(|i| (frame(i + 1, i, 7), 0.05)).collect(), 0.05);
+        assert_eq!((wide[0].start, wide[0].end), (0.0, 8.0));
+        let cue = Segment {
+            video_id: 7,
+            path: String::new(),
+            start: 4.0,
+            end: 6.5,
+            peak: 4.0,
+            score: 0.0,
+            source: Source::Text,
+            thumbnail: None,
+            frame_id: None,
+            text: Some("the lighthouse keeper".into()),
+            rank_score: 0.0,
+        };
+        let other_video = Segment {
+            video_id: 8,
+            ..cue.clone()
+        };
+        let fused = fuse(wide, vec![cue, other_video]);
+        assert_eq!(fused.len(), 2);
+        let both = &fused[0];
+        assert_eq!(both.source, Source::Both);
+        assert_eq!((both.start, both.end, both.peak), (4.0, 6.5, 4.0));
+        assert_eq!(both.text.as_deref(), Some("the lighthouse keeper"));
+        assert_eq!((fused[1].video_id, fused[1].source), (8, Source::Text));
     }
 
     #[test]
