@@ -85,7 +85,18 @@ try {
   await page.fill("#q", query);
   await page.waitForSelector(".group .hit", { timeout: 20000 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  check(overflow <= 1, `no horizontal overflow at phone width (${overflow}px)`);
+  // Name the widest element that sticks out, so a failure says what to fix.
+  const culprit = await page.evaluate(() => {
+    let worst = null;
+    for (const e of document.querySelectorAll("body *")) {
+      const r = e.getBoundingClientRect();
+      if (r.width > 0 && r.right > window.innerWidth + 1 && !e.closest(".strip")) {
+        if (!worst || r.right > worst.right) worst = { right: r.right, what: `${e.tagName.toLowerCase()}#${e.id}.${[...e.classList].join(".")}` };
+      }
+    }
+    return worst ? `${worst.what} ends at ${Math.round(worst.right)}px` : "none";
+  });
+  check(overflow <= 1, `no horizontal overflow at phone width (${overflow}px; widest: ${culprit})`);
   await page.screenshot({ path: outDir + "/phone.png", fullPage: true });
   check(consoleErrors.length === 0, "no script errors: " + consoleErrors.join("; "));
 } catch (e) {
