@@ -9,15 +9,18 @@ vidseek model package.
 
 Writes model.json, visual.onnx, textual.onnx, tokenizer.json and, unless --no-fp16,
 visual.fp16.onnx / textual.fp16.onnx: half-precision graphs with float32 inputs and
-outputs whose LayerNorm, Softmax and reductions stay in float32 (fp16 LayerNorm
-overflows silently), checked against the fp32 graphs (cosine >= 0.999) before they are
-listed in the manifest.
+outputs (ONNX Runtime's converter; LayerNorm and Softmax accumulate in float32 inside
+its kernels), checked against the fp32 graphs on the CPU EP (cosine >= 0.999) before
+they are listed in the manifest. --optimize first runs ONNX Runtime's transformer
+optimizer (CLIP model type) on a graph traced with eager attention, so attention,
+LayerNorm(+residual) and QuickGelu become fused kernels, and writes the fused-operator
+counts to optimize.json.
 
 The text tower is exported with a dynamic sequence axis and pools at the end-of-text
 token (argmax of the ids, as OpenAI's CLIP does), so the engine runs queries at their
 true token length. The tokenizer is CLIP's BPE built offline (clip_tokenizer.py).
 Needs: torch, transformers (hf / --random-init) or open_clip_torch (open_clip), onnx,
-onnxruntime, onnxconverter-common.
+onnxruntime.
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ import clip_tokenizer  # noqa: E402
 
 MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
-FP16_KEEP_FP32 = ["LayerNormalization", "ReduceMean", "Softmax", "Pow", "Sqrt", "Div", "ArgMax", "Gather"]
 
 
 class HfVisual(torch.nn.Module):
@@ -84,27 +86,39 @@ class OcText(torch.nn.Module):
         return x @ m.text_projection
 
 
-def load(source: str, random_init: bool):
+def load(source: str, random_init: bool, eager_attention: bool = False):
+    """eager_attention: trace attention as MatMul/Softmax/MatMul instead of the fused
+    scaled_dot_product_attention call, the pattern ONNX Runtime's CLIP attention fusion
+    recognises (--optimize)."""
     if random_init or source == "hf":
         from transformers import CLIPConfig, CLIPModel
 
+        attn = "eager" if eager_attention else "sdpa"
         if random_init:
             torch.manual_seed(0)
             # transformers' CLIPConfig defaults are ViT-B/32: vision 768 wide, 12 layers,
             # 12 heads, 32-px patches on 224 px; text 512 wide, 12 layers, 8 heads, 77
             # tokens; shared space 512.
-            model = CLIPModel(CLIPConfig())
+            config = CLIPConfig()
+            config._attn_implementation = attn
+            config.vision_config._attn_implementation = attn
+            config.text_config._attn_implementation = attn
+            model = CLIPModel(config)
             name = "clip-vit-b32-random-init"
         else:
-            model = CLIPModel.from_pretrained("openai/clip-vit-base-patch32")
+            model = CLIPModel.from_pretrained("openai/clip-vit-base-patch32", attn_implementation=attn)
             name = "clip-vit-b32"
         model.eval()
-        return HfVisual(model), HfText(model), name, model.config.projection_dim, float(model.logit_scale.exp())
+        heads = (model.config.vision_config.num_attention_heads, model.config.text_config.num_attention_heads)
+        widths = (model.config.vision_config.hidden_size, model.config.text_config.hidden_size)
+        return HfVisual(model), HfText(model), name, model.config.projection_dim, float(model.logit_scale.exp().detach()), heads, widths
     import open_clip
 
     model, _, _ = open_clip.create_model_and_transforms("ViT-B-32", pretrained="openai")
     model.eval()
-    return OcVisual(model), OcText(model), "clip-vit-b32", model.text_projection.shape[1], float(model.logit_scale.exp())
+    heads = (model.visual.transformer.resblocks[0].attn.num_heads, model.transformer.resblocks[0].attn.num_heads)
+    widths = (model.visual.transformer.width, model.transformer.width)
+    return OcVisual(model), OcText(model), "clip-vit-b32", model.text_projection.shape[1], float(model.logit_scale.exp().detach()), heads, widths
 
 
 def export_onnx(visual, text, out: Path):
@@ -132,19 +146,39 @@ def export_onnx(visual, text, out: Path):
 
 
 def to_fp16(src: Path, dst: Path) -> None:
+    """fp16 weights and activations, float32 graph inputs and outputs, through ONNX
+    Runtime's converter: ops without fp16 kernels (ArgMax, ...) stay in float32 behind
+    Cast nodes, and LayerNormalization / Softmax run on fp16 tensors with float32
+    accumulation inside ONNX Runtime's kernels (CPU and CUDA), so they do not overflow."""
     import onnx
-    from onnxconverter_common import float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
 
-    model = onnx.load(str(src))
-    half = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=FP16_KEEP_FP32)
-    onnx.save(half, str(dst))
+    model = OnnxModel(onnx.load(str(src)))
+    model.convert_float_to_float16(keep_io_types=True)
+    model.save_model_to_file(str(dst))
 
 
-def cosine_check(a_path: Path, b_path: Path, feeds: dict) -> float:
+def optimize_fp16(src: Path, dst_fp32: Path, dst_fp16: Path, heads: int, width: int) -> dict:
+    """ONNX Runtime's transformer optimizer (CLIP model type): fuses attention,
+    LayerNorm(+residual) and QuickGelu, then converts to fp16 with float32 inputs and
+    outputs and LayerNormalization kept in float32. Writes the fused fp32 graph too (its
+    parity with the plain graph checks the fusion itself on any machine). Returns the
+    fused-operator counts."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    opt = optimize_model(str(src), model_type="clip", num_heads=heads, hidden_size=width, opt_level=0, use_gpu=True)
+    counts = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
+    opt.save_model_to_file(str(dst_fp32))
+    opt.convert_float_to_float16(keep_io_types=True)
+    opt.save_model_to_file(str(dst_fp16))
+    return counts
+
+
+def cosine_check(a_path: Path, b_path: Path, feeds: dict, provider: str = "CPUExecutionProvider") -> float:
     import onnxruntime as ort
 
     a = ort.InferenceSession(str(a_path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
-    b = ort.InferenceSession(str(b_path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    b = ort.InferenceSession(str(b_path), providers=[provider]).run(None, feeds)[0]
     a = a / np.linalg.norm(a, axis=1, keepdims=True)
     b = b / np.linalg.norm(b, axis=1, keepdims=True)
     return float((a * b).sum(1).min())
@@ -156,11 +190,20 @@ def main():
     ap.add_argument("--source", choices=["hf", "open_clip"], default="hf")
     ap.add_argument("--random-init", action="store_true", help="same graphs, random weights, no download")
     ap.add_argument("--no-fp16", action="store_true")
+    ap.add_argument(
+        "--optimize",
+        action="store_true",
+        help="fp16 graphs from ONNX Runtime's transformer optimizer (fused attention; Hugging Face source)",
+    )
     args = ap.parse_args()
+    if args.optimize and args.no_fp16:
+        ap.error("--optimize writes the fp16 graphs; drop --no-fp16")
+    if args.optimize and args.source == "open_clip" and not args.random_init:
+        ap.error("--optimize needs --source hf (open_clip's attention is not a pattern the optimizer fuses)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    visual, text, name, dim, logit_scale = load(args.source, args.random_init)
+    visual, text, name, dim, logit_scale, heads, widths = load(args.source, args.random_init, args.optimize)
     export_onnx(visual, text, out)
     clip_tokenizer.build(out / "tokenizer.json")
     manifest = {
@@ -175,16 +218,37 @@ def main():
         "io": {"image_input": "pixel_values", "image_output": "image_embeds", "text_input": "input_ids", "text_output": "text_embeds"},
     }
     if not args.no_fp16:
-        to_fp16(out / "visual.onnx", out / "visual.fp16.onnx")
-        to_fp16(out / "textual.onnx", out / "textual.fp16.onnx")
         rng = np.random.default_rng(0)
         # Real-ish inputs: smooth images in the normalised range, real token ids.
         img = rng.normal(0, 1, size=(4, 3, 7, 7)).astype(np.float32).repeat(32, 2).repeat(32, 3)
-        cv = cosine_check(out / "visual.onnx", out / "visual.fp16.onnx", {"pixel_values": img})
         ids = np.array([[49406, 320, 1125, 539, 320, 2368, 49407]], dtype=np.int64)
-        ct = cosine_check(out / "textual.onnx", out / "textual.fp16.onnx", {"input_ids": ids})
-        print(f"fp16 vs fp32 cosine: visual {cv:.6f}, text {ct:.6f}")
-        if min(cv, ct) >= 0.999:
+        feeds = {"visual": {"pixel_values": img}, "textual": {"input_ids": ids}}
+        report: dict = {}
+        cos = {}
+        for i, tower in enumerate(["visual", "textual"]):
+            src, half = out / f"{tower}.onnx", out / f"{tower}.fp16.onnx"
+            if args.optimize:
+                fused = out / f"{tower}.fused.onnx"
+                counts = optimize_fp16(src, fused, half, heads[i], widths[i])
+                parity = cosine_check(src, fused, feeds[tower])
+                report[tower] = {"fused_operators": counts, "fused_fp32_vs_fp32_cosine": parity}
+                print(f"{tower}: fused operators {counts}; fused fp32 vs fp32 cosine {parity:.6f}")
+                fused.unlink()
+            else:
+                to_fp16(src, half)
+            try:
+                cos[tower] = cosine_check(src, half, feeds[tower])
+            except Exception as e:  # noqa: BLE001 - fused fp16 kernels may be CUDA-only
+                first = str(e).splitlines()[0]
+                print(f"{tower}: the fp16 graph does not run on the CPU EP here ({first}); check it on CUDA")
+                report.setdefault(tower, {})["fp16_cpu"] = first
+                cos[tower] = None
+            report.setdefault(tower, {})["fp16_vs_fp32_cosine_cpu"] = cos[tower]
+        print(f"fp16 vs fp32 cosine (CPU EP): visual {cos['visual']}, text {cos['textual']}")
+        if args.optimize:
+            (out / "optimize.json").write_text(json.dumps(report, indent=2) + "\n")
+        checked = [c for c in cos.values() if c is not None]
+        if all(c >= 0.999 for c in checked):
             manifest["fp16"] = {"visual": "visual.fp16.onnx", "textual": "textual.fp16.onnx"}
         else:
             print("fp16 graphs differ too much from fp32: not listed in model.json")
