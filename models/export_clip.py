@@ -42,13 +42,19 @@ MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
 
 
+def projected(out):
+    """transformers < 5 returns the projected embedding; 5.x returns a model output
+    whose pooler_output is that embedding (last_hidden_state is the token sequence)."""
+    return out if torch.is_tensor(out) else out.pooler_output
+
+
 class HfVisual(torch.nn.Module):
     def __init__(self, model):
         super().__init__()
         self.m = model
 
     def forward(self, pixel_values):
-        return self.m.get_image_features(pixel_values=pixel_values)
+        return projected(self.m.get_image_features(pixel_values=pixel_values))
 
 
 class HfText(torch.nn.Module):
@@ -57,7 +63,7 @@ class HfText(torch.nn.Module):
         self.m = model
 
     def forward(self, input_ids):
-        return self.m.get_text_features(input_ids=input_ids)
+        return projected(self.m.get_text_features(input_ids=input_ids))
 
 
 class OcVisual(torch.nn.Module):
