@@ -481,6 +481,12 @@ fn open_session(path: &Path, rt: &Runtime, opts: &EmbedOptions, cuda: bool) -> R
     if let Some(n) = opts.intra_threads {
         b = b.with_intra_threads(n).map_err(|e| fail(e.to_string()))?;
     }
+    if !cuda {
+        // Idle intra-op threads sleep instead of spinning: while indexing, the decoder
+        // threads need those cores between two batches, and a server's queries share
+        // them with each other.
+        b = b.with_intra_op_spinning(false).map_err(|e| fail(e.to_string()))?;
+    }
     if cuda {
         b = b
             .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
