@@ -53,6 +53,8 @@ pub struct IndexOptions {
     pub batch: usize,
     /// Frames in flight between decoder and model.
     pub queue: usize,
+    /// Decode through FFmpeg's CUDA hwaccel: None = when the model runs on CUDA.
+    pub hwaccel: Option<bool>,
 }
 
 impl Default for IndexOptions {
@@ -61,6 +63,7 @@ impl Default for IndexOptions {
             sample: SampleOptions::default(),
             batch: 16,
             queue: 64,
+            hwaccel: None,
         }
     }
 }
@@ -254,7 +257,9 @@ pub async fn run_job(
     let (dtx, drx) = sync_channel::<Decoded>(opts.queue.max(1));
     let (etx, erx) = sync_channel::<Embedded>(4);
     let paths_for_decoder: Vec<PathBuf> = work.iter().map(|w| w.path.clone()).collect();
-    let sample_opts = opts.sample.clone();
+    let mut sample_opts = opts.sample.clone();
+    // The model on the GPU: decode there too (NVDEC), in software where that fails.
+    sample_opts.hwaccel = opts.hwaccel.unwrap_or(embedder.provider() == "CUDA");
     let cancel_d = cancel.clone();
     let decoder = std::thread::Builder::new()
         .name("vidseek-decode".into())

@@ -62,6 +62,9 @@ pub struct SampleOptions {
     pub threads: usize,
     /// Skip non-reference frames while the next sample is more than two frames away.
     pub skip_nonref: bool,
+    /// Decode through FFmpeg's CUDA hwaccel (NVDEC) when the machine and the codec allow
+    /// it; otherwise, per file, in software with the reason in [`SampleStats::hwaccel`].
+    pub hwaccel: bool,
 }
 
 impl Default for SampleOptions {
@@ -74,6 +77,7 @@ impl Default for SampleOptions {
             thumb_short_side: 120,
             threads: 0,
             skip_nonref: true,
+            hwaccel: false,
         }
     }
 }
@@ -110,6 +114,9 @@ pub struct SampleStats {
     pub shot_changes: u64,
     /// Last decoded presentation time (seconds).
     pub last_time: f64,
+    /// How the pictures were decoded: "software", "cuda", or "software (REASON)" when
+    /// the hwaccel was asked for and could not be used.
+    pub hwaccel: String,
 }
 
 struct Opened {
@@ -241,6 +248,66 @@ pub fn scaled_dims(w: u32, h: u32, short: u32) -> (u32, u32) {
     } else {
         (((short as f64 * w as f64 / h as f64) as u32).max(1), short)
     }
+}
+
+/// Gives the decoder a CUDA device, so FFmpeg picks the NVDEC hwaccel for it (its
+/// default format negotiation prefers the device's format and falls back to software
+/// by itself when the stream's profile is not supported). Err: why not.
+fn attach_cuda(ctx: &mut ffmpeg::codec::context::Context) -> Result<(), String> {
+    use ffmpeg::ffi;
+    // SAFETY: plain FFmpeg C calls on a context this function borrows mutably; the device
+    // reference is either handed to the context (which unrefs it when freed) or unref'd.
+    unsafe {
+        let codec = ffi::avcodec_find_decoder((*ctx.as_ptr()).codec_id);
+        if codec.is_null() {
+            return Err("FFmpeg has no decoder for this codec".into());
+        }
+        let mut supported = false;
+        for i in 0.. {
+            let cfg = ffi::avcodec_get_hw_config(codec, i);
+            if cfg.is_null() {
+                break;
+            }
+            if (*cfg).device_type == ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_CUDA
+                && (*cfg).methods & ffi::AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX as i32 != 0
+            {
+                supported = true;
+                break;
+            }
+        }
+        if !supported {
+            let name = std::ffi::CStr::from_ptr((*codec).name).to_string_lossy();
+            return Err(format!("FFmpeg's {name} decoder has no CUDA hwaccel"));
+        }
+        let mut device: *mut ffi::AVBufferRef = std::ptr::null_mut();
+        let rc = ffi::av_hwdevice_ctx_create(
+            &mut device,
+            ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_CUDA,
+            std::ptr::null(),
+            std::ptr::null_mut(),
+            0,
+        );
+        if rc < 0 {
+            return Err(format!(
+                "no CUDA device for FFmpeg ({}): no NVIDIA GPU, driver or libcuda here",
+                ffmpeg::Error::from(rc)
+            ));
+        }
+        (*ctx.as_mut_ptr()).hw_device_ctx = device;
+    }
+    Ok(())
+}
+
+/// A GPU picture copied to host memory, with its timing.
+fn download(frame: &ffmpeg::frame::Video) -> Result<ffmpeg::frame::Video, ffmpeg::Error> {
+    let mut host = ffmpeg::frame::Video::empty();
+    // SAFETY: both frames are valid for the call; FFmpeg allocates the host buffers.
+    let rc = unsafe { ffmpeg::ffi::av_hwframe_transfer_data(host.as_mut_ptr(), frame.as_ptr(), 0) };
+    if rc < 0 {
+        return Err(ffmpeg::Error::from(rc));
+    }
+    host.set_pts(frame.pts());
+    Ok(host)
 }
 
 /// A 16x16 grid of mean luma values: cheap to compute from the decoder's Y plane.
@@ -441,6 +508,19 @@ pub fn sample(
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
+    let mut stats = SampleStats {
+        hwaccel: "software".into(),
+        ..SampleStats::default()
+    };
+    if opts.hwaccel {
+        match attach_cuda(&mut ctx) {
+            Ok(()) => stats.hwaccel = "cuda".into(),
+            Err(reason) => {
+                tracing::info!("{}: decoding in software: {reason}", path.display());
+                stats.hwaccel = format!("software ({reason})");
+            }
+        }
+    }
     ctx.set_threading(ffmpeg::codec::threading::Config {
         kind: ffmpeg::codec::threading::Type::Frame,
         count: opts.threads,
@@ -464,7 +544,6 @@ pub fn sample(
 
     let interval = if opts.fps > 0.0 { 1.0 / opts.fps } else { f64::INFINITY };
     let frame_dt = if info.fps > 0.0 { 1.0 / info.fps } else { 1.0 / 25.0 };
-    let mut stats = SampleStats::default();
     let mut next_sample = 0.0f64;
     let mut prev_sig: Option<Signature> = None;
     // The last kept frame, held until the next kept frame (or the end) fixes its end.
@@ -481,6 +560,15 @@ pub fn sample(
      -> Result<bool, DecodeError> {
         let ts = frame.timestamp().or(frame.pts()).unwrap_or(0);
         let t = ((ts - start) as f64 * time_base).max(0.0);
+        // Pictures decoded on the GPU come back to host memory (NV12) for the luma
+        // signature and swscale.
+        let downloaded;
+        let frame = if frame.format() == Pixel::CUDA {
+            downloaded = download(frame).map_err(err_at("copying a picture from the GPU"))?;
+            &downloaded
+        } else {
+            frame
+        };
         stats.decoded_frames += 1;
         stats.last_time = stats.last_time.max(t);
         let sig = signature(frame, &mut grey_sws).map_err(err_at("reading luma"))?;
