@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
+use crate::bench;
 use crate::catalog::{Access, Catalog};
 use crate::config;
 use crate::decode::{self, SampleOptions};
@@ -150,6 +151,9 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         bind: std::net::SocketAddr,
     },
+    /// Benchmarks that need no source tree (`bench gpu`: the device check).
+    #[command(subcommand)]
+    Bench(BenchCmd),
     /// Render synthetic scenes and classify them zero-shot (a quick model check).
     ZeroShot {
         /// Frames to render.
@@ -180,6 +184,42 @@ pub struct ServeArgs {
     /// Periodic samples per second when indexing.
     #[arg(long, default_value_t = 1.0)]
     pub fps: f64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCmd {
+    /// Embed-only images/s at each batch size, then end-to-end indexing of a folder of
+    /// videos with software and with CUDA hwaccel decoding; prints a JSON report.
+    Gpu(GpuArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GpuArgs {
+    /// Only render the benchmark videos into DIR (needs the ffmpeg command) and exit.
+    #[arg(long, value_name = "DIR")]
+    pub prepare: Option<PathBuf>,
+    /// With --prepare: how many files, how long, how tall (16:9).
+    #[arg(long, default_value_t = 8)]
+    pub files: usize,
+    #[arg(long, default_value_t = 60.0)]
+    pub seconds: f64,
+    #[arg(long, default_value_t = 1080)]
+    pub height: u32,
+    /// Folder of videos for the end-to-end runs (default: embed-only).
+    #[arg(long, value_name = "DIR")]
+    pub videos: Option<PathBuf>,
+    /// Embed-only batch sizes.
+    #[arg(long, value_delimiter = ',', default_value = "256,1024")]
+    pub batches: Vec<usize>,
+    /// Timed repetitions per batch size.
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Periodic samples per second when indexing.
+    #[arg(long, default_value_t = 1.0)]
+    pub fps: f64,
+    /// Also write the report here.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -222,6 +262,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Doctor { json } => doctor(g, *json),
         Command::Model(cmd) => model_cmd(g, cmd),
         Command::ZeroShot { frames, json } => zero_shot(g, *frames, *json),
+        Command::Bench(BenchCmd::Gpu(args)) => bench_gpu(g, args),
         Command::Serve(args) => serve(g, args),
         Command::Demo { no_serve, bind } => demo(g, *no_serve, *bind),
         Command::Index {
@@ -248,6 +289,42 @@ pub fn run(cli: Cli) -> Result<()> {
             seed,
         } => sample_footage(dir, *videos, *scenes, *seed),
     }
+}
+
+fn bench_gpu(g: &Global, a: &GpuArgs) -> Result<()> {
+    if let Some(dir) = &a.prepare {
+        let width = (a.height * 16 / 9) & !1;
+        let files = bench::prepare_videos(dir, a.files, a.seconds, width, a.height)?;
+        println!(
+            "rendered {} videos of {} s at {width}x{} into {}",
+            files.len(),
+            a.seconds,
+            a.height,
+            dir.display()
+        );
+        return Ok(());
+    }
+    if a.batches.is_empty() || a.batches.contains(&0) {
+        bail!("--batches takes positive batch sizes, e.g. 256,1024");
+    }
+    let model = Arc::new(g.load_model()?);
+    let scratch = std::env::temp_dir().join(format!("vidseek-bench-{}", std::process::id()));
+    let opts = bench::GpuBench {
+        batches: a.batches.clone(),
+        reps: a.reps,
+        videos: a.videos.clone(),
+        fps: a.fps,
+        scratch: scratch.clone(),
+    };
+    let report = runtime()?.block_on(bench::gpu(model, &opts));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let report = report?;
+    let text = serde_json::to_string_pretty(&report)?;
+    if let Some(out) = &a.out {
+        std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
+    }
+    println!("{text}");
+    Ok(())
 }
 
 fn sample_footage(dir: &std::path::Path, videos: usize, scenes: usize, seed: u64) -> Result<()> {

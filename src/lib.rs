@@ -5,6 +5,7 @@
 //! See ARCHITECTURE.md for what each module owns.
 
 pub mod api;
+pub mod bench;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -161,6 +161,7 @@ pub struct Embedder {
     textual: Mutex<Session>,
     tokenizer: text::TextTokenizer,
     provider: &'static str,
+    fp16: bool,
     text_ids_i32: bool,
     text_fixed_len: Option<usize>,
     filter: Filter,
@@ -234,6 +235,7 @@ impl Embedder {
             textual: Mutex::new(textual),
             tokenizer,
             provider,
+            fp16,
             text_ids_i32,
             text_fixed_len,
             filter,
@@ -264,6 +266,10 @@ impl Embedder {
     /// Side of the square model input.
     pub fn image_size(&self) -> u32 {
         self.manifest.image.size
+    }
+    /// Whether the half-precision graphs are in use (CUDA with an fp16 package).
+    pub fn is_fp16(&self) -> bool {
+        self.fp16
     }
     /// The execution provider in use: "CUDA" or "CPU".
     pub fn provider(&self) -> &'static str {

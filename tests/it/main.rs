@@ -4,6 +4,7 @@ mod api;
 mod bad_input;
 mod browser;
 mod common;
+mod decode;
 mod embed;
 mod http;
 mod index;

@@ -1,0 +1,121 @@
+//! The decoder's hardware path: asked for NVDEC, it decodes on the GPU where there is
+//! one, and in software with the reason where there is not, with the same frames.
+
+use vidseek::decode::{SampleOptions, SampledFrame, sample};
+use vidseek::synth::{Colour, Scene, Shape, VideoSpec};
+
+fn frames(path: &std::path::Path, hwaccel: bool) -> (Vec<SampledFrame>, String) {
+    let opts = SampleOptions {
+        hwaccel,
+        ..SampleOptions::default()
+    };
+    let mut out = Vec::new();
+    let (_, stats) = sample(path, &opts, &mut |f| {
+        out.push(f);
+        true
+    })
+    .unwrap_or_else(|e| panic!("hwaccel={hwaccel}: {e}"));
+    (out, stats.hwaccel)
+}
+
+#[test]
+fn hwaccel_request_decodes_on_the_gpu_or_falls_back_to_software_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("hw.mp4");
+    VideoSpec::new(vec![
+        (Scene::new(Colour::Red, Shape::Circle, Colour::Blue), 2.0),
+        (Scene::new(Colour::Yellow, Shape::Star, Colour::Black), 2.0),
+    ])
+    .write(&path)
+    .unwrap();
+    let (soft, soft_mode) = frames(&path, false);
+    assert_eq!(soft_mode, "software");
+    let (hw, hw_mode) = frames(&path, true);
+    if hw_mode == "cuda" {
+        eprintln!("decoded with NVDEC");
+    } else {
+        // No GPU here: the reason says what was missing, and nothing else changes.
+        assert!(
+            hw_mode.starts_with("software (") && hw_mode.contains("CUDA"),
+            "{hw_mode}"
+        );
+    }
+    assert_eq!(hw.len(), soft.len(), "{hw_mode}");
+    for (a, b) in hw.iter().zip(&soft) {
+        assert_eq!((a.start, a.end, a.reason), (b.start, b.end, b.reason), "{hw_mode}");
+        assert_eq!((a.image.width, a.image.height), (b.image.width, b.image.height));
+        // The same pictures (NVDEC output is not bit-identical to libavcodec's).
+        let diff = a
+            .image
+            .data
+            .iter()
+            .zip(&b.image.data)
+            .map(|(x, y)| x.abs_diff(*y) as u64)
+            .sum::<u64>() as f64
+            / a.image.data.len() as f64;
+        assert!(diff < 2.0, "{hw_mode}: mean pixel difference {diff}");
+    }
+}
+
+/// `vidseek bench gpu` (the one-call device check) runs end to end on whatever device is
+/// here and reports both decode modes over every sampled frame.
+#[test]
+fn bench_gpu_command_reports_embed_and_both_decode_modes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let videos = tmp.path().join("videos");
+    let v = videos.to_str().unwrap();
+    let o = crate::common::vidseek(
+        &[
+            "bench",
+            "gpu",
+            "--prepare",
+            v,
+            "--files",
+            "2",
+            "--seconds",
+            "6",
+            "--height",
+            "240",
+        ],
+        &[],
+        None,
+    );
+    assert!(o.status.success(), "{}", crate::common::stderr(&o));
+    let model = crate::common::tiny_model_dir();
+    let out = tmp.path().join("report.json");
+    let o = crate::common::vidseek(
+        &[
+            "--device",
+            "cpu",
+            "--model",
+            model.to_str().unwrap(),
+            "bench",
+            "gpu",
+            "--videos",
+            v,
+            "--batches",
+            "4,8",
+            "--reps",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
+    assert!(o.status.success(), "{}", crate::common::stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(r["provider"], "CPU");
+    let embed = r["embed_only"].as_array().unwrap();
+    assert_eq!(embed.len(), 2);
+    assert!(embed.iter().all(|e| e["images_per_s"].as_f64().unwrap() > 0.0), "{r}");
+    let e2e = r["end_to_end"].as_array().unwrap();
+    assert_eq!(e2e.len(), 2, "{r}");
+    for run in e2e {
+        assert_eq!(run["files"], 2, "{r}");
+        assert!(run["failed"].as_array().unwrap().is_empty(), "{r}");
+        // One frame per second of video, none collapsed: 2 files x 6 s.
+        assert_eq!(run["frames"], 12, "{r}");
+        assert!((run["video_seconds"].as_f64().unwrap() - 12.0).abs() < 0.1, "{r}");
+    }
+}
