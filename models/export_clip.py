@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -196,6 +197,7 @@ def main():
     ap.add_argument("--source", choices=["hf", "open_clip"], default="hf")
     ap.add_argument("--random-init", action="store_true", help="same graphs, random weights, no download")
     ap.add_argument("--no-fp16", action="store_true")
+    ap.add_argument("--tokenizer", default=None, help="copy this tokenizer.json instead of building it (machines without the open_clip / clip-anytorch wheels)")
     ap.add_argument(
         "--optimize",
         action="store_true",
@@ -211,7 +213,10 @@ def main():
     t0 = time.time()
     visual, text, name, dim, logit_scale, heads, widths = load(args.source, args.random_init, args.optimize)
     export_onnx(visual, text, out)
-    clip_tokenizer.build(out / "tokenizer.json")
+    if args.tokenizer:
+        shutil.copyfile(args.tokenizer, out / "tokenizer.json")
+    else:
+        clip_tokenizer.build(out / "tokenizer.json")
     manifest = {
         "format": 1,
         "name": name,
