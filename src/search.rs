@@ -218,19 +218,21 @@ pub async fn search(
         });
     }
 
-    let mut fused = fuse(visual, text_segs);
-    // Paths, and cosine scores / thumbnails for text-only results.
-    let mut paths: HashMap<i64, (String, f64)> = HashMap::new();
-    for seg in fused.iter_mut() {
-        if !paths.contains_key(&seg.video_id) {
-            match store.video(seg.video_id).await? {
-                Some(v) => {
-                    paths.insert(seg.video_id, (v.path, v.duration.unwrap_or(0.0)));
-                }
-                None => continue,
-            }
+    // Best first: resolve paths (and, for text-only hits, the best frame) only until k
+    // results are final, so a query costs a few store reads, not one per candidate.
+    let mut results = Vec::with_capacity(k);
+    let mut paths: HashMap<i64, Option<(String, f64)>> = HashMap::new();
+    for mut seg in fuse(visual, text_segs) {
+        if results.len() >= k {
+            break;
         }
-        let (path, duration) = &paths[&seg.video_id];
+        if !paths.contains_key(&seg.video_id) {
+            let v = store.video(seg.video_id).await?;
+            paths.insert(seg.video_id, v.map(|v| (v.path, v.duration.unwrap_or(0.0))));
+        }
+        let Some((path, duration)) = &paths[&seg.video_id] else {
+            continue; // removed since the index was read
+        };
         seg.path = path.clone();
         if seg.source == Source::Text {
             if seg.end <= seg.start {
@@ -246,18 +248,15 @@ pub async fn search(
                 }
             }
         }
-    }
-    fused.retain(|s| !s.path.is_empty());
-    if let Some(m) = req.min_score {
-        fused.retain(|s| s.score.is_nan() || s.score >= m);
-    }
-    fused.truncate(k);
-    for s in fused.iter_mut() {
-        if s.score.is_nan() {
-            s.score = 0.0;
+        if req.min_score.is_some_and(|m| !seg.score.is_nan() && seg.score < m) {
+            continue;
         }
+        if seg.score.is_nan() {
+            seg.score = 0.0;
+        }
+        results.push(seg);
     }
-    Ok(SearchResponse { query, results: fused })
+    Ok(SearchResponse { query, results })
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
