@@ -470,12 +470,14 @@ fn open_sessions(
             }
         }
     }
-    let visual = open_session(&dir.join(v), rt, opts, cuda)?;
-    let textual = open_session(&dir.join(t), rt, opts, cuda)?;
+    // Image batches come while a decoder shares the cores: its threads sleep when idle.
+    // Queries are single short runs where latency counts: ONNX Runtime's default spin.
+    let visual = open_session(&dir.join(v), rt, opts, cuda, false)?;
+    let textual = open_session(&dir.join(t), rt, opts, cuda, true)?;
     Ok((visual, textual, fp16))
 }
 
-fn open_session(path: &Path, rt: &Runtime, opts: &EmbedOptions, cuda: bool) -> Result<Session, EmbedError> {
+fn open_session(path: &Path, rt: &Runtime, opts: &EmbedOptions, cuda: bool, spin: bool) -> Result<Session, EmbedError> {
     let fail = |reason: String| EmbedError::Graph {
         path: path.to_path_buf(),
         reason,
@@ -487,10 +489,9 @@ fn open_session(path: &Path, rt: &Runtime, opts: &EmbedOptions, cuda: bool) -> R
     if let Some(n) = opts.intra_threads {
         b = b.with_intra_threads(n).map_err(|e| fail(e.to_string()))?;
     }
-    if !cuda {
+    if !cuda && !spin {
         // Idle intra-op threads sleep instead of spinning: while indexing, the decoder
-        // threads need those cores between two batches, and a server's queries share
-        // them with each other.
+        // threads need those cores between two batches.
         b = b.with_intra_op_spinning(false).map_err(|e| fail(e.to_string()))?;
     }
     if cuda {
@@ -733,7 +734,7 @@ pub fn inspect(path: &Path, ort_lib: Option<&Path>) -> Result<GraphIo, EmbedErro
         intra_threads: Some(1),
         ..EmbedOptions::default()
     };
-    let s = open_session(path, rt, &opts, false)?;
+    let s = open_session(path, rt, &opts, false, false)?;
     let info = |list: &[ort::value::Outlet]| {
         list.iter()
             .map(|o| {
