@@ -833,10 +833,18 @@ fn demo(g: &Global, no_serve: bool, bind: std::net::SocketAddr) -> Result<()> {
                 let caption = s["caption"].as_str().unwrap_or_default();
                 let resp = search::search(&catalog, model.clone(), &SearchRequest::new(caption, 1)).await?;
                 let (ws, we) = (s["start"].as_f64().unwrap_or(0.0), s["end"].as_f64().unwrap_or(0.0));
-                let ok = resp
-                    .results
-                    .first()
-                    .is_some_and(|r| r.path == v["path"].as_str().unwrap_or_default() && r.start < we && r.end > ws);
+                // Right when the hit overlaps any scene with this caption (random footage
+                // can show the same scene twice).
+                let ok = resp.results.first().is_some_and(|r| {
+                    truth.iter().any(|tv| {
+                        tv["path"].as_str() == Some(r.path.as_str())
+                            && tv["scenes"].as_array().into_iter().flatten().any(|ts| {
+                                ts["caption"].as_str() == Some(caption)
+                                    && r.start < ts["end"].as_f64().unwrap_or(0.0)
+                                    && r.end > ts["start"].as_f64().unwrap_or(0.0)
+                            })
+                    })
+                });
                 asked += 1;
                 right += ok as usize;
                 match resp.results.first() {
