@@ -888,18 +888,8 @@ fn demo(g: &Global, no_serve: bool, bind: std::net::SocketAddr) -> Result<()> {
 /// canonical caption: what the bundled model understands, with no files or network.
 fn zero_shot(g: &Global, frames: usize, json: bool) -> Result<()> {
     let model = g.load_model()?;
-    let mut captions = Vec::new();
-    let mut labels = Vec::new();
-    for bg in synth::Colour::ALL {
-        captions.push(synth::Scene::empty(bg).caption());
-        labels.push((bg, None));
-        for c in synth::Colour::ALL.into_iter().filter(|c| *c != bg) {
-            for s in synth::Shape::ALL {
-                captions.push(synth::Scene::new(c, s, bg).caption());
-                labels.push((bg, Some((s, c))));
-            }
-        }
-    }
+    let labels = synth::Scene::canonical();
+    let captions: Vec<String> = labels.iter().map(synth::Scene::caption).collect();
     let refs: Vec<&str> = captions.iter().map(String::as_str).collect();
     let text = model.embed_texts(&refs)?;
     let mut rng = synth::Rng::new(2024);
@@ -916,7 +906,7 @@ fn zero_shot(g: &Global, frames: usize, json: bool) -> Result<()> {
             .map(|t| dot(t, e.row(0)))
             .enumerate()
             .fold((0, f32::MIN), |a, (j, s)| if s > a.1 { (j, s) } else { a });
-        let hit = labels[best] == (scene.bg, scene.shape);
+        let hit = labels[best].same_content(&scene);
         correct += hit as usize;
         rows.push(json!({"truth": scene.caption(), "predicted": captions[best], "score": score, "correct": hit}));
         if !json {

@@ -170,6 +170,19 @@ impl Scene {
         }
     }
 
+    /// Every scene the spec's canonical captions name: per background, the empty frame
+    /// and each shape in each other colour (8 x (1 + 7 x 4) = 232), default geometry.
+    pub fn canonical() -> Vec<Scene> {
+        let mut out = Vec::with_capacity(232);
+        for bg in Colour::ALL {
+            out.push(Scene::empty(bg));
+            for c in Colour::ALL.into_iter().filter(|c| *c != bg) {
+                out.extend(Shape::ALL.map(|s| Scene::new(c, s, bg)));
+            }
+        }
+        out
+    }
+
     /// Whether `other` has the same colours and shape (geometry aside).
     pub fn same_content(&self, other: &Scene) -> bool {
         self.bg == other.bg && self.shape == other.shape
