@@ -307,16 +307,7 @@ pub async fn run_job(
                 };
                 seconds_done += info.duration;
                 files_done += 1;
-                record(catalog, job_id, &r).await?;
-                store
-                    .job_progress(job_id, files_done as i64, frames_done as i64)
-                    .await
-                    .map_err(CatalogError::from)?;
-                progress(Progress::FileDone {
-                    job_id,
-                    report: r.clone(),
-                });
-                report.files.push(r);
+                file_done(catalog, job_id, r, files_done, frames_done, &progress, &mut report).await?;
             }
             Embedded::Failed(i, error) => {
                 let w = &work[i];
@@ -337,16 +328,7 @@ pub async fn run_job(
                     duration: 0.0,
                 };
                 files_done += 1;
-                record(catalog, job_id, &r).await?;
-                store
-                    .job_progress(job_id, files_done as i64, frames_done as i64)
-                    .await
-                    .map_err(CatalogError::from)?;
-                progress(Progress::FileDone {
-                    job_id,
-                    report: r.clone(),
-                });
-                report.files.push(r);
+                file_done(catalog, job_id, r, files_done, frames_done, &progress, &mut report).await?;
             }
         }
     }
@@ -398,6 +380,31 @@ pub async fn run_job(
     });
     model_result?;
     Ok(report)
+}
+
+/// A file is finished (indexed or failed): its outcome recorded on the job, the job's
+/// counters saved, the event sent, the report extended.
+async fn file_done(
+    catalog: &Catalog,
+    job_id: i64,
+    r: FileReport,
+    files_done: usize,
+    frames_done: usize,
+    progress: &ProgressSink,
+    report: &mut JobReport,
+) -> Result<(), JobError> {
+    record(catalog, job_id, &r).await?;
+    catalog
+        .store
+        .job_progress(job_id, files_done as i64, frames_done as i64)
+        .await
+        .map_err(CatalogError::from)?;
+    progress(Progress::FileDone {
+        job_id,
+        report: r.clone(),
+    });
+    report.files.push(r);
+    Ok(())
 }
 
 async fn record(catalog: &Catalog, job_id: i64, r: &FileReport) -> Result<(), JobError> {
