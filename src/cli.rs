@@ -93,9 +93,12 @@ pub enum Command {
         /// Periodic samples per second (shot changes add more).
         #[arg(long, default_value_t = 1.0)]
         fps: f64,
-        /// Frames per model call.
-        #[arg(long, default_value_t = 16)]
+        /// Frames per model call (0: 16 on the CPU, 256 on CUDA).
+        #[arg(long, default_value_t = 0)]
         batch: usize,
+        /// Files decoded at once (0: 4 with GPU decoding, else one per four cores).
+        #[arg(long, default_value_t = 0)]
+        decoders: usize,
         /// Machine-readable summary instead of a progress bar.
         #[arg(long)]
         json: bool,
@@ -269,8 +272,9 @@ pub fn run(cli: Cli) -> Result<()> {
             paths,
             fps,
             batch,
+            decoders,
             json,
-        } => index(g, paths, *fps, *batch, *json),
+        } => index(g, paths, *fps, *batch, *decoders, *json),
         Command::Search {
             query,
             k,
@@ -386,7 +390,7 @@ fn progress_bar(json: bool) -> (jobs::ProgressSink, Option<indicatif::ProgressBa
     (sink, Some(bar))
 }
 
-fn index_options(fps: f64, batch: usize) -> Result<IndexOptions> {
+fn index_options(fps: f64, batch: usize, decoders: usize) -> Result<IndexOptions> {
     if !(fps.is_finite() && fps > 0.0 && fps <= 60.0) {
         bail!("--fps must be between 0 and 60 (got {fps})");
     }
@@ -395,7 +399,8 @@ fn index_options(fps: f64, batch: usize) -> Result<IndexOptions> {
             fps,
             ..SampleOptions::default()
         },
-        batch: batch.max(1),
+        batch,
+        decoders,
         ..IndexOptions::default()
     })
 }
@@ -467,8 +472,8 @@ fn print_reports(reports: &[JobReport], json: bool) -> Result<()> {
     Ok(())
 }
 
-fn index(g: &Global, paths: &[PathBuf], fps: f64, batch: usize, json: bool) -> Result<()> {
-    let opts = index_options(fps, batch)?;
+fn index(g: &Global, paths: &[PathBuf], fps: f64, batch: usize, decoders: usize, json: bool) -> Result<()> {
+    let opts = index_options(fps, batch, decoders)?;
     for p in paths {
         if !p.exists() {
             bail!("{}: no such file or folder", p.display());
@@ -786,7 +791,7 @@ fn model_cmd(g: &Global, cmd: &ModelCmd) -> Result<()> {
 
 fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
     let model = Arc::new(g.load_model()?);
-    let index = index_options(args.fps, 16)?;
+    let index = index_options(args.fps, 0, 0)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

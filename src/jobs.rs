@@ -2,15 +2,17 @@
 //! library scan -> unchanged files skipped -> decode -> embed -> store -> index.
 //!
 //! Decoding and inference run on dedicated threads joined by bounded channels, so the
-//! decoder works on file N+1 while the model embeds file N, and neither ever runs on
-//! an async executor; the calling thread writes each finished video in one transaction
-//! (a video is either fully indexed or not at all). A file that cannot be indexed fails
-//! alone with its reason; the rest continue. Jobs are rows in the store: a run killed
+//! decoders work on the next files while the model embeds earlier frames, and neither
+//! ever runs on an async executor; several files decode side by side when asked (on a
+//! GPU, to keep several NVDEC engines busy); the calling thread writes each finished
+//! video in one transaction (a video is either fully indexed or not at all). A file
+//! that cannot be indexed fails alone with its reason; the rest continue. Jobs are rows in the store: a run killed
 //! half-way leaves its job `processing`, and the next run finishes it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
@@ -18,7 +20,8 @@ use serde::Serialize;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::decode::{self, SampleOptions, SampledFrame, VideoInfo};
-use crate::embed::{EmbedError, Embedder};
+use crate::embed::{EmbedError, Embedder, Embeddings, ImageStream, StreamOptions};
+use crate::image::RgbImage;
 use crate::library::{self, FileIdentity};
 use crate::store::{JobFile, NewFrame, NewText, NewVideo};
 
@@ -49,21 +52,45 @@ impl JobError {
 #[derive(Clone, Debug)]
 pub struct IndexOptions {
     pub sample: SampleOptions,
-    /// Frames per model call.
+    /// Frames per model call (0: 16 on the CPU, 256 on CUDA).
     pub batch: usize,
-    /// Frames in flight between decoder and model.
+    /// Frames in flight between decoders and model.
     pub queue: usize,
     /// Decode through FFmpeg's CUDA hwaccel: None = when the model runs on CUDA.
     pub hwaccel: Option<bool>,
+    /// Files decoded at once (0: four with hwaccel, so several NVDEC engines work;
+    /// else one per four cores, at least one). Each file is still one decoder.
+    pub decoders: usize,
+}
+
+impl IndexOptions {
+    /// The batch size for a model on `provider`.
+    pub fn batch_for(&self, provider: &str) -> usize {
+        match self.batch {
+            0 if provider == "CUDA" => 256,
+            0 => 16,
+            b => b,
+        }
+    }
+
+    /// The number of decoder threads, given whether they decode on the GPU.
+    pub fn decoders_for(&self, hwaccel: bool) -> usize {
+        if self.decoders > 0 {
+            return self.decoders;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if hwaccel { 4 } else { (cores / 4).max(1) }
+    }
 }
 
 impl Default for IndexOptions {
     fn default() -> Self {
         Self {
             sample: SampleOptions::default(),
-            batch: 16,
+            batch: 0,
             queue: 64,
             hwaccel: None,
+            decoders: 0,
         }
     }
 }
@@ -253,29 +280,43 @@ pub async fn run_job(
         video_seconds: planned_seconds,
     });
 
-    // Decode thread -> embed thread -> this thread (store + indexes).
+    // Decode threads -> embed thread -> this thread (store + indexes).
     let (dtx, drx) = sync_channel::<Decoded>(opts.queue.max(1));
     let (etx, erx) = sync_channel::<Embedded>(4);
-    let paths_for_decoder: Vec<PathBuf> = work.iter().map(|w| w.path.clone()).collect();
+    let paths_for_decoder: Arc<Vec<PathBuf>> = Arc::new(work.iter().map(|w| w.path.clone()).collect());
     let mut sample_opts = opts.sample.clone();
     // The model on the GPU: decode there too (NVDEC), in software where that fails.
     sample_opts.hwaccel = opts.hwaccel.unwrap_or(embedder.provider() == "CUDA");
-    let cancel_d = cancel.clone();
-    let decoder = std::thread::Builder::new()
-        .name("vidseek-decode".into())
-        .spawn(move || decode_files(&paths_for_decoder, &sample_opts, &dtx, &cancel_d))
-        .expect("spawn decode thread");
-    let batch = opts.batch.max(1);
+    let decoders = opts.decoders_for(sample_opts.hwaccel).min(work.len()).max(1);
+    if decoders > 1 && sample_opts.threads == 0 && !sample_opts.hwaccel {
+        // Share the cores between the software decoders rather than each taking all.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        sample_opts.threads = (cores / decoders).max(1);
+    }
+    let next_file = Arc::new(AtomicUsize::new(0));
+    let decoder_threads: Vec<_> = (0..decoders)
+        .map(|d| {
+            let (paths, opts, tx) = (paths_for_decoder.clone(), sample_opts.clone(), dtx.clone());
+            let (cancel, next) = (cancel.clone(), next_file.clone());
+            std::thread::Builder::new()
+                .name(format!("vidseek-decode-{d}"))
+                .spawn(move || decode_files(&paths, &next, &opts, &tx, &cancel))
+                .expect("spawn decode thread")
+        })
+        .collect();
+    drop(dtx);
+    let batch = opts.batch_for(embedder.provider());
     let emb = embedder.clone();
     let inference = std::thread::Builder::new()
         .name("vidseek-embed".into())
-        .spawn(move || embed_frames(&emb, batch, drx, &etx))
+        .spawn(move || embed_frames(emb, batch, drx, &etx))
         .expect("spawn embed thread");
 
     let mut frames_done = 0usize;
     let mut seconds_done = 0f64;
     let mut files_done = report.files.len();
     let mut announced = vec![false; work.len()];
+    let mut reached: HashMap<usize, f64> = HashMap::new();
     // The channel is drained on this async task; each receive blocks briefly, which is
     // why jobs run on their own runtime thread (CLI) or a blocking task (server).
     while let Ok(msg) = erx.recv() {
@@ -289,10 +330,12 @@ pub async fn run_job(
                     });
                 }
                 frames_done += 1;
+                // Files decode side by side: count how far each unfinished one has got.
+                reached.insert(i, t);
                 progress(Progress::Frames {
                     job_id,
                     frames: frames_done,
-                    video_seconds: seconds_done + t,
+                    video_seconds: seconds_done + reached.values().sum::<f64>(),
                 });
             }
             Embedded::Video(i, info, frames, texts) => {
@@ -305,6 +348,7 @@ pub async fn run_job(
                     },
                     Err(e) => return Err(e),
                 };
+                reached.remove(&i);
                 seconds_done += info.duration;
                 files_done += 1;
                 file_done(catalog, job_id, r, files_done, frames_done, &progress, &mut report).await?;
@@ -327,12 +371,15 @@ pub async fn run_job(
                     outcome: Outcome::Failed { error },
                     duration: 0.0,
                 };
+                reached.remove(&i);
                 files_done += 1;
                 file_done(catalog, job_id, r, files_done, frames_done, &progress, &mut report).await?;
             }
         }
     }
-    let _ = decoder.join();
+    for d in decoder_threads {
+        let _ = d.join();
+    }
     let model_result = inference
         .join()
         .unwrap_or_else(|_| Err(EmbedError::BadInput("the inference thread panicked".into())));
@@ -497,9 +544,20 @@ async fn write_video(
     Ok((id, n))
 }
 
-/// The decode thread: samples each file in turn, then reads its subtitles.
-fn decode_files(paths: &[PathBuf], opts: &SampleOptions, tx: &SyncSender<Decoded>, cancel: &AtomicBool) {
-    for (i, path) in paths.iter().enumerate() {
+/// A decode thread: takes the next file not yet taken, samples it, reads its subtitles,
+/// and goes on until none is left (several such threads share `next`).
+fn decode_files(
+    paths: &[PathBuf],
+    next: &AtomicUsize,
+    opts: &SampleOptions,
+    tx: &SyncSender<Decoded>,
+    cancel: &AtomicBool,
+) {
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(path) = paths.get(i) else {
+            break;
+        };
         if cancel.load(Ordering::Relaxed) {
             break;
         }
@@ -557,9 +615,11 @@ fn subtitles(path: &Path, info: &VideoInfo) -> Vec<NewText> {
         .collect()
 }
 
-/// The inference thread: batches frames (across files) through the image tower.
+/// The inference thread: batches frames (across files) into the model's batch stream.
+/// A file is finished once its last frame's batch has come back, without waiting for
+/// the batches of other files still in flight.
 fn embed_frames(
-    model: &Embedder,
+    model: Arc<Embedder>,
     batch: usize,
     rx: Receiver<Decoded>,
     tx: &SyncSender<Embedded>,
@@ -567,68 +627,120 @@ fn embed_frames(
     struct Open {
         info: VideoInfo,
         frames: Vec<Pending>,
+        /// Frames queued or in flight.
+        waiting: usize,
+        /// The decoder's verdict, once it has sent the last frame.
+        end: Option<Result<Vec<NewText>, String>>,
     }
-    let mut open: std::collections::HashMap<usize, Open> = Default::default();
-    let mut queue: Vec<(usize, SampledFrame)> = Vec::new();
-    let per = model.pixels_per_image();
-    let mut pixels: Vec<f32> = Vec::new();
+    type Batch = Vec<(usize, SampledFrame)>;
+    let mut stream = ImageStream::<Batch>::new(
+        model.clone(),
+        StreamOptions {
+            max_batch: batch,
+            padding: None,
+        },
+    )?;
+    let mut open: HashMap<usize, Open> = HashMap::new();
+    let mut queue: Batch = Vec::new();
 
-    let mut flush = |queue: &mut Vec<(usize, SampledFrame)>,
-                     open: &mut std::collections::HashMap<usize, Open>|
-     -> Result<(), EmbedError> {
-        if queue.is_empty() {
-            return Ok(());
-        }
-        pixels.resize(per * queue.len(), 0.0);
-        for ((_, f), out) in queue.iter().zip(pixels.chunks_exact_mut(per)) {
-            model.preprocess(&f.image, out)?;
-        }
-        let e = model.embed_pixels(&pixels)?;
-        for (k, (i, mut f)) in queue.drain(..).enumerate() {
-            let t = f.end;
-            f.image.data = Vec::new(); // the pixels are not stored
-            if let Some(o) = open.get_mut(&i) {
-                o.frames.push(Pending {
-                    frame: f,
-                    vector: e.row(k).to_vec(),
-                });
+    // Files whose frames have all come back; false when the receiver has gone.
+    let settle = |open: &mut HashMap<usize, Open>, done: Vec<(Batch, Embeddings)>| -> bool {
+        for (frames, e) in done {
+            for (k, (i, f)) in frames.into_iter().enumerate() {
+                let t = f.end;
+                if let Some(o) = open.get_mut(&i) {
+                    o.waiting -= 1;
+                    o.frames.push(Pending {
+                        frame: f,
+                        vector: e.row(k).to_vec(),
+                    });
+                }
+                let _ = tx.send(Embedded::Frames(i, t));
             }
-            let _ = tx.send(Embedded::Frames(i, t));
         }
-        Ok(())
+        let finished: Vec<usize> = open
+            .iter()
+            .filter(|(_, o)| o.waiting == 0 && o.end.is_some())
+            .map(|(i, _)| *i)
+            .collect();
+        for i in finished {
+            let o = open.remove(&i).expect("listed above");
+            let msg = match o.end.expect("listed above") {
+                Ok(texts) if !o.frames.is_empty() => Embedded::Video(i, o.info, o.frames, texts),
+                Ok(_) => Embedded::Failed(i, "no picture could be decoded".into()),
+                Err(e) => Embedded::Failed(i, e),
+            };
+            if tx.send(msg).is_err() {
+                return false;
+            }
+        }
+        true
+    };
+    // Sends the queued frames as one batch (their pixels go into the stream's buffer;
+    // the rest of each frame travels with the batch) and returns what finished.
+    let submit = |stream: &mut ImageStream<Batch>, queue: &mut Batch| -> Result<Vec<(Batch, Embeddings)>, EmbedError> {
+        let mut frames = std::mem::take(queue);
+        let images: Vec<RgbImage> = frames
+            .iter_mut()
+            .map(|(_, f)| std::mem::replace(&mut f.image, RgbImage::filled(0, 0, [0; 3])))
+            .collect();
+        stream.submit(frames.len(), frames, |k, out| model.preprocess(&images[k], out))
     };
 
     while let Ok(msg) = rx.recv() {
-        match msg {
+        let done = match msg {
             Decoded::Start(i, info) => {
                 open.insert(
                     i,
                     Open {
                         info,
                         frames: Vec::new(),
+                        waiting: 0,
+                        end: None,
                     },
                 );
+                continue;
             }
             Decoded::Frame(i, f) => {
-                queue.push((i, f));
-                if queue.len() >= batch {
-                    flush(&mut queue, &mut open)?;
+                if let Some(o) = open.get_mut(&i) {
+                    o.waiting += 1;
                 }
+                queue.push((i, f));
+                if queue.len() < batch {
+                    continue;
+                }
+                submit(&mut stream, &mut queue)?
             }
             Decoded::End(i, result) => {
-                flush(&mut queue, &mut open)?;
-                let done = open.remove(&i);
-                let msg = match (result, done) {
-                    (Ok(texts), Some(o)) if !o.frames.is_empty() => Embedded::Video(i, o.info, o.frames, texts),
-                    (Ok(_), _) => Embedded::Failed(i, "no picture could be decoded".into()),
-                    (Err(e), _) => Embedded::Failed(i, e),
-                };
-                if tx.send(msg).is_err() {
-                    break;
+                match open.get_mut(&i) {
+                    Some(o) => o.end = Some(result),
+                    None => {
+                        let error = result.err().unwrap_or_else(|| "no picture could be decoded".into());
+                        if tx.send(Embedded::Failed(i, error)).is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+                // The file's last frames go now, in a short batch if need be.
+                if queue.iter().any(|(q, _)| *q == i) {
+                    submit(&mut stream, &mut queue)?
+                } else {
+                    Vec::new()
                 }
             }
+        };
+        if !settle(&mut open, done) {
+            return Ok(());
         }
     }
+    let mut done = if queue.is_empty() {
+        Vec::new()
+    } else {
+        submit(&mut stream, &mut queue)?
+    };
+    done.extend(stream.flush()?);
+    settle(&mut open, done);
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 mod manifest;
 pub mod preprocess;
 pub mod runtime;
+mod stream;
 pub mod text;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use ort::value::{TensorElementType, TensorRef, ValueType};
 pub use manifest::{FORMAT, Files, Fp16Files, ImageSpec, Io, MANIFEST_FILE, Manifest, TextSpec};
 pub use preprocess::Filter;
 pub use runtime::Runtime;
+pub use stream::{ImageStream, Padding, StreamOptions, bucket};
 
 use crate::image::RgbImage;
 
@@ -701,13 +703,18 @@ fn extract(
         });
     }
     let mut data = data.to_vec();
+    normalise_rows(&mut data, dim);
+    Ok(Embeddings { dim, data })
+}
+
+/// Scales each `dim`-long row to unit length (an all-zero row stays zero).
+fn normalise_rows(data: &mut [f32], dim: usize) {
     for row in data.chunks_exact_mut(dim) {
         let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
         if norm > 0.0 {
             row.iter_mut().for_each(|v| *v /= norm);
         }
     }
-    Ok(Embeddings { dim, data })
 }
 
 /// One input or output of a graph, as ONNX Runtime reports it.

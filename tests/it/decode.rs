@@ -108,7 +108,13 @@ fn bench_gpu_command_reports_embed_and_both_decode_modes() {
     assert_eq!(r["provider"], "CPU");
     let embed = r["embed_only"].as_array().unwrap();
     assert_eq!(embed.len(), 2);
-    assert!(embed.iter().all(|e| e["images_per_s"].as_f64().unwrap() > 0.0), "{r}");
+    for (e, b) in embed.iter().zip([4, 8]) {
+        assert_eq!(e["batch"], b, "{r}");
+        for input in ["host", "stream", "device"] {
+            assert!(e[input]["images_per_s"].as_f64().unwrap() > 0.0, "{input}: {r}");
+        }
+        assert!(e["stream_vs_device"].as_f64().unwrap() > 0.0, "{r}");
+    }
     let e2e = r["end_to_end"].as_array().unwrap();
     assert_eq!(e2e.len(), 2, "{r}");
     for run in e2e {

@@ -19,7 +19,12 @@ pub fn vs(data: &Path, args: &[&str]) -> std::process::Output {
 }
 
 pub fn index_json(data: &Path, paths: &[&Path]) -> (bool, Value) {
+    index_json_with(data, paths, &[])
+}
+
+pub fn index_json_with(data: &Path, paths: &[&Path], extra: &[&str]) -> (bool, Value) {
     let mut args = vec!["index", "--json"];
+    args.extend_from_slice(extra);
     let strs: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     args.extend(strs.iter().map(String::as_str));
     let out = vs(data, &args);
@@ -139,7 +144,10 @@ fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
     std::fs::create_dir_all(&lib).unwrap();
     let videos = render_library(&lib);
     let data = tmp.path().join("data");
-    let (ok, report) = index_json(&data, &[&lib]);
+    // Three files decode side by side into small batches, so batches mix files and a
+    // file ends while others' frames are in flight: every hit must still carry the
+    // right file and time.
+    let (ok, report) = index_json_with(&data, &[&lib], &["--decoders", "3", "--batch", "4"]);
     assert!(ok, "{report}");
     let files = all_files(&report);
     assert_eq!(files.len(), 6);

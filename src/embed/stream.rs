@@ -1,0 +1,474 @@
+//! Device-resident image batching: the indexing path's way into the image tower.
+//!
+//! A stream owns a few staging *slots*. Each holds a host buffer (page-locked on CUDA,
+//! so copies run at full speed without a bounce buffer), a device buffer (CUDA only),
+//! an output buffer and an ONNX Runtime IO binding set up once with those addresses.
+//! The caller writes preprocessed pixels straight into a slot's host buffer, the copy
+//! to the device runs on the caller's thread (ONNX Runtime's copy session, its own CUDA
+//! stream) while a worker thread runs the previous batch on the model's stream, and the
+//! embeddings come back into host memory once per batch. Two batches are in flight.
+//!
+//! On CUDA every batch is padded to one of a few fixed sizes (the maximum, then each
+//! quarter of it), so the model sees a handful of shapes rather than one per file end.
+//! On the CPU a padded row is pure waste, so each batch runs at its own size; the host
+//! buffer is the model input itself (no copy at all).
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::IoBinding;
+use ort::value::Tensor;
+
+use super::{EmbedError, Embedder, Embeddings, normalise_rows};
+
+/// Batches in flight at once: one being filled and copied, one running.
+const DEPTH: usize = 2;
+/// Idle slots kept for reuse (per-size buffers beyond this are freed).
+const POOL: usize = 2 * DEPTH + 2;
+
+/// Which batch sizes the model sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    /// Each batch at its own size (the CPU default).
+    Exact,
+    /// Rounded up to `max`, `max/4`, `max/16`, ... (the CUDA default).
+    Buckets,
+}
+
+/// Where the stream's buffers live: the model's provider unless a test asks otherwise.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamOptions {
+    /// Largest batch accepted by [`ImageStream::submit`].
+    pub max_batch: usize,
+    /// Padding policy; `None` picks by provider.
+    pub padding: Option<Padding>,
+}
+
+/// The fixed batch size a batch of `n` runs at.
+pub fn bucket(padding: Padding, max: usize, n: usize) -> usize {
+    match padding {
+        Padding::Exact => n,
+        Padding::Buckets => {
+            let mut b = max.max(1);
+            while b / 4 >= n.max(1) {
+                b /= 4;
+            }
+            b.max(n)
+        }
+    }
+}
+
+struct Slot {
+    size: usize,
+    host: Tensor<f32>,
+    device: Option<Tensor<f32>>,
+    binding: IoBinding,
+    output: String,
+}
+
+struct Job<T> {
+    slot: Slot,
+    n: usize,
+    tag: T,
+}
+
+type Done<T> = (Slot, T, Result<Embeddings, EmbedError>);
+
+/// A stream of image batches through the image tower; see the module docs.
+pub struct ImageStream<T: Send + 'static> {
+    model: Arc<Embedder>,
+    padding: Padding,
+    max_batch: usize,
+    free: Vec<Slot>,
+    in_flight: usize,
+    jobs: Option<SyncSender<Job<T>>>,
+    done: Receiver<Done<T>>,
+    worker: Option<JoinHandle<()>>,
+    cuda: bool,
+}
+
+impl<T: Send + 'static> ImageStream<T> {
+    /// Starts the worker thread; buffers are allocated on first use of each size.
+    pub fn new(model: Arc<Embedder>, opts: StreamOptions) -> Result<Self, EmbedError> {
+        if opts.max_batch == 0 {
+            return Err(EmbedError::BadInput("a batch size of 0 cannot run".into()));
+        }
+        let cuda = model.provider() == "CUDA";
+        let padding = opts
+            .padding
+            .unwrap_or(if cuda { Padding::Buckets } else { Padding::Exact });
+        let (jobs_tx, jobs_rx) = sync_channel::<Job<T>>(DEPTH);
+        let (done_tx, done_rx) = sync_channel::<Done<T>>(DEPTH);
+        let worker_model = model.clone();
+        let worker = std::thread::Builder::new()
+            .name("vidseek-infer".into())
+            .spawn(move || run_worker(&worker_model, jobs_rx, done_tx))
+            .map_err(|e| EmbedError::Inference {
+                what: "starting the inference thread",
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            model,
+            padding,
+            max_batch: opts.max_batch,
+            free: Vec::new(),
+            in_flight: 0,
+            jobs: Some(jobs_tx),
+            done: done_rx,
+            worker: Some(worker),
+            cuda,
+        })
+    }
+
+    /// The padding policy in use.
+    pub fn padding(&self) -> Padding {
+        self.padding
+    }
+
+    /// Fills a batch of `n` images (`fill(i, out)` writes image `i`'s preprocessed
+    /// pixels into `out`, e.g. with [`Embedder::preprocess`]; large batches are filled
+    /// by several threads when the machine has the cores) and queues it. Returns the
+    /// batches that finished meanwhile, oldest first, each with its tag.
+    pub fn submit(
+        &mut self,
+        n: usize,
+        tag: T,
+        fill: impl Fn(usize, &mut [f32]) -> Result<(), EmbedError> + Sync,
+    ) -> Result<Vec<(T, Embeddings)>, EmbedError> {
+        if n == 0 || n > self.max_batch {
+            return Err(EmbedError::BadInput(format!(
+                "a batch of {n} images does not fit this stream (1 to {})",
+                self.max_batch
+            )));
+        }
+        let (mut slot, finished) = self.take_slot(n)?;
+        let per = self.model.pixels_per_image();
+        if let Err(e) = fill_rows(&mut slot.host.extract_tensor_mut().1[..n * per], per, &fill) {
+            self.free.push(slot);
+            return Err(e);
+        }
+        if let Some(device) = slot.device.as_mut() {
+            // A synchronous copy on ONNX Runtime's copy session (its own CUDA stream):
+            // it overlaps the batch the worker is running on the model's stream.
+            slot.host.copy_into(device).map_err(|e| EmbedError::Inference {
+                what: "copying the image batch to the GPU",
+                reason: e.to_string(),
+            })?;
+        }
+        let jobs = self.jobs.as_ref().expect("stream is open");
+        if jobs.send(Job { slot, n, tag }).is_err() {
+            return Err(self.worker_gone());
+        }
+        self.in_flight += 1;
+        Ok(finished)
+    }
+
+    /// An idle slot for a batch of `n` (waiting for a running batch when all are busy),
+    /// and the batches that finished while waiting.
+    fn take_slot(&mut self, n: usize) -> Result<(Slot, Vec<(T, Embeddings)>), EmbedError> {
+        let size = bucket(self.padding, self.max_batch, n);
+        let mut finished = Vec::new();
+        loop {
+            if let Some(pos) = self.free.iter().position(|s| s.size == size) {
+                return Ok((self.free.swap_remove(pos), finished));
+            }
+            if self.in_flight < DEPTH {
+                if self.free.len() >= POOL {
+                    self.free.remove(0);
+                }
+                return Ok((self.new_slot(size)?, finished));
+            }
+            finished.push(self.wait_one()?);
+        }
+    }
+
+    /// Benchmark support: fills a batch of `n` once, puts it where the model reads it
+    /// (GPU memory on CUDA), then times `reps` runs of the model on it alone: the
+    /// device-input rate, with only the embeddings copied back. Seconds per run.
+    pub fn time_resident(
+        &mut self,
+        n: usize,
+        reps: usize,
+        fill: impl Fn(usize, &mut [f32]) -> Result<(), EmbedError> + Sync,
+    ) -> Result<Vec<f64>, EmbedError> {
+        if self.in_flight > 0 {
+            return Err(EmbedError::BadInput(
+                "time_resident needs an idle stream: flush it first".into(),
+            ));
+        }
+        let (mut slot, _) = self.take_slot(n)?;
+        let per = self.model.pixels_per_image();
+        let result = fill_rows(&mut slot.host.extract_tensor_mut().1[..n * per], per, &fill).and_then(|()| {
+            if let Some(device) = slot.device.as_mut() {
+                slot.host.copy_into(device).map_err(|e| EmbedError::Inference {
+                    what: "copying the image batch to the GPU",
+                    reason: e.to_string(),
+                })?;
+            }
+            let mut secs = Vec::with_capacity(reps);
+            let mut session = self.model.visual.lock().unwrap_or_else(|e| e.into_inner());
+            for _ in 0..reps {
+                let t = std::time::Instant::now();
+                let outputs = session.run_binding(&slot.binding).map_err(|e| EmbedError::Inference {
+                    what: "running the image tower",
+                    reason: e.to_string(),
+                })?;
+                read_rows(&outputs, &slot.output, n, slot.size, self.model.dim())?;
+                secs.push(t.elapsed().as_secs_f64());
+            }
+            Ok(secs)
+        });
+        self.free.push(slot);
+        result
+    }
+
+    /// Waits for every queued batch and returns them, oldest first.
+    pub fn flush(&mut self) -> Result<Vec<(T, Embeddings)>, EmbedError> {
+        let mut out = Vec::with_capacity(self.in_flight);
+        while self.in_flight > 0 {
+            out.push(self.wait_one()?);
+        }
+        Ok(out)
+    }
+
+    fn wait_one(&mut self) -> Result<(T, Embeddings), EmbedError> {
+        let Ok((slot, tag, result)) = self.done.recv() else {
+            return Err(self.worker_gone());
+        };
+        self.in_flight -= 1;
+        self.free.push(slot);
+        Ok((tag, result?))
+    }
+
+    fn worker_gone(&mut self) -> EmbedError {
+        self.jobs = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+        EmbedError::Inference {
+            what: "the inference thread",
+            reason: "stopped unexpectedly".into(),
+        }
+    }
+
+    /// Buffers and binding for batches of `size`.
+    fn new_slot(&self, size: usize) -> Result<Slot, EmbedError> {
+        let fail = |what: &'static str| {
+            move |e: ort::Error| EmbedError::Inference {
+                what,
+                reason: e.to_string(),
+            }
+        };
+        let s = self.model.image_size() as usize;
+        let shape = [size, 3, s, s];
+        let io = &self.model.manifest().io;
+        let session = self.model.visual.lock().unwrap_or_else(|e| e.into_inner());
+        let (host_alloc, out_alloc, device_alloc) = if self.cuda {
+            let mem = |dev, ty| MemoryInfo::new(dev, 0, AllocatorType::Device, ty);
+            let host = mem(AllocationDevice::CUDA_PINNED, MemoryType::CPUInput)
+                .and_then(|m| Allocator::new(&session, m))
+                .map_err(fail("allocating page-locked staging memory"))?;
+            let out = mem(AllocationDevice::CUDA_PINNED, MemoryType::CPUOutput)
+                .and_then(|m| Allocator::new(&session, m))
+                .map_err(fail("allocating page-locked output memory"))?;
+            let dev = mem(AllocationDevice::CUDA, MemoryType::Default)
+                .and_then(|m| Allocator::new(&session, m))
+                .map_err(fail("allocating GPU memory for the image batch"))?;
+            (host, out, Some(dev))
+        } else {
+            (Allocator::default(), Allocator::default(), None)
+        };
+        let mut host = Tensor::<f32>::new(&host_alloc, shape).map_err(fail("allocating the image batch"))?;
+        // Rows past a short batch are never read back, but keep them finite.
+        host.extract_tensor_mut().1.fill(0.0);
+        let device = match &device_alloc {
+            Some(a) => {
+                let mut d = Tensor::<f32>::new(a, shape).map_err(fail("allocating the image batch on the GPU"))?;
+                host.copy_into(&mut d)
+                    .map_err(fail("copying the image batch to the GPU"))?;
+                Some(d)
+            }
+            None => None,
+        };
+        let output = Tensor::<f32>::new(&out_alloc, [size, self.model.dim()]).map_err(fail("allocating the output"))?;
+        let mut binding = session.create_binding().map_err(fail("creating the IO binding"))?;
+        let input = device.as_ref().unwrap_or(&host);
+        binding
+            .bind_input(io.image_input.as_str(), input)
+            .map_err(fail("binding the image input"))?;
+        binding
+            .bind_output(io.image_output.as_str(), output)
+            .map_err(fail("binding the image output"))?;
+        Ok(Slot {
+            size,
+            host,
+            device,
+            binding,
+            output: io.image_output.clone(),
+        })
+    }
+}
+
+impl<T: Send + 'static> Drop for ImageStream<T> {
+    fn drop(&mut self) {
+        self.jobs = None;
+        // Unblock a worker waiting to hand back a result, then let it end.
+        while self.in_flight > 0 && self.done.recv().is_ok() {
+            self.in_flight -= 1;
+        }
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Writes `rows.len() / per` images with `fill`, split over a few threads when the
+/// batch is large and the machine has cores to spare (a GPU machine), else in order.
+fn fill_rows(
+    rows: &mut [f32],
+    per: usize,
+    fill: &(impl Fn(usize, &mut [f32]) -> Result<(), EmbedError> + Sync),
+) -> Result<(), EmbedError> {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    // Two cores stay with the decoder and the inference thread; 32 images a thread at least.
+    let threads = cores.saturating_sub(2).min(8).min(rows.len() / per / 32);
+    fill_rows_with(rows, per, threads, fill)
+}
+
+fn fill_rows_with(
+    rows: &mut [f32],
+    per: usize,
+    threads: usize,
+    fill: &(impl Fn(usize, &mut [f32]) -> Result<(), EmbedError> + Sync),
+) -> Result<(), EmbedError> {
+    let n = rows.len() / per;
+    if threads < 2 {
+        for (i, out) in rows.chunks_exact_mut(per).enumerate() {
+            fill(i, out)?;
+        }
+        return Ok(());
+    }
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = rows
+            .chunks_mut(chunk * per)
+            .enumerate()
+            .map(|(c, part)| {
+                s.spawn(move || {
+                    for (k, out) in part.chunks_exact_mut(per).enumerate() {
+                        fill(c * chunk + k, out)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(EmbedError::BadInput("preprocessing panicked".into())))
+            })
+            .collect::<Result<(), EmbedError>>()
+    })
+}
+
+/// The worker: runs each bound batch on the model's session and reads back its rows.
+fn run_worker<T>(model: &Embedder, jobs: Receiver<Job<T>>, done: SyncSender<Done<T>>) {
+    let dim = model.dim();
+    while let Ok(Job { slot, n, tag }) = jobs.recv() {
+        let result = {
+            let mut session = model.visual.lock().unwrap_or_else(|e| e.into_inner());
+            match session.run_binding(&slot.binding) {
+                Ok(outputs) => read_rows(&outputs, &slot.output, n, slot.size, dim),
+                Err(e) => Err(EmbedError::Inference {
+                    what: "running the image tower",
+                    reason: e.to_string(),
+                }),
+            }
+        };
+        if done.send((slot, tag, result)).is_err() {
+            return;
+        }
+    }
+}
+
+fn read_rows(
+    outputs: &ort::session::SessionOutputs<'_>,
+    name: &str,
+    n: usize,
+    size: usize,
+    dim: usize,
+) -> Result<Embeddings, EmbedError> {
+    let what = "the image tower";
+    let value = outputs.get(name).ok_or_else(|| EmbedError::Inference {
+        what,
+        reason: format!("no output named {name:?}"),
+    })?;
+    let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| EmbedError::Inference {
+        what,
+        reason: e.to_string(),
+    })?;
+    if shape.len() != 2 || shape[0] as usize != size || shape[1] as usize != dim {
+        return Err(EmbedError::Inference {
+            what,
+            reason: format!(
+                "output {name:?} has shape {:?}, expected [{size}, {dim}] (check embedding_dim in model.json)",
+                &shape[..]
+            ),
+        });
+    }
+    let mut data = data[..n * dim].to_vec();
+    normalise_rows(&mut data, dim);
+    Ok(Embeddings { dim, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_quarters_of_the_maximum() {
+        let b = |n| bucket(Padding::Buckets, 1024, n);
+        assert_eq!(b(1), 1);
+        assert_eq!(b(2), 4);
+        assert_eq!(b(5), 16);
+        assert_eq!(b(64), 64);
+        assert_eq!(b(65), 256);
+        assert_eq!(b(300), 1024);
+        assert_eq!(b(1024), 1024);
+        // A maximum that is not a power of 4 still ends at 1 and never below n.
+        let c = |n| bucket(Padding::Buckets, 100, n);
+        assert_eq!((c(1), c(6), c(7), c(26), c(100)), (1, 6, 25, 100, 100));
+        assert_eq!(bucket(Padding::Exact, 1024, 300), 300);
+    }
+
+    #[test]
+    fn parallel_fill_writes_each_image_once_at_its_row() {
+        let (per, n) = (5, 100);
+        for threads in [1, 3, 8] {
+            let mut rows = vec![-1f32; per * n];
+            fill_rows_with(&mut rows, per, threads, &|i, out: &mut [f32]| {
+                out.iter_mut().for_each(|v| *v += 1.0 + i as f32);
+                Ok(())
+            })
+            .unwrap();
+            for (i, row) in rows.chunks_exact(per).enumerate() {
+                assert!(
+                    row.iter().all(|&v| v == i as f32),
+                    "threads {threads}, row {i}: {row:?}"
+                );
+            }
+            let err = fill_rows_with(&mut rows, per, threads, &|i, _: &mut [f32]| {
+                if i == 77 {
+                    Err(EmbedError::BadInput("image 77".into()))
+                } else {
+                    Ok(())
+                }
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("77"), "{err}");
+        }
+    }
+}
