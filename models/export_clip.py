@@ -14,7 +14,9 @@ its kernels), checked against the fp32 graphs on the CPU EP (cosine >= 0.999) be
 they are listed in the manifest. --optimize first runs ONNX Runtime's transformer
 optimizer (CLIP model type) on a graph traced with eager attention, so attention,
 LayerNorm(+residual) and QuickGelu become fused kernels, and writes the fused-operator
-counts to optimize.json.
+counts to optimize.json (ViT-B/32: 12 of 12 attentions in each tower; the text tower is
+traced layer by layer with a causal mask the fusion recognises, checked equal to
+transformers' own).
 
 The text tower is exported with a dynamic sequence axis and pools at the end-of-text
 token (argmax of the ids, as OpenAI's CLIP does), so the engine runs queries at their
@@ -65,6 +67,37 @@ class HfText(torch.nn.Module):
 
     def forward(self, input_ids):
         return projected(self.m.get_text_features(input_ids=input_ids))
+
+
+class HfTextCausal(torch.nn.Module):
+    """The Hugging Face text tower, layer by layer, with its causal mask built as
+    Less -> Where -> Unsqueeze -> Unsqueeze -> Expand: the subgraph ONNX Runtime's CLIP
+    attention fusion recognises, so every text attention becomes one fused causal
+    Attention (--optimize). transformers 5 builds the mask through its masking utilities,
+    which the fusion does not match. No padding mask: rows are padded after their end
+    token and pooled there, and causal attention never lets the end token see padding.
+    Equal to HfText (export checks the cosine)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.m = model
+
+    def forward(self, input_ids):
+        t = self.m.text_model
+        x = t.embeddings(input_ids=input_ids)
+        n = input_ids.shape[1]
+        pos = torch.arange(n, device=input_ids.device)
+        allowed = pos[None, :] < pos[:, None] + 1
+        mask = torch.where(allowed, 0.0, torch.finfo(x.dtype).min)
+        mask = mask.unsqueeze(0).unsqueeze(0).expand(input_ids.shape[0], 1, n, n)
+        for layer in t.encoder.layers:
+            x = layer(x, mask)
+            x = x[0] if isinstance(x, tuple) else x
+        x = t.final_layer_norm(x)
+        ids = input_ids.to(torch.int)
+        end = ids.argmax(dim=-1) if t.eos_token_id == 2 else (ids == t.eos_token_id).int().argmax(dim=-1)
+        pooled = x[torch.arange(x.shape[0], device=x.device), end]
+        return self.m.text_projection(pooled)
 
 
 class OcVisual(torch.nn.Module):
@@ -118,7 +151,8 @@ def load(source: str, random_init: bool, eager_attention: bool = False):
         model.eval()
         heads = (model.config.vision_config.num_attention_heads, model.config.text_config.num_attention_heads)
         widths = (model.config.vision_config.hidden_size, model.config.text_config.hidden_size)
-        return HfVisual(model), HfText(model), name, model.config.projection_dim, float(model.logit_scale.exp().detach()), heads, widths
+        text = HfTextCausal(model) if eager_attention else HfText(model)
+        return HfVisual(model), text, name, model.config.projection_dim, float(model.logit_scale.exp().detach()), heads, widths
     import open_clip
 
     model, _, _ = open_clip.create_model_and_transforms("ViT-B-32", pretrained="openai")
@@ -212,6 +246,15 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     visual, text, name, dim, logit_scale, heads, widths = load(args.source, args.random_init, args.optimize)
+    if isinstance(text, HfTextCausal):
+        # The layer-by-layer tower must equal the library's, padded rows included.
+        ids = torch.tensor([[49406, 320, 1125, 539, 320, 2368, 49407], [49406, 320, 2368, 49407, 0, 0, 0]])
+        with torch.no_grad():
+            a, b = text(ids), HfText(text.m)(ids)
+        worst = float(torch.nn.functional.cosine_similarity(a, b).min())
+        print(f"textual: causal-mask tower vs transformers' own: cosine {worst:.7f}")
+        if worst < 0.99999:
+            sys.exit(f"the fusable text tower differs from transformers' (cosine {worst}); export without --optimize")
     export_onnx(visual, text, out)
     if args.tokenizer:
         shutil.copyfile(args.tokenizer, out / "tokenizer.json")

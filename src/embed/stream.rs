@@ -130,7 +130,9 @@ impl<T: Send + 'static> ImageStream<T> {
     /// Fills a batch of `n` images (`fill(i, out)` writes image `i`'s preprocessed
     /// pixels into `out`, e.g. with [`Embedder::preprocess`]; large batches are filled
     /// by several threads when the machine has the cores) and queues it. Returns the
-    /// batches that finished meanwhile, oldest first, each with its tag.
+    /// batches that finished meanwhile, oldest first, each with its tag. After an error
+    /// the stream stays usable, but batches that finished during the failed call are
+    /// not returned (callers treat an error as the end of the work).
     pub fn submit(
         &mut self,
         n: usize,
@@ -267,12 +269,18 @@ impl<T: Send + 'static> ImageStream<T> {
         let session = self.model.visual.lock().unwrap_or_else(|e| e.into_inner());
         let (host_alloc, out_alloc, device_alloc) = if self.cuda {
             let mem = |dev, ty| MemoryInfo::new(dev, 0, AllocatorType::Device, ty);
-            let host = mem(AllocationDevice::CUDA_PINNED, MemoryType::CPUInput)
-                .and_then(|m| Allocator::new(&session, m))
-                .map_err(fail("allocating page-locked staging memory"))?;
-            let out = mem(AllocationDevice::CUDA_PINNED, MemoryType::CPUOutput)
-                .and_then(|m| Allocator::new(&session, m))
-                .map_err(fail("allocating page-locked output memory"))?;
+            // Page-locked memory where ONNX Runtime offers it; ordinary memory works too
+            // (the copies are then synchronous and slower), so that is the fallback.
+            let pinned = |ty, what: &str| {
+                mem(AllocationDevice::CUDA_PINNED, ty)
+                    .and_then(|m| Allocator::new(&session, m))
+                    .unwrap_or_else(|e| {
+                        tracing::warn!("no page-locked memory for the {what} ({e}); using ordinary memory");
+                        Allocator::default()
+                    })
+            };
+            let host = pinned(MemoryType::CPUInput, "image batch");
+            let out = pinned(MemoryType::CPUOutput, "embeddings");
             let dev = mem(AllocationDevice::CUDA, MemoryType::Default)
                 .and_then(|m| Allocator::new(&session, m))
                 .map_err(fail("allocating GPU memory for the image batch"))?;
