@@ -227,8 +227,9 @@ pub fn watch(
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
-    let pending: Arc<Mutex<HashMap<PathBuf, Option<(u64, std::time::SystemTime, std::time::Instant)>>>> =
-        Arc::default();
+    // Per changed path: None until first checked, then the (size, mtime) seen and since when.
+    type Pending = HashMap<PathBuf, Option<(u64, std::time::SystemTime, std::time::Instant)>>;
+    let pending: Arc<Mutex<Pending>> = Arc::default();
     let p2 = pending.clone();
     let watched: Vec<PathBuf> = roots.to_vec();
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {

@@ -226,9 +226,9 @@ pub async fn search(
         if results.len() >= k {
             break;
         }
-        if !paths.contains_key(&seg.video_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = paths.entry(seg.video_id) {
             let v = store.video(seg.video_id).await?;
-            paths.insert(seg.video_id, v.map(|v| (v.path, v.duration.unwrap_or(0.0))));
+            slot.insert(v.map(|v| (v.path, v.duration.unwrap_or(0.0))));
         }
         let Some((path, duration)) = &paths[&seg.video_id] else {
             continue; // removed since the index was read

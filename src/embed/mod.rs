@@ -313,7 +313,7 @@ impl Embedder {
     /// Embeds already preprocessed images (N x 3 x size x size, concatenated).
     pub fn embed_pixels(&self, pixels: &[f32]) -> Result<Embeddings, EmbedError> {
         let per = self.pixels_per_image();
-        if pixels.is_empty() || pixels.len() % per != 0 {
+        if pixels.is_empty() || !pixels.len().is_multiple_of(per) {
             return Err(EmbedError::BadInput(format!(
                 "pixel buffer of {} floats is not a whole number of {per}-float images",
                 pixels.len()

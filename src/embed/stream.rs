@@ -372,13 +372,10 @@ fn fill_rows_with(
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(EmbedError::BadInput("preprocessing panicked".into())))
-            })
-            .collect::<Result<(), EmbedError>>()
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(EmbedError::BadInput("preprocessing panicked".into())))
+        })
     })
 }
 

@@ -148,11 +148,10 @@ impl VectorIndex {
         let basename = if self.points > 0 {
             let base = format!("vectors-g{generation}");
             // hnsw_rs picks another name when files of this one exist; use what it returns.
-            let used = self.hnsw.file_dump(dir, &base).map_err(|e| IndexError::Dump {
+            self.hnsw.file_dump(dir, &base).map_err(|e| IndexError::Dump {
                 dir: dir.to_path_buf(),
                 reason: e.to_string(),
-            })?;
-            used
+            })?
         } else {
             String::new()
         };
