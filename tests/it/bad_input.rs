@@ -9,7 +9,7 @@ use serde_json::Value;
 use vidseek::synth::{Colour, Scene, Shape, VideoSpec};
 
 use crate::common::stderr;
-use crate::index::{index_json, search_json, vs};
+use crate::index::{index_json, index_json_with, search_json, vs};
 
 /// A library with one good video indexed, and the same folder's data dir.
 fn indexed_library() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
@@ -52,7 +52,8 @@ fn assert_fails_alone(lib: &Path, data: &Path, bad: &Path, reason: &str) {
         .write(&second)
         .unwrap();
     }
-    let (ok, report) = index_json(data, &[lib]);
+    // Two decoders: the bad file fails while a good one decodes beside it.
+    let (ok, report) = index_json_with(data, &[lib], &["--decoders", "2"]);
     assert!(!ok, "a failed file must make the run fail: {report}");
     let files: Vec<Value> = report["jobs"]
         .as_array()
