@@ -129,7 +129,7 @@ fn embed_only(model: &Arc<Embedder>, batches: &[usize], reps: usize) -> Result<V
             model.clone(),
             StreamOptions {
                 max_batch: b,
-                padding: None,
+                ..StreamOptions::default()
             },
         )?;
         stream.submit(b, (), copy)?;

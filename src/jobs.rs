@@ -637,7 +637,7 @@ fn embed_frames(
         model.clone(),
         StreamOptions {
             max_batch: batch,
-            padding: None,
+            ..StreamOptions::default()
         },
     )?;
     let mut open: HashMap<usize, Open> = HashMap::new();

@@ -37,13 +37,17 @@ pub enum Padding {
     Buckets,
 }
 
-/// Where the stream's buffers live: the model's provider unless a test asks otherwise.
-#[derive(Clone, Copy, Debug)]
+/// How the stream batches: by the model's provider unless asked otherwise.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct StreamOptions {
     /// Largest batch accepted by [`ImageStream::submit`].
     pub max_batch: usize,
     /// Padding policy; `None` picks by provider.
     pub padding: Option<Padding>,
+    /// Copy each batch from the staging buffer into a second buffer the model reads,
+    /// as on CUDA (where that buffer is in GPU memory); `None`: on CUDA only. On the
+    /// CPU this only costs a copy; tests use it to run the CUDA path's steps there.
+    pub staged: Option<bool>,
 }
 
 /// The fixed batch size a batch of `n` runs at.
@@ -87,6 +91,7 @@ pub struct ImageStream<T: Send + 'static> {
     done: Receiver<Done<T>>,
     worker: Option<JoinHandle<()>>,
     cuda: bool,
+    staged: bool,
 }
 
 impl<T: Send + 'static> ImageStream<T> {
@@ -119,6 +124,7 @@ impl<T: Send + 'static> ImageStream<T> {
             done: done_rx,
             worker: Some(worker),
             cuda,
+            staged: opts.staged.unwrap_or(cuda),
         })
     }
 
@@ -152,10 +158,10 @@ impl<T: Send + 'static> ImageStream<T> {
             return Err(e);
         }
         if let Some(device) = slot.device.as_mut() {
-            // A synchronous copy on ONNX Runtime's copy session (its own CUDA stream):
-            // it overlaps the batch the worker is running on the model's stream.
+            // A synchronous copy through ONNX Runtime's copy session (its own CUDA
+            // stream): it overlaps the batch the worker is running on the model's stream.
             slot.host.copy_into(device).map_err(|e| EmbedError::Inference {
-                what: "copying the image batch to the GPU",
+                what: "copying the image batch to the model's input buffer",
                 reason: e.to_string(),
             })?;
         }
@@ -286,7 +292,8 @@ impl<T: Send + 'static> ImageStream<T> {
                 .map_err(fail("allocating GPU memory for the image batch"))?;
             (host, out, Some(dev))
         } else {
-            (Allocator::default(), Allocator::default(), None)
+            let staged = self.staged.then(Allocator::default);
+            (Allocator::default(), Allocator::default(), staged)
         };
         let mut host = Tensor::<f32>::new(&host_alloc, shape).map_err(fail("allocating the image batch"))?;
         // Rows past a short batch are never read back, but keep them finite.

@@ -163,7 +163,7 @@ fn stream_fixture(model: &Embedder, n: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) 
 
 /// Runs `sizes` batches through a stream and checks every row against its single-image
 /// embedding and every batch against its tag, in submission order.
-fn check_stream(padding: Padding, max: usize, sizes: &[usize]) {
+fn check_stream(padding: Padding, staged: bool, max: usize, sizes: &[usize]) {
     let model = Arc::new(Embedder::load(&tiny_model_dir(), &common::cpu_options()).unwrap());
     let total: usize = sizes.iter().sum();
     let (pixels, single) = stream_fixture(&model, total);
@@ -172,6 +172,7 @@ fn check_stream(padding: Padding, max: usize, sizes: &[usize]) {
         StreamOptions {
             max_batch: max,
             padding: Some(padding),
+            staged: Some(staged),
         },
     )
     .unwrap();
@@ -215,13 +216,20 @@ fn check_stream(padding: Padding, max: usize, sizes: &[usize]) {
 #[test]
 fn stream_batches_equal_single_images_at_their_own_size() {
     // More batches than slots in flight, sizes that change, a batch of one.
-    check_stream(Padding::Exact, 4, &[4, 3, 1, 4, 2]);
+    check_stream(Padding::Exact, false, 4, &[4, 3, 1, 4, 2]);
 }
 
 #[test]
 fn stream_padded_to_fixed_sizes_returns_only_the_real_rows() {
     // Max 16: 3 runs at 4, 5 and 9 at 16 (after a full 16 has left stale rows there).
-    check_stream(Padding::Buckets, 16, &[16, 3, 5, 9]);
+    check_stream(Padding::Buckets, false, 16, &[16, 3, 5, 9]);
+}
+
+#[test]
+fn stream_staged_like_cuda_copies_each_batch_into_the_model_input() {
+    // The CUDA path's steps on the CPU: staging buffer -> ONNX Runtime's copy -> the
+    // buffer the binding feeds the model, fixed sizes, two batches in flight.
+    check_stream(Padding::Buckets, true, 16, &[16, 3, 16, 5, 1]);
 }
 
 #[test]
@@ -232,7 +240,7 @@ fn stream_refuses_oversized_batches_and_survives_a_failed_fill() {
         model.clone(),
         StreamOptions {
             max_batch: 2,
-            padding: None,
+            ..StreamOptions::default()
         },
     )
     .unwrap();
