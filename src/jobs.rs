@@ -643,7 +643,8 @@ fn embed_frames(
     let mut open: HashMap<usize, Open> = HashMap::new();
     let mut queue: Batch = Vec::new();
 
-    // Files whose frames have all come back; false when the receiver has gone.
+    // Puts each finished batch's vectors with their files, then sends on every file whose
+    // frames have all come back and whose decoder is done; false when the receiver has gone.
     let settle = |open: &mut HashMap<usize, Open>, done: Vec<(Batch, Embeddings)>| -> bool {
         for (frames, e) in done {
             for (k, (i, f)) in frames.into_iter().enumerate() {
