@@ -43,6 +43,9 @@ import clip_tokenizer  # noqa: E402
 
 MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
+# "a photo of a cat" and "a cat" padded after its end token: the trace example and the
+# check that the fusable text tower equals transformers' own.
+SAMPLE_IDS = [[49406, 320, 1125, 539, 320, 2368, 49407], [49406, 320, 2368, 49407, 0, 0, 0]]
 
 
 def projected(out):
@@ -176,7 +179,7 @@ def export_onnx(visual, text, out: Path):
         )
         torch.onnx.export(
             text,
-            (torch.tensor([[49406, 320, 1125, 539, 320, 2368, 49407], [49406, 320, 2368, 49407, 0, 0, 0]]),),
+            (torch.tensor(SAMPLE_IDS),),
             str(out / "textual.onnx"),
             input_names=["input_ids"],
             output_names=["text_embeds"],
@@ -248,7 +251,7 @@ def main():
     visual, text, name, dim, logit_scale, heads, widths = load(args.source, args.random_init, args.optimize)
     if isinstance(text, HfTextCausal):
         # The layer-by-layer tower must equal the library's, padded rows included.
-        ids = torch.tensor([[49406, 320, 1125, 539, 320, 2368, 49407], [49406, 320, 2368, 49407, 0, 0, 0]])
+        ids = torch.tensor(SAMPLE_IDS)
         with torch.no_grad():
             a, b = text(ids), HfText(text.m)(ids)
         worst = float(torch.nn.functional.cosine_similarity(a, b).min())

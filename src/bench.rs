@@ -3,8 +3,9 @@
 //!
 //! In one process, on whatever device the model runs on (CUDA on a GPU machine, CPU
 //! elsewhere, reported): embed-only images/s at the asked batch sizes with host input,
-//! through the indexing path's batch stream, and with device-resident input; then end-to-end indexing of a folder of videos with software decoding and with
-//! FFmpeg's CUDA hwaccel, as video-seconds indexed per wall second. The report is JSON.
+//! through the indexing path's batch stream, and with device-resident input; then
+//! end-to-end indexing of a folder of videos with software decoding and with FFmpeg's
+//! CUDA hwaccel, as video-seconds indexed per wall second. The report is JSON.
 //! Videos are rendered beforehand (`--prepare`), because a GPU test machine may have no
 //! `ffmpeg` command.
 

@@ -6,8 +6,9 @@
 //! ever runs on an async executor; several files decode side by side when asked (on a
 //! GPU, to keep several NVDEC engines busy); the calling thread writes each finished
 //! video in one transaction (a video is either fully indexed or not at all). A file
-//! that cannot be indexed fails alone with its reason; the rest continue. Jobs are rows in the store: a run killed
-//! half-way leaves its job `processing`, and the next run finishes it.
+//! that cannot be indexed fails alone with its reason; the rest continue. Jobs are rows
+//! in the store: a run killed half-way leaves its job `processing`, and the next run
+//! finishes it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -73,13 +74,14 @@ impl IndexOptions {
         }
     }
 
-    /// The number of decoder threads, given whether they decode on the GPU.
-    pub fn decoders_for(&self, hwaccel: bool) -> usize {
-        if self.decoders > 0 {
-            return self.decoders;
+    /// The number of decoder threads, given whether they decode on the GPU and the
+    /// machine's cores.
+    pub fn decoders_for(&self, hwaccel: bool, cores: usize) -> usize {
+        match self.decoders {
+            0 if hwaccel => 4,
+            0 => (cores / 4).max(1),
+            d => d,
         }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if hwaccel { 4 } else { (cores / 4).max(1) }
     }
 }
 
@@ -287,10 +289,10 @@ pub async fn run_job(
     let mut sample_opts = opts.sample.clone();
     // The model on the GPU: decode there too (NVDEC), in software where that fails.
     sample_opts.hwaccel = opts.hwaccel.unwrap_or(embedder.provider() == "CUDA");
-    let decoders = opts.decoders_for(sample_opts.hwaccel).min(work.len()).max(1);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let decoders = opts.decoders_for(sample_opts.hwaccel, cores).min(work.len()).max(1);
     if decoders > 1 && sample_opts.threads == 0 && !sample_opts.hwaccel {
         // Share the cores between the software decoders rather than each taking all.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         sample_opts.threads = (cores / decoders).max(1);
     }
     let next_file = Arc::new(AtomicUsize::new(0));

@@ -22,7 +22,7 @@ use ort::value::{TensorElementType, TensorRef, ValueType};
 pub use manifest::{FORMAT, Files, Fp16Files, ImageSpec, Io, MANIFEST_FILE, Manifest, TextSpec};
 pub use preprocess::Filter;
 pub use runtime::Runtime;
-pub use stream::{ImageStream, Padding, StreamOptions, bucket};
+pub use stream::{ImageStream, Padding, StreamOptions};
 
 use crate::image::RgbImage;
 
@@ -333,7 +333,7 @@ impl Embedder {
                 what: "running the image tower",
                 reason: e.to_string(),
             })?;
-        extract(&outputs, &io.image_output, n, self.dim(), "the image tower")
+        extract(&outputs, &io.image_output, n, n, self.dim(), "the image tower")
     }
 
     /// CLIP token ids of `text` (start and end included, truncated to the context length).
@@ -413,7 +413,7 @@ impl Embedder {
             what: "running the text tower",
             reason: e.to_string(),
         })?;
-        extract(&outputs, &io.text_output, n, self.dim(), "the text tower")
+        extract(&outputs, &io.text_output, n, n, self.dim(), "the text tower")
     }
 
     /// One tiny run of each tower, so a graph whose output size is symbolic still gets
@@ -678,10 +678,13 @@ fn check_textual(s: &Session, path: &Path, m: &Manifest) -> Result<(bool, Option
     ))
 }
 
+/// The first `keep` rows of output `name`, which must be `rows` x `dim` (a padded batch
+/// has more rows than images), L2-normalised.
 fn extract(
     outputs: &ort::session::SessionOutputs<'_>,
     name: &str,
-    n: usize,
+    rows: usize,
+    keep: usize,
     dim: usize,
     what: &'static str,
 ) -> Result<Embeddings, EmbedError> {
@@ -693,28 +696,23 @@ fn extract(
         what,
         reason: e.to_string(),
     })?;
-    if shape.len() != 2 || shape[0] as usize != n || shape[1] as usize != dim {
+    if shape.len() != 2 || shape[0] as usize != rows || shape[1] as usize != dim {
         return Err(EmbedError::Inference {
             what,
             reason: format!(
-                "output {name:?} has shape {:?}, expected [{n}, {dim}] (check embedding_dim in model.json)",
+                "output {name:?} has shape {:?}, expected [{rows}, {dim}] (check embedding_dim in model.json)",
                 &shape[..]
             ),
         });
     }
-    let mut data = data.to_vec();
-    normalise_rows(&mut data, dim);
-    Ok(Embeddings { dim, data })
-}
-
-/// Scales each `dim`-long row to unit length (an all-zero row stays zero).
-fn normalise_rows(data: &mut [f32], dim: usize) {
+    let mut data = data[..keep * dim].to_vec();
     for row in data.chunks_exact_mut(dim) {
         let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
         if norm > 0.0 {
             row.iter_mut().for_each(|v| *v /= norm);
         }
     }
+    Ok(Embeddings { dim, data })
 }
 
 /// One input or output of a graph, as ONNX Runtime reports it.

@@ -18,10 +18,10 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
-use ort::session::IoBinding;
+use ort::session::{IoBinding, Session};
 use ort::value::Tensor;
 
-use super::{EmbedError, Embedder, Embeddings, normalise_rows};
+use super::{EmbedError, Embedder, Embeddings, extract};
 
 /// Batches in flight at once: one being filled and copied, one running.
 const DEPTH: usize = 2;
@@ -51,7 +51,7 @@ pub struct StreamOptions {
 }
 
 /// The fixed batch size a batch of `n` runs at.
-pub fn bucket(padding: Padding, max: usize, n: usize) -> usize {
+fn bucket(padding: Padding, max: usize, n: usize) -> usize {
     match padding {
         Padding::Exact => n,
         Padding::Buckets => {
@@ -69,7 +69,6 @@ struct Slot {
     host: Tensor<f32>,
     device: Option<Tensor<f32>>,
     binding: IoBinding,
-    output: String,
 }
 
 struct Job<T> {
@@ -90,8 +89,9 @@ pub struct ImageStream<T: Send + 'static> {
     jobs: Option<SyncSender<Job<T>>>,
     done: Receiver<Done<T>>,
     worker: Option<JoinHandle<()>>,
-    cuda: bool,
     staged: bool,
+    /// Most threads that fill one batch (the machine's cores, less two).
+    fill_threads: usize,
 }
 
 impl<T: Send + 'static> ImageStream<T> {
@@ -123,8 +123,12 @@ impl<T: Send + 'static> ImageStream<T> {
             jobs: Some(jobs_tx),
             done: done_rx,
             worker: Some(worker),
-            cuda,
             staged: opts.staged.unwrap_or(cuda),
+            // Two cores stay with the decoder and the inference thread.
+            fill_threads: std::thread::available_parallelism()
+                .map_or(1, |c| c.get())
+                .saturating_sub(2)
+                .min(8),
         })
     }
 
@@ -152,18 +156,9 @@ impl<T: Send + 'static> ImageStream<T> {
             )));
         }
         let (mut slot, finished) = self.take_slot(n)?;
-        let per = self.model.pixels_per_image();
-        if let Err(e) = fill_rows(&mut slot.host.extract_tensor_mut().1[..n * per], per, &fill) {
+        if let Err(e) = self.stage(&mut slot, n, &fill) {
             self.free.push(slot);
             return Err(e);
-        }
-        if let Some(device) = slot.device.as_mut() {
-            // A synchronous copy through ONNX Runtime's copy session (its own CUDA
-            // stream): it overlaps the batch the worker is running on the model's stream.
-            slot.host.copy_into(device).map_err(|e| EmbedError::Inference {
-                what: "copying the image batch to the model's input buffer",
-                reason: e.to_string(),
-            })?;
         }
         let jobs = self.jobs.as_ref().expect("stream is open");
         if jobs.send(Job { slot, n, tag }).is_err() {
@@ -207,29 +202,40 @@ impl<T: Send + 'static> ImageStream<T> {
             ));
         }
         let (mut slot, _) = self.take_slot(n)?;
-        let per = self.model.pixels_per_image();
-        let result = fill_rows(&mut slot.host.extract_tensor_mut().1[..n * per], per, &fill).and_then(|()| {
-            if let Some(device) = slot.device.as_mut() {
-                slot.host.copy_into(device).map_err(|e| EmbedError::Inference {
-                    what: "copying the image batch to the GPU",
-                    reason: e.to_string(),
-                })?;
-            }
-            let mut secs = Vec::with_capacity(reps);
+        let result = self.stage(&mut slot, n, &fill).and_then(|()| {
             let mut session = self.model.visual.lock().unwrap_or_else(|e| e.into_inner());
-            for _ in 0..reps {
-                let t = std::time::Instant::now();
-                let outputs = session.run_binding(&slot.binding).map_err(|e| EmbedError::Inference {
-                    what: "running the image tower",
-                    reason: e.to_string(),
-                })?;
-                read_rows(&outputs, &slot.output, n, slot.size, self.model.dim())?;
-                secs.push(t.elapsed().as_secs_f64());
-            }
-            Ok(secs)
+            (0..reps)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    run_slot(&self.model, &mut session, &slot, n)?;
+                    Ok(t.elapsed().as_secs_f64())
+                })
+                .collect()
         });
         self.free.push(slot);
         result
+    }
+
+    /// Writes `n` images into the slot's staging buffer (several threads for a large
+    /// batch, when the machine has the cores) and copies them to where the model reads.
+    fn stage(
+        &self,
+        slot: &mut Slot,
+        n: usize,
+        fill: &(impl Fn(usize, &mut [f32]) -> Result<(), EmbedError> + Sync),
+    ) -> Result<(), EmbedError> {
+        let per = self.model.pixels_per_image();
+        let threads = self.fill_threads.min(n / 32);
+        fill_rows(&mut slot.host.extract_tensor_mut().1[..n * per], per, threads, fill)?;
+        if let Some(device) = slot.device.as_mut() {
+            // A synchronous copy through ONNX Runtime's copy session (its own CUDA
+            // stream): it overlaps the batch the worker is running on the model's stream.
+            slot.host.copy_into(device).map_err(|e| EmbedError::Inference {
+                what: "copying the image batch to the model's input buffer",
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(())
     }
 
     /// Waits for every queued batch and returns them, oldest first.
@@ -273,7 +279,7 @@ impl<T: Send + 'static> ImageStream<T> {
         let shape = [size, 3, s, s];
         let io = &self.model.manifest().io;
         let session = self.model.visual.lock().unwrap_or_else(|e| e.into_inner());
-        let (host_alloc, out_alloc, device_alloc) = if self.cuda {
+        let (host_alloc, out_alloc, device_alloc) = if self.model.provider() == "CUDA" {
             let mem = |dev, ty| MemoryInfo::new(dev, 0, AllocatorType::Device, ty);
             // Page-locked memory where ONNX Runtime offers it; ordinary memory works too
             // (the copies are then synchronous and slower), so that is the fallback.
@@ -296,17 +302,13 @@ impl<T: Send + 'static> ImageStream<T> {
             (Allocator::default(), Allocator::default(), staged)
         };
         let mut host = Tensor::<f32>::new(&host_alloc, shape).map_err(fail("allocating the image batch"))?;
-        // Rows past a short batch are never read back, but keep them finite.
+        // Rows past a short batch are never read back, but keep them finite (each batch
+        // copies the whole buffer to the device one).
         host.extract_tensor_mut().1.fill(0.0);
-        let device = match &device_alloc {
-            Some(a) => {
-                let mut d = Tensor::<f32>::new(a, shape).map_err(fail("allocating the image batch on the GPU"))?;
-                host.copy_into(&mut d)
-                    .map_err(fail("copying the image batch to the GPU"))?;
-                Some(d)
-            }
-            None => None,
-        };
+        let device = device_alloc
+            .map(|a| Tensor::<f32>::new(&a, shape))
+            .transpose()
+            .map_err(fail("allocating the image batch's input buffer"))?;
         let output = Tensor::<f32>::new(&out_alloc, [size, self.model.dim()]).map_err(fail("allocating the output"))?;
         let mut binding = session.create_binding().map_err(fail("creating the IO binding"))?;
         let input = device.as_ref().unwrap_or(&host);
@@ -321,7 +323,6 @@ impl<T: Send + 'static> ImageStream<T> {
             host,
             device,
             binding,
-            output: io.image_output.clone(),
         })
     }
 }
@@ -339,20 +340,9 @@ impl<T: Send + 'static> Drop for ImageStream<T> {
     }
 }
 
-/// Writes `rows.len() / per` images with `fill`, split over a few threads when the
-/// batch is large and the machine has cores to spare (a GPU machine), else in order.
+/// Writes `rows.len() / per` images with `fill`, split over `threads` threads (in order
+/// on this one when fewer than two).
 fn fill_rows(
-    rows: &mut [f32],
-    per: usize,
-    fill: &(impl Fn(usize, &mut [f32]) -> Result<(), EmbedError> + Sync),
-) -> Result<(), EmbedError> {
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    // Two cores stay with the decoder and the inference thread; 32 images a thread at least.
-    let threads = cores.saturating_sub(2).min(8).min(rows.len() / per / 32);
-    fill_rows_with(rows, per, threads, fill)
-}
-
-fn fill_rows_with(
     rows: &mut [f32],
     per: usize,
     threads: usize,
@@ -388,17 +378,10 @@ fn fill_rows_with(
 
 /// The worker: runs each bound batch on the model's session and reads back its rows.
 fn run_worker<T>(model: &Embedder, jobs: Receiver<Job<T>>, done: SyncSender<Done<T>>) {
-    let dim = model.dim();
     while let Ok(Job { slot, n, tag }) = jobs.recv() {
         let result = {
             let mut session = model.visual.lock().unwrap_or_else(|e| e.into_inner());
-            match session.run_binding(&slot.binding) {
-                Ok(outputs) => read_rows(&outputs, &slot.output, n, slot.size, dim),
-                Err(e) => Err(EmbedError::Inference {
-                    what: "running the image tower",
-                    reason: e.to_string(),
-                }),
-            }
+            run_slot(model, &mut session, &slot, n)
         };
         if done.send((slot, tag, result)).is_err() {
             return;
@@ -406,34 +389,14 @@ fn run_worker<T>(model: &Embedder, jobs: Receiver<Job<T>>, done: SyncSender<Done
     }
 }
 
-fn read_rows(
-    outputs: &ort::session::SessionOutputs<'_>,
-    name: &str,
-    n: usize,
-    size: usize,
-    dim: usize,
-) -> Result<Embeddings, EmbedError> {
-    let what = "the image tower";
-    let value = outputs.get(name).ok_or_else(|| EmbedError::Inference {
-        what,
-        reason: format!("no output named {name:?}"),
-    })?;
-    let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| EmbedError::Inference {
-        what,
+/// One run of the model on a slot's bound buffers: the embeddings of its first `n` rows.
+fn run_slot(model: &Embedder, session: &mut Session, slot: &Slot, n: usize) -> Result<Embeddings, EmbedError> {
+    let outputs = session.run_binding(&slot.binding).map_err(|e| EmbedError::Inference {
+        what: "running the image tower",
         reason: e.to_string(),
     })?;
-    if shape.len() != 2 || shape[0] as usize != size || shape[1] as usize != dim {
-        return Err(EmbedError::Inference {
-            what,
-            reason: format!(
-                "output {name:?} has shape {:?}, expected [{size}, {dim}] (check embedding_dim in model.json)",
-                &shape[..]
-            ),
-        });
-    }
-    let mut data = data[..n * dim].to_vec();
-    normalise_rows(&mut data, dim);
-    Ok(Embeddings { dim, data })
+    let name = &model.manifest().io.image_output;
+    extract(&outputs, name, slot.size, n, model.dim(), "the image tower")
 }
 
 #[cfg(test)]
@@ -461,7 +424,7 @@ mod tests {
         let (per, n) = (5, 100);
         for threads in [1, 3, 8] {
             let mut rows = vec![-1f32; per * n];
-            fill_rows_with(&mut rows, per, threads, &|i, out: &mut [f32]| {
+            fill_rows(&mut rows, per, threads, &|i, out: &mut [f32]| {
                 out.iter_mut().for_each(|v| *v += 1.0 + i as f32);
                 Ok(())
             })
@@ -472,7 +435,7 @@ mod tests {
                     "threads {threads}, row {i}: {row:?}"
                 );
             }
-            let err = fill_rows_with(&mut rows, per, threads, &|i, _: &mut [f32]| {
+            let err = fill_rows(&mut rows, per, threads, &|i, _: &mut [f32]| {
                 if i == 77 {
                     Err(EmbedError::BadInput("image 77".into()))
                 } else {
