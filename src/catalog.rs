@@ -8,10 +8,10 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
 
 use crate::index::{IndexError, TextDoc, TextIndex, VectorIndex};
-use crate::store::{NewVideo, Store, StoreError, Text};
+use crate::store::{NewVideo, Store, StoreError, Text, Video};
 
 /// Errors of opening or updating the data folder.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,13 @@ pub enum CatalogError {
          {indexed:?}, or re-embed everything with `vidseek reembed` (or use another --data folder)"
     )]
     ModelMismatch { indexed: String, given: String },
+    /// The folder cannot be written (a read-only mount, no permission).
+    #[error(
+        "the data folder {} is read-only ({reason}): it can be searched but not changed; make it writable \
+         (or pass another --data folder)",
+        dir.display()
+    )]
+    ReadOnly { dir: PathBuf, reason: String },
     /// Another process is writing to the folder.
     #[error("the data folder {} is in use by another vidseek process (indexing or serving); wait for it or stop it", dir.display())]
     Locked { dir: PathBuf },
@@ -35,6 +42,27 @@ impl CatalogError {
     pub fn is_user_error(&self) -> bool {
         matches!(self, CatalogError::ModelMismatch { .. } | CatalogError::Locked { .. })
     }
+}
+
+/// See [`Catalog::consistency`].
+#[derive(Clone, Debug, serde::Serialize, PartialEq)]
+pub struct Consistency {
+    /// Frames and texts in the store.
+    pub frames: i64,
+    pub texts: i64,
+    /// Points of the vector index that are live frames, and deleted ones.
+    pub vector_live: usize,
+    pub vector_tombstones: usize,
+    /// Stored frames the vector index lacks, and live points the store lacks.
+    pub frames_not_in_vector_index: Vec<i64>,
+    pub vector_points_not_in_store: Vec<i64>,
+    /// Stored frames looked up by their own vector, and those not found.
+    pub frames_checked: usize,
+    pub frames_unreachable: Vec<i64>,
+    /// Documents in the text index.
+    pub text_docs: u64,
+    /// True when nothing above disagrees.
+    pub agree: bool,
 }
 
 /// Rebuild the vector index when more than this share of its points are deleted frames.
@@ -49,7 +77,10 @@ pub struct Catalog {
     dim: usize,
     vectors: RwLock<VectorIndex>,
     text: TextIndex,
-    text_writes: Mutex<()>,
+    /// Held by every change to the library (store write plus index updates), so the
+    /// store and both indexes see changes in the same order: a video deleted while it is
+    /// being written can never leave its texts or vectors behind.
+    writes: tokio::sync::Mutex<()>,
     _lock: Option<File>,
 }
 
@@ -100,7 +131,15 @@ impl Catalog {
             }
         }
         let vectors = open_vectors(data_dir, &store, model, dim, access).await?;
-        let (text, text_gen) = TextIndex::open(&data_dir.join("text"))?;
+        let (text, text_gen) = match TextIndex::open(&data_dir.join("text")) {
+            Ok(t) => t,
+            // A read-only folder can still be searched: the text index is rebuilt in memory.
+            Err(e) if access == Access::Read => {
+                tracing::info!("{e}; searching with a text index built in memory");
+                (TextIndex::in_memory()?, None)
+            }
+            Err(e) => return Err(e.into()),
+        };
         let generation = store.generation().await?;
         if text_gen != Some(generation) {
             tracing::info!("rebuilding the text index (at {text_gen:?}, store at {generation})");
@@ -116,7 +155,7 @@ impl Catalog {
             dim,
             vectors: RwLock::new(vectors),
             text,
-            text_writes: Mutex::new(()),
+            writes: tokio::sync::Mutex::new(()),
             _lock: lock,
         })
     }
@@ -132,11 +171,14 @@ impl Catalog {
     /// Writes one indexed video (replacing an earlier version of the same file) to the
     /// store in one transaction, then to the indexes. Returns the video id.
     pub async fn add_video(&self, v: &NewVideo) -> Result<i64, CatalogError> {
-        let replaced = self.store.video_by_path(&v.path).await?.map(|old| old.id);
-        let (id, frame_ids, generation) = self.store.put_video(v, &self.model).await?;
+        let _w = self.writes.lock().await;
+        let w = self.store.put_video(v, &self.model).await?;
+        let (id, generation) = (w.video_id, w.generation);
         {
             let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
-            let items: Vec<(i64, &[f32])> = frame_ids
+            vectors.delete(&w.replaced_frames);
+            let items: Vec<(i64, &[f32])> = w
+                .frame_ids
                 .iter()
                 .zip(&v.frames)
                 .map(|(fid, f)| (*fid, f.vector.as_slice()))
@@ -155,20 +197,105 @@ impl Catalog {
                 text: t.text.clone(),
             })
             .collect();
-        let _w = self.text_writes.lock().unwrap_or_else(|e| e.into_inner());
         self.text
-            .update(&replaced.into_iter().collect::<Vec<_>>(), &texts, generation)?;
+            .update(&w.replaced_video.into_iter().collect::<Vec<_>>(), &texts, generation)?;
+        self.compact_if_needed().await?;
         Ok(id)
     }
 
     /// Deletes a video; its frames become tombstones in the vector index.
     pub async fn remove_video(&self, id: i64) -> Result<bool, CatalogError> {
-        let Some((_frames, generation)) = self.store.remove_video(id).await? else {
+        let _w = self.writes.lock().await;
+        let Some((frames, generation)) = self.store.remove_video(id).await? else {
             return Ok(false);
         };
-        let _w = self.text_writes.lock().unwrap_or_else(|e| e.into_inner());
+        self.vectors
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .delete(&frames);
         self.text.update(&[id], &[], generation)?;
+        self.compact_if_needed().await?;
         Ok(true)
+    }
+
+    /// Rebuilds the vector index from the store once more than a quarter of its points
+    /// are deleted frames (hnsw_rs cannot remove points; searches skip tombstones, but
+    /// a graph mostly made of them searches slowly and can miss live frames). Called
+    /// with the write lock held; searches use the old graph until the new one is in.
+    async fn compact_if_needed(&self) -> Result<(), CatalogError> {
+        let (points, dead) = {
+            let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+            (v.points, v.tombstones())
+        };
+        if (dead as f64) <= MAX_TOMBSTONE_SHARE * points.max(1) as f64 {
+            return Ok(());
+        }
+        tracing::info!("compacting the vector index: {dead} of its {points} points are deleted frames");
+        let live = points - dead;
+        let fresh = build_from_store(&self.store, &self.model, self.dim, live).await?;
+        *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
+    }
+
+    /// Forgets every video whose file no longer exists; returns the videos removed.
+    pub async fn prune(&self) -> Result<Vec<Video>, CatalogError> {
+        let mut removed = Vec::new();
+        for v in self.store.videos().await? {
+            if !Path::new(&v.path).exists() && self.remove_video(v.id).await? {
+                removed.push(v);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Whether the store and both indexes agree: the vector index holds exactly the
+    /// stored frames (deleted ones are tombstones), a sample of `max_frames` of them
+    /// (spread evenly, all when fewer) is found by its own vector, and the text index
+    /// holds exactly the store's texts.
+    pub async fn consistency(&self, max_frames: usize) -> Result<Consistency, CatalogError> {
+        let _w = self.writes.lock().await;
+        let counts = self.store.counts().await?;
+        let stored = self.store.frame_ids().await?;
+        let (mut live, tombstones) = {
+            let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+            let dead: std::collections::HashSet<i64> = v.deleted_ids().into_iter().collect();
+            let live: Vec<i64> = v.ids().into_iter().filter(|id| !dead.contains(id)).collect();
+            (live, dead.len())
+        };
+        live.sort_unstable();
+        let not_in_index: Vec<i64> = stored.iter().filter(|id| live.binary_search(id).is_err()).copied().collect();
+        let not_in_store: Vec<i64> = live.iter().filter(|id| stored.binary_search(id).is_err()).copied().collect();
+        let step = (stored.len() / max_frames.max(1)).max(1);
+        let mut checked = 0;
+        let mut unreachable = Vec::new();
+        for id in stored.iter().step_by(step) {
+            let Some((_, v)) = self.store.vectors_after(id - 1, 1).await?.into_iter().next() else {
+                continue;
+            };
+            checked += 1;
+            // Several frames can hold the very same picture (a file copied twice): any
+            // hit as close as the frame itself counts.
+            if !self.nearest(&v, 10, 128).iter().any(|(hit, s)| hit == id || *s >= 0.99999) {
+                unreachable.push(*id);
+            }
+        }
+        let text_docs = self.text.num_docs();
+        let agree = not_in_index.is_empty()
+            && not_in_store.is_empty()
+            && unreachable.is_empty()
+            && text_docs == counts.texts as u64;
+        Ok(Consistency {
+            frames: counts.frames,
+            texts: counts.texts,
+            vector_live: live.len(),
+            vector_tombstones: tombstones,
+            frames_not_in_vector_index: not_in_index,
+            vector_points_not_in_store: not_in_store,
+            frames_checked: checked,
+            frames_unreachable: unreachable,
+            text_docs,
+            agree,
+        })
     }
 
     /// Persists the vector index at the store's current generation (after a job; a
@@ -198,6 +325,10 @@ impl Catalog {
 
     pub fn text_search(&self, query: &str, limit: usize) -> Result<Vec<crate::index::TextHit>, CatalogError> {
         Ok(self.text.search(query, limit)?)
+    }
+    /// Points in the vector index that are deleted frames.
+    pub fn vector_tombstones(&self) -> usize {
+        self.vectors.read().unwrap_or_else(|e| e.into_inner()).tombstones()
     }
 }
 
@@ -237,7 +368,13 @@ fn lock_folder(dir: &Path) -> Result<File, CatalogError> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| IndexError::io(&path, e))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => CatalogError::ReadOnly {
+                dir: dir.to_path_buf(),
+                reason: e.to_string(),
+            },
+            _ => IndexError::io(&path, e).into(),
+        })?;
     match f.try_lock() {
         Ok(()) => Ok(f),
         Err(std::fs::TryLockError::WouldBlock) => Err(CatalogError::Locked { dir: dir.to_path_buf() }),
@@ -264,14 +401,19 @@ async fn open_vectors(
         }
     };
     let mut idx = match loaded {
-        Some(v) => {
-            // Points whose frames are gone (removed or re-indexed videos).
-            let dead = v
-                .points
-                .saturating_sub(store.frames_upto(v.max_frame_id).await? as usize);
-            if dead as f64 > MAX_TOMBSTONE_SHARE * v.points.max(1) as f64 {
+        Some(mut v) => {
+            // Points whose frames are gone (removed or re-indexed videos) become tombstones.
+            let stored = store.frame_ids().await?;
+            let dead: Vec<i64> = v
+                .ids()
+                .into_iter()
+                .filter(|id| stored.binary_search(id).is_err())
+                .collect();
+            v.delete(&dead);
+            if dead.len() as f64 > MAX_TOMBSTONE_SHARE * v.points.max(1) as f64 {
                 tracing::info!(
-                    "rebuilding the vector index: {dead} of its {} points are deleted frames",
+                    "rebuilding the vector index: {} of its {} points are deleted frames",
+                    dead.len(),
                     v.points
                 );
                 build_from_store(store, model, dim, live).await?

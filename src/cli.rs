@@ -595,16 +595,12 @@ fn prune(g: &Global) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         let catalog = open_for_maintenance(g).await?;
-        let mut n = 0;
-        for v in catalog.store.videos().await? {
-            if !std::path::Path::new(&v.path).exists() {
-                catalog.remove_video(v.id).await?;
-                println!("removed {} (file is gone)", v.path);
-                n += 1;
-            }
+        let removed = catalog.prune().await?;
+        for v in &removed {
+            println!("removed {} (file is gone)", v.path);
         }
         catalog.save_vectors().await?;
-        println!("{n} video(s) pruned");
+        println!("{} video(s) pruned", removed.len());
         Ok(())
     })
 }

@@ -214,10 +214,15 @@ pub async fn run_job(
             return Err(e.into());
         }
     };
-    store
+    if !store
         .start_job(job_id, scan.files.len() as i64)
         .await
-        .map_err(CatalogError::from)?;
+        .map_err(CatalogError::from)?
+    {
+        // Canceled while it waited in the queue.
+        report.state = "canceled".into();
+        return Ok(report);
+    }
     for (path, reason) in &scan.errors {
         let r = FileReport {
             path: path.display().to_string(),

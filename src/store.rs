@@ -29,6 +29,15 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// The database cannot do what was asked for a reason outside the request: the
+    /// disk is full, the data folder is read-only, or another process holds the lock
+    /// for longer than the wait. Retrying later (after the fix) works.
+    #[error("the database is unavailable while {what}: {reason}; {hint}")]
+    Unavailable {
+        what: &'static str,
+        reason: String,
+        hint: &'static str,
+    },
     /// A stored vector does not have the expected length.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
@@ -38,12 +47,46 @@ impl StoreError {
     pub fn is_user_error(&self) -> bool {
         false
     }
+
+    /// True when the failure is the machine's state (disk, permissions, a lock held
+    /// elsewhere), not a fault of vidseek or of the request: HTTP 503.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
 
 fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |source| StoreError::Query { what, source }
+    move |source| match unavailable(&source) {
+        Some(hint) => StoreError::Unavailable {
+            what,
+            reason: source.to_string(),
+            hint,
+        },
+        None => StoreError::Query { what, source },
+    }
+}
+
+/// The fix to name when SQLite failed because of the machine rather than the query.
+fn unavailable(e: &sqlx::Error) -> Option<&'static str> {
+    match e {
+        sqlx::Error::PoolTimedOut => Some("the database was busy with other writes for minutes: retry later"),
+        sqlx::Error::Io(_) => Some("check the disk holding the --data folder"),
+        sqlx::Error::Database(db) => {
+            let code: i32 = db.code()?.parse().ok()?;
+            // Primary result codes (https://www.sqlite.org/rescode.html).
+            match code & 0xff {
+                13 => Some("the disk holding the --data folder is full: free some space and retry"),
+                8 | 3 => Some("the --data folder or its database is read-only: make it writable and retry"),
+                10 => Some("the disk holding the --data folder reported an I/O error: check it and retry"),
+                14 => Some("the database file cannot be opened: check the --data folder and its permissions"),
+                5 | 6 => Some("another process holds the database lock: wait for it (or stop it) and retry"),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 pub fn now() -> i64 {
@@ -123,6 +166,18 @@ pub struct NewFrame {
     pub thumbnail: Vec<u8>,
 }
 
+/// What [`Store::put_video`] wrote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Written {
+    pub video_id: i64,
+    /// The new frames' ids, in order.
+    pub frame_ids: Vec<i64>,
+    /// The earlier row of the same path and its frames, now deleted.
+    pub replaced_video: Option<i64>,
+    pub replaced_frames: Vec<i64>,
+    pub generation: u64,
+}
+
 #[derive(Clone, Debug)]
 pub struct NewText {
     pub kind: &'static str,
@@ -186,9 +241,15 @@ pub fn blob_to_vector(b: &[u8]) -> Vec<f32> {
 /// The database.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    read: SqlitePool,
+    write: SqlitePool,
     path: PathBuf,
 }
+
+/// How long a statement waits for a lock another process holds.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a write waits for the writer connection (behind other writes of this process).
+const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 const VIDEO_COLS: &str = "id, path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, error, frame_count, indexed_at";
 
@@ -246,6 +307,12 @@ const JOB_COLS: &str =
 
 impl Store {
     /// Opens (creating and migrating) the database at `path`.
+    ///
+    /// Two pools over one WAL database: readers (up to 8 connections, never blocked by
+    /// the writer) and the writer (one connection). Every write goes through the writer
+    /// and every write transaction begins with `BEGIN IMMEDIATE`, so writes queue in
+    /// this process instead of failing with "database is locked" (SQLITE_BUSY) or
+    /// SQLITE_BUSY_SNAPSHOT (a transaction that read first and then tried to write).
     pub async fn open(path: &Path) -> Result<Self> {
         let fail = |reason: String| StoreError::Open {
             path: path.to_path_buf(),
@@ -260,20 +327,46 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
+            // Another process (a second vidseek reading, a backup) may hold the lock briefly.
+            .busy_timeout(BUSY_TIMEOUT);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            // Writers wait their turn behind the longest write (one video's commit).
+            .acquire_timeout(WRITE_WAIT)
+            .connect_with(opts.clone())
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        sqlx::migrate!("./migrations")
+            .run(&write)
+            .await
+            .map_err(|e| fail(format!("migration failed: {e}")))?;
+        let read = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|e| fail(format!("migration failed: {e}")))?;
         Ok(Self {
-            pool,
+            read,
+            write,
             path: path.to_path_buf(),
         })
+    }
+
+    /// A write transaction, begun as a writer (`BEGIN IMMEDIATE`) on the one writer
+    /// connection: it holds SQLite's write lock from its first statement, so it never
+    /// has to upgrade a read snapshot (which fails with SQLITE_BUSY_SNAPSHOT under WAL).
+    async fn begin_write(&self) -> std::result::Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        match self.write.begin_with("BEGIN IMMEDIATE").await {
+            Err(sqlx::Error::InvalidSavePointStatement | sqlx::Error::BeginFailed) => {
+                // A transaction that failed to commit (a full disk) can leave the writer
+                // connection inside it: replace the connection, then begin again.
+                tracing::warn!("replacing the database writer connection after a failed transaction");
+                let conn = self.write.acquire().await?;
+                conn.close().await?;
+                self.write.begin_with("BEGIN IMMEDIATE").await
+            }
+            other => other,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -281,7 +374,8 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.read.close().await;
+        self.write.close().await;
     }
 
     // ------------------------------------------------------------------ meta
@@ -289,7 +383,7 @@ impl Store {
     pub async fn meta(&self, key: &str) -> Result<Option<String>> {
         sqlx::query("SELECT value FROM meta WHERE key = ?")
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await
             .map(|r| r.map(|r| r.get(0)))
             .map_err(q("reading meta"))
@@ -299,7 +393,7 @@ impl Store {
         sqlx::query("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
             .bind(key)
             .bind(value)
-            .execute(&self.pool)
+            .execute(&self.write)
             .await
             .map(|_| ())
             .map_err(q("writing meta"))
@@ -329,7 +423,7 @@ impl Store {
             "SELECT {VIDEO_COLS} FROM videos WHERE id = ?"
         )))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.read)
         .await
         .map(|r| r.as_ref().map(video_from))
         .map_err(q("reading a video"))
@@ -340,7 +434,7 @@ impl Store {
             "SELECT {VIDEO_COLS} FROM videos WHERE path = ?"
         )))
         .bind(path)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.read)
         .await
         .map(|r| r.as_ref().map(video_from))
         .map_err(q("reading a video"))
@@ -350,26 +444,37 @@ impl Store {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {VIDEO_COLS} FROM videos ORDER BY path"
         )))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read)
         .await
         .map(|rows| rows.iter().map(video_from).collect())
         .map_err(q("listing videos"))
     }
 
     /// Writes an indexed video in one transaction, replacing any earlier row for the
-    /// same path (its frames, vectors, thumbnails and texts go with it). Returns the
-    /// video id, the new frame ids in order, and the new generation.
-    pub async fn put_video(&self, v: &NewVideo, model: &str) -> Result<(i64, Vec<i64>, u64)> {
-        let mut tx = self.pool.begin().await.map_err(q("starting a transaction"))?;
+    /// same path (its frames, vectors, thumbnails and texts go with it).
+    pub async fn put_video(&self, v: &NewVideo, model: &str) -> Result<Written> {
+        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
+        let replaced: Vec<(i64, i64)> = sqlx::query(
+            "SELECT v.id, f.id FROM videos v LEFT JOIN frames f ON f.video_id = v.id WHERE v.path = ?",
+        )
+        .bind(&v.path)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("reading the replaced video"))?
+        .iter()
+        .map(|r| (r.get(0), r.get::<Option<i64>, _>(1).unwrap_or(0)))
+        .collect();
         sqlx::query("DELETE FROM videos WHERE path = ?")
             .bind(&v.path)
             .execute(&mut *tx)
             .await
             .map_err(q("replacing a video"))?;
-        let id: i64 = sqlx::query(
-            "INSERT INTO videos(path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, frame_count, indexed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', ?, ?) RETURNING id",
+        let id = next_ids(&mut tx, "videos", 1).await?;
+        sqlx::query(
+            "INSERT INTO videos(id, path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, frame_count, indexed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', ?, ?)",
         )
+        .bind(id)
         .bind(&v.path)
         .bind(v.size)
         .bind(v.mtime_ns)
@@ -382,25 +487,24 @@ impl Store {
         .bind(v.rotation)
         .bind(v.frames.len() as i64)
         .bind(now())
-        .fetch_one(&mut *tx)
+        .execute(&mut *tx)
         .await
-        .map_err(q("inserting a video"))?
-        .get(0);
+        .map_err(q("inserting a video"))?;
+        let first = next_ids(&mut tx, "frames", v.frames.len() as i64).await?;
         let mut ids = Vec::with_capacity(v.frames.len());
         for (seq, f) in v.frames.iter().enumerate() {
-            let fid: i64 = sqlx::query(
-                "INSERT INTO frames(video_id, seq, start, \"end\", peak, shot) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(id)
-            .bind(seq as i64)
-            .bind(f.start)
-            .bind(f.end)
-            .bind(f.peak)
-            .bind(f.shot as i64)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(q("inserting a frame"))?
-            .get(0);
+            let fid = first + seq as i64;
+            sqlx::query("INSERT INTO frames(id, video_id, seq, start, \"end\", peak, shot) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(fid)
+                .bind(id)
+                .bind(seq as i64)
+                .bind(f.start)
+                .bind(f.end)
+                .bind(f.peak)
+                .bind(f.shot as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("inserting a frame"))?;
             sqlx::query("INSERT INTO embeddings(frame_id, model, vector) VALUES (?, ?, ?)")
                 .bind(fid)
                 .bind(model)
@@ -431,46 +535,72 @@ impl Store {
         }
         let generation = bump_generation(&mut tx).await?;
         tx.commit().await.map_err(q("committing a video"))?;
-        Ok((id, ids, generation))
+        Ok(Written {
+            video_id: id,
+            frame_ids: ids,
+            replaced_video: replaced.first().map(|r| r.0),
+            replaced_frames: replaced.iter().map(|r| r.1).filter(|f| *f > 0).collect(),
+            generation,
+        })
     }
 
     /// Records that a file could not be indexed. A file that was indexed before keeps
     /// its frames (nothing already indexed is lost); only the error is noted.
     pub async fn put_failed(&self, path: &str, size: i64, mtime_ns: i64, hash: &str, error: &str) -> Result<()> {
-        let existing = self.video_by_path(path).await?;
+        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
+        let existing: Option<(i64, String)> = sqlx::query("SELECT id, status FROM videos WHERE path = ?")
+            .bind(path)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("reading a video"))?
+            .map(|r| (r.get(0), r.get(1)));
         match existing {
-            Some(v) if v.status == "indexed" => {
+            Some((id, status)) if status == "indexed" => {
                 sqlx::query("UPDATE videos SET error = ? WHERE id = ?")
                     .bind(error)
-                    .bind(v.id)
-                    .execute(&self.pool)
+                    .bind(id)
+                    .execute(&mut *tx)
                     .await
                     .map_err(q("noting an error"))?;
             }
-            _ => {
+            Some((id, _)) => {
                 sqlx::query(
-                    "INSERT INTO videos(path, size, mtime_ns, hash, status, error, indexed_at) VALUES (?, ?, ?, ?, 'failed', ?, ?)
-                     ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, hash = excluded.hash,
-                     status = 'failed', error = excluded.error, indexed_at = excluded.indexed_at",
+                    "UPDATE videos SET size = ?, mtime_ns = ?, hash = ?, status = 'failed', error = ?, indexed_at = ? WHERE id = ?",
                 )
+                .bind(size)
+                .bind(mtime_ns)
+                .bind(hash)
+                .bind(error)
+                .bind(now())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("recording a failed file"))?;
+            }
+            None => {
+                let id = next_ids(&mut tx, "videos", 1).await?;
+                sqlx::query(
+                    "INSERT INTO videos(id, path, size, mtime_ns, hash, status, error, indexed_at) VALUES (?, ?, ?, ?, ?, 'failed', ?, ?)",
+                )
+                .bind(id)
                 .bind(path)
                 .bind(size)
                 .bind(mtime_ns)
                 .bind(hash)
                 .bind(error)
                 .bind(now())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(q("recording a failed file"))?;
             }
         }
-        Ok(())
+        tx.commit().await.map_err(q("committing a failed file"))
     }
 
     /// Deletes a video and everything derived from it; returns the frame ids that were
     /// removed (tombstones for the vector index) and the new generation.
     pub async fn remove_video(&self, id: i64) -> Result<Option<(Vec<i64>, u64)>> {
-        let mut tx = self.pool.begin().await.map_err(q("starting a transaction"))?;
+        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
         let frames: Vec<i64> = sqlx::query("SELECT id FROM frames WHERE video_id = ?")
             .bind(id)
             .fetch_all(&mut *tx)
@@ -495,7 +625,7 @@ impl Store {
 
     /// Deletes every video (and so every frame, vector, thumbnail and text).
     pub async fn clear_videos(&self) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(q("starting a transaction"))?;
+        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
         sqlx::query("DELETE FROM videos")
             .execute(&mut *tx)
             .await
@@ -509,7 +639,7 @@ impl Store {
     pub async fn frames_of(&self, video_id: i64) -> Result<Vec<Frame>> {
         sqlx::query("SELECT id, video_id, seq, start, \"end\", peak, shot FROM frames WHERE video_id = ? ORDER BY seq")
             .bind(video_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await
             .map(|rows| rows.iter().map(frame_from).collect())
             .map_err(q("listing frames"))
@@ -525,7 +655,7 @@ impl Store {
             for id in chunk {
                 query = query.bind(id);
             }
-            let rows = query.fetch_all(&self.pool).await.map_err(q("reading frames"))?;
+            let rows = query.fetch_all(&self.read).await.map_err(q("reading frames"))?;
             out.extend(rows.iter().map(frame_from));
         }
         Ok(out)
@@ -535,7 +665,7 @@ impl Store {
     pub async fn vectors_of(&self, video_id: i64) -> Result<Vec<(i64, Vec<f32>)>> {
         sqlx::query("SELECT f.id, e.vector FROM frames f JOIN embeddings e ON e.frame_id = f.id WHERE f.video_id = ? ORDER BY f.seq")
             .bind(video_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await
             .map(|rows| rows.iter().map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1)))).collect())
             .map_err(q("reading vectors"))
@@ -546,7 +676,7 @@ impl Store {
         sqlx::query("SELECT frame_id, vector FROM embeddings WHERE frame_id > ? ORDER BY frame_id LIMIT ?")
             .bind(after)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await
             .map(|rows| {
                 rows.iter()
@@ -556,28 +686,27 @@ impl Store {
             .map_err(q("reading vectors"))
     }
 
+    /// Every stored frame id, ascending.
+    pub async fn frame_ids(&self) -> Result<Vec<i64>> {
+        sqlx::query("SELECT id FROM frames ORDER BY id")
+            .fetch_all(&self.read)
+            .await
+            .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+            .map_err(q("listing frames"))
+    }
+
     pub async fn max_frame_id(&self) -> Result<i64> {
         sqlx::query("SELECT COALESCE(MAX(id), 0) FROM frames")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.read)
             .await
             .map(|r| r.get(0))
             .map_err(q("reading frames"))
     }
 
-    /// Frames with id <= `max_id` (the live part of an index that holds ids up to it).
-    pub async fn frames_upto(&self, max_id: i64) -> Result<i64> {
-        sqlx::query("SELECT COUNT(*) FROM frames WHERE id <= ?")
-            .bind(max_id)
-            .fetch_one(&self.pool)
-            .await
-            .map(|r| r.get(0))
-            .map_err(q("counting frames"))
-    }
-
     pub async fn thumbnail(&self, frame_id: i64) -> Result<Option<Vec<u8>>> {
         sqlx::query("SELECT jpeg FROM thumbnails WHERE frame_id = ?")
             .bind(frame_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await
             .map(|r| r.map(|r| r.get(0)))
             .map_err(q("reading a thumbnail"))
@@ -587,7 +716,7 @@ impl Store {
 
     pub async fn texts(&self) -> Result<Vec<Text>> {
         sqlx::query("SELECT id, video_id, kind, start, \"end\", text FROM texts ORDER BY id")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await
             .map(|rows| {
                 rows.iter()
@@ -609,7 +738,7 @@ impl Store {
             "SELECT (SELECT COUNT(*) FROM videos), (SELECT COUNT(*) FROM videos WHERE status = 'indexed'),
                     (SELECT COUNT(*) FROM videos WHERE status = 'failed'), (SELECT COUNT(*) FROM frames), (SELECT COUNT(*) FROM texts)",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.read)
         .await
         .map_err(q("counting"))?;
         Ok(Counts {
@@ -628,7 +757,7 @@ impl Store {
             "SELECT (SELECT COUNT(*) FROM frames WHERE video_id NOT IN (SELECT id FROM videos)),
                     (SELECT COUNT(*) FROM frames WHERE id NOT IN (SELECT frame_id FROM embeddings))",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.read)
         .await
         .map_err(q("checking integrity"))?;
         Ok(Integrity {
@@ -639,21 +768,38 @@ impl Store {
 
     // ------------------------------------------------------------------ jobs
 
+    /// Queues a job, or returns the id of an identical one still waiting to start
+    /// (the same kind and paths): asking twice for the same work queues it once.
     pub async fn create_job(&self, kind: &str, paths: &[String]) -> Result<i64> {
-        sqlx::query("INSERT INTO jobs(kind, state, paths, created_at) VALUES (?, 'enqueued', ?, ?) RETURNING id")
-            .bind(kind)
-            .bind(serde_json::to_string(paths).unwrap_or_else(|_| "[]".into()))
-            .bind(now())
-            .fetch_one(&self.pool)
-            .await
-            .map(|r| r.get(0))
-            .map_err(q("creating a job"))
+        let paths = serde_json::to_string(paths).unwrap_or_else(|_| "[]".into());
+        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
+        let waiting: Option<i64> =
+            sqlx::query("SELECT id FROM jobs WHERE state = 'enqueued' AND kind = ? AND paths = ? ORDER BY id LIMIT 1")
+                .bind(kind)
+                .bind(&paths)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(q("looking for a waiting job"))?
+                .map(|r| r.get(0));
+        let id = match waiting {
+            Some(id) => id,
+            None => sqlx::query("INSERT INTO jobs(kind, state, paths, created_at) VALUES (?, 'enqueued', ?, ?) RETURNING id")
+                .bind(kind)
+                .bind(&paths)
+                .bind(now())
+                .fetch_one(&mut *tx)
+                .await
+                .map(|r| r.get(0))
+                .map_err(q("creating a job"))?,
+        };
+        tx.commit().await.map_err(q("committing a job"))?;
+        Ok(id)
     }
 
     pub async fn job(&self, id: i64) -> Result<Option<Job>> {
         sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLS} FROM jobs WHERE id = ?")))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await
             .map(|r| r.as_ref().map(job_from))
             .map_err(q("reading a job"))
@@ -664,7 +810,7 @@ impl Store {
             "SELECT {JOB_COLS} FROM jobs ORDER BY id DESC LIMIT ?"
         )))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read)
         .await
         .map(|rows| rows.iter().map(job_from).collect())
         .map_err(q("listing jobs"))
@@ -675,7 +821,7 @@ impl Store {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {JOB_COLS} FROM jobs WHERE state = 'enqueued' ORDER BY id"
         )))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read)
         .await
         .map(|rows| rows.iter().map(job_from).collect())
         .map_err(q("listing jobs"))
@@ -684,22 +830,25 @@ impl Store {
     /// Puts jobs a dead process left in `processing` back in the queue; returns how many.
     pub async fn requeue_interrupted(&self) -> Result<u64> {
         sqlx::query("UPDATE jobs SET state = 'enqueued' WHERE state = 'processing'")
-            .execute(&self.pool)
+            .execute(&self.write)
             .await
             .map(|r| r.rows_affected())
             .map_err(q("re-queueing jobs"))
     }
 
-    pub async fn start_job(&self, id: i64, files_total: i64) -> Result<()> {
+    /// Marks a queued (or interrupted) job as running; false when it was canceled or
+    /// has ended meanwhile, and must not run.
+    pub async fn start_job(&self, id: i64, files_total: i64) -> Result<bool> {
         sqlx::query(
-            "UPDATE jobs SET state = 'processing', started_at = COALESCE(started_at, ?), files_total = ? WHERE id = ?",
+            "UPDATE jobs SET state = 'processing', started_at = COALESCE(started_at, ?), files_total = ?
+             WHERE id = ? AND state IN ('enqueued', 'processing')",
         )
         .bind(now())
         .bind(files_total)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await
-        .map(|_| ())
+        .map(|r| r.rows_affected() > 0)
         .map_err(q("starting a job"))
     }
 
@@ -708,7 +857,7 @@ impl Store {
             .bind(files_done)
             .bind(frames_done)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.write)
             .await
             .map(|_| ())
             .map_err(q("updating a job"))
@@ -720,7 +869,7 @@ impl Store {
             .bind(error)
             .bind(now())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.write)
             .await
             .map(|_| ())
             .map_err(q("finishing a job"))
@@ -733,7 +882,7 @@ impl Store {
         )
         .bind(now())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await
         .map(|r| r.rows_affected() > 0)
         .map_err(q("canceling a job"))
@@ -749,7 +898,7 @@ impl Store {
         .bind(&f.state)
         .bind(&f.error)
         .bind(f.frames)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await
         .map(|_| ())
         .map_err(q("recording a file result"))
@@ -758,7 +907,7 @@ impl Store {
     pub async fn job_files(&self, job: i64) -> Result<Vec<JobFile>> {
         sqlx::query("SELECT path, state, error, frames FROM job_files WHERE job_id = ? ORDER BY path")
             .bind(job)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await
             .map(|rows| {
                 rows.iter()
@@ -772,6 +921,29 @@ impl Store {
             })
             .map_err(q("listing file results"))
     }
+}
+
+/// Reserves `n` ids of `table` ("videos" or "frames") and returns the first. Ids are
+/// never reused, not even those of deleted rows (SQLite would hand out the highest
+/// deleted rowid again): a frame id stays a tombstone in the vector index, and a video
+/// id in a link, forever.
+async fn next_ids(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, table: &'static str, n: i64) -> Result<i64> {
+    let key = format!("last_{table}_id");
+    let last: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT MAX(COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0), COALESCE((SELECT MAX(id) FROM {table}), 0))"
+    )))
+    .bind(&key)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(q("reserving ids"))?
+    .get(0);
+    sqlx::query("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .bind(&key)
+        .bind((last + n).to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(q("reserving ids"))?;
+    Ok(last + 1)
 }
 
 async fn bump_generation(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<u64> {

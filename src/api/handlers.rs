@@ -15,9 +15,20 @@ use crate::store::now;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse> {
+#[derive(Deserialize)]
+pub struct HealthParams {
+    /// Also check that the store and both indexes agree (costs a lookup per frame).
+    deep: Option<bool>,
+}
+
+pub async fn health(state: web::Data<AppState>, p: web::Query<HealthParams>) -> Result<HttpResponse> {
     let counts = state.catalog.store.counts().await?;
+    let consistency = match p.deep {
+        Some(true) => Some(state.catalog.consistency(5_000).await?),
+        _ => None,
+    };
     Ok(HttpResponse::Ok().json(json!({
+        "consistency": consistency,
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "model": state.model.model_name(),
@@ -153,6 +164,20 @@ pub async fn delete_video(state: web::Data<AppState>, id: web::Path<i64>) -> Res
         path: v.path,
     });
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Forgets every video whose file is gone.
+pub async fn prune(state: web::Data<AppState>) -> Result<HttpResponse> {
+    let removed = state.catalog.prune().await?;
+    for v in &removed {
+        let _ = state.events.send(ServerEvent::Library {
+            action: "removed".into(),
+            video_id: Some(v.id),
+            path: v.path.clone(),
+        });
+    }
+    let list: Vec<_> = removed.iter().map(|v| json!({"id": v.id, "path": v.path})).collect();
+    Ok(HttpResponse::Ok().json(json!({"removed": list})))
 }
 
 #[derive(Deserialize)]

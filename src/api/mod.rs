@@ -106,6 +106,12 @@ impl ApiError {
     pub fn bad_request(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", msg)
     }
+    /// The server cannot do it now for a reason that is not the client's (disk full, a
+    /// read-only data folder): 503, with the fix in the message.
+    pub fn unavailable(msg: impl std::fmt::Display) -> Self {
+        tracing::warn!("{msg}");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg.to_string())
+    }
     pub fn internal(msg: impl std::fmt::Display) -> Self {
         tracing::error!("{msg}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg.to_string())
@@ -161,6 +167,8 @@ impl IntoApi for &CatalogError {
                 ApiError::new(StatusCode::CONFLICT, "model_mismatch", self.to_string())
             }
             CatalogError::Locked { .. } => ApiError::new(StatusCode::CONFLICT, "locked", self.to_string()),
+            CatalogError::Store(e) if e.is_unavailable() => ApiError::unavailable(self),
+            CatalogError::ReadOnly { .. } => ApiError::unavailable(self),
             CatalogError::Store(_) | CatalogError::Index(_) => ApiError::internal(self),
         }
     }
@@ -174,7 +182,11 @@ impl From<CatalogError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::internal(e)
+        if e.is_unavailable() {
+            ApiError::unavailable(e)
+        } else {
+            ApiError::internal(e)
+        }
     }
 }
 
@@ -260,6 +272,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/videos/{id}", web::get().to(handlers::video))
                 .route("/videos/{id}", web::delete().to(handlers::delete_video))
                 .route("/index", web::post().to(handlers::index))
+                .route("/prune", web::post().to(handlers::prune))
                 .route("/upload", web::post().to(handlers::upload))
                 .route("/jobs", web::get().to(handlers::jobs))
                 .route("/jobs/{id}", web::get().to(handlers::job))

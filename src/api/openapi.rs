@@ -50,7 +50,7 @@ pub fn document() -> Value {
         },
         "security": [{"bearer": []}],
         "paths": {
-            "/api/health": {"get": {"summary": "Status, model, execution provider, counts", "responses": {"200": ok("Health"), "401": err()}}},
+            "/api/health": {"get": {"summary": "Status, model, execution provider, counts; with deep=true also whether the store and both indexes agree", "parameters": [{"name": "deep", "in": "query", "schema": {"type": "boolean"}}], "responses": {"200": ok("Health"), "400": err(), "401": err()}}},
             "/api/search": {"get": {"summary": "Search by text", "parameters": [
                 {"name": "q", "in": "query", "required": true, "schema": {"type": "string", "maxLength": 1000}},
                 {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}},
@@ -61,17 +61,18 @@ pub fn document() -> Value {
             "/api/videos": {"get": {"summary": "All videos with status and error", "responses": {"200": ok("Videos"), "401": err()}}},
             "/api/videos/{id}": {
                 "get": {"summary": "A video with its frames (and their scores for q)", "parameters": [id_param("id"), {"name": "q", "in": "query", "schema": {"type": "string"}}], "responses": {"200": ok("VideoDetail"), "404": err(), "401": err()}},
-                "delete": {"summary": "Remove a video from the library (the file stays)", "parameters": [id_param("id")], "responses": {"204": {"description": "removed"}, "404": err(), "401": err()}}},
+                "delete": {"summary": "Remove a video from the library (the file stays)", "parameters": [id_param("id")], "responses": {"204": {"description": "removed"}, "404": err(), "401": err(), "503": err()}}},
+            "/api/prune": {"post": {"summary": "Forget every video whose file is gone", "responses": {"200": {"description": "the videos removed", "content": {"application/json": {"schema": {"type": "object", "properties": {"removed": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "integer"}, "path": {"type": "string"}}}}}}}}}, "401": err(), "503": err()}}},
             "/api/index": {"post": {"summary": "Index a file or folder inside a library root",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}}}}}},
-                "responses": {"202": ok("Job"), "400": err(), "401": err(), "403": err(), "404": err()}}},
+                "responses": {"202": ok("Job"), "400": err(), "401": err(), "403": err(), "404": err(), "503": err()}}},
             "/api/upload": {"post": {"summary": "Upload a video (multipart, field \"file\") into the first library root and index it",
                 "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}},
-                "responses": {"202": ok("Job"), "400": err(), "401": err(), "413": err()}}},
+                "responses": {"202": ok("Job"), "400": err(), "401": err(), "403": err(), "413": err(), "503": err()}}},
             "/api/jobs": {"get": {"summary": "Recent jobs", "responses": {"200": ok("Jobs"), "401": err()}}},
             "/api/jobs/{id}": {
                 "get": {"summary": "A job with progress and per-file results", "parameters": [id_param("id")], "responses": {"200": ok("Job"), "404": err(), "401": err()}},
-                "delete": {"summary": "Cancel a job", "parameters": [id_param("id")], "responses": {"200": ok("Job"), "404": err(), "401": err()}}},
+                "delete": {"summary": "Cancel a job", "parameters": [id_param("id")], "responses": {"200": ok("Job"), "404": err(), "401": err(), "503": err()}}},
             "/api/events": {"get": {"summary": "Server-Sent Events: job progress (event: job) and library changes (event: library)", "responses": {"200": {"description": "text/event-stream"}, "401": err()}}},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
             "/media/{id}": {"get": {"summary": "The original file of an indexed video, with HTTP Range support", "parameters": [id_param("id")], "responses": {"200": {"description": "the file"}, "206": {"description": "a byte range"}, "404": err(), "401": err()}}},

@@ -102,6 +102,19 @@ impl TextIndex {
         Ok((Self { index, reader, fields }, generation))
     }
 
+    /// An empty index in memory, for a data folder that cannot be written (searching a
+    /// read-only copy): the caller fills it from the store.
+    pub fn in_memory() -> Result<Self, IndexError> {
+        let (schema, fields) = schema();
+        let index = Index::create_in_ram(schema);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(terr)?;
+        Ok(Self { index, reader, fields })
+    }
+
     fn writer(&self) -> Result<IndexWriter, IndexError> {
         self.index.writer_with_num_threads(1, 15_000_000).map_err(terr)
     }

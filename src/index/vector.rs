@@ -47,6 +47,9 @@ pub struct VectorMeta {
 /// The in-memory HNSW graph with its bookkeeping.
 pub struct VectorIndex {
     hnsw: Hnsw<'static, f32, DistDot>,
+    /// Points whose frames are deleted (hnsw_rs cannot remove points): searches skip
+    /// them, a rebuild drops them.
+    deleted: std::collections::HashSet<usize>,
     pub model: String,
     pub dim: usize,
     pub points: usize,
@@ -80,6 +83,7 @@ impl VectorIndex {
         );
         Self {
             hnsw,
+            deleted: Default::default(),
             model: model.to_string(),
             dim,
             points: 0,
@@ -113,16 +117,55 @@ impl VectorIndex {
         Ok(())
     }
 
-    /// The `k` nearest frames to the unit vector `query`: (frame id, cosine), best first.
+    /// The `k` nearest live frames to the unit vector `query`: (frame id, cosine), best
+    /// first. Deleted frames are skipped during the graph search, so they never crowd
+    /// out live ones.
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(i64, f32)> {
-        if self.points == 0 || k == 0 || query.len() != self.dim {
+        if self.live() == 0 || k == 0 || query.len() != self.dim {
             return Vec::new();
         }
-        self.hnsw
-            .search(query, k, ef.max(k))
-            .into_iter()
+        let hits = if self.deleted.is_empty() {
+            self.hnsw.search(query, k, ef.max(k))
+        } else {
+            let alive = |id: &usize| !self.deleted.contains(id);
+            self.hnsw.search_filter(query, k, ef.max(k), Some(&alive))
+        };
+        hits.into_iter()
             .map(|n| (n.d_id as i64, 1.0 - n.distance))
             .collect()
+    }
+
+    /// Marks frames as deleted (ids the graph does not hold are ignored).
+    pub fn delete(&mut self, ids: &[i64]) {
+        self.deleted
+            .extend(ids.iter().filter(|id| **id > 0 && **id <= self.max_frame_id).map(|id| *id as usize));
+    }
+
+    /// Every frame id in the graph, deleted ones included.
+    pub fn ids(&self) -> Vec<i64> {
+        if self.points == 0 {
+            return Vec::new(); // hnsw_rs' point iterator panics on an empty graph
+        }
+        self.hnsw
+            .get_point_indexation()
+            .into_iter()
+            .map(|p| p.get_origin_id() as i64)
+            .collect()
+    }
+
+    /// The deleted frames still in the graph.
+    pub fn deleted_ids(&self) -> Vec<i64> {
+        self.deleted.iter().map(|id| *id as i64).collect()
+    }
+
+    /// Points that are deleted frames.
+    pub fn tombstones(&self) -> usize {
+        self.deleted.len()
+    }
+
+    /// Points that are live frames.
+    pub fn live(&self) -> usize {
+        self.points.saturating_sub(self.deleted.len())
     }
 
     /// Share of `sample` points whose own vector finds them first.
@@ -244,6 +287,7 @@ impl VectorIndex {
         }
         Ok(Some(Self {
             hnsw,
+            deleted: Default::default(),
             model: meta.model,
             dim: meta.dim,
             points: meta.points,

@@ -248,6 +248,7 @@ fn search_videos_jobs_media_events_and_errors() {
         "/api/jobs",
         "/api/jobs/{id}",
         "/api/openapi.json",
+        "/api/prune",
         "/api/search",
         "/api/upload",
         "/api/videos",

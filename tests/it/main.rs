@@ -4,6 +4,7 @@ mod api;
 mod bad_input;
 mod browser;
 mod common;
+mod concurrency;
 mod decode;
 mod embed;
 mod http;
