@@ -243,17 +243,38 @@ pub enum EmbedCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum ModelCmd {
-    /// Download a known ONNX CLIP from Hugging Face and make it a package (needs internet).
+    /// Download a known ONNX CLIP from the Hugging Face hub at its pinned commit and make
+    /// it a package (needs internet; HF_ENDPOINT, HF_TOKEN and the proxy variables apply).
     Pull {
         name: String,
         /// Target folder (default: <data>/models/NAME).
         #[arg(long)]
         dest: Option<PathBuf>,
+        /// A commit, branch or tag instead of the pinned commit.
+        #[arg(long)]
+        revision: Option<String>,
+        /// Which weights of a layout that ships several: fp32, fp16, quantized.
+        #[arg(long, default_value = "fp32")]
+        variant: modelhub::Variant,
+        #[arg(long)]
+        json: bool,
     },
-    /// Convert a local model folder (Immich or Hugging Face layout) into a package.
-    Import { src: PathBuf, dest: PathBuf },
-    /// List the models `pull` knows.
-    List,
+    /// Convert a local model folder (Immich, transformers.js or vidseek layout) into a package.
+    Import {
+        src: PathBuf,
+        dest: PathBuf,
+        /// Package name (default: the source folder's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Which weights of a layout that ships several: fp32, fp16, quantized.
+        #[arg(long, default_value = "fp32")]
+        variant: modelhub::Variant,
+    },
+    /// List the models `pull` knows: dimension, image size, languages, licence, size, speed.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a package (default: the configured model).
     Check { dir: Option<PathBuf> },
 }
@@ -749,25 +770,92 @@ fn doctor(g: &Global, json: bool) -> Result<()> {
 
 fn model_cmd(g: &Global, cmd: &ModelCmd) -> Result<()> {
     match cmd {
-        ModelCmd::Pull { name, dest } => {
-            let dest = dest.clone().unwrap_or_else(|| g.data_dir().join("models").join(name));
-            let m = modelhub::pull(name, &dest, g.ort_lib.as_deref())?;
+        ModelCmd::Pull {
+            name,
+            dest,
+            revision,
+            variant,
+            json,
+        } => {
+            let k = modelhub::known(name)?;
+            let dest = dest.clone().unwrap_or_else(|| g.data_dir().join("models").join(k.name));
+            let opts = modelhub::PullOptions {
+                revision: revision.clone(),
+                variant: *variant,
+                ort_lib: g.ort_lib.clone(),
+                progress: !json,
+            };
+            let (m, report) = modelhub::pull(name, &dest, &opts)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&json!({"model": m, "dir": dest, "pull": report}))?);
+            } else {
+                println!(
+                    "{} ready in {} (dim {}, {} files, {:.0} MB, {}@{}); use it with --model {} or `vidseek model use {}`",
+                    m.name,
+                    dest.display(),
+                    m.embedding_dim,
+                    report.files.len(),
+                    report.total_bytes as f64 / 1e6,
+                    report.repo,
+                    &report.commit[..report.commit.len().min(12)],
+                    dest.display(),
+                    dest.display()
+                );
+            }
+        }
+        ModelCmd::Import {
+            src,
+            dest,
+            name,
+            variant,
+        } => {
+            let opts = modelhub::ImportOptions {
+                name: name.clone(),
+                variant: *variant,
+                ort_lib: g.ort_lib.clone(),
+                ..Default::default()
+            };
+            let m = modelhub::import(src, dest, &opts).with_context(|| format!("importing {}", src.display()))?;
+            let layout = m.origin.as_ref().map(|o| o.layout.as_str()).unwrap_or("vidseek");
             println!(
-                "{} ready in {} (dim {}); use it with --model {} or VIDSEEK_MODEL",
+                "{} imported into {} ({layout} layout, dim {}, image {} px)",
                 m.name,
                 dest.display(),
                 m.embedding_dim,
-                dest.display()
+                m.image.size
             );
         }
-        ModelCmd::Import { src, dest } => {
-            let m = modelhub::import(src, dest, None, g.ort_lib.as_deref())
-                .with_context(|| format!("importing {}", src.display()))?;
-            println!("{} imported into {} (dim {})", m.name, dest.display(), m.embedding_dim);
-        }
-        ModelCmd::List => {
-            for k in modelhub::KNOWN {
-                println!("{:<22} {} (huggingface.co/{})", k.name, k.about, k.repo);
+        ModelCmd::List { json } => {
+            if *json {
+                let list: Vec<_> = modelhub::KNOWN
+                    .iter()
+                    .map(|k| {
+                        json!({"name": k.name, "repo": k.repo, "revision": k.revision, "layout": k.layout,
+                               "dim": k.dim, "image_size": k.image_size, "languages": k.languages,
+                               "licence": k.licence, "download_mb": k.download_mb,
+                               "relative_speed": k.relative_speed(), "about": k.about, "limits": k.limits})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&json!({ "models": list }))?);
+            } else {
+                println!(
+                    "{:<26} {:>4} {:>5}  {:<30} {:<22} {:>7} {:>6}  pinned",
+                    "name", "dim", "image", "languages", "licence", "MB", "speed"
+                );
+                for k in modelhub::KNOWN {
+                    println!(
+                        "{:<26} {:>4} {:>5}  {:<30} {:<22} {:>7} {:>5.2}x  {}",
+                        k.name,
+                        k.dim,
+                        k.image_size,
+                        k.languages,
+                        k.licence,
+                        k.download_mb,
+                        k.relative_speed(),
+                        k.revision.map(|r| &r[..12]).unwrap_or("no (main)")
+                    );
+                }
+                println!("\nspeed: image-tower cost relative to ViT-B/32 (open_clip's GFLOPs per image); sizes are approximate");
             }
         }
         ModelCmd::Check { dir } => {

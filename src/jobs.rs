@@ -292,6 +292,9 @@ pub async fn run_job(
     let (etx, erx) = sync_channel::<Embedded>(4);
     let paths_for_decoder: Arc<Vec<PathBuf>> = Arc::new(work.iter().map(|w| w.path.clone()).collect());
     let mut sample_opts = opts.sample.clone();
+    // Frames are always scaled to the model's own input size (224, 240, 336, 384 px
+    // models exist): whatever the options say, another geometry would only be rescaled.
+    sample_opts.short_side = embedder.image_size();
     // The model on the GPU: decode there too (NVDEC), in software where that fails.
     sample_opts.hwaccel = opts.hwaccel.unwrap_or(embedder.provider() == "CUDA");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -312,7 +315,8 @@ pub async fn run_job(
         })
         .collect();
     drop(dtx);
-    let batch = opts.batch_for(embedder.provider());
+    // A graph fixed at a batch size (Immich's: 1) gets batches of exactly that size.
+    let batch = embedder.image_batch().unwrap_or_else(|| opts.batch_for(embedder.provider()));
     let emb = embedder.clone();
     let inference = std::thread::Builder::new()
         .name("vidseek-embed".into())

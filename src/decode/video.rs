@@ -54,7 +54,8 @@ pub struct SampleOptions {
     /// A sample whose luma grid differs less than this from the last kept frame is
     /// collapsed into it.
     pub dedup_threshold: f32,
-    /// Scale so the shorter display side has this many pixels (the model's resize).
+    /// Scale so the shorter display side has this many pixels (the model's resize;
+    /// `jobs` always sets it from the model's image size).
     pub short_side: u32,
     /// Shorter side of the JPEG thumbnails; 0 for none.
     pub thumb_short_side: u32,

@@ -2,14 +2,15 @@
 //! models/README.md. Everything model-specific the engine needs comes from here:
 //! nothing elsewhere knows ViT-B/32's numbers.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::EmbedError;
 
-/// The manifest format this build reads.
-pub const FORMAT: u32 = 1;
+/// The manifest format this build writes. It reads format 1 too (tiny-clip and older
+/// packages): every field added in format 2 has a default that means what format 1 did.
+pub const FORMAT: u32 = 2;
 pub const MANIFEST_FILE: &str = "model.json";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -24,8 +25,12 @@ pub struct Manifest {
     /// Length of the (unnormalised) output vectors of both towers.
     pub embedding_dim: usize,
     /// exp(learned temperature) of the model, when known (for calibrated scores).
+    /// Format 1's way to say it; format 2 writes `scoring`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logit_scale: Option<f32>,
+    /// How a cosine similarity becomes a probability (see [`Scoring`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scoring: Option<Scoring>,
     pub image: ImageSpec,
     pub text: TextSpec,
     pub files: Files,
@@ -34,6 +39,64 @@ pub struct Manifest {
     pub fp16: Option<Fp16Files>,
     #[serde(default)]
     pub io: Io,
+    /// Where the package came from: the layout it was imported from, the variant
+    /// chosen, the hub repository and the commit (shown by `doctor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// How scores are turned into probabilities: CLIP's softmax over candidates scaled by
+/// `logit_scale`, or SigLIP's independent sigmoid of `logit_scale * cos + logit_bias`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scoring {
+    pub link: Link,
+    /// exp(learned temperature).
+    pub logit_scale: f32,
+    /// The learned bias of sigmoid-scored models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logit_bias: Option<f32>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Link {
+    Softmax,
+    Sigmoid,
+}
+
+/// Provenance of an imported or pulled package.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    /// The layout it was converted from ("immich-openclip", "transformers.js", ...).
+    pub layout: String,
+    /// "fp32", "fp16" or "quantized".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Hugging Face repository and the commit it was downloaded at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+}
+
+/// How text is cleaned before tokenizing, as the model was trained.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TextClean {
+    /// OpenAI CLIP's `basic_clean` (ftfy's fixes, HTML unescaping) and whitespace
+    /// collapsing (open_clip's "whitespace"; format 1's only behaviour).
+    #[default]
+    #[serde(alias = "clip")]
+    Whitespace,
+    /// open_clip's `canonicalize_text(basic_clean(x))`: `_` to space, ASCII punctuation
+    /// removed, lower-cased, whitespace collapsed (SigLIP).
+    Canonicalize,
+    /// Whitespace, then lower-cased.
+    Lower,
+    /// The text as given (only trimmed).
+    None,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -43,15 +106,19 @@ pub struct ImageSpec {
     pub size: u32,
     pub mean: [f32; 3],
     pub std: [f32; 3],
-    /// "shortest_side": resize so the shorter side equals `size`, keeping aspect.
+    /// "shortest_side": resize so the shorter side equals `size`, keeping aspect, then
+    /// crop; "squash": resize both sides to `size`, whatever the aspect ratio.
     #[serde(default = "default_resize")]
     pub resize: String,
-    /// "center": crop the central `size` x `size` square.
+    /// "center": crop the central `size` x `size` square ("none" with "squash").
     #[serde(default = "default_crop")]
     pub crop: String,
     /// "bicubic" (CLIP) or "bilinear".
     #[serde(default = "default_interpolation")]
     pub interpolation: String,
+    /// The batch size the image graph is fixed at (None: any batch size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -63,10 +130,21 @@ pub struct TextSpec {
     /// When false, every query is padded to `context_length` with `pad_id`.
     #[serde(default)]
     pub dynamic_length: bool,
-    pub start_id: u32,
+    /// Token put before the text (None: the tokenizer has none, as SigLIP's).
+    pub start_id: Option<u32>,
+    /// Token put after the text (kept when the text is truncated).
     pub end_id: u32,
     #[serde(default)]
     pub pad_id: u32,
+    /// Always pad to `context_length`: a tower without a causal mask that pools at the
+    /// last position (SigLIP) gives another vector for a shorter input.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pad_to_context: bool,
+    #[serde(default)]
+    pub clean: TextClean,
+    /// The batch size the text graph is fixed at (None: any batch size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -75,6 +153,10 @@ pub struct Files {
     pub visual: String,
     pub textual: String,
     pub tokenizer: String,
+    /// Files holding weights outside the graphs (ONNX external data), relative to the
+    /// package folder; each must sit where its graph names it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_data: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -96,9 +178,14 @@ pub struct Io {
     pub text_input: String,
     #[serde(default = "d_text_output")]
     pub text_output: String,
-    /// An attention-mask input of the text graph (Hugging Face exports), fed with ones.
+    /// An attention-mask input of the text graph (Hugging Face exports, M-CLIP), fed 1
+    /// for real tokens and 0 for padding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_mask: Option<String>,
+    /// Both towers are one graph (`files.visual` = `files.textual`, as a combined
+    /// transformers.js `model.onnx`): each run feeds the other tower's inputs a dummy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub combined: bool,
 }
 
 impl Default for Io {
@@ -109,6 +196,7 @@ impl Default for Io {
             text_input: d_text_input(),
             text_output: d_text_output(),
             text_mask: None,
+            combined: false,
         }
     }
 }
@@ -169,11 +257,14 @@ impl Manifest {
             path: path.to_path_buf(),
             reason,
         };
-        if self.format != FORMAT {
+        if !(1..=FORMAT).contains(&self.format) {
             return Err(bad(format!(
-                "format {} is not supported by this vidseek (it reads format {FORMAT})",
+                "format {} is not supported by this vidseek (it reads formats 1 to {FORMAT}): update vidseek",
                 self.format
             )));
+        }
+        if self.format == 1 && self.text.start_id.is_none() {
+            return Err(bad("\"text.start_id\" is required in format 1".into()));
         }
         if self.name.trim().is_empty() {
             return Err(bad("\"name\" is empty".into()));
@@ -188,17 +279,32 @@ impl Manifest {
         {
             return Err(bad("\"image.mean\"/\"image.std\" must be finite, std > 0".into()));
         }
-        if self.image.resize != "shortest_side" {
-            return Err(bad(format!(
-                "\"image.resize\" is {:?}; this vidseek supports \"shortest_side\"",
-                self.image.resize
-            )));
+        match (self.image.resize.as_str(), self.image.crop.as_str()) {
+            ("shortest_side", "center") | ("squash", "none" | "center") => {}
+            ("shortest_side" | "squash", crop) => {
+                return Err(bad(format!(
+                    "\"image.crop\" is {crop:?}; use \"center\" with \"shortest_side\", \"none\" with \"squash\""
+                )));
+            }
+            (other, _) => {
+                return Err(bad(format!(
+                    "\"image.resize\" is {other:?}; this vidseek supports \"shortest_side\" and \"squash\""
+                )));
+            }
         }
-        if self.image.crop != "center" {
-            return Err(bad(format!(
-                "\"image.crop\" is {:?}; this vidseek supports \"center\"",
-                self.image.crop
-            )));
+        if self.image.batch == Some(0) || self.text.batch == Some(0) {
+            return Err(bad("a fixed \"batch\" must be at least 1".into()));
+        }
+        if let Some(sc) = &self.scoring {
+            if !(sc.logit_scale.is_finite() && sc.logit_scale > 0.0) || sc.logit_bias.is_some_and(|b| !b.is_finite()) {
+                return Err(bad("\"scoring.logit_scale\" must be > 0 and \"logit_bias\" finite".into()));
+            }
+            if sc.link == Link::Sigmoid && sc.logit_bias.is_none() {
+                return Err(bad("\"scoring.link\" sigmoid needs \"logit_bias\"".into()));
+            }
+        }
+        if self.io.combined && self.files.visual != self.files.textual {
+            return Err(bad("\"io.combined\" needs files.visual and files.textual to name the same graph".into()));
         }
         if !matches!(self.image.interpolation.as_str(), "bicubic" | "bilinear") {
             return Err(bad(format!(
@@ -218,14 +324,22 @@ impl Manifest {
             (Some(h), true) => (h.visual.as_str(), h.textual.as_str()),
             _ => (self.files.visual.as_str(), self.files.textual.as_str()),
         };
-        vec![
+        let mut files = vec![
             ("image tower", v),
             ("text tower", t),
             ("tokenizer", self.files.tokenizer.as_str()),
-        ]
+        ];
+        files.extend(self.files.external_data.iter().map(|f| ("external weights", f.as_str())));
+        files
     }
 
-    pub fn path_of(dir: &Path, file: &str) -> PathBuf {
-        dir.join(file)
+    /// How scores become probabilities: `scoring` when given, else CLIP's softmax with
+    /// format 1's `logit_scale` (100, OpenAI CLIP's, when unknown).
+    pub fn scoring(&self) -> Scoring {
+        self.scoring.clone().unwrap_or(Scoring {
+            link: Link::Softmax,
+            logit_scale: self.logit_scale.unwrap_or(100.0),
+            logit_bias: None,
+        })
     }
 }

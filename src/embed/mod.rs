@@ -5,6 +5,7 @@
 //! CLIP preprocessing and tokenisation. The only module that imports `ort` and
 //! `tokenizers`. Knows nothing of video, storage or search: batch in, batch out.
 
+mod external;
 mod manifest;
 pub mod preprocess;
 pub mod runtime;
@@ -19,8 +20,12 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
-pub use manifest::{FORMAT, Files, Fp16Files, ImageSpec, Io, MANIFEST_FILE, Manifest, TextSpec};
+pub use manifest::{
+    FORMAT, Files, Fp16Files, ImageSpec, Io, Link, MANIFEST_FILE, Manifest, Origin, Scoring, TextClean, TextSpec,
+};
+pub use external::external_data_files;
 pub use preprocess::Filter;
+pub use text::{TokenizerFacts, tokenizer_facts};
 pub use runtime::Runtime;
 pub use stream::{ImageStream, Padding, StreamOptions};
 
@@ -164,9 +169,21 @@ pub struct Embedder {
     tokenizer: text::TextTokenizer,
     provider: &'static str,
     fp16: bool,
-    text_ids_i32: bool,
-    text_fixed_len: Option<usize>,
+    text: TextGraph,
+    /// The batch size the image graph is fixed at.
+    image_batch: Option<usize>,
     filter: Filter,
+}
+
+/// What the text graph takes, read from the graph itself.
+#[derive(Clone, Copy, Debug)]
+struct TextGraph {
+    /// Token ids (and mask) are int32 rather than int64.
+    ids_i32: bool,
+    /// The sequence length every run uses (a fixed graph axis, or `pad_to_context`).
+    fixed_len: Option<usize>,
+    /// The batch size the graph is fixed at.
+    batch: Option<usize>,
 }
 
 impl std::fmt::Debug for Embedder {
@@ -224,8 +241,8 @@ impl Embedder {
             let (v, t) = graph_files(&manifest, fp16);
             (dir.join(v), dir.join(t))
         };
-        check_visual(&visual, &v_path, &manifest)?;
-        let (text_ids_i32, text_fixed_len) = check_textual(&textual, &t_path, &manifest)?;
+        let image_batch = check_visual(&visual, &v_path, &manifest)?;
+        let text = check_textual(&textual, &t_path, &manifest)?;
         let filter = match manifest.image.interpolation.as_str() {
             "bilinear" => Filter::Bilinear,
             _ => Filter::Bicubic,
@@ -238,8 +255,8 @@ impl Embedder {
             tokenizer,
             provider,
             fp16,
-            text_ids_i32,
-            text_fixed_len,
+            text,
+            image_batch,
             filter,
         };
         emb.probe(&v_path, &t_path)?;
@@ -289,8 +306,12 @@ impl Embedder {
                 img.data.len()
             )));
         }
-        let cropped = preprocess::resize_center_crop(&img.data, img.width, img.height, size, self.filter);
-        preprocess::normalise_chw(&cropped, size, self.manifest.image.mean, self.manifest.image.std, out);
+        let resized = if self.manifest.image.resize == "squash" {
+            preprocess::resize_squash(&img.data, img.width, img.height, size, self.filter)
+        } else {
+            preprocess::resize_center_crop(&img.data, img.width, img.height, size, self.filter)
+        };
+        preprocess::normalise_chw(&resized, size, self.manifest.image.mean, self.manifest.image.std, out);
         Ok(())
     }
 
@@ -310,7 +331,18 @@ impl Embedder {
         self.embed_pixels(&pixels)
     }
 
-    /// Embeds already preprocessed images (N x 3 x size x size, concatenated).
+    /// The batch size the image graph is fixed at (work is split into such batches).
+    pub fn image_batch(&self) -> Option<usize> {
+        self.image_batch
+    }
+
+    /// The batch size the text graph is fixed at.
+    pub fn text_batch(&self) -> Option<usize> {
+        self.text.batch
+    }
+
+    /// Embeds already preprocessed images (N x 3 x size x size, concatenated), in
+    /// batches of the graph's fixed size when it has one.
     pub fn embed_pixels(&self, pixels: &[f32]) -> Result<Embeddings, EmbedError> {
         let per = self.pixels_per_image();
         if pixels.is_empty() || !pixels.len().is_multiple_of(per) {
@@ -319,26 +351,85 @@ impl Embedder {
                 pixels.len()
             )));
         }
-        let n = pixels.len() / per;
+        let Some(b) = self.image_batch else {
+            return self.run_visual(pixels, pixels.len() / per);
+        };
+        let mut out = Embeddings {
+            dim: self.dim(),
+            data: Vec::with_capacity(pixels.len() / per * self.dim()),
+        };
+        let mut padded = Vec::new();
+        for chunk in pixels.chunks(b * per) {
+            let n = chunk.len() / per;
+            let rows = if n == b {
+                chunk
+            } else {
+                // The last, short batch is padded with blank images whose rows are dropped.
+                padded.clear();
+                padded.extend_from_slice(chunk);
+                padded.resize(b * per, 0.0);
+                &padded
+            };
+            let e = self.run_visual(rows, b)?;
+            out.data.extend_from_slice(&e.data[..n * self.dim()]);
+        }
+        Ok(out)
+    }
+
+    /// One run of the image graph on `n` images.
+    fn run_visual(&self, pixels: &[f32], n: usize) -> Result<Embeddings, EmbedError> {
         let s = self.image_size() as usize;
         let io = &self.manifest.io;
-        let tensor = TensorRef::from_array_view(([n, 3, s, s], pixels)).map_err(|e| EmbedError::Inference {
+        let err = |e: ort::Error| EmbedError::Inference {
             what: "preparing the image batch",
             reason: e.to_string(),
-        })?;
+        };
+        let tensor = TensorRef::from_array_view(([n, 3, s, s], pixels)).map_err(err)?;
+        let mut inputs: Vec<(std::borrow::Cow<'_, str>, ort::session::SessionInputValue<'_>)> =
+            vec![(io.image_input.as_str().into(), tensor.into())];
+        // A combined graph also wants text: the shortest sequence the model knows.
+        let dummy = self.manifest.io.combined.then(|| self.token_batch(&[self.dummy_tokens()], 1));
+        if let Some(batch) = &dummy {
+            inputs.extend(batch.inputs(io).map_err(err)?);
+        }
         let mut session = self.visual.lock().unwrap_or_else(|e| e.into_inner());
-        let outputs = session
-            .run(ort::inputs![io.image_input.as_str() => tensor])
-            .map_err(|e| EmbedError::Inference {
-                what: "running the image tower",
-                reason: e.to_string(),
-            })?;
+        let outputs = session.run(inputs).map_err(|e| EmbedError::Inference {
+            what: "running the image tower",
+            reason: e.to_string(),
+        })?;
         extract(&outputs, &io.image_output, n, n, self.dim(), "the image tower")
     }
 
-    /// CLIP token ids of `text` (start and end included, truncated to the context length).
+    /// Token ids of `text` (start and end included, truncated to the context length).
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
         self.tokenizer.ids(text)
+    }
+
+    /// The text inputs a combined graph's image runs are fed, as owned tensors (for an
+    /// IO binding): (input name, value).
+    fn dummy_text_tensors(&self) -> Result<Vec<(String, ort::value::DynValue)>, ort::Error> {
+        let batch = self.token_batch(&[self.dummy_tokens()], 1);
+        let io = &self.manifest.io;
+        let shape = [batch.n, batch.len];
+        let names = text_inputs(io);
+        let mut out = Vec::new();
+        for (name, values) in names.iter().zip([&batch.ids, &batch.mask]) {
+            let v: ort::value::DynValue = if batch.i32 {
+                let v32: Vec<i32> = values.iter().map(|&x| x as i32).collect();
+                ort::value::Tensor::from_array((shape, v32))?.into_dyn()
+            } else {
+                ort::value::Tensor::from_array((shape, values.clone()))?.into_dyn()
+            };
+            out.push((name.to_string(), v));
+        }
+        Ok(out)
+    }
+
+    /// The smallest valid token sequence (what a combined graph's text side is fed when
+    /// only images are wanted).
+    fn dummy_tokens(&self) -> Vec<u32> {
+        let t = &self.manifest.text;
+        t.start_id.into_iter().chain([t.end_id]).collect()
     }
 
     /// Embeds sentences. Each batch runs at its longest true token length when the graph
@@ -350,63 +441,77 @@ impl Embedder {
     }
 
     /// Embeds token-id rows, padded with the manifest's pad id to `pad_to` (or to the
-    /// longest row, or to the fixed length of the graph).
+    /// longest row, or to the length the graph or the manifest fixes), in batches of the
+    /// graph's fixed size when it has one.
     pub fn embed_token_ids(&self, rows: &[Vec<u32>], pad_to: Option<usize>) -> Result<Embeddings, EmbedError> {
         if rows.is_empty() || rows.iter().any(|r| r.is_empty()) {
             return Err(EmbedError::BadInput("no token ids to embed".into()));
         }
-        let longest = rows.iter().map(Vec::len).max().unwrap_or(0);
-        let len = self
-            .text_fixed_len
-            .unwrap_or_else(|| pad_to.unwrap_or(longest).max(longest));
-        if longest > len || len > self.manifest.text.context_length {
-            return Err(EmbedError::BadInput(format!(
-                "{longest} tokens do not fit the context length {}",
-                self.manifest.text.context_length
-            )));
+        let Some(b) = self.text.batch else {
+            return self.run_textual(rows, pad_to, rows.len());
+        };
+        let mut out = Embeddings {
+            dim: self.dim(),
+            data: Vec::with_capacity(rows.len() * self.dim()),
+        };
+        for chunk in rows.chunks(b) {
+            let mut batch = chunk.to_vec();
+            // Pad a short batch with copies of its first row; their vectors are dropped.
+            batch.resize(b, chunk[0].clone());
+            let e = self.run_textual(&batch, pad_to, b)?;
+            out.data.extend_from_slice(&e.data[..chunk.len() * self.dim()]);
         }
+        Ok(out)
+    }
+
+    /// Ids and mask of `rows` padded to one length: the graph's fixed length, else
+    /// `pad_to` or the longest row.
+    fn token_batch(&self, rows: &[Vec<u32>], pad_to: usize) -> TokenBatch {
+        let longest = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let len = self.text.fixed_len.unwrap_or(pad_to.max(longest));
         let n = rows.len();
         let pad = self.manifest.text.pad_id as i64;
         let mut ids = vec![pad; n * len];
         let mut mask = vec![0i64; n * len];
         for (i, r) in rows.iter().enumerate() {
-            for (j, &t) in r.iter().enumerate() {
+            for (j, &t) in r.iter().enumerate().take(len) {
                 ids[i * len + j] = t as i64;
                 mask[i * len + j] = 1;
             }
         }
+        TokenBatch {
+            n,
+            len,
+            ids,
+            mask,
+            i32: self.text.ids_i32,
+        }
+    }
+
+    /// One run of the text graph on `n` rows.
+    fn run_textual(&self, rows: &[Vec<u32>], pad_to: Option<usize>, n: usize) -> Result<Embeddings, EmbedError> {
+        let longest = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let batch = self.token_batch(rows, pad_to.unwrap_or(longest));
+        if longest > batch.len || batch.len > self.manifest.text.context_length {
+            return Err(EmbedError::BadInput(format!(
+                "{longest} tokens do not fit the context length {}",
+                self.manifest.text.context_length
+            )));
+        }
         let io = &self.manifest.io;
-        let ids32: Vec<i32>;
-        let mask32: Vec<i32>;
-        let mut inputs: Vec<(std::borrow::Cow<'_, str>, ort::session::SessionInputValue<'_>)> = Vec::new();
         let err = |e: ort::Error| EmbedError::Inference {
             what: "preparing the token batch",
             reason: e.to_string(),
         };
-        if self.text_ids_i32 {
-            ids32 = ids.iter().map(|&v| v as i32).collect();
-            mask32 = mask.iter().map(|&v| v as i32).collect();
+        let mut inputs = batch.inputs(io).map_err(err)?;
+        // A combined graph also wants an image: one blank one.
+        let blank = io.combined.then(|| vec![0f32; self.pixels_per_image()]);
+        if let Some(px) = &blank {
+            let s = self.image_size() as usize;
             inputs.push((
-                io.text_input.as_str().into(),
-                TensorRef::from_array_view(([n, len], &ids32[..])).map_err(err)?.into(),
+                io.image_input.as_str().into(),
+                TensorRef::from_array_view(([1, 3, s, s], &px[..])).map_err(err)?.into(),
             ));
-            if let Some(m) = &io.text_mask {
-                inputs.push((
-                    m.as_str().into(),
-                    TensorRef::from_array_view(([n, len], &mask32[..])).map_err(err)?.into(),
-                ));
-            }
-        } else {
-            inputs.push((
-                io.text_input.as_str().into(),
-                TensorRef::from_array_view(([n, len], &ids[..])).map_err(err)?.into(),
-            ));
-            if let Some(m) = &io.text_mask {
-                inputs.push((
-                    m.as_str().into(),
-                    TensorRef::from_array_view(([n, len], &mask[..])).map_err(err)?.into(),
-                ));
-            }
         }
         let mut session = self.textual.lock().unwrap_or_else(|e| e.into_inner());
         let outputs = session.run(inputs).map_err(|e| EmbedError::Inference {
@@ -416,29 +521,60 @@ impl Embedder {
         extract(&outputs, &io.text_output, n, n, self.dim(), "the text tower")
     }
 
-    /// One tiny run of each tower, so a graph whose output size is symbolic still gets
-    /// checked against the manifest at load time rather than on the first query.
+    /// A run of each tower before the first frame is embedded (at batch 2 where the
+    /// batch is dynamic, so a graph that only works at batch 1 is caught now), checking
+    /// the output size against the manifest.
     fn probe(&self, visual: &Path, textual: &Path) -> Result<(), EmbedError> {
         let ids = self.tokenize("a photo")?;
-        self.embed_token_ids(&[ids], None).map_err(|e| EmbedError::Graph {
+        let rows = vec![ids.clone(), self.dummy_tokens()];
+        let n = if self.text.batch.is_some() { 1 } else { 2 };
+        self.embed_token_ids(&rows[..n], None).map_err(|e| EmbedError::Graph {
             path: textual.to_path_buf(),
-            reason: format!("a test run failed: {e}"),
+            reason: format!("a test run of the text tower failed: {e}"),
         })?;
-        let sess = self.visual.lock().unwrap_or_else(|e| e.into_inner());
-        let dynamic_out = sess
-            .outputs()
-            .iter()
-            .find(|o| o.name() == self.manifest.io.image_output)
-            .is_some_and(|o| tensor_shape(o.dtype()).is_some_and(|(_, s)| s.last().is_none_or(|d| *d < 0)));
-        drop(sess);
-        if dynamic_out {
-            let pixels = vec![0f32; self.pixels_per_image()];
-            self.embed_pixels(&pixels).map_err(|e| EmbedError::Graph {
-                path: visual.to_path_buf(),
-                reason: format!("a test run failed: {e}"),
-            })?;
-        }
+        let n = if self.image_batch.is_some() { 1 } else { 2 };
+        let pixels = vec![0f32; n * self.pixels_per_image()];
+        self.embed_pixels(&pixels).map_err(|e| EmbedError::Graph {
+            path: visual.to_path_buf(),
+            reason: format!("a test run of the image tower failed: {e}"),
+        })?;
         Ok(())
+    }
+}
+
+/// A padded batch of token ids with its attention mask.
+struct TokenBatch {
+    n: usize,
+    len: usize,
+    ids: Vec<i64>,
+    mask: Vec<i64>,
+    i32: bool,
+}
+
+impl TokenBatch {
+    /// The graph inputs: ids, and the mask when the graph takes one, in the graph's
+    /// integer type.
+    fn inputs<'a>(
+        &'a self,
+        io: &'a Io,
+    ) -> Result<Vec<(std::borrow::Cow<'a, str>, ort::session::SessionInputValue<'a>)>, ort::Error> {
+        let shape = [self.n, self.len];
+        let mut out: Vec<(std::borrow::Cow<'a, str>, ort::session::SessionInputValue<'a>)> = Vec::new();
+        let mut push = |name: &'a str, v: &'a [i64]| -> Result<(), ort::Error> {
+            let value: ort::session::SessionInputValue<'a> = if self.i32 {
+                let v32: Vec<i32> = v.iter().map(|&x| x as i32).collect();
+                ort::value::Tensor::from_array((shape, v32))?.into()
+            } else {
+                TensorRef::from_array_view((shape, v))?.into()
+            };
+            out.push((name.into(), value));
+            Ok(())
+        };
+        push(io.text_input.as_str(), &self.ids)?;
+        if let Some(m) = &io.text_mask {
+            push(m.as_str(), &self.mask)?;
+        }
+        Ok(out)
     }
 }
 
@@ -581,7 +717,29 @@ fn unexpected_inputs(session: &Session, known: &[&str], path: &Path) -> Result<(
     }
 }
 
-fn check_visual(s: &Session, path: &Path, m: &Manifest) -> Result<(), EmbedError> {
+/// The fixed batch size of a graph input's first axis, checked against the manifest's:
+/// a graph fixed at a batch size is always fed batches of exactly that size.
+fn fixed_batch(shape: &[i64], declared: Option<usize>, path: &Path, input: &str, key: &str) -> Result<Option<usize>, EmbedError> {
+    let graph = shape.first().copied().filter(|d| *d > 0).map(|d| d as usize);
+    match (graph, declared) {
+        (Some(g), Some(d)) if g != d => Err(EmbedError::Graph {
+            path: path.to_path_buf(),
+            reason: format!(
+                "input {input:?} is fixed at batch {g} but model.json says {key} {d}: set {key} to {g}"
+            ),
+        }),
+        (Some(g), _) => Ok(Some(g)),
+        (None, d) => Ok(d),
+    }
+}
+
+/// The names of the text inputs a graph is fed (ids, and the mask when there is one).
+fn text_inputs(io: &Io) -> Vec<&str> {
+    std::iter::once(io.text_input.as_str()).chain(io.text_mask.as_deref()).collect()
+}
+
+/// Checks the image graph; returns its fixed batch size, if any.
+fn check_visual(s: &Session, path: &Path, m: &Manifest) -> Result<Option<usize>, EmbedError> {
     let io = &m.io;
     let (ty, shape) = find_tensor(s.inputs(), &io.image_input, "input", path)?;
     let size = m.image.size as i64;
@@ -607,16 +765,22 @@ fn check_visual(s: &Session, path: &Path, m: &Manifest) -> Result<(), EmbedError
             ),
         });
     }
+    let batch = fixed_batch(&shape, m.image.batch, path, &io.image_input, "image.batch")?;
     let (_, out) = find_tensor(s.outputs(), &io.image_output, "output", path)?;
     check_output_dim(&out, m, path, &io.image_output)?;
-    unexpected_inputs(s, &[io.image_input.as_str()], path)
+    let mut known = vec![io.image_input.as_str()];
+    if io.combined {
+        known.extend(text_inputs(io));
+    }
+    unexpected_inputs(s, &known, path)?;
+    Ok(batch)
 }
 
-/// Returns (ids are int32, fixed sequence length).
-fn check_textual(s: &Session, path: &Path, m: &Manifest) -> Result<(bool, Option<usize>), EmbedError> {
+/// Checks the text graph and reads what it takes.
+fn check_textual(s: &Session, path: &Path, m: &Manifest) -> Result<TextGraph, EmbedError> {
     let io = &m.io;
     let (ty, shape) = find_tensor(s.inputs(), &io.text_input, "input", path)?;
-    let i32_ids = match ty {
+    let ids_i32 = match ty {
         TensorElementType::Int64 => false,
         TensorElementType::Int32 => true,
         other => {
@@ -659,23 +823,35 @@ fn check_textual(s: &Session, path: &Path, m: &Manifest) -> Result<(bool, Option
         }
         _ => {}
     }
-    let mut known = vec![io.text_input.as_str()];
+    let batch = fixed_batch(&shape, m.text.batch, path, &io.text_input, "text.batch")?;
+    let mut known = text_inputs(io);
     if let Some(mask) = &io.text_mask {
-        find_tensor(s.inputs(), mask, "input", path)?;
-        known.push(mask.as_str());
+        let (mty, _) = find_tensor(s.inputs(), mask, "input", path)?;
+        if mty != ty {
+            return Err(EmbedError::Graph {
+                path: path.to_path_buf(),
+                reason: format!("the mask {mask:?} is {mty:?} but the ids are {ty:?}; vidseek feeds both alike"),
+            });
+        }
+    }
+    if io.combined {
+        known.push(io.image_input.as_str());
     }
     let (_, out) = find_tensor(s.outputs(), &io.text_output, "output", path)?;
     check_output_dim(&out, m, path, &io.text_output)?;
     unexpected_inputs(s, &known, path)?;
-    // A graph with a fixed length is always fed that length.
-    Ok((
-        i32_ids,
-        if m.text.dynamic_length {
-            None
-        } else {
-            Some(fixed.unwrap_or(m.text.context_length))
-        },
-    ))
+    // A graph with a fixed length is always fed that length; so is a tower that must
+    // see the padding (pad_to_context), and a graph that cannot take shorter input.
+    let fixed_len = if !m.text.dynamic_length || m.text.pad_to_context {
+        Some(fixed.unwrap_or(m.text.context_length))
+    } else {
+        None
+    };
+    Ok(TextGraph {
+        ids_i32,
+        fixed_len,
+        batch,
+    })
 }
 
 /// The first `keep` rows of output `name`, which must be `rows` x `dim` (a padded batch

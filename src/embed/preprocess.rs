@@ -149,7 +149,26 @@ fn clip8(v: i32) -> u8 {
 pub fn resize_center_crop(rgb: &[u8], width: u32, height: u32, size: u32, filter: Filter) -> Vec<u8> {
     let (nw, nh) = resized_dims(width, height, size);
     let (left, top) = (crop_offset(nw, size), crop_offset(nh, size));
-    let (cw, ch) = (size.min(nw), size.min(nh));
+    resize_region(rgb, width, height, (nw, nh), (left, top), (size.min(nw), size.min(nh)), filter)
+}
+
+/// Resizes `rgb` to `size` x `size` whatever its aspect ratio (`Image.resize((size,
+/// size))`, the "squash" of SigLIP and some open_clip models), with Pillow's arithmetic.
+pub fn resize_squash(rgb: &[u8], width: u32, height: u32, size: u32, filter: Filter) -> Vec<u8> {
+    resize_region(rgb, width, height, (size, size), (0, 0), (size, size), filter)
+}
+
+/// The `cw` x `ch` region at (`left`, `top`) of `rgb` resized to `nw` x `nh`, computing
+/// only the output pixels inside the region.
+fn resize_region(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    (nw, nh): (u32, u32),
+    (left, top): (u32, u32),
+    (cw, ch): (u32, u32),
+    filter: Filter,
+) -> Vec<u8> {
     let w = width as usize;
 
     // Rows of the source the vertical pass reads (or the crop rows, when it is skipped).
@@ -262,6 +281,22 @@ mod tests {
             let b = &rgb[(y * w as usize + left) * 3..(y * w as usize + left + 224) * 3];
             assert_eq!(a, b);
         }
+    }
+
+    #[test]
+    fn squash_resizes_each_axis_on_its_own() {
+        // A horizontal ramp squashed from 640x360 keeps its rows identical and its
+        // vertical axis untouched in content.
+        let (w, h) = (640u32, 360u32);
+        let rgb: Vec<u8> = (0..h).flat_map(|_| (0..w).flat_map(|x| [(x * 255 / (w - 1)) as u8; 3])).collect();
+        let out = resize_squash(&rgb, w, h, 224, Filter::Bicubic);
+        assert_eq!(out.len(), 224 * 224 * 3);
+        let row = |y: usize| &out[y * 224 * 3..(y + 1) * 224 * 3];
+        assert_eq!(row(0), row(223));
+        assert!(row(0)[0] < 5 && row(0)[223 * 3] > 250, "the whole width is kept");
+        // Same size in: only the copy.
+        let sq: Vec<u8> = (0..224 * 224 * 3).map(|i| (i % 253) as u8).collect();
+        assert_eq!(resize_squash(&sq, 224, 224, 224, Filter::Bicubic), sq);
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum Padding {
     Exact,
     /// Rounded up to `max`, `max/4`, `max/16`, ... (the CUDA default).
     Buckets,
+    /// Always `max`: the graph is fixed at that batch size.
+    Fixed,
 }
 
 /// How the stream batches: by the model's provider unless asked otherwise.
@@ -54,6 +56,7 @@ pub struct StreamOptions {
 fn bucket(padding: Padding, max: usize, n: usize) -> usize {
     match padding {
         Padding::Exact => n,
+        Padding::Fixed => max,
         Padding::Buckets => {
             let mut b = max.max(1);
             while b / 4 >= n.max(1) {
@@ -69,6 +72,8 @@ struct Slot {
     host: Tensor<f32>,
     device: Option<Tensor<f32>>,
     binding: IoBinding,
+    /// Inputs a combined graph needs besides the images (kept alive for the binding).
+    _dummies: Vec<ort::value::DynValue>,
 }
 
 struct Job<T> {
@@ -101,9 +106,15 @@ impl<T: Send + 'static> ImageStream<T> {
             return Err(EmbedError::BadInput("a batch size of 0 cannot run".into()));
         }
         let cuda = model.provider() == "CUDA";
-        let padding = opts
-            .padding
-            .unwrap_or(if cuda { Padding::Buckets } else { Padding::Exact });
+        // A graph fixed at a batch size gets exactly that size (Immich's exports: 1).
+        let (max_batch, padding) = match model.image_batch() {
+            Some(b) => (b, Padding::Fixed),
+            None => (
+                opts.max_batch,
+                opts.padding
+                    .unwrap_or(if cuda { Padding::Buckets } else { Padding::Exact }),
+            ),
+        };
         let (jobs_tx, jobs_rx) = sync_channel::<Job<T>>(DEPTH);
         let (done_tx, done_rx) = sync_channel::<Done<T>>(DEPTH);
         let worker_model = model.clone();
@@ -117,7 +128,7 @@ impl<T: Send + 'static> ImageStream<T> {
         Ok(Self {
             model,
             padding,
-            max_batch: opts.max_batch,
+            max_batch,
             free: Vec::new(),
             in_flight: 0,
             jobs: Some(jobs_tx),
@@ -135,6 +146,12 @@ impl<T: Send + 'static> ImageStream<T> {
     /// The padding policy in use.
     pub fn padding(&self) -> Padding {
         self.padding
+    }
+
+    /// The largest batch [`ImageStream::submit`] takes (the graph's fixed batch size
+    /// when it has one, whatever was asked for).
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
     }
 
     /// Fills a batch of `n` images (`fill(i, out)` writes image `i`'s preprocessed
@@ -318,11 +335,20 @@ impl<T: Send + 'static> ImageStream<T> {
         binding
             .bind_output(io.image_output.as_str(), output)
             .map_err(fail("binding the image output"))?;
+        let mut dummies = Vec::new();
+        if io.combined {
+            // A combined graph also wants text: the shortest sequence, bound once.
+            for (name, values) in self.model.dummy_text_tensors().map_err(fail("preparing the text dummy"))? {
+                binding.bind_input(name.as_str(), &values).map_err(fail("binding the text dummy"))?;
+                dummies.push(values);
+            }
+        }
         Ok(Slot {
             size,
             host,
             device,
             binding,
+            _dummies: dummies,
         })
     }
 }

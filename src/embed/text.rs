@@ -1,5 +1,7 @@
-//! Text to CLIP token ids, equal to OpenAI's `clip.tokenize(text, truncate=True)`
-//! without the padding.
+//! Text to token ids: for CLIP's tokenizer equal to OpenAI's `clip.tokenize(text,
+//! truncate=True)` without the padding; for other tokenizers (XLM-RoBERTa's unigram,
+//! SigLIP's sentencepiece) what the model's own tokenizer gives, with the clean-up its
+//! training used (`text.clean`) and its own special tokens (`text.start_id`, `end_id`).
 //!
 //! OpenAI's tokenizer first runs `basic_clean` (`ftfy.fix_text`, then `html.unescape`
 //! twice, strip) and `whitespace_clean`; the Hugging Face `tokenizer.json` only
@@ -14,7 +16,7 @@ use std::path::Path;
 use tokenizers::Tokenizer;
 
 use super::EmbedError;
-use super::manifest::TextSpec;
+use super::manifest::{TextClean, TextSpec};
 
 pub struct TextTokenizer {
     inner: Tokenizer,
@@ -33,10 +35,10 @@ impl TextTokenizer {
         })
     }
 
-    /// `[start] + bpe(clean(text)) + [end]`, truncated to the context length keeping the
-    /// end token.
+    /// `[start] + tokens(clean(text)) + [end]` (no start when the model has none),
+    /// truncated to the context length keeping the end token.
     pub fn ids(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
-        let cleaned = clean(text);
+        let cleaned = clean_as(self.spec.clean, text);
         let enc = self
             .inner
             .encode(cleaned.as_str(), false)
@@ -45,12 +47,121 @@ impl TextTokenizer {
                 reason: e.to_string(),
             })?;
         let max = self.spec.context_length;
-        let mut ids = Vec::with_capacity(max.min(enc.len() + 2));
-        ids.push(self.spec.start_id);
-        ids.extend(enc.get_ids().iter().copied().take(max - 2));
+        let specials = 1 + self.spec.start_id.is_some() as usize;
+        let mut ids = Vec::with_capacity(max.min(enc.len() + specials));
+        ids.extend(self.spec.start_id);
+        ids.extend(enc.get_ids().iter().copied().take(max.saturating_sub(specials)));
         ids.push(self.spec.end_id);
         Ok(ids)
     }
+
+    /// The id of a token of the vocabulary (added tokens included).
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+}
+
+/// What a tokenizer says about its special tokens, read from the tokenizer itself: the
+/// tokens its post-processor puts around a text, and the pad token of the
+/// `tokenizer_config.json` beside it. Never guessed from another model's ids.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TokenizerFacts {
+    pub start_id: Option<u32>,
+    pub end_id: u32,
+    /// None when neither file names a pad token.
+    pub pad_id: Option<u32>,
+    /// The tokenization model: "BPE", "Unigram", "WordPiece", "WordLevel".
+    pub model: String,
+    pub vocab_size: usize,
+}
+
+/// Reads [`TokenizerFacts`] from `tokenizer.json` (and `tokenizer_config.json` when given).
+pub fn tokenizer_facts(path: &Path, config: Option<&Path>) -> Result<TokenizerFacts, EmbedError> {
+    let bad = |reason: String| EmbedError::Tokenizer {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut tok = Tokenizer::from_file(path).map_err(|e| bad(e.to_string()))?;
+    tok.with_padding(None);
+    tok.with_truncation(None).map_err(|e| bad(e.to_string()))?;
+    let cfg: Option<serde_json::Value> = match config.filter(|c| c.is_file()) {
+        Some(c) => Some(
+            std::fs::read_to_string(c)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .ok_or_else(|| bad(format!("{} is not valid JSON", c.display())))?,
+        ),
+        None => None,
+    };
+    // A config token is a string or {"content": "..."}.
+    let cfg_token = |key: &str| -> Option<u32> {
+        let v = cfg.as_ref()?.get(key)?;
+        let s = v.as_str().or_else(|| v.get("content").and_then(|c| c.as_str()))?;
+        tok.token_to_id(s)
+    };
+    let enc = |special: bool| -> Result<Vec<u32>, EmbedError> {
+        tok.encode("a", special)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| bad(e.to_string()))
+    };
+    let (plain, full) = (enc(false)?, enc(true)?);
+    let at = full
+        .windows(plain.len().max(1))
+        .position(|w| w == plain.as_slice())
+        .ok_or_else(|| bad("its post-processor changes the text's own tokens".into()))?;
+    let (before, after) = (&full[..at], &full[at + plain.len()..]);
+    if before.len() > 1 || after.len() > 1 {
+        return Err(bad(format!(
+            "its post-processor adds {} token(s) before and {} after a text; vidseek supports at most one each",
+            before.len(),
+            after.len()
+        )));
+    }
+    let (start_id, end_id) = match (before.first(), after.first()) {
+        (s, Some(e)) => (s.copied(), *e),
+        // No post-processor: the config's names, as transformers would add them.
+        (None, None) => {
+            let end = cfg_token("eos_token").ok_or_else(|| {
+                bad("it adds no end token and no tokenizer_config.json beside it names one (eos_token)".into())
+            })?;
+            let add_bos = cfg.as_ref().and_then(|c| c.get("add_bos_token")).and_then(|v| v.as_bool());
+            (if add_bos == Some(false) { None } else { cfg_token("bos_token") }, end)
+        }
+        (Some(_), None) => return Err(bad("its post-processor adds a start token but no end token".into())),
+    };
+    let pad_id = cfg_token("pad_token").or_else(|| tok.get_padding().map(|p| p.pad_id));
+    let model = serde_json::to_value(tok.get_model())
+        .ok()
+        .and_then(|m| m.get("type").and_then(|t| t.as_str()).map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    Ok(TokenizerFacts {
+        start_id,
+        end_id,
+        pad_id,
+        model,
+        vocab_size: tok.get_vocab_size(true),
+    })
+}
+
+/// The clean-up `mode` applied to `text`.
+pub fn clean_as(mode: TextClean, text: &str) -> String {
+    match mode {
+        TextClean::Whitespace => clean(text),
+        TextClean::Lower => clean(text).to_lowercase(),
+        TextClean::Canonicalize => canonicalize(&clean(text)),
+        TextClean::None => text.trim().to_string(),
+    }
+}
+
+/// open_clip's `canonicalize_text` (from big_vision): underscores become spaces, ASCII
+/// punctuation is removed, the text is lower-cased and its whitespace collapsed.
+pub fn canonicalize(text: &str) -> String {
+    let kept: String = text
+        .replace('_', " ")
+        .chars()
+        .filter(|c| !c.is_ascii_punctuation())
+        .collect();
+    kept.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `whitespace_clean(basic_clean(text))`.
@@ -303,6 +414,14 @@ mod tests {
         assert_eq!(ftfy_fixes("\u{fb01}ne"), "fine");
         assert_eq!(ftfy_fixes("a\u{0}b\u{1b}[31mred\u{1b}[0m"), "abred");
         assert_eq!(ftfy_fixes("x\r\ny"), "x\ny");
+    }
+
+    #[test]
+    fn canonicalize_is_open_clips() {
+        assert_eq!(canonicalize("A Red-Circle, on_a  BLUE background!"), "a redcircle on a blue background");
+        assert_eq!(clean_as(TextClean::Canonicalize, " Fish &amp; Chips. "), "fish chips");
+        assert_eq!(clean_as(TextClean::Lower, "A  Dog"), "a dog");
+        assert_eq!(clean_as(TextClean::None, "  A  Dog "), "A  Dog");
     }
 
     #[test]

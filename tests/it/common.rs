@@ -66,6 +66,22 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The Python the tests run reference tools with: `VIDSEEK_TEST_PYTHON`, else the
+/// virtual environment `.ci/setup --test` makes (numpy, onnx, onnxruntime, tokenizers,
+/// Pillow, schemathesis).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("VIDSEEK_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = root().join(".venv/bin/python");
+    assert!(
+        venv.is_file(),
+        "{} is missing: run `.ci/setup --test` (it makes the virtual environment the tests' reference tools run in)",
+        venv.display()
+    );
+    venv
+}
+
 /// Copies a folder (flat or nested) into `to`.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

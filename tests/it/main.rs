@@ -8,5 +8,6 @@ mod concurrency;
 mod decode;
 mod embed;
 mod http;
+mod hub;
 mod index;
-mod layouts;
+mod replicas;
