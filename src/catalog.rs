@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use crate::index::{IndexError, TextDoc, TextIndex, VectorIndex};
-use crate::store::{NewVideo, Store, StoreError, Text, Video};
+use crate::store::{NewVideo, Store, StoreError, Switch, Text, Video};
 
 /// Errors of opening or updating the data folder.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +23,8 @@ pub enum CatalogError {
     /// The folder's vectors were made by another model.
     #[error(
         "this library was indexed with the model {indexed:?} but {given:?} is loaded: search with --model pointing at \
-         {indexed:?}, or re-embed everything with `vidseek reembed` (or use another --data folder)"
+         {indexed:?} (or without --model: the library remembers its model), or move the library to the new model \
+         without downtime with `vidseek model use DIR` (or use another --data folder)"
     )]
     ModelMismatch { indexed: String, given: String },
     /// The folder cannot be written (a read-only mount, no permission).
@@ -73,8 +74,8 @@ const MIN_SELF_RECALL: f64 = 0.98;
 pub struct Catalog {
     pub data_dir: PathBuf,
     pub store: Store,
-    model: String,
-    dim: usize,
+    /// The active model's name and dimension (changed by a completed switch).
+    active: RwLock<(String, usize)>,
     vectors: RwLock<VectorIndex>,
     text: TextIndex,
     /// Held by every change to the library (store write plus index updates), so the
@@ -88,7 +89,7 @@ impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Catalog")
             .field("data_dir", &self.data_dir)
-            .field("model", &self.model)
+            .field("model", &self.model())
             .finish()
     }
 }
@@ -151,8 +152,7 @@ impl Catalog {
         Ok(Self {
             data_dir: data_dir.to_path_buf(),
             store,
-            model: model.to_string(),
-            dim,
+            active: RwLock::new((model.to_string(), dim)),
             vectors: RwLock::new(vectors),
             text,
             writes: tokio::sync::Mutex::new(()),
@@ -160,19 +160,52 @@ impl Catalog {
         })
     }
 
-    pub fn model(&self) -> &str {
-        &self.model
+    /// The active model's name.
+    pub fn model(&self) -> String {
+        self.active.read().unwrap_or_else(|e| e.into_inner()).0.clone()
     }
 
     pub fn dim(&self) -> usize {
-        self.dim
+        self.active.read().unwrap_or_else(|e| e.into_inner()).1
+    }
+
+    /// Remembers the active model's package folder, so the library can be opened later
+    /// without `--model` (and knows where its model is after a switch).
+    pub async fn remember_model_dir(&self, dir: &Path) -> Result<(), CatalogError> {
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        if self.store.pending_switch().await?.is_none() && self.store.model_dir().await?.as_deref() != Some(dir.as_path()) {
+            self.store.set_model_dir(&dir).await?;
+        }
+        Ok(())
+    }
+
+    /// Completes a switch once every frame has a vector of the new model: builds the
+    /// new vector index from the store (searches keep using the old one meanwhile),
+    /// then, holding the write lock, brings it level with frames added or removed
+    /// during the build, commits the switch in one store transaction and swaps the
+    /// index and the active model in. Returns the ids of videos that could not be
+    /// re-embedded (kept as failed, with the reason).
+    pub async fn finish_switch(&self, s: &Switch) -> Result<Vec<i64>, CatalogError> {
+        let frames = self.store.counts().await?.frames as usize;
+        let mut fresh = build_from_store(&self.store, &s.model, s.dim, frames).await?;
+        let _w = self.writes.lock().await;
+        catch_up(&mut fresh, &self.store).await?;
+        let stored = self.store.frame_ids().await?;
+        let dead: Vec<i64> = fresh.ids().into_iter().filter(|id| stored.binary_search(id).is_err()).collect();
+        fresh.delete(&dead);
+        let (generation, stale) = self.store.finish_switch(s).await?;
+        self.text.update(&stale, &[], generation)?;
+        fresh.save(&self.data_dir.join("vectors"), generation)?;
+        *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        *self.active.write().unwrap_or_else(|e| e.into_inner()) = (s.model.clone(), s.dim);
+        Ok(stale)
     }
 
     /// Writes one indexed video (replacing an earlier version of the same file) to the
     /// store in one transaction, then to the indexes. Returns the video id.
     pub async fn add_video(&self, v: &NewVideo) -> Result<i64, CatalogError> {
         let _w = self.writes.lock().await;
-        let w = self.store.put_video(v, &self.model).await?;
+        let w = self.store.put_video(v, &self.model()).await?;
         let (id, generation) = (w.video_id, w.generation);
         {
             let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
@@ -232,7 +265,7 @@ impl Catalog {
         }
         tracing::info!("compacting the vector index: {dead} of its {points} points are deleted frames");
         let live = points - dead;
-        let fresh = build_from_store(&self.store, &self.model, self.dim, live).await?;
+        let fresh = build_from_store(&self.store, &self.model(), self.dim(), live).await?;
         *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         Ok(())
     }
@@ -269,7 +302,7 @@ impl Catalog {
         let mut checked = 0;
         let mut unreachable = Vec::new();
         for id in stored.iter().step_by(step) {
-            let Some((_, v)) = self.store.vectors_after(id - 1, 1).await?.into_iter().next() else {
+            let Some((_, v)) = self.store.vectors_after(id - 1, 1, &self.model()).await?.into_iter().next() else {
                 continue;
             };
             checked += 1;
@@ -309,13 +342,26 @@ impl Catalog {
         Ok(())
     }
 
-    /// Nearest frames to a unit vector: (frame id, cosine), best first. Deleted frames
-    /// may appear; the caller drops ids the store no longer has.
+    /// Nearest live frames to a unit vector: (frame id, cosine), best first.
     pub fn nearest(&self, query: &[f32], k: usize, ef: usize) -> Vec<(i64, f32)> {
         self.vectors
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .search(query, k, ef)
+    }
+
+    /// [`Catalog::nearest`] for a query embedded with `model`; refused when the index
+    /// holds another model's vectors (a switch completed after the query was embedded:
+    /// embed it again with the active model).
+    pub fn nearest_for(&self, model: &str, query: &[f32], k: usize, ef: usize) -> Result<Vec<(i64, f32)>, CatalogError> {
+        let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+        if v.model != model {
+            return Err(CatalogError::ModelMismatch {
+                indexed: v.model.clone(),
+                given: model.to_string(),
+            });
+        }
+        Ok(v.search(query, k, ef))
     }
 
     /// Points in the vector index (live frames and tombstones).
@@ -449,11 +495,12 @@ async fn build_from_store(
     Ok(idx)
 }
 
-/// Inserts every stored frame the index does not hold yet.
+/// Inserts every stored frame the index does not hold yet (the index's model's vectors).
 async fn catch_up(idx: &mut VectorIndex, store: &Store) -> Result<(), CatalogError> {
     let mut after = idx.max_frame_id;
+    let model = idx.model.clone();
     loop {
-        let batch = store.vectors_after(after, 20_000).await?;
+        let batch = store.vectors_after(after, 20_000, &model).await?;
         let Some(last) = batch.last().map(|(id, _)| *id) else {
             break;
         };
@@ -475,7 +522,7 @@ async fn check_recall(idx: &VectorIndex, store: &Store) -> Result<bool, CatalogE
     let mut sample = Vec::new();
     let mut after = 0;
     while sample.len() < 200 && after < max {
-        let batch = store.vectors_after(after, 1).await?;
+        let batch = store.vectors_after(after, 1, &idx.model).await?;
         let Some((id, v)) = batch.into_iter().next() else {
             break;
         };

@@ -55,10 +55,27 @@ impl Global {
     pub fn data_dir(&self) -> PathBuf {
         self.data.clone().unwrap_or_else(config::default_data_dir)
     }
+    /// The model package to load: `--model` (`VIDSEEK_MODEL`), else the one the library
+    /// in the data folder recorded (where a switch moved it), else the default.
     pub fn model_dir(&self) -> PathBuf {
-        self.model
-            .clone()
-            .unwrap_or_else(|| config::default_model_dir(&self.data_dir()))
+        if let Some(m) = &self.model {
+            return m.clone();
+        }
+        let data = self.data_dir();
+        let db = crate::catalog::db_path(&data);
+        if db.is_file()
+            && let Ok(rt) = runtime()
+            && let Ok(Some(dir)) = rt.block_on(async {
+                let store = crate::store::Store::open(&db).await?;
+                let d = store.model_dir().await;
+                store.close().await;
+                d
+            })
+            && dir.join(embed::MANIFEST_FILE).is_file()
+        {
+            return dir;
+        }
+        config::default_model_dir(&data)
     }
     pub fn embed_options(&self) -> EmbedOptions {
         EmbedOptions {
@@ -127,7 +144,7 @@ pub enum Command {
     Remove { target: String },
     /// Remove videos whose files no longer exist.
     Prune,
-    /// Re-embed every video with the current model (after changing models).
+    /// Re-embed every video with the model given by --model (the same as `model use`).
     Reembed {
         #[arg(long)]
         json: bool,
@@ -277,6 +294,24 @@ pub enum ModelCmd {
     },
     /// Validate a package (default: the configured model).
     Check { dir: Option<PathBuf> },
+    /// The library's model and the switch under way, with its progress.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move the library to another model without taking search down: every frame is
+    /// re-embedded into a second vector set (searches keep using the current one), then
+    /// the library switches at once. A killed run resumes where it stopped.
+    Use {
+        /// The model package folder.
+        #[arg(required_unless_present = "cancel")]
+        dir: Option<PathBuf>,
+        /// Abandon the switch under way (the current model stays).
+        #[arg(long)]
+        cancel: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -405,7 +440,17 @@ fn progress_bar(json: bool) -> (jobs::ProgressSink, Option<indicatif::ProgressBa
                     b.println(format!("failed: {}: {error}", report.path));
                 }
             }
-            Progress::FileStarted { .. } | Progress::Finished { .. } => {}
+            Progress::Switch {
+                model,
+                frames_done,
+                frames_total,
+                ..
+            } => {
+                b.set_length(frames_total.max(1) as u64);
+                b.set_position(frames_done as u64);
+                b.set_message(format!("re-embedding with {model}: {frames_done}/{frames_total} frames"));
+            }
+            Progress::FileStarted { .. } | Progress::Finished { .. } | Progress::Switched { .. } => {}
         }
     });
     (sink, Some(bar))
@@ -504,6 +549,14 @@ fn index(g: &Global, paths: &[PathBuf], fps: f64, batch: usize, decoders: usize,
     let rt = runtime()?;
     let reports = rt.block_on(async {
         let catalog = Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Write).await?;
+        catalog.remember_model_dir(model.dir()).await?;
+        let mut opts = opts.clone();
+        // A switch under way (interrupted): new footage gets the target's vectors too.
+        if let Some(s) = catalog.store.pending_switch().await? {
+            opts.also_embed = Some(Arc::new(Embedder::load(&s.dir, &g.embed_options()).with_context(|| {
+                format!("loading {}, the model a switch is moving this library to", s.dir.display())
+            })?));
+        }
         let r = run_jobs(&catalog, model.clone(), paths, &opts, json).await;
         catalog.store.close().await;
         r
@@ -627,17 +680,70 @@ fn prune(g: &Global) -> Result<()> {
 }
 
 fn reembed(g: &Global, json: bool) -> Result<()> {
-    let model = Arc::new(g.load_model()?);
-    let opts = IndexOptions::default();
+    let Some(dir) = g.model.clone() else {
+        bail!("give the model to re-embed with: vidseek --model DIR reembed (or `vidseek model use DIR`)");
+    };
+    model_use(g, Some(&dir), false, json)
+}
+
+/// `vidseek model use DIR`: the switch in the foreground (the server does the same in
+/// the background through POST /api/model).
+fn model_use(g: &Global, dir: Option<&std::path::Path>, cancel: bool, json: bool) -> Result<()> {
     let rt = runtime()?;
-    let reports = rt.block_on(async {
-        let data = g.data_dir();
-        let paths = crate::catalog::reset_for_model(&data, model.model_name(), model.dim()).await?;
-        let catalog = Catalog::open(&data, model.model_name(), model.dim(), Access::Write).await?;
-        let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).filter(|p| p.exists()).collect();
-        run_jobs(&catalog, model.clone(), &paths, &opts, json).await
-    })?;
-    print_reports(&reports, json)
+    rt.block_on(async {
+        let catalog = open_for_maintenance(g).await?;
+        if cancel {
+            let had = catalog.store.pending_switch().await?;
+            catalog.store.cancel_switch().await?;
+            if let Some(s) = had {
+                catalog.store.cancel_job(s.job_id).await?;
+                println!("switch to {} abandoned; the library stays with {}", s.model, catalog.model());
+            } else {
+                println!("no switch is under way");
+            }
+            return Ok(());
+        }
+        let dir = dir.expect("clap requires DIR without --cancel");
+        let target = Arc::new(Embedder::load(dir, &g.embed_options())?);
+        if target.model_name() == catalog.model() {
+            println!("the library already uses {}", target.model_name());
+            catalog.remember_model_dir(dir).await?;
+            return Ok(());
+        }
+        // Resume the switch to this model when one is under way, else start one.
+        let job = match catalog.store.pending_switch().await? {
+            Some(s) if s.model == target.model_name() => s.job_id,
+            Some(s) => bail!(
+                "a switch to {} is under way: finish it (vidseek model use {}) or abandon it (vidseek model use --cancel)",
+                s.model,
+                s.dir.display()
+            ),
+            None => {
+                let d = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+                catalog.store.create_job(jobs::SWITCH, &[d.display().to_string()]).await?
+            }
+        };
+        catalog.store.requeue_interrupted().await?;
+        let (sink, bar) = progress_bar(json);
+        let report = jobs::run_switch(&catalog, target.clone(), dir, job, sink, Arc::new(AtomicBool::new(false))).await;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        let report = report?;
+        catalog.store.close().await;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!(
+                "switched from {} to {}: {} videos, {} frames re-embedded in {:.1} s",
+                report.from, report.to, report.videos, report.frames, report.wall_seconds
+            );
+            for p in &report.not_reembedded {
+                eprintln!("  not re-embedded (missing or changed; index it again): {p}");
+            }
+        }
+        anyhow::Ok(())
+    })
 }
 
 fn print_embedding(model: &Embedder, v: &[f32], json: bool) {
@@ -730,6 +836,39 @@ fn doctor(g: &Global, json: bool) -> Result<()> {
                 man.text.context_length
             ));
             lines.push(format!("device         {:?} -> running on {}", g.device, m.provider()));
+            let origin = man.origin.clone().unwrap_or_default();
+            let known = modelhub::KNOWN
+                .iter()
+                .find(|k| Some(k.repo) == origin.repo.as_deref() || k.name == man.name);
+            let sc = man.scoring();
+            lines.push(format!(
+                "layout         {}{}{}; image {} px {} {}{}; text {} tokens{}{}, clean-up {:?}; scores {:?} (scale {}{})",
+                if origin.layout.is_empty() { "vidseek" } else { origin.layout.as_str() },
+                origin.variant.as_deref().map(|v| format!(", {v}")).unwrap_or_default(),
+                match (&origin.repo, &origin.revision) {
+                    (Some(r), Some(c)) => format!(", {r}@{}", &c[..c.len().min(12)]),
+                    _ => String::new(),
+                },
+                man.image.size,
+                man.image.resize,
+                man.image.interpolation,
+                m.image_batch().map(|b| format!(", fixed batch {b}")).unwrap_or_default(),
+                man.text.context_length,
+                if man.text.dynamic_length && !man.text.pad_to_context { " (run at true length)" } else { " (padded)" },
+                m.text_batch().map(|b| format!(", fixed batch {b}")).unwrap_or_default(),
+                man.text.clean,
+                sc.link,
+                sc.logit_scale,
+                sc.logit_bias.map(|b| format!(", bias {b}")).unwrap_or_default()
+            ));
+            if let Some(k) = known {
+                lines.push(format!("limits         {} ({}; {})", k.limits, k.languages, k.licence));
+            }
+            report.insert(
+                "layout".into(),
+                json!({"origin": origin, "image_batch": m.image_batch(), "text_batch": m.text_batch(),
+                       "scoring": sc, "limits": known.map(|k| k.limits), "languages": known.map(|k| k.languages)}),
+            );
             if man.name.starts_with("tiny-clip") {
                 lines.push(
                     "note           this is the bundled synthetic-domain model (coloured shapes only); \
@@ -858,6 +997,43 @@ fn model_cmd(g: &Global, cmd: &ModelCmd) -> Result<()> {
                 println!("\nspeed: image-tower cost relative to ViT-B/32 (open_clip's GFLOPs per image); sizes are approximate");
             }
         }
+        ModelCmd::Status { json } => {
+            let rt = runtime()?;
+            let (model, dir, switch) = rt.block_on(async {
+                let store = crate::store::Store::open(&crate::catalog::db_path(&g.data_dir())).await?;
+                let r = (store.model().await?, store.model_dir().await?, store.switch_status().await?);
+                store.close().await;
+                anyhow::Ok(r)
+            })?;
+            if *json {
+                println!(
+                    "{}",
+                    json!({"active": {"name": model.as_ref().map(|m| &m.0), "dim": model.as_ref().map(|m| m.1), "dir": dir}, "switch": switch})
+                );
+            } else {
+                match &model {
+                    Some((name, dim)) => println!(
+                        "model   {name} (dim {dim}){}",
+                        dir.map(|d| format!(", {}", d.display())).unwrap_or_default()
+                    ),
+                    None => println!("model   none yet (the library is empty)"),
+                }
+                match switch {
+                    Some(s) => println!(
+                        "switch  to {} ({}): {}/{} frames re-embedded{}",
+                        s.model,
+                        s.dir.display(),
+                        s.frames_done,
+                        s.frames_total,
+                        s.eta_seconds.map(|e| format!(", about {e:.0} s left")).unwrap_or_default()
+                    ),
+                    None => println!("switch  none under way"),
+                }
+            }
+        }
+        ModelCmd::Use { dir, cancel, json } => {
+            model_use(g, dir.as_deref(), *cancel, *json)?;
+        }
         ModelCmd::Check { dir } => {
             let dir = dir.clone().unwrap_or_else(|| g.model_dir());
             let m = Embedder::load(&dir, &g.embed_options())?;
@@ -882,6 +1058,7 @@ fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
         .build()?;
     rt.block_on(async {
         let catalog = Arc::new(Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Write).await?);
+        catalog.remember_model_dir(model.dir()).await?;
         let cfg = crate::api::ServeConfig {
             bind: args.bind,
             libraries: args.libraries.clone(),
@@ -889,6 +1066,7 @@ fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
             token: args.token.clone().filter(|t| !t.is_empty()),
             max_upload: args.max_upload_mb.saturating_mul(1024 * 1024),
             index,
+            embed: g.embed_options(),
             search_permits: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         };
         crate::api::serve(cfg, catalog, model).await?;

@@ -21,10 +21,10 @@ use serde::Serialize;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::decode::{self, SampleOptions, SampledFrame, VideoInfo};
-use crate::embed::{EmbedError, Embedder, Embeddings, ImageStream, StreamOptions};
+use crate::embed::{EmbedError, EmbedOptions, Embedder, Embeddings, ImageStream, StreamOptions};
 use crate::image::RgbImage;
 use crate::library::{self, FileIdentity};
-use crate::store::{JobFile, NewFrame, NewText, NewVideo};
+use crate::store::{JobFile, NewFrame, NewText, NewVideo, Switch};
 
 /// Errors that stop a whole job (a single bad file never does).
 #[derive(Debug, thiserror::Error)]
@@ -37,13 +37,17 @@ pub enum JobError {
     Model(#[from] EmbedError),
     #[error("job {0} does not exist")]
     NoSuchJob(i64),
+    #[error("{0} is already the library's model")]
+    AlreadyActive(String),
+    #[error("a switch to {0} is under way: wait for it or cancel it (DELETE /api/jobs/ID, or `vidseek model use --cancel`)")]
+    SwitchUnderWay(String),
 }
 
 impl JobError {
     pub fn is_user_error(&self) -> bool {
         match self {
             JobError::Catalog(e) => e.is_user_error(),
-            JobError::Library(_) | JobError::NoSuchJob(_) => true,
+            JobError::Library(_) | JobError::NoSuchJob(_) | JobError::AlreadyActive(_) | JobError::SwitchUnderWay(_) => true,
             JobError::Model(e) => e.is_user_error(),
         }
     }
@@ -62,6 +66,9 @@ pub struct IndexOptions {
     /// Files decoded at once (0: four with hwaccel, so several NVDEC engines work;
     /// else one per four cores, at least one). Each file is still one decoder.
     pub decoders: usize,
+    /// A second model every frame is also embedded with: the one a switch is moving
+    /// to, so footage indexed during the switch is ready for it.
+    pub also_embed: Option<Arc<Embedder>>,
 }
 
 impl IndexOptions {
@@ -93,6 +100,7 @@ impl Default for IndexOptions {
             queue: 64,
             hwaccel: None,
             decoders: 0,
+            also_embed: None,
         }
     }
 }
@@ -159,6 +167,16 @@ pub enum Progress {
         unchanged: usize,
         failed: usize,
     },
+    /// A switch to another model re-embedding the library.
+    Switch {
+        job_id: i64,
+        model: String,
+        frames_done: usize,
+        frames_total: usize,
+        eta_seconds: Option<f64>,
+    },
+    /// The switch completed: searches now use `model`.
+    Switched { job_id: i64, model: String },
 }
 
 pub type ProgressSink = Arc<dyn Fn(Progress) + Send + Sync>;
@@ -174,6 +192,8 @@ enum Decoded {
 struct Pending {
     frame: SampledFrame,
     vector: Vec<f32>,
+    /// Its vector of the model a switch is moving to, when one is under way.
+    extra: Option<(String, Vec<f32>)>,
 }
 
 enum Embedded {
@@ -294,7 +314,7 @@ pub async fn run_job(
     let mut sample_opts = opts.sample.clone();
     // Frames are always scaled to the model's own input size (224, 240, 336, 384 px
     // models exist): whatever the options say, another geometry would only be rescaled.
-    sample_opts.short_side = embedder.image_size();
+    sample_opts.short_side = embedder.image_size().max(opts.also_embed.as_ref().map_or(0, |m| m.image_size()));
     // The model on the GPU: decode there too (NVDEC), in software where that fails.
     sample_opts.hwaccel = opts.hwaccel.unwrap_or(embedder.provider() == "CUDA");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -318,9 +338,10 @@ pub async fn run_job(
     // A graph fixed at a batch size (Immich's: 1) gets batches of exactly that size.
     let batch = embedder.image_batch().unwrap_or_else(|| opts.batch_for(embedder.provider()));
     let emb = embedder.clone();
+    let also = opts.also_embed.clone();
     let inference = std::thread::Builder::new()
         .name("vidseek-embed".into())
-        .spawn(move || embed_frames(emb, batch, drx, &etx))
+        .spawn(move || embed_frames(emb, also, batch, drx, &etx))
         .expect("spawn embed thread");
 
     let mut frames_done = 0usize;
@@ -546,6 +567,7 @@ async fn write_video(
                 peak: p.frame.peak,
                 shot: p.frame.reason == decode::SampleReason::ShotChange,
                 vector: p.vector,
+                extra_vectors: p.extra.into_iter().collect(),
                 thumbnail: p.frame.thumbnail,
             })
             .collect(),
@@ -631,6 +653,7 @@ fn subtitles(path: &Path, info: &VideoInfo) -> Vec<NewText> {
 /// the batches of other files still in flight.
 fn embed_frames(
     model: Arc<Embedder>,
+    also: Option<Arc<Embedder>>,
     batch: usize,
     rx: Receiver<Decoded>,
     tx: &SyncSender<Embedded>,
@@ -643,7 +666,8 @@ fn embed_frames(
         /// The decoder's verdict, once it has sent the last frame.
         end: Option<Result<Vec<NewText>, String>>,
     }
-    type Batch = Vec<(usize, SampledFrame)>;
+    /// Frames of one model call: (file, frame, its vector of the second model).
+    type Batch = Vec<(usize, SampledFrame, Option<Vec<f32>>)>;
     let mut stream = ImageStream::<Batch>::new(
         model.clone(),
         StreamOptions {
@@ -658,13 +682,14 @@ fn embed_frames(
     // frames have all come back and whose decoder is done; false when the receiver has gone.
     let settle = |open: &mut HashMap<usize, Open>, done: Vec<(Batch, Embeddings)>| -> bool {
         for (frames, e) in done {
-            for (k, (i, f)) in frames.into_iter().enumerate() {
+            for (k, (i, f, extra)) in frames.into_iter().enumerate() {
                 let t = f.end;
                 if let Some(o) = open.get_mut(&i) {
                     o.waiting -= 1;
                     o.frames.push(Pending {
                         frame: f,
                         vector: e.row(k).to_vec(),
+                        extra: extra.zip(also.as_ref()).map(|(v, m)| (m.model_name().to_string(), v)),
                     });
                 }
                 let _ = tx.send(Embedded::Frames(i, t));
@@ -694,8 +719,16 @@ fn embed_frames(
         let mut frames = std::mem::take(queue);
         let images: Vec<RgbImage> = frames
             .iter_mut()
-            .map(|(_, f)| std::mem::replace(&mut f.image, RgbImage::filled(0, 0, [0; 3])))
+            .map(|(_, f, _)| std::mem::replace(&mut f.image, RgbImage::filled(0, 0, [0; 3])))
             .collect();
+        if let Some(second) = &also {
+            // The switch's model sees the same pictures (decoded at the larger of the
+            // two geometries); its vectors travel with the batch.
+            let e = second.embed_images(&images)?;
+            for (k, f) in frames.iter_mut().enumerate() {
+                f.2 = Some(e.row(k).to_vec());
+            }
+        }
         stream.submit(frames.len(), frames, |k, out| model.preprocess(&images[k], out))
     };
 
@@ -717,7 +750,7 @@ fn embed_frames(
                 if let Some(o) = open.get_mut(&i) {
                     o.waiting += 1;
                 }
-                queue.push((i, f));
+                queue.push((i, f, None));
                 if queue.len() < batch {
                     continue;
                 }
@@ -735,7 +768,7 @@ fn embed_frames(
                     }
                 }
                 // The file's last frames go now, in a short batch if need be.
-                if queue.iter().any(|(q, _)| *q == i) {
+                if queue.iter().any(|(q, _, _)| *q == i) {
                     submit(&mut stream, &mut queue)?
                 } else {
                     Vec::new()
@@ -756,73 +789,337 @@ fn embed_frames(
     Ok(())
 }
 
-/// The server's write path: queued jobs run one at a time on a dedicated thread, so
-/// searches on the async executor never wait for decoding or inference.
-pub struct JobRunner {
-    catalog: Arc<Catalog>,
-    wake: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
-    running: std::sync::Mutex<Option<(i64, Arc<AtomicBool>)>>,
+/// What a switch did.
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct SwitchReport {
+    pub job_id: i64,
+    pub state: String,
+    pub from: String,
+    pub to: String,
+    /// Videos and frames re-embedded by this run (a resumed switch counts only its own).
+    pub videos: usize,
+    pub frames: usize,
+    /// Videos that could not be re-embedded (file missing or changed), kept as failed.
+    pub not_reembedded: Vec<String>,
+    pub wall_seconds: f64,
 }
 
+/// Moves the library to `target` (a package in `dir`) without taking search down:
+/// every stored frame is re-embedded into a second vector set (decoding the pictures at
+/// the frames' own times, at the new model's geometry; one transaction per video) while
+/// the old set keeps serving, then the switch completes atomically
+/// ([`Catalog::finish_switch`]). The switch is recorded in the store first, so a run
+/// killed at any moment resumes where it stopped (videos already done are skipped).
+/// `cancel` abandons it: the new vectors go, the old model stays.
+pub async fn run_switch(
+    catalog: &Catalog,
+    target: Arc<Embedder>,
+    dir: &Path,
+    job_id: i64,
+    progress: ProgressSink,
+    cancel: Arc<AtomicBool>,
+) -> Result<SwitchReport, JobError> {
+    let t0 = Instant::now();
+    let store = &catalog.store;
+    let from = catalog.model();
+    let to = target.model_name().to_string();
+    let mut report = SwitchReport {
+        job_id,
+        from: from.clone(),
+        to: to.clone(),
+        ..Default::default()
+    };
+    if to == from {
+        store.finish_job(job_id, "succeeded", None).await.map_err(CatalogError::from)?;
+        report.state = "succeeded".into();
+        return Ok(report);
+    }
+    let switch = Switch {
+        model: to.clone(),
+        dim: target.dim(),
+        dir: dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()),
+        job_id,
+    };
+    match store.pending_switch().await.map_err(CatalogError::from)? {
+        Some(p) if p.model == switch.model => {}
+        Some(_) => store.cancel_switch().await.map_err(CatalogError::from)?,
+        None => {}
+    }
+    store.begin_switch(&switch).await.map_err(CatalogError::from)?;
+    let todo = store.videos_missing(&to).await.map_err(CatalogError::from)?;
+    if !store
+        .start_job(job_id, todo.len() as i64)
+        .await
+        .map_err(CatalogError::from)?
+    {
+        store.cancel_switch().await.map_err(CatalogError::from)?;
+        report.state = "canceled".into();
+        return Ok(report);
+    }
+    let mut skipped: std::collections::HashSet<i64> = Default::default();
+    let mut videos_done = 0usize;
+    loop {
+        let todo: Vec<_> = store
+            .videos_missing(&to)
+            .await
+            .map_err(CatalogError::from)?
+            .into_iter()
+            .filter(|v| !skipped.contains(&v.id))
+            .collect();
+        if todo.is_empty() || cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        for v in todo {
+            if cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            let path = PathBuf::from(&v.path);
+            // The stored frames stand for this file's content: a file that is gone or
+            // changed cannot give the same pictures.
+            let same = library::identity(&path).is_ok_and(|id| {
+                id.size as i64 == v.size && id.mtime_ns == v.mtime_ns && id.hash == v.hash
+            });
+            let result = if same {
+                reembed_video(catalog, &target, &path, v.id).await
+            } else {
+                Err(format!("{}: missing or changed since it was indexed", v.path))
+            };
+            let (state, error, frames) = match result {
+                Ok(n) => ("indexed", None, n),
+                Err(e) => {
+                    skipped.insert(v.id);
+                    report.not_reembedded.push(v.path.clone());
+                    ("failed", Some(e), 0)
+                }
+            };
+            report.frames += frames;
+            videos_done += 1;
+            store
+                .put_job_file(
+                    job_id,
+                    &JobFile {
+                        path: v.path.clone(),
+                        state: state.into(),
+                        error,
+                        frames: frames as i64,
+                    },
+                )
+                .await
+                .map_err(CatalogError::from)?;
+            store
+                .job_progress(job_id, videos_done as i64, report.frames as i64)
+                .await
+                .map_err(CatalogError::from)?;
+            let (missing, total) = store.vectors_missing(&to).await.map_err(CatalogError::from)?;
+            let rate = report.frames as f64 / t0.elapsed().as_secs_f64().max(1e-3);
+            progress(Progress::Switch {
+                job_id,
+                model: to.clone(),
+                frames_done: (total - missing) as usize,
+                frames_total: total as usize,
+                eta_seconds: (rate > 0.0).then(|| missing as f64 / rate),
+            });
+        }
+    }
+    report.videos = videos_done - report.not_reembedded.len();
+    report.wall_seconds = t0.elapsed().as_secs_f64();
+    if cancel.load(Ordering::Relaxed) {
+        store.cancel_switch().await.map_err(CatalogError::from)?;
+        store.cancel_job(job_id).await.map_err(CatalogError::from)?;
+        report.state = "canceled".into();
+        return Ok(report);
+    }
+    catalog.finish_switch(&switch).await?;
+    store.finish_job(job_id, "succeeded", None).await.map_err(CatalogError::from)?;
+    report.state = "succeeded".into();
+    progress(Progress::Switched { job_id, model: to });
+    Ok(report)
+}
+
+/// Embeds one video's stored frames with `model` and stores the vectors; returns how
+/// many. Decoding and inference run on this (dedicated) thread.
+async fn reembed_video(catalog: &Catalog, model: &Embedder, path: &Path, video: i64) -> Result<usize, String> {
+    let frames = catalog.store.frames_of(video).await.map_err(|e| e.to_string())?;
+    let times: Vec<f64> = frames.iter().map(|f| f.peak).collect();
+    let mut vectors = Vec::with_capacity(frames.len());
+    // A few hundred pictures at a time, so a long video never sits in memory whole.
+    for (chunk_frames, chunk_times) in frames.chunks(256).zip(times.chunks(256)) {
+        let images = decode::frames_at(path, chunk_times, model.image_size(), 0).map_err(|e| e.to_string())?;
+        let e = model.embed_images(&images).map_err(|e| e.to_string())?;
+        vectors.extend(chunk_frames.iter().zip(e.rows()).map(|(f, v)| (f.id, v.to_vec())));
+    }
+    catalog
+        .store
+        .put_vectors(model.model_name(), &vectors)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(vectors.len())
+}
+
+/// The server's write path: queued index jobs run one at a time on a dedicated thread,
+/// so searches on the async executor never wait for decoding or inference; a switch to
+/// another model runs on a second thread beside them (while it is under way, index jobs
+/// embed new footage with both models). The active model lives here: the API asks for
+/// it per request, and a completed switch replaces it.
+pub struct JobRunner {
+    catalog: Arc<Catalog>,
+    model: std::sync::RwLock<Arc<Embedder>>,
+    /// The model a switch under way is moving to.
+    target: std::sync::RwLock<Option<Arc<Embedder>>>,
+    embed: EmbedOptions,
+    wake: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+    wake_switch: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+    running: std::sync::Mutex<Option<(i64, Arc<AtomicBool>)>>,
+    switching: std::sync::Mutex<Option<(i64, Arc<AtomicBool>)>>,
+}
+
+/// A job kind the runner knows.
+pub const INDEX: &str = "index";
+pub const SWITCH: &str = "switch";
+
 impl JobRunner {
-    /// Starts the worker thread; `handle` is the runtime the store's futures run on.
+    /// Starts the worker threads; `handle` is the runtime the store's futures run on.
     pub fn start(
         catalog: Arc<Catalog>,
         model: Arc<Embedder>,
+        embed: EmbedOptions,
         opts: IndexOptions,
         progress: ProgressSink,
         handle: tokio::runtime::Handle,
     ) -> Arc<Self> {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (stx, srx) = std::sync::mpsc::channel::<()>();
         let runner = Arc::new(Self {
             catalog: catalog.clone(),
+            model: std::sync::RwLock::new(model),
+            target: std::sync::RwLock::new(None),
+            embed,
             wake: std::sync::Mutex::new(tx),
+            wake_switch: std::sync::Mutex::new(stx),
             running: std::sync::Mutex::new(None),
+            switching: std::sync::Mutex::new(None),
         });
-        let me = runner.clone();
+        let (me, h, p) = (runner.clone(), handle.clone(), progress.clone());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("vidseek-jobs".into())
             .spawn(move || {
                 // Jobs a previous process left half-done come first.
-                if let Err(e) = handle.block_on(catalog.store.requeue_interrupted()) {
+                if let Err(e) = h.block_on(me.catalog.store.requeue_interrupted()) {
                     tracing::error!("re-queueing interrupted jobs: {e}");
                 }
-                loop {
-                    let queued = handle.block_on(catalog.store.enqueued_jobs()).unwrap_or_default();
-                    for job in queued {
-                        let cancel = Arc::new(AtomicBool::new(false));
-                        *me.running.lock().unwrap_or_else(|e| e.into_inner()) = Some((job.id, cancel.clone()));
-                        let paths: Vec<PathBuf> = job.paths.iter().map(PathBuf::from).collect();
-                        let r = handle.block_on(run_job(
-                            &catalog,
-                            model.clone(),
-                            job.id,
-                            &paths,
-                            &opts,
-                            progress.clone(),
-                            cancel,
-                        ));
-                        if let Err(e) = r {
-                            tracing::warn!("job {} failed: {e}", job.id);
-                            let _ = handle.block_on(catalog.store.finish_job(job.id, "failed", Some(&e.to_string())));
-                            progress(Progress::Finished {
-                                job_id: job.id,
-                                state: "failed".into(),
-                                indexed: 0,
-                                unchanged: 0,
-                                failed: 0,
-                            });
-                        }
-                        *me.running.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                    }
-                    match rx.recv_timeout(std::time::Duration::from_secs(5)) {
-                        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                    }
-                }
+                let _ = ready_tx.send(());
+                me.index_loop(&h, &opts, &p, &rx)
             })
             .expect("spawn job thread");
+        let (me, h) = (runner.clone(), handle);
+        std::thread::Builder::new()
+            .name("vidseek-switch".into())
+            .spawn(move || {
+                let _ = ready_rx.recv(); // after the re-queueing
+                me.switch_loop(&h, &progress, &srx)
+            })
+            .expect("spawn switch thread");
         runner
+    }
+
+    /// The model searches use now: the one whose vectors the catalog's index holds
+    /// (during the instant a completing switch swaps the index, its target).
+    pub fn model(&self) -> Arc<Embedder> {
+        let active = self.catalog.model();
+        if let Some(t) = self.target.read().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && t.model_name() == active
+        {
+            return t.clone();
+        }
+        self.model.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn queued(&self, handle: &tokio::runtime::Handle, kind: &str) -> Vec<crate::store::Job> {
+        handle
+            .block_on(self.catalog.store.enqueued_jobs())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|j| j.kind == kind)
+            .collect()
+    }
+
+    fn wait(rx: &std::sync::mpsc::Receiver<()>) -> bool {
+        !matches!(
+            rx.recv_timeout(std::time::Duration::from_secs(5)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+        )
+    }
+
+    fn index_loop(&self, handle: &tokio::runtime::Handle, opts: &IndexOptions, progress: &ProgressSink, rx: &std::sync::mpsc::Receiver<()>) {
+        loop {
+            for job in self.queued(handle, INDEX) {
+                let cancel = Arc::new(AtomicBool::new(false));
+                *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some((job.id, cancel.clone()));
+                let paths: Vec<PathBuf> = job.paths.iter().map(PathBuf::from).collect();
+                let mut opts = opts.clone();
+                opts.also_embed = self.target.read().unwrap_or_else(|e| e.into_inner()).clone();
+                let r = handle.block_on(run_job(&self.catalog, self.model(), job.id, &paths, &opts, progress.clone(), cancel));
+                if let Err(e) = r {
+                    tracing::warn!("job {} failed: {e}", job.id);
+                    let _ = handle.block_on(self.catalog.store.finish_job(job.id, "failed", Some(&e.to_string())));
+                    progress(Progress::Finished {
+                        job_id: job.id,
+                        state: "failed".into(),
+                        indexed: 0,
+                        unchanged: 0,
+                        failed: 0,
+                    });
+                }
+                *self.running.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            }
+            if !Self::wait(rx) {
+                break;
+            }
+        }
+    }
+
+    fn switch_loop(&self, handle: &tokio::runtime::Handle, progress: &ProgressSink, rx: &std::sync::mpsc::Receiver<()>) {
+        loop {
+            for job in self.queued(handle, SWITCH) {
+                let Some(dir) = job.paths.first().map(PathBuf::from) else {
+                    continue;
+                };
+                let fail = |e: String| {
+                    tracing::warn!("switch job {} failed: {e}", job.id);
+                    let _ = handle.block_on(self.catalog.store.cancel_switch());
+                    let _ = handle.block_on(self.catalog.store.finish_job(job.id, "failed", Some(&e)));
+                };
+                let target = match Embedder::load(&dir, &self.embed) {
+                    Ok(m) => Arc::new(m),
+                    Err(e) => {
+                        fail(e.to_string());
+                        continue;
+                    }
+                };
+                let cancel = Arc::new(AtomicBool::new(false));
+                *self.switching.lock().unwrap_or_else(|e| e.into_inner()) = Some((job.id, cancel.clone()));
+                *self.target.write().unwrap_or_else(|e| e.into_inner()) = Some(target.clone());
+                let r = handle.block_on(run_switch(&self.catalog, target.clone(), &dir, job.id, progress.clone(), cancel));
+                // The active model first, then the target goes: `model()` never hands out
+                // one that does not match the index.
+                if self.catalog.model() == target.model_name() {
+                    *self.model.write().unwrap_or_else(|e| e.into_inner()) = target;
+                }
+                *self.target.write().unwrap_or_else(|e| e.into_inner()) = None;
+                *self.switching.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                match r {
+                    Ok(report) if report.state == "succeeded" => {
+                        tracing::info!("switched to {} in {:.0} s", report.to, report.wall_seconds);
+                    }
+                    Ok(_) => {}
+                    Err(e) => fail(e.to_string()),
+                }
+            }
+            if !Self::wait(rx) {
+                break;
+            }
+        }
     }
 
     /// Queues a job for `paths` and returns its id.
@@ -831,20 +1128,58 @@ impl JobRunner {
         let id = self
             .catalog
             .store
-            .create_job("index", &keys)
+            .create_job(INDEX, &keys)
             .await
             .map_err(CatalogError::from)?;
         let _ = self.wake.lock().unwrap_or_else(|e| e.into_inner()).send(());
         Ok(id)
     }
 
-    /// Cancels a queued or running job; false when it had already ended.
-    pub async fn cancel(&self, id: i64) -> Result<bool, JobError> {
-        if let Some((running, flag)) = self.running.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
-            && *running == id
-        {
-            flag.store(true, Ordering::Relaxed);
+    /// Starts moving the library to the package in `dir` (checked by loading it now):
+    /// returns the switch job's id. Refused while a switch to another model is under way.
+    pub async fn switch_to(&self, dir: &Path) -> Result<i64, JobError> {
+        let dir = dir.canonicalize().map_err(|e| {
+            JobError::Model(EmbedError::PackageMissing {
+                dir: PathBuf::from(format!("{} ({e})", dir.display())),
+            })
+        })?;
+        let probe = Embedder::load(&dir, &self.embed)?;
+        if probe.model_name() == self.catalog.model() {
+            return Err(JobError::AlreadyActive(probe.model_name().to_string()));
         }
-        Ok(self.catalog.store.cancel_job(id).await.map_err(CatalogError::from)?)
+        if let Some(p) = self.catalog.store.pending_switch().await.map_err(CatalogError::from)?
+            && p.model != probe.model_name()
+        {
+            return Err(JobError::SwitchUnderWay(p.model));
+        }
+        let id = self
+            .catalog
+            .store
+            .create_job(SWITCH, &[dir.display().to_string()])
+            .await
+            .map_err(CatalogError::from)?;
+        let _ = self.wake_switch.lock().unwrap_or_else(|e| e.into_inner()).send(());
+        Ok(id)
+    }
+
+    /// Cancels a queued or running job (a switch job abandons the switch); false when
+    /// it had already ended.
+    pub async fn cancel(&self, id: i64) -> Result<bool, JobError> {
+        for slot in [&self.running, &self.switching] {
+            if let Some((running, flag)) = slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+                && *running == id
+            {
+                flag.store(true, Ordering::Relaxed);
+            }
+        }
+        let live = self.catalog.store.cancel_job(id).await.map_err(CatalogError::from)?;
+        if live
+            && let Some(p) = self.catalog.store.pending_switch().await.map_err(CatalogError::from)?
+            && p.job_id == id
+            && self.switching.lock().unwrap_or_else(|e| e.into_inner()).is_none()
+        {
+            self.catalog.store.cancel_switch().await.map_err(CatalogError::from)?;
+        }
+        Ok(live)
     }
 }

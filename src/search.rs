@@ -170,7 +170,7 @@ pub async fn search(
             return Err(SearchError::NoSuchVideo(video));
         }
         let frames = store.frames_of(video).await?;
-        let vectors: HashMap<i64, Vec<f32>> = store.vectors_of(video).await?.into_iter().collect();
+        let vectors: HashMap<i64, Vec<f32>> = store.vectors_of(video, model.model_name()).await?.into_iter().collect();
         for f in frames {
             if let Some(v) = vectors.get(&f.id) {
                 let s = dot(&qv, v);
@@ -179,7 +179,7 @@ pub async fn search(
         }
     } else {
         let n = (k * 10).clamp(100, 2000);
-        let hits = catalog.nearest(&qv, n, n + 64);
+        let hits = catalog.nearest_for(model.model_name(), &qv, n, n + 64)?;
         let score_of: HashMap<i64, f32> = hits.iter().copied().collect();
         for f in store
             .frames_by_ids(&hits.iter().map(|h| h.0).collect::<Vec<_>>())
@@ -239,7 +239,7 @@ pub async fn search(
                 // A title or file-name match stands for the whole video.
                 seg.end = *duration;
             }
-            if let Some((fid, s, peak)) = best_frame_in(catalog, seg.video_id, seg.start, seg.end, &qv).await? {
+            if let Some((fid, s, peak)) = best_frame_in(catalog, model.model_name(), seg.video_id, seg.start, seg.end, &qv).await? {
                 seg.score = s;
                 seg.frame_id = Some(fid);
                 seg.thumbnail = Some(format!("/thumbs/{fid}"));
@@ -373,13 +373,14 @@ fn fuse(visual: Vec<Segment>, text: Vec<Segment>) -> Vec<Segment> {
 /// The best-scoring stored frame of `video` inside [start, end): (id, cosine, peak).
 async fn best_frame_in(
     catalog: &Catalog,
+    model: &str,
     video: i64,
     start: f64,
     end: f64,
     qv: &[f32],
 ) -> Result<Option<(i64, f32, f64)>, SearchError> {
     let frames = catalog.store.frames_of(video).await?;
-    let vectors: HashMap<i64, Vec<f32>> = catalog.store.vectors_of(video).await?.into_iter().collect();
+    let vectors: HashMap<i64, Vec<f32>> = catalog.store.vectors_of(video, model).await?.into_iter().collect();
     let mut best: Option<(i64, f32, f64)> = None;
     for f in frames
         .iter()

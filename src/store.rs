@@ -163,7 +163,32 @@ pub struct NewFrame {
     pub peak: f64,
     pub shot: bool,
     pub vector: Vec<f32>,
+    /// Vectors of other models (the one a switch is moving to), by model name.
+    pub extra_vectors: Vec<(String, Vec<f32>)>,
     pub thumbnail: Vec<u8>,
+}
+
+/// A switch to another model, under way (kept in `meta` until it completes).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct Switch {
+    pub model: String,
+    pub dim: usize,
+    /// Its package folder.
+    pub dir: PathBuf,
+    /// The job re-embedding the library.
+    pub job_id: i64,
+}
+
+/// See [`Store::switch_status`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SwitchStatus {
+    pub model: String,
+    pub dir: PathBuf,
+    pub job_id: i64,
+    pub state: Option<String>,
+    pub frames_done: i64,
+    pub frames_total: i64,
+    pub eta_seconds: Option<f64>,
 }
 
 /// What [`Store::put_video`] wrote.
@@ -336,10 +361,19 @@ impl Store {
             .connect_with(opts.clone())
             .await
             .map_err(|e| fail(e.to_string()))?;
-        sqlx::migrate!("./migrations")
-            .run(&write)
-            .await
-            .map_err(|e| fail(format!("migration failed: {e}")))?;
+        // Two processes opening a new database at once both try to migrate it; the one
+        // that loses finds the work done on its next attempt.
+        let mut attempt = 0;
+        loop {
+            match sqlx::migrate!("./migrations").run(&write).await {
+                Ok(()) => break,
+                Err(_) if attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) => return Err(fail(format!("migration failed: {e}"))),
+            }
+        }
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts)
@@ -409,6 +443,189 @@ impl Store {
     pub async fn set_model(&self, name: &str, dim: usize) -> Result<()> {
         self.set_meta("model", name).await?;
         self.set_meta("dim", &dim.to_string()).await
+    }
+
+    /// Remembers where the active model's package is (a library opened without
+    /// `--model` uses it).
+    pub async fn set_model_dir(&self, dir: &Path) -> Result<()> {
+        self.set_meta("model_dir", &dir.display().to_string()).await
+    }
+
+    /// The package folder of the active model, when the library has recorded it.
+    pub async fn model_dir(&self) -> Result<Option<PathBuf>> {
+        Ok(self.meta("model_dir").await?.map(PathBuf::from))
+    }
+
+    /// The switch under way to another model, if any.
+    pub async fn pending_switch(&self) -> Result<Option<Switch>> {
+        Ok(match self.meta("switch").await? {
+            Some(s) => serde_json::from_str(&s).ok(),
+            None => None,
+        })
+    }
+
+    /// The switch under way with its progress: frames done and in all, and an estimate
+    /// of the seconds left from the rate so far.
+    pub async fn switch_status(&self) -> Result<Option<SwitchStatus>> {
+        let Some(s) = self.pending_switch().await? else {
+            return Ok(None);
+        };
+        let (missing, total) = self.vectors_missing(&s.model).await?;
+        let job = self.job(s.job_id).await?;
+        let rate = job.as_ref().and_then(|j| {
+            let elapsed = (now() - j.started_at?).max(1) as f64;
+            (j.frames_done > 0).then(|| j.frames_done as f64 / elapsed)
+        });
+        Ok(Some(SwitchStatus {
+            model: s.model,
+            dir: s.dir,
+            job_id: s.job_id,
+            state: job.map(|j| j.state),
+            frames_done: total - missing,
+            frames_total: total,
+            eta_seconds: rate.map(|r| missing as f64 / r),
+        }))
+    }
+
+    /// Records a switch to another model (its vectors are added alongside).
+    pub async fn begin_switch(&self, s: &Switch) -> Result<()> {
+        self.set_meta("switch", &serde_json::to_string(s).expect("switch serialises")).await
+    }
+
+    /// Frames of `model` still to embed, and of all frames: (missing, total).
+    pub async fn vectors_missing(&self, model: &str) -> Result<(i64, i64)> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM frames f WHERE NOT EXISTS
+                       (SELECT 1 FROM embeddings e WHERE e.frame_id = f.id AND e.model = ?)),
+                    (SELECT COUNT(*) FROM frames)",
+        )
+        .bind(model)
+        .fetch_one(&self.read)
+        .await
+        .map_err(q("counting vectors"))?;
+        Ok((r.get(0), r.get(1)))
+    }
+
+    /// Indexed videos with frames that have no vector of `model`, by id.
+    pub async fn videos_missing(&self, model: &str) -> Result<Vec<Video>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VIDEO_COLS} FROM videos v WHERE v.status = 'indexed' AND EXISTS
+               (SELECT 1 FROM frames f WHERE f.video_id = v.id AND NOT EXISTS
+                  (SELECT 1 FROM embeddings e WHERE e.frame_id = f.id AND e.model = ?))
+             ORDER BY v.id"
+        )))
+        .bind(model)
+        .fetch_all(&self.read)
+        .await
+        .map(|rows| rows.iter().map(video_from).collect())
+        .map_err(q("listing videos to re-embed"))
+    }
+
+    /// Adds `model`'s vectors for frames, in one transaction (frames deleted meanwhile
+    /// are skipped). Returns how many were written.
+    pub async fn put_vectors(&self, model: &str, vectors: &[(i64, Vec<f32>)]) -> Result<u64> {
+        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
+        let mut n = 0;
+        for (fid, v) in vectors {
+            n += sqlx::query(
+                "INSERT INTO embeddings(frame_id, model, vector) SELECT id, ?, ? FROM frames WHERE id = ?
+                 ON CONFLICT(frame_id, model) DO UPDATE SET vector = excluded.vector",
+            )
+            .bind(model)
+            .bind(vector_to_blob(v))
+            .bind(fid)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("inserting an embedding"))?
+            .rows_affected();
+        }
+        tx.commit().await.map_err(q("committing embeddings"))?;
+        Ok(n)
+    }
+
+    /// Makes the switch's model the active one, in one transaction: its name, dimension
+    /// and folder become the library's, the old model's vectors go, and videos that
+    /// could not be re-embedded (their file was gone or changed) keep their row as
+    /// failed with the reason, their frames gone. Returns the new generation and the
+    /// videos that were not re-embedded.
+    pub async fn finish_switch(&self, s: &Switch) -> Result<(u64, Vec<i64>)> {
+        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
+        let stale: Vec<i64> = sqlx::query(
+            "SELECT DISTINCT f.video_id FROM frames f WHERE NOT EXISTS
+               (SELECT 1 FROM embeddings e WHERE e.frame_id = f.id AND e.model = ?)",
+        )
+        .bind(&s.model)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("listing videos not re-embedded"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        for id in &stale {
+            sqlx::query("DELETE FROM frames WHERE video_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("removing frames"))?;
+            sqlx::query("UPDATE videos SET status = 'failed', frame_count = 0, error = ? WHERE id = ?")
+                .bind(format!(
+                    "not re-embedded with {} (the file was missing or changed during the switch): index it again",
+                    s.model
+                ))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("recording a video not re-embedded"))?;
+        }
+        sqlx::query("DELETE FROM embeddings WHERE model <> ?")
+            .bind(&s.model)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("removing the old model's vectors"))?;
+        for (k, v) in [
+            ("model", s.model.clone()),
+            ("dim", s.dim.to_string()),
+            ("model_dir", s.dir.display().to_string()),
+        ] {
+            sqlx::query("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("recording the model"))?;
+        }
+        sqlx::query("DELETE FROM meta WHERE key = 'switch'")
+            .execute(&mut *tx)
+            .await
+            .map_err(q("ending the switch"))?;
+        let generation = bump_generation(&mut tx).await?;
+        tx.commit().await.map_err(q("committing the switch"))?;
+        Ok((generation, stale))
+    }
+
+    /// Abandons a switch: the new model's vectors go, the active model stays.
+    pub async fn cancel_switch(&self) -> Result<()> {
+        let Some(s) = self.pending_switch().await? else {
+            return Ok(());
+        };
+        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
+        let active = sqlx::query("SELECT value FROM meta WHERE key = 'model'")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("reading meta"))?
+            .map(|r| r.get::<String, _>(0));
+        if active.as_deref() != Some(s.model.as_str()) {
+            sqlx::query("DELETE FROM embeddings WHERE model = ?")
+                .bind(&s.model)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("removing the abandoned vectors"))?;
+        }
+        sqlx::query("DELETE FROM meta WHERE key = 'switch'")
+            .execute(&mut *tx)
+            .await
+            .map_err(q("ending the switch"))?;
+        tx.commit().await.map_err(q("committing"))
     }
 
     /// Counter bumped by every change to frames or texts.
@@ -505,13 +722,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(q("inserting a frame"))?;
-            sqlx::query("INSERT INTO embeddings(frame_id, model, vector) VALUES (?, ?, ?)")
-                .bind(fid)
-                .bind(model)
-                .bind(vector_to_blob(&f.vector))
-                .execute(&mut *tx)
-                .await
-                .map_err(q("inserting an embedding"))?;
+            for (m, vector) in std::iter::once((model, &f.vector)).chain(f.extra_vectors.iter().map(|(m, v)| (m.as_str(), v))) {
+                sqlx::query("INSERT INTO embeddings(frame_id, model, vector) VALUES (?, ?, ?)")
+                    .bind(fid)
+                    .bind(m)
+                    .bind(vector_to_blob(vector))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("inserting an embedding"))?;
+            }
             if !f.thumbnail.is_empty() {
                 sqlx::query("INSERT INTO thumbnails(frame_id, jpeg) VALUES (?, ?)")
                     .bind(fid)
@@ -661,19 +880,25 @@ impl Store {
         Ok(out)
     }
 
-    /// (frame id, vector) of a video's frames in order.
-    pub async fn vectors_of(&self, video_id: i64) -> Result<Vec<(i64, Vec<f32>)>> {
-        sqlx::query("SELECT f.id, e.vector FROM frames f JOIN embeddings e ON e.frame_id = f.id WHERE f.video_id = ? ORDER BY f.seq")
-            .bind(video_id)
+    /// (frame id, vector) of a video's frames in order, `model`'s vectors.
+    pub async fn vectors_of(&self, video_id: i64, model: &str) -> Result<Vec<(i64, Vec<f32>)>> {
+        sqlx::query(
+            "SELECT f.id, e.vector FROM frames f JOIN embeddings e ON e.frame_id = f.id AND e.model = ?
+             WHERE f.video_id = ? ORDER BY f.seq",
+        )
+        .bind(model)
+        .bind(video_id)
             .fetch_all(&self.read)
             .await
             .map(|rows| rows.iter().map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1)))).collect())
             .map_err(q("reading vectors"))
     }
 
-    /// (frame id, vector) of every frame with id > `after`, in id order, `limit` at a time.
-    pub async fn vectors_after(&self, after: i64, limit: i64) -> Result<Vec<(i64, Vec<f32>)>> {
-        sqlx::query("SELECT frame_id, vector FROM embeddings WHERE frame_id > ? ORDER BY frame_id LIMIT ?")
+    /// (frame id, vector) of `model` for every frame with id > `after`, in id order,
+    /// `limit` at a time.
+    pub async fn vectors_after(&self, after: i64, limit: i64, model: &str) -> Result<Vec<(i64, Vec<f32>)>> {
+        sqlx::query("SELECT frame_id, vector FROM embeddings WHERE model = ? AND frame_id > ? ORDER BY frame_id LIMIT ?")
+            .bind(model)
             .bind(after)
             .bind(limit)
             .fetch_all(&self.read)
@@ -751,12 +976,13 @@ impl Store {
     }
 
     /// Consistency counters (for checks and tests): frames whose video is gone, frames
-    /// without a vector.
-    pub async fn integrity(&self) -> Result<Integrity> {
+    /// without a vector of `model`.
+    pub async fn integrity(&self, model: &str) -> Result<Integrity> {
         let r = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM frames WHERE video_id NOT IN (SELECT id FROM videos)),
-                    (SELECT COUNT(*) FROM frames WHERE id NOT IN (SELECT frame_id FROM embeddings))",
+                    (SELECT COUNT(*) FROM frames WHERE id NOT IN (SELECT frame_id FROM embeddings WHERE model = ?))",
         )
+        .bind(model)
         .fetch_one(&self.read)
         .await
         .map_err(q("checking integrity"))?;

@@ -213,6 +213,40 @@ function upload(files) {
   }
 }
 
+// ---------------------------------------------------------------- model
+
+async function loadModel() {
+  try {
+    const m = await api("/api/model");
+    const a = m.active;
+    $("#model-name").textContent = a.name;
+    $("#model-facts").textContent = "(" + [a.dim + "-d", a.image_size + " px", a.layout, a.variant, a.provider].filter(Boolean).join(", ") + ")";
+    const st = $("#switch-status");
+    if (m.switch) {
+      const s = m.switch;
+      st.hidden = false;
+      st.textContent = "Switching to " + s.model + ": " + s.frames_done + "/" + s.frames_total + " frames re-embedded" +
+        (s.eta_seconds != null ? ", about " + Math.round(s.eta_seconds) + " s left" : "") + ". Search uses " + a.name + " until it is done.";
+    } else {
+      st.hidden = true;
+    }
+  } catch (e) { showError(e.message); }
+}
+
+function onSwitchEvent(p) {
+  const bar = jobBar(p.job_id, "Switching to " + p.model);
+  if (p.event === "switch") {
+    setBar(bar, p.frames_total ? p.frames_done / p.frames_total : 0, p.frames_done + "/" + p.frames_total + " frames" +
+      (p.eta_seconds != null ? " · about " + Math.round(p.eta_seconds) + " s left" : ""));
+  } else {
+    setBar(bar, 1, "now searching with " + p.model);
+    bar.classList.add("succeeded");
+    setTimeout(() => bar.remove(), 4000);
+    if (state.query) runSearch();
+  }
+  loadModel();
+}
+
 // ---------------------------------------------------------------- jobs (live)
 
 const jobs = new Map();
@@ -236,6 +270,7 @@ function setBar(el, frac, text) {
 }
 
 function onJobEvent(p) {
+  if (p.event === "switch" || p.event === "switched") return onSwitchEvent(p);
   const id = p.job_id;
   const j = jobs.get(id) || { total: 0, done: 0, frames: 0, files: 0, filesDone: 0, t0: Date.now() };
   jobs.set(id, j);
@@ -275,7 +310,7 @@ function showTab(name) {
   $("#library-view").hidden = name !== "library";
   $("#tab-search").classList.toggle("active", name === "search");
   $("#tab-library").classList.toggle("active", name === "library");
-  if (name === "library") loadLibrary();
+  if (name === "library") { loadLibrary(); loadModel(); }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -289,6 +324,13 @@ document.addEventListener("DOMContentLoaded", () => {
     const path = $("#index-path").value.trim();
     if (!path) return;
     try { await api("/api/index", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ path }) }); showError(null); $("#index-path").value = ""; }
+    catch (err) { showError(err.message); }
+  });
+  $("#switch-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const dir = $("#switch-dir").value.trim();
+    if (!dir) return;
+    try { await api("/api/model", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ dir }) }); showError(null); $("#switch-dir").value = ""; loadModel(); }
     catch (err) { showError(err.message); }
   });
   const drop = $("#drop");

@@ -31,9 +31,9 @@ pub async fn health(state: web::Data<AppState>, p: web::Query<HealthParams>) -> 
         "consistency": consistency,
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
-        "model": state.model.model_name(),
-        "dim": state.model.dim(),
-        "provider": state.model.provider(),
+        "model": state.runner.model().model_name(),
+        "dim": state.runner.model().dim(),
+        "provider": state.runner.model().provider(),
         "counts": counts,
         "vector_points": state.catalog.vector_points(),
         "libraries": state.roots,
@@ -72,7 +72,13 @@ pub async fn search(state: web::Data<AppState>, p: web::Query<SearchParams>) -> 
         Ok(_) => {
             // A permit per search: indexing cannot crowd searches out, searches queue fairly.
             let _permit = state.permits.acquire().await.map_err(ApiError::internal)?;
-            search::search(&state.catalog, state.model.clone(), &req).await
+            match search::search(&state.catalog, state.runner.model(), &req).await {
+                // A switch completed while the query was embedded: once more with the new model.
+                Err(search::SearchError::Catalog(crate::catalog::CatalogError::ModelMismatch { .. })) => {
+                    search::search(&state.catalog, state.runner.model(), &req).await
+                }
+                other => other,
+            }
         }
         Err(e) => Err(e),
     };
@@ -126,13 +132,14 @@ pub async fn video(state: web::Data<AppState>, id: web::Path<i64>, p: web::Query
     if let Some(q) = p.q.as_deref().filter(|q| !q.trim().is_empty()) {
         search::validate(&SearchRequest::new(q, 1))?;
         let _permit = state.permits.acquire().await.map_err(ApiError::internal)?;
-        let model = state.model.clone();
+        let model = state.runner.model();
         let text = q.to_string();
+        let qv_model = model.model_name().to_string();
         let qv = web::block(move || model.embed_texts(&[text.as_str()]))
             .await
             .map_err(ApiError::internal)?
             .map_err(|e| ApiError::from(search::SearchError::Model(e)))?;
-        for (fid, vec) in store.vectors_of(id).await? {
+        for (fid, vec) in store.vectors_of(id, qv_model.as_str()).await? {
             scores.insert(fid, qv.row(0).iter().zip(&vec).map(|(a, b)| a * b).sum());
         }
     }
@@ -164,6 +171,47 @@ pub async fn delete_video(state: web::Data<AppState>, id: web::Path<i64>) -> Res
         path: v.path,
     });
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The active model, and the switch to another one when it is under way (with its
+/// progress and an estimate of the time left).
+pub async fn model(state: web::Data<AppState>) -> Result<HttpResponse> {
+    let m = state.runner.model();
+    let man = m.manifest();
+    let store = &state.catalog.store;
+    let switch = store.switch_status().await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "active": {
+            "name": man.name, "dim": man.embedding_dim, "image_size": man.image.size,
+            "dir": store.model_dir().await?, "provider": m.provider(),
+            "layout": man.origin.as_ref().map(|o| o.layout.clone()),
+            "variant": man.origin.as_ref().and_then(|o| o.variant.clone()),
+        },
+        "switch": switch,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct SwitchBody {
+    /// A model package folder on the server.
+    dir: String,
+}
+
+/// Starts moving the library to another model; search keeps using the current one
+/// until every frame is re-embedded.
+pub async fn switch_model(state: web::Data<AppState>, body: web::Json<SwitchBody>) -> Result<HttpResponse> {
+    if body.dir.trim().is_empty() {
+        return Err(ApiError::bad_request("dir is empty: give the folder of a model package"));
+    }
+    let id = match state.runner.switch_to(Path::new(&body.dir)).await {
+        Ok(id) => id,
+        // The package is the client's choice: a bad one is a bad request.
+        Err(crate::jobs::JobError::Model(e)) => {
+            return Err(ApiError::bad_request(format!("{}: not a usable model package: {e}", body.dir)).with_code("bad_model"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(HttpResponse::Accepted().json(job_json(&state, id).await?))
 }
 
 /// Forgets every video whose file is gone.

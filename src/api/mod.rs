@@ -39,6 +39,8 @@ pub struct ServeConfig {
     /// Largest accepted upload, bytes.
     pub max_upload: u64,
     pub index: IndexOptions,
+    /// How models are loaded (a switch loads its target with these).
+    pub embed: crate::embed::EmbedOptions,
     /// Concurrent searches (each takes a permit; the rest wait their turn).
     pub search_permits: usize,
 }
@@ -74,7 +76,7 @@ pub enum ServerEvent {
 /// Shared by every handler.
 pub struct AppState {
     pub catalog: Arc<Catalog>,
-    pub model: Arc<Embedder>,
+    /// Runs jobs and holds the active model (`runner.model()`: a switch replaces it).
     pub runner: Arc<JobRunner>,
     pub events: broadcast::Sender<ServerEvent>,
     pub permits: Semaphore,
@@ -150,7 +152,7 @@ impl From<SearchError> for ApiError {
 }
 
 impl ApiError {
-    fn with_code(mut self, code: &'static str) -> Self {
+    pub(crate) fn with_code(mut self, code: &'static str) -> Self {
         self.code = code;
         self
     }
@@ -196,6 +198,8 @@ impl From<JobError> for ApiError {
             JobError::Catalog(c) => c.into_api(),
             JobError::Library(_) => ApiError::bad_request(e.to_string()),
             JobError::NoSuchJob(_) => ApiError::not_found(e.to_string()),
+            JobError::AlreadyActive(_) => ApiError::new(StatusCode::CONFLICT, "already_active", e.to_string()),
+            JobError::SwitchUnderWay(_) => ApiError::new(StatusCode::CONFLICT, "switch_under_way", e.to_string()),
             JobError::Model(_) => ApiError::internal(e),
         }
     }
@@ -273,6 +277,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/videos/{id}", web::delete().to(handlers::delete_video))
                 .route("/index", web::post().to(handlers::index))
                 .route("/prune", web::post().to(handlers::prune))
+                .route("/model", web::get().to(handlers::model))
+                .route("/model", web::post().to(handlers::switch_model))
                 .route("/upload", web::post().to(handlers::upload))
                 .route("/jobs", web::get().to(handlers::jobs))
                 .route("/jobs/{id}", web::get().to(handlers::job))
@@ -317,13 +323,13 @@ pub async fn serve(config: ServeConfig, catalog: Arc<Catalog>, model: Arc<Embedd
     let runner = JobRunner::start(
         catalog.clone(),
         model.clone(),
+        config.embed.clone(),
         config.index.clone(),
         progress,
         tokio::runtime::Handle::current(),
     );
     let state = web::Data::new(AppState {
         catalog: catalog.clone(),
-        model,
         runner: runner.clone(),
         events: events.clone(),
         permits: Semaphore::new(config.search_permits.max(1)),
@@ -360,8 +366,8 @@ pub async fn serve(config: ServeConfig, catalog: Arc<Catalog>, model: Arc<Embedd
             .map(|r| r.display().to_string())
             .collect::<Vec<_>>()
             .join(", "),
-        state.model.model_name(),
-        state.model.provider(),
+        state.runner.model().model_name(),
+        state.runner.model().provider(),
         addrs.first().map(|a| a.to_string()).unwrap_or_default()
     );
     server.run().await.map_err(|e| ServeError::Bind {

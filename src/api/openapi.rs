@@ -62,6 +62,11 @@ pub fn document() -> Value {
             "/api/videos/{id}": {
                 "get": {"summary": "A video with its frames (and their scores for q)", "parameters": [id_param("id"), {"name": "q", "in": "query", "schema": {"type": "string"}}], "responses": {"200": ok("VideoDetail"), "404": err(), "401": err()}},
                 "delete": {"summary": "Remove a video from the library (the file stays)", "parameters": [id_param("id")], "responses": {"204": {"description": "removed"}, "404": err(), "401": err(), "503": err()}}},
+            "/api/model": {
+                "get": {"summary": "The active model, and the switch to another one under way (progress, estimated seconds left)", "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"type": "object", "properties": {"active": {"type": "object"}, "switch": {"type": ["object", "null"]}}}}}}, "401": err()}},
+                "post": {"summary": "Move the library to another model package without downtime (re-embedded in the background; search keeps the current model until it is done)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["dir"], "properties": {"dir": {"type": "string"}}}}}},
+                    "responses": {"202": ok("Job"), "400": err(), "401": err(), "409": err(), "503": err()}}},
             "/api/prune": {"post": {"summary": "Forget every video whose file is gone", "responses": {"200": {"description": "the videos removed", "content": {"application/json": {"schema": {"type": "object", "properties": {"removed": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "integer"}, "path": {"type": "string"}}}}}}}}}, "401": err(), "503": err()}}},
             "/api/index": {"post": {"summary": "Index a file or folder inside a library root",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}}}}}},

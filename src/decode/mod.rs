@@ -12,7 +12,7 @@ use std::sync::Once;
 
 pub use subtitles::{Cue, embedded_subtitles, sidecar_files, subtitle_file};
 pub use video::{
-    SampleOptions, SampleReason, SampleStats, SampledFrame, VideoInfo, probe, rotate, sample, scaled_dims,
+    SampleOptions, SampleReason, SampleStats, SampledFrame, VideoInfo, frames_at, probe, rotate, sample, scaled_dims,
 };
 
 use ffmpeg::format::Pixel;

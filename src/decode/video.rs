@@ -689,6 +689,121 @@ pub fn sample(
     Ok((info, stats))
 }
 
+/// The pictures shown at `times` (seconds, ascending; the presentation times of frames
+/// sampled earlier), scaled so the shorter display side is `short_side` and rotated for
+/// display, as [`sample`] would give them. Used to re-embed stored frames with another
+/// model without sampling again. A time past the last picture gets the last one.
+pub fn frames_at(path: &Path, times: &[f64], short_side: u32, threads: usize) -> Result<Vec<RgbImage>, DecodeError> {
+    let Opened {
+        mut input,
+        index,
+        time_base,
+        start,
+        info,
+    } = open(path)?;
+    let err_at = |what: &'static str| {
+        move |e: ffmpeg::Error| DecodeError::Decode {
+            path: path.to_path_buf(),
+            reason: format!("{what}: {e}"),
+        }
+    };
+    let stream = input.stream(index).expect("stream index from open()");
+    let mut ctx =
+        ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| DecodeError::Format {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    ctx.set_threading(ffmpeg::codec::threading::Config {
+        kind: ffmpeg::codec::threading::Type::Frame,
+        count: threads,
+        ..Default::default()
+    });
+    let mut decoder = ctx.decoder().video().map_err(|e| DecodeError::Format {
+        path: path.to_path_buf(),
+        reason: format!("no decoder for {} ({e})", info.codec),
+    })?;
+    let (tw, th) = scaled_dims(info.width, info.height, short_side);
+    let (sw, sh) = if info.rotation % 180 == 90 { (th, tw) } else { (tw, th) };
+    let frame_dt = if info.fps > 0.0 { 1.0 / info.fps } else { 1.0 / 25.0 };
+    let mut sws: Option<(scaling::Context, Pixel, u32, u32)> = None;
+    let mut out: Vec<RgbImage> = Vec::with_capacity(times.len());
+    let mut last: Option<RgbImage> = None;
+    let mut frame = ffmpeg::frame::Video::empty();
+    let mut skipping = false;
+    // Scales one decoded picture the way `sample` does.
+    let mut convert = |frame: &ffmpeg::frame::Video| -> Result<RgbImage, DecodeError> {
+        let (fmt, fw, fh) = (frame.format(), frame.width(), frame.height());
+        if sws.as_ref().is_none_or(|(_, f, w, h)| (*f, *w, *h) != (fmt, fw, fh)) {
+            let c = scaling::Context::get(fmt, fw, fh, Pixel::RGB24, sw, sh, scaling::Flags::BICUBIC)
+                .map_err(err_at("setting up scaling"))?;
+            sws = Some((c, fmt, fw, fh));
+        }
+        let mut rgb = ffmpeg::frame::Video::empty();
+        sws.as_mut().expect("just set").0.run(frame, &mut rgb).map_err(err_at("scaling"))?;
+        Ok(rotate(packed_rgb(&rgb), info.rotation))
+    };
+    let mut take = |frame: &ffmpeg::frame::Video, out: &mut Vec<RgbImage>, last: &mut Option<RgbImage>| -> Result<(), DecodeError> {
+        let ts = frame.timestamp().or(frame.pts()).unwrap_or(0);
+        let t = ((ts - start) as f64 * time_base).max(0.0);
+        let eps = 0.25 * frame_dt;
+        if out.len() < times.len() && times[out.len()] <= t + eps {
+            let img = convert(frame)?;
+            while out.len() < times.len() && times[out.len()] <= t + eps {
+                if times[out.len()] < t - eps {
+                    // Passed without a picture at that time: the one before was shown.
+                    out.push(last.clone().unwrap_or_else(|| img.clone()));
+                } else {
+                    out.push(img.clone());
+                }
+            }
+            *last = Some(img);
+        } else if out.len() < times.len() && times[out.len()] - t < 3.0 * frame_dt {
+            // Just before a wanted time: this picture is shown then if none starts at it.
+            *last = Some(convert(frame)?);
+        }
+        Ok(())
+    };
+    'packets: for (s, packet) in input.packets() {
+        if s.index() != index {
+            continue;
+        }
+        decoder.send_packet(&packet).map_err(err_at("decoding"))?;
+        while decoder.receive_frame(&mut frame).is_ok() {
+            take(&frame, &mut out, &mut last)?;
+            if out.len() == times.len() {
+                break 'packets;
+            }
+            let ts = frame.timestamp().or(frame.pts()).unwrap_or(0);
+            let t = ((ts - start) as f64 * time_base).max(0.0);
+            // Only reference frames while the next wanted time is far away.
+            let far = times[out.len()] - t > 2.5 * frame_dt;
+            if far != skipping {
+                skipping = far;
+                decoder.skip_frame(if far { Discard::NonReference } else { Discard::Default });
+            }
+        }
+    }
+    if out.len() < times.len() {
+        let _ = decoder.send_eof();
+        while decoder.receive_frame(&mut frame).is_ok() && out.len() < times.len() {
+            take(&frame, &mut out, &mut last)?;
+        }
+    }
+    // Times past the last picture (its frame stood until the end).
+    while out.len() < times.len() {
+        match last.clone() {
+            Some(img) => out.push(img),
+            None => {
+                return Err(DecodeError::NoFrame {
+                    path: path.to_path_buf(),
+                    reason: "the video stream holds no decodable picture".into(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

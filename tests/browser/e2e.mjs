@@ -78,6 +78,13 @@ try {
   await page.waitForSelector("#videos tbody tr", { timeout: 10000 });
   const row = await page.$eval("#videos tbody tr", (e) => e.textContent);
   check(row.includes(fileName) && row.includes("indexed"), "the library view lists the video as indexed");
+  // The model panel names the active model; a bad package to switch to is refused with the reason.
+  await page.waitForFunction(() => document.querySelector("#model-name").textContent === "tiny-clip-synthetic", null, { timeout: 10000 });
+  check(true, "the library view names the active model");
+  await page.fill("#switch-dir", "/no/such/model");
+  await page.click("#switch-form button");
+  await page.waitForFunction(() => !document.querySelector("#error").hidden && /not a usable model package/.test(document.querySelector("#error").textContent), null, { timeout: 10000 });
+  check(true, "switching to a folder that is not a model package shows why");
 
   // Phone width: nothing overflows sideways.
   await page.setViewportSize({ width: 390, height: 844 });

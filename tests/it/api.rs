@@ -247,6 +247,7 @@ fn search_videos_jobs_media_events_and_errors() {
         "/api/index",
         "/api/jobs",
         "/api/jobs/{id}",
+        "/api/model",
         "/api/openapi.json",
         "/api/prune",
         "/api/search",

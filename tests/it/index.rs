@@ -496,7 +496,7 @@ fn rusqlite_free_counts(db: &Path) -> DbCounts {
     rt.block_on(async {
         let store = vidseek::store::Store::open(db).await.unwrap();
         let c = store.counts().await.unwrap();
-        let extra = store.integrity().await.unwrap();
+        let extra = store.integrity("tiny-clip-synthetic").await.unwrap();
         let g = store.generation().await.unwrap();
         store.close().await;
         DbCounts {
@@ -559,7 +559,7 @@ fn searching_with_another_model_is_refused_with_a_clear_message() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
-        err.contains("tiny-clip") && err.contains("some-other-clip") && err.contains("reembed"),
+        err.contains("tiny-clip") && err.contains("some-other-clip") && err.contains("vidseek model use"),
         "{err}"
     );
     // Indexing with it is refused the same way, and nothing is lost.

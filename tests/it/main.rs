@@ -11,3 +11,4 @@ mod http;
 mod hub;
 mod index;
 mod replicas;
+mod switch;

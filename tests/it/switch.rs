@@ -1,0 +1,239 @@
+//! Switching a library to another model without downtime: the library is re-embedded
+//! into a second vector set while search keeps answering with the first, then switches
+//! at once; a run killed at any moment resumes and loses nothing. The new model is the
+//! M-CLIP replica (240 px, fixed batch 1, external weights), so the pictures really are
+//! decoded again at another geometry.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use vidseek::modelhub::{self, ImportOptions};
+use vidseek::synth::{Colour, Scene, Shape, VideoSpec};
+
+use crate::common;
+use crate::http::Server;
+
+const NEW: &str = "XLM-Roberta-Large-Vit-B-16Plus";
+
+/// A library of `n` videos, each three scenes; returns (path, caption, start, end) of
+/// the first scene of each.
+fn library(dir: &Path, n: usize, seconds: f64) -> Vec<(PathBuf, String, f64, f64)> {
+    std::fs::create_dir_all(dir).unwrap();
+    let shapes = [Shape::Circle, Shape::Square, Shape::Triangle, Shape::Star];
+    let colours = [Colour::Red, Colour::Green, Colour::Blue, Colour::Yellow, Colour::Orange, Colour::Purple];
+    let mut out = Vec::new();
+    for i in 0..n {
+        let scene = Scene::new(colours[i % 6], shapes[(i / 6 + i) % 4], if i % 2 == 0 { Colour::White } else { Colour::Black });
+        // The first scene is the one searched for; after it, a scene a second, so that
+        // each video has a dozen frames to re-embed.
+        let mut scenes = vec![(scene.clone(), seconds / 3.0), (Scene::empty(colours[(i + 3) % 6]), 1.0)];
+        // (Empty scenes: no shape caption can match them.)
+        let mut k = 0;
+        while scenes.iter().map(|s| s.1).sum::<f64>() < seconds {
+            scenes.push((Scene::empty(colours[(i + k + 1) % 6]), 1.0));
+            k += 1;
+        }
+        let mut spec = VideoSpec::new(scenes);
+        spec.width = 320;
+        spec.height = 180;
+        spec.seed = i as u64 + 5;
+        let p = dir.join(format!("v{i:02}.mp4"));
+        let spans = spec.write(&p).unwrap();
+        out.push((p, spans[0].scene.caption(), spans[0].start, spans[0].end));
+    }
+    out
+}
+
+fn new_model(tmp: &Path) -> PathBuf {
+    let (dir, _) = crate::replicas::replicas();
+    let pkg = tmp.join("mclip");
+    modelhub::import(&dir.join(NEW), &pkg, &ImportOptions::default()).unwrap();
+    pkg
+}
+
+fn overlaps(hit: &Value, start: f64, end: f64) -> bool {
+    let (s, e) = (hit["start"].as_f64().unwrap(), hit["end"].as_f64().unwrap());
+    e.min(end) - s.max(start) >= 0.5 * (e - s).min(end - start)
+}
+
+#[test]
+fn a_switch_keeps_search_answering_then_moves_the_library_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    let truth = library(&lib, 8, 12.0);
+    let pkg = new_model(tmp.path());
+    let s = Arc::new(Server::start(&tmp.path().join("data"), &[&lib], &[], None));
+    let r = s.post_json("/api/index", &json!({"path": lib.display().to_string()}));
+    let job = r.json()["id"].as_i64().unwrap();
+    s.wait_for(180, "indexing", |s| s.get(&format!("/api/jobs/{job}")).json()["state"] == "succeeded");
+    assert_eq!(s.get("/api/model").json()["active"]["name"], "tiny-clip-synthetic");
+
+    // Bad packages are refused before anything starts.
+    let r = s.post_json("/api/model", &json!({"dir": tmp.path().join("nope").display().to_string()}));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["code"], "bad_model");
+    let r = s.post_json("/api/model", &json!({"dir": common::tiny_model_dir().display().to_string()}));
+    assert_eq!(r.status, 409, "{}", r.text());
+
+    // Searches run all through the switch; each must answer with the right moment.
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new((0usize, 0usize, Vec::<String>::new())));
+    let searcher = {
+        let (s, stop, seen, truth) = (s.clone(), stop.clone(), seen.clone(), truth.clone());
+        std::thread::spawn(move || {
+            let mut k = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let (path, caption, start, end) = &truth[k % truth.len()];
+                k += 1;
+                let during = !s.get("/api/model").json()["switch"].is_null();
+                let r = s.get(&format!("/api/search?q={}&k=1&min_score=-1", caption.replace(' ', "%20")));
+                let mut g = seen.lock().unwrap();
+                if r.status != 200 {
+                    g.2.push(format!("{} {}", r.status, r.text()));
+                    continue;
+                }
+                let hit = &r.json()["results"][0];
+                if hit["path"] != path.display().to_string() || !overlaps(hit, *start, *end) {
+                    g.2.push(format!("{caption:?}: {hit}"));
+                }
+                g.0 += 1;
+                g.1 += during as usize;
+            }
+        })
+    };
+    let t0 = Instant::now();
+    let r = s.post_json("/api/model", &json!({"dir": pkg.display().to_string()}));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let switch_job = r.json()["id"].as_i64().unwrap();
+    // A file added during the switch is indexed for both models.
+    let late = lib.join("late.mp4");
+    let mut spec = VideoSpec::new(vec![(Scene::new(Colour::White, Shape::Star, Colour::Green), 4.0)]);
+    spec.width = 320;
+    spec.height = 180;
+    spec.write(&late).unwrap();
+    let r = s.post_json("/api/index", &json!({"path": late.display().to_string()}));
+    assert_eq!(r.status, 202);
+    let late_job = r.json()["id"].as_i64().unwrap();
+    let mut progress_seen = false;
+    loop {
+        let m = s.get("/api/model").json();
+        if let Some(done) = m["switch"]["frames_done"].as_i64() {
+            progress_seen |= done > 0 && done < m["switch"]["frames_total"].as_i64().unwrap();
+        }
+        if m["active"]["name"] == NEW {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(240), "the switch did not finish: {m}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let switch_time = t0.elapsed();
+    s.wait_for(120, "the late file", |s| s.get(&format!("/api/jobs/{late_job}")).json()["state"] == "succeeded");
+    stop.store(true, Ordering::Relaxed);
+    searcher.join().unwrap();
+    let (searches, during, wrong) = seen.lock().unwrap().clone();
+    assert!(wrong.is_empty(), "searches that failed or missed: {wrong:?}");
+    assert!(during > 0, "no search ran while the switch was under way ({searches} in all, switch took {switch_time:?})");
+    assert!(progress_seen, "GET /api/model never showed the switch part-way");
+    let j = s.get(&format!("/api/jobs/{switch_job}")).json();
+    assert_eq!(j["state"], "succeeded", "{j}");
+
+    // The library is on the new model now: searches find every scene, the late file too.
+    let m = s.get("/api/model").json();
+    assert!(m["switch"].is_null(), "{m}");
+    assert_eq!(m["active"]["image_size"], 240);
+    for (path, caption, start, end) in truth.iter().chain(std::iter::once(&(late.clone(), "a white star on a green background".to_string(), 0.0, 4.0))) {
+        let r = s.get(&format!("/api/search?q={}&k=1&min_score=-1", caption.replace(' ', "%20"))).json();
+        let hit = &r["results"][0];
+        assert!(hit["path"] == path.display().to_string() && overlaps(hit, *start, *end), "{caption:?}: {hit}");
+    }
+    let h = s.get("/api/health?deep=true").json();
+    assert_eq!(h["model"], NEW);
+    assert_eq!(h["consistency"]["agree"], true, "{h}");
+}
+
+fn status(data: &Path) -> Value {
+    let out = common::vidseek(&["--data", data.to_str().unwrap(), "model", "status", "--json"], &[], None);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    serde_json::from_str(&common::stdout(&out)).unwrap()
+}
+
+#[test]
+fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    let truth = library(&lib, 10, 18.0);
+    let pkg = new_model(tmp.path());
+    let data = tmp.path().join("data");
+    let tiny = common::tiny_model_dir();
+    let out = common::vidseek(
+        &["--data", data.to_str().unwrap(), "--model", tiny.to_str().unwrap(), "--device", "cpu", "index", lib.to_str().unwrap()],
+        &[],
+        None,
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+
+    // Start the switch and kill -9 it part-way.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vidseek"))
+        .args(["--data", data.to_str().unwrap(), "--device", "cpu", "model", "use", pkg.to_str().unwrap(), "--json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let total;
+    loop {
+        let st = status(&data);
+        if let Some(done) = st["switch"]["frames_done"].as_i64()
+            && done > 0
+        {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            total = st["switch"]["frames_total"].as_i64().unwrap();
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the switch finished before it could be interrupted");
+        assert!(t0.elapsed() < Duration::from_secs(120), "the switch never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Killed: the library still answers with its old model (no --model: the one it recorded).
+    let st = status(&data);
+    assert_eq!(st["active"]["name"], "tiny-clip-synthetic", "{st}");
+    let done_before = st["switch"]["frames_done"].as_i64().unwrap();
+    assert!(done_before > 0 && done_before < total, "{st}");
+    let search = |q: &str| -> Value {
+        let out = common::vidseek(&["--data", data.to_str().unwrap(), "--device", "cpu", "search", q, "-k", "1", "--json"], &[], None);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        serde_json::from_str(&common::stdout(&out)).unwrap()
+    };
+    let (path, caption, start, end) = &truth[0];
+    let hit = &search(caption)["results"][0];
+    assert!(hit["path"] == path.display().to_string() && overlaps(hit, *start, *end), "{hit}");
+
+    // The same command resumes: only what was left is re-embedded.
+    let out = common::vidseek(&["--data", data.to_str().unwrap(), "--device", "cpu", "model", "use", pkg.to_str().unwrap(), "--json"], &[], None);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let report: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert_eq!(report["state"], "succeeded", "{report}");
+    let frames = report["frames"].as_i64().unwrap();
+    assert!(frames < total && frames >= total - done_before, "resumed with {frames} of {total} frames ({done_before} were done): {report}");
+    assert!(report["not_reembedded"].as_array().unwrap().is_empty(), "{report}");
+
+    // Nothing lost: every video, every frame, on the new model, which the library now remembers.
+    let st = status(&data);
+    assert_eq!(st["active"]["name"], NEW);
+    assert!(st["switch"].is_null());
+    let out = common::vidseek(&["--data", data.to_str().unwrap(), "videos", "--json"], &[], None);
+    let videos: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    let list = videos["videos"].as_array().unwrap();
+    assert_eq!(list.len(), truth.len());
+    let frames_now: i64 = list.iter().map(|v| v["frame_count"].as_i64().unwrap()).sum();
+    assert_eq!(frames_now, total);
+    assert!(list.iter().all(|v| v["status"] == "indexed"), "{videos}");
+    for (path, caption, start, end) in &truth {
+        let hit = &search(caption)["results"][0];
+        assert!(hit["path"] == path.display().to_string() && overlaps(hit, *start, *end), "{caption:?}: {hit}");
+    }
+}
