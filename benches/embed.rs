@@ -10,8 +10,7 @@
 mod util;
 
 use serde_json::json;
-use vidseek::embed::{Device, EmbedOptions, Embedder};
-use vidseek::synth;
+use vidseek::{Device, EmbedOptions, Embedder};
 
 fn bench_model(dir: &std::path::Path, reps: usize) -> serde_json::Value {
     let opts = EmbedOptions {
@@ -20,8 +19,8 @@ fn bench_model(dir: &std::path::Path, reps: usize) -> serde_json::Value {
     };
     let model = Embedder::load(dir, &opts).expect("model loads");
     let per = model.pixels_per_image();
-    let mut rng = synth::Rng::new(1);
-    let frame = synth::render(&synth::Scene::random(&mut rng, 0.0), 1280, 720, &mut rng);
+    let mut rng = vidseek::Rng::new(1);
+    let frame = vidseek::render(&vidseek::Scene::random(&mut rng, 0.0), 1280, 720, &mut rng);
     let mut one = vec![0f32; per];
     let pre = util::time_runs(3, reps * 3, || model.preprocess(&frame, &mut one).unwrap());
 

@@ -16,11 +16,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use serde_json::json;
-use vidseek::catalog::{Access, Catalog};
-use vidseek::decode::{self, SampleOptions};
-use vidseek::embed::{Device, EmbedOptions, Embedder};
-use vidseek::jobs::{self, IndexOptions};
-use vidseek::synth::{Rng, Scene, VideoSpec};
+use vidseek::{Access, Catalog};
+use vidseek::{SampleOptions, decode_video};
+use vidseek::{Device, EmbedOptions, Embedder};
+use vidseek::{IndexOptions, run_job};
+use vidseek::{Rng, Scene, VideoSpec};
 
 const SECONDS: f64 = 60.0;
 
@@ -55,10 +55,6 @@ fn sample_opts(model: &Embedder) -> SampleOptions {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
 
 fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
     let model = Arc::new(
@@ -80,7 +76,7 @@ fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
     for i in 0..runs {
         let mut kept = Vec::new();
         let t = Instant::now();
-        decode::sample(video, &opts, &mut |f| {
+        decode_video(video, &opts, &mut |f| {
             kept.push(f);
             true
         })
@@ -119,9 +115,8 @@ fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
             let catalog = Catalog::open(data.path(), model.model_name(), model.dim(), Access::Write)
                 .await
                 .unwrap();
-            let job = catalog
-                .store
-                .create_job("index", &[video.display().to_string()])
+            let job = vidseek::JobQueue::new(&catalog)
+                .submit(vidseek::JobKind::Index, &[video.display().to_string()])
                 .await
                 .unwrap();
             let io = IndexOptions {
@@ -129,7 +124,7 @@ fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
                 ..IndexOptions::default()
             };
             let t = Instant::now();
-            let r = jobs::run_job(
+            let r = run_job(
                 &catalog,
                 model.clone(),
                 job,
@@ -142,7 +137,7 @@ fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
             .unwrap();
             assert_eq!(r.frames, frames.len());
             let s = t.elapsed().as_secs_f64();
-            catalog.store.close().await;
+            catalog.close().await;
             s
         });
         e2e_s.push(secs);
@@ -166,10 +161,10 @@ fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
             Err(e) => eprintln!("python peer not run: {e}"),
         }
     }
-    let (d, e, x) = (median(decode_s), median(embed_s), median(e2e_s));
+    let (d, e, x) = (vidseek::median(&decode_s), vidseek::median(&embed_s), vidseek::median(&e2e_s));
     let fps = |secs: f64, n: f64| n / secs;
     let slower = fps(d, n).min(fps(e, n));
-    let py = (!py_s.is_empty()).then(|| median(py_s));
+    let py = (!py_s.is_empty()).then(|| vidseek::median(&py_s));
     json!({
         "model": model.model_name(),
         "frames": n,

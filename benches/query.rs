@@ -16,11 +16,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
-use vidseek::catalog::{Access, Catalog};
-use vidseek::embed::{Device, EmbedOptions, Embedder};
-use vidseek::search::{self, SearchRequest};
-use vidseek::store::{NewFrame, NewVideo};
-use vidseek::synth::Rng;
+use vidseek::{Access, Catalog, NewFrame, NewVideo};
+use vidseek::{Device, EmbedOptions, Embedder};
+use vidseek::{SearchRequest, search};
+use vidseek::Rng;
 
 const SHOT: usize = 200;
 
@@ -91,10 +90,11 @@ fn main() {
     let mut all: Vec<f32> = Vec::with_capacity(frames * dim);
     let t = Instant::now();
     rt.block_on(async {
-        let store = vidseek::store::Store::open(&vidseek::catalog::db_path(&data))
+        // Written through the catalog to the store only, as a bulk load: the index is
+        // built from the store when the library is next opened.
+        let store = Catalog::open(&data, model.model_name(), dim, Access::Write)
             .await
             .unwrap();
-        store.set_model(model.model_name(), dim).await.unwrap();
         for s in 0..frames / SHOT {
             let vecs = shot_vectors(&mut rng, dim);
             for v in &vecs {
@@ -112,12 +112,13 @@ fn main() {
                         peak: i as f64,
                         shot: false,
                         vector,
+                        extra_vectors: Vec::new(),
                         thumbnail: Vec::new(),
                     })
                     .collect(),
                 ..NewVideo::default()
             };
-            store.put_video(&v, model.model_name()).await.unwrap();
+            store.add_videos_unindexed(std::slice::from_ref(&v)).await.unwrap();
         }
         store.close().await;
     });
@@ -176,7 +177,7 @@ fn main() {
         );
         let t = Instant::now();
         let r = rt
-            .block_on(search::search(&catalog, model.clone(), &SearchRequest::new(q, 10)))
+            .block_on(search(&catalog, model.clone(), &SearchRequest::new(q, 10)))
             .unwrap();
         let d = t.elapsed();
         if i >= 20 {

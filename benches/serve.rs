@@ -15,9 +15,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use vidseek::embed::{Device, EmbedOptions, Embedder};
-use vidseek::store::{NewFrame, NewVideo};
-use vidseek::synth::{Rng, Scene, VideoSpec};
+use vidseek::{Device, EmbedOptions, Embedder};
+use vidseek::{Access, Catalog, NewFrame, NewVideo};
+use vidseek::{Rng, Scene, VideoSpec};
 
 const FRAMES: usize = 100_000;
 const SHOT: usize = 200;
@@ -42,12 +42,13 @@ fn build_library(data: &std::path::Path) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let store = vidseek::store::Store::open(&vidseek::catalog::db_path(data))
+        // Written through the catalog to the store only, as a bulk load: the index is
+        // built from the store when the library is next opened.
+        let store = Catalog::open(data, model.model_name(), model.dim(), Access::Write)
             .await
             .unwrap();
-        store.set_model(model.model_name(), model.dim()).await.unwrap();
         for s in 0..FRAMES / SHOT {
-            let img = vidseek::synth::render(&Scene::random(&mut rng, 0.1), 398, 224, &mut rng);
+            let img = vidseek::render(&Scene::random(&mut rng, 0.1), 398, 224, &mut rng);
             let base = model.embed_images(&[img]).unwrap().row(0).to_vec();
             let mut walk = vec![0f32; base.len()];
             let frames = (0..SHOT)
@@ -63,6 +64,7 @@ fn build_library(data: &std::path::Path) {
                         peak: i as f64,
                         shot: false,
                         vector: v,
+                        extra_vectors: Vec::new(),
                         thumbnail: Vec::new(),
                     }
                 })
@@ -73,7 +75,7 @@ fn build_library(data: &std::path::Path) {
                 frames,
                 ..NewVideo::default()
             };
-            store.put_video(&v, model.model_name()).await.unwrap();
+            store.add_videos_unindexed(std::slice::from_ref(&v)).await.unwrap();
         }
         store.close().await;
     });

@@ -22,7 +22,7 @@ pub fn time_runs(warmup: usize, reps: usize, mut f: impl FnMut()) -> Vec<Duratio
 }
 
 pub fn median(d: &[Duration]) -> Duration {
-    d[d.len() / 2]
+    Duration::from_secs_f64(vidseek::median(&d.iter().map(Duration::as_secs_f64).collect::<Vec<_>>()))
 }
 
 pub fn percentile(d: &[Duration], p: f64) -> Duration {

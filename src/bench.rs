@@ -87,10 +87,6 @@ pub fn prepare_videos(
     Ok(out)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// Embed-only throughput at each batch size, three ways, one realistic preprocessed
 /// frame repeated to the batch:
@@ -124,7 +120,7 @@ fn embed_only(model: &Arc<Embedder>, batches: &[usize], reps: usize) -> Result<V
             secs.push(t.elapsed().as_secs_f64());
         }
         drop(pixels);
-        let host = median(secs);
+        let host = crate::util::median(&secs);
 
         let mut stream = ImageStream::<()>::new(
             model.clone(),
@@ -143,7 +139,7 @@ fn embed_only(model: &Arc<Embedder>, batches: &[usize], reps: usize) -> Result<V
         let streamed = t.elapsed().as_secs_f64() / reps as f64;
 
         stream.time_resident(b, 1, copy)?;
-        let device = median(stream.time_resident(b, reps, copy)?);
+        let device = crate::util::median(&stream.time_resident(b, reps, copy)?);
         drop(stream);
         let rate = |s: f64| json!({"median_s": s, "images_per_s": b as f64 / s});
         out.push(json!({
@@ -170,11 +166,7 @@ async fn index_run(
     let _ = std::fs::remove_dir_all(data);
     let catalog = Catalog::open(data, model.model_name(), model.dim(), Access::Write).await?;
     let paths: Vec<String> = videos.iter().map(|p| p.display().to_string()).collect();
-    let job = catalog
-        .store
-        .create_job("index", &paths)
-        .await
-        .map_err(CatalogError::from)?;
+    let job = jobs::Queue::new(&catalog).submit(crate::catalog::JobKind::Index, &paths).await?;
     let mut opts = IndexOptions {
         hwaccel: Some(hwaccel),
         ..IndexOptions::default()
@@ -197,7 +189,7 @@ async fn index_run(
     )
     .await?;
     let wall = t.elapsed().as_secs_f64();
-    catalog.store.close().await;
+    catalog.close().await;
     let failed: Vec<Value> = report
         .files
         .iter()

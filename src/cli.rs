@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use crate::bench;
-use crate::catalog::{Access, Catalog};
+use crate::catalog::{Access, Catalog, JobKind, VideoStatus};
 use crate::config;
 use crate::decode::{self, SampleOptions};
 use crate::embed::{self, Device, EmbedOptions, Embedder};
@@ -21,10 +21,13 @@ use crate::synth;
 
 #[derive(Parser, Debug)]
 #[command(name = "vidseek", version, about = "Self-hosted text-to-video semantic search")]
+/// The command line.
 pub struct Cli {
     #[command(flatten)]
+    /// Options accepted before or after the subcommand.
     pub global: Global,
     #[command(subcommand)]
+    /// What to do.
     pub command: Command,
 }
 
@@ -66,10 +69,7 @@ impl Global {
         if db.is_file()
             && let Ok(rt) = runtime()
             && let Ok(Some(dir)) = rt.block_on(async {
-                let store = crate::store::Store::open(&db).await?;
-                let d = store.model_dir().await;
-                store.close().await;
-                d
+                crate::catalog::info(&data).await.map(|i| i.model_dir)
             })
             && dir.join(embed::MANIFEST_FILE).is_file()
         {
@@ -314,6 +314,7 @@ pub enum ModelCmd {
     },
 }
 
+/// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match &cli.command {
@@ -471,7 +472,8 @@ fn index_options(fps: f64, batch: usize, decoders: usize) -> Result<IndexOptions
     })
 }
 
-/// Runs the interrupted jobs left by a killed run, then a new job for `paths`.
+/// Runs the interrupted jobs left by a killed run, then a new job for `paths`, through
+/// the queue's one drain (the server's runner uses the same).
 async fn run_jobs(
     catalog: &Catalog,
     model: Arc<Embedder>,
@@ -479,35 +481,31 @@ async fn run_jobs(
     opts: &IndexOptions,
     json: bool,
 ) -> Result<Vec<JobReport>> {
-    let store = &catalog.store;
-    let resumed = store.requeue_interrupted().await?;
+    let queue = jobs::Queue::new(catalog);
+    let resumed = queue.requeue_interrupted().await?;
     if resumed > 0 && !json {
         eprintln!("resuming {resumed} interrupted job(s)");
     }
     if !paths.is_empty() {
         let keys: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        store.create_job("index", &keys).await?;
+        queue.submit(JobKind::Index, &keys).await?;
     }
-    let mut reports = Vec::new();
-    for job in store.enqueued_jobs().await? {
-        let (sink, bar) = progress_bar(json);
-        let job_paths: Vec<PathBuf> = job.paths.iter().map(PathBuf::from).collect();
-        let r = jobs::run_job(
-            catalog,
-            model.clone(),
-            job.id,
-            &job_paths,
-            opts,
-            sink,
-            Arc::new(AtomicBool::new(false)),
-        )
-        .await;
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
-        reports.push(r?);
-    }
-    Ok(reports)
+    let quiet: jobs::ProgressSink = Arc::new(|_| {});
+    let outcomes = queue
+        .drain(JobKind::Index, &quiet, |job| {
+            let model = model.clone();
+            async move {
+                let (sink, bar) = progress_bar(json);
+                let job_paths: Vec<PathBuf> = job.paths.iter().map(PathBuf::from).collect();
+                let r = jobs::run_job(catalog, model, job.id, &job_paths, opts, sink, Arc::new(AtomicBool::new(false))).await;
+                if let Some(b) = bar {
+                    b.finish_and_clear();
+                }
+                r
+            }
+        })
+        .await?;
+    Ok(outcomes.into_iter().collect::<Result<Vec<_>, _>>()?)
 }
 
 fn print_reports(reports: &[JobReport], json: bool) -> Result<()> {
@@ -552,13 +550,13 @@ fn index(g: &Global, paths: &[PathBuf], fps: f64, batch: usize, decoders: usize,
         catalog.remember_model_dir(model.dir()).await?;
         let mut opts = opts.clone();
         // A switch under way (interrupted): new footage gets the target's vectors too.
-        if let Some(s) = catalog.store.pending_switch().await? {
+        if let Some(s) = catalog.pending_switch().await? {
             opts.also_embed = Some(Arc::new(Embedder::load(&s.dir, &g.embed_options()).with_context(|| {
                 format!("loading {}, the model a switch is moving this library to", s.dir.display())
             })?));
         }
         let r = run_jobs(&catalog, model.clone(), paths, &opts, json).await;
-        catalog.store.close().await;
+        catalog.close().await;
         r
     })?;
     print_reports(&reports, json)
@@ -599,8 +597,7 @@ fn search_cmd(g: &Global, query: &str, k: i64, video: Option<i64>, min_score: Op
 fn videos(g: &Global, json: bool) -> Result<()> {
     let rt = runtime()?;
     let list = rt.block_on(async {
-        let store = crate::store::Store::open(&crate::catalog::db_path(&g.data_dir())).await?;
-        anyhow::Ok(store.videos().await?)
+        anyhow::Ok(crate::catalog::info(&g.data_dir()).await?.videos)
     })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&json!({ "videos": list }))?);
@@ -612,7 +609,7 @@ fn videos(g: &Global, json: bool) -> Result<()> {
     for v in list {
         let dur = v.duration.map(search::clock).unwrap_or_else(|| "-".into());
         match v.error {
-            Some(e) if v.status == "failed" => {
+            Some(e) if v.status == VideoStatus::Failed => {
                 println!("{:>5}  failed    {}  error: {e}", v.id, v.path)
             }
             Some(e) => println!(
@@ -632,12 +629,10 @@ fn videos(g: &Global, json: bool) -> Result<()> {
 /// for removals).
 async fn open_for_maintenance(g: &Global) -> Result<Catalog> {
     let data = g.data_dir();
-    let store = crate::store::Store::open(&crate::catalog::db_path(&data)).await?;
-    let (name, dim) = match store.model().await? {
+    let (name, dim) = match crate::catalog::info(&data).await?.model {
         Some(m) => m,
         None => bail!("the library in {} is empty", data.display()),
     };
-    store.close().await;
     Ok(Catalog::open(&data, &name, dim, Access::Write).await?)
 }
 
@@ -646,13 +641,13 @@ fn remove(g: &Global, target: &str) -> Result<()> {
     rt.block_on(async {
         let catalog = open_for_maintenance(g).await?;
         let video = match target.parse::<i64>() {
-            Ok(id) => catalog.store.video(id).await?,
+            Ok(id) => catalog.video(id).await?,
             Err(_) => {
                 let p = std::path::Path::new(target);
                 let key = p
                     .canonicalize()
                     .unwrap_or_else(|_| std::path::absolute(p).unwrap_or(p.to_path_buf()));
-                catalog.store.video_by_path(&key.display().to_string()).await?
+                catalog.video_by_path(&key.display().to_string()).await?
             }
         };
         let Some(v) = video else {
@@ -693,10 +688,10 @@ fn model_use(g: &Global, dir: Option<&std::path::Path>, cancel: bool, json: bool
     rt.block_on(async {
         let catalog = open_for_maintenance(g).await?;
         if cancel {
-            let had = catalog.store.pending_switch().await?;
-            catalog.store.cancel_switch().await?;
+            let had = catalog.pending_switch().await?;
+            catalog.cancel_switch().await?;
             if let Some(s) = had {
-                catalog.store.cancel_job(s.job_id).await?;
+                catalog.queue().cancel(s.job_id).await?;
                 println!("switch to {} abandoned; the library stays with {}", s.model, catalog.model());
             } else {
                 println!("no switch is under way");
@@ -711,7 +706,7 @@ fn model_use(g: &Global, dir: Option<&std::path::Path>, cancel: bool, json: bool
             return Ok(());
         }
         // Resume the switch to this model when one is under way, else start one.
-        let job = match catalog.store.pending_switch().await? {
+        let job = match catalog.pending_switch().await? {
             Some(s) if s.model == target.model_name() => s.job_id,
             Some(s) => bail!(
                 "a switch to {} is under way: finish it (vidseek model use {}) or abandon it (vidseek model use --cancel)",
@@ -720,17 +715,17 @@ fn model_use(g: &Global, dir: Option<&std::path::Path>, cancel: bool, json: bool
             ),
             None => {
                 let d = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-                catalog.store.create_job(jobs::SWITCH, &[d.display().to_string()]).await?
+                jobs::Queue::new(&catalog).submit(JobKind::Switch, &[d.display().to_string()]).await?
             }
         };
-        catalog.store.requeue_interrupted().await?;
+        jobs::Queue::new(&catalog).requeue_interrupted().await?;
         let (sink, bar) = progress_bar(json);
         let report = jobs::run_switch(&catalog, target.clone(), dir, job, sink, Arc::new(AtomicBool::new(false))).await;
         if let Some(b) = bar {
             b.finish_and_clear();
         }
         let report = report?;
-        catalog.store.close().await;
+        catalog.close().await;
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
@@ -1000,10 +995,8 @@ fn model_cmd(g: &Global, cmd: &ModelCmd) -> Result<()> {
         ModelCmd::Status { json } => {
             let rt = runtime()?;
             let (model, dir, switch) = rt.block_on(async {
-                let store = crate::store::Store::open(&crate::catalog::db_path(&g.data_dir())).await?;
-                let r = (store.model().await?, store.model_dir().await?, store.switch_status().await?);
-                store.close().await;
-                anyhow::Ok(r)
+                let i = crate::catalog::info(&g.data_dir()).await?;
+                anyhow::Ok((i.model, i.model_dir, i.switch))
             })?;
             if *json {
                 println!(
@@ -1130,7 +1123,7 @@ fn demo(g: &Global, no_serve: bool, bind: std::net::SocketAddr) -> Result<()> {
             }
         }
         println!("{right}/{asked} example searches found the right moment");
-        catalog.store.close().await;
+        catalog.close().await;
         anyhow::Ok(())
     })?;
     drop(rt);
@@ -1170,7 +1163,7 @@ fn zero_shot(g: &Global, frames: usize, json: bool) -> Result<()> {
         let e = model.embed_images(&[img])?;
         let (best, score) = text
             .rows()
-            .map(|t| dot(t, e.row(0)))
+            .map(|t| crate::util::dot(t, e.row(0)))
             .enumerate()
             .fold((0, f32::MIN), |a, (j, s)| if s > a.1 { (j, s) } else { a });
         let hit = labels[best].same_content(&scene);
@@ -1202,6 +1195,3 @@ fn zero_shot(g: &Global, frames: usize, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}

@@ -4,8 +4,11 @@
 /// An 8-bit RGB image, rows top to bottom, pixels packed `[r, g, b]`, no padding.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RgbImage {
+    /// Pixels per row.
     pub width: u32,
+    /// Rows.
     pub height: u32,
+    /// Packed RGB, row after row.
     pub data: Vec<u8>,
 }
 
@@ -26,6 +29,7 @@ impl RgbImage {
         (data.len() == width as usize * height as usize * 3).then_some(Self { width, height, data })
     }
 
+    /// The RGB of pixel (x, y).
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
         let i = (y as usize * self.width as usize + x as usize) * 3;
         [self.data[i], self.data[i + 1], self.data[i + 2]]

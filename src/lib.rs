@@ -1,21 +1,41 @@
 //! vidseek: self-hosted text-to-video semantic search.
 //!
-//! Write path: `library -> jobs: decode -> embed -> store -> index`.
+//! Write path: `library -> jobs: decode -> embed -> catalog (store, indexes)`.
 //! Read path: `api / cli -> search: embed(text) -> index -> store -> segments`.
 //! See ARCHITECTURE.md for what each module owns.
+//!
+//! The modules are private; what the binary, the tests and the benchmarks use is
+//! re-exported here, so the compiler sees (and flags) everything else that is unused.
 
-pub mod api;
-pub mod bench;
-pub mod catalog;
-pub mod cli;
-pub mod config;
-pub mod decode;
-pub mod embed;
-pub mod image;
-pub mod index;
-pub mod jobs;
-pub mod library;
-pub mod modelhub;
-pub mod search;
-pub mod store;
-pub mod synth;
+#![warn(missing_docs)]
+
+mod api;
+mod bench;
+mod catalog;
+mod cli;
+mod config;
+mod decode;
+mod embed;
+mod error;
+mod image;
+mod index;
+mod jobs;
+mod library;
+mod modelhub;
+mod search;
+mod synth;
+mod util;
+
+pub use catalog::{Access, Catalog, JobKind, JobState, LibraryInfo, NewFrame, NewVideo, info as library_info};
+pub use cli::{Cli, run};
+pub use decode::{SampleOptions, SampledFrame, image as decode_image, sample as decode_video};
+pub use embed::text::TextTokenizer;
+pub use embed::{
+    Device, EmbedError, EmbedOptions, Embedder, Filter, ImageStream, Manifest, Padding, StreamOptions, preprocess, runtime,
+};
+pub use image::RgbImage;
+pub use jobs::{IndexOptions, Queue as JobQueue, run_job};
+pub use modelhub::{ImportOptions, Variant, import as import_model};
+pub use search::{SearchRequest, search};
+pub use synth::{Codec, Colour, Rng, Scene, SceneSpan, Shape, VideoSpec, render};
+pub use util::median;

@@ -5,7 +5,6 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -20,9 +19,12 @@ pub enum LibraryError {
     Watch { path: PathBuf, reason: String },
 }
 
-impl LibraryError {
-    pub fn is_user_error(&self) -> bool {
-        true
+impl crate::error::Classified for LibraryError {
+    fn fault(&self) -> crate::error::Fault {
+        match self {
+            LibraryError::Unreadable { .. } => crate::error::Fault::BadInput,
+            LibraryError::Watch { .. } => crate::error::Fault::Unavailable,
+        }
     }
 }
 
@@ -124,63 +126,22 @@ pub struct FileIdentity {
     pub hash: String,
 }
 
-const SAMPLE: u64 = 64 * 1024;
-
 /// Size, modification time and fast hash of `path`.
 pub fn identity(path: &Path) -> std::io::Result<FileIdentity> {
     let mut f = File::open(path)?;
     let meta = f.metadata()?;
-    let size = meta.len();
     let mtime_ns = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0);
-    let mut h = Fnv::new();
-    h.write(&size.to_le_bytes());
-    let mut buf = vec![0u8; SAMPLE as usize];
-    let offsets = if size <= 3 * SAMPLE {
-        vec![0]
-    } else {
-        vec![0, size / 2 - SAMPLE / 2, size - SAMPLE]
-    };
-    for off in offsets {
-        f.seek(SeekFrom::Start(off))?;
-        let n = read_up_to(&mut f, &mut buf)?;
-        h.write(&buf[..n]);
-    }
+    let (size, h) = crate::util::sampled_hash(&mut f)?;
     Ok(FileIdentity {
         size,
         mtime_ns,
-        hash: format!("{:016x}", h.0),
+        hash: format!("{h:016x}"),
     })
-}
-
-fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
-/// FNV-1a, 64 bit: stable across builds and platforms (unlike std's hasher).
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= *b as u64;
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
 }
 
 /// Whether `path` (resolved: symlinks and `..`) lies inside one of `roots`.

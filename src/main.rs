@@ -3,7 +3,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = vidseek::cli::Cli::parse();
+    let cli = vidseek::Cli::parse();
     let level = match cli.global.verbose {
         0 => "warn",
         1 => "info",
@@ -15,7 +15,7 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    match vidseek::cli::run(cli) {
+    match vidseek::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

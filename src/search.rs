@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::embed::{EmbedError, Embedder};
-use crate::store::{Frame, StoreError};
+use crate::catalog::{Frame, StoreError};
 
 /// Longest query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;
@@ -43,6 +43,9 @@ pub enum SearchError {
     Catalog(#[from] CatalogError),
     #[error("embedding the query failed: {0}")]
     Model(#[from] EmbedError),
+    /// A worker thread panicked (a bug; logged).
+    #[error("internal error: {0}")]
+    Panicked(String),
 }
 
 impl From<StoreError> for SearchError {
@@ -51,16 +54,30 @@ impl From<StoreError> for SearchError {
     }
 }
 
-impl SearchError {
-    pub fn is_user_error(&self) -> bool {
+impl crate::error::Classified for SearchError {
+    fn fault(&self) -> crate::error::Fault {
+        use crate::error::Fault;
         match self {
-            SearchError::EmptyQuery
-            | SearchError::QueryTooLong(_)
-            | SearchError::BadK(_)
-            | SearchError::BadMinScore(_)
-            | SearchError::NoSuchVideo(_) => true,
-            SearchError::Catalog(e) => e.is_user_error(),
-            SearchError::Model(e) => e.is_user_error(),
+            SearchError::EmptyQuery | SearchError::QueryTooLong(_) | SearchError::BadK(_) | SearchError::BadMinScore(_) => {
+                Fault::BadInput
+            }
+            SearchError::NoSuchVideo(_) => Fault::NotFound,
+            SearchError::Catalog(e) => e.fault(),
+            SearchError::Model(e) => e.fault(),
+            SearchError::Panicked(_) => Fault::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            SearchError::EmptyQuery => "empty_query",
+            SearchError::QueryTooLong(_) => "query_too_long",
+            SearchError::BadK(_) => "bad_k",
+            SearchError::BadMinScore(_) => "bad_min_score",
+            SearchError::NoSuchVideo(_) => "not_found",
+            SearchError::Catalog(e) => e.code(),
+            SearchError::Model(e) => e.code(),
+            SearchError::Panicked(_) => "internal",
         }
     }
 }
@@ -68,7 +85,9 @@ impl SearchError {
 /// What to look for.
 #[derive(Clone, Debug)]
 pub struct SearchRequest {
+    /// What to look for.
     pub query: String,
+    /// Most results.
     pub k: i64,
     /// Only this video.
     pub video: Option<i64>,
@@ -77,6 +96,7 @@ pub struct SearchRequest {
 }
 
 impl SearchRequest {
+    /// A search for `query` with up to `k` results and no filter.
     pub fn new(query: impl Into<String>, k: i64) -> Self {
         Self {
             query: query.into(),
@@ -108,8 +128,6 @@ pub struct Segment {
     /// Cosine similarity of the query and the best frame of the segment.
     pub score: f32,
     pub source: Source,
-    /// URL path of the best frame's thumbnail.
-    pub thumbnail: Option<String>,
     pub frame_id: Option<i64>,
     /// The matching subtitle or title text, for text results.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -154,34 +172,29 @@ pub async fn search(
     let query = validate(req)?;
     let k = req.k as usize;
     let q = query.clone();
+    let q_for_log = query.clone();
     let m = model.clone();
     // Inference is CPU work: off the async executor.
     let qv = tokio::task::spawn_blocking(move || m.embed_texts(&[q.as_str()]))
         .await
-        .map_err(|e| EmbedError::BadInput(format!("query embedding task failed: {e}")))??;
+        .map_err(|e| {
+            tracing::error!("the query embedding task failed for {q_for_log:?}: {e}");
+            SearchError::Panicked(format!("the query embedding task failed: {e}"))
+        })??;
     let qv = qv.row(0).to_vec();
     let delta = 1.0 / model.manifest().logit_scale.unwrap_or(100.0).max(1.0);
-    let store = &catalog.store;
-
     // Vector candidates (exact over one video when filtered).
     let mut scored: Vec<(Frame, f32)> = Vec::new();
     if let Some(video) = req.video {
-        if store.video(video).await?.is_none() {
+        if catalog.video(video).await?.is_none() {
             return Err(SearchError::NoSuchVideo(video));
         }
-        let frames = store.frames_of(video).await?;
-        let vectors: HashMap<i64, Vec<f32>> = store.vectors_of(video, model.model_name()).await?.into_iter().collect();
-        for f in frames {
-            if let Some(v) = vectors.get(&f.id) {
-                let s = dot(&qv, v);
-                scored.push((f, s));
-            }
-        }
+        scored = catalog.frame_scores(video, model.model_name(), &qv).await?;
     } else {
         let n = (k * 10).clamp(100, 2000);
         let hits = catalog.nearest_for(model.model_name(), &qv, n, n + 64)?;
         let score_of: HashMap<i64, f32> = hits.iter().copied().collect();
-        for f in store
+        for f in catalog
             .frames_by_ids(&hits.iter().map(|h| h.0).collect::<Vec<_>>())
             .await?
         {
@@ -211,7 +224,6 @@ pub async fn search(
             peak: start,
             score: f32::NAN,
             source: Source::Text,
-            thumbnail: None,
             frame_id: None,
             text: Some(d.text),
             rank_score: 0.0,
@@ -227,7 +239,7 @@ pub async fn search(
             break;
         }
         if let std::collections::hash_map::Entry::Vacant(slot) = paths.entry(seg.video_id) {
-            let v = store.video(seg.video_id).await?;
+            let v = catalog.video(seg.video_id).await?;
             slot.insert(v.map(|v| (v.path, v.duration.unwrap_or(0.0))));
         }
         let Some((path, duration)) = &paths[&seg.video_id] else {
@@ -242,7 +254,6 @@ pub async fn search(
             if let Some((fid, s, peak)) = best_frame_in(catalog, model.model_name(), seg.video_id, seg.start, seg.end, &qv).await? {
                 seg.score = s;
                 seg.frame_id = Some(fid);
-                seg.thumbnail = Some(format!("/thumbs/{fid}"));
                 if seg.peak < seg.start || seg.peak >= seg.end.max(seg.start + 1e-9) {
                     seg.peak = peak;
                 }
@@ -259,9 +270,6 @@ pub async fn search(
     Ok(SearchResponse { query, results })
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
 
 /// Groups scored frames into segments per video: the best unclaimed frame seeds a
 /// segment that grows over frames adjacent in stored order (one missing frame is
@@ -309,7 +317,6 @@ pub fn segments_from_frames(scored: Vec<(Frame, f32)>, delta: f32) -> Vec<Segmen
                 peak: peak.peak,
                 score,
                 source: Source::Visual,
-                thumbnail: Some(format!("/thumbs/{}", peak.id)),
                 frame_id: Some(peak.id),
                 text: None,
                 rank_score: 0.0,
@@ -379,18 +386,10 @@ async fn best_frame_in(
     end: f64,
     qv: &[f32],
 ) -> Result<Option<(i64, f32, f64)>, SearchError> {
-    let frames = catalog.store.frames_of(video).await?;
-    let vectors: HashMap<i64, Vec<f32>> = catalog.store.vectors_of(video, model).await?.into_iter().collect();
     let mut best: Option<(i64, f32, f64)> = None;
-    for f in frames
-        .iter()
-        .filter(|f| f.end > start && f.start < end.max(start + 1e-9))
-    {
-        if let Some(v) = vectors.get(&f.id) {
-            let s = dot(qv, v);
-            if best.is_none_or(|b| s > b.1) {
-                best = Some((f.id, s, f.peak));
-            }
+    for (f, s) in catalog.frame_scores(video, model, qv).await? {
+        if f.end > start && f.start < end.max(start + 1e-9) && best.is_none_or(|b| s > b.1) {
+            best = Some((f.id, s, f.peak));
         }
     }
     Ok(best)
@@ -450,7 +449,6 @@ mod tests {
             peak: 4.0,
             score: 0.0,
             source: Source::Text,
-            thumbnail: None,
             frame_id: None,
             text: Some("the lighthouse keeper".into()),
             rank_score: 0.0,

@@ -17,17 +17,26 @@ use crate::image::RgbImage;
 /// A palette colour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Colour {
+    /// Red (220, 30, 30).
     Red,
+    /// Green (30, 160, 50).
     Green,
+    /// Blue (30, 70, 220).
     Blue,
+    /// Yellow (245, 215, 30).
     Yellow,
+    /// Orange (250, 135, 20).
     Orange,
+    /// Purple (135, 50, 175).
     Purple,
+    /// White (245, 245, 245).
     White,
+    /// Black (15, 15, 15).
     Black,
 }
 
 impl Colour {
+    /// Every colour of the palette.
     pub const ALL: [Colour; 8] = [
         Colour::Red,
         Colour::Green,
@@ -39,6 +48,7 @@ impl Colour {
         Colour::Black,
     ];
 
+    /// Its name in captions.
     pub fn name(self) -> &'static str {
         match self {
             Colour::Red => "red",
@@ -52,6 +62,7 @@ impl Colour {
         }
     }
 
+    /// Its RGB value.
     pub fn rgb(self) -> [u8; 3] {
         match self {
             Colour::Red => [220, 30, 30],
@@ -69,15 +80,21 @@ impl Colour {
 /// A shape kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Shape {
+    /// A disc.
     Circle,
+    /// A filled square.
     Square,
+    /// An equilateral triangle, apex up.
     Triangle,
+    /// A five-pointed star, one point up.
     Star,
 }
 
 impl Shape {
+    /// Every shape.
     pub const ALL: [Shape; 4] = [Shape::Circle, Shape::Square, Shape::Triangle, Shape::Star];
 
+    /// Its name in captions.
     pub fn name(self) -> &'static str {
         match self {
             Shape::Circle => "circle",
@@ -91,6 +108,7 @@ impl Shape {
 /// One scene: a background and at most one shape, sizes relative to S = min(W, H).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scene {
+    /// Background colour.
     pub bg: Colour,
     /// (shape, colour); `None` for an empty frame.
     pub shape: Option<(Shape, Colour)>,
@@ -98,6 +116,7 @@ pub struct Scene {
     pub size: f64,
     /// Centre offset from the centre of the central square / S, within +-0.15.
     pub dx: f64,
+    /// Vertical offset of the shape's centre / S.
     pub dy: f64,
     /// Degrees, clockwise on screen; 0 for circles, within +-15 otherwise.
     pub rot: f64,
@@ -119,6 +138,7 @@ impl Scene {
         }
     }
 
+    /// A frame of background only.
     pub fn empty(bg: Colour) -> Self {
         Self {
             bg,
@@ -194,9 +214,11 @@ impl Scene {
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Self {
         Self(seed ^ 0x9E37_79B9_7F4A_7C15)
     }
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -208,9 +230,11 @@ impl Rng {
     pub fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
+    /// A uniform number in [lo, hi).
     pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.uniform()
     }
+    /// A uniform index below `n`.
     pub fn below(&mut self, n: usize) -> usize {
         (self.uniform() * n as f64) as usize % n.max(1)
     }
@@ -373,6 +397,7 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// The file extension of its container.
     pub fn extension(self) -> &'static str {
         match self {
             Codec::H264 => "mp4",
@@ -413,10 +438,13 @@ impl Codec {
 /// A video to render: scenes played one after another.
 #[derive(Clone, Debug)]
 pub struct VideoSpec {
+    /// Frame width in pixels.
     pub width: u32,
+    /// Frame height in pixels.
     pub height: u32,
     /// Frame rate as a fraction (25/1, 30000/1001, ...).
     pub fps: (u32, u32),
+    /// Codec and container.
     pub codec: Codec,
     /// Scenes and their durations in seconds.
     pub scenes: Vec<(Scene, f64)>,
@@ -429,8 +457,11 @@ pub struct VideoSpec {
 /// Where a scene landed in the encoded video, in seconds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SceneSpan {
+    /// What the scene shows.
     pub scene: Scene,
+    /// Seconds, first frame.
     pub start: f64,
+    /// Seconds, past the last frame.
     pub end: f64,
 }
 
@@ -440,6 +471,12 @@ pub enum SynthError {
     /// The ffmpeg command-line tool is missing or failed.
     #[error("encoding {path} with the ffmpeg CLI failed: {reason} (install it: apt-get install ffmpeg)")]
     Encode { path: String, reason: String },
+}
+
+impl crate::error::Classified for SynthError {
+    fn fault(&self) -> crate::error::Fault {
+        crate::error::Fault::Unavailable
+    }
 }
 
 impl VideoSpec {
@@ -456,6 +493,7 @@ impl VideoSpec {
         }
     }
 
+    /// Seconds in all.
     pub fn duration(&self) -> f64 {
         self.scenes.iter().map(|(_, d)| d).sum()
     }

@@ -1,4 +1,5 @@
-//! Thin handlers: extract, validate, call the shared service function, wrap the result.
+//! Thin handlers: extract, validate, call the shared service function, wrap the result
+//! in the API's types (`dto`). Each carries its OpenAPI description.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -7,65 +8,49 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use serde_json::json;
 
+use super::dto::*;
 use super::{ApiError, AppState, ServerEvent};
 use crate::search::{self, SearchRequest, Segment};
-use crate::store::now;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-#[derive(Deserialize)]
-pub struct HealthParams {
-    /// Also check that the store and both indexes agree (costs a lookup per frame).
-    deep: Option<bool>,
-}
-
+#[utoipa::path(get, path = "/api/health", tag = "status", params(HealthParams),
+    responses((status = 200, body = Health), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Status, model, execution provider, counts; with deep=true whether the store and both
+/// indexes agree.
 pub async fn health(state: web::Data<AppState>, p: web::Query<HealthParams>) -> Result<HttpResponse> {
-    let counts = state.catalog.store.counts().await?;
+    let counts = state.catalog.counts().await?;
     let consistency = match p.deep {
-        Some(true) => Some(state.catalog.consistency(5_000).await?),
+        Some(true) => Some(state.catalog.consistency(5_000).await?.into()),
         _ => None,
     };
-    Ok(HttpResponse::Ok().json(json!({
-        "consistency": consistency,
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "model": state.runner.model().model_name(),
-        "dim": state.runner.model().dim(),
-        "provider": state.runner.model().provider(),
-        "counts": counts,
-        "vector_points": state.catalog.vector_points(),
-        "libraries": state.roots,
-        "watch": state.config.watch,
-    })))
+    let model = state.runner.model();
+    Ok(HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        model: model.model_name().into(),
+        dim: model.dim(),
+        provider: model.provider().into(),
+        counts: counts.into(),
+        vector_points: state.catalog.vector_points(),
+        libraries: state.roots.iter().map(|r| r.display().to_string()).collect(),
+        watch: state.config.watch,
+        consistency,
+    }))
 }
 
-#[derive(Deserialize)]
-pub struct SearchParams {
-    q: Option<String>,
-    k: Option<i64>,
-    video: Option<i64>,
-    min_score: Option<f32>,
-    group: Option<String>,
-}
-
+#[utoipa::path(get, path = "/api/search", tag = "search", params(SearchParams),
+    responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Search by text: moments (time spans) in videos, best first.
 pub async fn search(state: web::Data<AppState>, p: web::Query<SearchParams>) -> Result<HttpResponse> {
     let p = p.into_inner();
     let req = SearchRequest {
-        query: p.q.unwrap_or_default(),
+        query: p.q,
         k: p.k.unwrap_or(20),
         video: p.video,
         min_score: p.min_score,
-    };
-    let group = match p.group.as_deref() {
-        None | Some("") | Some("none") => false,
-        Some("video") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "group must be \"video\" (got {other:?})"
-            )));
-        }
     };
     let t = Instant::now();
     let res = match search::validate(&req) {
@@ -84,87 +69,107 @@ pub async fn search(state: web::Data<AppState>, p: web::Query<SearchParams>) -> 
     };
     state.metrics.observe_query(t.elapsed(), res.is_ok());
     let res = res?;
-    if !group {
-        return Ok(HttpResponse::Ok().json(res));
-    }
-    Ok(HttpResponse::Ok().json(json!({"query": res.query, "groups": group_by_video(res.results)})))
+    let groups = (p.group == Some(GroupBy::Video)).then(|| group_by_video(&res.results));
+    Ok(HttpResponse::Ok().json(SearchResponse {
+        query: res.query,
+        results: res.results.into_iter().map(Into::into).collect(),
+        groups,
+    }))
 }
 
 /// Results grouped per video, best video first, each with its segments best first.
-fn group_by_video(results: Vec<Segment>) -> Vec<serde_json::Value> {
+fn group_by_video(results: &[Segment]) -> Vec<GroupDto> {
     let mut order: Vec<i64> = Vec::new();
     let mut groups: std::collections::HashMap<i64, Vec<Segment>> = Default::default();
     for s in results {
         if !groups.contains_key(&s.video_id) {
             order.push(s.video_id);
         }
-        groups.entry(s.video_id).or_default().push(s);
+        groups.entry(s.video_id).or_default().push(s.clone());
     }
     order
         .into_iter()
         .map(|id| {
             let segs = groups.remove(&id).unwrap_or_default();
-            let best = segs.iter().map(|s| s.score).fold(f32::MIN, f32::max);
-            json!({"video_id": id, "path": segs[0].path, "best_score": best, "segments": segs})
+            GroupDto {
+                video_id: id,
+                path: segs[0].path.clone(),
+                best_score: segs.iter().map(|s| s.score).fold(f32::MIN, f32::max),
+                segments: segs.into_iter().map(Into::into).collect(),
+            }
         })
         .collect()
 }
 
+#[utoipa::path(get, path = "/api/videos", tag = "library",
+    responses((status = 200, body = Videos), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// All videos with status and error.
 pub async fn videos(state: web::Data<AppState>) -> Result<HttpResponse> {
-    Ok(HttpResponse::Ok().json(json!({"videos": state.catalog.store.videos().await?})))
+    let videos = state.catalog.videos().await?.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(Videos { videos }))
 }
 
-#[derive(Deserialize)]
-pub struct VideoParams {
-    /// When given, each frame carries its similarity to this query (for timelines).
-    q: Option<String>,
-}
-
+#[utoipa::path(get, path = "/api/videos/{id}", tag = "library", params(("id" = i64, Path), VideoParams),
+    responses((status = 200, body = VideoDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// A video with its frames (and their scores for q).
 pub async fn video(state: web::Data<AppState>, id: web::Path<i64>, p: web::Query<VideoParams>) -> Result<HttpResponse> {
     let id = id.into_inner();
-    let store = &state.catalog.store;
-    let v = store
+    let v = state
+        .catalog
         .video(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("video {id} does not exist")))?;
-    let frames = store.frames_of(id).await?;
     let mut scores: std::collections::HashMap<i64, f32> = Default::default();
     if let Some(q) = p.q.as_deref().filter(|q| !q.trim().is_empty()) {
         search::validate(&SearchRequest::new(q, 1))?;
         let _permit = state.permits.acquire().await.map_err(ApiError::internal)?;
         let model = state.runner.model();
+        let name = model.model_name().to_string();
         let text = q.to_string();
-        let qv_model = model.model_name().to_string();
         let qv = web::block(move || model.embed_texts(&[text.as_str()]))
             .await
-            .map_err(ApiError::internal)?
-            .map_err(|e| ApiError::from(search::SearchError::Model(e)))?;
-        for (fid, vec) in store.vectors_of(id, qv_model.as_str()).await? {
-            scores.insert(fid, qv.row(0).iter().zip(&vec).map(|(a, b)| a * b).sum());
+            .map_err(ApiError::internal)??;
+        for (f, s) in state.catalog.frame_scores(id, &name, qv.row(0)).await? {
+            scores.insert(f.id, s);
         }
     }
-    let frames: Vec<_> = frames
-        .iter()
-        .map(|f| {
-            json!({
-                "id": f.id, "start": f.start, "end": f.end, "peak": f.peak, "shot": f.shot,
-                "thumbnail": format!("/thumbs/{}", f.id),
-                "score": scores.get(&f.id),
-            })
+    let frames = state
+        .catalog
+        .frames_of(id)
+        .await?
+        .into_iter()
+        .map(|f| FrameDto {
+            thumbnail: thumb_url(f.id),
+            score: scores.get(&f.id).copied(),
+            id: f.id,
+            start: f.start,
+            end: f.end,
+            peak: f.peak,
+            shot: f.shot,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({"video": v, "media": format!("/media/{id}"), "frames": frames})))
+    Ok(HttpResponse::Ok().json(VideoDetail {
+        media: media_url(id),
+        video: v.into(),
+        frames,
+    }))
 }
 
+#[utoipa::path(delete, path = "/api/videos/{id}", tag = "library", params(("id" = i64, Path)),
+    responses((status = 204, description = "removed (the file stays)"), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Remove a video from the library (the file stays).
 pub async fn delete_video(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse> {
     let id = id.into_inner();
     let v = state
         .catalog
-        .store
         .video(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("video {id} does not exist")))?;
-    state.catalog.remove_video(id).await?;
+    if !state.catalog.remove_video(id).await? {
+        return Err(ApiError::not_found(format!("video {id} does not exist")));
+    }
     let _ = state.events.send(ServerEvent::Library {
         action: "removed".into(),
         video_id: Some(id),
@@ -173,48 +178,9 @@ pub async fn delete_video(state: web::Data<AppState>, id: web::Path<i64>) -> Res
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The active model, and the switch to another one when it is under way (with its
-/// progress and an estimate of the time left).
-pub async fn model(state: web::Data<AppState>) -> Result<HttpResponse> {
-    let m = state.runner.model();
-    let man = m.manifest();
-    let store = &state.catalog.store;
-    let switch = store.switch_status().await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "active": {
-            "name": man.name, "dim": man.embedding_dim, "image_size": man.image.size,
-            "dir": store.model_dir().await?, "provider": m.provider(),
-            "layout": man.origin.as_ref().map(|o| o.layout.clone()),
-            "variant": man.origin.as_ref().and_then(|o| o.variant.clone()),
-        },
-        "switch": switch,
-    })))
-}
-
-#[derive(Deserialize)]
-pub struct SwitchBody {
-    /// A model package folder on the server.
-    dir: String,
-}
-
-/// Starts moving the library to another model; search keeps using the current one
-/// until every frame is re-embedded.
-pub async fn switch_model(state: web::Data<AppState>, body: web::Json<SwitchBody>) -> Result<HttpResponse> {
-    if body.dir.trim().is_empty() {
-        return Err(ApiError::bad_request("dir is empty: give the folder of a model package"));
-    }
-    let id = match state.runner.switch_to(Path::new(&body.dir)).await {
-        Ok(id) => id,
-        // The package is the client's choice: a bad one is a bad request.
-        Err(crate::jobs::JobError::Model(e)) => {
-            return Err(ApiError::bad_request(format!("{}: not a usable model package: {e}", body.dir)).with_code("bad_model"));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    Ok(HttpResponse::Accepted().json(job_json(&state, id).await?))
-}
-
-/// Forgets every video whose file is gone.
+#[utoipa::path(post, path = "/api/prune", tag = "library",
+    responses((status = 200, body = Pruned), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Forget every video whose file is gone.
 pub async fn prune(state: web::Data<AppState>) -> Result<HttpResponse> {
     let removed = state.catalog.prune().await?;
     for v in &removed {
@@ -224,13 +190,47 @@ pub async fn prune(state: web::Data<AppState>) -> Result<HttpResponse> {
             path: v.path.clone(),
         });
     }
-    let list: Vec<_> = removed.iter().map(|v| json!({"id": v.id, "path": v.path})).collect();
-    Ok(HttpResponse::Ok().json(json!({"removed": list})))
+    Ok(HttpResponse::Ok().json(Pruned {
+        removed: removed.into_iter().map(|v| Removed { id: v.id, path: v.path }).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
-pub struct IndexBody {
-    path: String,
+#[utoipa::path(get, path = "/api/model", tag = "model",
+    responses((status = 200, body = ModelDto), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// The active model, and the switch to another one under way (its progress and an
+/// estimate of the time left).
+pub async fn model(state: web::Data<AppState>) -> Result<HttpResponse> {
+    let m = state.runner.model();
+    let man = m.manifest();
+    Ok(HttpResponse::Ok().json(ModelDto {
+        active: ActiveModel {
+            name: man.name.clone(),
+            dim: man.embedding_dim,
+            image_size: man.image.size,
+            dir: state.catalog.model_dir().await?.map(|d| d.display().to_string()),
+            provider: m.provider().into(),
+            layout: man.origin.as_ref().map(|o| o.layout.clone()),
+            variant: man.origin.as_ref().and_then(|o| o.variant.clone()),
+        },
+        switch: state.catalog.switch_status().await?.map(Into::into),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/model", tag = "model", request_body = SwitchBody,
+    responses((status = 202, body = JobDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Move the library to another model package without downtime: re-embedded in the
+/// background, search keeps the current model until it is done.
+pub async fn switch_model(state: web::Data<AppState>, body: web::Json<SwitchBody>) -> Result<HttpResponse> {
+    if body.dir.trim().is_empty() {
+        return Err(ApiError::bad_request("dir is empty: give the folder of a model package"));
+    }
+    let id = state.runner.switch_to(Path::new(&body.dir)).await.map_err(|e| match e {
+        // The package is the client's choice: name it.
+        crate::jobs::JobError::Model(m) => ApiError::bad_request(format!("{}: not a usable model package: {m}", body.dir)).with_code("bad_model"),
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::Accepted().json(job_dto(&state, id).await?))
 }
 
 /// A path inside a library root, resolved (symlinks, `..`); 403 outside, 404 missing.
@@ -266,33 +266,23 @@ fn inside_library(state: &AppState, path: &str) -> Result<PathBuf> {
     })
 }
 
-async fn job_json(state: &AppState, id: i64) -> Result<serde_json::Value> {
-    let store = &state.catalog.store;
-    let job = store
+async fn job_dto(state: &AppState, id: i64) -> Result<JobDto> {
+    let queue = state.catalog.queue();
+    let job = queue
         .job(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("job {id} does not exist")))?;
-    let files = store.job_files(id).await?;
-    let elapsed = match (job.started_at, job.finished_at) {
-        (Some(s), Some(f)) => (f - s).max(1),
-        (Some(s), None) => (now() - s).max(1),
-        _ => 1,
-    };
-    let fps = if job.started_at.is_some() {
-        job.frames_done as f64 / elapsed as f64
-    } else {
-        0.0
-    };
-    let mut v = serde_json::to_value(&job).map_err(ApiError::internal)?;
-    v["files"] = serde_json::to_value(files).map_err(ApiError::internal)?;
-    v["progress"] = json!({"files_done": job.files_done, "files_total": job.files_total, "frames_done": job.frames_done, "frames_per_second": fps});
-    Ok(v)
+    Ok(JobDto::new(job, queue.files(id).await?))
 }
 
+#[utoipa::path(post, path = "/api/index", tag = "library", request_body = IndexBody,
+    responses((status = 202, body = JobDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Index a file or folder inside a library root.
 pub async fn index(state: web::Data<AppState>, body: web::Json<IndexBody>) -> Result<HttpResponse> {
     let real = inside_library(&state, &body.path)?;
     let id = state.runner.submit(&[real]).await?;
-    Ok(HttpResponse::Accepted().json(job_json(&state, id).await?))
+    Ok(HttpResponse::Accepted().json(job_dto(&state, id).await?))
 }
 
 /// A safe file name for an upload: the last path component, tame characters only.
@@ -312,6 +302,12 @@ fn sanitize(name: &str) -> String {
     if clean.is_empty() { "upload".into() } else { clean }
 }
 
+#[utoipa::path(post, path = "/api/upload", tag = "library",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 202, body = JobDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Upload a video into the first library root and index it (the name is made safe and
+/// never overwrites a file).
 pub async fn upload(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -342,7 +338,7 @@ pub async fn upload(
         )
     })?;
     let dir = root.join("uploads");
-    std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+    std::fs::create_dir_all(&dir).map_err(ApiError::io)?;
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(|e| ApiError::bad_request(format!("malformed upload: {e}")))?;
         let Some(name) = field
@@ -367,7 +363,7 @@ pub async fn upload(
             ".{}.part",
             target.file_name().unwrap_or_default().to_string_lossy()
         ));
-        let mut file = tokio::fs::File::create(&partial).await.map_err(ApiError::internal)?;
+        let mut file = tokio::fs::File::create(&partial).await.map_err(ApiError::io)?;
         let mut written: u64 = 0;
         while let Some(chunk) = field.next().await {
             let chunk = match chunk {
@@ -385,16 +381,19 @@ pub async fn upload(
             }
             tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(ApiError::io)?;
         }
         tokio::io::AsyncWriteExt::flush(&mut file)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::io)?;
         drop(file);
-        tokio::fs::rename(&partial, &target).await.map_err(ApiError::internal)?;
+        tokio::fs::rename(&partial, &target).await.map_err(ApiError::io)?;
         let id = state.runner.submit(std::slice::from_ref(&target)).await?;
-        let mut job = job_json(&state, id).await?;
-        job["uploaded"] = json!({"path": target, "bytes": written});
+        let mut job = job_dto(&state, id).await?;
+        job.uploaded = Some(Uploaded {
+            path: target.display().to_string(),
+            bytes: written,
+        });
         return Ok(HttpResponse::Accepted().json(job));
     }
     Err(ApiError::bad_request(
@@ -402,28 +401,41 @@ pub async fn upload(
     ))
 }
 
+#[utoipa::path(get, path = "/api/jobs", tag = "jobs",
+    responses((status = 200, body = Jobs), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Recent jobs, newest first.
 pub async fn jobs(state: web::Data<AppState>) -> Result<HttpResponse> {
-    let list = state.catalog.store.jobs(100).await?;
-    let mut out = Vec::with_capacity(list.len());
-    for j in list {
-        out.push(job_json(&state, j.id).await?);
+    let queue = state.catalog.queue();
+    let mut out = Vec::new();
+    for j in queue.recent(100).await? {
+        let files = queue.files(j.id).await?;
+        out.push(JobDto::new(j, files));
     }
-    Ok(HttpResponse::Ok().json(json!({"jobs": out})))
+    Ok(HttpResponse::Ok().json(Jobs { jobs: out }))
 }
 
+#[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs", params(("id" = i64, Path)),
+    responses((status = 200, body = JobDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// A job with progress and per-file results.
 pub async fn job(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse> {
-    Ok(HttpResponse::Ok().json(job_json(&state, id.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(job_dto(&state, id.into_inner()).await?))
 }
 
+#[utoipa::path(delete, path = "/api/jobs/{id}", tag = "jobs", params(("id" = i64, Path)),
+    responses((status = 200, body = JobDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Cancel a job (a switch is abandoned: the library keeps its model).
 pub async fn cancel_job(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse> {
     let id = id.into_inner();
-    job_json(&state, id).await?; // 404 for unknown jobs
+    job_dto(&state, id).await?; // 404 for unknown jobs
     let live = state.runner.cancel(id).await?;
-    let mut v = job_json(&state, id).await?;
-    v["canceled"] = json!(live);
+    let mut v = job_dto(&state, id).await?;
+    v.canceled = Some(live);
     Ok(HttpResponse::Ok().json(v))
 }
 
+#[utoipa::path(get, path = "/api/events", tag = "jobs",
+    responses((status = 200, description = "Server-Sent Events: job progress (event: job) and library changes (event: library)", content_type = "text/event-stream"),
+              (status = 401, body = ErrorBody)))]
 /// Server-Sent Events: job progress and library changes, with a keep-alive comment.
 pub async fn events(state: web::Data<AppState>) -> HttpResponse {
     let rx = state.events.subscribe();

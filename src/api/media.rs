@@ -5,17 +5,26 @@
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, dto::ErrorBody};
+use crate::catalog::VideoStatus;
 
-/// `GET /media/{video_id}`: the indexed file, seekable (206 Partial Content).
+#[utoipa::path(get, path = "/media/{id}", tag = "media", params(("id" = i64, Path)),
+    responses((status = 200, description = "the original file, typed by its extension", content(
+                  (Vec<u8> = "video/mp4"), (Vec<u8> = "video/webm"), (Vec<u8> = "video/x-matroska"), (Vec<u8> = "video/quicktime"),
+                  (Vec<u8> = "video/ogg"), (Vec<u8> = "video/x-msvideo"), (Vec<u8> = "application/octet-stream"))),
+              (status = 206, description = "a byte range of it (Range requests)", content(
+                  (Vec<u8> = "video/mp4"), (Vec<u8> = "video/webm"), (Vec<u8> = "video/x-matroska"), (Vec<u8> = "video/quicktime"),
+                  (Vec<u8> = "video/ogg"), (Vec<u8> = "video/x-msvideo"), (Vec<u8> = "application/octet-stream"))),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 416, description = "a range outside the file"),
+              (status = 503, body = ErrorBody)))]
+/// The original file of an indexed video, with HTTP Range support.
 pub async fn media(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let v = state
         .catalog
-        .store
         .video(id)
         .await?
-        .filter(|v| v.status == "indexed")
+        .filter(|v| v.status == VideoStatus::Indexed)
         .ok_or_else(|| ApiError::not_found(format!("video {id} is not in the library")))?;
     let file = actix_files::NamedFile::open_async(&v.path)
         .await
@@ -41,12 +50,14 @@ pub async fn media(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i
     Ok(file.into_response(&req))
 }
 
-/// `GET /thumbs/{frame_id}`: the JPEG made when the frame was indexed.
+#[utoipa::path(get, path = "/thumbs/{id}", tag = "media", params(("id" = i64, Path, description = "a frame id")),
+    responses((status = 200, description = "JPEG thumbnail of the frame", content_type = "image/jpeg"),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// The JPEG made when the frame was indexed.
 pub async fn thumb(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let jpeg = state
         .catalog
-        .store
         .thumbnail(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("frame {id} has no thumbnail")))?;

@@ -3,6 +3,7 @@
 //! ([`ApiError`]). Also serves the UI (ui/, embedded in the binary), original media
 //! with HTTP Range support, thumbnails, Server-Sent Events, OpenAPI and metrics.
 
+mod dto;
 mod handlers;
 mod media;
 mod metrics;
@@ -20,11 +21,10 @@ use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
 use serde::Serialize;
 use tokio::sync::{Semaphore, broadcast};
 
-use crate::catalog::{Catalog, CatalogError};
+use crate::catalog::Catalog;
+use crate::error::{Classified, Fault};
 use crate::embed::Embedder;
-use crate::jobs::{IndexOptions, JobError, JobRunner, Progress};
-use crate::search::SearchError;
-use crate::store::StoreError;
+use crate::jobs::{IndexOptions, JobRunner, Progress};
 
 pub use metrics::Metrics;
 
@@ -59,6 +59,15 @@ pub enum ServeError {
     Bind { addr: SocketAddr, reason: String },
     #[error(transparent)]
     Watch(#[from] crate::library::LibraryError),
+}
+
+impl crate::error::Classified for ServeError {
+    fn fault(&self) -> crate::error::Fault {
+        match self {
+            ServeError::NeedsToken(_) | ServeError::Library { .. } => crate::error::Fault::BadInput,
+            ServeError::Bind { .. } | ServeError::Watch(_) => crate::error::Fault::Unavailable,
+        }
+    }
 }
 
 /// Something the UI hears about through `GET /api/events`.
@@ -114,6 +123,13 @@ impl ApiError {
         tracing::warn!("{msg}");
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg.to_string())
     }
+    /// A file-system failure of the server (a full disk, a read-only folder: 503).
+    pub fn io(e: std::io::Error) -> Self {
+        match crate::error::io_fault(&e) {
+            Fault::Unavailable => Self::unavailable(format!("{e}; free space or fix the permissions of the library folder")),
+            _ => Self::internal(e),
+        }
+    }
     pub fn internal(msg: impl std::fmt::Display) -> Self {
         tracing::error!("{msg}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg.to_string())
@@ -135,22 +151,6 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<SearchError> for ApiError {
-    fn from(e: SearchError) -> Self {
-        let code = match &e {
-            SearchError::EmptyQuery => "empty_query",
-            SearchError::QueryTooLong(_) => "query_too_long",
-            SearchError::BadK(_) => "bad_k",
-            SearchError::BadMinScore(_) => "bad_min_score",
-            SearchError::NoSuchVideo(_) => return ApiError::not_found(e.to_string()),
-            SearchError::Catalog(c) => return c.into_api(),
-            SearchError::Model(m) if m.is_user_error() => "bad_query",
-            SearchError::Model(_) => return ApiError::internal(e),
-        };
-        ApiError::bad_request(e.to_string()).with_code(code)
-    }
-}
-
 impl ApiError {
     pub(crate) fn with_code(mut self, code: &'static str) -> Self {
         self.code = code;
@@ -158,50 +158,23 @@ impl ApiError {
     }
 }
 
-trait IntoApi {
-    fn into_api(self) -> ApiError;
-}
-
-impl IntoApi for &CatalogError {
-    fn into_api(self) -> ApiError {
-        match self {
-            CatalogError::ModelMismatch { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "model_mismatch", self.to_string())
-            }
-            CatalogError::Locked { .. } => ApiError::new(StatusCode::CONFLICT, "locked", self.to_string()),
-            CatalogError::Store(e) if e.is_unavailable() => ApiError::unavailable(self),
-            CatalogError::ReadOnly { .. } => ApiError::unavailable(self),
-            CatalogError::Store(_) | CatalogError::Index(_) => ApiError::internal(self),
+/// Every module error becomes a response the same way: its class gives the status, its
+/// code the machine-readable code, its message the text. Internal faults are logged.
+impl<E: Classified> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        let status = match e.fault() {
+            Fault::BadInput => StatusCode::BAD_REQUEST,
+            Fault::NotFound => StatusCode::NOT_FOUND,
+            Fault::Conflict => StatusCode::CONFLICT,
+            Fault::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Fault::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        match e.fault() {
+            Fault::Internal => tracing::error!("{e}"),
+            Fault::Unavailable => tracing::warn!("{e}"),
+            _ => {}
         }
-    }
-}
-
-impl From<CatalogError> for ApiError {
-    fn from(e: CatalogError) -> Self {
-        (&e).into_api()
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        if e.is_unavailable() {
-            ApiError::unavailable(e)
-        } else {
-            ApiError::internal(e)
-        }
-    }
-}
-
-impl From<JobError> for ApiError {
-    fn from(e: JobError) -> Self {
-        match &e {
-            JobError::Catalog(c) => c.into_api(),
-            JobError::Library(_) => ApiError::bad_request(e.to_string()),
-            JobError::NoSuchJob(_) => ApiError::not_found(e.to_string()),
-            JobError::AlreadyActive(_) => ApiError::new(StatusCode::CONFLICT, "already_active", e.to_string()),
-            JobError::SwitchUnderWay(_) => ApiError::new(StatusCode::CONFLICT, "switch_under_way", e.to_string()),
-            JobError::Model(_) => ApiError::internal(e),
-        }
+        ApiError::new(status, e.code(), e.to_string())
     }
 }
 
@@ -212,8 +185,10 @@ async fn require_token(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let path = req.path();
-    let protected =
-        path.starts_with("/api") || path.starts_with("/media") || path.starts_with("/thumbs") || path == "/metrics";
+    // The API's description and its reference page say how to get in: they stay open.
+    let open = path == "/api/openapi.json" || path == "/api/docs";
+    let protected = !open
+        && (path.starts_with("/api") || path.starts_with("/media") || path.starts_with("/thumbs") || path == "/metrics");
     if let (Some(state), true) = (state, protected)
         && let Some(token) = state.config.token.as_deref()
     {
@@ -285,6 +260,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/jobs/{id}", web::delete().to(handlers::cancel_job))
                 .route("/events", web::get().to(handlers::events))
                 .route("/openapi.json", web::get().to(openapi::spec))
+                .route("/docs", web::get().to(openapi::docs))
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::not_found("no such API endpoint"))
                 })),
@@ -392,7 +368,7 @@ fn start_watch(roots: &[PathBuf], state: web::Data<AppState>) -> Result<crate::l
             }
             for path in changes.removed {
                 let key = path.display().to_string();
-                if let Ok(Some(v)) = state.catalog.store.video_by_path(&key).await
+                if let Ok(Some(v)) = state.catalog.video_by_path(&key).await
                     && state.catalog.remove_video(v.id).await.unwrap_or(false)
                 {
                     let _ = state.events.send(ServerEvent::Library {

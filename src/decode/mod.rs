@@ -10,9 +10,9 @@ mod video;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-pub use subtitles::{Cue, embedded_subtitles, sidecar_files, subtitle_file};
+pub use subtitles::{embedded_subtitles, sidecar_files, subtitle_file};
 pub use video::{
-    SampleOptions, SampleReason, SampleStats, SampledFrame, VideoInfo, frames_at, probe, rotate, sample, scaled_dims,
+    SampleOptions, SampleReason, SampledFrame, VideoInfo, frames_at, probe, sample,
 };
 
 use ffmpeg::format::Pixel;
@@ -55,10 +55,17 @@ pub enum DecodeError {
     Truncated { path: PathBuf, decoded: f64, declared: f64 },
 }
 
-impl DecodeError {
+impl crate::error::Classified for DecodeError {
     /// Every decode failure is caused by the file itself.
-    pub fn is_user_error(&self) -> bool {
-        true
+    fn fault(&self) -> crate::error::Fault {
+        match self {
+            DecodeError::Open { .. } => crate::error::Fault::NotFound,
+            _ => crate::error::Fault::BadInput,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        "bad_media"
     }
 }
 

@@ -88,6 +88,7 @@ impl Default for SampleOptions {
 pub struct SampledFrame {
     /// Seconds from the start of the stream; the frame stands for [start, end).
     pub start: f64,
+    /// Where the next kept frame starts (the end of the stream for the last).
     pub end: f64,
     /// Time of the picture itself (equal to `start`).
     pub peak: f64,

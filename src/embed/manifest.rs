@@ -15,12 +15,14 @@ pub const MANIFEST_FILE: &str = "model.json";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
+/// A model package's manifest (`model.json`; models/README.md documents every field).
 pub struct Manifest {
     /// Format version of this file (1).
     pub format: u32,
     /// Model identity; recorded in every index built with it.
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    /// What the model is, for people.
     pub description: String,
     /// Length of the (unnormalised) output vectors of both towers.
     pub embedding_dim: usize,
@@ -31,13 +33,17 @@ pub struct Manifest {
     /// How a cosine similarity becomes a probability (see [`Scoring`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scoring: Option<Scoring>,
+    /// How images are preprocessed.
     pub image: ImageSpec,
+    /// How text is tokenized.
     pub text: TextSpec,
+    /// The files of the package.
     pub files: Files,
     /// Optional half-precision graphs, used with `--device cuda`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp16: Option<Fp16Files>,
     #[serde(default)]
+    /// Graph input and output names.
     pub io: Io,
     /// Where the package came from: the layout it was imported from, the variant
     /// chosen, the hub repository and the commit (shown by `doctor`).

@@ -21,7 +21,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
 pub use manifest::{
-    FORMAT, Files, Fp16Files, ImageSpec, Io, Link, MANIFEST_FILE, Manifest, Origin, Scoring, TextClean, TextSpec,
+    FORMAT, Files, ImageSpec, Io, Link, MANIFEST_FILE, Manifest, Origin, Scoring, TextClean, TextSpec,
 };
 pub use external::external_data_files;
 pub use preprocess::Filter;
@@ -34,6 +34,8 @@ use crate::image::RgbImage;
 /// Errors of the embedding runtime. Every message names the file or setting involved
 /// and what to do about it.
 #[derive(Debug, thiserror::Error)]
+// The variants' fields are what their messages print.
+#[allow(missing_docs)]
 pub enum EmbedError {
     /// No ONNX Runtime shared library was found.
     #[error("ONNX Runtime library not found (looked in: {}); {hint}", list(searched))]
@@ -41,7 +43,7 @@ pub enum EmbedError {
     /// The library exists but could not be loaded (wrong version, broken file).
     #[error(
         "cannot load ONNX Runtime from {}: {reason}; vidseek needs ONNX Runtime 1.31 or newer \
-         (./setup.sh installs it, or point --ort-lib / ORT_DYLIB_PATH at another libonnxruntime.so)",
+         (.ci/setup installs it, or point --ort-lib / ORT_DYLIB_PATH at another libonnxruntime.so)",
         path.display()
     )]
     RuntimeLoad { path: PathBuf, reason: String },
@@ -89,10 +91,30 @@ pub enum EmbedError {
     BadInput(String),
 }
 
-impl EmbedError {
-    /// True when the input was at fault rather than the model or the machine.
-    pub fn is_user_error(&self) -> bool {
-        matches!(self, EmbedError::BadInput(_))
+impl crate::error::Classified for EmbedError {
+    fn fault(&self) -> crate::error::Fault {
+        use crate::error::Fault;
+        match self {
+            EmbedError::BadInput(_) => Fault::BadInput,
+            // A package that is missing or broken: whoever chose it can fix it.
+            EmbedError::PackageMissing { .. }
+            | EmbedError::Manifest { .. }
+            | EmbedError::FileMissing { .. }
+            | EmbedError::Graph { .. }
+            | EmbedError::Tokenizer { .. } => Fault::BadInput,
+            EmbedError::RuntimeMissing { .. } | EmbedError::RuntimeLoad { .. } | EmbedError::Cuda { .. } => Fault::Unavailable,
+            EmbedError::Inference { .. } => Fault::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            EmbedError::BadInput(_) => "bad_query",
+            EmbedError::Inference { .. } | EmbedError::RuntimeMissing { .. } | EmbedError::RuntimeLoad { .. } | EmbedError::Cuda { .. } => {
+                self.fault().code()
+            }
+            _ => "bad_model",
+        }
     }
 }
 
@@ -111,6 +133,7 @@ pub enum Device {
     /// CUDA when the library and the machine support it, else CPU (logged).
     #[default]
     Auto,
+    /// The CPU execution provider.
     Cpu,
     /// CUDA or an error.
     Cuda,
@@ -133,6 +156,7 @@ impl std::str::FromStr for Device {
 pub struct EmbedOptions {
     /// Explicit libonnxruntime path (else the search in [`runtime::locate`]).
     pub ort_lib: Option<PathBuf>,
+    /// Where inference runs.
     pub device: Device,
     /// Intra-op threads per session (default: ONNX Runtime's choice, one per core).
     pub intra_threads: Option<usize>,
@@ -269,9 +293,11 @@ impl Embedder {
         Ok(emb)
     }
 
+    /// The package's manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
+    /// The package folder.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -279,6 +305,7 @@ impl Embedder {
     pub fn model_name(&self) -> &str {
         &self.manifest.name
     }
+    /// Length of the vectors.
     pub fn dim(&self) -> usize {
         self.manifest.embedding_dim
     }

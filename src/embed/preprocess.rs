@@ -17,7 +17,9 @@ const PRECISION_BITS: u32 = 22;
 /// Resampling filter of the resize step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Filter {
+    /// Pillow's bicubic (Keys, a = -0.5): CLIP's.
     Bicubic,
+    /// Pillow's bilinear (a triangle filter).
     Bilinear,
 }
 

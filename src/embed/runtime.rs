@@ -3,7 +3,7 @@
 //!
 //! Search order: an explicit path (`--ort-lib`), `ORT_DYLIB_PATH`, a project-local
 //! `.ort/` folder (next to the binary or in any folder above it or above the working
-//! directory: where `setup.sh` puts the library from the PyPI wheel), a `lib/` folder
+//! directory: where `.ci/setup` puts the library from the PyPI wheel), a `lib/` folder
 //! next to the binary (bundles), then the `onnxruntime` Python package's `capi/` folder.
 
 use std::path::{Path, PathBuf};
@@ -17,8 +17,11 @@ use super::EmbedError;
 /// The loaded runtime: where it came from and what it can run on.
 #[derive(Clone, Debug)]
 pub struct Runtime {
+    /// The shared library in use.
     pub library: PathBuf,
+    /// Its version.
     pub version: String,
+    /// The process's ONNX Runtime environment.
     pub environment: ort::environment::Environment,
 }
 
@@ -27,7 +30,7 @@ static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Where the setup script installs the library, relative to the project root.
 pub const LOCAL_DIR: &str = ".ort";
-const INSTALL_HINT: &str = "install it with `./setup.sh` (puts the PyPI onnxruntime 1.31 library in .ort/), \
+const INSTALL_HINT: &str = "install it with `.ci/setup` (puts the PyPI onnxruntime 1.31 library in .ort/), \
      or `python3 -m pip install onnxruntime==1.31.1`, or point --ort-lib / ORT_DYLIB_PATH at libonnxruntime.so";
 
 /// Loads ONNX Runtime (first call) and returns it; later calls return the same one.

@@ -18,12 +18,14 @@ use tokenizers::Tokenizer;
 use super::EmbedError;
 use super::manifest::{TextClean, TextSpec};
 
+/// A model's tokenizer with its special tokens and clean-up.
 pub struct TextTokenizer {
     inner: Tokenizer,
     spec: TextSpec,
 }
 
 impl TextTokenizer {
+    /// Loads `tokenizer.json` for the text settings `spec`.
     pub fn load(path: &Path, spec: &TextSpec) -> Result<Self, EmbedError> {
         let inner = Tokenizer::from_file(path).map_err(|e| EmbedError::Tokenizer {
             path: path.to_path_buf(),

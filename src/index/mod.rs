@@ -8,7 +8,7 @@ pub mod vector;
 use std::path::{Path, PathBuf};
 
 pub use text::{TextDoc, TextHit, TextIndex};
-pub use vector::VectorIndex;
+pub use vector::{VectorBackend, VectorIndex};
 
 /// Errors of the derived indexes. None of them loses data: the store is the source of
 /// truth and every index can be rebuilt from it.
@@ -16,7 +16,11 @@ pub use vector::VectorIndex;
 pub enum IndexError {
     /// Reading or writing index files failed.
     #[error("{}: {reason}", path.display())]
-    Io { path: PathBuf, reason: String },
+    Io {
+        path: PathBuf,
+        reason: String,
+        kind: std::io::ErrorKind,
+    },
     /// The index files are damaged.
     #[error("the index in {} is damaged ({reason}); it will be rebuilt from the database", dir.display())]
     Corrupt { dir: PathBuf, reason: String },
@@ -39,10 +43,16 @@ impl IndexError {
         IndexError::Io {
             path: path.to_path_buf(),
             reason: e.to_string(),
+            kind: e.kind(),
         }
     }
+}
 
-    pub fn is_user_error(&self) -> bool {
-        false
+impl crate::error::Classified for IndexError {
+    fn fault(&self) -> crate::error::Fault {
+        match self {
+            IndexError::Io { kind, .. } => crate::error::io_fault(&std::io::Error::from(*kind)),
+            _ => crate::error::Fault::Internal,
+        }
     }
 }

@@ -10,7 +10,6 @@
 //! tombstones that the caller filters at query time, and a rebuild drops them.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use hnsw_rs::hnswio::HnswIo;
@@ -44,7 +43,103 @@ pub struct VectorMeta {
     pub fingerprint: String,
 }
 
-/// The in-memory HNSW graph with its bookkeeping.
+/// What the catalog needs from a vector index: the seam where another backend (a
+/// distributed vector database such as Qdrant, with the same frame ids as point ids)
+/// replaces the default [`VectorIndex`] (HNSW in memory). A backend must provide:
+///
+/// - **upsert and delete** by frame id. The store never reuses a frame id, so an id is
+///   inserted once and deleted once; a deleted id must never be returned again.
+/// - **search with a filter**: the `k` nearest live points to a unit vector (cosine),
+///   best first, only among ids the filter accepts (None: all), the filter applied
+///   during the search, not by cutting `k` results down.
+/// - **checkpoint**: make what it holds durable and record the store `generation` it
+///   reflects (for a remote database: the generation as collection metadata).
+/// - **catch-up**: report its `high_water` mark, the highest frame id it holds; the
+///   catalog feeds it every stored frame above that after a crash or a restart (and
+///   deletes the ids the store no longer has).
+/// - the model and dimension its vectors are for, and counts for health checks.
+pub trait VectorBackend: Send + Sync {
+    fn model(&self) -> &str;
+    fn dim(&self) -> usize;
+    /// Adds frames (id, unit vector).
+    fn upsert(&mut self, items: &[(i64, &[f32])]) -> Result<(), IndexError>;
+    /// Removes frames (ids it does not hold are ignored).
+    fn delete(&mut self, ids: &[i64]);
+    /// The `k` nearest live frames accepted by `filter`: (frame id, cosine), best first.
+    /// `ef` is the search breadth (a hint a backend may ignore).
+    fn search(&self, query: &[f32], k: usize, ef: usize, filter: Option<&dyn Fn(i64) -> bool>) -> Vec<(i64, f32)>;
+    /// Every live frame id it holds (for consistency checks).
+    fn live_ids(&self) -> Vec<i64>;
+    /// Points stored, live and deleted.
+    fn points(&self) -> usize;
+    /// Deleted points it still holds (space a compaction would free).
+    fn tombstones(&self) -> usize;
+    /// The highest frame id it holds.
+    fn high_water(&self) -> i64;
+    /// The store generation it reflects.
+    fn generation(&self) -> u64;
+    /// Makes its content durable in `dir` at `generation`.
+    fn checkpoint(&mut self, dir: &Path, generation: u64) -> Result<(), IndexError>;
+    /// An empty backend of the same kind for `model`/`dim` (a rebuild or a switch).
+    fn empty_like(&self, model: &str, dim: usize, capacity: usize) -> Box<dyn VectorBackend>;
+
+    /// Share of `sample` points whose own vector finds them (or an identical vector).
+    fn self_recall(&self, sample: &[(i64, Vec<f32>)], ef: usize) -> f64 {
+        if sample.is_empty() {
+            return 1.0;
+        }
+        let found = sample
+            .iter()
+            .filter(|(id, v)| {
+                self.search(v, 3, ef, None)
+                    .iter()
+                    .any(|(hit, score)| hit == id || *score >= 0.99999)
+            })
+            .count();
+        found as f64 / sample.len() as f64
+    }
+}
+
+impl VectorBackend for VectorIndex {
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn upsert(&mut self, items: &[(i64, &[f32])]) -> Result<(), IndexError> {
+        self.insert(items)
+    }
+    fn delete(&mut self, ids: &[i64]) {
+        VectorIndex::delete(self, ids)
+    }
+    fn search(&self, query: &[f32], k: usize, ef: usize, filter: Option<&dyn Fn(i64) -> bool>) -> Vec<(i64, f32)> {
+        self.search_filtered(query, k, ef, filter)
+    }
+    fn live_ids(&self) -> Vec<i64> {
+        self.ids().into_iter().filter(|id| !self.deleted.contains(&(*id as usize))).collect()
+    }
+    fn points(&self) -> usize {
+        self.points
+    }
+    fn tombstones(&self) -> usize {
+        self.deleted.len()
+    }
+    fn high_water(&self) -> i64 {
+        self.max_frame_id
+    }
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+    fn checkpoint(&mut self, dir: &Path, generation: u64) -> Result<(), IndexError> {
+        self.save(dir, generation)
+    }
+    fn empty_like(&self, model: &str, dim: usize, capacity: usize) -> Box<dyn VectorBackend> {
+        Box::new(VectorIndex::new(model, dim, capacity))
+    }
+}
+
+/// The in-memory HNSW graph with its bookkeeping (the default [`VectorBackend`]).
 pub struct VectorIndex {
     hnsw: Hnsw<'static, f32, DistDot>,
     /// Points whose frames are deleted (hnsw_rs cannot remove points): searches skip
@@ -120,15 +215,17 @@ impl VectorIndex {
     /// The `k` nearest live frames to the unit vector `query`: (frame id, cosine), best
     /// first. Deleted frames are skipped during the graph search, so they never crowd
     /// out live ones.
-    pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(i64, f32)> {
+    /// [`VectorIndex::search`] among the ids `filter` accepts, applied during the graph
+    /// search (hnsw_rs' filtered search keeps walking through rejected points).
+    pub fn search_filtered(&self, query: &[f32], k: usize, ef: usize, filter: Option<&dyn Fn(i64) -> bool>) -> Vec<(i64, f32)> {
         if self.live() == 0 || k == 0 || query.len() != self.dim {
             return Vec::new();
         }
-        let hits = if self.deleted.is_empty() {
+        let hits = if self.deleted.is_empty() && filter.is_none() {
             self.hnsw.search(query, k, ef.max(k))
         } else {
-            let alive = |id: &usize| !self.deleted.contains(id);
-            self.hnsw.search_filter(query, k, ef.max(k), Some(&alive))
+            let accept = |id: &usize| !self.deleted.contains(id) && filter.is_none_or(|f| f(*id as i64));
+            self.hnsw.search_filter(query, k, ef.max(k), Some(&accept))
         };
         hits.into_iter()
             .map(|n| (n.d_id as i64, 1.0 - n.distance))
@@ -153,35 +250,10 @@ impl VectorIndex {
             .collect()
     }
 
-    /// The deleted frames still in the graph.
-    pub fn deleted_ids(&self) -> Vec<i64> {
-        self.deleted.iter().map(|id| *id as i64).collect()
-    }
-
-    /// Points that are deleted frames.
-    pub fn tombstones(&self) -> usize {
-        self.deleted.len()
-    }
 
     /// Points that are live frames.
     pub fn live(&self) -> usize {
         self.points.saturating_sub(self.deleted.len())
-    }
-
-    /// Share of `sample` points whose own vector finds them first.
-    pub fn self_recall(&self, sample: &[(i64, Vec<f32>)], ef: usize) -> f64 {
-        if sample.is_empty() {
-            return 1.0;
-        }
-        let found = sample
-            .iter()
-            .filter(|(id, v)| {
-                self.search(v, 3, ef)
-                    .iter()
-                    .any(|(hit, score)| hit == id || *score >= 0.99999)
-            })
-            .count();
-        found as f64 / sample.len() as f64
     }
 
     /// Writes the dump and `vectors.json` into `dir`, replacing the previous dump.
@@ -306,7 +378,7 @@ pub fn read_meta(dir: &Path) -> Result<VectorMeta, IndexError> {
     })
 }
 
-/// Sizes of both dump files and FNV-1a of 64 KiB samples at their start, middle and end:
+/// Sizes of both dump files and their sampled FNV-1a hashes (`util::sampled_hash`):
 /// catches truncation and replaced files without reading gigabytes.
 fn fingerprint(dir: &Path, basename: &str) -> Result<String, IndexError> {
     let mut out = String::new();
@@ -316,17 +388,7 @@ fn fingerprint(dir: &Path, basename: &str) -> Result<String, IndexError> {
             dir: dir.to_path_buf(),
             reason: format!("{}: {e}", p.display()),
         })?;
-        let size = f.metadata().map_err(|e| IndexError::io(&p, e))?.len();
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut buf = vec![0u8; 65536];
-        for off in [0, size / 2, size.saturating_sub(65536)] {
-            f.seek(SeekFrom::Start(off)).map_err(|e| IndexError::io(&p, e))?;
-            let n = f.read(&mut buf).map_err(|e| IndexError::io(&p, e))?;
-            for b in &buf[..n] {
-                h ^= *b as u64;
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
+        let (size, h) = crate::util::sampled_hash(&mut f).map_err(|e| IndexError::io(&p, e))?;
         out.push_str(&format!("{size}:{h:016x};"));
     }
     Ok(out)
@@ -360,7 +422,7 @@ mod tests {
         idx.save(dir.path(), 7).unwrap();
         let back = VectorIndex::load(dir.path(), "m", 32).unwrap().unwrap();
         assert_eq!((back.points, back.max_frame_id, back.generation), (600, 600, 7));
-        assert_eq!(back.search(&data[10].1, 1, 64)[0].0, data[10].0);
+        assert_eq!(back.search(&data[10].1, 1, 64, None)[0].0, data[10].0);
         // Another model or dimension is stale, not silently used.
         assert!(matches!(
             VectorIndex::load(dir.path(), "other", 32),
@@ -389,6 +451,6 @@ mod tests {
         idx.save(dir.path(), 3).unwrap();
         let back = VectorIndex::load(dir.path(), "m", 8).unwrap().unwrap();
         assert_eq!(back.points, 0);
-        assert!(back.search(&[0.0; 8], 5, 10).is_empty());
+        assert!(back.search(&[0.0; 8], 5, 10, None).is_empty());
     }
 }

@@ -55,12 +55,16 @@ impl Layout {
 #[serde(rename_all = "lowercase")]
 pub enum Variant {
     #[default]
+    /// Full precision (the default).
     Fp32,
+    /// Half precision (float32 inputs and outputs kept).
     Fp16,
+    /// Dynamically int8-quantized (transformers.js `_quantized`).
     Quantized,
 }
 
 impl Variant {
+    /// Its name on the command line and in manifests.
     pub fn name(self) -> &'static str {
         match self {
             Variant::Fp32 => "fp32",
@@ -96,12 +100,15 @@ impl std::str::FromStr for Variant {
 pub struct ImportOptions {
     /// Package name (default: the folder's).
     pub name: Option<String>,
+    /// Which weights of a layout that ships several.
     pub variant: Variant,
     /// Hub repository and commit, recorded in the manifest.
     pub repo: Option<String>,
+    /// The commit the files came from.
     pub revision: Option<String>,
     /// The trained temperature (and bias) when known: configs only carry initial values.
     pub scoring: Option<Scoring>,
+    /// The ONNX Runtime library to load the package with.
     pub ort_lib: Option<PathBuf>,
 }
 

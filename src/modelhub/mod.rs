@@ -14,8 +14,8 @@ mod import;
 
 use std::path::{Path, PathBuf};
 
-pub use hub::{HubFile, PullReport};
-pub use import::{ImportOptions, Layout, Variant, detect_layout, manifest_for};
+pub use hub::PullReport;
+pub use import::{ImportOptions, Layout, Variant, manifest_for};
 
 use crate::embed::{self, EmbedError, Link, Manifest, Scoring};
 
@@ -51,10 +51,17 @@ pub enum HubError {
     Io { path: PathBuf, reason: String },
 }
 
-impl HubError {
-    /// True when what was given (a name, a folder, a file) is at fault.
-    pub fn is_user_error(&self) -> bool {
-        !matches!(self, HubError::Io { .. } | HubError::Download { .. })
+impl crate::error::Classified for HubError {
+    /// What was given (a name, a folder, a file) is at fault, unless the network or the
+    /// disk failed.
+    fn fault(&self) -> crate::error::Fault {
+        use crate::error::Fault;
+        match self {
+            HubError::Io { .. } | HubError::Download { .. } | HubError::Checksum { .. } => Fault::Unavailable,
+            HubError::UnknownModel { .. } => Fault::NotFound,
+            HubError::Embed(e) => e.fault(),
+            HubError::UnknownLayout { .. } | HubError::Config { .. } => Fault::BadInput,
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vidseek::synth::{Colour, Scene, Shape, VideoSpec};
+use vidseek::{Colour, Scene, Shape, VideoSpec};
 
 use crate::http::{Server, multipart, request};
 
@@ -181,7 +181,7 @@ fn search_videos_jobs_media_events_and_errors() {
     assert_error(&s.get("/api/search?q=x&k=-3"), 400, "bad_k");
     assert_error(&s.get("/api/search?q=x&k=1001"), 400, "bad_k");
     assert_error(&s.get("/api/search?q=x&k=abc"), 400, "malformed");
-    assert_error(&s.get("/api/search?q=x&group=nope"), 400, "bad_request");
+    assert_error(&s.get("/api/search?q=x&group=nope"), 400, "malformed");
     assert_error(
         &s.req("POST", "/api/index", Some(("application/json", b"{\"path\": "))),
         400,
@@ -242,6 +242,7 @@ fn search_videos_jobs_media_events_and_errors() {
     let mut described: Vec<String> = spec["paths"].as_object().unwrap().keys().cloned().collect();
     described.sort();
     let mut routes = vec![
+        "/api/docs",
         "/api/events",
         "/api/health",
         "/api/index",

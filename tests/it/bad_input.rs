@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vidseek::synth::{Colour, Scene, Shape, VideoSpec};
+use vidseek::{Colour, Scene, Shape, VideoSpec};
 
 use crate::common::stderr;
 use crate::index::{index_json, index_json_with, search_json, vs};
@@ -46,7 +46,7 @@ fn assert_fails_alone(lib: &Path, data: &Path, bad: &Path, reason: &str) {
     let second = lib.join("second.mkv");
     if !second.exists() {
         VideoSpec {
-            codec: vidseek::synth::Codec::Hevc,
+            codec: vidseek::Codec::Hevc,
             ..VideoSpec::new(vec![(Scene::new(Colour::Green, Shape::Triangle, Colour::Black), 3.0)])
         }
         .write(&second)
@@ -114,7 +114,7 @@ fn zero_byte_file() {
 fn random_bytes() {
     let (_t, lib, data) = indexed_library();
     let bad = lib.join("noise.webm");
-    let mut rng = vidseek::synth::Rng::new(9);
+    let mut rng = vidseek::Rng::new(9);
     let bytes: Vec<u8> = (0..200_000).map(|_| rng.next_u64() as u8).collect();
     std::fs::write(&bad, bytes).unwrap();
     assert_fails_alone(&lib, &data, &bad, "not a readable");
@@ -126,7 +126,7 @@ fn truncated_file() {
     // A Matroska file cut in half still opens: it must not pass as a short video.
     let full = lib.join("full.tmp");
     VideoSpec {
-        codec: vidseek::synth::Codec::Hevc,
+        codec: vidseek::Codec::Hevc,
         ..VideoSpec::new(vec![
             (Scene::new(Colour::White, Shape::Circle, Colour::Red), 6.0),
             (Scene::new(Colour::Blue, Shape::Square, Colour::Orange), 6.0),
@@ -250,10 +250,8 @@ fn file_deleted_while_the_job_runs() {
             .build()
             .unwrap();
         let processing = rt.block_on(async {
-            let s = vidseek::store::Store::open(&db).await.unwrap();
-            let j = s.jobs(10).await.unwrap();
-            s.close().await;
-            j.iter().any(|j| j.state == "processing" && j.files_total > 0)
+            let j = vidseek::library_info(db.parent().unwrap()).await.unwrap().jobs;
+            j.iter().any(|j| j.state == vidseek::JobState::Processing && j.files_total > 0)
         });
         if processing {
             break;

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use serde_json::json;
-use vidseek::synth::{Codec, Colour, Scene, Shape, VideoSpec};
+use vidseek::{Codec, Colour, Scene, Shape, VideoSpec};
 
 use crate::http::Server;
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vidseek::synth::{Colour, Scene, Shape, VideoSpec};
+use vidseek::{Colour, Scene, Shape, VideoSpec};
 
 use crate::http::{Server, multipart};
 

@@ -1,8 +1,8 @@
 //! The decoder's hardware path: asked for NVDEC, it decodes on the GPU where there is
 //! one, and in software with the reason where there is not, with the same frames.
 
-use vidseek::decode::{SampleOptions, SampledFrame, sample};
-use vidseek::synth::{Colour, Scene, Shape, VideoSpec};
+use vidseek::{SampleOptions, SampledFrame, decode_video as sample};
+use vidseek::{Colour, Scene, Shape, VideoSpec};
 
 fn frames(path: &std::path::Path, hwaccel: bool) -> (Vec<SampledFrame>, String) {
     let opts = SampleOptions {

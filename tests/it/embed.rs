@@ -5,10 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::Value;
-use vidseek::decode;
-use vidseek::embed::{
-    Device, EmbedError, EmbedOptions, Embedder, Filter, ImageStream, Manifest, Padding, StreamOptions, preprocess,
-    runtime, text::TextTokenizer,
+use vidseek::{
+    Device, EmbedError, EmbedOptions, Embedder, Filter, ImageStream, Manifest, Padding, StreamOptions, TextTokenizer,
+    decode_image, preprocess, runtime,
 };
 
 use crate::common::{self, cosine, tiny, tiny_model_dir};
@@ -61,8 +60,8 @@ fn preprocessing_is_bit_exact_with_pil_resize_and_center_crop() {
         if !name.ends_with(".png") || name.ends_with(".crop.png") {
             continue;
         }
-        let img = decode::image(&entry.path()).unwrap();
-        let want = decode::image(&dir.join(name.replace(".png", ".crop.png"))).unwrap();
+        let img = decode_image(&entry.path()).unwrap();
+        let want = decode_image(&dir.join(name.replace(".png", ".crop.png"))).unwrap();
         let got = preprocess::resize_center_crop(&img.data, img.width, img.height, 224, Filter::Bicubic);
         let diff = got.iter().zip(&want.data).filter(|(a, b)| a != b).count();
         assert_eq!(diff, 0, "{name}: {diff} of {} bytes differ from PIL", got.len());
@@ -78,7 +77,7 @@ fn image_and_text_embeddings_match_the_python_reference() {
     assert_eq!(r["model"].as_str().unwrap(), model.model_name());
     for case in r["images"].as_array().unwrap() {
         let file = common::fixtures().join(case["file"].as_str().unwrap());
-        let img = decode::image(&file).unwrap();
+        let img = decode_image(&file).unwrap();
         let got = model.embed_images(&[img]).unwrap();
         let c = cosine(got.row(0), &floats(&case["embedding"]));
         assert!(c >= 0.999, "{}: cosine {c}", file.display());
@@ -132,7 +131,7 @@ fn batched_images_equal_single_images() {
         "noise_161x97.png",
     ]
     .iter()
-    .map(|n| decode::image(&dir.join(n)).unwrap())
+    .map(|n| decode_image(&dir.join(n)).unwrap())
     .collect();
     let batch = model.embed_images(&imgs).unwrap();
     assert_eq!(batch.len(), 3);
@@ -147,11 +146,11 @@ fn batched_images_equal_single_images() {
 /// `n` rendered frames of the synthetic domain, preprocessed, and each one's embedding
 /// from a plain single-image run.
 fn stream_fixture(model: &Embedder, n: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let mut rng = vidseek::synth::Rng::new(77);
+    let mut rng = vidseek::Rng::new(77);
     let pixels: Vec<Vec<f32>> = (0..n)
         .map(|i| {
-            let scene = vidseek::synth::Scene::random(&mut rng, 0.1);
-            let img = vidseek::synth::render(&scene, 160 + 40 * i as u32, 120, &mut rng);
+            let scene = vidseek::Scene::random(&mut rng, 0.1);
+            let img = vidseek::render(&scene, 160 + 40 * i as u32, 120, &mut rng);
             let mut out = vec![0f32; model.pixels_per_image()];
             model.preprocess(&img, &mut out).unwrap();
             out
@@ -574,8 +573,8 @@ fn doctor_reports_runtime_providers_ffmpeg_and_model() {
 /// zero-shot from the best canonical caption must each be right >= 90 % of the time.
 #[test]
 fn zero_shot_accuracy_on_freshly_encoded_frames_is_at_least_0_9() {
-    use vidseek::decode::{SampleOptions, sample};
-    use vidseek::synth::{Codec, Rng, Scene, VideoSpec};
+    use vidseek::{SampleOptions, decode_video as sample};
+    use vidseek::{Codec, Rng, Scene, VideoSpec};
 
     let model = tiny();
     let labels = Scene::canonical();

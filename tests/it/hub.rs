@@ -275,7 +275,7 @@ fn pull_resumes_a_dropped_transfer_checks_every_file_and_installs_atomically() {
     assert_eq!(m["name"], "clip-vit-b32");
     assert_eq!(m["origin"]["repo"], "immich-app/ViT-B-32__openai");
     assert_eq!(m["origin"]["revision"], PINNED);
-    let e = vidseek::embed::Embedder::load(&dest, &common::cpu_options()).unwrap();
+    let e = vidseek::Embedder::load(&dest, &common::cpu_options()).unwrap();
     let text = "a red circle on a blue background";
     let got = e.embed_texts(&[text]).unwrap();
     let want: Vec<f32> = reference["texts"][text].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
@@ -294,7 +294,7 @@ fn pull_resumes_a_dropped_transfer_checks_every_file_and_installs_atomically() {
         "{err}"
     );
     assert_eq!(std::fs::read_to_string(dest.join("model.json")).unwrap(), before);
-    vidseek::embed::Embedder::load(&dest, &common::cpu_options()).unwrap();
+    vidseek::Embedder::load(&dest, &common::cpu_options()).unwrap();
 
     // Fixed on the hub: the next pull fetches only what it lacks.
     hub.faults.lock().unwrap().corrupt.clear();

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vidseek::synth::{Codec, Colour, Scene, SceneSpan, Shape, VideoSpec};
+use vidseek::{Codec, Colour, Scene, SceneSpan, Shape, VideoSpec};
 
 use crate::common::{self, stderr, stdout};
 
@@ -494,11 +494,8 @@ fn rusqlite_free_counts(db: &Path) -> DbCounts {
         .build()
         .unwrap();
     rt.block_on(async {
-        let store = vidseek::store::Store::open(db).await.unwrap();
-        let c = store.counts().await.unwrap();
-        let extra = store.integrity("tiny-clip-synthetic").await.unwrap();
-        let g = store.generation().await.unwrap();
-        store.close().await;
+        let info = vidseek::library_info(db.parent().unwrap()).await.unwrap();
+        let (c, extra, g) = (info.counts, info.integrity, info.generation);
         DbCounts {
             videos: c.videos,
             indexed: c.indexed,
@@ -516,10 +513,8 @@ fn job_states(db: &Path) -> Vec<String> {
         .build()
         .unwrap();
     rt.block_on(async {
-        let store = vidseek::store::Store::open(db).await.unwrap();
-        let jobs = store.jobs(100).await.unwrap();
-        store.close().await;
-        jobs.into_iter().map(|j| j.state).collect()
+        let jobs = vidseek::library_info(db.parent().unwrap()).await.unwrap().jobs;
+        jobs.into_iter().map(|j| j.state.to_string()).collect()
     })
 }
 

@@ -7,6 +7,7 @@ mod common;
 mod concurrency;
 mod decode;
 mod embed;
+mod fuzz;
 mod http;
 mod hub;
 mod index;

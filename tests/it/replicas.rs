@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use vidseek::embed::{Embedder, Manifest};
-use vidseek::modelhub::{self, ImportOptions, Variant};
-use vidseek::synth::{Colour, Scene, Shape, VideoSpec};
+use vidseek::{Embedder, Manifest};
+use vidseek::{ImportOptions, Variant};
+use vidseek::{Colour, Scene, Shape, VideoSpec};
 
 use crate::common::{self, cosine};
 
@@ -45,7 +45,7 @@ fn floats(v: &Value) -> Vec<f32> {
 
 fn import(name: &str, variant: Variant, dest: &Path) -> Manifest {
     let (dir, _) = replicas();
-    modelhub::import(
+    vidseek::import_model(
         &dir.join(name),
         dest,
         &ImportOptions {
@@ -105,7 +105,7 @@ fn check_parity(name: &str, e: &Embedder, reference: &Value) -> (f32, f32) {
     let mut images = Vec::new();
     let mut wants = Vec::new();
     for (file, want) in reference["images"].as_object().unwrap() {
-        images.push(vidseek::decode::image(&common::fixtures().join("images").join(file)).unwrap());
+        images.push(vidseek::decode_image(&common::fixtures().join("images").join(file)).unwrap());
         wants.push((file.clone(), floats(want)));
     }
     for (img, (file, want)) in images.iter().zip(&wants) {
@@ -252,7 +252,7 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
     let src = tmp.path().join("mclip");
     common::copy_dir(&dir.join("XLM-Roberta-Large-Vit-B-16Plus"), &src);
     let pkg = tmp.path().join("mclip-pkg");
-    let m = modelhub::import(&src, &pkg, &ImportOptions::default()).unwrap();
+    let m = vidseek::import_model(&src, &pkg, &ImportOptions::default()).unwrap();
     assert!(m.files.external_data.len() > 5, "{:?}", m.files.external_data);
     let victim = &m.files.external_data[3];
     std::fs::remove_file(pkg.join(victim)).unwrap();
@@ -260,7 +260,7 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
     assert!(e.contains(victim.as_str()) && e.contains("external weights"), "{e}");
     std::fs::remove_file(src.join(victim)).unwrap();
     let again = tmp.path().join("mclip-pkg2");
-    let e = modelhub::import(&src, &again, &ImportOptions::default()).unwrap_err().to_string();
+    let e = vidseek::import_model(&src, &again, &ImportOptions::default()).unwrap_err().to_string();
     assert!(e.contains(victim.as_str()), "{e}");
     assert!(!again.exists(), "a failed import leaves nothing behind");
 
@@ -271,7 +271,7 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     v["size"] = serde_json::json!([256, 256]);
     std::fs::write(&cfg, v.to_string()).unwrap();
-    let e = modelhub::import(&src, &tmp.path().join("b32-pkg"), &ImportOptions::default()).unwrap_err().to_string();
+    let e = vidseek::import_model(&src, &tmp.path().join("b32-pkg"), &ImportOptions::default()).unwrap_err().to_string();
     assert!(e.contains("256") && e.contains("224") && e.contains("image.size"), "{e}");
 
     // An XLM-R tower whose tokenizer config names no pad token.
@@ -281,7 +281,7 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&tc).unwrap()).unwrap();
     v.as_object_mut().unwrap().remove("pad_token");
     std::fs::write(&tc, v.to_string()).unwrap();
-    let e = modelhub::import(&src, &tmp.path().join("xlmr-pkg"), &ImportOptions::default()).unwrap_err().to_string();
+    let e = vidseek::import_model(&src, &tmp.path().join("xlmr-pkg"), &ImportOptions::default()).unwrap_err().to_string();
     assert!(e.contains("tokenizer_config.json") && e.contains("pad"), "{e}");
 
     // A variant the repository does not have: the ones it has are listed.
@@ -294,22 +294,22 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
         variant: Variant::Fp16,
         ..Default::default()
     };
-    let e = modelhub::import(&src, &tmp.path().join("siglip-pkg"), &opts).unwrap_err().to_string();
+    let e = vidseek::import_model(&src, &tmp.path().join("siglip-pkg"), &opts).unwrap_err().to_string();
     assert!(e.contains("fp16") && e.contains("vision_model_quantized.onnx"), "{e}");
 
     // Not a model at all: what was found, and the layouts vidseek reads.
     let junk = tmp.path().join("junk");
     std::fs::create_dir_all(junk.join("weights")).unwrap();
     std::fs::write(junk.join("notes.txt"), "x").unwrap();
-    let e = modelhub::import(&junk, &tmp.path().join("junk-pkg"), &ImportOptions::default()).unwrap_err().to_string();
+    let e = vidseek::import_model(&junk, &tmp.path().join("junk-pkg"), &ImportOptions::default()).unwrap_err().to_string();
     assert!(e.contains("notes.txt") && e.contains("weights/") && e.contains("transformers.js"), "{e}");
 
     // Re-importing over an existing package replaces it whole; a failed import over
     // it leaves it as it was.
     let good = tmp.path().join("b32-good");
-    modelhub::import(&dir.join("ViT-B-32__openai"), &good, &ImportOptions::default()).unwrap();
+    vidseek::import_model(&dir.join("ViT-B-32__openai"), &good, &ImportOptions::default()).unwrap();
     let before = std::fs::read_to_string(good.join("model.json")).unwrap();
-    assert!(modelhub::import(&src, &good, &opts).is_err());
+    assert!(vidseek::import_model(&src, &good, &opts).is_err());
     assert_eq!(std::fs::read_to_string(good.join("model.json")).unwrap(), before);
     Embedder::load(&good, &common::cpu_options()).unwrap();
 }

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vidseek::modelhub::{self, ImportOptions};
-use vidseek::synth::{Colour, Scene, Shape, VideoSpec};
+use vidseek::ImportOptions;
+use vidseek::{Colour, Scene, Shape, VideoSpec};
 
 use crate::common;
 use crate::http::Server;
@@ -50,7 +50,7 @@ fn library(dir: &Path, n: usize, seconds: f64) -> Vec<(PathBuf, String, f64, f64
 fn new_model(tmp: &Path) -> PathBuf {
     let (dir, _) = crate::replicas::replicas();
     let pkg = tmp.join("mclip");
-    modelhub::import(&dir.join(NEW), &pkg, &ImportOptions::default()).unwrap();
+    vidseek::import_model(&dir.join(NEW), &pkg, &ImportOptions::default()).unwrap();
     pkg
 }
 

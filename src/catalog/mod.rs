@@ -10,8 +10,19 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use crate::index::{IndexError, TextDoc, TextIndex, VectorIndex};
-use crate::store::{NewVideo, Store, StoreError, Switch, Text, Video};
+use crate::index::{IndexError, TextDoc, TextIndex, VectorBackend, VectorIndex};
+
+// The store is the catalog's alone: everything reads and writes through the catalog.
+#[path = "../store/mod.rs"]
+mod store;
+mod queue;
+
+pub use queue::Queue;
+pub use store::{
+    Counts, FileState, Frame, Integrity, Job, JobFile, JobKind, JobState, NewFrame, NewText, NewVideo, StoreError, Switch,
+    SwitchStatus, Text, TextKind, Video, VideoStatus, now,
+};
+use store::Store;
 
 /// Errors of opening or updating the data folder.
 #[derive(Debug, thiserror::Error)]
@@ -39,9 +50,25 @@ pub enum CatalogError {
     Locked { dir: PathBuf },
 }
 
-impl CatalogError {
-    pub fn is_user_error(&self) -> bool {
-        matches!(self, CatalogError::ModelMismatch { .. } | CatalogError::Locked { .. })
+impl crate::error::Classified for CatalogError {
+    fn fault(&self) -> crate::error::Fault {
+        use crate::error::Fault;
+        match self {
+            CatalogError::Store(e) => e.fault(),
+            CatalogError::Index(e) => e.fault(),
+            CatalogError::ModelMismatch { .. } | CatalogError::Locked { .. } => Fault::Conflict,
+            CatalogError::ReadOnly { .. } => Fault::Unavailable,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            CatalogError::Store(e) => e.code(),
+            CatalogError::Index(e) => e.code(),
+            CatalogError::ModelMismatch { .. } => "model_mismatch",
+            CatalogError::Locked { .. } => "locked",
+            CatalogError::ReadOnly { .. } => "read_only",
+        }
     }
 }
 
@@ -71,12 +98,15 @@ const MAX_TOMBSTONE_SHARE: f64 = 0.25;
 /// Self-recall below this after a load or build triggers one rebuild.
 const MIN_SELF_RECALL: f64 = 0.98;
 
+/// An open data folder: the store and the indexes derived from it, kept in step.
 pub struct Catalog {
+    /// The folder holding the database and the indexes.
     pub data_dir: PathBuf,
-    pub store: Store,
+    store: Store,
     /// The active model's name and dimension (changed by a completed switch).
     active: RwLock<(String, usize)>,
-    vectors: RwLock<VectorIndex>,
+    /// The vector backend (HNSW by default; see [`VectorBackend`] for what another must do).
+    vectors: RwLock<Box<dyn VectorBackend>>,
     text: TextIndex,
     /// Held by every change to the library (store write plus index updates), so the
     /// store and both indexes see changes in the same order: a video deleted while it is
@@ -165,6 +195,7 @@ impl Catalog {
         self.active.read().unwrap_or_else(|e| e.into_inner()).0.clone()
     }
 
+    /// The active model's vector dimension.
     pub fn dim(&self) -> usize {
         self.active.read().unwrap_or_else(|e| e.into_inner()).1
     }
@@ -187,15 +218,16 @@ impl Catalog {
     /// re-embedded (kept as failed, with the reason).
     pub async fn finish_switch(&self, s: &Switch) -> Result<Vec<i64>, CatalogError> {
         let frames = self.store.counts().await?.frames as usize;
-        let mut fresh = build_from_store(&self.store, &s.model, s.dim, frames).await?;
+        let empty = self.vectors.read().unwrap_or_else(|e| e.into_inner()).empty_like(&s.model, s.dim, frames);
+        let mut fresh = fill_from_store(empty, &self.store).await?;
         let _w = self.writes.lock().await;
-        catch_up(&mut fresh, &self.store).await?;
+        catch_up(fresh.as_mut(), &self.store).await?;
         let stored = self.store.frame_ids().await?;
-        let dead: Vec<i64> = fresh.ids().into_iter().filter(|id| stored.binary_search(id).is_err()).collect();
+        let dead: Vec<i64> = fresh.live_ids().into_iter().filter(|id| stored.binary_search(id).is_err()).collect();
         fresh.delete(&dead);
         let (generation, stale) = self.store.finish_switch(s).await?;
         self.text.update(&stale, &[], generation)?;
-        fresh.save(&self.data_dir.join("vectors"), generation)?;
+        fresh.checkpoint(&self.data_dir.join("vectors"), generation)?;
         *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         *self.active.write().unwrap_or_else(|e| e.into_inner()) = (s.model.clone(), s.dim);
         Ok(stale)
@@ -216,7 +248,7 @@ impl Catalog {
                 .zip(&v.frames)
                 .map(|(fid, f)| (*fid, f.vector.as_slice()))
                 .collect();
-            vectors.insert(&items)?;
+            vectors.upsert(&items)?;
         }
         let texts: Vec<TextDoc> = v
             .texts
@@ -258,14 +290,17 @@ impl Catalog {
     async fn compact_if_needed(&self) -> Result<(), CatalogError> {
         let (points, dead) = {
             let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
-            (v.points, v.tombstones())
+            (v.points(), v.tombstones())
         };
         if (dead as f64) <= MAX_TOMBSTONE_SHARE * points.max(1) as f64 {
             return Ok(());
         }
         tracing::info!("compacting the vector index: {dead} of its {points} points are deleted frames");
         let live = points - dead;
-        let fresh = build_from_store(&self.store, &self.model(), self.dim(), live).await?;
+        let fresh = {
+            let empty = self.vectors.read().unwrap_or_else(|e| e.into_inner()).empty_like(&self.model(), self.dim(), live);
+            fill_from_store(empty, &self.store).await?
+        };
         *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         Ok(())
     }
@@ -291,9 +326,7 @@ impl Catalog {
         let stored = self.store.frame_ids().await?;
         let (mut live, tombstones) = {
             let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
-            let dead: std::collections::HashSet<i64> = v.deleted_ids().into_iter().collect();
-            let live: Vec<i64> = v.ids().into_iter().filter(|id| !dead.contains(id)).collect();
-            (live, dead.len())
+            (v.live_ids(), v.tombstones())
         };
         live.sort_unstable();
         let not_in_index: Vec<i64> = stored.iter().filter(|id| live.binary_search(id).is_err()).copied().collect();
@@ -336,10 +369,132 @@ impl Catalog {
     pub async fn save_vectors(&self) -> Result<(), CatalogError> {
         let generation = self.store.generation().await?;
         let mut v = self.vectors.write().unwrap_or_else(|e| e.into_inner());
-        if v.generation != generation || !self.data_dir.join("vectors/vectors.json").exists() {
-            v.save(&self.data_dir.join("vectors"), generation)?;
+        if v.generation() != generation || !self.data_dir.join("vectors/vectors.json").exists() {
+            v.checkpoint(&self.data_dir.join("vectors"), generation)?;
         }
         Ok(())
+    }
+
+    // ------------------------------------------------------------ reads of the store
+
+    /// A video by id.
+    pub async fn video(&self, id: i64) -> Result<Option<Video>, CatalogError> {
+        Ok(self.store.video(id).await?)
+    }
+
+    /// A video by its file's path.
+    pub async fn video_by_path(&self, path: &str) -> Result<Option<Video>, CatalogError> {
+        Ok(self.store.video_by_path(path).await?)
+    }
+
+    /// Every video (indexed and failed), by path.
+    pub async fn videos(&self) -> Result<Vec<Video>, CatalogError> {
+        Ok(self.store.videos().await?)
+    }
+
+    /// A video's frames in order.
+    pub async fn frames_of(&self, video: i64) -> Result<Vec<Frame>, CatalogError> {
+        Ok(self.store.frames_of(video).await?)
+    }
+
+    /// Frames by id (deleted ones are absent).
+    pub async fn frames_by_ids(&self, ids: &[i64]) -> Result<Vec<Frame>, CatalogError> {
+        Ok(self.store.frames_by_ids(ids).await?)
+    }
+
+    /// The cosine of `query` (embedded with `model`) with each of a video's frames:
+    /// (frame, score), in order.
+    pub async fn frame_scores(&self, video: i64, model: &str, query: &[f32]) -> Result<Vec<(Frame, f32)>, CatalogError> {
+        let vectors: std::collections::HashMap<i64, Vec<f32>> =
+            self.store.vectors_of(video, model).await?.into_iter().collect();
+        Ok(self
+            .frames_of(video)
+            .await?
+            .into_iter()
+            .filter_map(|f| {
+                let s = vectors.get(&f.id).map(|v| crate::util::dot(query, v))?;
+                Some((f, s))
+            })
+            .collect())
+    }
+
+    /// The JPEG thumbnail of a frame.
+    pub async fn thumbnail(&self, frame: i64) -> Result<Option<Vec<u8>>, CatalogError> {
+        Ok(self.store.thumbnail(frame).await?)
+    }
+
+    /// Counts of videos, frames and texts.
+    pub async fn counts(&self) -> Result<Counts, CatalogError> {
+        Ok(self.store.counts().await?)
+    }
+
+    /// The active model's package folder, when recorded.
+    pub async fn model_dir(&self) -> Result<Option<PathBuf>, CatalogError> {
+        Ok(self.store.model_dir().await?)
+    }
+
+    /// The switch to another model under way, if any.
+    pub async fn pending_switch(&self) -> Result<Option<Switch>, CatalogError> {
+        Ok(self.store.pending_switch().await?)
+    }
+
+    /// The switch under way with its progress.
+    pub async fn switch_status(&self) -> Result<Option<SwitchStatus>, CatalogError> {
+        Ok(self.store.switch_status().await?)
+    }
+
+    /// The job queue (its rows live in the store).
+    pub fn queue(&self) -> Queue<'_> {
+        Queue::new(&self.store)
+    }
+
+    // ------------------------------------------------------------ writes
+
+    /// Records that a file could not be indexed (a file indexed before keeps its frames).
+    pub async fn put_failed(&self, path: &str, size: i64, mtime_ns: i64, hash: &str, error: &str) -> Result<(), CatalogError> {
+        Ok(self.store.put_failed(path, size, mtime_ns, hash, error).await?)
+    }
+
+    /// Records a switch to another model (its vectors are then added alongside).
+    pub async fn begin_switch(&self, s: &Switch) -> Result<(), CatalogError> {
+        Ok(self.store.begin_switch(s).await?)
+    }
+
+    /// Abandons a switch: the new model's vectors go, the active model stays.
+    pub async fn cancel_switch(&self) -> Result<(), CatalogError> {
+        Ok(self.store.cancel_switch().await?)
+    }
+
+    /// Frames of `model` still to embed, and of all frames.
+    pub async fn vectors_missing(&self, model: &str) -> Result<(i64, i64), CatalogError> {
+        Ok(self.store.vectors_missing(model).await?)
+    }
+
+    /// Indexed videos lacking vectors of `model`.
+    pub async fn videos_missing(&self, model: &str) -> Result<Vec<Video>, CatalogError> {
+        Ok(self.store.videos_missing(model).await?)
+    }
+
+    /// Adds `model`'s vectors for frames (one transaction); the vector index is not
+    /// touched: they are for a model the index does not hold yet.
+    pub async fn put_vectors(&self, model: &str, vectors: &[(i64, Vec<f32>)]) -> Result<u64, CatalogError> {
+        Ok(self.store.put_vectors(model, vectors).await?)
+    }
+
+    /// Writes videos to the store only, leaving the indexes behind (as a killed run
+    /// would): the next open catches them up. For bulk loads (benchmarks).
+    pub async fn add_videos_unindexed(&self, videos: &[NewVideo]) -> Result<(), CatalogError> {
+        let _w = self.writes.lock().await;
+        let model = self.model();
+        for v in videos {
+            self.store.put_video(v, &model).await?;
+        }
+        Ok(())
+    }
+
+    /// Closes the database (the indexes are saved by their own calls).
+    pub async fn close(&self) {
+        self.store.close().await;
     }
 
     /// Nearest live frames to a unit vector: (frame id, cosine), best first.
@@ -347,7 +502,7 @@ impl Catalog {
         self.vectors
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .search(query, k, ef)
+            .search(query, k, ef, None)
     }
 
     /// [`Catalog::nearest`] for a query embedded with `model`; refused when the index
@@ -355,20 +510,21 @@ impl Catalog {
     /// embed it again with the active model).
     pub fn nearest_for(&self, model: &str, query: &[f32], k: usize, ef: usize) -> Result<Vec<(i64, f32)>, CatalogError> {
         let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
-        if v.model != model {
+        if v.model() != model || v.dim() != query.len() {
             return Err(CatalogError::ModelMismatch {
-                indexed: v.model.clone(),
+                indexed: v.model().to_string(),
                 given: model.to_string(),
             });
         }
-        Ok(v.search(query, k, ef))
+        Ok(v.search(query, k, ef, None))
     }
 
     /// Points in the vector index (live frames and tombstones).
     pub fn vector_points(&self) -> usize {
-        self.vectors.read().unwrap_or_else(|e| e.into_inner()).points
+        self.vectors.read().unwrap_or_else(|e| e.into_inner()).points()
     }
 
+    /// The best `limit` text matches (subtitles, titles, file names).
     pub fn text_search(&self, query: &str, limit: usize) -> Result<Vec<crate::index::TextHit>, CatalogError> {
         Ok(self.text.search(query, limit)?)
     }
@@ -378,29 +534,52 @@ impl Catalog {
     }
 }
 
-/// Forgets every video's frames and texts and records `model` as the folder's model,
-/// returning the paths that were indexed (to index them again with the new model).
-pub async fn reset_for_model(data_dir: &Path, model: &str, dim: usize) -> Result<Vec<String>, CatalogError> {
-    let _lock = lock_folder(data_dir)?;
+/// What a data folder holds, read without a model or the writer's lock (the CLI's
+/// `videos`, `model status`; checks).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LibraryInfo {
+    /// The active model and its dimension (None: nothing indexed yet).
+    pub model: Option<(String, usize)>,
+    /// The active model's package folder, when recorded.
+    pub model_dir: Option<PathBuf>,
+    /// A switch to another model under way.
+    pub switch: Option<SwitchStatus>,
+    /// Every video, by path.
+    pub videos: Vec<Video>,
+    /// Counts of videos, frames and texts.
+    pub counts: Counts,
+    /// Consistency counters for the active model's vectors.
+    pub integrity: Integrity,
+    /// The store generation the derived indexes record.
+    pub generation: u64,
+    /// The 100 most recent jobs, newest first.
+    pub jobs: Vec<Job>,
+}
+
+/// Reads [`LibraryInfo`] of the data folder `data_dir`.
+pub async fn info(data_dir: &Path) -> Result<LibraryInfo, CatalogError> {
     let store = Store::open(&db_path(data_dir)).await?;
-    let paths = store.videos().await?.into_iter().map(|v| v.path).collect();
-    store.clear_videos().await?;
-    store.set_model(model, dim).await?;
+    let model = store.model().await?;
+    let integrity = store.integrity(model.as_ref().map_or("", |m| m.0.as_str())).await?;
+    let info = LibraryInfo {
+        model_dir: store.model_dir().await?,
+        switch: store.switch_status().await?,
+        videos: store.videos().await?,
+        counts: store.counts().await?,
+        generation: store.generation().await?,
+        jobs: store.jobs(100).await?,
+        integrity,
+        model,
+    };
     store.close().await;
-    for sub in ["vectors", "text"] {
-        let d = data_dir.join(sub);
-        if d.exists() {
-            std::fs::remove_dir_all(&d).map_err(|e| IndexError::io(&d, e))?;
-        }
-    }
-    Ok(paths)
+    Ok(info)
 }
 
 fn text_doc(t: &Text) -> TextDoc {
     TextDoc {
         text_id: t.id,
         video_id: t.video_id,
-        kind: t.kind.clone(),
+        kind: t.kind.to_string(),
         start: t.start,
         end: t.end,
         text: t.text.clone(),
@@ -435,12 +614,14 @@ async fn open_vectors(
     model: &str,
     dim: usize,
     access: Access,
-) -> Result<VectorIndex, CatalogError> {
+) -> Result<Box<dyn VectorBackend>, CatalogError> {
     let dir = data_dir.join("vectors");
     let generation = store.generation().await?;
     let live = store.counts().await?.frames as usize;
-    let loaded = match VectorIndex::load(&dir, model, dim) {
-        Ok(v) => v,
+    // The default backend: HNSW in memory, persisted beside the database.
+    let fresh = || -> Box<dyn VectorBackend> { Box::new(VectorIndex::new(model, dim, live)) };
+    let loaded: Option<Box<dyn VectorBackend>> = match VectorIndex::load(&dir, model, dim) {
+        Ok(v) => v.map(|v| Box::new(v) as Box<dyn VectorBackend>),
         Err(e) => {
             tracing::warn!("{e}");
             None
@@ -451,69 +632,64 @@ async fn open_vectors(
             // Points whose frames are gone (removed or re-indexed videos) become tombstones.
             let stored = store.frame_ids().await?;
             let dead: Vec<i64> = v
-                .ids()
+                .live_ids()
                 .into_iter()
                 .filter(|id| stored.binary_search(id).is_err())
                 .collect();
             v.delete(&dead);
-            if dead.len() as f64 > MAX_TOMBSTONE_SHARE * v.points.max(1) as f64 {
+            if dead.len() as f64 > MAX_TOMBSTONE_SHARE * v.points().max(1) as f64 {
                 tracing::info!(
                     "rebuilding the vector index: {} of its {} points are deleted frames",
                     dead.len(),
-                    v.points
+                    v.points()
                 );
-                build_from_store(store, model, dim, live).await?
+                fill_from_store(fresh(), store).await?
             } else {
                 v
             }
         }
-        None => build_from_store(store, model, dim, live).await?,
+        None => fill_from_store(fresh(), store).await?,
     };
     // Frames committed after the index was last saved.
-    let behind = idx.max_frame_id < store.max_frame_id().await?;
+    let behind = idx.high_water() < store.max_frame_id().await?;
     if behind {
-        catch_up(&mut idx, store).await?;
+        catch_up(idx.as_mut(), store).await?;
     }
-    if !check_recall(&idx, store).await? {
+    if !check_recall(idx.as_ref(), store).await? {
         tracing::warn!("vector index self-recall too low after load; rebuilding");
-        idx = build_from_store(store, model, dim, live).await?;
+        idx = fill_from_store(fresh(), store).await?;
     }
-    if access == Access::Write && (idx.generation != generation || behind || !dir.join("vectors.json").exists()) {
-        idx.save(&dir, generation)?;
+    if access == Access::Write && (idx.generation() != generation || behind || !dir.join("vectors.json").exists()) {
+        idx.checkpoint(&dir, generation)?;
     }
     Ok(idx)
 }
 
-async fn build_from_store(
-    store: &Store,
-    model: &str,
-    dim: usize,
-    capacity: usize,
-) -> Result<VectorIndex, CatalogError> {
-    let mut idx = VectorIndex::new(model, dim, capacity);
-    catch_up(&mut idx, store).await?;
+/// `idx` (empty) with every stored frame of its model.
+async fn fill_from_store(mut idx: Box<dyn VectorBackend>, store: &Store) -> Result<Box<dyn VectorBackend>, CatalogError> {
+    catch_up(idx.as_mut(), store).await?;
     Ok(idx)
 }
 
-/// Inserts every stored frame the index does not hold yet (the index's model's vectors).
-async fn catch_up(idx: &mut VectorIndex, store: &Store) -> Result<(), CatalogError> {
-    let mut after = idx.max_frame_id;
-    let model = idx.model.clone();
+/// Feeds the backend every stored frame above its high-water mark (its model's vectors).
+async fn catch_up(idx: &mut dyn VectorBackend, store: &Store) -> Result<(), CatalogError> {
+    let mut after = idx.high_water();
+    let model = idx.model().to_string();
     loop {
         let batch = store.vectors_after(after, 20_000, &model).await?;
         let Some(last) = batch.last().map(|(id, _)| *id) else {
             break;
         };
         let items: Vec<(i64, &[f32])> = batch.iter().map(|(id, v)| (*id, v.as_slice())).collect();
-        idx.insert(&items)?;
+        idx.upsert(&items)?;
         after = last;
     }
     Ok(())
 }
 
 /// Checks that stored frames find themselves (hnsw_rs can leave points unreachable).
-async fn check_recall(idx: &VectorIndex, store: &Store) -> Result<bool, CatalogError> {
-    if idx.points < 50 {
+async fn check_recall(idx: &dyn VectorBackend, store: &Store) -> Result<bool, CatalogError> {
+    if idx.points() < 50 {
         return Ok(true);
     }
     // An evenly spread sample of up to 200 live frames.
@@ -522,7 +698,7 @@ async fn check_recall(idx: &VectorIndex, store: &Store) -> Result<bool, CatalogE
     let mut sample = Vec::new();
     let mut after = 0;
     while sample.len() < 200 && after < max {
-        let batch = store.vectors_after(after, 1, &idx.model).await?;
+        let batch = store.vectors_after(after, 1, idx.model()).await?;
         let Some((id, v)) = batch.into_iter().next() else {
             break;
         };

@@ -1,0 +1,82 @@
+//! The job queue's rows (in the store): the one place jobs change state. The drain that
+//! runs them is `jobs::Queue`; this is what it and the API read and write.
+
+use super::store::Store;
+use super::{CatalogError, FileState, Job, JobFile, JobKind, JobState};
+
+/// The job rows of a catalog.
+#[derive(Clone, Copy)]
+pub struct Queue<'a> {
+    store: &'a Store,
+}
+
+type Result<T> = std::result::Result<T, CatalogError>;
+
+impl<'a> Queue<'a> {
+    pub(super) fn new(store: &'a Store) -> Self {
+        Self { store }
+    }
+
+    /// Queues a job (an identical one still waiting is reused); returns its id.
+    pub async fn create(&self, kind: JobKind, paths: &[String]) -> Result<i64> {
+        Ok(self.store.create_job(kind, paths).await?)
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<Job>> {
+        Ok(self.store.job(id).await?)
+    }
+
+    /// The most recent jobs, newest first.
+    pub async fn recent(&self, limit: i64) -> Result<Vec<Job>> {
+        Ok(self.store.jobs(limit).await?)
+    }
+
+    /// Jobs of `kind` waiting to run, oldest first.
+    pub async fn waiting(&self, kind: JobKind) -> Result<Vec<Job>> {
+        Ok(self.store.enqueued_jobs(kind).await?)
+    }
+
+    /// Puts jobs a killed process left `processing` back in the queue.
+    pub async fn requeue_interrupted(&self) -> Result<u64> {
+        Ok(self.store.requeue_interrupted().await?)
+    }
+
+    /// Marks a job as running; false when it was canceled or ended meanwhile.
+    pub async fn start(&self, id: i64, files_total: i64) -> Result<bool> {
+        Ok(self.store.start_job(id, files_total).await?)
+    }
+
+    pub async fn progress(&self, id: i64, files_done: i64, frames_done: i64) -> Result<()> {
+        Ok(self.store.job_progress(id, files_done, frames_done).await?)
+    }
+
+    /// Ends a job in a final state (a canceled job stays canceled).
+    pub async fn finish(&self, id: i64, state: JobState, error: Option<&str>) -> Result<()> {
+        Ok(self.store.finish_job(id, state, error).await?)
+    }
+
+    /// Cancels a job that has not ended; false when it had.
+    pub async fn cancel(&self, id: i64) -> Result<bool> {
+        Ok(self.store.cancel_job(id).await?)
+    }
+
+    /// Records what happened to one file of a job.
+    pub async fn file(&self, job: i64, path: &str, state: FileState, error: Option<String>, frames: i64) -> Result<()> {
+        Ok(self
+            .store
+            .put_job_file(
+                job,
+                &JobFile {
+                    path: path.to_string(),
+                    state,
+                    error,
+                    frames,
+                },
+            )
+            .await?)
+    }
+
+    pub async fn files(&self, job: i64) -> Result<Vec<JobFile>> {
+        Ok(self.store.job_files(job).await?)
+    }
+}

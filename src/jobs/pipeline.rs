@@ -1,0 +1,460 @@
+//! The indexing pipeline: decoder threads -> the inference thread -> the caller, which
+//! writes each finished video to the catalog in one transaction.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use super::plan::{self, Work};
+use super::{FileReport, IndexOptions, JobError, JobReport, Outcome, Progress, ProgressSink};
+use crate::catalog::{Catalog, NewFrame, NewText, NewVideo, TextKind};
+use crate::decode::{self, SampleOptions, SampledFrame, VideoInfo};
+use crate::embed::{EmbedError, Embedder, Embeddings, ImageStream, StreamOptions};
+use crate::image::RgbImage;
+
+/// Decoded material for one file, in order: `Start`, frames, then `End`.
+enum Decoded {
+    Start(usize, VideoInfo),
+    Frame(usize, SampledFrame),
+    End(usize, Result<Vec<NewText>, String>),
+}
+
+/// A frame on its way to the store.
+struct Pending {
+    frame: SampledFrame,
+    vector: Vec<f32>,
+    /// Its vector of the model a switch is moving to, when one is under way.
+    extra: Option<(String, Vec<f32>)>,
+}
+
+enum Embedded {
+    Video(usize, VideoInfo, Vec<Pending>, Vec<NewText>),
+    Failed(usize, String),
+    Frames(usize, f64),
+}
+
+/// Indexes the planned files; returns the model's verdict (an error there ends the job
+/// as failed after what was finished is kept), or an error that stops it at once.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run(
+    catalog: &Catalog,
+    embedder: Arc<Embedder>,
+    job_id: i64,
+    work: &[Work],
+    opts: &IndexOptions,
+    progress: &ProgressSink,
+    cancel: &Arc<AtomicBool>,
+    report: &mut JobReport,
+) -> Result<Result<(), JobError>, JobError> {
+    // Decode threads -> embed thread -> this thread (store + indexes).
+    let (dtx, drx) = sync_channel::<Decoded>(opts.queue.max(1));
+    let (etx, erx) = sync_channel::<Embedded>(4);
+    let for_decoders: Arc<Vec<(PathBuf, Result<VideoInfo, String>)>> =
+        Arc::new(work.iter().map(|w| (w.path.clone(), w.info.clone())).collect());
+    let mut sample_opts = opts.sample.clone();
+    // Frames are always scaled to the model's own input size (224, 240, 336, 384 px
+    // models exist): whatever the options say, another geometry would only be rescaled.
+    sample_opts.short_side = embedder.image_size().max(opts.also_embed.as_ref().map_or(0, |m| m.image_size()));
+    // The model on the GPU: decode there too (NVDEC), in software where that fails.
+    sample_opts.hwaccel = opts.hwaccel.unwrap_or(embedder.provider() == "CUDA");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let decoders = opts.decoders_for(sample_opts.hwaccel, cores).min(work.len()).max(1);
+    if decoders > 1 && sample_opts.threads == 0 && !sample_opts.hwaccel {
+        // Share the cores between the software decoders rather than each taking all.
+        sample_opts.threads = (cores / decoders).max(1);
+    }
+    let next_file = Arc::new(AtomicUsize::new(0));
+    let decoder_threads: Vec<_> = (0..decoders)
+        .map(|d| {
+            let (work, opts, tx) = (for_decoders.clone(), sample_opts.clone(), dtx.clone());
+            let (cancel, next) = (cancel.clone(), next_file.clone());
+            std::thread::Builder::new()
+                .name(format!("vidseek-decode-{d}"))
+                .spawn(move || decode_files(&work, &next, &opts, &tx, &cancel))
+                .expect("spawn decode thread")
+        })
+        .collect();
+    drop(dtx);
+    // A graph fixed at a batch size (Immich's: 1) gets batches of exactly that size.
+    let batch = embedder.image_batch().unwrap_or_else(|| opts.batch_for(embedder.provider()));
+    let emb = embedder.clone();
+    let also = opts.also_embed.clone();
+    let inference = std::thread::Builder::new()
+        .name("vidseek-embed".into())
+        .spawn(move || embed_frames(emb, also, batch, drx, &etx))
+        .expect("spawn embed thread");
+
+    let mut frames_done = 0usize;
+    let mut seconds_done = 0f64;
+    let mut files_done = report.files.len();
+    let mut announced = vec![false; work.len()];
+    let mut reached: HashMap<usize, f64> = HashMap::new();
+    // The channel is drained on this async task; each receive blocks briefly, which is
+    // why jobs run on their own runtime thread (CLI) or a blocking task (server).
+    while let Ok(msg) = erx.recv() {
+        match msg {
+            Embedded::Frames(i, t) => {
+                if !announced[i] {
+                    announced[i] = true;
+                    progress(Progress::FileStarted {
+                        job_id,
+                        path: work[i].path.display().to_string(),
+                    });
+                }
+                frames_done += 1;
+                // Files decode side by side: count how far each unfinished one has got.
+                reached.insert(i, t);
+                progress(Progress::Frames {
+                    job_id,
+                    frames: frames_done,
+                    video_seconds: seconds_done + reached.values().sum::<f64>(),
+                });
+            }
+            Embedded::Video(i, info, frames, texts) => {
+                let w = &work[i];
+                let r = match write_video(catalog, w, &info, frames, texts).await {
+                    Ok((video_id, n)) => FileReport {
+                        path: w.path.display().to_string(),
+                        outcome: Outcome::Indexed { video_id, frames: n },
+                        duration: info.duration,
+                    },
+                    Err(e) => return Err(e),
+                };
+                reached.remove(&i);
+                seconds_done += info.duration;
+                files_done += 1;
+                file_done(catalog, job_id, r, files_done, frames_done, progress, report).await?;
+            }
+            Embedded::Failed(i, error) => {
+                let w = &work[i];
+                let key = w.path.display().to_string();
+                catalog
+                    .put_failed(&key, w.identity.size as i64, w.identity.mtime_ns, &w.identity.hash, &error)
+                    .await?;
+                let r = FileReport {
+                    path: key,
+                    outcome: Outcome::Failed { error },
+                    duration: 0.0,
+                };
+                reached.remove(&i);
+                files_done += 1;
+                file_done(catalog, job_id, r, files_done, frames_done, progress, report).await?;
+            }
+        }
+    }
+    for d in decoder_threads {
+        let _ = d.join();
+    }
+    let model_result = match inference.join() {
+        Ok(r) => r.map_err(JobError::from),
+        Err(_) => {
+            tracing::error!("job {job_id}: the inference thread panicked");
+            Err(JobError::Panicked("the inference thread panicked; the files in flight were not indexed".into()))
+        }
+    };
+    Ok(model_result)
+}
+
+/// A file is finished (indexed or failed): its outcome recorded on the job, the job's
+/// counters saved, the event sent, the report extended.
+async fn file_done(
+    catalog: &Catalog,
+    job_id: i64,
+    r: FileReport,
+    files_done: usize,
+    frames_done: usize,
+    progress: &ProgressSink,
+    report: &mut JobReport,
+) -> Result<(), JobError> {
+    plan::record(catalog, job_id, &r).await?;
+    catalog.queue().progress(job_id, files_done as i64, frames_done as i64).await?;
+    progress(Progress::FileDone {
+        job_id,
+        report: r.clone(),
+    });
+    report.files.push(r);
+    Ok(())
+}
+
+async fn write_video(
+    catalog: &Catalog,
+    w: &Work,
+    info: &VideoInfo,
+    frames: Vec<Pending>,
+    mut texts: Vec<NewText>,
+) -> Result<(i64, usize), JobError> {
+    let name = w.path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let words: String = name
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    texts.push(NewText {
+        kind: TextKind::Filename,
+        start: None,
+        end: None,
+        text: words.split_whitespace().collect::<Vec<_>>().join(" "),
+    });
+    if let Some(title) = &info.title {
+        texts.push(NewText {
+            kind: TextKind::Title,
+            start: None,
+            end: None,
+            text: title.clone(),
+        });
+    }
+    let n = frames.len();
+    let v = NewVideo {
+        path: w.path.display().to_string(),
+        size: w.identity.size as i64,
+        mtime_ns: w.identity.mtime_ns,
+        hash: w.identity.hash.clone(),
+        duration: info.duration,
+        fps: info.fps,
+        width: info.width as i64,
+        height: info.height as i64,
+        codec: info.codec.clone(),
+        rotation: info.rotation as i64,
+        frames: frames
+            .into_iter()
+            .map(|p| NewFrame {
+                start: p.frame.start,
+                end: p.frame.end,
+                peak: p.frame.peak,
+                shot: p.frame.reason == decode::SampleReason::ShotChange,
+                vector: p.vector,
+                extra_vectors: p.extra.into_iter().collect(),
+                thumbnail: p.frame.thumbnail,
+            })
+            .collect(),
+        texts,
+    };
+    let id = catalog.add_video(&v).await?;
+    Ok((id, n))
+}
+
+/// A decode thread: takes the next file not yet taken, samples it, reads its subtitles,
+/// and goes on until none is left (several such threads share `next`). A panic while
+/// decoding a file fails that file (logged with its name) and the thread goes on.
+fn decode_files(
+    work: &[(PathBuf, Result<VideoInfo, String>)],
+    next: &AtomicUsize,
+    opts: &SampleOptions,
+    tx: &SyncSender<Decoded>,
+    cancel: &AtomicBool,
+) {
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some((path, info)) = work.get(i) else {
+            break;
+        };
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        // Facts first (from the plan: each file is probed once), so the embed thread
+        // knows the file before its frames.
+        let info = match info {
+            Ok(info) => info.clone(),
+            Err(e) => {
+                if tx.send(Decoded::End(i, Err(e.clone()))).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        if tx.send(Decoded::Start(i, info)).is_err() {
+            return;
+        }
+        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut sink = |f: SampledFrame| !cancel.load(Ordering::Relaxed) && tx.send(Decoded::Frame(i, f)).is_ok();
+            match decode::sample(path, opts, &mut sink) {
+                Ok((info, _stats)) => Ok(subtitles(path, &info)),
+                Err(e) => Err(e.to_string()),
+            }
+        }));
+        let end = decoded.unwrap_or_else(|p| {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!("the decoder panicked on {}: {what}", path.display());
+            Err(format!("internal error: the decoder failed on this file ({what}); please report it"))
+        });
+        if cancel.load(Ordering::Relaxed) {
+            let _ = tx.send(Decoded::End(i, Err("canceled".into())));
+            break;
+        }
+        if tx.send(Decoded::End(i, end)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Subtitle cues from the file's own streams and from sidecar files.
+fn subtitles(path: &Path, info: &VideoInfo) -> Vec<NewText> {
+    let mut cues = Vec::new();
+    if info.subtitle_streams > 0 {
+        match decode::embedded_subtitles(path) {
+            Ok(c) => cues.extend(c),
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    for side in decode::sidecar_files(path) {
+        match decode::subtitle_file(&side) {
+            Ok(c) => cues.extend(c),
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    cues.into_iter()
+        .map(|c| NewText {
+            kind: TextKind::Subtitle,
+            start: Some(c.start),
+            end: Some(c.end),
+            text: c.text,
+        })
+        .collect()
+}
+
+/// The inference thread: batches frames (across files) into the model's batch stream.
+/// A file is finished once its last frame's batch has come back, without waiting for
+/// the batches of other files still in flight.
+fn embed_frames(
+    model: Arc<Embedder>,
+    also: Option<Arc<Embedder>>,
+    batch: usize,
+    rx: Receiver<Decoded>,
+    tx: &SyncSender<Embedded>,
+) -> Result<(), EmbedError> {
+    struct Open {
+        info: VideoInfo,
+        frames: Vec<Pending>,
+        /// Frames queued or in flight.
+        waiting: usize,
+        /// The decoder's verdict, once it has sent the last frame.
+        end: Option<Result<Vec<NewText>, String>>,
+    }
+    /// Frames of one model call: (file, frame, its vector of the second model).
+    type Batch = Vec<(usize, SampledFrame, Option<Vec<f32>>)>;
+    let mut stream = ImageStream::<Batch>::new(
+        model.clone(),
+        StreamOptions {
+            max_batch: batch,
+            ..StreamOptions::default()
+        },
+    )?;
+    let mut open: HashMap<usize, Open> = HashMap::new();
+    let mut queue: Batch = Vec::new();
+
+    // Puts each finished batch's vectors with their files, then sends on every file whose
+    // frames have all come back and whose decoder is done; false when the receiver has gone.
+    let settle = |open: &mut HashMap<usize, Open>, done: Vec<(Batch, Embeddings)>| -> bool {
+        for (frames, e) in done {
+            for (k, (i, f, extra)) in frames.into_iter().enumerate() {
+                let t = f.end;
+                if let Some(o) = open.get_mut(&i) {
+                    o.waiting -= 1;
+                    o.frames.push(Pending {
+                        frame: f,
+                        vector: e.row(k).to_vec(),
+                        extra: extra.zip(also.as_ref()).map(|(v, m)| (m.model_name().to_string(), v)),
+                    });
+                }
+                let _ = tx.send(Embedded::Frames(i, t));
+            }
+        }
+        let finished: Vec<usize> = open
+            .iter()
+            .filter(|(_, o)| o.waiting == 0 && o.end.is_some())
+            .map(|(i, _)| *i)
+            .collect();
+        for i in finished {
+            let o = open.remove(&i).expect("listed above");
+            let msg = match o.end.expect("listed above") {
+                Ok(texts) if !o.frames.is_empty() => Embedded::Video(i, o.info, o.frames, texts),
+                Ok(_) => Embedded::Failed(i, "no picture could be decoded".into()),
+                Err(e) => Embedded::Failed(i, e),
+            };
+            if tx.send(msg).is_err() {
+                return false;
+            }
+        }
+        true
+    };
+    // Sends the queued frames as one batch (their pixels go into the stream's buffer;
+    // the rest of each frame travels with the batch) and returns what finished.
+    let submit = |stream: &mut ImageStream<Batch>, queue: &mut Batch| -> Result<Vec<(Batch, Embeddings)>, EmbedError> {
+        let mut frames = std::mem::take(queue);
+        let images: Vec<RgbImage> = frames
+            .iter_mut()
+            .map(|(_, f, _)| std::mem::replace(&mut f.image, RgbImage::filled(0, 0, [0; 3])))
+            .collect();
+        if let Some(second) = &also {
+            // The switch's model sees the same pictures (decoded at the larger of the
+            // two geometries); its vectors travel with the batch.
+            let e = second.embed_images(&images)?;
+            for (k, f) in frames.iter_mut().enumerate() {
+                f.2 = Some(e.row(k).to_vec());
+            }
+        }
+        stream.submit(frames.len(), frames, |k, out| model.preprocess(&images[k], out))
+    };
+
+    while let Ok(msg) = rx.recv() {
+        let done = match msg {
+            Decoded::Start(i, info) => {
+                open.insert(
+                    i,
+                    Open {
+                        info,
+                        frames: Vec::new(),
+                        waiting: 0,
+                        end: None,
+                    },
+                );
+                continue;
+            }
+            Decoded::Frame(i, f) => {
+                if let Some(o) = open.get_mut(&i) {
+                    o.waiting += 1;
+                }
+                queue.push((i, f, None));
+                if queue.len() < batch {
+                    continue;
+                }
+                submit(&mut stream, &mut queue)?
+            }
+            Decoded::End(i, result) => {
+                match open.get_mut(&i) {
+                    Some(o) => o.end = Some(result),
+                    None => {
+                        let error = result.err().unwrap_or_else(|| "no picture could be decoded".into());
+                        if tx.send(Embedded::Failed(i, error)).is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+                // The file's last frames go now, in a short batch if need be.
+                if queue.iter().any(|(q, _, _)| *q == i) {
+                    submit(&mut stream, &mut queue)?
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        if !settle(&mut open, done) {
+            return Ok(());
+        }
+    }
+    let mut done = if queue.is_empty() {
+        Vec::new()
+    } else {
+        submit(&mut stream, &mut queue)?
+    };
+    done.extend(stream.flush()?);
+    settle(&mut open, done);
+    Ok(())
+}
+

@@ -1,0 +1,264 @@
+//! The durable job queue: jobs and their per-file outcomes.
+
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::*;
+
+text_enum! {
+    /// Where a job is in its life.
+    JobState {
+        /// Waiting in the queue.
+        Enqueued = "enqueued",
+        /// Being worked on (or its process was killed: the next start re-queues it).
+        Processing = "processing",
+        /// Ended well.
+        Succeeded = "succeeded",
+        /// Ended with an error (or some of its files failed).
+        Failed = "failed",
+        /// Canceled before it ended.
+        Canceled = "canceled",
+    }
+}
+
+impl JobState {
+    /// True once the job will not change any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Canceled)
+    }
+}
+
+text_enum! {
+    /// What a job does.
+    JobKind {
+        /// Index files or folders.
+        Index = "index",
+        /// Move the library to another model (one path: the package folder).
+        Switch = "switch",
+    }
+}
+
+text_enum! {
+    /// What happened to one file of a job.
+    FileState {
+        /// Indexed now.
+        Indexed = "indexed",
+        /// Skipped: unchanged since it was indexed.
+        Unchanged = "unchanged",
+        /// Could not be indexed (the error says why).
+        Failed = "failed",
+    }
+}
+
+/// A job row.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: JobKind,
+    pub state: JobState,
+    pub paths: Vec<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub files_total: i64,
+    pub files_done: i64,
+    pub frames_done: i64,
+    pub error: Option<String>,
+}
+
+/// Per-file outcome of a job.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct JobFile {
+    pub path: String,
+    pub state: FileState,
+    pub error: Option<String>,
+    pub frames: i64,
+}
+
+fn job_from(r: &sqlx::sqlite::SqliteRow) -> Result<Job> {
+    let paths: String = r.get(3);
+    Ok(Job {
+        id: r.get(0),
+        kind: JobKind::parse(r.get(1))?,
+        state: JobState::parse(r.get(2))?,
+        paths: serde_json::from_str(&paths).unwrap_or_default(),
+        created_at: r.get(4),
+        started_at: r.get(5),
+        finished_at: r.get(6),
+        files_total: r.get(7),
+        files_done: r.get(8),
+        frames_done: r.get(9),
+        error: r.get(10),
+    })
+}
+
+const JOB_COLS: &str =
+    "id, kind, state, paths, created_at, started_at, finished_at, files_total, files_done, frames_done, error";
+
+
+
+impl Store {
+    /// Queues a job, or returns the id of an identical one still waiting to start
+    /// (the same kind and paths): asking twice for the same work queues it once.
+    pub async fn create_job(&self, kind: JobKind, paths: &[String]) -> Result<i64> {
+        let paths = serde_json::to_string(paths).unwrap_or_else(|_| "[]".into());
+        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
+        let waiting: Option<i64> =
+            sqlx::query("SELECT id FROM jobs WHERE state = 'enqueued' AND kind = ? AND paths = ? ORDER BY id LIMIT 1")
+                .bind(kind.as_str())
+                .bind(&paths)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(q("looking for a waiting job"))?
+                .map(|r| r.get(0));
+        let id = match waiting {
+            Some(id) => id,
+            None => sqlx::query("INSERT INTO jobs(kind, state, paths, created_at) VALUES (?, 'enqueued', ?, ?) RETURNING id")
+                .bind(kind.as_str())
+                .bind(&paths)
+                .bind(now())
+                .fetch_one(&mut *tx)
+                .await
+                .map(|r| r.get(0))
+                .map_err(q("creating a job"))?,
+        };
+        tx.commit().await.map_err(q("committing a job"))?;
+        Ok(id)
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<Job>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLS} FROM jobs WHERE id = ?")))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(q("reading a job"))?
+            .as_ref()
+            .map(job_from)
+            .transpose()
+    }
+
+    pub async fn jobs(&self, limit: i64) -> Result<Vec<Job>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLS} FROM jobs ORDER BY id DESC LIMIT ?"
+        )))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await
+        .map_err(q("listing jobs"))?
+        .iter()
+        .map(job_from)
+        .collect()
+    }
+
+    /// Jobs waiting to run, oldest first.
+    pub async fn enqueued_jobs(&self, kind: JobKind) -> Result<Vec<Job>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE state = 'enqueued' AND kind = ? ORDER BY id"
+        )))
+        .bind(kind.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(q("listing jobs"))?
+        .iter()
+        .map(job_from)
+        .collect()
+    }
+
+    /// Puts jobs a dead process left in `processing` back in the queue; returns how many.
+    pub async fn requeue_interrupted(&self) -> Result<u64> {
+        sqlx::query("UPDATE jobs SET state = 'enqueued' WHERE state = 'processing'")
+            .execute(&self.write)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(q("re-queueing jobs"))
+    }
+
+    /// Marks a queued (or interrupted) job as running; false when it was canceled or
+    /// has ended meanwhile, and must not run.
+    pub async fn start_job(&self, id: i64, files_total: i64) -> Result<bool> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'processing', started_at = COALESCE(started_at, ?), files_total = ?
+             WHERE id = ? AND state IN ('enqueued', 'processing')",
+        )
+        .bind(now())
+        .bind(files_total)
+        .bind(id)
+        .execute(&self.write)
+        .await
+        .map(|r| r.rows_affected() > 0)
+        .map_err(q("starting a job"))
+    }
+
+    pub async fn job_progress(&self, id: i64, files_done: i64, frames_done: i64) -> Result<()> {
+        sqlx::query("UPDATE jobs SET files_done = ?, frames_done = ? WHERE id = ?")
+            .bind(files_done)
+            .bind(frames_done)
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map(|_| ())
+            .map_err(q("updating a job"))
+    }
+
+    /// Ends a job (unless it was canceled meanwhile) in `state`, a final one.
+    pub async fn finish_job(&self, id: i64, state: JobState, error: Option<&str>) -> Result<()> {
+        debug_assert!(state.is_final());
+        sqlx::query("UPDATE jobs SET state = ?, error = ?, finished_at = ? WHERE id = ? AND state <> 'canceled'")
+            .bind(state.as_str())
+            .bind(error)
+            .bind(now())
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map(|_| ())
+            .map_err(q("finishing a job"))
+    }
+
+    /// Marks a job canceled unless it already ended; returns whether it was still live.
+    pub async fn cancel_job(&self, id: i64) -> Result<bool> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'canceled', finished_at = ? WHERE id = ? AND state IN ('enqueued', 'processing')",
+        )
+        .bind(now())
+        .bind(id)
+        .execute(&self.write)
+        .await
+        .map(|r| r.rows_affected() > 0)
+        .map_err(q("canceling a job"))
+    }
+
+    pub async fn put_job_file(&self, job: i64, f: &JobFile) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO job_files(job_id, path, state, error, frames) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT(job_id, path) DO UPDATE SET state = excluded.state, error = excluded.error, frames = excluded.frames",
+        )
+        .bind(job)
+        .bind(&f.path)
+        .bind(f.state.as_str())
+        .bind(&f.error)
+        .bind(f.frames)
+        .execute(&self.write)
+        .await
+        .map(|_| ())
+        .map_err(q("recording a file result"))
+    }
+
+    pub async fn job_files(&self, job: i64) -> Result<Vec<JobFile>> {
+        sqlx::query("SELECT path, state, error, frames FROM job_files WHERE job_id = ? ORDER BY path")
+            .bind(job)
+            .fetch_all(&self.read)
+            .await
+            .map_err(q("listing file results"))?
+            .iter()
+            .map(|r| {
+                Ok(JobFile {
+                    path: r.get(0),
+                    state: FileState::parse(r.get(1))?,
+                    error: r.get(2),
+                    frames: r.get(3),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,434 @@
+//! Videos and their frames, vectors and thumbnails.
+
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::*;
+
+text_enum! {
+    /// Whether a video is searchable.
+    VideoStatus {
+        /// Indexed: searchable.
+        Indexed = "indexed",
+        /// Could not be indexed (the error says why); nothing of it is searchable.
+        Failed = "failed",
+    }
+}
+
+/// A video row.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Video {
+    pub id: i64,
+    pub path: String,
+    pub size: i64,
+    pub mtime_ns: i64,
+    pub hash: String,
+    pub duration: Option<f64>,
+    pub fps: Option<f64>,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub codec: Option<String>,
+    pub rotation: Option<i64>,
+    pub status: VideoStatus,
+    pub error: Option<String>,
+    pub frame_count: i64,
+    pub indexed_at: i64,
+}
+
+/// A frame row, with the path of its video.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Frame {
+    pub id: i64,
+    pub video_id: i64,
+    pub seq: i64,
+    pub start: f64,
+    pub end: f64,
+    pub peak: f64,
+    pub shot: bool,
+}
+
+/// What is written for one successfully indexed video.
+#[derive(Clone, Debug, Default)]
+pub struct NewVideo {
+    /// Absolute path of the file (its identity in the library).
+    pub path: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Sampled content hash (see `library::identity`).
+    pub hash: String,
+    /// Seconds.
+    pub duration: f64,
+    /// Average frame rate.
+    pub fps: f64,
+    /// Display width (after rotation).
+    pub width: i64,
+    /// Display height (after rotation).
+    pub height: i64,
+    /// Video codec name.
+    pub codec: String,
+    /// Clockwise display rotation in degrees.
+    pub rotation: i64,
+    /// Its sampled frames, in order.
+    pub frames: Vec<NewFrame>,
+    /// Subtitle cues, title and file name.
+    pub texts: Vec<NewText>,
+}
+
+#[derive(Clone, Debug, Default)]
+/// A sampled frame to store: the vector at `peak` stands for [start, end).
+pub struct NewFrame {
+    /// Seconds from the start of the video.
+    pub start: f64,
+    /// Where the next kept frame starts.
+    pub end: f64,
+    /// The time of the picture itself.
+    pub peak: f64,
+    /// Sampled at a shot change.
+    pub shot: bool,
+    /// The active model's vector (unit length).
+    pub vector: Vec<f32>,
+    /// Vectors of other models (the one a switch is moving to), by model name.
+    pub extra_vectors: Vec<(String, Vec<f32>)>,
+    /// JPEG thumbnail (empty: none).
+    pub thumbnail: Vec<u8>,
+}
+
+/// What [`Store::put_video`] wrote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Written {
+    pub video_id: i64,
+    /// The new frames' ids, in order.
+    pub frame_ids: Vec<i64>,
+    /// The earlier row of the same path and its frames, now deleted.
+    pub replaced_video: Option<i64>,
+    pub replaced_frames: Vec<i64>,
+    pub generation: u64,
+}
+
+pub(super) const VIDEO_COLS: &str = "id, path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, error, frame_count, indexed_at";
+
+pub(super) fn video_from(r: &sqlx::sqlite::SqliteRow) -> Video {
+    Video {
+        id: r.get(0),
+        path: r.get(1),
+        size: r.get(2),
+        mtime_ns: r.get(3),
+        hash: r.get(4),
+        duration: r.get(5),
+        fps: r.get(6),
+        width: r.get(7),
+        height: r.get(8),
+        codec: r.get(9),
+        rotation: r.get(10),
+        status: VideoStatus::parse(r.get(11)).unwrap_or(VideoStatus::Failed),
+        error: r.get(12),
+        frame_count: r.get(13),
+        indexed_at: r.get(14),
+    }
+}
+
+pub(super) fn frame_from(r: &sqlx::sqlite::SqliteRow) -> Frame {
+    Frame {
+        id: r.get(0),
+        video_id: r.get(1),
+        seq: r.get(2),
+        start: r.get(3),
+        end: r.get(4),
+        peak: r.get(5),
+        shot: r.get::<i64, _>(6) != 0,
+    }
+}
+
+impl Store {
+    pub async fn video(&self, id: i64) -> Result<Option<Video>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VIDEO_COLS} FROM videos WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await
+        .map(|r| r.as_ref().map(video_from))
+        .map_err(q("reading a video"))
+    }
+
+    pub async fn video_by_path(&self, path: &str) -> Result<Option<Video>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VIDEO_COLS} FROM videos WHERE path = ?"
+        )))
+        .bind(path)
+        .fetch_optional(&self.read)
+        .await
+        .map(|r| r.as_ref().map(video_from))
+        .map_err(q("reading a video"))
+    }
+
+    pub async fn videos(&self) -> Result<Vec<Video>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VIDEO_COLS} FROM videos ORDER BY path"
+        )))
+        .fetch_all(&self.read)
+        .await
+        .map(|rows| rows.iter().map(video_from).collect())
+        .map_err(q("listing videos"))
+    }
+
+    /// Writes an indexed video in one transaction, replacing any earlier row for the
+    /// same path (its frames, vectors, thumbnails and texts go with it).
+    pub async fn put_video(&self, v: &NewVideo, model: &str) -> Result<Written> {
+        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
+        let replaced: Vec<(i64, i64)> = sqlx::query(
+            "SELECT v.id, f.id FROM videos v LEFT JOIN frames f ON f.video_id = v.id WHERE v.path = ?",
+        )
+        .bind(&v.path)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("reading the replaced video"))?
+        .iter()
+        .map(|r| (r.get(0), r.get::<Option<i64>, _>(1).unwrap_or(0)))
+        .collect();
+        sqlx::query("DELETE FROM videos WHERE path = ?")
+            .bind(&v.path)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("replacing a video"))?;
+        let id = next_ids(&mut tx, "videos", 1).await?;
+        sqlx::query(
+            "INSERT INTO videos(id, path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, frame_count, indexed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', ?, ?)",
+        )
+        .bind(id)
+        .bind(&v.path)
+        .bind(v.size)
+        .bind(v.mtime_ns)
+        .bind(&v.hash)
+        .bind(v.duration)
+        .bind(v.fps)
+        .bind(v.width)
+        .bind(v.height)
+        .bind(&v.codec)
+        .bind(v.rotation)
+        .bind(v.frames.len() as i64)
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(q("inserting a video"))?;
+        let first = next_ids(&mut tx, "frames", v.frames.len() as i64).await?;
+        let mut ids = Vec::with_capacity(v.frames.len());
+        for (seq, f) in v.frames.iter().enumerate() {
+            let fid = first + seq as i64;
+            sqlx::query("INSERT INTO frames(id, video_id, seq, start, \"end\", peak, shot) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(fid)
+                .bind(id)
+                .bind(seq as i64)
+                .bind(f.start)
+                .bind(f.end)
+                .bind(f.peak)
+                .bind(f.shot as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("inserting a frame"))?;
+            for (m, vector) in std::iter::once((model, &f.vector)).chain(f.extra_vectors.iter().map(|(m, v)| (m.as_str(), v))) {
+                sqlx::query("INSERT INTO embeddings(frame_id, model, vector) VALUES (?, ?, ?)")
+                    .bind(fid)
+                    .bind(m)
+                    .bind(vector_to_blob(vector))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("inserting an embedding"))?;
+            }
+            if !f.thumbnail.is_empty() {
+                sqlx::query("INSERT INTO thumbnails(frame_id, jpeg) VALUES (?, ?)")
+                    .bind(fid)
+                    .bind(&f.thumbnail)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("inserting a thumbnail"))?;
+            }
+            ids.push(fid);
+        }
+        for t in &v.texts {
+            sqlx::query("INSERT INTO texts(video_id, kind, start, \"end\", text) VALUES (?, ?, ?, ?, ?)")
+                .bind(id)
+                .bind(t.kind.as_str())
+                .bind(t.start)
+                .bind(t.end)
+                .bind(&t.text)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("inserting a text"))?;
+        }
+        let generation = bump_generation(&mut tx).await?;
+        tx.commit().await.map_err(q("committing a video"))?;
+        Ok(Written {
+            video_id: id,
+            frame_ids: ids,
+            replaced_video: replaced.first().map(|r| r.0),
+            replaced_frames: replaced.iter().map(|r| r.1).filter(|f| *f > 0).collect(),
+            generation,
+        })
+    }
+
+    /// Records that a file could not be indexed. A file that was indexed before keeps
+    /// its frames (nothing already indexed is lost); only the error is noted.
+    pub async fn put_failed(&self, path: &str, size: i64, mtime_ns: i64, hash: &str, error: &str) -> Result<()> {
+        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
+        let existing: Option<(i64, String)> = sqlx::query("SELECT id, status FROM videos WHERE path = ?")
+            .bind(path)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("reading a video"))?
+            .map(|r| (r.get(0), r.get(1)));
+        match existing {
+            Some((id, status)) if status == VideoStatus::Indexed.as_str() => {
+                sqlx::query("UPDATE videos SET error = ? WHERE id = ?")
+                    .bind(error)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("noting an error"))?;
+            }
+            Some((id, _)) => {
+                sqlx::query(
+                    "UPDATE videos SET size = ?, mtime_ns = ?, hash = ?, status = 'failed', error = ?, indexed_at = ? WHERE id = ?",
+                )
+                .bind(size)
+                .bind(mtime_ns)
+                .bind(hash)
+                .bind(error)
+                .bind(now())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("recording a failed file"))?;
+            }
+            None => {
+                let id = next_ids(&mut tx, "videos", 1).await?;
+                sqlx::query(
+                    "INSERT INTO videos(id, path, size, mtime_ns, hash, status, error, indexed_at) VALUES (?, ?, ?, ?, ?, 'failed', ?, ?)",
+                )
+                .bind(id)
+                .bind(path)
+                .bind(size)
+                .bind(mtime_ns)
+                .bind(hash)
+                .bind(error)
+                .bind(now())
+                .execute(&mut *tx)
+                .await
+                .map_err(q("recording a failed file"))?;
+            }
+        }
+        tx.commit().await.map_err(q("committing a failed file"))
+    }
+
+    /// Deletes a video and everything derived from it; returns the frame ids that were
+    /// removed (tombstones for the vector index) and the new generation.
+    pub async fn remove_video(&self, id: i64) -> Result<Option<(Vec<i64>, u64)>> {
+        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
+        let frames: Vec<i64> = sqlx::query("SELECT id FROM frames WHERE video_id = ?")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("listing frames"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let n = sqlx::query("DELETE FROM videos WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("removing a video"))?
+            .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        let generation = bump_generation(&mut tx).await?;
+        tx.commit().await.map_err(q("committing a removal"))?;
+        Ok(Some((frames, generation)))
+    }
+
+    pub async fn frames_of(&self, video_id: i64) -> Result<Vec<Frame>> {
+        sqlx::query("SELECT id, video_id, seq, start, \"end\", peak, shot FROM frames WHERE video_id = ? ORDER BY seq")
+            .bind(video_id)
+            .fetch_all(&self.read)
+            .await
+            .map(|rows| rows.iter().map(frame_from).collect())
+            .map_err(q("listing frames"))
+    }
+
+    /// Frames by id (missing ids, i.e. deleted frames, are simply absent).
+    pub async fn frames_by_ids(&self, ids: &[i64]) -> Result<Vec<Frame>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!("SELECT id, video_id, seq, start, \"end\", peak, shot FROM frames WHERE id IN ({marks})");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            let rows = query.fetch_all(&self.read).await.map_err(q("reading frames"))?;
+            out.extend(rows.iter().map(frame_from));
+        }
+        Ok(out)
+    }
+
+    /// (frame id, vector) of a video's frames in order, `model`'s vectors.
+    pub async fn vectors_of(&self, video_id: i64, model: &str) -> Result<Vec<(i64, Vec<f32>)>> {
+        sqlx::query(
+            "SELECT f.id, e.vector FROM frames f JOIN embeddings e ON e.frame_id = f.id AND e.model = ?
+             WHERE f.video_id = ? ORDER BY f.seq",
+        )
+        .bind(model)
+        .bind(video_id)
+            .fetch_all(&self.read)
+            .await
+            .map(|rows| rows.iter().map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1)))).collect())
+            .map_err(q("reading vectors"))
+    }
+
+    /// (frame id, vector) of `model` for every frame with id > `after`, in id order,
+    /// `limit` at a time.
+    pub async fn vectors_after(&self, after: i64, limit: i64, model: &str) -> Result<Vec<(i64, Vec<f32>)>> {
+        sqlx::query("SELECT frame_id, vector FROM embeddings WHERE model = ? AND frame_id > ? ORDER BY frame_id LIMIT ?")
+            .bind(model)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1))))
+                    .collect()
+            })
+            .map_err(q("reading vectors"))
+    }
+
+    /// Every stored frame id, ascending.
+    pub async fn frame_ids(&self) -> Result<Vec<i64>> {
+        sqlx::query("SELECT id FROM frames ORDER BY id")
+            .fetch_all(&self.read)
+            .await
+            .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+            .map_err(q("listing frames"))
+    }
+
+    pub async fn max_frame_id(&self) -> Result<i64> {
+        sqlx::query("SELECT COALESCE(MAX(id), 0) FROM frames")
+            .fetch_one(&self.read)
+            .await
+            .map(|r| r.get(0))
+            .map_err(q("reading frames"))
+    }
+
+    pub async fn thumbnail(&self, frame_id: i64) -> Result<Option<Vec<u8>>> {
+        sqlx::query("SELECT jpeg FROM thumbnails WHERE frame_id = ?")
+            .bind(frame_id)
+            .fetch_optional(&self.read)
+            .await
+            .map(|r| r.map(|r| r.get(0)))
+            .map_err(q("reading a thumbnail"))
+    }
+}
