@@ -120,8 +120,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Search the library with a sentence.
+    /// Search the library: text in the query language, a picture, or a frame.
+    #[command(after_long_help = QUERY_HELP)]
     Search {
+        /// What to look for (the query language, below); may be left out with --image
+        /// or --frame. A query that starts with `-` (a negative term) is taken as it is.
+        #[arg(default_value = "", allow_hyphen_values = true)]
         query: String,
         /// Number of results.
         #[arg(short, default_value_t = 10)]
@@ -129,9 +133,29 @@ pub enum Command {
         /// Only this video (id).
         #[arg(long)]
         video: Option<i64>,
-        /// Drop results whose best frame scores below this cosine similarity.
+        /// The cut-off: auto (only credible matches), off (everything, best first), or a
+        /// cosine similarity between -1 and 1.
+        #[arg(long, default_value = "auto")]
+        min_score: String,
+        /// Search by a picture (combined with the query text when there is one).
         #[arg(long)]
-        min_score: Option<f32>,
+        image: Option<PathBuf>,
+        /// More like this frame (the frame id of any result).
+        #[arg(long)]
+        frame: Option<i64>,
+        /// The weight of the picture against the text's 1 (above 0, at most 10).
+        #[arg(long, default_value_t = 1.0)]
+        image_weight: f32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure search on known moments: TRUTH is a JSON list of {"query", "path",
+    /// "start", "end"}; reports R@1, R@5, R@10, mAP, the median peak error and misses.
+    Eval {
+        truth: PathBuf,
+        /// The cut-off the searches use (off: ranking quality).
+        #[arg(long, default_value = "off")]
+        min_score: String,
         #[arg(long)]
         json: bool,
     },
@@ -337,8 +361,20 @@ pub fn run(cli: Cli) -> Result<()> {
             k,
             video,
             min_score,
+            image,
+            frame,
+            image_weight,
             json,
-        } => search_cmd(g, query, *k, *video, *min_score, *json),
+        } => {
+            let mut req = SearchRequest::new(query.clone(), *k);
+            req.video = *video;
+            req.min_score = min_score.parse()?;
+            req.image = image.clone().map(search::ImageQuery::File);
+            req.frame = *frame;
+            req.image_weight = *image_weight;
+            search_cmd(g, req, *json)
+        }
+        Command::Eval { truth, min_score, json } => eval_cmd(g, truth, min_score, *json),
         Command::Videos { json } => videos(g, *json),
         Command::Remove { target } => remove(g, target),
         Command::Prune => prune(g),
@@ -562,13 +598,32 @@ fn index(g: &Global, paths: &[PathBuf], fps: f64, batch: usize, decoders: usize,
     print_reports(&reports, json)
 }
 
-fn search_cmd(g: &Global, query: &str, k: i64, video: Option<i64>, min_score: Option<f32>, json: bool) -> Result<()> {
-    let req = SearchRequest {
-        query: query.to_string(),
-        k,
-        video,
-        min_score,
-    };
+/// The query language, for `vidseek search --help`.
+const QUERY_HELP: &str = "\
+The query language:
+  red circle            words: the sentence is embedded; the words also match subtitles,
+                        titles and file names (stop words never match by themselves)
+  \"a red circle\"        a phrase: matches text only as a whole
+  -blue  -\"a blue sky\"  negative terms: frames that look like them are dropped or pushed
+                        down; text with them does not match
+  beach^2               a weight (0 to 10) for a word or a phrase
+  path:holiday          file path contains the text (path:*.mkv or path:2024/*/beach*: a glob)
+  ext:mp4               file extension;  -path: -ext: -video: exclude
+  after:2024-06  before:2025-01-31   file time (YYYY, YYYY-MM, YYYY-MM-DD[THH:MM[:SS]])
+  longer:90s  shorter:1h30m          video duration (90, 90s, 1.5m, 2m30s, 1h, 1:30)
+  video:12              only this video;  source:visual or source:text: only that kind of match
+  A >> B   A >>30s B    a moment like A followed within 60 s (or the gap given) by one like B
+Filters restrict before ranking. By default only credible matches are shown (--min-score
+auto: a result must look more like the query than like any label of the model's vocabulary,
+within a margin); --min-score off shows every result, best first.
+
+Examples:
+  vidseek search \"a dog catching a frisbee\" ext:mp4 after:2024
+  vidseek search 'beach -crowd path:holiday/*'
+  vidseek search --image photo.jpg \"at night\"
+  vidseek search --frame 1234";
+
+fn search_cmd(g: &Global, req: SearchRequest, json: bool) -> Result<()> {
     search::validate(&req)?;
     let model = Arc::new(g.load_model()?);
     let rt = runtime()?;
@@ -579,19 +634,89 @@ fn search_cmd(g: &Global, query: &str, k: i64, video: Option<i64>, min_score: Op
     if json {
         println!("{}", serde_json::to_string_pretty(&resp)?);
     } else if resp.results.is_empty() {
-        println!("no matches for {:?}", resp.query);
+        if resp.withheld > 0 {
+            println!(
+                "no good match for {:?} ({} weaker matches held back: --min-score off shows them)",
+                resp.query, resp.withheld
+            );
+        } else {
+            println!("no matches for {:?}", resp.query);
+        }
     } else {
         for r in &resp.results {
+            let frame = r.frame_id.map(|f| format!("  frame {f}")).unwrap_or_default();
+            let text = r.text.as_deref().map(|t| format!("  \"{t}\"")).unwrap_or_default();
             println!(
-                "{}  {}-{}  {:.3}",
+                "{}  {}-{}  {:.3}  {:?}{frame}{text}",
                 r.path,
                 search::clock(r.start),
                 search::clock(r.end),
-                r.score
+                r.score,
+                r.source
             );
+        }
+        if resp.withheld > 0 {
+            println!("({} weaker matches held back: --min-score off shows them)", resp.withheld);
         }
     }
     Ok(())
+}
+
+fn eval_cmd(g: &Global, truth: &std::path::Path, min_score: &str, json: bool) -> Result<()> {
+    let min_score: search::MinScore = min_score.parse()?;
+    let text = std::fs::read_to_string(truth).with_context(|| format!("cannot read the truth file {}", truth.display()))?;
+    let list = search::eval::parse_truth(&text).with_context(|| format!("in {}", truth.display()))?;
+    let model = Arc::new(g.load_model()?);
+    let rt = runtime()?;
+    let report = rt.block_on(async {
+        let catalog = Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Read).await?;
+        anyhow::Ok(search::eval::run(&catalog, model.clone(), &list, min_score).await?)
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{} queries, {} moments (cut-off {})\nR@1 {:.3}  R@5 {:.3}  R@10 {:.3}  mAP {:.3}  median peak error {}",
+        report.queries,
+        report.moments,
+        report.cutoff,
+        report.recall_at_1,
+        report.recall_at_5,
+        report.recall_at_10,
+        report.map,
+        report.median_peak_error.map(|e| format!("{e:.2} s")).unwrap_or_else(|| "-".into())
+    );
+    for m in &report.misses {
+        let rank = m.rank.map(|r| format!("rank {r}")).unwrap_or_else(|| format!("not in the first {}", search::eval::DEPTH));
+        let first = m
+            .first
+            .as_ref()
+            .map(|f| {
+                let also = if m.first_is_truth { ", another moment of this query's truth" } else { "" };
+                format!("{} {}-{} ({:.3}{also})", f.path, search::clock(f.start), search::clock(f.end), f.score)
+            })
+            .unwrap_or_else(|| "nothing".into());
+        println!(
+            "miss: {:?} {} {}-{}: {rank}; first came {first}",
+            m.query,
+            m.path,
+            search::clock(m.start),
+            search::clock(m.end)
+        );
+    }
+    Ok(())
+}
+
+/// The exit status of a failed command: 2 for a query, truth file or argument the user
+/// must fix (as clap uses for usage errors), 1 otherwise.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    use crate::error::{Classified, Fault};
+    let bad = e.chain().any(|c| {
+        c.downcast_ref::<search::SearchError>().is_some_and(|s| s.fault() == Fault::BadInput)
+            || c.downcast_ref::<search::eval::EvalError>().is_some_and(|s| s.fault() == Fault::BadInput)
+    });
+    if bad { 2 } else { 1 }
 }
 
 fn videos(g: &Global, json: bool) -> Result<()> {
@@ -1123,6 +1248,36 @@ fn demo(g: &Global, no_serve: bool, bind: std::net::SocketAddr) -> Result<()> {
             }
         }
         println!("{right}/{asked} example searches found the right moment");
+        // Every scene's caption as a query, scored like `vidseek eval`.
+        let eval: Vec<search::eval::Truth> = truth
+            .iter()
+            .flat_map(|v| {
+                let path = v["path"].as_str().unwrap_or_default().to_string();
+                v["scenes"].as_array().cloned().unwrap_or_default().into_iter().map(move |s| search::eval::Truth {
+                    query: s["caption"].as_str().unwrap_or_default().to_string(),
+                    path: path.clone(),
+                    start: s["start"].as_f64().unwrap_or(0.0),
+                    end: s["end"].as_f64().unwrap_or(0.0),
+                })
+            })
+            .collect();
+        let eval_file = lib.join("eval.json");
+        if !eval_file.exists() {
+            // A demo library rendered before eval.json existed.
+            std::fs::write(&eval_file, serde_json::to_string_pretty(&eval)?)?;
+        }
+        let r = search::eval::run(&catalog, model.clone(), &eval, search::MinScore::Off).await?;
+        println!(
+            "eval over all {} scenes ({} queries; `vidseek eval {}` repeats it): R@1 {:.3}  R@5 {:.3}  R@10 {:.3}  mAP {:.3}  median peak error {}",
+            r.moments,
+            r.queries,
+            eval_file.display(),
+            r.recall_at_1,
+            r.recall_at_5,
+            r.recall_at_10,
+            r.map,
+            r.median_peak_error.map(|e| format!("{e:.2} s")).unwrap_or_else(|| "-".into())
+        );
         catalog.close().await;
         anyhow::Ok(())
     })?;

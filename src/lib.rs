@@ -27,7 +27,7 @@ mod synth;
 mod util;
 
 pub use catalog::{Access, Catalog, JobKind, JobState, LibraryInfo, NewFrame, NewVideo, info as library_info};
-pub use cli::{Cli, run};
+pub use cli::{Cli, exit_code, run};
 pub use decode::{SampleOptions, SampledFrame, image as decode_image, sample as decode_video};
 pub use embed::text::TextTokenizer;
 pub use embed::{
@@ -36,6 +36,7 @@ pub use embed::{
 pub use image::RgbImage;
 pub use jobs::{IndexOptions, Queue as JobQueue, run_job};
 pub use modelhub::{ImportOptions, Variant, import as import_model};
-pub use search::{SearchRequest, search};
+pub use search::eval::{Report as EvalReport, Truth, answers as answers_truth};
+pub use search::{MinScore, SearchRequest, search};
 pub use synth::{Codec, Colour, Rng, Scene, SceneSpan, Shape, VideoSpec, render};
 pub use util::median;

@@ -604,7 +604,7 @@ pub struct SampleScene {
 
 /// Renders `videos` sample videos of `scenes` random scenes each (2..8 s) into `dir`,
 /// cycling through the encodings and frame geometries the spec names, and writes
-/// `truth.json` beside them.
+/// `truth.json` beside them (and `eval.json`, the same truth for `vidseek eval`).
 pub fn sample_library(dir: &Path, videos: usize, scenes: usize, seed: u64) -> Result<Vec<SampleVideo>, SynthError> {
     std::fs::create_dir_all(dir).map_err(|e| SynthError::Encode {
         path: dir.display().to_string(),
@@ -659,6 +659,21 @@ pub fn sample_library(dir: &Path, videos: usize, scenes: usize, seed: u64) -> Re
     let truth = dir.join("truth.json");
     std::fs::write(&truth, serde_json::to_string_pretty(&out).unwrap_or_default()).map_err(|e| SynthError::Encode {
         path: truth.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    // The same truth in `vidseek eval`'s form: each scene's caption is a query.
+    let eval: Vec<serde_json::Value> = out
+        .iter()
+        .flat_map(|v| {
+            let name = Path::new(&v.path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            v.scenes.iter().map(move |s| {
+                serde_json::json!({"query": s.caption, "path": name, "start": s.start, "end": s.end})
+            })
+        })
+        .collect();
+    let eval_file = dir.join("eval.json");
+    std::fs::write(&eval_file, serde_json::to_string_pretty(&eval).unwrap_or_default()).map_err(|e| SynthError::Encode {
+        path: eval_file.display().to_string(),
         reason: e.to_string(),
     })?;
     Ok(out)

@@ -3,7 +3,10 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const state = { query: "", groups: [], hits: [], selected: -1, playing: null, videoId: null, timer: null, seq: 0 };
+const state = {
+  query: "", groups: [], hits: [], selected: -1, playing: null, videoId: null, timer: null, seq: 0,
+  image: null, frame: null, weaker: false, withheld: 0,
+};
 
 function clock(t) {
   t = Math.max(0, t || 0);
@@ -37,25 +40,76 @@ function scheduleSearch() {
   state.timer = setTimeout(runSearch, 250);
 }
 
+// The filters bar, as tokens of the query language.
+function filterTokens() {
+  const t = [];
+  const quote = (v) => (/[\s"]/.test(v) ? '"' + v.replace(/"/g, "") + '"' : v);
+  const path = $("#f-path").value.trim(); if (path) t.push("path:" + quote(path));
+  const ext = $("#f-ext").value.trim().replace(/^\./, ""); if (ext) t.push("ext:" + quote(ext));
+  if ($("#f-after").value) t.push("after:" + $("#f-after").value);
+  if ($("#f-before").value) t.push("before:" + $("#f-before").value);
+  const longer = $("#f-longer").value.trim(); if (longer) t.push("longer:" + longer.replace(/\s+/g, ""));
+  const shorter = $("#f-shorter").value.trim(); if (shorter) t.push("shorter:" + shorter.replace(/\s+/g, ""));
+  if ($("#f-source").value) t.push("source:" + $("#f-source").value);
+  return t;
+}
+
+// The text sent: what was typed, then the filters.
+function composedQuery() {
+  return [$("#q").value.trim()].concat(filterTokens()).filter(Boolean).join(" ");
+}
+
+function showPicture() {
+  const box = $("#picture");
+  if (state.image) { $("#picture-label").textContent = "picture: " + state.image.name; box.hidden = false; }
+  else if (state.frame) { $("#picture-label").textContent = "like frame " + state.frame.id + " of " + basename(state.frame.path); box.hidden = false; }
+  else box.hidden = true;
+}
+
+function searchByImage(file) {
+  state.image = file; state.frame = null; state.weaker = false;
+  showTab("search"); showPicture(); clearTimeout(state.timer); runSearch();
+}
+
+function moreLikeThis(seg) {
+  state.frame = { id: seg.frame_id, path: seg.path }; state.image = null; state.weaker = false;
+  $("#q").value = "";
+  showPicture(); clearTimeout(state.timer); runSearch();
+}
+
 async function runSearch() {
-  const q = $("#q").value.trim();
-  state.query = q;
+  const typed = $("#q").value.trim();
+  const q = composedQuery();
+  state.query = typed ? q : "";
   const seq = ++state.seq;
-  if (!q) {
-    state.groups = []; render();
+  if (!typed && !state.image && !state.frame) {
+    state.groups = []; state.withheld = 0; render();
     $("#status").textContent = "Type to search. Results update as you type.";
     return;
   }
   $("#status").textContent = "Searching…";
+  const cut = state.weaker ? "off" : "auto";
   try {
-    const body = await api("/api/search?group=video&k=40&q=" + encodeURIComponent(q));
+    let body;
+    if (state.image) {
+      const fd = new FormData();
+      fd.append("image", state.image, state.image.name || "picture");
+      if (q) fd.append("q", q);
+      fd.append("k", "40"); fd.append("group", "video"); fd.append("min_score", cut);
+      body = await api("/api/search", { method: "POST", body: fd });
+    } else {
+      let url = "/api/search?group=video&k=40&min_score=" + cut + "&q=" + encodeURIComponent(q);
+      if (state.frame) url += "&frame=" + state.frame.id;
+      body = await api(url);
+    }
     if (seq !== state.seq) return; // a newer query is on its way
     showError(null);
     state.groups = body.groups || [];
+    state.withheld = body.withheld || 0;
     render();
   } catch (e) {
     if (seq !== state.seq) return;
-    state.groups = []; render();
+    state.groups = []; state.withheld = 0; render();
     $("#status").textContent = "";
     showError(e.message);
   }
@@ -65,13 +119,23 @@ function render() {
   const list = $("#results");
   list.innerHTML = "";
   state.hits = [];
-  if (state.query && state.groups.length === 0) {
-    $("#status").innerHTML = '<span class="empty">No matches above the cut-off for “' + escapeHtml(state.query) + '”.</span>';
+  const asked = state.query || state.image || state.frame;
+  if (asked && state.groups.length === 0) {
+    const what = state.query ? "“" + escapeHtml(state.query) + "”" : "this picture";
+    const st = $("#status");
+    if (state.withheld > 0 && !state.weaker) {
+      st.innerHTML = '<span class="empty" id="no-match">No good match for ' + what + ".</span> " +
+        '<button type="button" id="show-weaker">Show weaker matches (' + state.withheld + ")</button>";
+      $("#show-weaker").addEventListener("click", () => { state.weaker = true; runSearch(); });
+    } else {
+      st.innerHTML = '<span class="empty" id="no-match">No matches for ' + what + ".</span>";
+    }
     return;
   }
   if (state.groups.length) {
     const n = state.groups.reduce((a, g) => a + g.segments.length, 0);
-    $("#status").textContent = n + " moment" + (n === 1 ? "" : "s") + " in " + state.groups.length + " video" + (state.groups.length === 1 ? "" : "s") + " — ↑↓ to move, Enter to play";
+    $("#status").textContent = n + " moment" + (n === 1 ? "" : "s") + " in " + state.groups.length + " video" + (state.groups.length === 1 ? "" : "s") +
+      (state.weaker ? " (weaker matches shown)" : state.withheld ? " (" + state.withheld + " weaker held back)" : "") + " — ↑↓ to move, Enter to play";
   }
   for (const g of state.groups) {
     const li = document.createElement("li");
@@ -94,7 +158,19 @@ function render() {
         '<span class="meta"><span class="src ' + s.source + '">' + s.source + "</span> " + s.score.toFixed(3) + "</span>" +
         (s.text ? '<span class="cue">' + escapeHtml(s.text) + "</span>" : "");
       card.addEventListener("click", () => { select(idx); play(idx); });
-      strip.appendChild(card);
+      const wrap = document.createElement("div");
+      wrap.className = "card";
+      wrap.appendChild(card);
+      if (s.frame_id != null) {
+        const more = document.createElement("button");
+        more.type = "button";
+        more.className = "more";
+        more.textContent = "more like this";
+        more.title = "Search for moments that look like this frame";
+        more.addEventListener("click", () => moreLikeThis(s));
+        wrap.appendChild(more);
+      }
+      strip.appendChild(wrap);
     }
     li.appendChild(strip);
     list.appendChild(li);
@@ -135,7 +211,8 @@ async function play(i) {
 async function drawTimeline(seg) {
   const box = $("#timeline");
   try {
-    const d = await api("/api/videos/" + seg.video_id + "?q=" + encodeURIComponent(state.query));
+    const typed = $("#q").value.trim();
+    const d = await api("/api/videos/" + seg.video_id + (typed ? "?q=" + encodeURIComponent(typed) : ""));
     if (state.playing !== seg) return;
     const dur = d.video.duration || Math.max(...d.frames.map((f) => f.end), 1);
     const scores = d.frames.map((f) => f.score).filter((x) => typeof x === "number");
@@ -210,6 +287,31 @@ function upload(files) {
     const fd = new FormData();
     fd.append("file", f, f.name);
     xhr.send(fd);
+  }
+}
+
+// ---------------------------------------------------------------- eval
+
+async function runEval(file) {
+  const out = $("#eval-report");
+  out.textContent = "Evaluating " + file.name + "…";
+  try {
+    const truth = JSON.parse(await file.text());
+    const r = await api("/api/eval", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(truth) });
+    const pct = (x) => (100 * x).toFixed(1) + "%";
+    let html = '<table class="eval"><tr><th>queries</th><th>moments</th><th>R@1</th><th>R@5</th><th>R@10</th><th>mAP</th><th>median peak error</th></tr><tr>' +
+      "<td>" + r.queries + "</td><td>" + r.moments + '</td><td id="eval-r1">' + pct(r.recall_at_1) + "</td><td>" + pct(r.recall_at_5) + "</td><td>" +
+      pct(r.recall_at_10) + '</td><td id="eval-map">' + r.map.toFixed(3) + "</td><td>" + (r.median_peak_error == null ? "–" : r.median_peak_error.toFixed(2) + " s") + "</td></tr></table>";
+    if (r.misses.length) {
+      html += "<h4>Misses</h4><ul class=\"misses\">" + r.misses.map((m) => "<li>“" + escapeHtml(m.query) + "” " + escapeHtml(basename(m.path)) + " " +
+        clock(m.start) + "–" + clock(m.end) + ": " + (m.rank ? "rank " + m.rank : "not in the first 10") +
+        (m.first ? "; first came " + escapeHtml(basename(m.first.path)) + " " + clock(m.first.start) + "–" + clock(m.first.end) + (m.first_is_truth ? " (also in the truth)" : "") : "") + "</li>").join("") + "</ul>";
+    }
+    out.innerHTML = html;
+    showError(null);
+  } catch (e) {
+    out.textContent = "";
+    showError(file.name + ": " + e.message);
   }
 }
 
@@ -314,7 +416,12 @@ function showTab(name) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("#q").addEventListener("input", scheduleSearch);
+  $("#q").addEventListener("input", () => { state.weaker = false; if (state.frame) { state.frame = null; showPicture(); } scheduleSearch(); });
+  $("#filters").addEventListener("input", () => { state.weaker = false; scheduleSearch(); });
+  $("#filters").addEventListener("submit", (e) => { e.preventDefault(); clearTimeout(state.timer); runSearch(); });
+  $("#picture-clear").addEventListener("click", () => { state.image = null; state.frame = null; showPicture(); runSearch(); });
+  $("#image-input").addEventListener("change", (e) => { if (e.target.files.length) searchByImage(e.target.files[0]); e.target.value = ""; });
+  $("#eval-input").addEventListener("change", (e) => { if (e.target.files.length) runEval(e.target.files[0]); e.target.value = ""; });
   $("#search-form").addEventListener("submit", (e) => { e.preventDefault(); clearTimeout(state.timer); runSearch(); });
   $("#tab-search").addEventListener("click", () => showTab("search"));
   $("#tab-library").addEventListener("click", () => showTab("library"));
@@ -336,7 +443,15 @@ document.addEventListener("DOMContentLoaded", () => {
   const drop = $("#drop");
   ["dragenter", "dragover"].forEach((t) => document.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
   ["dragleave", "drop"].forEach((t) => document.addEventListener(t, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
-  document.addEventListener("drop", (e) => { if (e.dataTransfer && e.dataTransfer.files.length) { showTab("library"); upload(e.dataTransfer.files); } });
+  // A picture dropped on the search box (or anywhere while searching) is searched by;
+  // videos dropped anywhere are uploaded.
+  document.addEventListener("drop", (e) => {
+    const files = e.dataTransfer ? Array.from(e.dataTransfer.files) : [];
+    if (!files.length) return;
+    const onSearch = $("#search-form").contains(e.target) || !$("#search-view").hidden;
+    if (onSearch && files.length === 1 && files[0].type.startsWith("image/")) { searchByImage(files[0]); return; }
+    showTab("library"); upload(files);
+  });
 
   document.addEventListener("keydown", (e) => {
     const typing = e.target === $("#q") || e.target.tagName === "INPUT";

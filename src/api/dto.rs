@@ -97,8 +97,10 @@ pub struct HealthParams {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
-    /// What to look for, e.g. "a red circle on a blue background".
-    #[param(min_length = 1, max_length = 1000)]
+    /// What to look for, in the query language (see the README): words, "quoted
+    /// phrases", -negatives, weights (beach^2), filters (path: ext: after: before:
+    /// longer: shorter: video: source:) and sequences (A >> B). May be empty with `frame`.
+    #[param(max_length = 1000)]
     #[serde(default)]
     pub q: String,
     /// Most results.
@@ -106,10 +108,37 @@ pub struct SearchParams {
     pub k: Option<i64>,
     /// Only this video.
     pub video: Option<i64>,
-    /// Drop results whose best frame scores below this cosine.
-    #[param(minimum = -1.0, maximum = 1.0)]
-    pub min_score: Option<f32>,
+    /// The cut-off: `auto` (only credible matches, the default), `off` (everything,
+    /// best first) or a cosine between -1 and 1.
+    #[param(schema_with = min_score_schema)]
+    pub min_score: Option<String>,
+    /// More like this frame (a `frame_id` of any result).
+    pub frame: Option<i64>,
+    /// The weight of the picture (frame or image) against the text's 1.
+    #[param(exclusive_minimum = 0.0, maximum = 10.0)]
+    pub image_weight: Option<f32>,
     /// "video": also group the results per video, best video first.
+    pub group: Option<GroupBy>,
+}
+
+/// `POST /api/search`: a search by an uploaded picture (multipart/form-data), with the
+/// same fields as `GET /api/search` as form fields.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SearchForm {
+    /// The picture (JPEG, PNG, WebP, ...).
+    #[schema(value_type = String, format = Binary)]
+    pub image: Vec<u8>,
+    /// Text to combine with the picture (the query language).
+    #[schema(max_length = 1000)]
+    pub q: Option<String>,
+    #[schema(minimum = 1, maximum = 1000)]
+    pub k: Option<i64>,
+    #[schema(schema_with = min_score_schema)]
+    pub min_score: Option<String>,
+    #[schema(exclusive_minimum = 0.0, maximum = 10.0)]
+    pub image_weight: Option<f32>,
+    pub video: Option<i64>,
     pub group: Option<GroupBy>,
 }
 
@@ -197,6 +226,139 @@ pub struct SearchResponse {
     pub results: Vec<SegmentDto>,
     /// With `group=video`: the results per video.
     pub groups: Option<Vec<GroupDto>>,
+    /// Weaker matches the cut-off held back (ask again with `min_score=off` to see them).
+    pub withheld: usize,
+    /// The cut-off used: `auto`, `off` or the number.
+    pub cutoff: String,
+}
+
+impl SearchResponse {
+    /// The API's form of a search's answer.
+    pub fn new(res: crate::search::SearchResponse, group: bool) -> Self {
+        let groups = group.then(|| {
+            crate::search::group::by_video(&res.results)
+                .into_iter()
+                .map(|g| GroupDto {
+                    video_id: g.video_id,
+                    path: g.path,
+                    best_score: g.best_score,
+                    segments: g.segments.into_iter().map(Into::into).collect(),
+                })
+                .collect()
+        });
+        Self {
+            query: res.query,
+            results: res.results.into_iter().map(Into::into).collect(),
+            groups,
+            withheld: res.withheld,
+            cutoff: res.cutoff,
+        }
+    }
+}
+
+/// `POST /api/eval` body: known moments.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TruthDto {
+    #[schema(min_length = 1, max_length = 1000)]
+    pub query: String,
+    /// The file (its path, or its tail after a `/`).
+    #[schema(min_length = 1)]
+    pub path: String,
+    /// Seconds.
+    #[schema(minimum = 0.0)]
+    pub start: f64,
+    pub end: f64,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EvalParams {
+    /// The cut-off the searches use (`off` by default: ranking quality).
+    #[param(schema_with = min_score_schema)]
+    pub min_score: Option<String>,
+}
+
+/// `min_score`: `auto`, `off`, or a cosine in [-1, 1].
+fn min_score_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["auto", "off"])))
+        .item(ObjectBuilder::new().schema_type(Type::Number).minimum(Some(-1.0)).maximum(Some(1.0)))
+        .description(Some("auto (only credible matches), off (everything), or a cosine between -1 and 1"))
+        .build())
+}
+
+/// A result as a miss shows it.
+#[derive(Serialize, ToSchema)]
+pub struct SeenDto {
+    pub path: String,
+    pub start: f64,
+    pub end: f64,
+    pub score: f32,
+}
+
+/// A truth moment not found first.
+#[derive(Serialize, ToSchema)]
+pub struct MissDto {
+    pub query: String,
+    pub path: String,
+    pub start: f64,
+    pub end: f64,
+    /// Its rank when within the first 10.
+    pub rank: Option<usize>,
+    /// What came first.
+    pub first: Option<SeenDto>,
+    /// Whether that is another moment of the same query's truth.
+    pub first_is_truth: bool,
+}
+
+/// `POST /api/eval`: R@k, mAP, the median peak error and the misses (the rule: README).
+#[derive(Serialize, ToSchema)]
+pub struct EvalReport {
+    pub queries: usize,
+    pub moments: usize,
+    pub recall_at_1: f64,
+    pub recall_at_5: f64,
+    pub recall_at_10: f64,
+    pub map: f64,
+    /// Seconds.
+    pub median_peak_error: Option<f64>,
+    pub cutoff: String,
+    pub misses: Vec<MissDto>,
+}
+
+impl From<crate::search::eval::Report> for EvalReport {
+    fn from(r: crate::search::eval::Report) -> Self {
+        Self {
+            queries: r.queries,
+            moments: r.moments,
+            recall_at_1: r.recall_at_1,
+            recall_at_5: r.recall_at_5,
+            recall_at_10: r.recall_at_10,
+            map: r.map,
+            median_peak_error: r.median_peak_error,
+            cutoff: r.cutoff,
+            misses: r
+                .misses
+                .into_iter()
+                .map(|m| MissDto {
+                    query: m.query,
+                    path: m.path,
+                    start: m.start,
+                    end: m.end,
+                    rank: m.rank,
+                    first: m.first.map(|f| SeenDto {
+                        path: f.path,
+                        start: f.start,
+                        end: f.end,
+                        score: f.score,
+                    }),
+                    first_is_truth: m.first_is_truth,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::dto::*;
 use super::{ApiError, AppState, ServerEvent};
-use crate::search::{self, SearchRequest, Segment};
+use crate::search::{self, SearchRequest};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -43,15 +43,86 @@ pub async fn health(state: web::Data<AppState>, p: web::Query<HealthParams>) -> 
 #[utoipa::path(get, path = "/api/search", tag = "search", params(SearchParams),
     responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
-/// Search by text: moments (time spans) in videos, best first.
+/// Search by text (the query language) or by a stored frame: moments (time spans) in
+/// videos, best first; by default only credible matches.
 pub async fn search(state: web::Data<AppState>, p: web::Query<SearchParams>) -> Result<HttpResponse> {
     let p = p.into_inner();
-    let req = SearchRequest {
-        query: p.q,
-        k: p.k.unwrap_or(20),
-        video: p.video,
-        min_score: p.min_score,
+    let mut req = SearchRequest::new(p.q, p.k.unwrap_or(20));
+    req.video = p.video;
+    req.frame = p.frame;
+    if let Some(m) = p.min_score.as_deref() {
+        req.min_score = m.parse()?;
+    }
+    if let Some(w) = p.image_weight {
+        req.image_weight = w;
+    }
+    run_search(&state, req, p.group == Some(GroupBy::Video)).await
+}
+
+#[utoipa::path(post, path = "/api/search", tag = "search",
+    request_body(content = SearchForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+/// Search by an uploaded picture (`image`), optionally with text (`q`): a weighted sum of
+/// the two. The other fields are those of `GET /api/search`.
+pub async fn search_image(state: web::Data<AppState>, mut payload: actix_multipart::Multipart) -> Result<HttpResponse> {
+    let mut req = SearchRequest::new(String::new(), 20);
+    let mut group = false;
+    let mut image: Option<(String, Vec<u8>)> = None;
+    while let Some(field) = payload.next().await {
+        let mut field = field.map_err(|e| ApiError::bad_request(format!("malformed form: {e}")))?;
+        let key = field.name().unwrap_or_default().to_string();
+        let file = field.content_disposition().and_then(|cd| cd.get_filename()).map(sanitize);
+        let limit = if key == "image" { search::MAX_IMAGE_BYTES } else { 4096 };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| ApiError::bad_request(format!("upload interrupted: {e}")))?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("the form field {key:?} is larger than {limit} bytes"),
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if key == "image" {
+            image = Some((file.unwrap_or_else(|| "the uploaded image".into()), bytes));
+            continue;
+        }
+        let text = String::from_utf8(bytes).map_err(|_| ApiError::bad_request(format!("the form field {key:?} is not UTF-8 text")))?;
+        let number = |what: &str| ApiError::bad_request(format!("the form field {key:?} must be {what} (got {text:?})"));
+        match key.as_str() {
+            "q" => req.query = text.clone(),
+            "k" => req.k = text.trim().parse().map_err(|_| number("a whole number"))?,
+            "video" => req.video = Some(text.trim().parse().map_err(|_| number("a video id"))?),
+            "min_score" => req.min_score = text.parse()?,
+            "image_weight" => req.image_weight = text.trim().parse().map_err(|_| number("a number"))?,
+            "group" => match text.trim() {
+                "video" => group = true,
+                "none" => group = false,
+                _ => return Err(number("video or none")),
+            },
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown form field {key:?}: the fields are image, q, k, video, min_score, image_weight, group"
+                )));
+            }
+        }
+    }
+    let Some((name, bytes)) = image else {
+        return Err(ApiError::bad_request(
+            "no image in the form (send multipart/form-data with an \"image\" file field; for text use GET /api/search)",
+        ));
     };
+    req.image = Some(search::ImageQuery::Bytes { name, bytes });
+    run_search(&state, req, group).await
+}
+
+/// Validates, takes a search permit, searches (once more when a model switch finished
+/// meanwhile), records the metrics.
+async fn run_search(state: &AppState, req: SearchRequest, group: bool) -> Result<HttpResponse> {
     let t = Instant::now();
     let res = match search::validate(&req) {
         Ok(_) => {
@@ -68,37 +139,37 @@ pub async fn search(state: web::Data<AppState>, p: web::Query<SearchParams>) -> 
         Err(e) => Err(e),
     };
     state.metrics.observe_query(t.elapsed(), res.is_ok());
-    let res = res?;
-    let groups = (p.group == Some(GroupBy::Video)).then(|| group_by_video(&res.results));
-    Ok(HttpResponse::Ok().json(SearchResponse {
-        query: res.query,
-        results: res.results.into_iter().map(Into::into).collect(),
-        groups,
-    }))
+    Ok(HttpResponse::Ok().json(SearchResponse::new(res?, group)))
 }
 
-/// Results grouped per video, best video first, each with its segments best first.
-fn group_by_video(results: &[Segment]) -> Vec<GroupDto> {
-    let mut order: Vec<i64> = Vec::new();
-    let mut groups: std::collections::HashMap<i64, Vec<Segment>> = Default::default();
-    for s in results {
-        if !groups.contains_key(&s.video_id) {
-            order.push(s.video_id);
-        }
-        groups.entry(s.video_id).or_default().push(s.clone());
-    }
-    order
+#[utoipa::path(post, path = "/api/eval", tag = "search", params(EvalParams),
+    request_body(content = Vec<TruthDto>, description = "known moments: at most 1000"),
+    responses((status = 200, body = EvalReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Evaluate search against known moments: R@1/5/10, mAP, the median peak error, misses.
+pub async fn eval(state: web::Data<AppState>, p: web::Query<EvalParams>, body: web::Json<Vec<TruthDto>>) -> Result<HttpResponse> {
+    let truth: Vec<search::eval::Truth> = body
+        .into_inner()
         .into_iter()
-        .map(|id| {
-            let segs = groups.remove(&id).unwrap_or_default();
-            GroupDto {
-                video_id: id,
-                path: segs[0].path.clone(),
-                best_score: segs.iter().map(|s| s.score).fold(f32::MIN, f32::max),
-                segments: segs.into_iter().map(Into::into).collect(),
-            }
+        .map(|t| search::eval::Truth {
+            query: t.query,
+            path: t.path,
+            start: t.start,
+            end: t.end,
         })
-        .collect()
+        .collect();
+    if truth.len() > 1000 {
+        return Err(ApiError::bad_request(format!("{} truth entries; the API takes at most 1000 (use vidseek eval)", truth.len())));
+    }
+    let text = serde_json::to_string(&truth).map_err(ApiError::internal)?;
+    let truth = search::eval::parse_truth(&text)?;
+    let min_score = match p.min_score.as_deref() {
+        Some(m) => m.parse()?,
+        None => search::MinScore::Off,
+    };
+    let _permit = state.permits.acquire().await.map_err(ApiError::internal)?;
+    let report = search::eval::run(&state.catalog, state.runner.model(), &truth, min_score).await?;
+    Ok(HttpResponse::Ok().json(EvalReport::from(report)))
 }
 
 #[utoipa::path(get, path = "/api/videos", tag = "library",
@@ -124,13 +195,7 @@ pub async fn video(state: web::Data<AppState>, id: web::Path<i64>, p: web::Query
     if let Some(q) = p.q.as_deref().filter(|q| !q.trim().is_empty()) {
         search::validate(&SearchRequest::new(q, 1))?;
         let _permit = state.permits.acquire().await.map_err(ApiError::internal)?;
-        let model = state.runner.model();
-        let name = model.model_name().to_string();
-        let text = q.to_string();
-        let qv = web::block(move || model.embed_texts(&[text.as_str()]))
-            .await
-            .map_err(ApiError::internal)??;
-        for (f, s) in state.catalog.frame_scores(id, &name, qv.row(0)).await? {
+        for (f, s) in search::group::timeline(&state.catalog, state.runner.model(), id, q).await? {
             scores.insert(f.id, s);
         }
     }

@@ -237,7 +237,7 @@ fn json_error(err: impl std::fmt::Display) -> actix_web::Error {
 
 /// Routes: shared by the server and the integration tests' in-process app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().error_handler(|e, _| json_error(e)))
+    cfg.app_data(web::JsonConfig::default().limit(1 << 20).error_handler(|e, _| json_error(e)))
         .app_data(web::QueryConfig::default().error_handler(|e, _| json_error(e)))
         .app_data(
             web::PathConfig::default()
@@ -247,6 +247,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api")
                 .route("/health", web::get().to(handlers::health))
                 .route("/search", web::get().to(handlers::search))
+                .route("/search", web::post().to(handlers::search_image))
+                .route("/eval", web::post().to(handlers::eval))
                 .route("/videos", web::get().to(handlers::videos))
                 .route("/videos/{id}", web::get().to(handlers::video))
                 .route("/videos/{id}", web::delete().to(handlers::delete_video))

@@ -20,6 +20,8 @@ use super::{AppState, dto, handlers, media, metrics};
     paths(
         handlers::health,
         handlers::search,
+        handlers::search_image,
+        handlers::eval,
         handlers::videos,
         handlers::video,
         handlers::delete_video,
@@ -38,7 +40,7 @@ use super::{AppState, dto, handlers, media, metrics};
         media::thumb,
         metrics::metrics,
     ),
-    components(schemas(dto::ErrorBody, dto::UploadForm, dto::GroupBy)),
+    components(schemas(dto::ErrorBody, dto::UploadForm, dto::SearchForm, dto::GroupBy)),
     tags(
         (name = "search", description = "Finding moments"),
         (name = "library", description = "Videos, indexing, uploads"),

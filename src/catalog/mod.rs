@@ -8,15 +8,17 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use crate::index::{IndexError, TextDoc, TextIndex, VectorBackend, VectorIndex};
 
 // The store is the catalog's alone: everything reads and writes through the catalog.
 #[path = "../store/mod.rs"]
 mod store;
+mod directory;
 mod queue;
 
+pub use directory::{Directory, Listed};
 pub use queue::Queue;
 pub use store::{
     Counts, FileState, Frame, Integrity, Job, JobFile, JobKind, JobState, NewFrame, NewText, NewVideo, StoreError, Switch,
@@ -108,6 +110,8 @@ pub struct Catalog {
     /// The vector backend (HNSW by default; see [`VectorBackend`] for what another must do).
     vectors: RwLock<Box<dyn VectorBackend>>,
     text: TextIndex,
+    /// The videos with their frame runs, in memory (a snapshot per read).
+    directory: RwLock<Arc<Directory>>,
     /// Held by every change to the library (store write plus index updates), so the
     /// store and both indexes see changes in the same order: a video deleted while it is
     /// being written can never leave its texts or vectors behind.
@@ -179,12 +183,14 @@ impl Catalog {
                 generation,
             )?;
         }
+        let directory = load_directory(&store).await?;
         Ok(Self {
             data_dir: data_dir.to_path_buf(),
             store,
             active: RwLock::new((model.to_string(), dim)),
             vectors: RwLock::new(vectors),
             text,
+            directory: RwLock::new(Arc::new(directory)),
             writes: tokio::sync::Mutex::new(()),
             _lock: lock,
         })
@@ -230,6 +236,7 @@ impl Catalog {
         fresh.checkpoint(&self.data_dir.join("vectors"), generation)?;
         *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         *self.active.write().unwrap_or_else(|e| e.into_inner()) = (s.model.clone(), s.dim);
+        self.set_directory(load_directory(&self.store).await?);
         Ok(stale)
     }
 
@@ -262,8 +269,18 @@ impl Catalog {
                 text: t.text.clone(),
             })
             .collect();
-        self.text
-            .update(&w.replaced_video.into_iter().collect::<Vec<_>>(), &texts, generation)?;
+        let replaced: Vec<i64> = w.replaced_video.into_iter().collect();
+        self.text.update(&replaced, &texts, generation)?;
+        let listed = Listed {
+            id,
+            path: v.path.clone(),
+            mtime_ns: v.mtime_ns,
+            duration: (v.duration > 0.0).then_some(v.duration),
+            first_frame: w.frame_ids.first().copied().unwrap_or(0),
+            frames: w.frame_ids.len() as i64,
+        };
+        let next = self.directory().with([listed], &replaced);
+        self.set_directory(next);
         self.compact_if_needed().await?;
         Ok(id)
     }
@@ -279,6 +296,8 @@ impl Catalog {
             .unwrap_or_else(|e| e.into_inner())
             .delete(&frames);
         self.text.update(&[id], &[], generation)?;
+        let next = self.directory().with([], &[id]);
+        self.set_directory(next);
         self.compact_if_needed().await?;
         Ok(true)
     }
@@ -452,7 +471,10 @@ impl Catalog {
 
     /// Records that a file could not be indexed (a file indexed before keeps its frames).
     pub async fn put_failed(&self, path: &str, size: i64, mtime_ns: i64, hash: &str, error: &str) -> Result<(), CatalogError> {
-        Ok(self.store.put_failed(path, size, mtime_ns, hash, error).await?)
+        let _w = self.writes.lock().await;
+        self.store.put_failed(path, size, mtime_ns, hash, error).await?;
+        self.set_directory(load_directory(&self.store).await?);
+        Ok(())
     }
 
     /// Records a switch to another model (its vectors are then added alongside).
@@ -489,12 +511,37 @@ impl Catalog {
         for v in videos {
             self.store.put_video(v, &model).await?;
         }
+        self.set_directory(load_directory(&self.store).await?);
         Ok(())
     }
 
     /// Closes the database (the indexes are saved by their own calls).
     pub async fn close(&self) {
         self.store.close().await;
+    }
+
+    /// The library's videos with their frame runs (a snapshot).
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_directory(&self, d: Directory) {
+        *self.directory.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(d);
+    }
+
+    /// Stored vectors of `model` for frames (deleted ones are absent).
+    pub async fn vectors_by_ids(&self, model: &str, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>, CatalogError> {
+        Ok(self.store.vectors_by_ids(model, ids).await?)
+    }
+
+    /// Cached embeddings of texts (label vocabularies) for `model`.
+    pub async fn text_vectors(&self, model: &str, texts: &[String]) -> Result<Vec<(String, Vec<f32>)>, CatalogError> {
+        Ok(self.store.text_vectors(model, texts).await?)
+    }
+
+    /// Caches embeddings of texts for `model`.
+    pub async fn put_text_vectors(&self, model: &str, items: &[(String, Vec<f32>)]) -> Result<(), CatalogError> {
+        Ok(self.store.put_text_vectors(model, items).await?)
     }
 
     /// Nearest live frames to a unit vector: (frame id, cosine), best first.
@@ -508,7 +555,15 @@ impl Catalog {
     /// [`Catalog::nearest`] for a query embedded with `model`; refused when the index
     /// holds another model's vectors (a switch completed after the query was embedded:
     /// embed it again with the active model).
-    pub fn nearest_for(&self, model: &str, query: &[f32], k: usize, ef: usize) -> Result<Vec<(i64, f32)>, CatalogError> {
+    /// `filter` restricts the frames during the graph search (None: all).
+    pub fn nearest_for(
+        &self,
+        model: &str,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&dyn Fn(i64) -> bool>,
+    ) -> Result<Vec<(i64, f32)>, CatalogError> {
         let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
         if v.model() != model || v.dim() != query.len() {
             return Err(CatalogError::ModelMismatch {
@@ -516,7 +571,7 @@ impl Catalog {
                 given: model.to_string(),
             });
         }
-        Ok(v.search(query, k, ef, None))
+        Ok(v.search(query, k, ef, filter))
     }
 
     /// Points in the vector index (live frames and tombstones).
@@ -524,14 +579,37 @@ impl Catalog {
         self.vectors.read().unwrap_or_else(|e| e.into_inner()).points()
     }
 
-    /// The best `limit` text matches (subtitles, titles, file names).
-    pub fn text_search(&self, query: &str, limit: usize) -> Result<Vec<crate::index::TextHit>, CatalogError> {
-        Ok(self.text.search(query, limit)?)
+    /// The best `limit` text matches (subtitles, titles, file names) of a structured
+    /// lexical query, only in `videos` when given.
+    pub fn text_search(
+        &self,
+        query: &crate::index::LexicalQuery,
+        videos: Option<&[i64]>,
+        limit: usize,
+    ) -> Result<Vec<crate::index::TextHit>, CatalogError> {
+        Ok(self.text.search(query, videos, limit)?)
     }
     /// Points in the vector index that are deleted frames.
     pub fn vector_tombstones(&self) -> usize {
         self.vectors.read().unwrap_or_else(|e| e.into_inner()).tombstones()
     }
+}
+
+/// Reads the directory of videos and frame runs from the store.
+async fn load_directory(store: &Store) -> Result<Directory, CatalogError> {
+    let runs: std::collections::HashMap<i64, (i64, i64)> =
+        store.frame_runs().await?.into_iter().map(|(v, first, n)| (v, (first, n))).collect();
+    Ok(Directory::new(store.videos().await?.into_iter().map(|v| {
+        let (first_frame, frames) = runs.get(&v.id).copied().unwrap_or((0, 0));
+        Listed {
+            id: v.id,
+            path: v.path,
+            mtime_ns: v.mtime_ns,
+            duration: v.duration,
+            first_frame,
+            frames,
+        }
+    })))
 }
 
 /// What a data folder holds, read without a model or the writer's lock (the CLI's

@@ -163,6 +163,10 @@ pub struct Files {
     /// package folder; each must sit where its graph names it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub external_data: Vec<String>,
+    /// The model's label vocabulary (one label a line, `#` comments): what the search
+    /// cut-off competes a query against. Without it, the built-in everyday list is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -336,6 +340,7 @@ impl Manifest {
             ("tokenizer", self.files.tokenizer.as_str()),
         ];
         files.extend(self.files.external_data.iter().map(|f| ("external weights", f.as_str())));
+        files.extend(self.files.labels.iter().map(|f| ("label vocabulary", f.as_str())));
         files
     }
 

@@ -197,6 +197,36 @@ pub struct Embedder {
     /// The batch size the image graph is fixed at.
     image_batch: Option<usize>,
     filter: Filter,
+    /// The package's label vocabulary (`files.labels`), when it has one.
+    labels: Option<Vec<String>>,
+}
+
+/// Reads a label file: one label a line, blank lines and `#` comments skipped,
+/// duplicates dropped.
+pub fn read_labels(path: &Path) -> Result<Vec<String>, EmbedError> {
+    let text = std::fs::read_to_string(path).map_err(|e| EmbedError::Manifest {
+        path: path.to_path_buf(),
+        reason: format!("cannot read the label vocabulary ({e})"),
+    })?;
+    let labels = parse_labels(&text);
+    if labels.is_empty() {
+        return Err(EmbedError::Manifest {
+            path: path.to_path_buf(),
+            reason: "the label vocabulary is empty: write one label a line".into(),
+        });
+    }
+    Ok(labels)
+}
+
+/// Labels of a label file's text (see [`read_labels`]).
+pub fn parse_labels(text: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|l| seen.insert(l.to_lowercase()))
+        .map(str::to_string)
+        .collect()
 }
 
 /// What the text graph takes, read from the graph itself.
@@ -271,7 +301,12 @@ impl Embedder {
             "bilinear" => Filter::Bilinear,
             _ => Filter::Bicubic,
         };
+        let labels = match &manifest.files.labels {
+            Some(f) => Some(read_labels(&dir.join(f))?),
+            None => None,
+        };
         let emb = Self {
+            labels,
             dir: dir.to_path_buf(),
             manifest,
             visual: Mutex::new(visual),
@@ -291,6 +326,11 @@ impl Embedder {
             emb.dir.display()
         );
         Ok(emb)
+    }
+
+    /// The package's label vocabulary, when it ships one.
+    pub fn labels(&self) -> Option<&[String]> {
+        self.labels.as_deref()
     }
 
     /// The package's manifest.

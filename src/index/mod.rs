@@ -7,7 +7,7 @@ pub mod vector;
 
 use std::path::{Path, PathBuf};
 
-pub use text::{TextDoc, TextHit, TextIndex};
+pub use text::{LexicalQuery, TextDoc, TextHit, TextIndex};
 pub use vector::{VectorBackend, VectorIndex};
 
 /// Errors of the derived indexes. None of them loses data: the store is the source of

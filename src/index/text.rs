@@ -6,8 +6,9 @@
 use std::path::Path;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::QueryParser;
-use tantivy::schema::{Field, INDEXED, STORED, STRING, Schema, TEXT, Value};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery, TermSetQuery};
+use tantivy::schema::{Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, Value};
+use tantivy::tokenizer::TokenStream;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 
 use super::IndexError;
@@ -22,6 +23,17 @@ pub struct TextDoc {
     pub start: Option<f64>,
     pub end: Option<f64>,
     pub text: String,
+}
+
+/// A structured lexical query (the query language's lexical side; see `search::query`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LexicalQuery {
+    /// Any may match; each with its weight.
+    pub words: Vec<(String, f32)>,
+    /// All must match, as phrases.
+    pub phrases: Vec<String>,
+    /// None may match (words or phrases).
+    pub not: Vec<String>,
 }
 
 /// A match with its BM25 score.
@@ -166,11 +178,62 @@ impl TextIndex {
         doc
     }
 
-    /// The best `limit` matches of `query` (user text: syntax errors are tolerated).
-    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<TextHit>, IndexError> {
+    fn tokens(&self, text: &str) -> Result<Vec<Term>, IndexError> {
+        let mut analyzer = self.index.tokenizer_for_field(self.fields.text).map_err(terr)?;
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            out.push(Term::from_field_text(self.fields.text, &stream.token().text));
+        }
+        Ok(out)
+    }
+
+    /// A term, or a phrase of several, as one query (None: no token).
+    fn phrase(&self, text: &str) -> Result<Option<Box<dyn Query>>, IndexError> {
+        let mut terms = self.tokens(text)?;
+        Ok(match terms.len() {
+            0 => None,
+            1 => Some(Box::new(TermQuery::new(terms.remove(0), IndexRecordOption::WithFreqs))),
+            _ => Some(Box::new(PhraseQuery::new(terms))),
+        })
+    }
+
+    /// The best `limit` matches of a structured query, only in `videos` when given: any
+    /// of the words (each boosted by its weight), every phrase, none of `not`.
+    pub fn search(&self, query: &LexicalQuery, videos: Option<&[i64]>, limit: usize) -> Result<Vec<TextHit>, IndexError> {
         let f = &self.fields;
-        let parser = QueryParser::for_index(&self.index, vec![f.text]);
-        let (q, _errors) = parser.parse_query_lenient(query);
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut words: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (w, weight) in &query.words {
+            for t in self.tokens(w)? {
+                let tq: Box<dyn Query> = Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs));
+                words.push((Occur::Should, Box::new(BoostQuery::new(tq, *weight))));
+            }
+        }
+        if !words.is_empty() {
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(words))));
+        }
+        for p in &query.phrases {
+            if let Some(q) = self.phrase(p)? {
+                clauses.push((Occur::Must, q));
+            }
+        }
+        if clauses.is_empty() {
+            return Ok(Vec::new());
+        }
+        for n in &query.not {
+            if let Some(q) = self.phrase(n)? {
+                clauses.push((Occur::MustNot, q));
+            }
+        }
+        if let Some(videos) = videos {
+            if videos.is_empty() {
+                return Ok(Vec::new());
+            }
+            let terms = videos.iter().map(|v| Term::from_field_i64(f.video_id, *v));
+            clauses.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+        }
+        let q = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
         let top = searcher
             .search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())
@@ -229,16 +292,33 @@ mod tests {
             5,
         )
         .unwrap();
-        let hits = idx.search("lighthouse", 10).unwrap();
+        let words = |w: &[&str]| LexicalQuery {
+            words: w.iter().map(|w| (w.to_string(), 1.0)).collect(),
+            ..Default::default()
+        };
+        let hits = idx.search(&words(&["lighthouse"]), None, 10).unwrap();
         assert_eq!(hits.len(), 1);
         assert_eq!((hits[0].doc.video_id, hits[0].doc.start), (10, Some(12.0)));
         // Syntax characters in user text are not an error.
-        assert!(idx.search("harbour AND (", 10).is_ok());
+        assert!(idx.search(&words(&["harbour", "AND", "("]), None, 10).is_ok());
+        // A phrase must match as a phrase; `not` excludes; videos restrict.
+        let phrase = |p: &str| LexicalQuery {
+            phrases: vec![p.into()],
+            ..Default::default()
+        };
+        assert_eq!(idx.search(&phrase("lighthouse keeper"), None, 10).unwrap().len(), 1);
+        assert!(idx.search(&phrase("keeper lighthouse"), None, 10).unwrap().is_empty());
+        let mut either = words(&["lighthouse", "harbour"]);
+        assert_eq!(idx.search(&either, None, 10).unwrap().len(), 2);
+        assert_eq!(idx.search(&either, Some(&[11]), 10).unwrap().len(), 1);
+        assert!(idx.search(&either, Some(&[]), 10).unwrap().is_empty());
+        either.not = vec!["quiet harbour".into()];
+        assert_eq!(idx.search(&either, None, 10).unwrap().len(), 1);
         idx.update(&[10], &[], 6).unwrap();
-        assert!(idx.search("lighthouse", 10).unwrap().is_empty());
+        assert!(idx.search(&words(&["lighthouse"]), None, 10).unwrap().is_empty());
         drop(idx);
         let (again, g) = TextIndex::open(dir.path()).unwrap();
         assert_eq!(g, Some(6));
-        assert_eq!(again.search("harbour", 10).unwrap().len(), 1);
+        assert_eq!(again.search(&words(&["harbour"]), None, 10).unwrap().len(), 1);
     }
 }

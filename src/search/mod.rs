@@ -1,44 +1,82 @@
-//! `search`: the read path. A sentence comes back as moments in videos.
+//! `search`: the read path. A query comes back as moments in videos.
 //!
-//! 1. The query is embedded at its true token length.
-//! 2. Vector candidates: the nearest frames in the HNSW index (deleted frames dropped).
-//! 3. Segments: within each video, the best candidate frame seeds a segment that grows
-//!    over neighbouring frames (in stored order) scoring within one logit of it
-//!    (`1 / logit_scale` in cosine), so a scene that matches comes back as one span with
-//!    its start, end and best moment (peak); score = the best frame's cosine.
-//! 4. Text candidates: tantivy matches of subtitle cues (with their times), titles and
-//!    file names, as segments too.
-//! 5. Fusion: reciprocal rank fusion of the two lists (k = 60); a text match that
-//!    overlaps a visual segment of the same video makes it `both`, narrowed to the cue.
+//! 1. `query`: the text is parsed once into a typed query (terms, phrases, negative
+//!    terms, weights, filters, sequences); CLI, API and UI share it.
+//! 2. The query vector: the terms embedded at their true token length (weighted parts
+//!    summed), an image or a stored frame embedded or read, combined as a weighted sum
+//!    of unit vectors; negative terms embedded too.
+//! 3. `retrieve`: the filters become the set of videos that may answer (`Scope`), then
+//!    the visual retriever finds the nearest frames among them (a filtered graph search,
+//!    or an exact scan when they are few); frames near a negative term are dropped (a
+//!    credible match for it) or pushed down (by how much more they resemble it than the
+//!    median candidate does). The lexical retriever finds subtitle cues, titles and file
+//!    names with the words (never stop words) and phrases.
+//! 4. `segments`: frames grow into moments within one logit (`1 / logit_scale`) of their best.
+//! 5. `fuse`: visual moments and subtitle cues in one ranking (reciprocal rank fusion
+//!    aware of scores); a cue inside a visual moment makes it `both`, narrowed to the cue.
+//! 6. The cut-off (`calibrate`): by default only credible matches are returned; the count
+//!    of those held back is reported. Title and file-name matches come after the credible
+//!    moments, each as its video's best moment for the query (never the whole video).
+//! 7. `group`: results per video; a video's score timeline.
+
+pub mod calibrate;
+pub mod eval;
+pub mod fuse;
+pub mod group;
+pub mod query;
+pub mod retrieve;
+pub mod segments;
+pub mod sequence;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::catalog::{Catalog, CatalogError};
+use self::calibrate::{Calibration, Judge, MARGIN};
+use self::fuse::{Fusion, RankedList, Rrf};
+use self::query::{Clause, Query, QueryError, SourceFilter};
+use self::retrieve::Scope;
+use crate::catalog::{Catalog, CatalogError, Frame, StoreError};
 use crate::embed::{EmbedError, Embedder};
-use crate::catalog::{Frame, StoreError};
+use crate::util::dot;
 
 /// Longest query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;
 /// Most results one query may ask for.
 pub const MAX_K: usize = 1000;
-const RRF_K: f64 = 60.0;
+/// Largest image a query may upload.
+pub const MAX_IMAGE_BYTES: usize = 32 * 1024 * 1024;
+/// Largest weight of an image against the text of a query.
+pub const MAX_IMAGE_WEIGHT: f32 = 10.0;
 
-/// Errors of a search. The first four are the caller's fault (400).
+/// Errors of a search.
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
     #[error("the query is empty: type what you are looking for, e.g. \"a dog catching a frisbee\"")]
     EmptyQuery,
     #[error("the query has {0} characters; the limit is {MAX_QUERY_CHARS}: shorten it")]
     QueryTooLong(usize),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error(
+        "the query has only negative terms or filters: say what to look for too (e.g. `a dog -cat path:holiday`), \
+         or search by an image or a frame"
+    )]
+    NothingToLookFor,
     #[error("k must be between 1 and {MAX_K} (got {0})")]
     BadK(i64),
-    #[error("min_score must be a number between -1 and 1 (got {0})")]
-    BadMinScore(f32),
+    #[error("min_score must be auto, off or a number between -1 and 1 (got {0})")]
+    BadMinScore(String),
+    #[error("the image weight must be a number above 0 and at most {MAX_IMAGE_WEIGHT} (got {0})")]
+    BadImageWeight(f32),
+    #[error("the query image {name} cannot be used: {reason}")]
+    BadImage { name: String, reason: String },
     #[error("video {0} does not exist")]
     NoSuchVideo(i64),
+    #[error("frame {0} does not exist (frame ids are in every search result); search again")]
+    NoSuchFrame(i64),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error("embedding the query failed: {0}")]
@@ -58,10 +96,15 @@ impl crate::error::Classified for SearchError {
     fn fault(&self) -> crate::error::Fault {
         use crate::error::Fault;
         match self {
-            SearchError::EmptyQuery | SearchError::QueryTooLong(_) | SearchError::BadK(_) | SearchError::BadMinScore(_) => {
-                Fault::BadInput
-            }
-            SearchError::NoSuchVideo(_) => Fault::NotFound,
+            SearchError::EmptyQuery
+            | SearchError::QueryTooLong(_)
+            | SearchError::Query(_)
+            | SearchError::NothingToLookFor
+            | SearchError::BadK(_)
+            | SearchError::BadMinScore(_)
+            | SearchError::BadImageWeight(_)
+            | SearchError::BadImage { .. } => Fault::BadInput,
+            SearchError::NoSuchVideo(_) | SearchError::NoSuchFrame(_) => Fault::NotFound,
             SearchError::Catalog(e) => e.fault(),
             SearchError::Model(e) => e.fault(),
             SearchError::Panicked(_) => Fault::Internal,
@@ -72,9 +115,13 @@ impl crate::error::Classified for SearchError {
         match self {
             SearchError::EmptyQuery => "empty_query",
             SearchError::QueryTooLong(_) => "query_too_long",
+            SearchError::Query(_) => "bad_query",
+            SearchError::NothingToLookFor => "nothing_to_look_for",
             SearchError::BadK(_) => "bad_k",
             SearchError::BadMinScore(_) => "bad_min_score",
-            SearchError::NoSuchVideo(_) => "not_found",
+            SearchError::BadImageWeight(_) => "bad_image_weight",
+            SearchError::BadImage { .. } => "bad_image",
+            SearchError::NoSuchVideo(_) | SearchError::NoSuchFrame(_) => "not_found",
             SearchError::Catalog(e) => e.code(),
             SearchError::Model(e) => e.code(),
             SearchError::Panicked(_) => "internal",
@@ -82,27 +129,82 @@ impl crate::error::Classified for SearchError {
     }
 }
 
+/// Which results are returned.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum MinScore {
+    /// Only credible matches (see `calibrate`).
+    #[default]
+    Auto,
+    /// Everything, best first.
+    Off,
+    /// Moments whose best frame scores at least this cosine.
+    Value(f32),
+}
+
+impl std::str::FromStr for MinScore {
+    type Err = SearchError;
+    fn from_str(s: &str) -> Result<Self, SearchError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" | "" => Ok(MinScore::Auto),
+            "off" | "none" => Ok(MinScore::Off),
+            t => match t.parse::<f32>() {
+                Ok(x) if x.is_finite() && (-1.0..=1.0).contains(&x) => Ok(MinScore::Value(x)),
+                _ => Err(SearchError::BadMinScore(s.to_string())),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for MinScore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MinScore::Auto => f.write_str("auto"),
+            MinScore::Off => f.write_str("off"),
+            MinScore::Value(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// A picture to search by.
+#[derive(Clone, Debug)]
+pub enum ImageQuery {
+    /// A file on this machine (the CLI).
+    File(PathBuf),
+    /// Uploaded bytes (the API), with a name for messages.
+    Bytes { name: String, bytes: Vec<u8> },
+}
+
 /// What to look for.
 #[derive(Clone, Debug)]
 pub struct SearchRequest {
-    /// What to look for.
+    /// The query, in the query language (`search::query`); may be empty with an image
+    /// or a frame.
     pub query: String,
     /// Most results.
     pub k: i64,
-    /// Only this video.
+    /// Only this video (the same as `video:ID`).
     pub video: Option<i64>,
-    /// Drop segments whose best frame scores below this cosine.
-    pub min_score: Option<f32>,
+    /// The cut-off.
+    pub min_score: MinScore,
+    /// Search by a picture (combined with the text when there is one).
+    pub image: Option<ImageQuery>,
+    /// Search by a stored frame ("more like this").
+    pub frame: Option<i64>,
+    /// The weight of the picture against the text's 1.
+    pub image_weight: f32,
 }
 
 impl SearchRequest {
-    /// A search for `query` with up to `k` results and no filter.
+    /// A search for `query` with up to `k` results, the calibrated cut-off, no filter.
     pub fn new(query: impl Into<String>, k: i64) -> Self {
         Self {
             query: query.into(),
             k,
             video: None,
-            min_score: None,
+            min_score: MinScore::Auto,
+            image: None,
+            frame: None,
+            image_weight: 1.0,
         }
     }
 }
@@ -125,29 +227,50 @@ pub struct Segment {
     pub start: f64,
     pub end: f64,
     pub peak: f64,
-    /// Cosine similarity of the query and the best frame of the segment.
+    /// Cosine similarity of the query and the best frame of the segment (less what
+    /// negative terms took off).
     pub score: f32,
     pub source: Source,
     pub frame_id: Option<i64>,
-    /// The matching subtitle or title text, for text results.
+    /// The matching subtitle, title or file name, for text results.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// Fused rank score (reciprocal rank fusion).
     pub rank_score: f64,
 }
 
+impl Segment {
+    /// An empty moment of `video_id` (fields to be filled).
+    pub fn new(video_id: i64, source: Source) -> Self {
+        Self {
+            video_id,
+            path: String::new(),
+            start: 0.0,
+            end: 0.0,
+            peak: 0.0,
+            score: 0.0,
+            source,
+            frame_id: None,
+            text: None,
+            rank_score: 0.0,
+        }
+    }
+}
+
+/// The answer to a search.
 #[derive(Clone, Debug, Serialize)]
 pub struct SearchResponse {
     pub query: String,
     pub results: Vec<Segment>,
+    /// Moments the cut-off held back (weaker matches: ask with min_score off to see them).
+    pub withheld: usize,
+    /// The cut-off used: "auto", "off" or the number.
+    pub cutoff: String,
 }
 
-/// Checks a request; returns the trimmed query.
-pub fn validate(req: &SearchRequest) -> Result<String, SearchError> {
+/// Checks a request; returns the parsed query.
+pub fn validate(req: &SearchRequest) -> Result<Query, SearchError> {
     let q = req.query.trim();
-    if q.is_empty() {
-        return Err(SearchError::EmptyQuery);
-    }
     let n = q.chars().count();
     if n > MAX_QUERY_CHARS {
         return Err(SearchError::QueryTooLong(n));
@@ -155,226 +278,462 @@ pub fn validate(req: &SearchRequest) -> Result<String, SearchError> {
     if req.k < 1 || req.k > MAX_K as i64 {
         return Err(SearchError::BadK(req.k));
     }
-    if let Some(m) = req.min_score
+    if let MinScore::Value(m) = req.min_score
         && !(m.is_finite() && (-1.0..=1.0).contains(&m))
     {
-        return Err(SearchError::BadMinScore(m));
+        return Err(SearchError::BadMinScore(m.to_string()));
     }
-    Ok(q.to_string())
+    if !(req.image_weight.is_finite() && req.image_weight > 0.0 && req.image_weight <= MAX_IMAGE_WEIGHT) {
+        return Err(SearchError::BadImageWeight(req.image_weight));
+    }
+    let parsed = query::parse(q)?;
+    let by_picture = req.image.is_some() || req.frame.is_some();
+    if !parsed.has_terms() && !by_picture {
+        return Err(if q.is_empty() { SearchError::EmptyQuery } else { SearchError::NothingToLookFor });
+    }
+    if parsed.steps.len() > 1 && parsed.steps.iter().any(|c| c.terms.is_empty()) {
+        return Err(SearchError::NothingToLookFor);
+    }
+    Ok(parsed)
+}
+
+/// The model's logit scale (its trained temperature).
+pub(crate) fn logit_scale(model: &Embedder) -> f32 {
+    model.manifest().scoring().logit_scale.max(1.0)
+}
+
+fn normalize(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+/// Embeds texts off the async executor.
+async fn embed_texts(model: &Arc<Embedder>, texts: Vec<String>) -> Result<Vec<Vec<f32>>, SearchError> {
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let m = model.clone();
+    let what = texts.join(" | ");
+    let emb = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        m.embed_texts(&refs)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!("the query embedding task failed for {what:?}: {e}");
+        SearchError::Panicked(format!("the query embedding task failed: {e}"))
+    })??;
+    Ok(emb.rows().map(<[f32]>::to_vec).collect())
+}
+
+/// The unit vector of weighted text parts: the normalised sum of their embeddings.
+pub(crate) async fn embed_parts(model: &Arc<Embedder>, parts: &[(String, f32)]) -> Result<Vec<f32>, SearchError> {
+    let rows = embed_texts(model, parts.iter().map(|(t, _)| t.clone()).collect()).await?;
+    Ok(weighted_sum(parts.iter().map(|(_, w)| *w).zip(rows.iter().map(Vec::as_slice)), model.dim()))
+}
+
+fn weighted_sum<'a>(items: impl Iterator<Item = (f32, &'a [f32])>, dim: usize) -> Vec<f32> {
+    let mut v = vec![0.0; dim];
+    for (w, row) in items {
+        v.iter_mut().zip(row).for_each(|(a, b)| *a += w * b);
+    }
+    normalize(&mut v);
+    v
+}
+
+/// The vectors one clause (and the request's picture) searches with.
+pub(crate) struct QueryVectors {
+    /// What the visual retriever searches with.
+    pub combined: Vec<f32>,
+    /// The text part alone (None for a picture-only query).
+    pub text: Option<Vec<f32>>,
+    /// The picture part alone.
+    pub picture: Option<Vec<f32>>,
+    /// Negative terms: (unit vector, weight).
+    pub negatives: Vec<(Vec<f32>, f32)>,
+    /// The frame searched by (its own moment is left out of the results).
+    pub source_frame: Option<Frame>,
+}
+
+impl QueryVectors {
+    pub(crate) async fn build(
+        catalog: &Catalog,
+        model: &Arc<Embedder>,
+        clause: &Clause,
+        image: Option<&ImageQuery>,
+        frame: Option<i64>,
+        image_weight: f32,
+    ) -> Result<Self, SearchError> {
+        let dim = model.dim();
+        let parts = clause.visual_parts();
+        let mut texts: Vec<String> = parts.iter().map(|(t, _)| t.clone()).collect();
+        texts.extend(clause.negatives.iter().map(|t| t.text.clone()));
+        let rows = embed_texts(model, texts).await?;
+        let text = (!parts.is_empty()).then(|| {
+            weighted_sum(parts.iter().map(|(_, w)| *w).zip(rows.iter().map(Vec::as_slice)), dim)
+        });
+        let negatives = clause
+            .negatives
+            .iter()
+            .zip(rows.iter().skip(parts.len()))
+            .map(|(t, v)| (v.clone(), t.weight()))
+            .collect();
+        let mut pictures: Vec<Vec<f32>> = Vec::new();
+        if let Some(img) = image {
+            pictures.push(embed_image(model, img).await?);
+        }
+        let mut source_frame = None;
+        if let Some(id) = frame {
+            let v = catalog
+                .vectors_by_ids(model.model_name(), &[id])
+                .await?
+                .into_iter()
+                .next()
+                .ok_or(SearchError::NoSuchFrame(id))?;
+            pictures.push(v.1);
+            source_frame = catalog.frames_by_ids(&[id]).await?.into_iter().next();
+        }
+        let picture = (!pictures.is_empty()).then(|| weighted_sum(pictures.iter().map(|p| (1.0, p.as_slice())), dim));
+        let combined = match (&text, &picture) {
+            (Some(t), Some(p)) => weighted_sum([(1.0, t.as_slice()), (image_weight, p.as_slice())].into_iter(), dim),
+            (Some(t), None) => t.clone(),
+            (None, Some(p)) => p.clone(),
+            (None, None) => return Err(SearchError::NothingToLookFor),
+        };
+        Ok(Self {
+            combined,
+            text,
+            picture,
+            negatives,
+            source_frame,
+        })
+    }
+}
+
+/// Decodes and embeds a query picture (still images decoded exactly as for indexing).
+async fn embed_image(model: &Arc<Embedder>, img: &ImageQuery) -> Result<Vec<f32>, SearchError> {
+    let (name, path, temp) = match img {
+        ImageQuery::File(p) => (p.display().to_string(), p.clone(), None),
+        ImageQuery::Bytes { name, bytes } => {
+            if bytes.is_empty() {
+                return Err(SearchError::BadImage {
+                    name: name.clone(),
+                    reason: "it is empty".into(),
+                });
+            }
+            if bytes.len() > MAX_IMAGE_BYTES {
+                return Err(SearchError::BadImage {
+                    name: name.clone(),
+                    reason: format!("it has {} bytes; the limit is {MAX_IMAGE_BYTES}", bytes.len()),
+                });
+            }
+            // The name's extension helps FFmpeg pick the format; the content decides.
+            let ext: String = std::path::Path::new(name)
+                .extension()
+                .and_then(|e| e.to_str())
+                .filter(|e| e.len() <= 5 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+                .map(|e| format!(".{}", e.to_ascii_lowercase()))
+                .unwrap_or_default();
+            let f = tempfile::Builder::new()
+                .prefix("vidseek-query-")
+                .suffix(&ext)
+                .tempfile()
+                .map_err(|e| SearchError::Panicked(format!("cannot write the uploaded image to a temporary file: {e}")))?;
+            std::fs::write(f.path(), bytes)
+                .map_err(|e| SearchError::Panicked(format!("cannot write the uploaded image to a temporary file: {e}")))?;
+            (name.clone(), f.path().to_path_buf(), Some(f))
+        }
+    };
+    let m = model.clone();
+    let n = name.clone();
+    let v = tokio::task::spawn_blocking(move || {
+        let _keep = temp;
+        let picture = crate::decode::image(&path).map_err(|e| SearchError::BadImage {
+            name: n,
+            reason: format!(
+                "{e}; use a JPEG, PNG, WebP or another picture FFmpeg reads (a video file: search its frames with --frame)"
+            ),
+        })?;
+        let emb = m.embed_images(&[picture])?;
+        Ok::<_, SearchError>(emb.row(0).to_vec())
+    })
+    .await
+    .map_err(|e| SearchError::Panicked(format!("embedding the query image {name} failed: {e}")))??;
+    Ok(v)
 }
 
 /// Runs a search.
-pub async fn search(
-    catalog: &Catalog,
-    model: Arc<Embedder>,
-    req: &SearchRequest,
-) -> Result<SearchResponse, SearchError> {
-    let query = validate(req)?;
-    let k = req.k as usize;
-    let q = query.clone();
-    let q_for_log = query.clone();
-    let m = model.clone();
-    // Inference is CPU work: off the async executor.
-    let qv = tokio::task::spawn_blocking(move || m.embed_texts(&[q.as_str()]))
-        .await
-        .map_err(|e| {
-            tracing::error!("the query embedding task failed for {q_for_log:?}: {e}");
-            SearchError::Panicked(format!("the query embedding task failed: {e}"))
-        })??;
-    let qv = qv.row(0).to_vec();
-    let delta = 1.0 / model.manifest().logit_scale.unwrap_or(100.0).max(1.0);
-    // Vector candidates (exact over one video when filtered).
-    let mut scored: Vec<(Frame, f32)> = Vec::new();
-    if let Some(video) = req.video {
-        if catalog.video(video).await?.is_none() {
-            return Err(SearchError::NoSuchVideo(video));
+pub async fn search(catalog: &Catalog, model: Arc<Embedder>, req: &SearchRequest) -> Result<SearchResponse, SearchError> {
+    let parsed = validate(req)?;
+    let mut filters = parsed.filters.clone();
+    if let Some(v) = req.video {
+        if catalog.directory().get(v).is_none() {
+            return Err(SearchError::NoSuchVideo(v));
         }
-        scored = catalog.frame_scores(video, model.model_name(), &qv).await?;
-    } else {
-        let n = (k * 10).clamp(100, 2000);
-        let hits = catalog.nearest_for(model.model_name(), &qv, n, n + 64)?;
-        let score_of: HashMap<i64, f32> = hits.iter().copied().collect();
-        for f in catalog
-            .frames_by_ids(&hits.iter().map(|h| h.0).collect::<Vec<_>>())
-            .await?
-        {
-            let s = score_of[&f.id];
-            scored.push((f, s));
-        }
-    }
-    let mut visual = segments_from_frames(scored, delta);
-    visual.sort_by(|a, b| b.score.total_cmp(&a.score));
-
-    // Text candidates.
-    let mut text_segs = Vec::new();
-    for hit in catalog.text_search(&query, (k * 3).clamp(20, 300))? {
-        let d = hit.doc;
-        if req.video.is_some_and(|v| v != d.video_id) {
-            continue;
-        }
-        let (start, end) = match (d.start, d.end) {
-            (Some(s), Some(e)) => (s, e.max(s)),
-            _ => (0.0, 0.0),
-        };
-        text_segs.push(Segment {
-            video_id: d.video_id,
-            path: String::new(),
-            start,
-            end,
-            peak: start,
-            score: f32::NAN,
-            source: Source::Text,
-            frame_id: None,
-            text: Some(d.text),
-            rank_score: 0.0,
-        });
-    }
-
-    // Best first: resolve paths (and, for text-only hits, the best frame) only until k
-    // results are final, so a query costs a few store reads, not one per candidate.
-    let mut results = Vec::with_capacity(k);
-    let mut paths: HashMap<i64, Option<(String, f64)>> = HashMap::new();
-    for mut seg in fuse(visual, text_segs) {
-        if results.len() >= k {
-            break;
-        }
-        if let std::collections::hash_map::Entry::Vacant(slot) = paths.entry(seg.video_id) {
-            let v = catalog.video(seg.video_id).await?;
-            slot.insert(v.map(|v| (v.path, v.duration.unwrap_or(0.0))));
-        }
-        let Some((path, duration)) = &paths[&seg.video_id] else {
-            continue; // removed since the index was read
-        };
-        seg.path = path.clone();
-        if seg.source == Source::Text {
-            if seg.end <= seg.start {
-                // A title or file-name match stands for the whole video.
-                seg.end = *duration;
-            }
-            if let Some((fid, s, peak)) = best_frame_in(catalog, model.model_name(), seg.video_id, seg.start, seg.end, &qv).await? {
-                seg.score = s;
-                seg.frame_id = Some(fid);
-                if seg.peak < seg.start || seg.peak >= seg.end.max(seg.start + 1e-9) {
-                    seg.peak = peak;
-                }
+        if filters.videos.is_empty() {
+            filters.videos.push(v);
+        } else {
+            // Both the parameter and `video:` restrict: only their common videos.
+            filters.videos.retain(|x| *x == v);
+            if filters.videos.is_empty() {
+                return Ok(empty(req));
             }
         }
-        if req.min_score.is_some_and(|m| !seg.score.is_nan() && seg.score < m) {
-            continue;
-        }
-        if seg.score.is_nan() {
-            seg.score = 0.0;
-        }
-        results.push(seg);
     }
-    Ok(SearchResponse { query, results })
+    let scope = Scope::new(catalog.directory(), &filters);
+    if scope.is_empty() {
+        return Ok(empty(req));
+    }
+    if parsed.steps.len() > 1 {
+        return sequence::search(catalog, model, req, &parsed, &scope).await;
+    }
+    let engine = Engine::new(catalog, model, req).await?;
+    let clause = parsed.clause();
+    let qv = QueryVectors::build(catalog, &engine.model, clause, req.image.as_ref(), req.frame, req.image_weight).await?;
+    let found = engine.moments(clause, &qv, &scope, filters.source, req.k as usize).await?;
+    Ok(SearchResponse {
+        query: req.query.trim().to_string(),
+        results: found.results,
+        withheld: found.withheld,
+        cutoff: req.min_score.to_string(),
+    })
 }
 
-
-/// Groups scored frames into segments per video: the best unclaimed frame seeds a
-/// segment that grows over frames adjacent in stored order (one missing frame is
-/// bridged) whose score is within `delta` of the seed's.
-pub fn segments_from_frames(scored: Vec<(Frame, f32)>, delta: f32) -> Vec<Segment> {
-    let mut by_video: HashMap<i64, Vec<(Frame, f32)>> = HashMap::new();
-    for (f, s) in scored {
-        by_video.entry(f.video_id).or_default().push((f, s));
+fn empty(req: &SearchRequest) -> SearchResponse {
+    SearchResponse {
+        query: req.query.trim().to_string(),
+        results: Vec::new(),
+        withheld: 0,
+        cutoff: req.min_score.to_string(),
     }
-    let mut out = Vec::new();
-    for (video_id, mut frames) in by_video {
-        frames.sort_by_key(|(f, _)| f.seq);
-        let mut claimed = vec![false; frames.len()];
-        let mut order: Vec<usize> = (0..frames.len()).collect();
-        order.sort_by(|&a, &b| frames[b].1.total_cmp(&frames[a].1));
-        for seed in order {
-            if claimed[seed] {
-                continue;
-            }
-            let floor = frames[seed].1 - delta;
-            let (mut lo, mut hi) = (seed, seed);
-            while lo > 0
-                && !claimed[lo - 1]
-                && frames[lo - 1].1 >= floor
-                && frames[lo].0.seq - frames[lo - 1].0.seq <= 2
-            {
-                lo -= 1;
-            }
-            while hi + 1 < frames.len()
-                && !claimed[hi + 1]
-                && frames[hi + 1].1 >= floor
-                && frames[hi + 1].0.seq - frames[hi].0.seq <= 2
-            {
-                hi += 1;
-            }
-            for c in claimed.iter_mut().take(hi + 1).skip(lo) {
-                *c = true;
-            }
-            let (peak, score) = (&frames[seed].0, frames[seed].1);
-            out.push(Segment {
-                video_id,
-                path: String::new(),
-                start: frames[lo].0.start,
-                end: frames[hi].0.end,
-                peak: peak.peak,
-                score,
-                source: Source::Visual,
-                frame_id: Some(peak.id),
-                text: None,
-                rank_score: 0.0,
-            });
-        }
-    }
-    out
 }
 
-/// Reciprocal rank fusion of visual segments (best first) and text segments (best
-/// first). Overlapping pairs of the same video merge into one `both` segment over the
-/// time both agree on (the cue's moment within the visual span): a line of dialogue is
-/// exact, while the visual span of a query the pictures barely answer can cover a whole
-/// video.
-fn fuse(visual: Vec<Segment>, text: Vec<Segment>) -> Vec<Segment> {
-    let mut out: Vec<Segment> = visual;
-    for (rank, s) in out.iter_mut().enumerate() {
-        s.rank_score = 1.0 / (RRF_K + rank as f64 + 1.0);
+/// Moments found for one clause.
+pub(crate) struct Found {
+    pub results: Vec<Segment>,
+    pub withheld: usize,
+}
+
+/// One search's model, vocabulary and cut-off.
+pub(crate) struct Engine<'a> {
+    pub catalog: &'a Catalog,
+    pub model: Arc<Embedder>,
+    pub name: String,
+    pub logit_scale: f32,
+    pub vocab: Arc<calibrate::Vocabulary>,
+    pub min_score: MinScore,
+}
+
+impl<'a> Engine<'a> {
+    pub(crate) async fn new(catalog: &'a Catalog, model: Arc<Embedder>, req: &SearchRequest) -> Result<Self, SearchError> {
+        let vocab = calibrate::vocabulary(catalog, &model).await?;
+        Ok(Self {
+            catalog,
+            name: model.model_name().to_string(),
+            logit_scale: logit_scale(&model),
+            model,
+            vocab,
+            min_score: req.min_score,
+        })
     }
-    for (rank, t) in text.into_iter().enumerate() {
-        let rrf = 1.0 / (RRF_K + rank as f64 + 1.0);
-        let overlap = out.iter_mut().find(|v| {
-            v.video_id == t.video_id
-                && v.source != Source::Text
-                && t.end > t.start
-                && t.start < v.end
-                && v.start < t.end
-        });
-        match overlap {
-            Some(v) => {
-                v.rank_score += rrf;
-                if v.source == Source::Visual {
-                    v.start = v.start.max(t.start);
-                    v.end = v.end.min(t.end);
-                    if v.peak < v.start || v.peak >= v.end {
-                        v.peak = v.start;
+
+    /// The best `k` moments for a clause in the scope, the cut-off applied.
+    pub(crate) async fn moments(
+        &self,
+        clause: &Clause,
+        qv: &QueryVectors,
+        scope: &Scope,
+        source: Option<SourceFilter>,
+        k: usize,
+    ) -> Result<Found, SearchError> {
+        let catalog = self.catalog;
+        let delta = 1.0 / self.logit_scale;
+        // Visual candidates, negative terms applied.
+        let mut penalty: HashMap<i64, f32> = HashMap::new();
+        let mut vectors: HashMap<i64, Vec<f32>> = HashMap::new();
+        let mut visual = Vec::new();
+        if source != Some(SourceFilter::Text) {
+            let n = (k * 10).clamp(100, 2000);
+            let mut scored = retrieve::visual(catalog, &self.name, &qv.combined, scope, n).await?;
+            if !qv.negatives.is_empty() && !scored.is_empty() {
+                let ids: Vec<i64> = scored.iter().map(|(f, _)| f.id).collect();
+                vectors.extend(catalog.vectors_by_ids(&self.name, &ids).await?);
+                let mut dropped = std::collections::HashSet::new();
+                for (nv, w) in &qv.negatives {
+                    let s: Vec<f32> = ids.iter().map(|id| vectors.get(id).map_or(0.0, |v| dot(nv, v))).collect();
+                    let mut sorted = s.clone();
+                    sorted.sort_by(f32::total_cmp);
+                    let median = sorted[sorted.len() / 2];
+                    for (id, sn) in ids.iter().zip(&s) {
+                        let Some(v) = vectors.get(id) else { continue };
+                        // A credible match for the negative term: out.
+                        if self.logit_scale * (sn - self.vocab.best(v).1) >= -MARGIN {
+                            dropped.insert(*id);
+                        }
+                        *penalty.entry(*id).or_default() += w * (sn - median).max(0.0);
                     }
                 }
-                v.source = Source::Both;
-                if v.text.is_none() {
-                    v.text = t.text;
+                scored.retain(|(f, _)| !dropped.contains(&f.id));
+                for (f, s) in scored.iter_mut() {
+                    *s -= penalty.get(&f.id).copied().unwrap_or(0.0);
                 }
             }
-            None => out.push(Segment { rank_score: rrf, ..t }),
+            visual = segments::from_frames(scored, delta);
         }
+        // Lexical candidates: cues (with times) are fused; titles and file names wait.
+        let mut cues = Vec::new();
+        let mut bm25 = Vec::new();
+        let mut names: Vec<(i64, String)> = Vec::new();
+        if source != Some(SourceFilter::Visual) {
+            let lexical = clause.lexical();
+            for hit in retrieve::lexical(catalog, &lexical, scope, (k * 3).clamp(20, 300))? {
+                let d = hit.doc;
+                match (d.start, d.end) {
+                    (Some(s), Some(e)) if d.kind == "subtitle" => {
+                        cues.push(Segment {
+                            start: s,
+                            end: e.max(s),
+                            peak: s,
+                            score: f32::NAN,
+                            text: Some(d.text),
+                            ..Segment::new(d.video_id, Source::Text)
+                        });
+                        bm25.push(hit.score);
+                    }
+                    // A title or file name answers only when it holds every word of
+                    // the query ("circle.mp4" does not answer "a yellow circle").
+                    _ if !names_all(&d.text, &lexical.words) => {}
+                    _ => {
+                        if !names.iter().any(|(v, _)| *v == d.video_id) {
+                            names.push((d.video_id, d.text));
+                        }
+                    }
+                }
+            }
+        }
+        let fused = Rrf::default().fuse(RankedList::visual(visual, self.logit_scale), RankedList::lexical(cues, &bm25));
+
+        // The cut-off needs the vectors of the moments it judges: read them at once.
+        let calibration = match self.min_score {
+            MinScore::Auto => Some(Calibration {
+                vocab: self.vocab.clone(),
+                logit_scale: self.logit_scale,
+                judge: match (&qv.text, &qv.picture) {
+                    (Some(t), _) => Judge::Text(t.clone()),
+                    (None, Some(p)) => {
+                        let best_label = self.vocab.best(p).0;
+                        tracing::debug!("picture query: its best label is {:?}", self.vocab.labels[best_label]);
+                        Judge::Image { best_label }
+                    }
+                    (None, None) => unreachable!("a query vector has a part"),
+                },
+            }),
+            _ => None,
+        };
+        let checks = (4 * k).max(64);
+        if calibration.is_some() {
+            let want: Vec<i64> = fused
+                .iter()
+                .filter(|s| s.source == Source::Visual)
+                .filter_map(|s| s.frame_id)
+                .filter(|id| !vectors.contains_key(id))
+                .take(checks)
+                .collect();
+            vectors.extend(catalog.vectors_by_ids(&self.name, &want).await?);
+        }
+
+        let dir = &scope.directory;
+        let mut results: Vec<Segment> = Vec::with_capacity(k);
+        let mut withheld = 0;
+        let mut checked = 0;
+        for mut seg in fused {
+            if results.len() >= k {
+                break;
+            }
+            let Some(v) = dir.get(seg.video_id) else {
+                continue; // removed since the index was read
+            };
+            if let Some(f) = &qv.source_frame
+                && seg.video_id == f.video_id
+                && (seg.frame_id == Some(f.id) || (seg.start <= f.peak && f.peak < seg.end))
+            {
+                continue; // the frame searched by is not news
+            }
+            seg.path = v.path.clone();
+            if seg.source == Source::Text {
+                // A cue with no visual moment around it: its best frame gives the picture.
+                if let Some((fid, s, peak)) = best_frame_in(catalog, &self.name, seg.video_id, seg.start, seg.end, &qv.combined).await? {
+                    seg.score = s;
+                    seg.frame_id = Some(fid);
+                    if seg.peak < seg.start || seg.peak >= seg.end.max(seg.start + 1e-9) {
+                        seg.peak = peak;
+                    }
+                }
+                if seg.score.is_nan() {
+                    seg.score = 0.0;
+                }
+            } else {
+                match self.min_score {
+                    MinScore::Value(m) if seg.score < m => {
+                        withheld += 1;
+                        continue;
+                    }
+                    // Words of the query said in the moment: credible by themselves.
+                    MinScore::Auto if seg.source == Source::Visual => {
+                        checked += 1;
+                        let cal = calibration.as_ref().expect("auto has a calibration");
+                        let credible = checked <= checks
+                            && seg.frame_id.and_then(|id| vectors.get(&id).map(|v| (id, v))).is_some_and(|(id, v)| {
+                                cal.credible(v, seg.score, penalty.get(&id).copied().unwrap_or(0.0))
+                            });
+                        if !credible {
+                            withheld += 1;
+                            continue;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            results.push(seg);
+        }
+        // Title and file-name matches: after the credible moments, each as the video's
+        // best moment for the query; a video already in the results is marked `both`.
+        for (video, text) in names {
+            if results.len() >= k {
+                break;
+            }
+            if let Some(r) = results.iter_mut().find(|r| r.video_id == video) {
+                if r.source == Source::Visual {
+                    r.source = Source::Both;
+                    r.text = Some(text);
+                }
+                continue;
+            }
+            let Some(v) = dir.get(video) else { continue };
+            let frames = catalog.frame_scores(video, &self.name, &qv.combined).await?;
+            let best = segments::from_frames(frames, delta)
+                .into_iter()
+                .max_by(|a, b| a.score.total_cmp(&b.score));
+            let mut seg = best.unwrap_or_else(|| Segment::new(video, Source::Text));
+            seg.source = Source::Text;
+            seg.text = Some(text);
+            seg.path = v.path.clone();
+            results.push(seg);
+        }
+        Ok(Found { results, withheld })
     }
-    let precedence = |s: &Segment| match s.source {
-        Source::Both => 0,
-        Source::Text => 1,
-        Source::Visual => 2,
-    };
-    out.sort_by(|a, b| {
-        b.rank_score
-            .total_cmp(&a.rank_score)
-            .then(precedence(a).cmp(&precedence(b)))
-            .then(b.score.total_cmp(&a.score))
-    });
-    out
+}
+
+/// Whether `text` (a title or a file path) contains every one of `words` as a word.
+fn names_all(text: &str, words: &[(String, f32)]) -> bool {
+    let tokens: std::collections::HashSet<String> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_lowercase).collect();
+    words.iter().all(|(w, _)| {
+        let w = w.to_lowercase();
+        tokens.contains(&w) || w.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).all(|t| tokens.contains(t))
+    })
 }
 
 /// The best-scoring stored frame of `video` inside [start, end): (id, cosine, peak).
@@ -406,88 +765,38 @@ pub fn clock(t: f64) -> String {
 mod tests {
     use super::*;
 
-    fn frame(id: i64, seq: i64, video: i64) -> Frame {
-        Frame {
-            id,
-            video_id: video,
-            seq,
-            start: seq as f64,
-            end: seq as f64 + 1.0,
-            peak: seq as f64,
-            shot: false,
-        }
-    }
-
-    #[test]
-    fn adjacent_frames_close_to_the_best_merge_into_one_segment() {
-        let scored = vec![
-            (frame(1, 0, 7), 0.10),
-            (frame(2, 1, 7), 0.30),
-            (frame(3, 2, 7), 0.31),
-            (frame(4, 3, 7), 0.29),
-            (frame(5, 4, 7), 0.12),
-            (frame(6, 9, 7), 0.30), // far away: its own segment
-        ];
-        let mut segs = segments_from_frames(scored, 0.05);
-        segs.sort_by(|a, b| b.score.total_cmp(&a.score));
-        assert_eq!(
-            (segs[0].start, segs[0].end, segs[0].peak, segs[0].frame_id),
-            (1.0, 4.0, 2.0, Some(3))
-        );
-        assert_eq!((segs[1].start, segs[1].end), (9.0, 10.0));
-    }
-
-    #[test]
-    fn a_cue_inside_a_wide_visual_segment_narrows_it_to_the_cue() {
-        let wide = segments_from_frames((0..8).map(|i| (frame(i + 1, i, 7), 0.05)).collect(), 0.05);
-        assert_eq!((wide[0].start, wide[0].end), (0.0, 8.0));
-        let cue = Segment {
-            video_id: 7,
-            path: String::new(),
-            start: 4.0,
-            end: 6.5,
-            peak: 4.0,
-            score: 0.0,
-            source: Source::Text,
-            frame_id: None,
-            text: Some("the lighthouse keeper".into()),
-            rank_score: 0.0,
-        };
-        let other_video = Segment {
-            video_id: 8,
-            ..cue.clone()
-        };
-        let fused = fuse(wide, vec![cue, other_video]);
-        assert_eq!(fused.len(), 2);
-        let both = &fused[0];
-        assert_eq!(both.source, Source::Both);
-        assert_eq!((both.start, both.end, both.peak), (4.0, 6.5, 4.0));
-        assert_eq!(both.text.as_deref(), Some("the lighthouse keeper"));
-        assert_eq!((fused[1].video_id, fused[1].source), (8, Source::Text));
-    }
-
     #[test]
     fn validation_rejects_bad_requests() {
-        assert!(matches!(
-            validate(&SearchRequest::new("   ", 5)),
-            Err(SearchError::EmptyQuery)
-        ));
-        assert!(matches!(
-            validate(&SearchRequest::new("x".repeat(1001), 5)),
-            Err(SearchError::QueryTooLong(1001))
-        ));
-        assert!(matches!(
-            validate(&SearchRequest::new("ok", 0)),
-            Err(SearchError::BadK(0))
-        ));
-        assert!(matches!(
-            validate(&SearchRequest::new("ok", 1001)),
-            Err(SearchError::BadK(1001))
-        ));
-        assert_eq!(
-            validate(&SearchRequest::new("  a red circle. ", 5)).unwrap(),
-            "a red circle."
-        );
+        assert!(matches!(validate(&SearchRequest::new("   ", 5)), Err(SearchError::EmptyQuery)));
+        assert!(matches!(validate(&SearchRequest::new("x".repeat(1001), 5)), Err(SearchError::QueryTooLong(1001))));
+        assert!(matches!(validate(&SearchRequest::new("ok", 0)), Err(SearchError::BadK(0))));
+        assert!(matches!(validate(&SearchRequest::new("ok", 1001)), Err(SearchError::BadK(1001))));
+        assert!(matches!(validate(&SearchRequest::new("-cat path:x", 5)), Err(SearchError::NothingToLookFor)));
+        assert!(matches!(validate(&SearchRequest::new("a \"star", 5)), Err(SearchError::Query(_))));
+        let mut by_frame = SearchRequest::new("path:x", 5);
+        by_frame.frame = Some(3);
+        assert!(validate(&by_frame).is_ok(), "filters with a frame are a query");
+        by_frame.image_weight = 0.0;
+        assert!(matches!(validate(&by_frame), Err(SearchError::BadImageWeight(_))));
+        assert_eq!(validate(&SearchRequest::new("  a red circle. ", 5)).unwrap().clause().sentence(), "a red circle.");
+    }
+
+    #[test]
+    fn a_name_answers_only_with_every_word() {
+        let w = |ws: &[&str]| ws.iter().map(|w| (w.to_string(), 1.0)).collect::<Vec<_>>();
+        assert!(names_all("/v/circle.mp4", &w(&["circle"])));
+        assert!(!names_all("/v/circle.mp4", &w(&["yellow", "circle"])));
+        assert!(names_all("/v/Yellow-Circle (2).mp4", &w(&["yellow", "circle"])));
+        assert!(!names_all("/v/circles.mp4", &w(&["circle"])));
+    }
+
+    #[test]
+    fn min_score_forms() {
+        assert_eq!("auto".parse::<MinScore>().unwrap(), MinScore::Auto);
+        assert_eq!("OFF".parse::<MinScore>().unwrap(), MinScore::Off);
+        assert_eq!("0.25".parse::<MinScore>().unwrap(), MinScore::Value(0.25));
+        assert!("2".parse::<MinScore>().is_err());
+        assert!("high".parse::<MinScore>().is_err());
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod jobs;
 mod models;
 mod texts;
 mod videos;
+mod vocab;
 
 pub use jobs::{FileState, Job, JobFile, JobKind, JobState};
 pub use models::{Switch, SwitchStatus};

@@ -375,6 +375,33 @@ impl Store {
         Ok(out)
     }
 
+    /// Each video's frames as one run of ids: (video id, first frame id, frame count).
+    /// A video's frames are written in one transaction with consecutive ids, so the run
+    /// is exact.
+    pub async fn frame_runs(&self) -> Result<Vec<(i64, i64, i64)>> {
+        sqlx::query("SELECT video_id, MIN(id), COUNT(*) FROM frames GROUP BY video_id")
+            .fetch_all(&self.read)
+            .await
+            .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+            .map_err(q("listing frame runs"))
+    }
+
+    /// (frame id, vector) of `model` for the given frames (absent ones are skipped).
+    pub async fn vectors_by_ids(&self, model: &str, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!("SELECT frame_id, vector FROM embeddings WHERE model = ? AND frame_id IN ({marks})");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(model);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            let rows = query.fetch_all(&self.read).await.map_err(q("reading vectors"))?;
+            out.extend(rows.iter().map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1)))));
+        }
+        Ok(out)
+    }
+
     /// (frame id, vector) of a video's frames in order, `model`'s vectors.
     pub async fn vectors_of(&self, video_id: i64, model: &str) -> Result<Vec<(i64, Vec<f32>)>> {
         sqlx::query(

@@ -1,15 +1,17 @@
 // End-to-end test of the web UI in headless Chromium (Debian's /usr/bin/chromium driven
 // by playwright-core). Run by tests/it/browser.rs against a live `vidseek serve`:
 //
-//   node tests/browser/e2e.mjs URL QUERY FILE_NAME START END OUT_DIR
+//   node tests/browser/e2e.mjs URL QUERY FILE_NAME START END OUT_DIR TRUTH_FILE
 //
 // Types QUERY, expects FILE_NAME's group first with a segment overlapping [START, END],
 // clicks it, and checks that the <video> element's currentTime lands inside the
-// segment. Then keyboard navigation, the library view and phone width. Screenshots go
+// segment. Then keyboard navigation, the no-match state with "show weaker matches", the
+// filters bar, "more like this", a picture dropped on the search box, the library view
+// and phone width. Screenshots go
 // to OUT_DIR. Exits non-zero with a message on the first failed check.
 import { chromium } from "playwright-core";
 
-const [url, query, fileName, startS, endS, outDir] = process.argv.slice(2);
+const [url, query, fileName, startS, endS, outDir, truthFile] = process.argv.slice(2);
 const want = { start: Number(startS), end: Number(endS) };
 
 function check(cond, msg) {
@@ -69,15 +71,70 @@ try {
     check(playing === 1, "Enter plays the selected hit");
   }
 
-  // Empty state.
-  await page.fill("#q", "zzzz qqqq");
-  await page.waitForFunction(() => /No matches|moment/.test(document.querySelector("#status").textContent), null, { timeout: 10000 });
+  // The no-match state: an absent pair is held back by the cut-off, with a way to see
+  // the weaker matches.
+  await page.fill("#q", "a purple triangle");
+  await page.waitForSelector("#no-match", { timeout: 10000 });
+  check(/No good match/.test(await page.$eval("#no-match", (e) => e.textContent)), "an absent pair shows 'No good match'");
+  check((await page.$$(".hit")).length === 0, "no hits are shown for an absent pair");
+  await page.click("#show-weaker");
+  await page.waitForSelector(".group .hit", { timeout: 10000 });
+  check(/weaker matches shown/.test(await page.$eval("#status", (e) => e.textContent)), "'show weaker matches' lists them, labelled");
+
+  // Filters compose the query: a type no file has empties the page; the right one keeps it.
+  await page.fill("#q", query);
+  await page.waitForSelector(".group .hit", { timeout: 20000 });
+  await page.fill("#f-ext", "mkv");
+  await page.waitForSelector("#no-match", { timeout: 10000 });
+  check(true, "the type filter ext:mkv leaves no match");
+  await page.fill("#f-ext", fileName.split(".").pop());
+  await page.waitForSelector(".group .hit", { timeout: 10000 });
+  check((await page.$eval(".group .name", (e) => e.textContent)) === fileName, "the matching type filter keeps the result");
+  await page.fill("#f-ext", "");
+
+  // More like this: the hit's frame becomes the query; its own moment is left out.
+  const firstHit = await page.$eval(".group .hit", (e) => ({ start: Number(e.dataset.start), end: Number(e.dataset.end) }));
+  await page.click(".card .more");
+  await page.waitForFunction(() => !document.querySelector("#picture").hidden && /like frame/.test(document.querySelector("#picture").textContent), null, { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelector(".group .hit") || document.querySelector("#no-match"), null, { timeout: 10000 });
+  const similar = await page.$$eval(".group .hit", (els) => els.map((e) => ({ start: Number(e.dataset.start), end: Number(e.dataset.end) })));
+  check(similar.length > 0, "'more like this' finds similar moments");
+  check(!similar.some((h) => h.start === firstHit.start && h.end === firstHit.end), "the frame's own moment is not among them");
+  await page.screenshot({ path: outDir + "/more-like-this.png", fullPage: true });
+
+  // A picture dropped on the search box is searched by: a thumbnail of the library.
+  await page.click("#picture-clear");
+  await page.fill("#q", "");
+  const thumb = await page.evaluate(() => document.querySelector(".hit img") ? document.querySelector(".hit img").getAttribute("src") : null);
+  await page.fill("#q", query);
+  await page.waitForSelector(".hit img", { timeout: 10000 });
+  const src = await page.$eval(".hit img", (e) => e.getAttribute("src"));
+  await page.fill("#q", "");
+  await page.evaluate(async (src) => {
+    const blob = await (await fetch(src)).blob();
+    const dt = new DataTransfer();
+    dt.items.add(new File([blob], "dropped.jpg", { type: "image/jpeg" }));
+    const target = document.querySelector("#q");
+    for (const type of ["dragenter", "dragover", "drop"]) target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+  }, src || thumb);
+  await page.waitForFunction(() => /picture: dropped.jpg/.test(document.querySelector("#picture").textContent), null, { timeout: 10000 });
+  await page.waitForSelector(".group .hit", { timeout: 20000 });
+  check((await page.$eval(".group .name", (e) => e.textContent)) === fileName, "a dropped picture finds the video it came from");
+  check(await page.evaluate(() => document.querySelector("#tab-search").classList.contains("active")), "a dropped picture searches (it is not uploaded as a video)");
+  await page.click("#picture-clear");
 
   // Library view lists the video with its status.
   await page.click("#tab-library");
   await page.waitForSelector("#videos tbody tr", { timeout: 10000 });
   const row = await page.$eval("#videos tbody tr", (e) => e.textContent);
   check(row.includes(fileName) && row.includes("indexed"), "the library view lists the video as indexed");
+  // An uploaded truth file gives the eval report: QUERY at [START, END] of FILE_NAME is
+  // found first, so R@1 is 100%.
+  await page.click("#eval-panel summary");
+  await page.setInputFiles("#eval-input", truthFile);
+  await page.waitForSelector("#eval-r1", { timeout: 20000 });
+  const r1 = await page.$eval("#eval-r1", (e) => e.textContent);
+  check(r1 === "100.0%", `the eval report of the uploaded truth file shows R@1 100.0% (got ${r1})`);
   // The model panel names the active model; a bad package to switch to is refused with the reason.
   await page.waitForFunction(() => document.querySelector("#model-name").textContent === "tiny-clip-synthetic", null, { timeout: 10000 });
   check(true, "the library view names the active model");

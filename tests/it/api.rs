@@ -243,6 +243,7 @@ fn search_videos_jobs_media_events_and_errors() {
     described.sort();
     let mut routes = vec![
         "/api/docs",
+        "/api/eval",
         "/api/events",
         "/api/health",
         "/api/index",

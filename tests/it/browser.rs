@@ -32,6 +32,7 @@ fn search_click_and_play_in_headless_chromium() {
             (Scene::new(Colour::Yellow, Shape::Square, Colour::Purple), 3.0),
             (Scene::new(Colour::Red, Shape::Circle, Colour::Blue), 4.0),
             (Scene::new(Colour::White, Shape::Star, Colour::Green), 3.0),
+            (Scene::new(Colour::Red, Shape::Circle, Colour::Green), 3.0),
         ])
     }
     .write(&video)
@@ -47,15 +48,22 @@ fn search_click_and_play_in_headless_chromium() {
     // Screenshots are kept under target/ for a look after the run.
     let out = root.join("target/browser-test");
     std::fs::create_dir_all(&out).unwrap();
+    let truth = tmp.path().join("truth.json");
+    std::fs::write(
+        &truth,
+        json!([{"query": "a red circle on a blue background", "path": "garden.webm", "start": 3.0, "end": 7.0}]).to_string(),
+    )
+    .unwrap();
     let run = Command::new("node")
         .arg(root.join("tests/browser/e2e.mjs"))
         .args([
             &s.url("/"),
-            "a red circle",
+            "a red circle on a blue background",
             "garden.webm",
             "3.0",
             "7.0",
             out.to_str().unwrap(),
+            truth.to_str().unwrap(),
         ])
         .output()
         .expect("node runs");
@@ -70,4 +78,7 @@ fn search_click_and_play_in_headless_chromium() {
         "{log}"
     );
     assert!(out.join("search.png").exists());
+    assert!(log.contains("ok: 'more like this' finds similar moments"), "{log}");
+    assert!(log.contains("ok: a dropped picture finds the video it came from"), "{log}");
+    assert!(log.contains("ok: the eval report of the uploaded truth file shows R@1 100.0%"), "{log}");
 }

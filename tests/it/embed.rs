@@ -268,10 +268,10 @@ fn stream_refuses_oversized_batches_and_survives_a_failed_fill() {
 
 // ------------------------------------------------------------------ bad packages
 
-/// A copy of the bundled package's four files in a temporary folder.
+/// A copy of the bundled package's five files in a temporary folder.
 fn package_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for f in ["model.json", "visual.onnx", "textual.onnx", "tokenizer.json"] {
+    for f in ["model.json", "visual.onnx", "textual.onnx", "tokenizer.json", "labels.txt"] {
         std::fs::copy(tiny_model_dir().join(f), dir.path().join(f)).unwrap();
     }
     dir

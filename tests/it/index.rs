@@ -201,13 +201,15 @@ fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
         misses.join("\n")
     );
 
-    // Human output: path  mm:ss.s-mm:ss.s  score
+    // Human output: path  mm:ss.s-mm:ss.s  score  source  frame ID
     let out = vs(&data, &["search", "a red circle", "-k", "3"]);
     let line = stdout(&out).lines().next().unwrap_or_default().to_string();
+    let fields: Vec<&str> = line.split_whitespace().collect();
     assert!(
-        line.contains(".") && line.contains(":") && line.split_whitespace().count() == 3,
+        fields.len() == 6 && fields[1].contains(':') && fields[2].parse::<f32>().is_ok() && fields[3] == "Visual",
         "{line}"
     );
+    assert!(line.contains("frame "), "{line}");
 
     // Listing.
     let out = vs(&data, &["videos", "--json"]);
@@ -530,7 +532,7 @@ fn searching_with_another_model_is_refused_with_a_clear_message() {
     // The same graphs under another name: a different model as far as the index knows.
     let other = tmp.path().join("other-model");
     std::fs::create_dir_all(&other).unwrap();
-    for f in ["visual.onnx", "textual.onnx", "tokenizer.json"] {
+    for f in ["visual.onnx", "textual.onnx", "tokenizer.json", "labels.txt"] {
         std::fs::copy(common::tiny_model_dir().join(f), other.join(f)).unwrap();
     }
     let mut m: Value =

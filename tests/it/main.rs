@@ -12,4 +12,5 @@ mod http;
 mod hub;
 mod index;
 mod replicas;
+mod search;
 mod switch;

@@ -1,0 +1,131 @@
+//! `search::retrieve`: the two retrievers. Visual: frames near the query vector, among
+//! the videos the filters allow (a filtered graph search, or an exact scan when the
+//! allowed frames are few). Lexical: subtitle cues, titles and file names matching the
+//! query's words and phrases, in the allowed videos.
+
+use std::sync::Arc;
+
+use super::SearchError;
+use super::query::{Filters, Lexical, VideoFacts};
+use crate::catalog::{Catalog, Directory, Frame, Listed};
+use crate::index::{LexicalQuery, TextHit};
+
+/// Allowed frames at or below which the visual retriever scans them exactly instead of
+/// searching the graph with a filter.
+pub const EXACT_SCAN_MAX: i64 = 20_000;
+
+/// Which videos may answer.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    pub directory: Arc<Directory>,
+    /// Allowed video ids, sorted (None: every video).
+    pub videos: Option<Vec<i64>>,
+}
+
+impl Scope {
+    /// The videos the filters accept.
+    pub fn new(directory: Arc<Directory>, filters: &Filters) -> Self {
+        if filters.is_empty() {
+            return Self { directory, videos: None };
+        }
+        let mut ids: Vec<i64> = directory
+            .iter()
+            .filter(|v| {
+                filters.accepts(VideoFacts {
+                    id: v.id,
+                    path: &v.path,
+                    mtime_ns: v.mtime_ns,
+                    duration: v.duration,
+                })
+            })
+            .map(|v| v.id)
+            .collect();
+        ids.sort_unstable();
+        Self {
+            directory,
+            videos: Some(ids),
+        }
+    }
+
+    /// Whether no video may answer.
+    pub fn is_empty(&self) -> bool {
+        self.videos.as_ref().is_some_and(|v| v.is_empty())
+    }
+
+    pub fn allows(&self, video: i64) -> bool {
+        self.videos.as_ref().is_none_or(|v| v.binary_search(&video).is_ok())
+    }
+
+    fn listed(&self) -> Vec<&Listed> {
+        match &self.videos {
+            Some(ids) => ids.iter().filter_map(|id| self.directory.get(*id)).collect(),
+            None => self.directory.iter().collect(),
+        }
+    }
+
+    /// Frames of the allowed videos.
+    pub fn frames(&self) -> i64 {
+        self.listed().iter().map(|v| v.frames).sum()
+    }
+}
+
+/// The `n` frames nearest to `query` (a unit vector of `model`) in the scope, with
+/// their cosines, best first.
+pub async fn visual(
+    catalog: &Catalog,
+    model: &str,
+    query: &[f32],
+    scope: &Scope,
+    n: usize,
+) -> Result<Vec<(Frame, f32)>, SearchError> {
+    let allowed = scope.frames();
+    if scope.videos.is_some() && allowed <= EXACT_SCAN_MAX {
+        let mut out = Vec::with_capacity(allowed as usize);
+        for v in scope.listed() {
+            if v.frames > 0 {
+                out.extend(catalog.frame_scores(v.id, model, query).await?);
+            }
+        }
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out.truncate(n);
+        return Ok(out);
+    }
+    // A filter that keeps a small share of the graph needs a wider search to find `n`.
+    let total = scope.directory.iter().map(|v| v.frames).sum::<i64>().max(1);
+    let share = (allowed as f64 / total as f64).clamp(0.01, 1.0);
+    let ef = (((n + 64) as f64) / share.sqrt()) as usize;
+    let hits = match &scope.videos {
+        None => catalog.nearest_for(model, query, n, ef, None)?,
+        Some(_) => {
+            let dir = scope.directory.clone();
+            let filter = move |frame: i64| dir.video_of(frame).is_some_and(|v| scope.allows(v.id));
+            catalog.nearest_for(model, query, n, ef.min(20_000), Some(&filter))?
+        }
+    };
+    let score_of: std::collections::HashMap<i64, f32> = hits.iter().copied().collect();
+    let mut out: Vec<(Frame, f32)> = catalog
+        .frames_by_ids(&hits.iter().map(|h| h.0).collect::<Vec<_>>())
+        .await?
+        .into_iter()
+        .map(|f| {
+            let s = score_of[&f.id];
+            (f, s)
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(out)
+}
+
+/// The best `limit` lexical matches in the scope (nothing when the clause has no word
+/// that is not a stop word and no phrase).
+pub fn lexical(catalog: &Catalog, lex: &Lexical, scope: &Scope, limit: usize) -> Result<Vec<TextHit>, SearchError> {
+    if lex.is_empty() {
+        return Ok(Vec::new());
+    }
+    let q = LexicalQuery {
+        words: lex.words.clone(),
+        phrases: lex.phrases.clone(),
+        not: lex.not.clone(),
+    };
+    Ok(catalog.text_search(&q, scope.videos.as_deref(), limit)?)
+}
