@@ -1000,6 +1000,14 @@ fn doctor(g: &Global, json: bool) -> Result<()> {
                 "model".into(),
                 json!({"dir": dir, "name": man.name, "dim": man.embedding_dim, "valid": true, "provider": m.provider(), "device": g.device}),
             );
+            // A GPU machine's check (`.ci/gpu-run`) accepts no fallback.
+            if std::env::var("VIDSEEK_EXPECT_CUDA").is_ok_and(|v| v.trim() == "1") && m.provider() != "CUDA" {
+                ok = false;
+                lines.push(format!(
+                    "expected       CUDA (VIDSEEK_EXPECT_CUDA=1), but the model runs on {}",
+                    m.provider()
+                ));
+            }
         }
         Err(e) => {
             ok = false;

@@ -88,6 +88,7 @@ async function runSearch() {
     return;
   }
   $("#status").textContent = "Searching…";
+  $("#results").dataset.state = "searching";
   const cut = state.weaker ? "off" : "auto";
   try {
     let body;
@@ -118,6 +119,10 @@ async function runSearch() {
 function render() {
   const list = $("#results");
   list.innerHTML = "";
+  // What the list shows, for anyone (a test, an extension) waiting on it.
+  list.dataset.state = "done";
+  list.dataset.query = state.query;
+  list.dataset.picture = state.image ? "image:" + state.image.name : state.frame ? "frame:" + state.frame.id : "";
   state.hits = [];
   const asked = state.query || state.image || state.frame;
   if (asked && state.groups.length === 0) {

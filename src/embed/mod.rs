@@ -81,7 +81,7 @@ pub enum EmbedError {
     )]
     Tokenizer { path: PathBuf, reason: String },
     /// `--device cuda` was asked for and CUDA cannot start.
-    #[error("CUDA was requested (--device cuda) but cannot be used: {reason}")]
+    #[error("CUDA was requested (--device cuda) but cannot be used: {reason} (--device cpu or auto runs on the CPU)")]
     Cuda { reason: String },
     /// ONNX Runtime failed while running a graph.
     #[error("{what} failed: {reason}")]
@@ -265,7 +265,7 @@ impl Embedder {
                     return Err(EmbedError::Cuda {
                         reason: format!(
                             "the ONNX Runtime library {} was built without CUDA; install the \
-                             onnxruntime-gpu 1.31 wheel's libraries (see README, GPU) or use --device cpu",
+                             onnxruntime-gpu 1.31 wheel's libraries (see README, GPU)",
                             rt.library.display()
                         ),
                     });

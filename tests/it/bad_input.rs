@@ -236,6 +236,10 @@ fn file_deleted_while_the_job_runs() {
             "index",
             lib.to_str().unwrap(),
             "--json",
+            // One decoder, whatever the core count or GPU: the long video holds it while
+            // the victim waits its turn (more decoders would open the victim at once).
+            "--decoders",
+            "1",
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

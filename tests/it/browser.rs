@@ -37,6 +37,16 @@ fn search_click_and_play_in_headless_chromium() {
     }
     .write(&video)
     .unwrap();
+    // A second video without the queried scene: the first group must be earned.
+    VideoSpec {
+        codec: Codec::Vp9,
+        ..VideoSpec::new(vec![
+            (Scene::new(Colour::Red, Shape::Square, Colour::Yellow), 3.0),
+            (Scene::new(Colour::Blue, Shape::Triangle, Colour::White), 3.0),
+        ])
+    }
+    .write(&lib.join("pond.webm"))
+    .unwrap();
     let s = Server::start(&tmp.path().join("data"), &[&lib], &[], None);
     let id = s.post_json("/api/index", &json!({"path": lib})).json()["id"]
         .as_i64()

@@ -34,6 +34,31 @@ pub fn tiny() -> &'static Embedder {
     MODEL.get_or_init(|| Embedder::load(&tiny_model_dir(), &cpu_options()).expect("bundled model loads"))
 }
 
+/// What the machine running the suite must use, from `VIDSEEK_EXPECT_CUDA`: `1` makes
+/// every GPU test strict (CUDA and NVDEC must be used, no fallback accepted; `.ci/gpu-run`
+/// sets it), `0` makes a CPU-only machine's run strict the other way (CUDA must fail with
+/// its reason), unset accepts either and checks the fallback's reason.
+pub fn expect_cuda() -> Option<bool> {
+    match std::env::var("VIDSEEK_EXPECT_CUDA").ok().as_deref().map(str::trim) {
+        Some("1") => Some(true),
+        Some("0") => Some(false),
+        _ => None,
+    }
+}
+
+/// The execution provider the suite expects ("CUDA" or "CPU"), or None for either.
+pub fn expected_provider() -> Option<&'static str> {
+    expect_cuda().map(|c| if c { "CUDA" } else { "CPU" })
+}
+
+/// Checks a reported provider against the expectation.
+pub fn assert_provider(got: &str) {
+    match expected_provider() {
+        Some(want) => assert_eq!(got, want, "VIDSEEK_EXPECT_CUDA says {want}"),
+        None => assert!(got == "CPU" || got == "CUDA", "{got}"),
+    }
+}
+
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();

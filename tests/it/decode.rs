@@ -31,6 +31,11 @@ fn hwaccel_request_decodes_on_the_gpu_or_falls_back_to_software_with_the_reason(
     let (soft, soft_mode) = frames(&path, false);
     assert_eq!(soft_mode, "software");
     let (hw, hw_mode) = frames(&path, true);
+    match crate::common::expect_cuda() {
+        Some(true) => assert_eq!(hw_mode, "cuda", "VIDSEEK_EXPECT_CUDA=1: NVDEC must decode, no fallback"),
+        Some(false) => assert!(hw_mode.starts_with("software ("), "VIDSEEK_EXPECT_CUDA=0, yet: {hw_mode}"),
+        None => {}
+    }
     if hw_mode == "cuda" {
         eprintln!("decoded with NVDEC");
     } else {

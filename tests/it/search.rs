@@ -298,6 +298,13 @@ fn names_never_outrank_a_strong_visual_moment() {
     assert!(lib.root.join("a.mp4").exists());
 }
 
+fn lib_video_id(s: &Server, name: &str) -> i64 {
+    let v = s.get("/api/videos").json();
+    v["videos"].as_array().unwrap().iter().find(|v| v["path"].as_str().unwrap().ends_with(name)).unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
 /// Writes a rendered scene as a binary PPM (FFmpeg reads it like any picture).
 fn write_ppm(path: &Path, scene: &Scene) {
     let img = vidseek::render(scene, 224, 224, &mut Rng::new(7));
@@ -450,6 +457,11 @@ fn the_api_speaks_the_same_language() {
     assert!(r["results"].as_array().unwrap().is_empty() && r["withheld"].as_u64().unwrap() > 0, "{r}");
     let r = s.get("/api/search?q=a%20purple%20circle&k=5&min_score=off").json();
     assert_eq!(r["results"].as_array().unwrap().len(), 5, "{r}");
+    // The `video` parameter restricts like `video:`.
+    let beach_id = lib_video_id(&s, "beach.webm");
+    let r = s.get(&format!("/api/search?q=a%20red%20circle&k=20&min_score=off&video={beach_id}")).json();
+    let list = r["results"].as_array().unwrap();
+    assert!(!list.is_empty() && list.iter().all(|x| x["video_id"].as_i64() == Some(beach_id)), "{r}");
     let r = s.get("/api/search?q=a%20red%20circle%20path:holiday&k=5&group=video").json();
     assert!(r["groups"].as_array().unwrap().iter().all(|g| g["path"].as_str().unwrap().contains("holiday")), "{r}");
     // More like this, and an uploaded picture.
