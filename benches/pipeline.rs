@@ -69,11 +69,20 @@ fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
     );
     let opts = sample_opts(&model);
     let runs = 3;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let per = model.pixels_per_image();
 
-    // Decode-only.
-    let mut frames = Vec::new();
-    let mut decode_s = Vec::new();
-    for i in 0..runs {
+    // The stages are interleaved: each round times decode, embed, end-to-end and the
+    // Python peer one after the other, so the machine's drift falls on all of them alike
+    // (medians over the rounds). Every run must do the same work: the same frames.
+    let mut frames: Vec<vidseek::SampledFrame> = Vec::new();
+    let (mut decode_s, mut embed_s, mut e2e_s, mut py_s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut py_frames = 0.0;
+    for round in 0..runs {
+        // Decode-only.
         let mut kept = Vec::new();
         let t = Instant::now();
         decode_video(video, &opts, &mut |f| {
@@ -82,34 +91,26 @@ fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
         })
         .unwrap();
         decode_s.push(t.elapsed().as_secs_f64());
-        if i == 0 {
+        if round == 0 {
             frames = kept;
+        } else {
+            assert_eq!(kept.len(), frames.len(), "decode runs sampled different frames");
         }
-    }
-    let n = frames.len() as f64;
 
-    // Embed-only (CLIP crop + normalise + inference, batches of 16).
-    let per = model.pixels_per_image();
-    let mut embed_s = Vec::new();
-    for _ in 0..runs {
+        // Embed-only (CLIP crop + normalise + inference, batches of 16).
         let t = Instant::now();
+        let mut embedded = 0;
         for chunk in frames.chunks(16) {
             let mut pixels = vec![0f32; per * chunk.len()];
             for (f, out) in chunk.iter().zip(pixels.chunks_exact_mut(per)) {
                 model.preprocess(&f.image, out).unwrap();
             }
-            model.embed_pixels(&pixels).unwrap();
+            embedded += model.embed_pixels(&pixels).unwrap().rows().count();
         }
         embed_s.push(t.elapsed().as_secs_f64());
-    }
+        assert_eq!(embedded, frames.len(), "embed-only embedded another number of frames");
 
-    // End-to-end through the real job pipeline into a fresh data folder.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut e2e_s = Vec::new();
-    for _ in 0..runs {
+        // End-to-end through the real job pipeline into a fresh data folder.
         let data = tempfile::tempdir().unwrap();
         let secs = rt.block_on(async {
             let catalog = Catalog::open(data.path(), model.model_name(), model.dim(), Access::Write)
@@ -135,18 +136,14 @@ fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
             )
             .await
             .unwrap();
-            assert_eq!(r.frames, frames.len());
+            assert_eq!(r.frames, frames.len(), "end-to-end indexed another number of frames");
             let s = t.elapsed().as_secs_f64();
             catalog.close().await;
             s
         });
         e2e_s.push(secs);
-    }
 
-    // The Python peer.
-    let mut py_s = Vec::new();
-    let mut py_frames = 0.0;
-    for _ in 0..runs {
+        // The Python peer: the same video, the same frames.
         let out = std::process::Command::new("python3")
             .arg(util::root().join("benches/python_pipeline.py"))
             .args([video.to_str().unwrap(), dir.to_str().unwrap(), "1", "16"])
@@ -155,12 +152,18 @@ fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
             Ok(o) if o.status.success() => {
                 let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
                 py_frames = v["frames"].as_f64().unwrap();
+                assert_eq!(
+                    py_frames as usize,
+                    frames.len(),
+                    "the Python peer embedded another number of frames: the comparison would be unfair"
+                );
                 py_s.push(v["seconds"].as_f64().unwrap());
             }
             Ok(o) => eprintln!("python peer failed: {}", String::from_utf8_lossy(&o.stderr)),
             Err(e) => eprintln!("python peer not run: {e}"),
         }
     }
+    let n = frames.len() as f64;
     let (d, e, x) = (vidseek::median(&decode_s), vidseek::median(&embed_s), vidseek::median(&e2e_s));
     let fps = |secs: f64, n: f64| n / secs;
     let slower = fps(d, n).min(fps(e, n));
