@@ -1,0 +1,187 @@
+//! One test per README claim that had none: `remove PATH`, `search --video`,
+//! `VIDSEEK_DATA`, `.vtt` sidecar subtitles, the token on writes and
+//! `?token=` on the event stream, the contents of `/api/jobs`, several `--library`
+//! roots, and the demo.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use vidseek::{Colour, Scene, Shape, VideoSpec};
+
+use crate::common::{self, stderr, stdout};
+use crate::http::{Server, request};
+use crate::index::{index_json, search_json, vs};
+
+fn render(path: &Path, scenes: &[(Scene, f64)]) {
+    VideoSpec::new(scenes.to_vec()).write(path).unwrap();
+}
+
+fn videos(data: &Path) -> Vec<Value> {
+    let v: Value = serde_json::from_str(&stdout(&vs(data, &["videos", "--json"]))).unwrap();
+    v["videos"].as_array().unwrap().clone()
+}
+
+#[test]
+fn remove_by_path_search_by_video_and_vidseek_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    let (a, b) = (lib.join("a.mp4"), lib.join("b.mp4"));
+    render(&a, &[(Scene::new(Colour::Red, Shape::Circle, Colour::Blue), 4.0)]);
+    render(&b, &[(Scene::new(Colour::Red, Shape::Circle, Colour::Green), 4.0)]);
+    let data = tmp.path().join("data");
+    let (ok, report) = index_json(&data, &[&lib]);
+    assert!(ok, "{report}");
+
+    // search --video: only that video, though both answer.
+    let both = search_json(&data, "a red circle", 5);
+    let ids: std::collections::HashSet<i64> =
+        both["results"].as_array().unwrap().iter().map(|r| r["video_id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "{both}");
+    let id_a = videos(&data).iter().find(|v| v["path"] == a.display().to_string()).unwrap()["id"].as_i64().unwrap();
+    let out = vs(&data, &["search", "a red circle", "--video", &id_a.to_string(), "--json"]);
+    let only: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(
+        !only["results"].as_array().unwrap().is_empty()
+            && only["results"].as_array().unwrap().iter().all(|r| r["video_id"].as_i64() == Some(id_a)),
+        "{only}"
+    );
+
+    // remove PATH: the file stays, the library forgets it, search no longer finds it.
+    let out = vs(&data, &["remove", a.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(a.exists());
+    assert!(videos(&data).iter().all(|v| v["path"] != a.display().to_string()));
+    let after = search_json(&data, "a red circle", 5);
+    assert!(after["results"].as_array().unwrap().iter().all(|r| r["path"] != a.display().to_string()), "{after}");
+    let out = vs(&data, &["remove", lib.join("never-indexed.mp4").to_str().unwrap()]);
+    assert!(!out.status.success(), "removing an unknown path is an error");
+
+    // VIDSEEK_DATA in place of --data.
+    let data3 = tmp.path().join("data3");
+    let model = common::tiny_model_dir();
+    let out = common::vidseek(
+        &["--device", "cpu", "index", b.to_str().unwrap()],
+        &[("VIDSEEK_DATA", data3.to_str().unwrap()), ("VIDSEEK_MODEL", model.to_str().unwrap())],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(data3.join("vidseek.db").exists(), "VIDSEEK_DATA names the data folder");
+}
+
+#[test]
+fn vtt_sidecar_cues_are_found_at_their_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = tmp.path().join("talk.mp4");
+    render(&video, &[(Scene::empty(Colour::Black), 4.0), (Scene::empty(Colour::White), 4.0)]);
+    std::fs::write(
+        tmp.path().join("talk.vtt"),
+        "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nwelcome aboard\n\n00:05.500 --> 00:07.250\n<v Ann>the lighthouse is ahead</v>\n",
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let (ok, report) = index_json(&data, &[&video]);
+    assert!(ok, "{report}");
+    let res = search_json(&data, "lighthouse source:text", 5);
+    let hit = &res["results"][0];
+    assert_eq!(hit["text"].as_str().map(|t| t.contains("lighthouse")), Some(true), "{res}");
+    assert!((hit["start"].as_f64().unwrap() - 5.5).abs() < 0.01 && (hit["end"].as_f64().unwrap() - 7.25).abs() < 0.01, "{hit}");
+    assert!(!hit["text"].as_str().unwrap().contains("<v"), "voice tags are stripped: {hit}");
+}
+
+/// The first bytes of `GET path` on a raw connection (for a stream that stays open).
+fn first_bytes(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut got = String::new();
+    for _ in 0..20 {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                got.push_str(&String::from_utf8_lossy(&buf[..n]));
+                if got.contains("connected") || got.contains("401") {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+#[test]
+fn the_token_guards_writes_and_the_event_stream_and_jobs_list_their_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (lib1, lib2) = (tmp.path().join("one"), tmp.path().join("two"));
+    std::fs::create_dir_all(&lib1).unwrap();
+    std::fs::create_dir_all(&lib2).unwrap();
+    render(&lib2.join("x.mp4"), &[(Scene::new(Colour::Yellow, Shape::Star, Colour::Purple), 3.0)]);
+    let outside = tmp.path().join("outside.mp4");
+    render(&outside, &[(Scene::new(Colour::Yellow, Shape::Star, Colour::Purple), 2.0)]);
+    let token = "t0ken-for-claims";
+    let s = Server::start(&tmp.path().join("data"), &[&lib1, &lib2], &[], Some(token));
+    let body = json!({"path": lib2}).to_string();
+
+    // Writes without the token: 401, and nothing happens.
+    for (method, path) in [("POST", "/api/index"), ("POST", "/api/prune"), ("DELETE", "/api/videos/1"), ("POST", "/api/model")] {
+        let r = request(s.port, method, path, &[], Some(("application/json", body.as_bytes())));
+        assert_eq!(r.status, 401, "{method} {path}: {}", r.text());
+    }
+    assert!(s.get("/api/jobs").json()["jobs"].as_array().unwrap().is_empty());
+
+    // The event stream takes ?token= (an EventSource cannot send headers).
+    assert!(first_bytes(s.port, "/api/events").contains("401"));
+    assert!(first_bytes(s.port, "/api/events?token=wrong").contains("401"));
+    let ok = first_bytes(s.port, &format!("/api/events?token={token}"));
+    assert!(ok.starts_with("HTTP/1.1 200") && ok.contains(": connected"), "{ok}");
+
+    // Several roots: the second one is indexable, a path outside both is refused.
+    let r = s.post_json("/api/index", &json!({"path": lib2}));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    s.wait_for(120, "the job", |s| s.get(&format!("/api/jobs/{id}")).json()["state"] == "succeeded");
+    let r = s.post_json("/api/index", &json!({"path": outside}));
+    assert_eq!(r.status, 403, "{}", r.text());
+
+    // /api/jobs: the job with its state, counts and each file's outcome.
+    let jobs = s.get("/api/jobs").json();
+    let job = jobs["jobs"].as_array().unwrap().iter().find(|j| j["id"].as_i64() == Some(id)).unwrap_or_else(|| panic!("{jobs}"));
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["kind"], "index", "{job}");
+    let files = job["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{job}");
+    assert!(files[0]["path"].as_str().unwrap().ends_with("two/x.mp4") && files[0]["state"] == "indexed", "{job}");
+}
+
+#[test]
+fn the_demo_indexes_searches_and_evaluates_its_footage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = common::tiny_model_dir();
+    let out = common::vidseek(
+        &["--data", tmp.path().to_str().unwrap(), "--device", "cpu", "--model", model.to_str().unwrap(), "demo", "--no-serve"],
+        &[],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.contains("example searches found the right moment")).unwrap_or_else(|| panic!("{text}"));
+    let right: usize = line.split('/').next().unwrap().trim().parse().unwrap();
+    assert!(right >= 5, "{line}");
+    let eval = text.lines().find(|l| l.starts_with("eval over all")).unwrap_or_else(|| panic!("{text}"));
+    let r1: f64 = eval.split("R@1 ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(r1 >= 0.8, "{eval}");
+    // The eval file it names gives the same numbers through `vidseek eval`.
+    let file = tmp.path().join("demo-library/eval.json");
+    let out = common::vidseek(
+        &["--data", tmp.path().to_str().unwrap(), "--device", "cpu", "--model", model.to_str().unwrap(), "eval", file.to_str().unwrap(), "--json"],
+        &[],
+        None,
+    );
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    assert!((r["recall_at_1"].as_f64().unwrap() - r1).abs() < 0.001, "{r} vs {eval}");
+}
