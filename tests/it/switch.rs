@@ -237,3 +237,29 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
         assert!(hit["path"] == path.display().to_string() && overlaps(hit, *start, *end), "{caption:?}: {hit}");
     }
 }
+
+#[test]
+fn reembed_with_model_moves_the_library_like_model_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    let truth = library(&lib, 2, 3.0);
+    let data = tmp.path().join("data");
+    let (ok, report) = crate::index::index_json(&data, &[&lib]);
+    assert!(ok, "{report}");
+    assert_eq!(status(&data)["active"]["name"], "tiny-clip-synthetic");
+    let pkg = new_model(tmp.path());
+    let out = common::vidseek(
+        &["--data", data.to_str().unwrap(), "--device", "cpu", "--model", pkg.to_str().unwrap(), "reembed", "--json"],
+        &[],
+        None,
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let report: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert_eq!(report["state"], "succeeded", "{report}");
+    assert_eq!(status(&data)["active"]["name"], NEW);
+    // Later commands need no --model: the library remembers it, and search answers with it.
+    let out = common::vidseek(&["--data", data.to_str().unwrap(), "--device", "cpu", "search", &truth[0].1, "-k", "1", "--json"], &[], None);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let hit = &serde_json::from_str::<Value>(&common::stdout(&out)).unwrap()["results"][0];
+    assert!(hit["path"] == truth[0].0.display().to_string() && overlaps(hit, truth[0].2, truth[0].3), "{hit}");
+}
