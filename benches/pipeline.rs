@@ -80,6 +80,7 @@ fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
     // (medians over the rounds). Every run must do the same work: the same frames.
     let mut frames: Vec<vidseek::SampledFrame> = Vec::new();
     let (mut decode_s, mut embed_s, mut e2e_s, mut py_s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut exact_s = Vec::new();
     let mut py_frames = 0.0;
     for round in 0..runs {
         // Decode-only.
@@ -110,38 +111,43 @@ fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
         embed_s.push(t.elapsed().as_secs_f64());
         assert_eq!(embedded, frames.len(), "embed-only embedded another number of frames");
 
-        // End-to-end through the real job pipeline into a fresh data folder.
-        let data = tempfile::tempdir().unwrap();
-        let secs = rt.block_on(async {
-            let catalog = Catalog::open(data.path(), model.model_name(), model.dim(), Access::Write)
+        // End-to-end through the real job pipeline into a fresh data folder: the default
+        // (one swscale pass to the model's size), then with --exact-resize (full
+        // resolution, the model's PIL-exact resize).
+        for exact in [false, true] {
+            let data = tempfile::tempdir().unwrap();
+            let secs = rt.block_on(async {
+                let catalog = Catalog::open(data.path(), model.model_name(), model.dim(), Access::Write)
+                    .await
+                    .unwrap();
+                let job = vidseek::JobQueue::new(&catalog)
+                    .submit(vidseek::JobKind::Index, &[video.display().to_string()])
+                    .await
+                    .unwrap();
+                let io = IndexOptions {
+                    sample: opts.clone(),
+                    exact_resize: exact,
+                    ..IndexOptions::default()
+                };
+                let t = Instant::now();
+                let r = run_job(
+                    &catalog,
+                    model.clone(),
+                    job,
+                    &[video.to_path_buf()],
+                    &io,
+                    Arc::new(|_| {}),
+                    Arc::new(AtomicBool::new(false)),
+                )
                 .await
                 .unwrap();
-            let job = vidseek::JobQueue::new(&catalog)
-                .submit(vidseek::JobKind::Index, &[video.display().to_string()])
-                .await
-                .unwrap();
-            let io = IndexOptions {
-                sample: opts.clone(),
-                ..IndexOptions::default()
-            };
-            let t = Instant::now();
-            let r = run_job(
-                &catalog,
-                model.clone(),
-                job,
-                &[video.to_path_buf()],
-                &io,
-                Arc::new(|_| {}),
-                Arc::new(AtomicBool::new(false)),
-            )
-            .await
-            .unwrap();
-            assert_eq!(r.frames, frames.len(), "end-to-end indexed another number of frames");
-            let s = t.elapsed().as_secs_f64();
-            catalog.close().await;
-            s
-        });
-        e2e_s.push(secs);
+                assert_eq!(r.frames, frames.len(), "end-to-end (exact resize: {exact}) indexed another number of frames");
+                let s = t.elapsed().as_secs_f64();
+                catalog.close().await;
+                s
+            });
+            if exact { exact_s.push(secs) } else { e2e_s.push(secs) }
+        }
 
         // The Python peer: the same video, the same frames.
         let out = std::process::Command::new("python3")
@@ -175,6 +181,8 @@ fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
         "embed_only": {"seconds": e, "frames_per_s": fps(e, n), "realtime": SECONDS / e},
         "end_to_end": {"seconds": x, "frames_per_s": fps(x, n), "realtime": SECONDS / x},
         "end_to_end_over_slower_stage": fps(x, n) / slower,
+        "end_to_end_exact_resize": {"seconds": vidseek::median(&exact_s), "frames_per_s": fps(vidseek::median(&exact_s), n),
+                                     "over_default": x / vidseek::median(&exact_s)},
         "python": py.map(|p| json!({"seconds": p, "frames": py_frames, "frames_per_s": py_frames / p, "realtime": SECONDS / p})),
         "speedup_over_python": py.map(|p| p / x),
     })
@@ -207,6 +215,15 @@ fn main() {
             m["end_to_end_over_slower_stage"].as_f64().unwrap(),
             m["python"]["frames_per_s"].as_f64().unwrap_or(f64::NAN),
             m["speedup_over_python"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
+    for m in &models {
+        let x = &m["end_to_end_exact_resize"];
+        println!(
+            "{}: end-to-end with --exact-resize {:.1} fr/s, {:.2}x the default's time",
+            m["model"].as_str().unwrap(),
+            x["frames_per_s"].as_f64().unwrap_or(f64::NAN),
+            1.0 / x["over_default"].as_f64().unwrap_or(f64::NAN),
         );
     }
     util::write_report(

@@ -116,6 +116,10 @@ pub enum Command {
         /// Files decoded at once (0: 4 with GPU decoding, else one per four cores).
         #[arg(long, default_value_t = 0)]
         decoders: usize,
+        /// Decode frames at full resolution and resize them exactly like the reference
+        /// (PIL bicubic) instead of one swscale pass: slower, pixel-exact.
+        #[arg(long)]
+        exact_resize: bool,
         /// Machine-readable summary instead of a progress bar.
         #[arg(long)]
         json: bool,
@@ -354,8 +358,9 @@ pub fn run(cli: Cli) -> Result<()> {
             fps,
             batch,
             decoders,
+            exact_resize,
             json,
-        } => index(g, paths, *fps, *batch, *decoders, *json),
+        } => index(g, paths, *fps, *batch, *decoders, *exact_resize, *json),
         Command::Search {
             query,
             k,
@@ -572,8 +577,11 @@ fn print_reports(reports: &[JobReport], json: bool) -> Result<()> {
     Ok(())
 }
 
-fn index(g: &Global, paths: &[PathBuf], fps: f64, batch: usize, decoders: usize, json: bool) -> Result<()> {
-    let opts = index_options(fps, batch, decoders)?;
+fn index(g: &Global, paths: &[PathBuf], fps: f64, batch: usize, decoders: usize, exact_resize: bool, json: bool) -> Result<()> {
+    let opts = IndexOptions {
+        exact_resize,
+        ..index_options(fps, batch, decoders)?
+    };
     for p in paths {
         if !p.exists() {
             bail!("{}: no such file or folder", p.display());

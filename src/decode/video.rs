@@ -58,7 +58,8 @@ pub struct SampleOptions {
     /// collapsed into it.
     pub dedup_threshold: f32,
     /// Scale so the shorter display side has this many pixels (the model's resize;
-    /// `jobs` always sets it from the model's image size).
+    /// `jobs` sets it from the model's image size); 0 keeps the full resolution (the
+    /// model's preprocessing then resizes exactly like PIL: `index --exact-resize`).
     pub short_side: u32,
     /// Shorter side of the JPEG thumbnails; 0 for none.
     pub thumb_short_side: u32,
@@ -540,7 +541,8 @@ pub fn sample(
     })?;
 
     // Scaling target before rotation: the display geometry, swapped back for 90/270.
-    let (tw, th) = scaled_dims(info.width, info.height, opts.short_side);
+    let short = if opts.short_side == 0 { info.width.min(info.height) } else { opts.short_side };
+    let (tw, th) = scaled_dims(info.width, info.height, short);
     let (sw, sh) = if info.rotation % 180 == 90 { (th, tw) } else { (tw, th) };
     let mut sws: Option<(scaling::Context, Pixel, u32, u32)> = None;
     let mut grey_sws = None;

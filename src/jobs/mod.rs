@@ -103,6 +103,9 @@ pub struct IndexOptions {
     /// A second model every frame is also embedded with: the one a switch is moving
     /// to, so footage indexed during the switch is ready for it.
     pub also_embed: Option<Arc<Embedder>>,
+    /// Decode at full resolution and let the model's preprocessing resize (bit-exact
+    /// with PIL, the reference) instead of one swscale pass to the model's size.
+    pub exact_resize: bool,
 }
 
 impl IndexOptions {
@@ -135,6 +138,7 @@ impl Default for IndexOptions {
             hwaccel: None,
             decoders: 0,
             also_embed: None,
+            exact_resize: false,
         }
     }
 }

@@ -57,6 +57,9 @@ pub(super) async fn run(
     // Frames are always scaled to the model's own input size (224, 240, 336, 384 px
     // models exist): whatever the options say, another geometry would only be rescaled.
     sample_opts.short_side = embedder.image_size().max(opts.also_embed.as_ref().map_or(0, |m| m.image_size()));
+    if opts.exact_resize {
+        sample_opts.short_side = 0; // full resolution; the model's PIL-exact resize does the rest
+    }
     // The model on the GPU: decode there too (NVDEC), in software where that fails.
     sample_opts.hwaccel = opts.hwaccel.unwrap_or(embedder.provider() == "CUDA");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

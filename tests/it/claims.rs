@@ -244,6 +244,14 @@ fn shot_changes_duplicates_rotation_fps_and_subtitle_formats() {
     let (ok, report) = crate::index::index_json_with(&data, &[&bikes], &["--fps", "3"]);
     assert!(ok, "{report}");
     assert_eq!(videos(&data)[0]["frame_count"].as_u64(), Some(at3 as u64), "index --fps 3 keeps what the sampler keeps");
+    // --exact-resize indexes the same frames (at full resolution, resized by the model).
+    let exact = tmp.path().join("data-exact");
+    let (ok, report) = crate::index::index_json_with(&exact, &[&bikes], &["--exact-resize"]);
+    assert!(ok, "{report}");
+    assert_eq!(videos(&exact)[0]["frame_count"].as_u64(), Some(at1 as u64), "{report}");
+    let out = vs(&exact, &["search", "a red circle", "--min-score", "off", "-k", "1", "--json"]);
+    let hit: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(hit["results"][0]["path"], bikes.display().to_string(), "a searchable library: {hit}");
 
     // .ass sidecar and embedded (muxed) subtitles are searchable at their times.
     let talk = tmp.path().join("talk.mp4");

@@ -725,6 +725,10 @@ fn indexing_pixels_embed_like_the_reference_pipeline() {
             ..index.clone()
         };
         let (a, b) = (sampled(&path, &index), sampled(&path, &full));
+        // `index --exact-resize` samples at full resolution (short side 0): the reference's
+        // own pictures, pixel for pixel.
+        let exact = sampled(&path, &vidseek::SampleOptions { short_side: 0, ..index.clone() });
+        assert!(exact.iter().zip(&b).all(|(x, y)| x.image == y.image) && exact.len() == b.len());
         assert_eq!(
             a.iter().map(|f| f.start).collect::<Vec<_>>(),
             b.iter().map(|f| f.start).collect::<Vec<_>>(),
