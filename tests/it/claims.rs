@@ -311,3 +311,36 @@ fn a_running_job_can_be_canceled_and_leaves_the_library_consistent() {
     let listed = s.get("/api/videos").json()["videos"].as_array().unwrap().iter().filter(|v| v["status"] == "indexed").count();
     assert_eq!(listed, indexed, "{job}");
 }
+
+#[test]
+fn the_watcher_waits_for_a_file_still_being_copied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    let staged = tmp.path().join("staged.mp4");
+    render(&staged, &[(Scene::new(Colour::Purple, Shape::Star, Colour::Yellow), 3.0), (Scene::empty(Colour::Green), 3.0)]);
+    let bytes = std::fs::read(&staged).unwrap();
+    let s = Server::start(&tmp.path().join("data"), &[&lib], &["--watch"], None);
+    // A slow copy: three pieces a second apart (under the 2 s settle time each).
+    let target = lib.join("copying.mp4");
+    let mut f = std::fs::File::create(&target).unwrap();
+    let third = bytes.len() / 3;
+    for piece in [&bytes[..third], &bytes[third..2 * third], &bytes[2 * third..]] {
+        f.write_all(piece).unwrap();
+        f.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        // Never a failed row for the half-written file while it grows.
+        let v = s.get("/api/videos").json();
+        assert!(v["videos"].as_array().unwrap().iter().all(|v| v["status"] != "failed"), "{v}");
+    }
+    drop(f);
+    s.wait_for(90, "the copied file to be indexed", |s| {
+        s.get("/api/videos").json()["videos"].as_array().unwrap().iter().any(|v| v["status"] == "indexed")
+    });
+    // Every job that saw the file indexed it whole: none failed on a partial copy.
+    let jobs = s.get("/api/jobs").json();
+    let files: Vec<&Value> = jobs["jobs"].as_array().unwrap().iter().flat_map(|j| j["files"].as_array().unwrap()).collect();
+    assert!(!files.is_empty() && files.iter().all(|f| f["state"] != "failed"), "{jobs}");
+    let v = &s.get("/api/videos").json()["videos"][0];
+    assert!((v["duration"].as_f64().unwrap() - 6.0).abs() < 0.2, "the whole file was indexed: {v}");
+}
