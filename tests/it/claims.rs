@@ -344,3 +344,11 @@ fn the_watcher_waits_for_a_file_still_being_copied() {
     let v = &s.get("/api/videos").json()["videos"][0];
     assert!((v["duration"].as_f64().unwrap() - 6.0).abs() < 0.2, "the whole file was indexed: {v}");
 }
+
+#[test]
+fn setup_is_idempotent() {
+    // The suite runs after `.ci/setup --test`: a second run finds everything in place.
+    let out = std::process::Command::new("bash").arg(common::root().join(".ci/setup")).arg("--test").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "setup: done\n", "a second run installed something");
+}
