@@ -1006,7 +1006,8 @@ fn doctor(g: &Global, json: bool) -> Result<()> {
             }
             report.insert(
                 "model".into(),
-                json!({"dir": dir, "name": man.name, "dim": man.embedding_dim, "valid": true, "provider": m.provider(), "device": g.device}),
+                json!({"dir": dir, "name": man.name, "dim": man.embedding_dim, "valid": true, "provider": m.provider(), "device": g.device,
+                       "threads": g.threads}),
             );
             // A GPU machine's check (`.ci/gpu-run`) accepts no fallback.
             if std::env::var("VIDSEEK_EXPECT_CUDA").is_ok_and(|v| v.trim() == "1") && m.provider() != "CUDA" {

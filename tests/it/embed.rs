@@ -564,6 +564,12 @@ fn doctor_reports_runtime_providers_ffmpeg_and_model() {
     assert_eq!(v["model"]["valid"], true);
     common::assert_provider(v["model"]["provider"].as_str().unwrap());
 
+    // --threads reaches the model's configuration (null: ONNX Runtime's choice).
+    assert!(v["model"]["threads"].is_null(), "{v}");
+    let out = common::vidseek(&["--threads", "1", "doctor", "--json", "--model", tiny_model_dir().to_str().unwrap()], &[], None);
+    let t: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert_eq!(t["model"]["threads"], 1, "{t}");
+
     // Strict GPU mode: a model on the CPU is a failure with the reason.
     let strict = common::vidseek(
         &["doctor", "--device", "cpu", "--model", tiny_model_dir().to_str().unwrap()],
