@@ -95,9 +95,7 @@ async function runSearch() {
     if (state.image) {
       const fd = new FormData();
       fd.append("image", state.image, state.image.name || "picture");
-      if (q) fd.append("q", q);
-      fd.append("k", "40"); fd.append("group", "video"); fd.append("min_score", cut);
-      body = await api("/api/search", { method: "POST", body: fd });
+      body = await api("/api/search?group=video&k=40&min_score=" + cut + "&q=" + encodeURIComponent(q), { method: "POST", body: fd });
     } else {
       let url = "/api/search?group=video&k=40&min_score=" + cut + "&q=" + encodeURIComponent(q);
       if (state.frame) url += "&frame=" + state.frame.id;

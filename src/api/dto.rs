@@ -121,25 +121,14 @@ pub struct SearchParams {
     pub group: Option<GroupBy>,
 }
 
-/// `POST /api/search`: a search by an uploaded picture (multipart/form-data), with the
-/// same fields as `GET /api/search` as form fields.
+/// `POST /api/search` body: the picture to search by (multipart/form-data, one `image`
+/// file field); the other parameters are those of `GET /api/search`, in the query.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct SearchForm {
     /// The picture (JPEG, PNG, WebP, ...).
     #[schema(value_type = String, format = Binary)]
     pub image: Vec<u8>,
-    /// Text to combine with the picture (the query language).
-    #[schema(max_length = 1000)]
-    pub q: Option<String>,
-    #[schema(minimum = 1, maximum = 1000)]
-    pub k: Option<i64>,
-    #[schema(schema_with = min_score_schema)]
-    pub min_score: Option<String>,
-    #[schema(exclusive_minimum = 0.0, maximum = 10.0)]
-    pub image_weight: Option<f32>,
-    pub video: Option<i64>,
-    pub group: Option<GroupBy>,
 }
 
 #[derive(Deserialize, Serialize, ToSchema, Clone, Copy, PartialEq, Eq)]

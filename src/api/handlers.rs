@@ -47,6 +47,12 @@ pub async fn health(state: web::Data<AppState>, p: web::Query<HealthParams>) -> 
 /// videos, best first; by default only credible matches.
 pub async fn search(state: web::Data<AppState>, p: web::Query<SearchParams>) -> Result<HttpResponse> {
     let p = p.into_inner();
+    let group = p.group == Some(GroupBy::Video);
+    run_search(&state, request_of(p)?, group).await
+}
+
+/// A search request from the query parameters.
+fn request_of(p: SearchParams) -> Result<SearchRequest> {
     let mut req = SearchRequest::new(p.q, p.k.unwrap_or(20));
     req.video = p.video;
     req.frame = p.frame;
@@ -56,25 +62,35 @@ pub async fn search(state: web::Data<AppState>, p: web::Query<SearchParams>) -> 
     if let Some(w) = p.image_weight {
         req.image_weight = w;
     }
-    run_search(&state, req, p.group == Some(GroupBy::Video)).await
+    Ok(req)
 }
 
-#[utoipa::path(post, path = "/api/search", tag = "search",
+#[utoipa::path(post, path = "/api/search", tag = "search", params(SearchParams),
     request_body(content = SearchForm, content_type = "multipart/form-data"),
     responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
-/// Search by an uploaded picture (`image`), optionally with text (`q`): a weighted sum of
-/// the two. The other fields are those of `GET /api/search`.
-pub async fn search_image(state: web::Data<AppState>, mut payload: actix_multipart::Multipart) -> Result<HttpResponse> {
-    let mut req = SearchRequest::new(String::new(), 20);
-    let mut group = false;
+/// Search by an uploaded picture (the `image` field), optionally with text (`q`): a
+/// weighted sum of the two. The parameters are those of `GET /api/search`.
+pub async fn search_image(
+    state: web::Data<AppState>,
+    p: web::Query<SearchParams>,
+    mut payload: actix_multipart::Multipart,
+) -> Result<HttpResponse> {
+    let p = p.into_inner();
+    let group = p.group == Some(GroupBy::Video);
+    let mut req = request_of(p)?;
     let mut image: Option<(String, Vec<u8>)> = None;
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(|e| ApiError::bad_request(format!("malformed form: {e}")))?;
         let key = field.name().unwrap_or_default().to_string();
-        let file = field.content_disposition().and_then(|cd| cd.get_filename()).map(sanitize);
-        let limit = if key == "image" { search::MAX_IMAGE_BYTES } else { 4096 };
+        if key != "image" {
+            return Err(ApiError::bad_request(format!(
+                "unknown form field {key:?}: the form has one file field, image (the other parameters go in the query, as for GET)"
+            )));
+        }
+        let name = field.content_disposition().and_then(|cd| cd.get_filename()).map(sanitize);
+        let limit = search::MAX_IMAGE_BYTES;
         let mut bytes = Vec::new();
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|e| ApiError::bad_request(format!("upload interrupted: {e}")))?;
@@ -82,38 +98,16 @@ pub async fn search_image(state: web::Data<AppState>, mut payload: actix_multipa
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "too_large",
-                    format!("the form field {key:?} is larger than {limit} bytes"),
+                    format!("the image is larger than {limit} bytes"),
                 ));
             }
             bytes.extend_from_slice(&chunk);
         }
-        if key == "image" {
-            image = Some((file.unwrap_or_else(|| "the uploaded image".into()), bytes));
-            continue;
-        }
-        let text = String::from_utf8(bytes).map_err(|_| ApiError::bad_request(format!("the form field {key:?} is not UTF-8 text")))?;
-        let number = |what: &str| ApiError::bad_request(format!("the form field {key:?} must be {what} (got {text:?})"));
-        match key.as_str() {
-            "q" => req.query = text.clone(),
-            "k" => req.k = text.trim().parse().map_err(|_| number("a whole number"))?,
-            "video" => req.video = Some(text.trim().parse().map_err(|_| number("a video id"))?),
-            "min_score" => req.min_score = text.parse()?,
-            "image_weight" => req.image_weight = text.trim().parse().map_err(|_| number("a number"))?,
-            "group" => match text.trim() {
-                "video" => group = true,
-                "none" => group = false,
-                _ => return Err(number("video or none")),
-            },
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown form field {key:?}: the fields are image, q, k, video, min_score, image_weight, group"
-                )));
-            }
-        }
+        image = Some((name.unwrap_or_else(|| "the uploaded image".into()), bytes));
     }
     let Some((name, bytes)) = image else {
         return Err(ApiError::bad_request(
-            "no image in the form (send multipart/form-data with an \"image\" file field; for text use GET /api/search)",
+            "no image in the form (send multipart/form-data with an \"image\" file field; for text alone use GET /api/search)",
         ));
     };
     req.image = Some(search::ImageQuery::Bytes { name, bytes });
@@ -192,6 +186,11 @@ pub async fn video(state: web::Data<AppState>, id: web::Path<i64>, p: web::Query
         .await?
         .ok_or_else(|| ApiError::not_found(format!("video {id} does not exist")))?;
     let mut scores: std::collections::HashMap<i64, f32> = Default::default();
+    if let Some(q) = p.q.as_deref()
+        && q.chars().count() > search::MAX_QUERY_CHARS
+    {
+        return Err(search::SearchError::QueryTooLong(q.chars().count()).into());
+    }
     if let Some(q) = p.q.as_deref().filter(|q| !q.trim().is_empty()) {
         search::validate(&SearchRequest::new(q, 1))?;
         let _permit = state.permits.acquire().await.map_err(ApiError::internal)?;

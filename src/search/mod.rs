@@ -270,8 +270,9 @@ pub struct SearchResponse {
 
 /// Checks a request; returns the parsed query.
 pub fn validate(req: &SearchRequest) -> Result<Query, SearchError> {
+    // The limit is on what was sent, blanks included.
+    let n = req.query.chars().count();
     let q = req.query.trim();
-    let n = q.chars().count();
     if n > MAX_QUERY_CHARS {
         return Err(SearchError::QueryTooLong(n));
     }

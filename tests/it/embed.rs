@@ -564,6 +564,24 @@ fn doctor_reports_runtime_providers_ffmpeg_and_model() {
     assert_eq!(v["model"]["valid"], true);
     common::assert_provider(v["model"]["provider"].as_str().unwrap());
 
+    // --ort-lib (and ORT_DYLIB_PATH) load the library named, wherever it lives.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let found = runtime::locate(None).unwrap();
+    let copy = elsewhere.path().join("libonnxruntime.so");
+    std::fs::copy(&found, &copy).unwrap();
+    let tiny_dir = tiny_model_dir();
+    for (args, env) in [
+        (vec!["--ort-lib", copy.to_str().unwrap(), "doctor", "--json"], vec![]),
+        (vec!["doctor", "--json"], vec![("ORT_DYLIB_PATH", copy.to_str().unwrap())]),
+    ] {
+        let mut full = args.clone();
+        full.extend(["--model", tiny_dir.to_str().unwrap()]);
+        let out = common::vidseek(&full, &env, None);
+        assert!(out.status.success(), "{args:?}: {}", common::stderr(&out));
+        let d: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+        assert_eq!(d["onnxruntime"]["library"], copy.display().to_string(), "{args:?} {env:?}: {d}");
+    }
+
     // --threads reaches the model's configuration (null: ONNX Runtime's choice).
     assert!(v["model"]["threads"].is_null(), "{v}");
     let out = common::vidseek(&["--threads", "1", "doctor", "--json", "--model", tiny_model_dir().to_str().unwrap()], &[], None);
