@@ -321,14 +321,14 @@ fn the_watcher_waits_for_a_file_still_being_copied() {
     render(&staged, &[(Scene::new(Colour::Purple, Shape::Star, Colour::Yellow), 3.0), (Scene::empty(Colour::Green), 3.0)]);
     let bytes = std::fs::read(&staged).unwrap();
     let s = Server::start(&tmp.path().join("data"), &[&lib], &["--watch"], None);
-    // A slow copy: three pieces a second apart (under the 2 s settle time each).
+    // A slow copy: four pieces half a second apart (well under the 2 s settle time).
     let target = lib.join("copying.mp4");
     let mut f = std::fs::File::create(&target).unwrap();
-    let third = bytes.len() / 3;
-    for piece in [&bytes[..third], &bytes[third..2 * third], &bytes[2 * third..]] {
+    let quarter = bytes.len() / 4;
+    for piece in bytes.chunks(quarter.max(1)) {
         f.write_all(piece).unwrap();
         f.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(1000));
+        std::thread::sleep(Duration::from_millis(500));
         // Never a failed row for the half-written file while it grows.
         let v = s.get("/api/videos").json();
         assert!(v["videos"].as_array().unwrap().iter().all(|v| v["status"] != "failed"), "{v}");
@@ -338,6 +338,11 @@ fn the_watcher_waits_for_a_file_still_being_copied() {
         s.get("/api/videos").json()["videos"].as_array().unwrap().iter().any(|v| v["status"] == "indexed")
     });
     // Every job that saw the file indexed it whole: none failed on a partial copy.
+    s.wait_for(60, "the jobs to finish", |s| {
+        let j = s.get("/api/jobs").json();
+        let list = j["jobs"].as_array().unwrap().clone();
+        !list.is_empty() && list.iter().all(|j| matches!(j["state"].as_str(), Some("succeeded" | "failed" | "canceled")))
+    });
     let jobs = s.get("/api/jobs").json();
     let files: Vec<&Value> = jobs["jobs"].as_array().unwrap().iter().flat_map(|j| j["files"].as_array().unwrap()).collect();
     assert!(!files.is_empty() && files.iter().all(|f| f["state"] != "failed"), "{jobs}");
