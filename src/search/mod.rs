@@ -144,9 +144,10 @@ pub enum MinScore {
 impl std::str::FromStr for MinScore {
     type Err = SearchError;
     fn from_str(s: &str) -> Result<Self, SearchError> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" | "" => Ok(MinScore::Auto),
-            "off" | "none" => Ok(MinScore::Off),
+        // Exactly the documented forms (the API's schema says the same).
+        match s {
+            "auto" => Ok(MinScore::Auto),
+            "off" => Ok(MinScore::Off),
             t => match t.parse::<f32>() {
                 Ok(x) if x.is_finite() && (-1.0..=1.0).contains(&x) => Ok(MinScore::Value(x)),
                 _ => Err(SearchError::BadMinScore(s.to_string())),
@@ -794,7 +795,9 @@ mod tests {
     #[test]
     fn min_score_forms() {
         assert_eq!("auto".parse::<MinScore>().unwrap(), MinScore::Auto);
-        assert_eq!("OFF".parse::<MinScore>().unwrap(), MinScore::Off);
+        assert_eq!("off".parse::<MinScore>().unwrap(), MinScore::Off);
+        assert!("".parse::<MinScore>().is_err(), "empty is not auto");
+        assert!("OFF".parse::<MinScore>().is_err());
         assert_eq!("0.25".parse::<MinScore>().unwrap(), MinScore::Value(0.25));
         assert!("2".parse::<MinScore>().is_err());
         assert!("high".parse::<MinScore>().is_err());
