@@ -17,10 +17,10 @@ use std::time::Instant;
 
 use serde_json::json;
 use vidseek::{Access, Catalog};
-use vidseek::{SampleOptions, decode_video};
 use vidseek::{Device, EmbedOptions, Embedder};
 use vidseek::{IndexOptions, run_job};
 use vidseek::{Rng, Scene, VideoSpec};
+use vidseek::{SampleOptions, decode_video};
 
 const SECONDS: f64 = 60.0;
 
@@ -54,7 +54,6 @@ fn sample_opts(model: &Embedder) -> SampleOptions {
         ..SampleOptions::default()
     }
 }
-
 
 fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
     let model = Arc::new(
@@ -141,7 +140,11 @@ fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
                 )
                 .await
                 .unwrap();
-                assert_eq!(r.frames, frames.len(), "end-to-end (exact resize: {exact}) indexed another number of frames");
+                assert_eq!(
+                    r.frames,
+                    frames.len(),
+                    "end-to-end (exact resize: {exact}) indexed another number of frames"
+                );
                 let s = t.elapsed().as_secs_f64();
                 catalog.close().await;
                 s
@@ -170,7 +173,11 @@ fn bench_model(dir: &Path, video: &Path) -> serde_json::Value {
         }
     }
     let n = frames.len() as f64;
-    let (d, e, x) = (vidseek::median(&decode_s), vidseek::median(&embed_s), vidseek::median(&e2e_s));
+    let (d, e, x) = (
+        vidseek::median(&decode_s),
+        vidseek::median(&embed_s),
+        vidseek::median(&e2e_s),
+    );
     let fps = |secs: f64, n: f64| n / secs;
     let slower = fps(d, n).min(fps(e, n));
     let py = (!py_s.is_empty()).then(|| vidseek::median(&py_s));

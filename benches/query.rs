@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
+use vidseek::Rng;
 use vidseek::{Access, Catalog, NewFrame, NewVideo};
 use vidseek::{Device, EmbedOptions, Embedder};
 use vidseek::{SearchRequest, search};
-use vidseek::Rng;
 
 const SHOT: usize = 200;
 

@@ -15,8 +15,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use vidseek::{Device, EmbedOptions, Embedder};
 use vidseek::{Access, Catalog, NewFrame, NewVideo};
+use vidseek::{Device, EmbedOptions, Embedder};
 use vidseek::{Rng, Scene, VideoSpec};
 
 const FRAMES: usize = 100_000;

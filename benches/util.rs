@@ -22,7 +22,9 @@ pub fn time_runs(warmup: usize, reps: usize, mut f: impl FnMut()) -> Vec<Duratio
 }
 
 pub fn median(d: &[Duration]) -> Duration {
-    Duration::from_secs_f64(vidseek::median(&d.iter().map(Duration::as_secs_f64).collect::<Vec<_>>()))
+    Duration::from_secs_f64(vidseek::median(
+        &d.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+    ))
 }
 
 pub fn percentile(d: &[Duration], p: f64) -> Duration {

@@ -87,7 +87,6 @@ pub fn prepare_videos(
     Ok(out)
 }
 
-
 /// Embed-only throughput at each batch size, three ways, one realistic preprocessed
 /// frame repeated to the batch:
 /// - `host`: a plain call with the batch in ordinary host memory (ONNX Runtime copies
@@ -166,7 +165,9 @@ async fn index_run(
     let _ = std::fs::remove_dir_all(data);
     let catalog = Catalog::open(data, model.model_name(), model.dim(), Access::Write).await?;
     let paths: Vec<String> = videos.iter().map(|p| p.display().to_string()).collect();
-    let job = jobs::Queue::new(&catalog).submit(crate::catalog::JobKind::Index, &paths).await?;
+    let job = jobs::Queue::new(&catalog)
+        .submit(crate::catalog::JobKind::Index, &paths)
+        .await?;
     let mut opts = IndexOptions {
         hwaccel: Some(hwaccel),
         ..IndexOptions::default()

@@ -68,9 +68,7 @@ impl Global {
         let db = crate::catalog::db_path(&data);
         if db.is_file()
             && let Ok(rt) = runtime()
-            && let Ok(Some(dir)) = rt.block_on(async {
-                crate::catalog::info(&data).await.map(|i| i.model_dir)
-            })
+            && let Ok(Some(dir)) = rt.block_on(async { crate::catalog::info(&data).await.map(|i| i.model_dir) })
             && dir.join(embed::MANIFEST_FILE).is_file()
         {
             return dir;
@@ -490,7 +488,9 @@ fn progress_bar(json: bool) -> (jobs::ProgressSink, Option<indicatif::ProgressBa
             } => {
                 b.set_length(frames_total.max(1) as u64);
                 b.set_position(frames_done as u64);
-                b.set_message(format!("re-embedding with {model}: {frames_done}/{frames_total} frames"));
+                b.set_message(format!(
+                    "re-embedding with {model}: {frames_done}/{frames_total} frames"
+                ));
             }
             Progress::FileStarted { .. } | Progress::Finished { .. } | Progress::Switched { .. } => {}
         }
@@ -538,7 +538,16 @@ async fn run_jobs(
             async move {
                 let (sink, bar) = progress_bar(json);
                 let job_paths: Vec<PathBuf> = job.paths.iter().map(PathBuf::from).collect();
-                let r = jobs::run_job(catalog, model, job.id, &job_paths, opts, sink, Arc::new(AtomicBool::new(false))).await;
+                let r = jobs::run_job(
+                    catalog,
+                    model,
+                    job.id,
+                    &job_paths,
+                    opts,
+                    sink,
+                    Arc::new(AtomicBool::new(false)),
+                )
+                .await;
                 if let Some(b) = bar {
                     b.finish_and_clear();
                 }
@@ -577,7 +586,15 @@ fn print_reports(reports: &[JobReport], json: bool) -> Result<()> {
     Ok(())
 }
 
-fn index(g: &Global, paths: &[PathBuf], fps: f64, batch: usize, decoders: usize, exact_resize: bool, json: bool) -> Result<()> {
+fn index(
+    g: &Global,
+    paths: &[PathBuf],
+    fps: f64,
+    batch: usize,
+    decoders: usize,
+    exact_resize: bool,
+    json: bool,
+) -> Result<()> {
     let opts = IndexOptions {
         exact_resize,
         ..index_options(fps, batch, decoders)?
@@ -595,9 +612,14 @@ fn index(g: &Global, paths: &[PathBuf], fps: f64, batch: usize, decoders: usize,
         let mut opts = opts.clone();
         // A switch under way (interrupted): new footage gets the target's vectors too.
         if let Some(s) = catalog.pending_switch().await? {
-            opts.also_embed = Some(Arc::new(Embedder::load(&s.dir, &g.embed_options()).with_context(|| {
-                format!("loading {}, the model a switch is moving this library to", s.dir.display())
-            })?));
+            opts.also_embed = Some(Arc::new(Embedder::load(&s.dir, &g.embed_options()).with_context(
+                || {
+                    format!(
+                        "loading {}, the model a switch is moving this library to",
+                        s.dir.display()
+                    )
+                },
+            )?));
         }
         let r = run_jobs(&catalog, model.clone(), paths, &opts, json).await;
         catalog.close().await;
@@ -664,7 +686,10 @@ fn search_cmd(g: &Global, req: SearchRequest, json: bool) -> Result<()> {
             );
         }
         if resp.withheld > 0 {
-            println!("({} weaker matches held back: --min-score off shows them)", resp.withheld);
+            println!(
+                "({} weaker matches held back: --min-score off shows them)",
+                resp.withheld
+            );
         }
     }
     Ok(())
@@ -672,7 +697,8 @@ fn search_cmd(g: &Global, req: SearchRequest, json: bool) -> Result<()> {
 
 fn eval_cmd(g: &Global, truth: &std::path::Path, min_score: &str, json: bool) -> Result<()> {
     let min_score: search::MinScore = min_score.parse()?;
-    let text = std::fs::read_to_string(truth).with_context(|| format!("cannot read the truth file {}", truth.display()))?;
+    let text =
+        std::fs::read_to_string(truth).with_context(|| format!("cannot read the truth file {}", truth.display()))?;
     let list = search::eval::parse_truth(&text).with_context(|| format!("in {}", truth.display()))?;
     let model = Arc::new(g.load_model()?);
     let rt = runtime()?;
@@ -693,16 +719,32 @@ fn eval_cmd(g: &Global, truth: &std::path::Path, min_score: &str, json: bool) ->
         report.recall_at_5,
         report.recall_at_10,
         report.map,
-        report.median_peak_error.map(|e| format!("{e:.2} s")).unwrap_or_else(|| "-".into())
+        report
+            .median_peak_error
+            .map(|e| format!("{e:.2} s"))
+            .unwrap_or_else(|| "-".into())
     );
     for m in &report.misses {
-        let rank = m.rank.map(|r| format!("rank {r}")).unwrap_or_else(|| format!("not in the first {}", search::eval::DEPTH));
+        let rank = m
+            .rank
+            .map(|r| format!("rank {r}"))
+            .unwrap_or_else(|| format!("not in the first {}", search::eval::DEPTH));
         let first = m
             .first
             .as_ref()
             .map(|f| {
-                let also = if m.first_is_truth { ", another moment of this query's truth" } else { "" };
-                format!("{} {}-{} ({:.3}{also})", f.path, search::clock(f.start), search::clock(f.end), f.score)
+                let also = if m.first_is_truth {
+                    ", another moment of this query's truth"
+                } else {
+                    ""
+                };
+                format!(
+                    "{} {}-{} ({:.3}{also})",
+                    f.path,
+                    search::clock(f.start),
+                    search::clock(f.end),
+                    f.score
+                )
             })
             .unwrap_or_else(|| "nothing".into());
         println!(
@@ -721,17 +763,17 @@ fn eval_cmd(g: &Global, truth: &std::path::Path, min_score: &str, json: bool) ->
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     use crate::error::{Classified, Fault};
     let bad = e.chain().any(|c| {
-        c.downcast_ref::<search::SearchError>().is_some_and(|s| s.fault() == Fault::BadInput)
-            || c.downcast_ref::<search::eval::EvalError>().is_some_and(|s| s.fault() == Fault::BadInput)
+        c.downcast_ref::<search::SearchError>()
+            .is_some_and(|s| s.fault() == Fault::BadInput)
+            || c.downcast_ref::<search::eval::EvalError>()
+                .is_some_and(|s| s.fault() == Fault::BadInput)
     });
     if bad { 2 } else { 1 }
 }
 
 fn videos(g: &Global, json: bool) -> Result<()> {
     let rt = runtime()?;
-    let list = rt.block_on(async {
-        anyhow::Ok(crate::catalog::info(&g.data_dir()).await?.videos)
-    })?;
+    let list = rt.block_on(async { anyhow::Ok(crate::catalog::info(&g.data_dir()).await?.videos) })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&json!({ "videos": list }))?);
         return Ok(());
@@ -1063,7 +1105,10 @@ fn model_cmd(g: &Global, cmd: &ModelCmd) -> Result<()> {
             };
             let (m, report) = modelhub::pull(name, &dest, &opts)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&json!({"model": m, "dir": dest, "pull": report}))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"model": m, "dir": dest, "pull": report}))?
+                );
             } else {
                 println!(
                     "{} ready in {} (dim {}, {} files, {:.0} MB, {}@{}); use it with --model {} or `vidseek model use {}`",
@@ -1131,7 +1176,9 @@ fn model_cmd(g: &Global, cmd: &ModelCmd) -> Result<()> {
                         k.revision.map(|r| &r[..12]).unwrap_or("no (main)")
                     );
                 }
-                println!("\nspeed: image-tower cost relative to ViT-B/32 (open_clip's GFLOPs per image); sizes are approximate");
+                println!(
+                    "\nspeed: image-tower cost relative to ViT-B/32 (open_clip's GFLOPs per image); sizes are approximate"
+                );
             }
         }
         ModelCmd::Status { json } => {
@@ -1160,7 +1207,9 @@ fn model_cmd(g: &Global, cmd: &ModelCmd) -> Result<()> {
                         s.dir.display(),
                         s.frames_done,
                         s.frames_total,
-                        s.eta_seconds.map(|e| format!(", about {e:.0} s left")).unwrap_or_default()
+                        s.eta_seconds
+                            .map(|e| format!(", about {e:.0} s left"))
+                            .unwrap_or_default()
                     ),
                     None => println!("switch  none under way"),
                 }
@@ -1366,4 +1415,3 @@ fn zero_shot(g: &Global, frames: usize, json: bool) -> Result<()> {
     }
     Ok(())
 }
-

@@ -28,10 +28,14 @@ mod util;
 
 pub use catalog::{Access, Catalog, JobKind, JobState, LibraryInfo, NewFrame, NewVideo, info as library_info};
 pub use cli::{Cli, exit_code, run};
-pub use decode::{SampleOptions, SampleReason, SampledFrame, VideoInfo, image as decode_image, probe as probe_video, sample as decode_video};
+pub use decode::{
+    SampleOptions, SampleReason, SampledFrame, VideoInfo, image as decode_image, probe as probe_video,
+    sample as decode_video,
+};
 pub use embed::text::TextTokenizer;
 pub use embed::{
-    Device, EmbedError, EmbedOptions, Embedder, Filter, ImageStream, Manifest, Padding, StreamOptions, preprocess, runtime,
+    Device, EmbedError, EmbedOptions, Embedder, Filter, ImageStream, Manifest, Padding, StreamOptions, preprocess,
+    runtime,
 };
 pub use image::RgbImage;
 pub use jobs::{IndexOptions, Queue as JobQueue, run_job};

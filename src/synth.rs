@@ -665,16 +665,21 @@ pub fn sample_library(dir: &Path, videos: usize, scenes: usize, seed: u64) -> Re
     let eval: Vec<serde_json::Value> = out
         .iter()
         .flat_map(|v| {
-            let name = Path::new(&v.path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            v.scenes.iter().map(move |s| {
-                serde_json::json!({"query": s.caption, "path": name, "start": s.start, "end": s.end})
-            })
+            let name = Path::new(&v.path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            v.scenes
+                .iter()
+                .map(move |s| serde_json::json!({"query": s.caption, "path": name, "start": s.start, "end": s.end}))
         })
         .collect();
     let eval_file = dir.join("eval.json");
-    std::fs::write(&eval_file, serde_json::to_string_pretty(&eval).unwrap_or_default()).map_err(|e| SynthError::Encode {
-        path: eval_file.display().to_string(),
-        reason: e.to_string(),
+    std::fs::write(&eval_file, serde_json::to_string_pretty(&eval).unwrap_or_default()).map_err(|e| {
+        SynthError::Encode {
+            path: eval_file.display().to_string(),
+            reason: e.to_string(),
+        }
     })?;
     Ok(out)
 }

@@ -271,11 +271,24 @@ pub struct EvalParams {
 /// `min_score`: `auto`, `off`, or a cosine in [-1, 1].
 fn min_score_schema() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
-    Schema::OneOf(OneOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["auto", "off"])))
-        .item(ObjectBuilder::new().schema_type(Type::Number).minimum(Some(-1.0)).maximum(Some(1.0)))
-        .description(Some("auto (only credible matches), off (everything), or a cosine between -1 and 1"))
-        .build())
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["auto", "off"])),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(-1.0))
+                    .maximum(Some(1.0)),
+            )
+            .description(Some(
+                "auto (only credible matches), off (everything), or a cosine between -1 and 1",
+            ))
+            .build(),
+    )
 }
 
 /// A result as a miss shows it.

@@ -89,7 +89,10 @@ pub async fn search_image(
                 "unknown form field {key:?}: the form has one file field, image (the other parameters go in the query, as for GET)"
             )));
         }
-        let name = field.content_disposition().and_then(|cd| cd.get_filename()).map(sanitize);
+        let name = field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .map(sanitize);
         let limit = search::MAX_IMAGE_BYTES;
         let mut bytes = Vec::new();
         while let Some(chunk) = field.next().await {
@@ -141,7 +144,11 @@ async fn run_search(state: &AppState, req: SearchRequest, group: bool) -> Result
     responses((status = 200, body = EvalReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 /// Evaluate search against known moments: R@1/5/10, mAP, the median peak error, misses.
-pub async fn eval(state: web::Data<AppState>, p: web::Query<EvalParams>, body: web::Json<Vec<TruthDto>>) -> Result<HttpResponse> {
+pub async fn eval(
+    state: web::Data<AppState>,
+    p: web::Query<EvalParams>,
+    body: web::Json<Vec<TruthDto>>,
+) -> Result<HttpResponse> {
     let truth: Vec<search::eval::Truth> = body
         .into_inner()
         .into_iter()
@@ -153,7 +160,10 @@ pub async fn eval(state: web::Data<AppState>, p: web::Query<EvalParams>, body: w
         })
         .collect();
     if truth.len() > 1000 {
-        return Err(ApiError::bad_request(format!("{} truth entries; the API takes at most 1000 (use vidseek eval)", truth.len())));
+        return Err(ApiError::bad_request(format!(
+            "{} truth entries; the API takes at most 1000 (use vidseek eval)",
+            truth.len()
+        )));
     }
     let text = serde_json::to_string(&truth).map_err(ApiError::internal)?;
     let truth = search::eval::parse_truth(&text)?;
@@ -255,7 +265,10 @@ pub async fn prune(state: web::Data<AppState>) -> Result<HttpResponse> {
         });
     }
     Ok(HttpResponse::Ok().json(Pruned {
-        removed: removed.into_iter().map(|v| Removed { id: v.id, path: v.path }).collect(),
+        removed: removed
+            .into_iter()
+            .map(|v| Removed { id: v.id, path: v.path })
+            .collect(),
     }))
 }
 
@@ -287,13 +300,21 @@ pub async fn model(state: web::Data<AppState>) -> Result<HttpResponse> {
 /// background, search keeps the current model until it is done.
 pub async fn switch_model(state: web::Data<AppState>, body: web::Json<SwitchBody>) -> Result<HttpResponse> {
     if body.dir.trim().is_empty() {
-        return Err(ApiError::bad_request("dir is empty: give the folder of a model package"));
+        return Err(ApiError::bad_request(
+            "dir is empty: give the folder of a model package",
+        ));
     }
-    let id = state.runner.switch_to(Path::new(&body.dir)).await.map_err(|e| match e {
-        // The package is the client's choice: name it.
-        crate::jobs::JobError::Model(m) => ApiError::bad_request(format!("{}: not a usable model package: {m}", body.dir)).with_code("bad_model"),
-        other => other.into(),
-    })?;
+    let id = state
+        .runner
+        .switch_to(Path::new(&body.dir))
+        .await
+        .map_err(|e| match e {
+            // The package is the client's choice: name it.
+            crate::jobs::JobError::Model(m) => {
+                ApiError::bad_request(format!("{}: not a usable model package: {m}", body.dir)).with_code("bad_model")
+            }
+            other => other.into(),
+        })?;
     Ok(HttpResponse::Accepted().json(job_dto(&state, id).await?))
 }
 
@@ -447,9 +468,7 @@ pub async fn upload(
                 .await
                 .map_err(ApiError::io)?;
         }
-        tokio::io::AsyncWriteExt::flush(&mut file)
-            .await
-            .map_err(ApiError::io)?;
+        tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(ApiError::io)?;
         drop(file);
         tokio::fs::rename(&partial, &target).await.map_err(ApiError::io)?;
         let id = state.runner.submit(std::slice::from_ref(&target)).await?;

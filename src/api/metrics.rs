@@ -30,7 +30,11 @@ impl Default for Metrics {
         metrics::with_local_recorder(&recorder, || {
             describe_counter!("vidseek_queries_total", "Searches answered.");
             describe_counter!("vidseek_query_errors_total", "Searches that failed.");
-            describe_histogram!("vidseek_query_duration_seconds", metrics::Unit::Seconds, "Search latency.");
+            describe_histogram!(
+                "vidseek_query_duration_seconds",
+                metrics::Unit::Seconds,
+                "Search latency."
+            );
             describe_gauge!("vidseek_indexed_frames", "Frames with a vector.");
             describe_gauge!("vidseek_videos", "Videos by status.");
             describe_gauge!("vidseek_jobs", "Jobs by state.");

@@ -22,8 +22,8 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, broadcast};
 
 use crate::catalog::Catalog;
-use crate::error::{Classified, Fault};
 use crate::embed::Embedder;
+use crate::error::{Classified, Fault};
 use crate::jobs::{IndexOptions, JobRunner, Progress};
 
 pub use metrics::Metrics;
@@ -126,7 +126,9 @@ impl ApiError {
     /// A file-system failure of the server (a full disk, a read-only folder: 503).
     pub fn io(e: std::io::Error) -> Self {
         match crate::error::io_fault(&e) {
-            Fault::Unavailable => Self::unavailable(format!("{e}; free space or fix the permissions of the library folder")),
+            Fault::Unavailable => {
+                Self::unavailable(format!("{e}; free space or fix the permissions of the library folder"))
+            }
             _ => Self::internal(e),
         }
     }
@@ -188,7 +190,10 @@ async fn require_token(
     // The API's description and its reference page say how to get in: they stay open.
     let open = path == "/api/openapi.json" || path == "/api/docs";
     let protected = !open
-        && (path.starts_with("/api") || path.starts_with("/media") || path.starts_with("/thumbs") || path == "/metrics");
+        && (path.starts_with("/api")
+            || path.starts_with("/media")
+            || path.starts_with("/thumbs")
+            || path == "/metrics");
     if let (Some(state), true) = (state, protected)
         && let Some(token) = state.config.token.as_deref()
     {
@@ -237,43 +242,46 @@ fn json_error(err: impl std::fmt::Display) -> actix_web::Error {
 
 /// Routes: shared by the server and the integration tests' in-process app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().limit(1 << 20).error_handler(|e, _| json_error(e)))
-        .app_data(web::QueryConfig::default().error_handler(|e, _| json_error(e)))
-        .app_data(
-            web::PathConfig::default()
-                .error_handler(|e, _| ApiError::not_found(format!("no such resource ({e})")).into()),
-        )
-        .service(
-            web::scope("/api")
-                .route("/health", web::get().to(handlers::health))
-                .route("/search", web::get().to(handlers::search))
-                .route("/search", web::post().to(handlers::search_image))
-                .route("/eval", web::post().to(handlers::eval))
-                .route("/videos", web::get().to(handlers::videos))
-                .route("/videos/{id}", web::get().to(handlers::video))
-                .route("/videos/{id}", web::delete().to(handlers::delete_video))
-                .route("/index", web::post().to(handlers::index))
-                .route("/prune", web::post().to(handlers::prune))
-                .route("/model", web::get().to(handlers::model))
-                .route("/model", web::post().to(handlers::switch_model))
-                .route("/upload", web::post().to(handlers::upload))
-                .route("/jobs", web::get().to(handlers::jobs))
-                .route("/jobs/{id}", web::get().to(handlers::job))
-                .route("/jobs/{id}", web::delete().to(handlers::cancel_job))
-                .route("/events", web::get().to(handlers::events))
-                .route("/openapi.json", web::get().to(openapi::spec))
-                .route("/docs", web::get().to(openapi::docs))
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ApiError::not_found("no such API endpoint"))
-                })),
-        )
-        .route("/media/{id}", web::get().to(media::media))
-        .route("/thumbs/{id}", web::get().to(media::thumb))
-        .route("/metrics", web::get().to(metrics::metrics))
-        .route("/login", web::get().to(handlers::login_page))
-        .route("/login", web::post().to(handlers::login))
-        .route("/", web::get().to(media::ui_index))
-        .route("/{file}", web::get().to(media::ui_file));
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(1 << 20)
+            .error_handler(|e, _| json_error(e)),
+    )
+    .app_data(web::QueryConfig::default().error_handler(|e, _| json_error(e)))
+    .app_data(
+        web::PathConfig::default().error_handler(|e, _| ApiError::not_found(format!("no such resource ({e})")).into()),
+    )
+    .service(
+        web::scope("/api")
+            .route("/health", web::get().to(handlers::health))
+            .route("/search", web::get().to(handlers::search))
+            .route("/search", web::post().to(handlers::search_image))
+            .route("/eval", web::post().to(handlers::eval))
+            .route("/videos", web::get().to(handlers::videos))
+            .route("/videos/{id}", web::get().to(handlers::video))
+            .route("/videos/{id}", web::delete().to(handlers::delete_video))
+            .route("/index", web::post().to(handlers::index))
+            .route("/prune", web::post().to(handlers::prune))
+            .route("/model", web::get().to(handlers::model))
+            .route("/model", web::post().to(handlers::switch_model))
+            .route("/upload", web::post().to(handlers::upload))
+            .route("/jobs", web::get().to(handlers::jobs))
+            .route("/jobs/{id}", web::get().to(handlers::job))
+            .route("/jobs/{id}", web::delete().to(handlers::cancel_job))
+            .route("/events", web::get().to(handlers::events))
+            .route("/openapi.json", web::get().to(openapi::spec))
+            .route("/docs", web::get().to(openapi::docs))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::not_found("no such API endpoint"))
+            })),
+    )
+    .route("/media/{id}", web::get().to(media::media))
+    .route("/thumbs/{id}", web::get().to(media::thumb))
+    .route("/metrics", web::get().to(metrics::metrics))
+    .route("/login", web::get().to(handlers::login_page))
+    .route("/login", web::post().to(handlers::login))
+    .route("/", web::get().to(media::ui_index))
+    .route("/{file}", web::get().to(media::ui_file));
 }
 
 /// Starts everything and serves until interrupted.

@@ -36,7 +36,12 @@ impl Directory {
     }
 
     fn reindex(&mut self) {
-        self.runs = self.videos.values().filter(|v| v.frames > 0).map(|v| (v.first_frame, v.id)).collect();
+        self.runs = self
+            .videos
+            .values()
+            .filter(|v| v.frames > 0)
+            .map(|v| (v.first_frame, v.id))
+            .collect();
         self.runs.sort_unstable();
     }
 

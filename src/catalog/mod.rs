@@ -13,18 +13,18 @@ use std::sync::{Arc, RwLock};
 use crate::index::{IndexError, TextDoc, TextIndex, VectorBackend, VectorIndex};
 
 // The store is the catalog's alone: everything reads and writes through the catalog.
-#[path = "../store/mod.rs"]
-mod store;
 mod directory;
 mod queue;
+#[path = "../store/mod.rs"]
+mod store;
 
 pub use directory::{Directory, Listed};
 pub use queue::Queue;
-pub use store::{
-    Counts, FileState, Frame, Integrity, Job, JobFile, JobKind, JobState, NewFrame, NewText, NewVideo, StoreError, Switch,
-    SwitchStatus, Text, TextKind, Video, VideoStatus, now,
-};
 use store::Store;
+pub use store::{
+    Counts, FileState, Frame, Integrity, Job, JobFile, JobKind, JobState, NewFrame, NewText, NewVideo, StoreError,
+    Switch, SwitchStatus, Text, TextKind, Video, VideoStatus, now,
+};
 
 /// Errors of opening or updating the data folder.
 #[derive(Debug, thiserror::Error)]
@@ -210,7 +210,9 @@ impl Catalog {
     /// without `--model` (and knows where its model is after a switch).
     pub async fn remember_model_dir(&self, dir: &Path) -> Result<(), CatalogError> {
         let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-        if self.store.pending_switch().await?.is_none() && self.store.model_dir().await?.as_deref() != Some(dir.as_path()) {
+        if self.store.pending_switch().await?.is_none()
+            && self.store.model_dir().await?.as_deref() != Some(dir.as_path())
+        {
             self.store.set_model_dir(&dir).await?;
         }
         Ok(())
@@ -224,12 +226,20 @@ impl Catalog {
     /// re-embedded (kept as failed, with the reason).
     pub async fn finish_switch(&self, s: &Switch) -> Result<Vec<i64>, CatalogError> {
         let frames = self.store.counts().await?.frames as usize;
-        let empty = self.vectors.read().unwrap_or_else(|e| e.into_inner()).empty_like(&s.model, s.dim, frames);
+        let empty = self
+            .vectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .empty_like(&s.model, s.dim, frames);
         let mut fresh = fill_from_store(empty, &self.store).await?;
         let _w = self.writes.lock().await;
         catch_up(fresh.as_mut(), &self.store).await?;
         let stored = self.store.frame_ids().await?;
-        let dead: Vec<i64> = fresh.live_ids().into_iter().filter(|id| stored.binary_search(id).is_err()).collect();
+        let dead: Vec<i64> = fresh
+            .live_ids()
+            .into_iter()
+            .filter(|id| stored.binary_search(id).is_err())
+            .collect();
         fresh.delete(&dead);
         let (generation, stale) = self.store.finish_switch(s).await?;
         self.text.update(&stale, &[], generation)?;
@@ -291,10 +301,7 @@ impl Catalog {
         let Some((frames, generation)) = self.store.remove_video(id).await? else {
             return Ok(false);
         };
-        self.vectors
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .delete(&frames);
+        self.vectors.write().unwrap_or_else(|e| e.into_inner()).delete(&frames);
         self.text.update(&[id], &[], generation)?;
         let next = self.directory().with([], &[id]);
         self.set_directory(next);
@@ -317,7 +324,11 @@ impl Catalog {
         tracing::info!("compacting the vector index: {dead} of its {points} points are deleted frames");
         let live = points - dead;
         let fresh = {
-            let empty = self.vectors.read().unwrap_or_else(|e| e.into_inner()).empty_like(&self.model(), self.dim(), live);
+            let empty =
+                self.vectors
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .empty_like(&self.model(), self.dim(), live);
             fill_from_store(empty, &self.store).await?
         };
         *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = fresh;
@@ -348,19 +359,37 @@ impl Catalog {
             (v.live_ids(), v.tombstones())
         };
         live.sort_unstable();
-        let not_in_index: Vec<i64> = stored.iter().filter(|id| live.binary_search(id).is_err()).copied().collect();
-        let not_in_store: Vec<i64> = live.iter().filter(|id| stored.binary_search(id).is_err()).copied().collect();
+        let not_in_index: Vec<i64> = stored
+            .iter()
+            .filter(|id| live.binary_search(id).is_err())
+            .copied()
+            .collect();
+        let not_in_store: Vec<i64> = live
+            .iter()
+            .filter(|id| stored.binary_search(id).is_err())
+            .copied()
+            .collect();
         let step = (stored.len() / max_frames.max(1)).max(1);
         let mut checked = 0;
         let mut unreachable = Vec::new();
         for id in stored.iter().step_by(step) {
-            let Some((_, v)) = self.store.vectors_after(id - 1, 1, &self.model()).await?.into_iter().next() else {
+            let Some((_, v)) = self
+                .store
+                .vectors_after(id - 1, 1, &self.model())
+                .await?
+                .into_iter()
+                .next()
+            else {
                 continue;
             };
             checked += 1;
             // Several frames can hold the very same picture (a file copied twice): any
             // hit as close as the frame itself counts.
-            if !self.nearest(&v, 10, 128).iter().any(|(hit, s)| hit == id || *s >= 0.99999) {
+            if !self
+                .nearest(&v, 10, 128)
+                .iter()
+                .any(|(hit, s)| hit == id || *s >= 0.99999)
+            {
                 unreachable.push(*id);
             }
         }
@@ -423,7 +452,12 @@ impl Catalog {
 
     /// The cosine of `query` (embedded with `model`) with each of a video's frames:
     /// (frame, score), in order.
-    pub async fn frame_scores(&self, video: i64, model: &str, query: &[f32]) -> Result<Vec<(Frame, f32)>, CatalogError> {
+    pub async fn frame_scores(
+        &self,
+        video: i64,
+        model: &str,
+        query: &[f32],
+    ) -> Result<Vec<(Frame, f32)>, CatalogError> {
         let vectors: std::collections::HashMap<i64, Vec<f32>> =
             self.store.vectors_of(video, model).await?.into_iter().collect();
         Ok(self
@@ -470,7 +504,14 @@ impl Catalog {
     // ------------------------------------------------------------ writes
 
     /// Records that a file could not be indexed (a file indexed before keeps its frames).
-    pub async fn put_failed(&self, path: &str, size: i64, mtime_ns: i64, hash: &str, error: &str) -> Result<(), CatalogError> {
+    pub async fn put_failed(
+        &self,
+        path: &str,
+        size: i64,
+        mtime_ns: i64,
+        hash: &str,
+        error: &str,
+    ) -> Result<(), CatalogError> {
         let _w = self.writes.lock().await;
         self.store.put_failed(path, size, mtime_ns, hash, error).await?;
         self.set_directory(load_directory(&self.store).await?);
@@ -597,8 +638,12 @@ impl Catalog {
 
 /// Reads the directory of videos and frame runs from the store.
 async fn load_directory(store: &Store) -> Result<Directory, CatalogError> {
-    let runs: std::collections::HashMap<i64, (i64, i64)> =
-        store.frame_runs().await?.into_iter().map(|(v, first, n)| (v, (first, n))).collect();
+    let runs: std::collections::HashMap<i64, (i64, i64)> = store
+        .frame_runs()
+        .await?
+        .into_iter()
+        .map(|(v, first, n)| (v, (first, n)))
+        .collect();
     Ok(Directory::new(store.videos().await?.into_iter().map(|v| {
         let (first_frame, frames) = runs.get(&v.id).copied().unwrap_or((0, 0));
         Listed {
@@ -744,7 +789,10 @@ async fn open_vectors(
 }
 
 /// `idx` (empty) with every stored frame of its model.
-async fn fill_from_store(mut idx: Box<dyn VectorBackend>, store: &Store) -> Result<Box<dyn VectorBackend>, CatalogError> {
+async fn fill_from_store(
+    mut idx: Box<dyn VectorBackend>,
+    store: &Store,
+) -> Result<Box<dyn VectorBackend>, CatalogError> {
     catch_up(idx.as_mut(), store).await?;
     Ok(idx)
 }

@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 pub use subtitles::{embedded_subtitles, sidecar_files, subtitle_file};
-pub use video::{
-    SampleOptions, SampleReason, SampledFrame, VideoInfo, frames_at, probe, sample,
-};
+pub use video::{SampleOptions, SampleReason, SampledFrame, VideoInfo, frames_at, probe, sample};
 
 use ffmpeg::format::Pixel;
 use ffmpeg::media::Type;

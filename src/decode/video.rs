@@ -541,7 +541,11 @@ pub fn sample(
     })?;
 
     // Scaling target before rotation: the display geometry, swapped back for 90/270.
-    let short = if opts.short_side == 0 { info.width.min(info.height) } else { opts.short_side };
+    let short = if opts.short_side == 0 {
+        info.width.min(info.height)
+    } else {
+        opts.short_side
+    };
     let (tw, th) = scaled_dims(info.width, info.height, short);
     let (sw, sh) = if info.rotation % 180 == 90 { (th, tw) } else { (tw, th) };
     let mut sws: Option<(scaling::Context, Pixel, u32, u32)> = None;
@@ -748,10 +752,17 @@ pub fn frames_at(path: &Path, times: &[f64], short_side: u32, threads: usize) ->
             sws = Some((c, fmt, fw, fh));
         }
         let mut rgb = ffmpeg::frame::Video::empty();
-        sws.as_mut().expect("just set").0.run(frame, &mut rgb).map_err(err_at("scaling"))?;
+        sws.as_mut()
+            .expect("just set")
+            .0
+            .run(frame, &mut rgb)
+            .map_err(err_at("scaling"))?;
         Ok(rotate(packed_rgb(&rgb), info.rotation))
     };
-    let mut take = |frame: &ffmpeg::frame::Video, out: &mut Vec<RgbImage>, last: &mut Option<RgbImage>| -> Result<(), DecodeError> {
+    let mut take = |frame: &ffmpeg::frame::Video,
+                    out: &mut Vec<RgbImage>,
+                    last: &mut Option<RgbImage>|
+     -> Result<(), DecodeError> {
         let ts = frame.timestamp().or(frame.pts()).unwrap_or(0);
         let t = ((ts - start) as f64 * time_base).max(0.0);
         let eps = 0.25 * frame_dt;

@@ -100,7 +100,11 @@ impl<R: Read + Seek> Pb<R> {
                 5 => self.skip(4)?,
                 2 => {
                     let n = self.varint()?;
-                    let field_end = self.pos.checked_add(n).filter(|e| *e <= end).ok_or("a field runs past its message")?;
+                    let field_end = self
+                        .pos
+                        .checked_add(n)
+                        .filter(|e| *e <= end)
+                        .ok_or("a field runs past its message")?;
                     let start = self.pos;
                     if !on_len(self, field, field_end)? {
                         self.skip(field_end - start)?;
@@ -119,7 +123,10 @@ impl<R: Read + Seek> Pb<R> {
 
     /// ModelProto: graph = 7.
     fn model(&mut self, end: u64) -> Res<()> {
-        self.fields(end, |p, f, e| if f == 7 { p.graph(e, 0).map(|_| true) } else { Ok(false) })
+        self.fields(
+            end,
+            |p, f, e| if f == 7 { p.graph(e, 0).map(|_| true) } else { Ok(false) },
+        )
     }
 
     /// GraphProto: node = 1, initializer = 5, sparse_initializer = 15.
@@ -137,7 +144,13 @@ impl<R: Read + Seek> Pb<R> {
 
     /// NodeProto: attribute = 5.
     fn node(&mut self, end: u64, depth: usize) -> Res<()> {
-        self.fields(end, |p, f, e| if f == 5 { p.attribute(e, depth).map(|_| true) } else { Ok(false) })
+        self.fields(end, |p, f, e| {
+            if f == 5 {
+                p.attribute(e, depth).map(|_| true)
+            } else {
+                Ok(false)
+            }
+        })
     }
 
     /// AttributeProto: t = 5, g = 6, tensors = 10, graphs = 11.
@@ -151,7 +164,13 @@ impl<R: Read + Seek> Pb<R> {
 
     /// SparseTensorProto: values = 1, indices = 2.
     fn sparse(&mut self, end: u64) -> Res<()> {
-        self.fields(end, |p, f, e| if f == 1 || f == 2 { p.tensor(e).map(|_| true) } else { Ok(false) })
+        self.fields(end, |p, f, e| {
+            if f == 1 || f == 2 {
+                p.tensor(e).map(|_| true)
+            } else {
+                Ok(false)
+            }
+        })
     }
 
     /// TensorProto: external_data = 13 (StringStringEntryProto: key = 1, value = 2).
@@ -242,12 +261,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("model.onnx");
         std::fs::write(&p, &model).unwrap();
-        assert_eq!(external_data_files(&p).unwrap(), ["b.bin", "const.bin", "weights/a.bin"]);
+        assert_eq!(
+            external_data_files(&p).unwrap(),
+            ["b.bin", "const.bin", "weights/a.bin"]
+        );
 
         // Truncated: an error naming the file, not a panic.
         std::fs::write(&p, &model[..model.len() - 5]).unwrap();
         let e = external_data_files(&p).unwrap_err().to_string();
-        assert!(e.contains("model.onnx") && e.contains("not a readable ONNX graph"), "{e}");
+        assert!(
+            e.contains("model.onnx") && e.contains("not a readable ONNX graph"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -259,6 +284,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("model.onnx");
         std::fs::write(&p, &model).unwrap();
-        assert!(external_data_files(&p).unwrap_err().to_string().contains("outside its folder"));
+        assert!(
+            external_data_files(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("outside its folder")
+        );
     }
 }

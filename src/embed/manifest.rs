@@ -307,14 +307,18 @@ impl Manifest {
         }
         if let Some(sc) = &self.scoring {
             if !(sc.logit_scale.is_finite() && sc.logit_scale > 0.0) || sc.logit_bias.is_some_and(|b| !b.is_finite()) {
-                return Err(bad("\"scoring.logit_scale\" must be > 0 and \"logit_bias\" finite".into()));
+                return Err(bad(
+                    "\"scoring.logit_scale\" must be > 0 and \"logit_bias\" finite".into()
+                ));
             }
             if sc.link == Link::Sigmoid && sc.logit_bias.is_none() {
                 return Err(bad("\"scoring.link\" sigmoid needs \"logit_bias\"".into()));
             }
         }
         if self.io.combined && self.files.visual != self.files.textual {
-            return Err(bad("\"io.combined\" needs files.visual and files.textual to name the same graph".into()));
+            return Err(bad(
+                "\"io.combined\" needs files.visual and files.textual to name the same graph".into(),
+            ));
         }
         if !matches!(self.image.interpolation.as_str(), "bicubic" | "bilinear") {
             return Err(bad(format!(
@@ -339,7 +343,12 @@ impl Manifest {
             ("text tower", t),
             ("tokenizer", self.files.tokenizer.as_str()),
         ];
-        files.extend(self.files.external_data.iter().map(|f| ("external weights", f.as_str())));
+        files.extend(
+            self.files
+                .external_data
+                .iter()
+                .map(|f| ("external weights", f.as_str())),
+        );
         files.extend(self.files.labels.iter().map(|f| ("label vocabulary", f.as_str())));
         files
     }

@@ -20,14 +20,12 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
-pub use manifest::{
-    FORMAT, Files, ImageSpec, Io, Link, MANIFEST_FILE, Manifest, Origin, Scoring, TextClean, TextSpec,
-};
 pub use external::external_data_files;
+pub use manifest::{FORMAT, Files, ImageSpec, Io, Link, MANIFEST_FILE, Manifest, Origin, Scoring, TextClean, TextSpec};
 pub use preprocess::Filter;
-pub use text::{TokenizerFacts, tokenizer_facts};
 pub use runtime::Runtime;
 pub use stream::{ImageStream, Padding, StreamOptions};
+pub use text::{TokenizerFacts, tokenizer_facts};
 
 use crate::image::RgbImage;
 
@@ -102,7 +100,9 @@ impl crate::error::Classified for EmbedError {
             | EmbedError::FileMissing { .. }
             | EmbedError::Graph { .. }
             | EmbedError::Tokenizer { .. } => Fault::BadInput,
-            EmbedError::RuntimeMissing { .. } | EmbedError::RuntimeLoad { .. } | EmbedError::Cuda { .. } => Fault::Unavailable,
+            EmbedError::RuntimeMissing { .. } | EmbedError::RuntimeLoad { .. } | EmbedError::Cuda { .. } => {
+                Fault::Unavailable
+            }
             EmbedError::Inference { .. } => Fault::Internal,
         }
     }
@@ -110,9 +110,10 @@ impl crate::error::Classified for EmbedError {
     fn code(&self) -> &'static str {
         match self {
             EmbedError::BadInput(_) => "bad_query",
-            EmbedError::Inference { .. } | EmbedError::RuntimeMissing { .. } | EmbedError::RuntimeLoad { .. } | EmbedError::Cuda { .. } => {
-                self.fault().code()
-            }
+            EmbedError::Inference { .. }
+            | EmbedError::RuntimeMissing { .. }
+            | EmbedError::RuntimeLoad { .. }
+            | EmbedError::Cuda { .. } => self.fault().code(),
             _ => "bad_model",
         }
     }
@@ -455,7 +456,11 @@ impl Embedder {
         let mut inputs: Vec<(std::borrow::Cow<'_, str>, ort::session::SessionInputValue<'_>)> =
             vec![(io.image_input.as_str().into(), tensor.into())];
         // A combined graph also wants text: the shortest sequence the model knows.
-        let dummy = self.manifest.io.combined.then(|| self.token_batch(&[self.dummy_tokens()], 1));
+        let dummy = self
+            .manifest
+            .io
+            .combined
+            .then(|| self.token_batch(&[self.dummy_tokens()], 1));
         if let Some(batch) = &dummy {
             inputs.extend(batch.inputs(io).map_err(err)?);
         }
@@ -786,14 +791,18 @@ fn unexpected_inputs(session: &Session, known: &[&str], path: &Path) -> Result<(
 
 /// The fixed batch size of a graph input's first axis, checked against the manifest's:
 /// a graph fixed at a batch size is always fed batches of exactly that size.
-fn fixed_batch(shape: &[i64], declared: Option<usize>, path: &Path, input: &str, key: &str) -> Result<Option<usize>, EmbedError> {
+fn fixed_batch(
+    shape: &[i64],
+    declared: Option<usize>,
+    path: &Path,
+    input: &str,
+    key: &str,
+) -> Result<Option<usize>, EmbedError> {
     let graph = shape.first().copied().filter(|d| *d > 0).map(|d| d as usize);
     match (graph, declared) {
         (Some(g), Some(d)) if g != d => Err(EmbedError::Graph {
             path: path.to_path_buf(),
-            reason: format!(
-                "input {input:?} is fixed at batch {g} but model.json says {key} {d}: set {key} to {g}"
-            ),
+            reason: format!("input {input:?} is fixed at batch {g} but model.json says {key} {d}: set {key} to {g}"),
         }),
         (Some(g), _) => Ok(Some(g)),
         (None, d) => Ok(d),
@@ -802,7 +811,9 @@ fn fixed_batch(shape: &[i64], declared: Option<usize>, path: &Path, input: &str,
 
 /// The names of the text inputs a graph is fed (ids, and the mask when there is one).
 fn text_inputs(io: &Io) -> Vec<&str> {
-    std::iter::once(io.text_input.as_str()).chain(io.text_mask.as_deref()).collect()
+    std::iter::once(io.text_input.as_str())
+        .chain(io.text_mask.as_deref())
+        .collect()
 }
 
 /// Checks the image graph; returns its fixed batch size, if any.

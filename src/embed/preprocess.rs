@@ -151,7 +151,15 @@ fn clip8(v: i32) -> u8 {
 pub fn resize_center_crop(rgb: &[u8], width: u32, height: u32, size: u32, filter: Filter) -> Vec<u8> {
     let (nw, nh) = resized_dims(width, height, size);
     let (left, top) = (crop_offset(nw, size), crop_offset(nh, size));
-    resize_region(rgb, width, height, (nw, nh), (left, top), (size.min(nw), size.min(nh)), filter)
+    resize_region(
+        rgb,
+        width,
+        height,
+        (nw, nh),
+        (left, top),
+        (size.min(nw), size.min(nh)),
+        filter,
+    )
 }
 
 /// Resizes `rgb` to `size` x `size` whatever its aspect ratio (`Image.resize((size,
@@ -290,7 +298,9 @@ mod tests {
         // A horizontal ramp squashed from 640x360 keeps its rows identical and its
         // vertical axis untouched in content.
         let (w, h) = (640u32, 360u32);
-        let rgb: Vec<u8> = (0..h).flat_map(|_| (0..w).flat_map(|x| [(x * 255 / (w - 1)) as u8; 3])).collect();
+        let rgb: Vec<u8> = (0..h)
+            .flat_map(|_| (0..w).flat_map(|x| [(x * 255 / (w - 1)) as u8; 3]))
+            .collect();
         let out = resize_squash(&rgb, w, h, 224, Filter::Bicubic);
         assert_eq!(out.len(), 224 * 224 * 3);
         let row = |y: usize| &out[y * 224 * 3..(y + 1) * 224 * 3];

@@ -338,8 +338,14 @@ impl<T: Send + 'static> ImageStream<T> {
         let mut dummies = Vec::new();
         if io.combined {
             // A combined graph also wants text: the shortest sequence, bound once.
-            for (name, values) in self.model.dummy_text_tensors().map_err(fail("preparing the text dummy"))? {
-                binding.bind_input(name.as_str(), &values).map_err(fail("binding the text dummy"))?;
+            for (name, values) in self
+                .model
+                .dummy_text_tensors()
+                .map_err(fail("preparing the text dummy"))?
+            {
+                binding
+                    .bind_input(name.as_str(), &values)
+                    .map_err(fail("binding the text dummy"))?;
                 dummies.push(values);
             }
         }

@@ -126,8 +126,18 @@ pub fn tokenizer_facts(path: &Path, config: Option<&Path>) -> Result<TokenizerFa
             let end = cfg_token("eos_token").ok_or_else(|| {
                 bad("it adds no end token and no tokenizer_config.json beside it names one (eos_token)".into())
             })?;
-            let add_bos = cfg.as_ref().and_then(|c| c.get("add_bos_token")).and_then(|v| v.as_bool());
-            (if add_bos == Some(false) { None } else { cfg_token("bos_token") }, end)
+            let add_bos = cfg
+                .as_ref()
+                .and_then(|c| c.get("add_bos_token"))
+                .and_then(|v| v.as_bool());
+            (
+                if add_bos == Some(false) {
+                    None
+                } else {
+                    cfg_token("bos_token")
+                },
+                end,
+            )
         }
         (Some(_), None) => return Err(bad("its post-processor adds a start token but no end token".into())),
     };
@@ -420,7 +430,10 @@ mod tests {
 
     #[test]
     fn canonicalize_is_open_clips() {
-        assert_eq!(canonicalize("A Red-Circle, on_a  BLUE background!"), "a redcircle on a blue background");
+        assert_eq!(
+            canonicalize("A Red-Circle, on_a  BLUE background!"),
+            "a redcircle on a blue background"
+        );
         assert_eq!(clean_as(TextClean::Canonicalize, " Fish &amp; Chips. "), "fish chips");
         assert_eq!(clean_as(TextClean::Lower, "A  Dog"), "a dog");
         assert_eq!(clean_as(TextClean::None, "  A  Dog "), "A  Dog");

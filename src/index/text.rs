@@ -200,7 +200,12 @@ impl TextIndex {
 
     /// The best `limit` matches of a structured query, only in `videos` when given: any
     /// of the words (each boosted by its weight), every phrase, none of `not`.
-    pub fn search(&self, query: &LexicalQuery, videos: Option<&[i64]>, limit: usize) -> Result<Vec<TextHit>, IndexError> {
+    pub fn search(
+        &self,
+        query: &LexicalQuery,
+        videos: Option<&[i64]>,
+        limit: usize,
+    ) -> Result<Vec<TextHit>, IndexError> {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut words: Vec<(Occur, Box<dyn Query>)> = Vec::new();

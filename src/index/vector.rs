@@ -117,7 +117,10 @@ impl VectorBackend for VectorIndex {
         self.search_filtered(query, k, ef, filter)
     }
     fn live_ids(&self) -> Vec<i64> {
-        self.ids().into_iter().filter(|id| !self.deleted.contains(&(*id as usize))).collect()
+        self.ids()
+            .into_iter()
+            .filter(|id| !self.deleted.contains(&(*id as usize)))
+            .collect()
     }
     fn points(&self) -> usize {
         self.points
@@ -217,7 +220,13 @@ impl VectorIndex {
     /// out live ones.
     /// [`VectorIndex::search`] among the ids `filter` accepts, applied during the graph
     /// search (hnsw_rs' filtered search keeps walking through rejected points).
-    pub fn search_filtered(&self, query: &[f32], k: usize, ef: usize, filter: Option<&dyn Fn(i64) -> bool>) -> Vec<(i64, f32)> {
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&dyn Fn(i64) -> bool>,
+    ) -> Vec<(i64, f32)> {
         if self.live() == 0 || k == 0 || query.len() != self.dim {
             return Vec::new();
         }
@@ -227,15 +236,16 @@ impl VectorIndex {
             let accept = |id: &usize| !self.deleted.contains(id) && filter.is_none_or(|f| f(*id as i64));
             self.hnsw.search_filter(query, k, ef.max(k), Some(&accept))
         };
-        hits.into_iter()
-            .map(|n| (n.d_id as i64, 1.0 - n.distance))
-            .collect()
+        hits.into_iter().map(|n| (n.d_id as i64, 1.0 - n.distance)).collect()
     }
 
     /// Marks frames as deleted (ids the graph does not hold are ignored).
     pub fn delete(&mut self, ids: &[i64]) {
-        self.deleted
-            .extend(ids.iter().filter(|id| **id > 0 && **id <= self.max_frame_id).map(|id| *id as usize));
+        self.deleted.extend(
+            ids.iter()
+                .filter(|id| **id > 0 && **id <= self.max_frame_id)
+                .map(|id| *id as usize),
+        );
     }
 
     /// Every frame id in the graph, deleted ones included.
@@ -249,7 +259,6 @@ impl VectorIndex {
             .map(|p| p.get_origin_id() as i64)
             .collect()
     }
-
 
     /// Points that are live frames.
     pub fn live(&self) -> usize {

@@ -49,7 +49,9 @@ pub enum JobError {
     NoSuchJob(i64),
     #[error("{0} is already the library's model")]
     AlreadyActive(String),
-    #[error("a switch to {0} is under way: wait for it or cancel it (DELETE /api/jobs/ID, or `vidseek model use --cancel`)")]
+    #[error(
+        "a switch to {0} is under way: wait for it or cancel it (DELETE /api/jobs/ID, or `vidseek model use --cancel`)"
+    )]
     SwitchUnderWay(String),
     /// A worker thread panicked: a bug, logged with the file being worked on.
     #[error("internal error: {0}")]
@@ -214,11 +216,13 @@ pub enum Progress {
         eta_seconds: Option<f64>,
     },
     /// The switch completed: searches now use `model`.
-    Switched { job_id: i64, model: String },
+    Switched {
+        job_id: i64,
+        model: String,
+    },
 }
 
 pub type ProgressSink = Arc<dyn Fn(Progress) + Send + Sync>;
-
 
 /// Runs an indexing job: every video under `paths`. Progress goes to `progress`;
 /// `cancel` stops it between frames (what was committed stays).

@@ -56,7 +56,9 @@ pub(super) async fn run(
     let mut sample_opts = opts.sample.clone();
     // Frames are always scaled to the model's own input size (224, 240, 336, 384 px
     // models exist): whatever the options say, another geometry would only be rescaled.
-    sample_opts.short_side = embedder.image_size().max(opts.also_embed.as_ref().map_or(0, |m| m.image_size()));
+    sample_opts.short_side = embedder
+        .image_size()
+        .max(opts.also_embed.as_ref().map_or(0, |m| m.image_size()));
     if opts.exact_resize {
         sample_opts.short_side = 0; // full resolution; the model's PIL-exact resize does the rest
     }
@@ -81,7 +83,9 @@ pub(super) async fn run(
         .collect();
     drop(dtx);
     // A graph fixed at a batch size (Immich's: 1) gets batches of exactly that size.
-    let batch = embedder.image_batch().unwrap_or_else(|| opts.batch_for(embedder.provider()));
+    let batch = embedder
+        .image_batch()
+        .unwrap_or_else(|| opts.batch_for(embedder.provider()));
     let emb = embedder.clone();
     let also = opts.also_embed.clone();
     let inference = std::thread::Builder::new()
@@ -134,7 +138,13 @@ pub(super) async fn run(
                 let w = &work[i];
                 let key = w.path.display().to_string();
                 catalog
-                    .put_failed(&key, w.identity.size as i64, w.identity.mtime_ns, &w.identity.hash, &error)
+                    .put_failed(
+                        &key,
+                        w.identity.size as i64,
+                        w.identity.mtime_ns,
+                        &w.identity.hash,
+                        &error,
+                    )
                     .await?;
                 let r = FileReport {
                     path: key,
@@ -154,7 +164,9 @@ pub(super) async fn run(
         Ok(r) => r.map_err(JobError::from),
         Err(_) => {
             tracing::error!("job {job_id}: the inference thread panicked");
-            Err(JobError::Panicked("the inference thread panicked; the files in flight were not indexed".into()))
+            Err(JobError::Panicked(
+                "the inference thread panicked; the files in flight were not indexed".into(),
+            ))
         }
     };
     Ok(model_result)
@@ -172,7 +184,10 @@ async fn file_done(
     report: &mut JobReport,
 ) -> Result<(), JobError> {
     plan::record(catalog, job_id, &r).await?;
-    catalog.queue().progress(job_id, files_done as i64, frames_done as i64).await?;
+    catalog
+        .queue()
+        .progress(job_id, files_done as i64, frames_done as i64)
+        .await?;
     progress(Progress::FileDone {
         job_id,
         report: r.clone(),
@@ -283,7 +298,9 @@ fn decode_files(
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             tracing::error!("the decoder panicked on {}: {what}", path.display());
-            Err(format!("internal error: the decoder failed on this file ({what}); please report it"))
+            Err(format!(
+                "internal error: the decoder failed on this file ({what}); please report it"
+            ))
         });
         if cancel.load(Ordering::Relaxed) {
             let _ = tx.send(Decoded::End(i, Err("canceled".into())));
@@ -460,4 +477,3 @@ fn embed_frames(
     settle(&mut open, done);
     Ok(())
 }
-

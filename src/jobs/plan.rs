@@ -86,7 +86,11 @@ pub(super) async fn plan(
         job_id,
         files: scan.files.len() + scan.errors.len(),
         to_index: work.len(),
-        video_seconds: work.iter().filter_map(|w| w.info.as_ref().ok()).map(|i| i.duration).sum(),
+        video_seconds: work
+            .iter()
+            .filter_map(|w| w.info.as_ref().ok())
+            .map(|i| i.duration)
+            .sum(),
     });
     Ok(Some(work))
 }

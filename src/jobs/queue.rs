@@ -31,7 +31,12 @@ impl<'a> Queue<'a> {
     /// (jobs queued meanwhile included). A job whose run fails is recorded as failed
     /// with the reason (and the `Finished` event sent), and the next one runs; each
     /// outcome is returned in order.
-    pub async fn drain<T, F, Fut>(&self, kind: JobKind, progress: &ProgressSink, mut run: F) -> Result<Vec<Result<T, JobError>>, JobError>
+    pub async fn drain<T, F, Fut>(
+        &self,
+        kind: JobKind,
+        progress: &ProgressSink,
+        mut run: F,
+    ) -> Result<Vec<Result<T, JobError>>, JobError>
     where
         F: FnMut(Job) -> Fut,
         Fut: Future<Output = Result<T, JobError>>,
@@ -55,7 +60,10 @@ impl<'a> Queue<'a> {
                 let r = run(job).await;
                 if let Err(e) = &r {
                     tracing::warn!("job {id} failed: {e}");
-                    self.catalog.queue().finish(id, JobState::Failed, Some(&e.to_string())).await?;
+                    self.catalog
+                        .queue()
+                        .finish(id, JobState::Failed, Some(&e.to_string()))
+                        .await?;
                     progress(Progress::Finished {
                         job_id: id,
                         state: JobState::Failed,

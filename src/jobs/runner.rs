@@ -90,10 +90,19 @@ impl JobRunner {
 
     /// Waits for a wake-up or 5 s; false when the runner is gone.
     fn wait(rx: &Receiver<()>) -> bool {
-        !matches!(rx.recv_timeout(std::time::Duration::from_secs(5)), Err(RecvTimeoutError::Disconnected))
+        !matches!(
+            rx.recv_timeout(std::time::Duration::from_secs(5)),
+            Err(RecvTimeoutError::Disconnected)
+        )
     }
 
-    fn index_loop(&self, handle: &tokio::runtime::Handle, opts: &IndexOptions, progress: &ProgressSink, rx: &Receiver<()>) {
+    fn index_loop(
+        &self,
+        handle: &tokio::runtime::Handle,
+        opts: &IndexOptions,
+        progress: &ProgressSink,
+        rx: &Receiver<()>,
+    ) {
         loop {
             let drained = handle.block_on(Queue::new(&self.catalog).drain(JobKind::Index, progress, |job| {
                 let cancel = Arc::new(AtomicBool::new(false));

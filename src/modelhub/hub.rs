@@ -117,8 +117,20 @@ fn get(agent: &ureq::Agent, url: &str, range_from: u64) -> Result<ureq::http::Re
                 loc.to_string()
             } else {
                 // Relative to the origin.
-                let origin_end = url.find("://").map(|i| i + 3).and_then(|i| url[i..].find('/').map(|j| i + j)).unwrap_or(url.len());
-                format!("{}{}", &url[..origin_end], if loc.starts_with('/') { loc.to_string() } else { format!("/{loc}") })
+                let origin_end = url
+                    .find("://")
+                    .map(|i| i + 3)
+                    .and_then(|i| url[i..].find('/').map(|j| i + j))
+                    .unwrap_or(url.len());
+                format!(
+                    "{}{}",
+                    &url[..origin_end],
+                    if loc.starts_with('/') {
+                        loc.to_string()
+                    } else {
+                        format!("/{loc}")
+                    }
+                )
             };
             continue;
         }
@@ -154,7 +166,11 @@ struct Lfs {
 
 /// The commit `revision` resolves to and the repository's files there.
 pub fn list(repo: &str, revision: &str) -> Result<(String, Vec<HubFile>), HubError> {
-    let url = format!("{}/api/models/{repo}/revision/{}?blobs=true", endpoint(), encode(revision));
+    let url = format!(
+        "{}/api/models/{repo}/revision/{}?blobs=true",
+        endpoint(),
+        encode(revision)
+    );
     let resp = get(&agent(), &url, 0)?;
     let status = resp.status().as_u16();
     if status != 200 {
@@ -215,7 +231,10 @@ pub fn wanted(files: &[HubFile], layout: Layout, variant: Variant) -> Result<Vec
             };
             let split = has(&format!("onnx/vision_model{sfx}.onnx")) && has(&format!("onnx/text_model{sfx}.onnx"));
             let stems: Vec<String> = if split {
-                vec![format!("onnx/vision_model{sfx}.onnx"), format!("onnx/text_model{sfx}.onnx")]
+                vec![
+                    format!("onnx/vision_model{sfx}.onnx"),
+                    format!("onnx/text_model{sfx}.onnx"),
+                ]
             } else {
                 vec![format!("onnx/model{sfx}.onnx")]
             };
@@ -227,7 +246,9 @@ pub fn wanted(files: &[HubFile], layout: Layout, variant: Variant) -> Result<Vec
                         | "tokenizer.json"
                         | "tokenizer_config.json"
                         | "special_tokens_map.json"
-                ) || stems.iter().any(|s| p == s || (p.starts_with(s.as_str()) && p.contains("_data")))
+                ) || stems
+                    .iter()
+                    .any(|s| p == s || (p.starts_with(s.as_str()) && p.contains("_data")))
             })
         }
         Layout::Vidseek => Box::new(|p: &str| !p.starts_with('.') && p != "README.md"),
@@ -281,8 +302,23 @@ pub fn download(
         let target = staging.join(&f.path);
         let complete = target.is_file() && verify(&target, f).is_ok();
         if !complete {
-            let url = format!("{}/{repo}/resolve/{}/{}", endpoint(), encode(&commit), encode_path(&f.path));
-            match fetch(&agent, &url, f, &target, Progress { bar: bar.as_ref(), base }, &mut report) {
+            let url = format!(
+                "{}/{repo}/resolve/{}/{}",
+                endpoint(),
+                encode(&commit),
+                encode_path(&f.path)
+            );
+            match fetch(
+                &agent,
+                &url,
+                f,
+                &target,
+                Progress {
+                    bar: bar.as_ref(),
+                    base,
+                },
+                &mut report,
+            ) {
                 Ok(()) => {}
                 Err(e @ HubError::Checksum { .. }) => {
                     corrupted.get_or_insert(e);
@@ -321,7 +357,10 @@ fn fetch(
     }
     let part = target.with_file_name(format!(
         "{}.part",
-        target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
     let mut attempts = 0;
     let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);

@@ -24,9 +24,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::HubError;
-use crate::embed::{
-    self, Files, ImageSpec, Io, Link, Manifest, Origin, Scoring, TextClean, TextSpec, TokenizerFacts,
-};
+use crate::embed::{self, Files, ImageSpec, Io, Link, Manifest, Origin, Scoring, TextClean, TextSpec, TokenizerFacts};
 
 /// Folder layouts of published ONNX CLIP models.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -226,17 +224,32 @@ fn fixed(d: Option<&i64>) -> Option<usize> {
 
 fn inspect_graphs(visual: &Path, textual: &Path, ort_lib: Option<&Path>) -> Result<Graphs, HubError> {
     let v = embed::inspect(visual, ort_lib)?;
-    let t = if textual == visual { v.clone() } else { embed::inspect(textual, ort_lib)? };
+    let t = if textual == visual {
+        v.clone()
+    } else {
+        embed::inspect(textual, ort_lib)?
+    };
     let bad = |path: &Path, reason: String| HubError::Config {
         path: path.to_path_buf(),
         reason,
     };
-    let names = |g: &embed::GraphIo| g.inputs.iter().map(|i| format!("{} {} {:?}", i.name, i.dtype, i.shape)).collect::<Vec<_>>().join(", ");
+    let names = |g: &embed::GraphIo| {
+        g.inputs
+            .iter()
+            .map(|i| format!("{} {} {:?}", i.name, i.dtype, i.shape))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let image_input = v
         .inputs
         .iter()
         .find(|i| i.dtype == "float32" && i.shape.len() == 4)
-        .ok_or_else(|| bad(visual, format!("no float32 image input of rank 4 (inputs: {})", names(&v))))?;
+        .ok_or_else(|| {
+            bad(
+                visual,
+                format!("no float32 image input of rank 4 (inputs: {})", names(&v)),
+            )
+        })?;
     // The embedding is the rank-2 output: `image_embeds` / `embedding` / `pooler_output`,
     // never `last_hidden_state` or the logits of a combined graph.
     let pick = |g: &embed::GraphIo, prefer: &[&str]| {
@@ -261,7 +274,11 @@ fn inspect_graphs(visual: &Path, textual: &Path, ort_lib: Option<&Path>) -> Resu
         .iter()
         .find(|i| (i.dtype == "int64" || i.dtype == "int32") && !i.name.contains("mask") && i.shape.len() == 2)
         .ok_or_else(|| bad(textual, format!("no integer token-id input (inputs: {})", names(&t))))?;
-    let text_mask = t.inputs.iter().find(|i| i.name.contains("mask")).map(|i| i.name.clone());
+    let text_mask = t
+        .inputs
+        .iter()
+        .find(|i| i.name.contains("mask"))
+        .map(|i| i.name.clone());
     let dim = [image_output.shape[1], text_output.shape[1]]
         .into_iter()
         .find(|d| *d > 0)
@@ -286,7 +303,10 @@ fn inspect_graphs(visual: &Path, textual: &Path, ort_lib: Option<&Path>) -> Resu
 fn external(dir: &Path, graphs: &[&str]) -> Result<Vec<String>, HubError> {
     let mut out = Vec::new();
     for g in graphs {
-        let folder = Path::new(g).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        let folder = Path::new(g)
+            .parent()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
         for f in embed::external_data_files(&dir.join(g))? {
             let rel = if folder.is_empty() { f } else { format!("{folder}/{f}") };
             if !out.contains(&rel) {
@@ -393,7 +413,10 @@ fn from_immich(dir: &Path, opts: &ImportOptions) -> Result<Manifest, HubError> {
     }
     let text_cfg = cfg.get("text_cfg").cloned().unwrap_or(Value::Null);
     let context = context_of(
-        text_cfg.get("context_length").and_then(Value::as_u64).map(|c| c as usize),
+        text_cfg
+            .get("context_length")
+            .and_then(Value::as_u64)
+            .map(|c| c as usize),
         g.text_len,
         &cfg_path,
     )?;
@@ -415,7 +438,10 @@ fn from_immich(dir: &Path, opts: &ImportOptions) -> Result<Manifest, HubError> {
             link: Link::Sigmoid,
             // Only the initial values are in the config (the trained ones are in the
             // checkpoint); `pull` passes the trained ones where they are known.
-            logit_scale: cfg.get("init_logit_scale").and_then(Value::as_f64).map_or(10.0, |s| s.exp() as f32),
+            logit_scale: cfg
+                .get("init_logit_scale")
+                .and_then(Value::as_f64)
+                .map_or(10.0, |s| s.exp() as f32),
             logit_bias: Some(cfg.get("init_logit_bias").and_then(Value::as_f64).unwrap_or(-10.0) as f32),
         }
     } else {
@@ -491,7 +517,11 @@ fn transformers_js_graphs(dir: &Path, variant: Variant) -> Result<(String, Strin
         return Ok((c.clone(), c));
     }
     let mut have: Vec<String> = std::fs::read_dir(dir.join("onnx"))
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     have.sort();
     Err(HubError::Config {
@@ -525,7 +555,8 @@ fn from_transformers_js(dir: &Path, opts: &ImportOptions) -> Result<Manifest, Hu
     // CLIP: shortest edge + centre crop; SigLIP: resize to height x width, no crop.
     let crop = pre.get("do_center_crop").and_then(Value::as_bool).unwrap_or(false);
     let size = if crop {
-        pre.get("crop_size").and_then(|s| int_of(s, &["height", "shortest_edge"]))
+        pre.get("crop_size")
+            .and_then(|s| int_of(s, &["height", "shortest_edge"]))
     } else {
         pre.get("size").and_then(|s| int_of(s, &["height", "shortest_edge"]))
     }
@@ -565,7 +596,11 @@ fn from_transformers_js(dir: &Path, opts: &ImportOptions) -> Result<Manifest, Hu
             logit_bias: None,
         }
     };
-    let graphs: Vec<&str> = if visual == textual { vec![&visual] } else { vec![&visual, &textual] };
+    let graphs: Vec<&str> = if visual == textual {
+        vec![&visual]
+    } else {
+        vec![&visual, &textual]
+    };
     Ok(Manifest {
         format: embed::FORMAT,
         name: folder_name(dir),
@@ -589,7 +624,11 @@ fn from_transformers_js(dir: &Path, opts: &ImportOptions) -> Result<Manifest, Hu
             end_id: facts.end_id,
             pad_id,
             pad_to_context: siglip,
-            clean: if siglip { TextClean::Canonicalize } else { TextClean::Whitespace },
+            clean: if siglip {
+                TextClean::Canonicalize
+            } else {
+                TextClean::Whitespace
+            },
             batch: g.text_batch,
         },
         files: Files {
@@ -602,7 +641,12 @@ fn from_transformers_js(dir: &Path, opts: &ImportOptions) -> Result<Manifest, Hu
         fp16: None,
         io: g.io,
         origin: Some(Origin {
-            layout: if visual == textual { "transformers.js (combined)" } else { "transformers.js" }.into(),
+            layout: if visual == textual {
+                "transformers.js (combined)"
+            } else {
+                "transformers.js"
+            }
+            .into(),
             variant: Some(opts.variant.name().into()),
             ..Origin::default()
         }),

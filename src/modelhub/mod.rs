@@ -247,10 +247,13 @@ pub const KNOWN: &[Known] = &[
 
 /// The known model called `name` (or with that repository).
 pub fn known(name: &str) -> Result<&'static Known, HubError> {
-    KNOWN.iter().find(|k| k.name == name || k.repo == name).ok_or_else(|| HubError::UnknownModel {
-        name: name.to_string(),
-        known: KNOWN.iter().map(|k| k.name).collect::<Vec<_>>().join(", "),
-    })
+    KNOWN
+        .iter()
+        .find(|k| k.name == name || k.repo == name)
+        .ok_or_else(|| HubError::UnknownModel {
+            name: name.to_string(),
+            known: KNOWN.iter().map(|k| k.name).collect::<Vec<_>>().join(", "),
+        })
 }
 
 /// What `pull` was asked for.
@@ -267,7 +270,11 @@ pub struct PullOptions {
 /// Downloads a known model into `dest` (atomically: see the module docs).
 pub fn pull(name: &str, dest: &Path, opts: &PullOptions) -> Result<(Manifest, PullReport), HubError> {
     let k = known(name)?;
-    let revision = opts.revision.clone().or(k.revision.map(str::to_string)).unwrap_or_else(|| "main".into());
+    let revision = opts
+        .revision
+        .clone()
+        .or(k.revision.map(str::to_string))
+        .unwrap_or_else(|| "main".into());
     let staging = sibling(dest, "download");
     let report = hub::download(k.repo, &revision, k.layout, opts.variant, &staging, opts.progress)?;
     let import = ImportOptions {
@@ -295,7 +302,10 @@ pub fn import(src: &Path, dest: &Path, opts: &ImportOptions) -> Result<Manifest,
 
 /// `dest` with a suffix, beside it: where a package is assembled or downloaded.
 fn sibling(dest: &Path, what: &str) -> PathBuf {
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
     dest.with_file_name(format!(".{name}.{what}"))
 }
 

@@ -130,9 +130,9 @@ static CACHE: LazyLock<Mutex<HashMap<Key, Arc<Vocabulary>>>> = LazyLock::new(Def
 /// embedded now (and cached in the store when the folder is writable).
 pub async fn vocabulary(catalog: &Catalog, model: &Arc<Embedder>) -> Result<Arc<Vocabulary>, SearchError> {
     let labels = labels_of(model);
-    let hash = labels
-        .iter()
-        .fold(crate::util::FNV_OFFSET, |h, l| crate::util::fnv1a(crate::util::fnv1a(h, l.as_bytes()), b"\n"));
+    let hash = labels.iter().fold(crate::util::FNV_OFFSET, |h, l| {
+        crate::util::fnv1a(crate::util::fnv1a(h, l.as_bytes()), b"\n")
+    });
     let key = (model.model_name().to_string(), hash);
     if let Some(v) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return Ok(v.clone());
@@ -178,9 +178,20 @@ mod tests {
     fn a_query_must_describe_the_frame_about_as_well_as_its_best_label() {
         // Four labels on four axes; frames near two of them.
         let vocab = Arc::new(Vocabulary::new(
-            vec!["a yellow circle".into(), "a yellow star".into(), "a yellow square".into(), "a yellow triangle".into()],
+            vec![
+                "a yellow circle".into(),
+                "a yellow star".into(),
+                "a yellow square".into(),
+                "a yellow triangle".into(),
+            ],
             4,
-            [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]].concat(),
+            [
+                [1.0, 0.0, 0.0, 0.0],
+                [0.0, 1.0, 0.0, 0.0],
+                [0.0, 0.0, 1.0, 0.0],
+                [0.0, 0.0, 0.0, 1.0],
+            ]
+            .concat(),
         ));
         let circle_frame = unit(&[1.0, 0.0, 0.3, 0.2]);
         let star_frame = unit(&[0.2, 1.0, 0.0, 0.0]);

@@ -35,12 +35,14 @@ pub const MAX_ENTRIES: usize = 10_000;
 /// Errors of an evaluation.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
-    #[error(
-        "the truth file is not a JSON list of {{\"query\", \"path\", \"start\", \"end\"}} (seconds): {0}"
-    )]
+    #[error("the truth file is not a JSON list of {{\"query\", \"path\", \"start\", \"end\"}} (seconds): {0}")]
     BadTruth(String),
     #[error("truth entry {index} ({query:?}): {reason}")]
-    BadEntry { index: usize, query: String, reason: String },
+    BadEntry {
+        index: usize,
+        query: String,
+        reason: String,
+    },
     #[error("truth entry {index} ({query:?}): {source}")]
     Search {
         index: usize,
@@ -133,7 +135,10 @@ pub fn parse_truth(text: &str) -> Result<Vec<Truth>, EvalError> {
         return Err(EvalError::BadTruth("the list is empty".into()));
     }
     if list.len() > MAX_ENTRIES {
-        return Err(EvalError::BadTruth(format!("{} entries; the limit is {MAX_ENTRIES}", list.len())));
+        return Err(EvalError::BadTruth(format!(
+            "{} entries; the limit is {MAX_ENTRIES}",
+            list.len()
+        )));
     }
     for (index, t) in list.iter().enumerate() {
         let bad = |reason: &str| EvalError::BadEntry {
@@ -198,7 +203,12 @@ fn score(results: &[Segment], truths: &[&Truth]) -> Scored {
 }
 
 /// Runs every query of the truth and reports.
-pub async fn run(catalog: &Catalog, model: Arc<Embedder>, truth: &[Truth], min_score: MinScore) -> Result<Report, EvalError> {
+pub async fn run(
+    catalog: &Catalog,
+    model: Arc<Embedder>,
+    truth: &[Truth],
+    min_score: MinScore,
+) -> Result<Report, EvalError> {
     // Queries in order of first appearance, each with its moments.
     let mut order: Vec<&str> = Vec::new();
     let mut by_query: BTreeMap<&str, Vec<(usize, &Truth)>> = BTreeMap::new();
@@ -217,11 +227,13 @@ pub async fn run(catalog: &Catalog, model: Arc<Embedder>, truth: &[Truth], min_s
         let entries = &by_query[q];
         let mut req = SearchRequest::new(*q, DEPTH.max(entries.len()) as i64);
         req.min_score = min_score;
-        let res = super::search(catalog, model.clone(), &req).await.map_err(|source| EvalError::Search {
-            index: entries[0].0,
-            query: q.to_string(),
-            source,
-        })?;
+        let res = super::search(catalog, model.clone(), &req)
+            .await
+            .map_err(|source| EvalError::Search {
+                index: entries[0].0,
+                query: q.to_string(),
+                source,
+            })?;
         let truths: Vec<&Truth> = entries.iter().map(|(_, t)| *t).collect();
         let s = score(&res.results, &truths);
         ap_sum += s.average_precision;
@@ -296,17 +308,33 @@ mod tests {
     fn the_overlap_rule_needs_the_same_file_and_half_the_shorter_span() {
         let t = truth("clips/a.mp4", 10.0, 14.0);
         assert!(answers("/lib/clips/a.mp4", 11.0, 13.0, 12.0, &t));
-        assert!(!answers("/lib/clips/ba.mp4", 11.0, 13.0, 12.0, &t), "a longer name is another file");
-        assert!(!answers("/lib/clips/a.mp4", 13.5, 20.0, 16.0, &t), "0.5 s of a 4 s moment, peak outside");
-        assert!(answers("/lib/clips/a.mp4", 0.0, 30.0, 12.0, &t), "the peak inside counts");
-        assert!(answers("/lib/clips/a.mp4", 12.0, 16.0, 15.0, &t), "2 s of the shorter 4 s");
+        assert!(
+            !answers("/lib/clips/ba.mp4", 11.0, 13.0, 12.0, &t),
+            "a longer name is another file"
+        );
+        assert!(
+            !answers("/lib/clips/a.mp4", 13.5, 20.0, 16.0, &t),
+            "0.5 s of a 4 s moment, peak outside"
+        );
+        assert!(
+            answers("/lib/clips/a.mp4", 0.0, 30.0, 12.0, &t),
+            "the peak inside counts"
+        );
+        assert!(
+            answers("/lib/clips/a.mp4", 12.0, 16.0, 15.0, &t),
+            "2 s of the shorter 4 s"
+        );
     }
 
     #[test]
     fn ranks_average_precision_and_peak_errors() {
         let t1 = truth("a.mp4", 0.0, 2.0);
         let t2 = truth("a.mp4", 10.0, 12.0);
-        let results = [result("/x/b.mp4", 0.0, 2.0), result("/x/a.mp4", 10.0, 12.0), result("/x/a.mp4", 1.0, 3.5)];
+        let results = [
+            result("/x/b.mp4", 0.0, 2.0),
+            result("/x/a.mp4", 10.0, 12.0),
+            result("/x/a.mp4", 1.0, 3.5),
+        ];
         let s = score(&results, &[&t1, &t2]);
         // t2 at rank 2, t1 at rank 3 (overlap 1 s of the shorter 2 s; peak 2.25 is 0.25 s late).
         assert_eq!(s.found[1], Some((2, 0.0)));
@@ -325,6 +353,11 @@ mod tests {
         let e = parse_truth(r#"[{"query":"a","path":"x.mp4","start":3,"end":1}]"#).unwrap_err();
         assert!(e.to_string().contains("entry 0"), "{e}");
         assert!(parse_truth(r#"[{"query":"a","path":"x.mp4","start":0,"end":1,"extra":1}]"#).is_err());
-        assert_eq!(parse_truth(r#"[{"query":"a","path":"x.mp4","start":0,"end":1.5}]"#).unwrap().len(), 1);
+        assert_eq!(
+            parse_truth(r#"[{"query":"a","path":"x.mp4","start":0,"end":1.5}]"#)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

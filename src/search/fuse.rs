@@ -83,7 +83,11 @@ impl Fusion for Rrf {
         for (rank, t) in lexical.segments.iter().enumerate() {
             let rrf = self.contribution(&lexical, rank);
             let overlap = out.iter_mut().find(|v| {
-                v.video_id == t.video_id && v.source != Source::Text && t.end > t.start && t.start < v.end && v.start < t.end
+                v.video_id == t.video_id
+                    && v.source != Source::Text
+                    && t.end > t.start
+                    && t.start < v.end
+                    && v.start < t.end
             });
             match overlap {
                 Some(v) => {
@@ -141,7 +145,10 @@ mod tests {
             video_id: 8,
             ..cue.clone()
         };
-        let fused = Rrf::default().fuse(RankedList::visual(wide, 30.0), RankedList::lexical(vec![cue, other_video], &[2.0, 2.0]));
+        let fused = Rrf::default().fuse(
+            RankedList::visual(wide, 30.0),
+            RankedList::lexical(vec![cue, other_video], &[2.0, 2.0]),
+        );
         assert_eq!(fused.len(), 2);
         let both = &fused[0];
         assert_eq!(both.source, Source::Both);

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Segment, SearchError, query};
+use super::{SearchError, Segment, query};
 use crate::catalog::{Catalog, Frame};
 use crate::embed::Embedder;
 
@@ -71,7 +71,10 @@ mod tests {
             ..Segment::new(v, Source::Visual)
         };
         let g = by_video(&[seg(2, 0.9), seg(1, 0.8), seg(2, 0.7)]);
-        assert_eq!(g.iter().map(|g| (g.video_id, g.segments.len())).collect::<Vec<_>>(), vec![(2, 2), (1, 1)]);
+        assert_eq!(
+            g.iter().map(|g| (g.video_id, g.segments.len())).collect::<Vec<_>>(),
+            vec![(2, 2), (1, 1)]
+        );
         assert_eq!(g[0].best_score, 0.9);
     }
 }

@@ -291,7 +291,11 @@ pub fn validate(req: &SearchRequest) -> Result<Query, SearchError> {
     let parsed = query::parse(q)?;
     let by_picture = req.image.is_some() || req.frame.is_some();
     if !parsed.has_terms() && !by_picture {
-        return Err(if q.is_empty() { SearchError::EmptyQuery } else { SearchError::NothingToLookFor });
+        return Err(if q.is_empty() {
+            SearchError::EmptyQuery
+        } else {
+            SearchError::NothingToLookFor
+        });
     }
     if parsed.steps.len() > 1 && parsed.steps.iter().any(|c| c.terms.is_empty()) {
         return Err(SearchError::NothingToLookFor);
@@ -333,7 +337,10 @@ async fn embed_texts(model: &Arc<Embedder>, texts: Vec<String>) -> Result<Vec<Ve
 /// The unit vector of weighted text parts: the normalised sum of their embeddings.
 pub(crate) async fn embed_parts(model: &Arc<Embedder>, parts: &[(String, f32)]) -> Result<Vec<f32>, SearchError> {
     let rows = embed_texts(model, parts.iter().map(|(t, _)| t.clone()).collect()).await?;
-    Ok(weighted_sum(parts.iter().map(|(_, w)| *w).zip(rows.iter().map(Vec::as_slice)), model.dim()))
+    Ok(weighted_sum(
+        parts.iter().map(|(_, w)| *w).zip(rows.iter().map(Vec::as_slice)),
+        model.dim(),
+    ))
 }
 
 fn weighted_sum<'a>(items: impl Iterator<Item = (f32, &'a [f32])>, dim: usize) -> Vec<f32> {
@@ -373,9 +380,8 @@ impl QueryVectors {
         let mut texts: Vec<String> = parts.iter().map(|(t, _)| t.clone()).collect();
         texts.extend(clause.negatives.iter().map(|t| t.text.clone()));
         let rows = embed_texts(model, texts).await?;
-        let text = (!parts.is_empty()).then(|| {
-            weighted_sum(parts.iter().map(|(_, w)| *w).zip(rows.iter().map(Vec::as_slice)), dim)
-        });
+        let text = (!parts.is_empty())
+            .then(|| weighted_sum(parts.iter().map(|(_, w)| *w).zip(rows.iter().map(Vec::as_slice)), dim));
         let negatives = clause
             .negatives
             .iter()
@@ -442,9 +448,12 @@ async fn embed_image(model: &Arc<Embedder>, img: &ImageQuery) -> Result<Vec<f32>
                 .prefix("vidseek-query-")
                 .suffix(&ext)
                 .tempfile()
-                .map_err(|e| SearchError::Panicked(format!("cannot write the uploaded image to a temporary file: {e}")))?;
-            std::fs::write(f.path(), bytes)
-                .map_err(|e| SearchError::Panicked(format!("cannot write the uploaded image to a temporary file: {e}")))?;
+                .map_err(|e| {
+                    SearchError::Panicked(format!("cannot write the uploaded image to a temporary file: {e}"))
+                })?;
+            std::fs::write(f.path(), bytes).map_err(|e| {
+                SearchError::Panicked(format!("cannot write the uploaded image to a temporary file: {e}"))
+            })?;
             (name.clone(), f.path().to_path_buf(), Some(f))
         }
     };
@@ -467,7 +476,11 @@ async fn embed_image(model: &Arc<Embedder>, img: &ImageQuery) -> Result<Vec<f32>
 }
 
 /// Runs a search.
-pub async fn search(catalog: &Catalog, model: Arc<Embedder>, req: &SearchRequest) -> Result<SearchResponse, SearchError> {
+pub async fn search(
+    catalog: &Catalog,
+    model: Arc<Embedder>,
+    req: &SearchRequest,
+) -> Result<SearchResponse, SearchError> {
     let parsed = validate(req)?;
     let mut filters = parsed.filters.clone();
     if let Some(v) = req.video {
@@ -493,8 +506,18 @@ pub async fn search(catalog: &Catalog, model: Arc<Embedder>, req: &SearchRequest
     }
     let engine = Engine::new(catalog, model, req).await?;
     let clause = parsed.clause();
-    let qv = QueryVectors::build(catalog, &engine.model, clause, req.image.as_ref(), req.frame, req.image_weight).await?;
-    let found = engine.moments(clause, &qv, &scope, filters.source, req.k as usize).await?;
+    let qv = QueryVectors::build(
+        catalog,
+        &engine.model,
+        clause,
+        req.image.as_ref(),
+        req.frame,
+        req.image_weight,
+    )
+    .await?;
+    let found = engine
+        .moments(clause, &qv, &scope, filters.source, req.k as usize)
+        .await?;
     Ok(SearchResponse {
         query: req.query.trim().to_string(),
         results: found.results,
@@ -529,7 +552,11 @@ pub(crate) struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    pub(crate) async fn new(catalog: &'a Catalog, model: Arc<Embedder>, req: &SearchRequest) -> Result<Self, SearchError> {
+    pub(crate) async fn new(
+        catalog: &'a Catalog,
+        model: Arc<Embedder>,
+        req: &SearchRequest,
+    ) -> Result<Self, SearchError> {
         let vocab = calibrate::vocabulary(catalog, &model).await?;
         Ok(Self {
             catalog,
@@ -564,7 +591,10 @@ impl<'a> Engine<'a> {
                 vectors.extend(catalog.vectors_by_ids(&self.name, &ids).await?);
                 let mut dropped = std::collections::HashSet::new();
                 for (nv, w) in &qv.negatives {
-                    let s: Vec<f32> = ids.iter().map(|id| vectors.get(id).map_or(0.0, |v| dot(nv, v))).collect();
+                    let s: Vec<f32> = ids
+                        .iter()
+                        .map(|id| vectors.get(id).map_or(0.0, |v| dot(nv, v)))
+                        .collect();
                     let mut sorted = s.clone();
                     sorted.sort_by(f32::total_cmp);
                     let median = sorted[sorted.len() / 2];
@@ -615,7 +645,10 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        let fused = Rrf::default().fuse(RankedList::visual(visual, self.logit_scale), RankedList::lexical(cues, &bm25));
+        let fused = Rrf::default().fuse(
+            RankedList::visual(visual, self.logit_scale),
+            RankedList::lexical(cues, &bm25),
+        );
 
         // The cut-off needs the vectors of the moments it judges: read them at once.
         let calibration = match self.min_score {
@@ -666,7 +699,9 @@ impl<'a> Engine<'a> {
             seg.path = v.path.clone();
             if seg.source == Source::Text {
                 // A cue with no visual moment around it: its best frame gives the picture.
-                if let Some((fid, s, peak)) = best_frame_in(catalog, &self.name, seg.video_id, seg.start, seg.end, &qv.combined).await? {
+                if let Some((fid, s, peak)) =
+                    best_frame_in(catalog, &self.name, seg.video_id, seg.start, seg.end, &qv.combined).await?
+                {
                     seg.score = s;
                     seg.frame_id = Some(fid);
                     if seg.peak < seg.start || seg.peak >= seg.end.max(seg.start + 1e-9) {
@@ -687,9 +722,12 @@ impl<'a> Engine<'a> {
                         checked += 1;
                         let cal = calibration.as_ref().expect("auto has a calibration");
                         let credible = checked <= checks
-                            && seg.frame_id.and_then(|id| vectors.get(&id).map(|v| (id, v))).is_some_and(|(id, v)| {
-                                cal.credible(v, seg.score, penalty.get(&id).copied().unwrap_or(0.0))
-                            });
+                            && seg
+                                .frame_id
+                                .and_then(|id| vectors.get(&id).map(|v| (id, v)))
+                                .is_some_and(|(id, v)| {
+                                    cal.credible(v, seg.score, penalty.get(&id).copied().unwrap_or(0.0))
+                                });
                         if !credible {
                             withheld += 1;
                             continue;
@@ -730,11 +768,17 @@ impl<'a> Engine<'a> {
 
 /// Whether `text` (a title or a file path) contains every one of `words` as a word.
 fn names_all(text: &str, words: &[(String, f32)]) -> bool {
-    let tokens: std::collections::HashSet<String> =
-        text.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_lowercase).collect();
+    let tokens: std::collections::HashSet<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+        .collect();
     words.iter().all(|(w, _)| {
         let w = w.to_lowercase();
-        tokens.contains(&w) || w.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).all(|t| tokens.contains(t))
+        tokens.contains(&w)
+            || w.split(|c: char| !c.is_alphanumeric())
+                .filter(|t| !t.is_empty())
+                .all(|t| tokens.contains(t))
     })
 }
 
@@ -769,18 +813,42 @@ mod tests {
 
     #[test]
     fn validation_rejects_bad_requests() {
-        assert!(matches!(validate(&SearchRequest::new("   ", 5)), Err(SearchError::EmptyQuery)));
-        assert!(matches!(validate(&SearchRequest::new("x".repeat(1001), 5)), Err(SearchError::QueryTooLong(1001))));
-        assert!(matches!(validate(&SearchRequest::new("ok", 0)), Err(SearchError::BadK(0))));
-        assert!(matches!(validate(&SearchRequest::new("ok", 1001)), Err(SearchError::BadK(1001))));
-        assert!(matches!(validate(&SearchRequest::new("-cat path:x", 5)), Err(SearchError::NothingToLookFor)));
-        assert!(matches!(validate(&SearchRequest::new("a \"star", 5)), Err(SearchError::Query(_))));
+        assert!(matches!(
+            validate(&SearchRequest::new("   ", 5)),
+            Err(SearchError::EmptyQuery)
+        ));
+        assert!(matches!(
+            validate(&SearchRequest::new("x".repeat(1001), 5)),
+            Err(SearchError::QueryTooLong(1001))
+        ));
+        assert!(matches!(
+            validate(&SearchRequest::new("ok", 0)),
+            Err(SearchError::BadK(0))
+        ));
+        assert!(matches!(
+            validate(&SearchRequest::new("ok", 1001)),
+            Err(SearchError::BadK(1001))
+        ));
+        assert!(matches!(
+            validate(&SearchRequest::new("-cat path:x", 5)),
+            Err(SearchError::NothingToLookFor)
+        ));
+        assert!(matches!(
+            validate(&SearchRequest::new("a \"star", 5)),
+            Err(SearchError::Query(_))
+        ));
         let mut by_frame = SearchRequest::new("path:x", 5);
         by_frame.frame = Some(3);
         assert!(validate(&by_frame).is_ok(), "filters with a frame are a query");
         by_frame.image_weight = 0.0;
         assert!(matches!(validate(&by_frame), Err(SearchError::BadImageWeight(_))));
-        assert_eq!(validate(&SearchRequest::new("  a red circle. ", 5)).unwrap().clause().sentence(), "a red circle.");
+        assert_eq!(
+            validate(&SearchRequest::new("  a red circle. ", 5))
+                .unwrap()
+                .clause()
+                .sentence(),
+            "a red circle."
+        );
     }
 
     #[test]

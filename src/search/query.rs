@@ -101,7 +101,9 @@ impl PathPattern {
                 let (g, p) = (g.as_bytes(), path.as_bytes());
                 glob_match(g, p)
                     || (!g.starts_with(b"/")
-                        && p.iter().enumerate().any(|(i, b)| *b == b'/' && glob_match(g, &p[i + 1..])))
+                        && p.iter()
+                            .enumerate()
+                            .any(|(i, b)| *b == b'/' && glob_match(g, &p[i + 1..])))
             }
         }
     }
@@ -259,14 +261,14 @@ impl Lexical {
 /// English stop words: never matched lexically (they still shape the embedded sentence).
 const STOP_WORDS: &[&str] = &[
     "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be",
-    "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do",
-    "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he",
-    "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me",
-    "more", "most", "my", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours",
-    "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs",
-    "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very",
-    "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would",
-    "you", "your", "yours",
+    "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does",
+    "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her",
+    "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more",
+    "most", "my", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "out",
+    "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them",
+    "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was",
+    "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you",
+    "your", "yours",
 ];
 
 /// Whether every token of `text` is a stop word (or punctuation).
@@ -300,7 +302,10 @@ pub fn parse(text: &str) -> Result<Query, QueryError> {
                 parse_duration(&gap_text).ok_or_else(|| err(gap_at, format!("`>>{gap_text}`: {DURATION_FORMS}")))?
             };
             if q.steps.last().is_some_and(|c| c.terms.is_empty()) {
-                return Err(err(start, "`>>` needs what to look for on both sides, e.g. `a car stops >> a person gets out`"));
+                return Err(err(
+                    start,
+                    "`>>` needs what to look for on both sides, e.g. `a car stops >> a person gets out`",
+                ));
             }
             q.gaps.push(gap);
             q.steps.push(Clause::default());
@@ -315,7 +320,10 @@ pub fn parse(text: &str) -> Result<Query, QueryError> {
             let text = p.quoted()?;
             let weight = p.weight()?;
             if text.trim().is_empty() {
-                return Err(err(item_at, "an empty phrase `\"\"`: write the words between the quotes"));
+                return Err(err(
+                    item_at,
+                    "an empty phrase `\"\"`: write the words between the quotes",
+                ));
             }
             let term = Term {
                 text: text.trim().to_string(),
@@ -349,7 +357,10 @@ pub fn parse(text: &str) -> Result<Query, QueryError> {
         );
     }
     if q.steps.len() > 1 && q.steps.last().is_some_and(|c| c.terms.is_empty()) {
-        return Err(err(chars.len().max(1), "`>>` needs what to look for after it, e.g. `a car stops >> a person gets out`"));
+        return Err(err(
+            chars.len().max(1),
+            "`>>` needs what to look for after it, e.g. `a car stops >> a person gets out`",
+        ));
     }
     Ok(q)
 }
@@ -383,7 +394,9 @@ impl Parser<'_> {
     }
 
     fn peek_str(&self, s: &str) -> bool {
-        s.chars().enumerate().all(|(k, c)| self.chars.get(self.i + k) == Some(&c))
+        s.chars()
+            .enumerate()
+            .all(|(k, c)| self.chars.get(self.i + k) == Some(&c))
     }
 
     /// A run of characters up to whitespace or a quote.
@@ -426,7 +439,10 @@ impl Parser<'_> {
 fn parse_weight(w: &str, at: usize) -> Result<f32, QueryError> {
     match w.parse::<f32>() {
         Ok(x) if x.is_finite() && x > 0.0 && x <= MAX_WEIGHT => Ok(x),
-        _ => Err(err(at, format!("the weight `^{w}` must be a number above 0 and at most {MAX_WEIGHT}, e.g. `\"a beach\"^2`"))),
+        _ => Err(err(
+            at,
+            format!("the weight `^{w}` must be a number above 0 and at most {MAX_WEIGHT}, e.g. `\"a beach\"^2`"),
+        )),
     }
 }
 
@@ -447,13 +463,21 @@ fn split_weight(word: &str, at: usize) -> Result<(String, Option<f32>), QueryErr
 fn filter_key(word: &str) -> Option<(&str, usize)> {
     let colon = word.find(':')?;
     let key = &word[..colon];
-    (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphabetic() || c == '_')).then(|| (key, key.chars().count() + 1))
+    (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphabetic() || c == '_'))
+        .then(|| (key, key.chars().count() + 1))
 }
 
 const DURATION_FORMS: &str = "a duration is 90, 90s, 1.5m, 2m30s, 1h, 1:30 or 1:02:03";
 const DATE_FORMS: &str = "a date is YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (UTC)";
 
-fn filter(f: &mut Filters, key: &str, value: &str, negative: bool, at: usize, value_at: usize) -> Result<(), QueryError> {
+fn filter(
+    f: &mut Filters,
+    key: &str,
+    value: &str,
+    negative: bool,
+    at: usize,
+    value_at: usize,
+) -> Result<(), QueryError> {
     let k = key.to_ascii_lowercase();
     let known = ["path", "ext", "after", "before", "longer", "shorter", "video", "source"];
     if !known.contains(&k.as_str()) {
@@ -465,10 +489,16 @@ fn filter(f: &mut Filters, key: &str, value: &str, negative: bool, at: usize, va
         ));
     }
     if value.is_empty() {
-        return Err(err(at, format!("the filter `{key}:` needs a value, e.g. {}", example(&k))));
+        return Err(err(
+            at,
+            format!("the filter `{key}:` needs a value, e.g. {}", example(&k)),
+        ));
     }
     if negative && !matches!(k.as_str(), "path" | "ext" | "video") {
-        return Err(err(at, format!("`-{key}:` cannot be negated; only path:, ext: and video: can be excluded")));
+        return Err(err(
+            at,
+            format!("`-{key}:` cannot be negated; only path:, ext: and video: can be excluded"),
+        ));
     }
     match k.as_str() {
         "path" => {
@@ -476,19 +506,27 @@ fn filter(f: &mut Filters, key: &str, value: &str, negative: bool, at: usize, va
             if negative { f.not_paths.push(p) } else { f.paths.push(p) }
         }
         "ext" => {
-            for e in value.split(',').map(|e| e.trim().trim_start_matches('.').to_lowercase()).filter(|e| !e.is_empty()) {
+            for e in value
+                .split(',')
+                .map(|e| e.trim().trim_start_matches('.').to_lowercase())
+                .filter(|e| !e.is_empty())
+            {
                 if negative { f.not_exts.push(e) } else { f.exts.push(e) }
             }
         }
         "video" => {
             for part in value.split(',') {
-                let id: i64 = part
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|id| *id > 0)
-                    .ok_or_else(|| err(value_at, format!("`video:{value}`: a video id is a positive whole number, e.g. video:12 or video:12,14")))?;
-                if negative { f.not_videos.push(id) } else { f.videos.push(id) }
+                let id: i64 = part.trim().parse().ok().filter(|id| *id > 0).ok_or_else(|| {
+                    err(
+                        value_at,
+                        format!("`video:{value}`: a video id is a positive whole number, e.g. video:12 or video:12,14"),
+                    )
+                })?;
+                if negative {
+                    f.not_videos.push(id)
+                } else {
+                    f.videos.push(id)
+                }
             }
         }
         "after" | "before" => {
@@ -511,7 +549,12 @@ fn filter(f: &mut Filters, key: &str, value: &str, negative: bool, at: usize, va
             f.source = Some(match value.to_ascii_lowercase().as_str() {
                 "visual" => SourceFilter::Visual,
                 "text" => SourceFilter::Text,
-                _ => return Err(err(value_at, format!("`source:{value}`: the sources are source:visual and source:text"))),
+                _ => {
+                    return Err(err(
+                        value_at,
+                        format!("`source:{value}`: the sources are source:visual and source:text"),
+                    ));
+                }
             });
         }
         _ => unreachable!("checked against the known keys"),
@@ -547,7 +590,11 @@ pub fn parse_duration(s: &str) -> Option<f64> {
         let mut total = 0.0;
         for (i, p) in parts.iter().enumerate() {
             let last = i + 1 == parts.len();
-            let v: f64 = if last { p.parse().ok()? } else { p.parse::<u64>().ok()? as f64 };
+            let v: f64 = if last {
+                p.parse().ok()?
+            } else {
+                p.parse::<u64>().ok()? as f64
+            };
             if i > 0 && v >= 60.0 {
                 return None;
             }
@@ -597,7 +644,10 @@ pub fn parse_date(s: &str) -> Option<i64> {
         None => 1,
     };
     let day: i64 = match it.next() {
-        Some(d) => d.parse().ok().filter(|d| (1..=days_in_month(year, month)).contains(d))?,
+        Some(d) => d
+            .parse()
+            .ok()
+            .filter(|d| (1..=days_in_month(year, month)).contains(d))?,
         None => 1,
     };
     if it.next().is_some() {
@@ -759,7 +809,11 @@ mod tests {
         assert_eq!(c.negatives, vec![term("rain", false, None), term("a cat", true, None)]);
         assert_eq!(
             c.visual_parts(),
-            vec![("a dog".into(), 1.0), ("on the beach".into(), 2.0), ("sunset".into(), 0.5)]
+            vec![
+                ("a dog".into(), 1.0),
+                ("on the beach".into(), 2.0),
+                ("sunset".into(), 0.5)
+            ]
         );
         let lex = c.lexical();
         assert_eq!(lex.words, vec![("dog".into(), 1.0), ("sunset".into(), 0.5)]);
@@ -770,7 +824,10 @@ mod tests {
     #[test]
     fn an_unweighted_query_is_one_sentence() {
         let q = parse("  a red circle  on a blue background ").unwrap();
-        assert_eq!(q.clause().visual_parts(), vec![("a red circle on a blue background".into(), 1.0)]);
+        assert_eq!(
+            q.clause().visual_parts(),
+            vec![("a red circle on a blue background".into(), 1.0)]
+        );
         assert!(q.filters.is_empty());
     }
 
@@ -778,7 +835,13 @@ mod tests {
     fn filters() {
         let q = parse(r#"a star path:holiday path:"*/2024/*.MP4" ext:.MP4,webm -ext:gif after:2024-05 before:2024-06-01T12:30 longer:1m30s shorter:1:02:03 video:3,4 -video:5 source:visual"#).unwrap();
         let f = &q.filters;
-        assert_eq!(f.paths, vec![PathPattern::Contains("holiday".into()), PathPattern::Glob("*/2024/*.MP4".into())]);
+        assert_eq!(
+            f.paths,
+            vec![
+                PathPattern::Contains("holiday".into()),
+                PathPattern::Glob("*/2024/*.MP4".into())
+            ]
+        );
         assert_eq!(f.exts, vec!["mp4".to_string(), "webm".to_string()]);
         assert_eq!(f.not_exts, vec!["gif".to_string()]);
         assert_eq!(f.after, Some(1_714_521_600)); // 2024-05-01T00:00Z
@@ -786,7 +849,10 @@ mod tests {
         assert_eq!((f.longer, f.shorter), (Some(90.0), Some(3723.0)));
         assert_eq!((f.videos.clone(), f.not_videos.clone()), (vec![3, 4], vec![5]));
         assert_eq!(f.source, Some(SourceFilter::Visual));
-        assert_eq!(q.clause().terms, vec![term("a", false, None), term("star", false, None)]);
+        assert_eq!(
+            q.clause().terms,
+            vec![term("a", false, None), term("star", false, None)]
+        );
         fn v(path: &str, id: i64, mtime_s: i64, d: f64) -> VideoFacts<'_> {
             VideoFacts {
                 id,
@@ -796,10 +862,22 @@ mod tests {
             }
         }
         assert!(f.accepts(v("/v/holiday/2024/a.mp4", 3, 1_715_000_000, 100.0)));
-        assert!(!f.accepts(v("/v/holiday/2024/a.mp4", 5, 1_715_000_000, 100.0)), "excluded id");
-        assert!(!f.accepts(v("/v/holiday/2024/a.mp4", 3, 1_714_000_000, 100.0)), "too early");
-        assert!(!f.accepts(v("/v/holiday/2024/a.mp4", 3, 1_715_000_000, 60.0)), "too short");
-        assert!(!f.accepts(v("/v/holiday/2024/a.gif", 3, 1_715_000_000, 100.0)), "excluded extension");
+        assert!(
+            !f.accepts(v("/v/holiday/2024/a.mp4", 5, 1_715_000_000, 100.0)),
+            "excluded id"
+        );
+        assert!(
+            !f.accepts(v("/v/holiday/2024/a.mp4", 3, 1_714_000_000, 100.0)),
+            "too early"
+        );
+        assert!(
+            !f.accepts(v("/v/holiday/2024/a.mp4", 3, 1_715_000_000, 60.0)),
+            "too short"
+        );
+        assert!(
+            !f.accepts(v("/v/holiday/2024/a.gif", 3, 1_715_000_000, 100.0)),
+            "excluded extension"
+        );
         assert!(!f.accepts(v("/v/work/a.mp4", 4, 1_715_000_000, 100.0)), "path");
     }
 
@@ -821,7 +899,10 @@ mod tests {
         assert!(e.message.contains("never closed"), "{e}");
         let e = parse("a star colour:red").unwrap_err();
         assert_eq!(e.pos, 8);
-        assert!(e.message.contains("unknown filter `colour:`") && e.message.contains("path:"), "{e}");
+        assert!(
+            e.message.contains("unknown filter `colour:`") && e.message.contains("path:"),
+            "{e}"
+        );
         let e = parse("after:2024-13").unwrap_err();
         assert_eq!(e.pos, 7);
         assert!(e.message.contains("YYYY-MM-DD"), "{e}");
@@ -862,8 +943,17 @@ mod tests {
         assert!(glob_match(b"*clip[0-9].webm", b"/a/clip7.webm"));
         assert!(!glob_match(b"*clip[!0-9].webm", b"/a/clip7.webm"));
         assert!(glob_match(b"?.mp4", b"a.mp4"));
-        assert!(PathPattern::new("holiday/*.webm").matches("/tmp/lib/holiday/beach.webm"), "relative to any folder");
-        assert!(!PathPattern::new("/holiday/*.webm").matches("/tmp/lib/holiday/beach.webm"), "rooted");
-        assert!(!PathPattern::new("oliday/*.webm").matches("/tmp/lib/holiday/beach.webm"), "tails start at a folder");
+        assert!(
+            PathPattern::new("holiday/*.webm").matches("/tmp/lib/holiday/beach.webm"),
+            "relative to any folder"
+        );
+        assert!(
+            !PathPattern::new("/holiday/*.webm").matches("/tmp/lib/holiday/beach.webm"),
+            "rooted"
+        );
+        assert!(
+            !PathPattern::new("oliday/*.webm").matches("/tmp/lib/holiday/beach.webm"),
+            "tails start at a folder"
+        );
     }
 }

@@ -26,7 +26,10 @@ impl Scope {
     /// The videos the filters accept.
     pub fn new(directory: Arc<Directory>, filters: &Filters) -> Self {
         if filters.is_empty() {
-            return Self { directory, videos: None };
+            return Self {
+                directory,
+                videos: None,
+            };
         }
         let mut ids: Vec<i64> = directory
             .iter()

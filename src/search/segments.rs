@@ -26,7 +26,11 @@ pub fn from_frames(scored: Vec<(Frame, f32)>, delta: f32) -> Vec<Segment> {
             }
             let floor = frames[seed].1 - delta;
             let (mut lo, mut hi) = (seed, seed);
-            while lo > 0 && !claimed[lo - 1] && frames[lo - 1].1 >= floor && frames[lo].0.seq - frames[lo - 1].0.seq <= 2 {
+            while lo > 0
+                && !claimed[lo - 1]
+                && frames[lo - 1].1 >= floor
+                && frames[lo].0.seq - frames[lo - 1].0.seq <= 2
+            {
                 lo -= 1;
             }
             while hi + 1 < frames.len()
@@ -82,7 +86,10 @@ pub(crate) mod tests {
         ];
         let mut segs = from_frames(scored, 0.05);
         segs.sort_by(|a, b| b.score.total_cmp(&a.score));
-        assert_eq!((segs[0].start, segs[0].end, segs[0].peak, segs[0].frame_id), (1.0, 4.0, 2.0, Some(3)));
+        assert_eq!(
+            (segs[0].start, segs[0].end, segs[0].peak, segs[0].frame_id),
+            (1.0, 4.0, 2.0, Some(3))
+        );
         assert_eq!((segs[1].start, segs[1].end), (9.0, 10.0));
     }
 }

@@ -33,9 +33,15 @@ pub(crate) async fn search(
     let mut withheld = 0;
     for (i, clause) in parsed.steps.iter().enumerate() {
         // A picture (or frame) of the request describes the first step.
-        let (image, frame) = if i == 0 { (req.image.as_ref(), req.frame) } else { (None, None) };
+        let (image, frame) = if i == 0 {
+            (req.image.as_ref(), req.frame)
+        } else {
+            (None, None)
+        };
         let qv = QueryVectors::build(catalog, &engine.model, clause, image, frame, req.image_weight).await?;
-        let found = engine.moments(clause, &qv, scope, parsed.filters.source, PER_STEP).await?;
+        let found = engine
+            .moments(clause, &qv, scope, parsed.filters.source, PER_STEP)
+            .await?;
         if i == 0 {
             withheld = found.withheld;
         }
@@ -77,7 +83,11 @@ fn chain(steps: &[Vec<Segment>], gaps: &[f64]) -> Vec<Segment> {
         let mut seg = a.clone();
         seg.end = last.end.max(a.end);
         seg.score = total / steps.len() as f32;
-        seg.source = if steps.iter().flatten().any(|s| s.video_id == a.video_id && s.source != Source::Visual) {
+        seg.source = if steps
+            .iter()
+            .flatten()
+            .any(|s| s.video_id == a.video_id && s.source != Source::Visual)
+        {
             Source::Both
         } else {
             Source::Visual
@@ -96,7 +106,10 @@ fn best_apart(mut chains: Vec<Segment>, k: usize) -> Vec<Segment> {
         if kept.len() >= k {
             break;
         }
-        if kept.iter().any(|o| o.video_id == c.video_id && o.start < c.end && c.start < o.end) {
+        if kept
+            .iter()
+            .any(|o| o.video_id == c.video_id && o.start < c.end && c.start < o.end)
+        {
             continue;
         }
         kept.push(c);
@@ -137,7 +150,14 @@ mod tests {
 
     #[test]
     fn overlapping_chains_of_a_video_keep_the_best() {
-        let kept = best_apart(vec![moment(1, 0.0, 4.0, 0.2), moment(1, 1.0, 5.0, 0.4), moment(1, 6.0, 8.0, 0.1)], 10);
+        let kept = best_apart(
+            vec![
+                moment(1, 0.0, 4.0, 0.2),
+                moment(1, 1.0, 5.0, 0.4),
+                moment(1, 6.0, 8.0, 0.1),
+            ],
+            10,
+        );
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].start, 1.0);
         assert_eq!(kept[1].start, 6.0);

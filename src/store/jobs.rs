@@ -1,6 +1,5 @@
 //! The durable job queue: jobs and their per-file outcomes.
 
-
 use serde::Serialize;
 use sqlx::Row;
 
@@ -96,8 +95,6 @@ fn job_from(r: &sqlx::sqlite::SqliteRow) -> Result<Job> {
 const JOB_COLS: &str =
     "id, kind, state, paths, created_at, started_at, finished_at, files_total, files_done, frames_done, error";
 
-
-
 impl Store {
     /// Queues a job, or returns the id of an identical one still waiting to start
     /// (the same kind and paths): asking twice for the same work queues it once.
@@ -114,14 +111,16 @@ impl Store {
                 .map(|r| r.get(0));
         let id = match waiting {
             Some(id) => id,
-            None => sqlx::query("INSERT INTO jobs(kind, state, paths, created_at) VALUES (?, 'enqueued', ?, ?) RETURNING id")
-                .bind(kind.as_str())
-                .bind(&paths)
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await
-                .map(|r| r.get(0))
-                .map_err(q("creating a job"))?,
+            None => sqlx::query(
+                "INSERT INTO jobs(kind, state, paths, created_at) VALUES (?, 'enqueued', ?, ?) RETURNING id",
+            )
+            .bind(kind.as_str())
+            .bind(&paths)
+            .bind(now())
+            .fetch_one(&mut *tx)
+            .await
+            .map(|r| r.get(0))
+            .map_err(q("creating a job"))?,
         };
         tx.commit().await.map_err(q("committing a job"))?;
         Ok(id)

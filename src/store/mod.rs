@@ -237,10 +237,7 @@ impl Store {
             .connect_with(opts)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        Ok(Self {
-            read,
-            write,
-        })
+        Ok(Self { read, write })
     }
 
     /// A write transaction, begun as a writer (`BEGIN IMMEDIATE`) on the one writer
@@ -259,7 +256,6 @@ impl Store {
             other => other,
         }
     }
-
 
     pub async fn close(&self) {
         self.read.close().await;
@@ -324,7 +320,6 @@ impl Store {
         })
     }
 }
-
 
 /// Reserves `n` ids of `table` ("videos" or "frames") and returns the first. Ids are
 /// never reused, not even those of deleted rows (SQLite would hand out the highest

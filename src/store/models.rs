@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::*;
 use super::videos::{VIDEO_COLS, video_from};
+use super::*;
 
 /// A switch to another model, under way (kept in `meta` until it completes).
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
@@ -88,7 +88,8 @@ impl Store {
 
     /// Records a switch to another model (its vectors are added alongside).
     pub async fn begin_switch(&self, s: &Switch) -> Result<()> {
-        self.set_meta("switch", &serde_json::to_string(s).expect("switch serialises")).await
+        self.set_meta("switch", &serde_json::to_string(s).expect("switch serialises"))
+            .await
     }
 
     /// Frames of `model` still to embed, and of all frames: (missing, total).
@@ -186,12 +187,14 @@ impl Store {
             ("dim", s.dim.to_string()),
             ("model_dir", s.dir.display().to_string()),
         ] {
-            sqlx::query("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-                .bind(k)
-                .bind(v)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("recording the model"))?;
+            sqlx::query(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("recording the model"))?;
         }
         sqlx::query("DELETE FROM meta WHERE key = 'switch'")
             .execute(&mut *tx)

@@ -1,6 +1,5 @@
 //! Subtitle cues, titles and file names tied to videos.
 
-
 use serde::Serialize;
 use sqlx::Row;
 

@@ -1,6 +1,5 @@
 //! Videos and their frames, vectors and thumbnails.
 
-
 use serde::Serialize;
 use sqlx::Row;
 
@@ -179,16 +178,15 @@ impl Store {
     /// same path (its frames, vectors, thumbnails and texts go with it).
     pub async fn put_video(&self, v: &NewVideo, model: &str) -> Result<Written> {
         let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
-        let replaced: Vec<(i64, i64)> = sqlx::query(
-            "SELECT v.id, f.id FROM videos v LEFT JOIN frames f ON f.video_id = v.id WHERE v.path = ?",
-        )
-        .bind(&v.path)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(q("reading the replaced video"))?
-        .iter()
-        .map(|r| (r.get(0), r.get::<Option<i64>, _>(1).unwrap_or(0)))
-        .collect();
+        let replaced: Vec<(i64, i64)> =
+            sqlx::query("SELECT v.id, f.id FROM videos v LEFT JOIN frames f ON f.video_id = v.id WHERE v.path = ?")
+                .bind(&v.path)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(q("reading the replaced video"))?
+                .iter()
+                .map(|r| (r.get(0), r.get::<Option<i64>, _>(1).unwrap_or(0)))
+                .collect();
         sqlx::query("DELETE FROM videos WHERE path = ?")
             .bind(&v.path)
             .execute(&mut *tx)
@@ -219,18 +217,22 @@ impl Store {
         let mut ids = Vec::with_capacity(v.frames.len());
         for (seq, f) in v.frames.iter().enumerate() {
             let fid = first + seq as i64;
-            sqlx::query("INSERT INTO frames(id, video_id, seq, start, \"end\", peak, shot) VALUES (?, ?, ?, ?, ?, ?, ?)")
-                .bind(fid)
-                .bind(id)
-                .bind(seq as i64)
-                .bind(f.start)
-                .bind(f.end)
-                .bind(f.peak)
-                .bind(f.shot as i64)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("inserting a frame"))?;
-            for (m, vector) in std::iter::once((model, &f.vector)).chain(f.extra_vectors.iter().map(|(m, v)| (m.as_str(), v))) {
+            sqlx::query(
+                "INSERT INTO frames(id, video_id, seq, start, \"end\", peak, shot) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(fid)
+            .bind(id)
+            .bind(seq as i64)
+            .bind(f.start)
+            .bind(f.end)
+            .bind(f.peak)
+            .bind(f.shot as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("inserting a frame"))?;
+            for (m, vector) in
+                std::iter::once((model, &f.vector)).chain(f.extra_vectors.iter().map(|(m, v)| (m.as_str(), v)))
+            {
                 sqlx::query("INSERT INTO embeddings(frame_id, model, vector) VALUES (?, ?, ?)")
                     .bind(fid)
                     .bind(m)
@@ -410,27 +412,33 @@ impl Store {
         )
         .bind(model)
         .bind(video_id)
-            .fetch_all(&self.read)
-            .await
-            .map(|rows| rows.iter().map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1)))).collect())
-            .map_err(q("reading vectors"))
+        .fetch_all(&self.read)
+        .await
+        .map(|rows| {
+            rows.iter()
+                .map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1))))
+                .collect()
+        })
+        .map_err(q("reading vectors"))
     }
 
     /// (frame id, vector) of `model` for every frame with id > `after`, in id order,
     /// `limit` at a time.
     pub async fn vectors_after(&self, after: i64, limit: i64, model: &str) -> Result<Vec<(i64, Vec<f32>)>> {
-        sqlx::query("SELECT frame_id, vector FROM embeddings WHERE model = ? AND frame_id > ? ORDER BY frame_id LIMIT ?")
-            .bind(model)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.read)
-            .await
-            .map(|rows| {
-                rows.iter()
-                    .map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1))))
-                    .collect()
-            })
-            .map_err(q("reading vectors"))
+        sqlx::query(
+            "SELECT frame_id, vector FROM embeddings WHERE model = ? AND frame_id > ? ORDER BY frame_id LIMIT ?",
+        )
+        .bind(model)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await
+        .map(|rows| {
+            rows.iter()
+                .map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1))))
+                .collect()
+        })
+        .map_err(q("reading vectors"))
     }
 
     /// Every stored frame id, ascending.

@@ -15,8 +15,14 @@ impl Store {
             for t in chunk {
                 query = query.bind(t);
             }
-            let rows = query.fetch_all(&self.read).await.map_err(q("reading cached text vectors"))?;
-            out.extend(rows.iter().map(|r| (r.get::<String, _>(0), blob_to_vector(r.get::<&[u8], _>(1)))));
+            let rows = query
+                .fetch_all(&self.read)
+                .await
+                .map_err(q("reading cached text vectors"))?;
+            out.extend(
+                rows.iter()
+                    .map(|r| (r.get::<String, _>(0), blob_to_vector(r.get::<&[u8], _>(1)))),
+            );
         }
         Ok(out)
     }

@@ -125,10 +125,17 @@ fn search_videos_jobs_media_events_and_errors() {
     assert_eq!(g["groups"][0]["video_id"].as_i64(), Some(vid));
     assert!(g["groups"][0]["segments"][0]["start"].as_f64().unwrap() >= 2.0);
     // A cosine floor: the green star (about 0.64) passes 0.5, nothing reaches 0.99.
-    let filtered = s.get(&format!("/api/search?q=a%20green%20star&video={vid}&min_score=0.5")).json();
+    let filtered = s
+        .get(&format!("/api/search?q=a%20green%20star&video={vid}&min_score=0.5"))
+        .json();
     let list = filtered["results"].as_array().unwrap();
-    assert!(!list.is_empty() && list.iter().all(|r| r["score"].as_f64().unwrap() >= 0.5), "{filtered}");
-    let none = s.get(&format!("/api/search?q=a%20green%20star&video={vid}&min_score=0.99")).json();
+    assert!(
+        !list.is_empty() && list.iter().all(|r| r["score"].as_f64().unwrap() >= 0.5),
+        "{filtered}"
+    );
+    let none = s
+        .get(&format!("/api/search?q=a%20green%20star&video={vid}&min_score=0.99"))
+        .json();
     assert!(none["results"].as_array().unwrap().is_empty(), "{none}");
     assert_eq!(none["cutoff"], "0.99");
 

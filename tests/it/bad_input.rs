@@ -255,7 +255,8 @@ fn file_deleted_while_the_job_runs() {
             .unwrap();
         let processing = rt.block_on(async {
             let j = vidseek::library_info(db.parent().unwrap()).await.unwrap().jobs;
-            j.iter().any(|j| j.state == vidseek::JobState::Processing && j.files_total > 0)
+            j.iter()
+                .any(|j| j.state == vidseek::JobState::Processing && j.files_total > 0)
         });
         if processing {
             break;

@@ -61,7 +61,8 @@ fn search_click_and_play_in_headless_chromium() {
     let truth = tmp.path().join("truth.json");
     std::fs::write(
         &truth,
-        json!([{"query": "a red circle on a blue background", "path": "garden.webm", "start": 3.0, "end": 7.0}]).to_string(),
+        json!([{"query": "a red circle on a blue background", "path": "garden.webm", "start": 3.0, "end": 7.0}])
+            .to_string(),
     )
     .unwrap();
     let run = Command::new("node")
@@ -89,6 +90,12 @@ fn search_click_and_play_in_headless_chromium() {
     );
     assert!(out.join("search.png").exists());
     assert!(log.contains("ok: 'more like this' finds similar moments"), "{log}");
-    assert!(log.contains("ok: a dropped picture finds the video it came from"), "{log}");
-    assert!(log.contains("ok: the eval report of the uploaded truth file shows R@1 100.0%"), "{log}");
+    assert!(
+        log.contains("ok: a dropped picture finds the video it came from"),
+        "{log}"
+    );
+    assert!(
+        log.contains("ok: the eval report of the uploaded truth file shows R@1 100.0%"),
+        "{log}"
+    );
 }

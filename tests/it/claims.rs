@@ -38,15 +38,31 @@ fn remove_by_path_search_by_video_and_vidseek_data() {
 
     // search --video: only that video, though both answer.
     let both = search_json(&data, "a red circle", 5);
-    let ids: std::collections::HashSet<i64> =
-        both["results"].as_array().unwrap().iter().map(|r| r["video_id"].as_i64().unwrap()).collect();
+    let ids: std::collections::HashSet<i64> = both["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["video_id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids.len(), 2, "{both}");
-    let id_a = videos(&data).iter().find(|v| v["path"] == a.display().to_string()).unwrap()["id"].as_i64().unwrap();
-    let out = vs(&data, &["search", "a red circle", "--video", &id_a.to_string(), "--json"]);
+    let id_a = videos(&data)
+        .iter()
+        .find(|v| v["path"] == a.display().to_string())
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let out = vs(
+        &data,
+        &["search", "a red circle", "--video", &id_a.to_string(), "--json"],
+    );
     let only: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert!(
         !only["results"].as_array().unwrap().is_empty()
-            && only["results"].as_array().unwrap().iter().all(|r| r["video_id"].as_i64() == Some(id_a)),
+            && only["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["video_id"].as_i64() == Some(id_a)),
         "{only}"
     );
 
@@ -56,7 +72,14 @@ fn remove_by_path_search_by_video_and_vidseek_data() {
     assert!(a.exists());
     assert!(videos(&data).iter().all(|v| v["path"] != a.display().to_string()));
     let after = search_json(&data, "a red circle", 5);
-    assert!(after["results"].as_array().unwrap().iter().all(|r| r["path"] != a.display().to_string()), "{after}");
+    assert!(
+        after["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["path"] != a.display().to_string()),
+        "{after}"
+    );
     let out = vs(&data, &["remove", lib.join("never-indexed.mp4").to_str().unwrap()]);
     assert!(!out.status.success(), "removing an unknown path is an error");
 
@@ -65,7 +88,10 @@ fn remove_by_path_search_by_video_and_vidseek_data() {
     let model = common::tiny_model_dir();
     let out = common::vidseek(
         &["--device", "cpu", "index", b.to_str().unwrap()],
-        &[("VIDSEEK_DATA", data3.to_str().unwrap()), ("VIDSEEK_MODEL", model.to_str().unwrap())],
+        &[
+            ("VIDSEEK_DATA", data3.to_str().unwrap()),
+            ("VIDSEEK_MODEL", model.to_str().unwrap()),
+        ],
         None,
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -76,7 +102,10 @@ fn remove_by_path_search_by_video_and_vidseek_data() {
 fn vtt_sidecar_cues_are_found_at_their_time() {
     let tmp = tempfile::tempdir().unwrap();
     let video = tmp.path().join("talk.mp4");
-    render(&video, &[(Scene::empty(Colour::Black), 4.0), (Scene::empty(Colour::White), 4.0)]);
+    render(
+        &video,
+        &[(Scene::empty(Colour::Black), 4.0), (Scene::empty(Colour::White), 4.0)],
+    );
     std::fs::write(
         tmp.path().join("talk.vtt"),
         "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nwelcome aboard\n\n00:05.500 --> 00:07.250\n<v Ann>the lighthouse is ahead</v>\n",
@@ -87,9 +116,19 @@ fn vtt_sidecar_cues_are_found_at_their_time() {
     assert!(ok, "{report}");
     let res = search_json(&data, "lighthouse source:text", 5);
     let hit = &res["results"][0];
-    assert_eq!(hit["text"].as_str().map(|t| t.contains("lighthouse")), Some(true), "{res}");
-    assert!((hit["start"].as_f64().unwrap() - 5.5).abs() < 0.01 && (hit["end"].as_f64().unwrap() - 7.25).abs() < 0.01, "{hit}");
-    assert!(!hit["text"].as_str().unwrap().contains("<v"), "voice tags are stripped: {hit}");
+    assert_eq!(
+        hit["text"].as_str().map(|t| t.contains("lighthouse")),
+        Some(true),
+        "{res}"
+    );
+    assert!(
+        (hit["start"].as_f64().unwrap() - 5.5).abs() < 0.01 && (hit["end"].as_f64().unwrap() - 7.25).abs() < 0.01,
+        "{hit}"
+    );
+    assert!(
+        !hit["text"].as_str().unwrap().contains("<v"),
+        "voice tags are stripped: {hit}"
+    );
 }
 
 /// The first bytes of `GET path` on a raw connection (for a stream that stays open).
@@ -120,15 +159,26 @@ fn the_token_guards_writes_and_the_event_stream_and_jobs_list_their_files() {
     let (lib1, lib2) = (tmp.path().join("one"), tmp.path().join("two"));
     std::fs::create_dir_all(&lib1).unwrap();
     std::fs::create_dir_all(&lib2).unwrap();
-    render(&lib2.join("x.mp4"), &[(Scene::new(Colour::Yellow, Shape::Star, Colour::Purple), 3.0)]);
+    render(
+        &lib2.join("x.mp4"),
+        &[(Scene::new(Colour::Yellow, Shape::Star, Colour::Purple), 3.0)],
+    );
     let outside = tmp.path().join("outside.mp4");
-    render(&outside, &[(Scene::new(Colour::Yellow, Shape::Star, Colour::Purple), 2.0)]);
+    render(
+        &outside,
+        &[(Scene::new(Colour::Yellow, Shape::Star, Colour::Purple), 2.0)],
+    );
     let token = "t0ken-for-claims";
     let s = Server::start(&tmp.path().join("data"), &[&lib1, &lib2], &[], Some(token));
     let body = json!({"path": lib2}).to_string();
 
     // Writes without the token: 401, and nothing happens.
-    for (method, path) in [("POST", "/api/index"), ("POST", "/api/prune"), ("DELETE", "/api/videos/1"), ("POST", "/api/model")] {
+    for (method, path) in [
+        ("POST", "/api/index"),
+        ("POST", "/api/prune"),
+        ("DELETE", "/api/videos/1"),
+        ("POST", "/api/model"),
+    ] {
         let r = request(s.port, method, path, &[], Some(("application/json", body.as_bytes())));
         assert_eq!(r.status, 401, "{method} {path}: {}", r.text());
     }
@@ -144,18 +194,28 @@ fn the_token_guards_writes_and_the_event_stream_and_jobs_list_their_files() {
     let r = s.post_json("/api/index", &json!({"path": lib2}));
     assert_eq!(r.status, 202, "{}", r.text());
     let id = r.json()["id"].as_i64().unwrap();
-    s.wait_for(120, "the job", |s| s.get(&format!("/api/jobs/{id}")).json()["state"] == "succeeded");
+    s.wait_for(120, "the job", |s| {
+        s.get(&format!("/api/jobs/{id}")).json()["state"] == "succeeded"
+    });
     let r = s.post_json("/api/index", &json!({"path": outside}));
     assert_eq!(r.status, 403, "{}", r.text());
 
     // /api/jobs: the job with its state, counts and each file's outcome.
     let jobs = s.get("/api/jobs").json();
-    let job = jobs["jobs"].as_array().unwrap().iter().find(|j| j["id"].as_i64() == Some(id)).unwrap_or_else(|| panic!("{jobs}"));
+    let job = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"].as_i64() == Some(id))
+        .unwrap_or_else(|| panic!("{jobs}"));
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["kind"], "index", "{job}");
     let files = job["files"].as_array().unwrap();
     assert_eq!(files.len(), 1, "{job}");
-    assert!(files[0]["path"].as_str().unwrap().ends_with("two/x.mp4") && files[0]["state"] == "indexed", "{job}");
+    assert!(
+        files[0]["path"].as_str().unwrap().ends_with("two/x.mp4") && files[0]["state"] == "indexed",
+        "{job}"
+    );
 }
 
 #[test]
@@ -163,22 +223,55 @@ fn the_demo_indexes_searches_and_evaluates_its_footage() {
     let tmp = tempfile::tempdir().unwrap();
     let model = common::tiny_model_dir();
     let out = common::vidseek(
-        &["--data", tmp.path().to_str().unwrap(), "--device", "cpu", "--model", model.to_str().unwrap(), "demo", "--no-serve"],
+        &[
+            "--data",
+            tmp.path().to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--model",
+            model.to_str().unwrap(),
+            "demo",
+            "--no-serve",
+        ],
         &[],
         None,
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    let line = text.lines().find(|l| l.contains("example searches found the right moment")).unwrap_or_else(|| panic!("{text}"));
+    let line = text
+        .lines()
+        .find(|l| l.contains("example searches found the right moment"))
+        .unwrap_or_else(|| panic!("{text}"));
     let right: usize = line.split('/').next().unwrap().trim().parse().unwrap();
     assert!(right >= 5, "{line}");
-    let eval = text.lines().find(|l| l.starts_with("eval over all")).unwrap_or_else(|| panic!("{text}"));
-    let r1: f64 = eval.split("R@1 ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let eval = text
+        .lines()
+        .find(|l| l.starts_with("eval over all"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let r1: f64 = eval
+        .split("R@1 ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(r1 >= 0.8, "{eval}");
     // The eval file it names gives the same numbers through `vidseek eval`.
     let file = tmp.path().join("demo-library/eval.json");
     let out = common::vidseek(
-        &["--data", tmp.path().to_str().unwrap(), "--device", "cpu", "--model", model.to_str().unwrap(), "eval", file.to_str().unwrap(), "--json"],
+        &[
+            "--data",
+            tmp.path().to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--model",
+            model.to_str().unwrap(),
+            "eval",
+            file.to_str().unwrap(),
+            "--json",
+        ],
         &[],
         None,
     );
@@ -187,8 +280,16 @@ fn the_demo_indexes_searches_and_evaluates_its_footage() {
 }
 
 fn ffmpeg(args: &[&str]) {
-    let out = std::process::Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).output().expect("the ffmpeg CLI (.ci/setup installs it)");
-    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("the ffmpeg CLI (.ci/setup installs it)");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn sample_all(path: &Path, fps: f64) -> Vec<vidseek::SampledFrame> {
@@ -220,18 +321,45 @@ fn shot_changes_duplicates_rotation_fps_and_subtitle_formats() {
         ],
     );
     let frames = sample_all(&cuts, 1.0);
-    let shots: Vec<f64> = frames.iter().filter(|f| f.reason == vidseek::SampleReason::ShotChange).map(|f| f.start).collect();
-    assert!(shots.iter().any(|t| (t - 1.5).abs() < 0.05) && shots.iter().any(|t| (t - 4.3).abs() < 0.05), "shot samples at {shots:?}");
+    let shots: Vec<f64> = frames
+        .iter()
+        .filter(|f| f.reason == vidseek::SampleReason::ShotChange)
+        .map(|f| f.start)
+        .collect();
+    assert!(
+        shots.iter().any(|t| (t - 1.5).abs() < 0.05) && shots.iter().any(|t| (t - 4.3).abs() < 0.05),
+        "shot samples at {shots:?}"
+    );
     // Near duplicates collapse: each static scene is one kept frame spanning the scene.
-    assert_eq!(frames.len(), 3, "{:?}", frames.iter().map(|f| (f.start, f.end)).collect::<Vec<_>>());
-    assert!((frames[1].end - 4.3).abs() < 0.05, "the second scene's frame stands for 1.5-4.3 s: {}", frames[1].end);
+    assert_eq!(
+        frames.len(),
+        3,
+        "{:?}",
+        frames.iter().map(|f| (f.start, f.end)).collect::<Vec<_>>()
+    );
+    assert!(
+        (frames[1].end - 4.3).abs() < 0.05,
+        "the second scene's frame stands for 1.5-4.3 s: {}",
+        frames[1].end
+    );
 
     // Rotation metadata of a real file: a 640x360 stream flagged 90 degrees samples portrait.
     let rotated = tmp.path().join("rotated.mp4");
-    ffmpeg(&["-i", cuts.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", rotated.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        cuts.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        rotated.to_str().unwrap(),
+    ]);
     let info = vidseek::probe_video(&rotated).unwrap();
     // (The direction follows FFmpeg's own display of the matrix: `rotate=90` reads back as 270.)
-    assert!(info.rotation % 180 == 90 && (info.width, info.height) == (360, 640), "{info:?}");
+    assert!(
+        info.rotation % 180 == 90 && (info.width, info.height) == (360, 640),
+        "{info:?}"
+    );
     let f = &sample_all(&rotated, 1.0)[0];
     assert!(f.image.height > f.image.width, "{}x{}", f.image.width, f.image.height);
 
@@ -243,19 +371,33 @@ fn shot_changes_duplicates_rotation_fps_and_subtitle_formats() {
     let data = tmp.path().join("data");
     let (ok, report) = crate::index::index_json_with(&data, &[&bikes], &["--fps", "3"]);
     assert!(ok, "{report}");
-    assert_eq!(videos(&data)[0]["frame_count"].as_u64(), Some(at3 as u64), "index --fps 3 keeps what the sampler keeps");
+    assert_eq!(
+        videos(&data)[0]["frame_count"].as_u64(),
+        Some(at3 as u64),
+        "index --fps 3 keeps what the sampler keeps"
+    );
     // --exact-resize indexes the same frames (at full resolution, resized by the model).
     let exact = tmp.path().join("data-exact");
     let (ok, report) = crate::index::index_json_with(&exact, &[&bikes], &["--exact-resize"]);
     assert!(ok, "{report}");
     assert_eq!(videos(&exact)[0]["frame_count"].as_u64(), Some(at1 as u64), "{report}");
-    let out = vs(&exact, &["search", "a red circle", "--min-score", "off", "-k", "1", "--json"]);
+    let out = vs(
+        &exact,
+        &["search", "a red circle", "--min-score", "off", "-k", "1", "--json"],
+    );
     let hit: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(hit["results"][0]["path"], bikes.display().to_string(), "a searchable library: {hit}");
+    assert_eq!(
+        hit["results"][0]["path"],
+        bikes.display().to_string(),
+        "a searchable library: {hit}"
+    );
 
     // .ass sidecar and embedded (muxed) subtitles are searchable at their times.
     let talk = tmp.path().join("talk.mp4");
-    render(&talk, &[(Scene::empty(Colour::Black), 3.0), (Scene::empty(Colour::White), 3.0)]);
+    render(
+        &talk,
+        &[(Scene::empty(Colour::Black), 3.0), (Scene::empty(Colour::White), 3.0)],
+    );
     std::fs::write(
         tmp.path().join("talk.ass"),
         "[Script Info]\nScriptType: v4.00+\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
@@ -265,17 +407,37 @@ fn shot_changes_duplicates_rotation_fps_and_subtitle_formats() {
     let srt = tmp.path().join("inner.srt");
     std::fs::write(&srt, "1\n00:00:03,500 --> 00:00:05,000\nmind the lantern\n").unwrap();
     let muxed = tmp.path().join("muxed.mkv");
-    ffmpeg(&["-i", talk.to_str().unwrap(), "-i", srt.to_str().unwrap(), "-map", "0", "-map", "1", "-c", "copy", "-c:s", "srt", muxed.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        talk.to_str().unwrap(),
+        "-i",
+        srt.to_str().unwrap(),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c",
+        "copy",
+        "-c:s",
+        "srt",
+        muxed.to_str().unwrap(),
+    ]);
     let data = tmp.path().join("data-subs");
     let (ok, report) = index_json(&data, &[&talk, &muxed]);
     assert!(ok, "{report}");
     let ferry = search_json(&data, "ferry source:text", 3);
     let hit = &ferry["results"][0];
-    assert!(hit["path"].as_str().unwrap().ends_with("talk.mp4") && (hit["start"].as_f64().unwrap() - 1.0).abs() < 0.01, "{ferry}");
+    assert!(
+        hit["path"].as_str().unwrap().ends_with("talk.mp4") && (hit["start"].as_f64().unwrap() - 1.0).abs() < 0.01,
+        "{ferry}"
+    );
     assert_eq!(hit["text"], "the ferry leaves", "override tags are stripped: {hit}");
     let lantern = search_json(&data, "lantern source:text", 3);
     let hit = &lantern["results"][0];
-    assert!(hit["path"].as_str().unwrap().ends_with("muxed.mkv") && (hit["start"].as_f64().unwrap() - 3.5).abs() < 0.01, "{lantern}");
+    assert!(
+        hit["path"].as_str().unwrap().ends_with("muxed.mkv") && (hit["start"].as_f64().unwrap() - 3.5).abs() < 0.01,
+        "{lantern}"
+    );
 }
 
 #[test]
@@ -296,19 +458,35 @@ fn a_running_job_can_be_canceled_and_leaves_the_library_consistent() {
         .unwrap();
     }
     let s = Server::start(&tmp.path().join("data"), &[&lib], &[], None);
-    let id = s.post_json("/api/index", &json!({"path": lib})).json()["id"].as_i64().unwrap();
-    s.wait_for(60, "the job to run", |s| s.get(&format!("/api/jobs/{id}")).json()["state"] == "processing");
+    let id = s.post_json("/api/index", &json!({"path": lib})).json()["id"]
+        .as_i64()
+        .unwrap();
+    s.wait_for(60, "the job to run", |s| {
+        s.get(&format!("/api/jobs/{id}")).json()["state"] == "processing"
+    });
     let r = s.req("DELETE", &format!("/api/jobs/{id}"), None);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["canceled"], true, "{}", r.text());
-    s.wait_for(60, "the job to stop", |s| s.get(&format!("/api/jobs/{id}")).json()["state"] == "canceled");
+    s.wait_for(60, "the job to stop", |s| {
+        s.get(&format!("/api/jobs/{id}")).json()["state"] == "canceled"
+    });
     let job = s.get(&format!("/api/jobs/{id}")).json();
-    let indexed = job["files"].as_array().unwrap().iter().filter(|f| f["state"] == "indexed").count();
+    let indexed = job["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["state"] == "indexed")
+        .count();
     assert!(indexed < 3, "canceled before the end: {job}");
     // What was finished stays; store and indexes agree.
     let h = s.get("/api/health?deep=true").json();
     assert_eq!(h["consistency"]["agree"], true, "{h}");
-    let listed = s.get("/api/videos").json()["videos"].as_array().unwrap().iter().filter(|v| v["status"] == "indexed").count();
+    let listed = s.get("/api/videos").json()["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["status"] == "indexed")
+        .count();
     assert_eq!(listed, indexed, "{job}");
 }
 
@@ -318,7 +496,13 @@ fn the_watcher_waits_for_a_file_still_being_copied() {
     let lib = tmp.path().join("lib");
     std::fs::create_dir_all(&lib).unwrap();
     let staged = tmp.path().join("staged.mp4");
-    render(&staged, &[(Scene::new(Colour::Purple, Shape::Star, Colour::Yellow), 3.0), (Scene::empty(Colour::Green), 3.0)]);
+    render(
+        &staged,
+        &[
+            (Scene::new(Colour::Purple, Shape::Star, Colour::Yellow), 3.0),
+            (Scene::empty(Colour::Green), 3.0),
+        ],
+    );
     let bytes = std::fs::read(&staged).unwrap();
     let s = Server::start(&tmp.path().join("data"), &[&lib], &["--watch"], None);
     // A slow copy: four pieces half a second apart (well under the 2 s settle time).
@@ -331,29 +515,58 @@ fn the_watcher_waits_for_a_file_still_being_copied() {
         std::thread::sleep(Duration::from_millis(500));
         // Never a failed row for the half-written file while it grows.
         let v = s.get("/api/videos").json();
-        assert!(v["videos"].as_array().unwrap().iter().all(|v| v["status"] != "failed"), "{v}");
+        assert!(
+            v["videos"].as_array().unwrap().iter().all(|v| v["status"] != "failed"),
+            "{v}"
+        );
     }
     drop(f);
     s.wait_for(90, "the copied file to be indexed", |s| {
-        s.get("/api/videos").json()["videos"].as_array().unwrap().iter().any(|v| v["status"] == "indexed")
+        s.get("/api/videos").json()["videos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["status"] == "indexed")
     });
     // Every job that saw the file indexed it whole: none failed on a partial copy.
     s.wait_for(60, "the jobs to finish", |s| {
         let j = s.get("/api/jobs").json();
         let list = j["jobs"].as_array().unwrap().clone();
-        !list.is_empty() && list.iter().all(|j| matches!(j["state"].as_str(), Some("succeeded" | "failed" | "canceled")))
+        !list.is_empty()
+            && list
+                .iter()
+                .all(|j| matches!(j["state"].as_str(), Some("succeeded" | "failed" | "canceled")))
     });
     let jobs = s.get("/api/jobs").json();
-    let files: Vec<&Value> = jobs["jobs"].as_array().unwrap().iter().flat_map(|j| j["files"].as_array().unwrap()).collect();
-    assert!(!files.is_empty() && files.iter().all(|f| f["state"] != "failed"), "{jobs}");
+    let files: Vec<&Value> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|j| j["files"].as_array().unwrap())
+        .collect();
+    assert!(
+        !files.is_empty() && files.iter().all(|f| f["state"] != "failed"),
+        "{jobs}"
+    );
     let v = &s.get("/api/videos").json()["videos"][0];
-    assert!((v["duration"].as_f64().unwrap() - 6.0).abs() < 0.2, "the whole file was indexed: {v}");
+    assert!(
+        (v["duration"].as_f64().unwrap() - 6.0).abs() < 0.2,
+        "the whole file was indexed: {v}"
+    );
 }
 
 #[test]
 fn setup_is_idempotent() {
     // The suite runs after `.ci/setup --test`: a second run finds everything in place.
-    let out = std::process::Command::new("bash").arg(common::root().join(".ci/setup")).arg("--test").output().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(common::root().join(".ci/setup"))
+        .arg("--test")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "setup: done\n", "a second run installed something");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "setup: done\n",
+        "a second run installed something"
+    );
 }

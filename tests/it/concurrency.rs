@@ -80,7 +80,11 @@ fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree
     }
     // Material for the uploader and the pruner (outside the library).
     let spare = tmp.path().join("spare.mp4");
-    render(&spare, vec![(Scene::new(Colour::White, Shape::Circle, Colour::Green), 3.0)], 9);
+    render(
+        &spare,
+        vec![(Scene::new(Colour::White, Shape::Circle, Colour::Green), 3.0)],
+        9,
+    );
     let spare_bytes = std::fs::read(&spare).unwrap();
 
     let s = Arc::new(Server::start(&tmp.path().join("data"), &[&lib], &[], None));
@@ -114,7 +118,8 @@ fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree
             if r.status == 202 {
                 l.jobs.push(r.json()["id"].as_i64().unwrap());
             } else {
-                l.server_errors.push(format!("indexer: unexpected {} {}", r.status, r.text()));
+                l.server_errors
+                    .push(format!("indexer: unexpected {} {}", r.status, r.text()));
             }
             drop(l);
             std::thread::sleep(Duration::from_millis(300));
@@ -138,7 +143,9 @@ fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree
                     match r.status {
                         204 => l.deleted.push(id),
                         404 => {} // the other client was first
-                        other => l.server_errors.push(format!("{name}: DELETE {id} -> {other} {}", r.text())),
+                        other => l
+                            .server_errors
+                            .push(format!("{name}: DELETE {id} -> {other} {}", r.text())),
                     }
                 }
                 std::thread::sleep(Duration::from_millis(100));
@@ -165,7 +172,8 @@ fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree
                     l.pruned.push(v["id"].as_i64().unwrap());
                 }
             } else {
-                l.server_errors.push(format!("pruner: prune -> {} {}", r.status, r.text()));
+                l.server_errors
+                    .push(format!("pruner: prune -> {} {}", r.status, r.text()));
             }
         }),
     ));
@@ -182,7 +190,8 @@ fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree
                 l.jobs.push(v["id"].as_i64().unwrap());
                 l.uploaded.push(v["uploaded"]["path"].as_str().unwrap().to_string());
             } else {
-                l.server_errors.push(format!("uploader: unexpected {} {}", r.status, r.text()));
+                l.server_errors
+                    .push(format!("uploader: unexpected {} {}", r.status, r.text()));
             }
             drop(l);
             std::thread::sleep(Duration::from_millis(1000));
@@ -192,7 +201,11 @@ fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree
     workers.push(spawn(
         "searcher",
         Box::new(|s, log, round| {
-            let q = ["a%20red%20circle", "a%20green%20star", "an%20empty%20black%20background"][round % 3];
+            let q = [
+                "a%20red%20circle",
+                "a%20green%20star",
+                "an%20empty%20black%20background",
+            ][round % 3];
             let r = s.get(&format!("/api/search?q={q}&k=5"));
             let mut l = log.lock().unwrap();
             l.saw("searcher", "GET /api/search", &r);
@@ -251,7 +264,9 @@ fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree
     let videos: Vec<Value> = s.get("/api/videos").json()["videos"].as_array().unwrap().clone();
     for up in &log.uploaded {
         assert!(
-            videos.iter().any(|v| v["path"] == up.as_str() && v["status"] == "indexed"),
+            videos
+                .iter()
+                .any(|v| v["path"] == up.as_str() && v["status"] == "indexed"),
             "upload {up} is not indexed: {videos:?}"
         );
     }
@@ -328,7 +343,9 @@ fn writes_that_cannot_proceed_for_lack_of_disk_or_permission_get_503_naming_the_
     let r = s.post_json("/api/index", &json!({ "path": lib.display().to_string() }));
     assert_eq!(r.status, 202, "{}", r.text());
     let job = r.json()["id"].as_i64().unwrap();
-    s.wait_for(120, "the job", |s| s.get(&format!("/api/jobs/{job}")).json()["state"] == "succeeded");
+    s.wait_for(120, "the job", |s| {
+        s.get(&format!("/api/jobs/{job}")).json()["state"] == "succeeded"
+    });
     let ids = video_ids(&s);
     assert_eq!(ids.len(), 3);
 
@@ -366,9 +383,20 @@ fn writes_that_cannot_proceed_for_lack_of_disk_or_permission_get_503_naming_the_
     drop(s);
     disk.remount("ro");
     let model = crate::common::tiny_model_dir();
-    let base = ["--data", data.to_str().unwrap(), "--model", model.to_str().unwrap(), "--device", "cpu"];
+    let base = [
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ];
     let out = crate::common::vidseek(&[&base[..], &["search", "a red circle", "--json"]].concat(), &[], None);
-    assert!(out.status.success(), "search on a read-only folder: {}", crate::common::stderr(&out));
+    assert!(
+        out.status.success(),
+        "search on a read-only folder: {}",
+        crate::common::stderr(&out)
+    );
     let out = crate::common::vidseek(&[&base[..], &["remove", &ids[2].to_string()]].concat(), &[], None);
     assert!(!out.status.success());
     let err = crate::common::stderr(&out);

@@ -1,8 +1,8 @@
 //! The decoder's hardware path: asked for NVDEC, it decodes on the GPU where there is
 //! one, and in software with the reason where there is not, with the same frames.
 
-use vidseek::{SampleOptions, SampledFrame, decode_video as sample};
 use vidseek::{Colour, Scene, Shape, VideoSpec};
+use vidseek::{SampleOptions, SampledFrame, decode_video as sample};
 
 fn frames(path: &std::path::Path, hwaccel: bool) -> (Vec<SampledFrame>, String) {
     let opts = SampleOptions {
@@ -33,7 +33,10 @@ fn hwaccel_request_decodes_on_the_gpu_or_falls_back_to_software_with_the_reason(
     let (hw, hw_mode) = frames(&path, true);
     match crate::common::expect_cuda() {
         Some(true) => assert_eq!(hw_mode, "cuda", "VIDSEEK_EXPECT_CUDA=1: NVDEC must decode, no fallback"),
-        Some(false) => assert!(hw_mode.starts_with("software ("), "VIDSEEK_EXPECT_CUDA=0, yet: {hw_mode}"),
+        Some(false) => assert!(
+            hw_mode.starts_with("software ("),
+            "VIDSEEK_EXPECT_CUDA=0, yet: {hw_mode}"
+        ),
         None => {}
     }
     if hw_mode == "cuda" {

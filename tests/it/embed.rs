@@ -271,7 +271,13 @@ fn stream_refuses_oversized_batches_and_survives_a_failed_fill() {
 /// A copy of the bundled package's five files in a temporary folder.
 fn package_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for f in ["model.json", "visual.onnx", "textual.onnx", "tokenizer.json", "labels.txt"] {
+    for f in [
+        "model.json",
+        "visual.onnx",
+        "textual.onnx",
+        "tokenizer.json",
+        "labels.txt",
+    ] {
         std::fs::copy(tiny_model_dir().join(f), dir.path().join(f)).unwrap();
     }
     dir
@@ -559,7 +565,14 @@ fn doctor_reports_runtime_providers_ffmpeg_and_model() {
             .any(|p| p == "CPU")
     );
     // Any FFmpeg release ffmpeg-next 9 supports: 4.x (libavcodec 58) to 8.x (62).
-    let major: u32 = v["ffmpeg"]["libavcodec"].as_str().unwrap().split('.').next().unwrap().parse().unwrap();
+    let major: u32 = v["ffmpeg"]["libavcodec"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((58..=62).contains(&major), "{}", v["ffmpeg"]);
     assert_eq!(v["model"]["valid"], true);
     common::assert_provider(v["model"]["provider"].as_str().unwrap());
@@ -572,25 +585,49 @@ fn doctor_reports_runtime_providers_ffmpeg_and_model() {
     let tiny_dir = tiny_model_dir();
     for (args, env) in [
         (vec!["--ort-lib", copy.to_str().unwrap(), "doctor", "--json"], vec![]),
-        (vec!["doctor", "--json"], vec![("ORT_DYLIB_PATH", copy.to_str().unwrap())]),
+        (
+            vec!["doctor", "--json"],
+            vec![("ORT_DYLIB_PATH", copy.to_str().unwrap())],
+        ),
     ] {
         let mut full = args.clone();
         full.extend(["--model", tiny_dir.to_str().unwrap()]);
         let out = common::vidseek(&full, &env, None);
         assert!(out.status.success(), "{args:?}: {}", common::stderr(&out));
         let d: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
-        assert_eq!(d["onnxruntime"]["library"], copy.display().to_string(), "{args:?} {env:?}: {d}");
+        assert_eq!(
+            d["onnxruntime"]["library"],
+            copy.display().to_string(),
+            "{args:?} {env:?}: {d}"
+        );
     }
 
     // --threads reaches the model's configuration (null: ONNX Runtime's choice).
     assert!(v["model"]["threads"].is_null(), "{v}");
-    let out = common::vidseek(&["--threads", "1", "doctor", "--json", "--model", tiny_model_dir().to_str().unwrap()], &[], None);
+    let out = common::vidseek(
+        &[
+            "--threads",
+            "1",
+            "doctor",
+            "--json",
+            "--model",
+            tiny_model_dir().to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
     let t: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
     assert_eq!(t["model"]["threads"], 1, "{t}");
 
     // Strict GPU mode: a model on the CPU is a failure with the reason.
     let strict = common::vidseek(
-        &["doctor", "--device", "cpu", "--model", tiny_model_dir().to_str().unwrap()],
+        &[
+            "doctor",
+            "--device",
+            "cpu",
+            "--model",
+            tiny_model_dir().to_str().unwrap(),
+        ],
         &[("VIDSEEK_EXPECT_CUDA", "1")],
         None,
     );
@@ -608,8 +645,8 @@ fn doctor_reports_runtime_providers_ffmpeg_and_model() {
 /// zero-shot from the best canonical caption must each be right >= 90 % of the time.
 #[test]
 fn zero_shot_accuracy_on_freshly_encoded_frames_is_at_least_0_9() {
-    use vidseek::{SampleOptions, decode_video as sample};
     use vidseek::{Codec, Rng, Scene, VideoSpec};
+    use vidseek::{SampleOptions, decode_video as sample};
 
     let model = tiny();
     let labels = Scene::canonical();
@@ -721,9 +758,22 @@ fn indexing_pixels_embed_like_the_reference_pipeline() {
         width: 1280,
         height: 720,
         ..vidseek::VideoSpec::new(vec![
-            (vidseek::Scene::new(vidseek::Colour::Red, vidseek::Shape::Star, vidseek::Colour::Blue), 3.0),
-            (vidseek::Scene::new(vidseek::Colour::Yellow, vidseek::Shape::Triangle, vidseek::Colour::Purple), 3.0),
-            (vidseek::Scene::new(vidseek::Colour::White, vidseek::Shape::Circle, vidseek::Colour::Green), 3.0),
+            (
+                vidseek::Scene::new(vidseek::Colour::Red, vidseek::Shape::Star, vidseek::Colour::Blue),
+                3.0,
+            ),
+            (
+                vidseek::Scene::new(
+                    vidseek::Colour::Yellow,
+                    vidseek::Shape::Triangle,
+                    vidseek::Colour::Purple,
+                ),
+                3.0,
+            ),
+            (
+                vidseek::Scene::new(vidseek::Colour::White, vidseek::Shape::Circle, vidseek::Colour::Green),
+                3.0,
+            ),
         ])
     }
     .write(&rendered)
@@ -737,7 +787,12 @@ fn indexing_pixels_embed_like_the_reference_pipeline() {
     let mut report = Vec::new();
     let mut worst = 1.0f32;
     let mut worst_level = 0.0f32;
-    for path in [rendered, sk.join("bikes.mp4"), sk.join("bigbuckbunny.mp4"), sk.join("carphone_pristine.mp4")] {
+    for path in [
+        rendered,
+        sk.join("bikes.mp4"),
+        sk.join("bigbuckbunny.mp4"),
+        sk.join("carphone_pristine.mp4"),
+    ] {
         let info = vidseek::probe_video(&path).unwrap();
         let index = vidseek::SampleOptions {
             short_side: model.image_size(),
@@ -751,7 +806,13 @@ fn indexing_pixels_embed_like_the_reference_pipeline() {
         let (a, b) = (sampled(&path, &index), sampled(&path, &full));
         // `index --exact-resize` samples at full resolution (short side 0): the reference's
         // own pictures, pixel for pixel.
-        let exact = sampled(&path, &vidseek::SampleOptions { short_side: 0, ..index.clone() });
+        let exact = sampled(
+            &path,
+            &vidseek::SampleOptions {
+                short_side: 0,
+                ..index.clone()
+            },
+        );
         assert!(exact.iter().zip(&b).all(|(x, y)| x.image == y.image) && exact.len() == b.len());
         assert_eq!(
             a.iter().map(|f| f.start).collect::<Vec<_>>(),
@@ -772,7 +833,11 @@ fn indexing_pixels_embed_like_the_reference_pipeline() {
         // The model's input itself, in 8-bit levels (inputs are (x/255 - mean) / std).
         let level = pa.iter().zip(&pb).map(|(x, y)| (x - y).abs()).sum::<f32>() / pa.len() as f32 * 0.27 * 255.0;
         let (ea, eb) = (model.embed_pixels(&pa).unwrap(), model.embed_pixels(&pb).unwrap());
-        let min = ea.rows().zip(eb.rows()).map(|(x, y)| cosine(x, y)).fold(1.0f32, f32::min);
+        let min = ea
+            .rows()
+            .zip(eb.rows())
+            .map(|(x, y)| cosine(x, y))
+            .fold(1.0f32, f32::min);
         report.push(format!(
             "{} ({}x{}): {} frames, min cosine {min:.6}, mean input difference {level:.2} levels",
             path.file_name().unwrap().to_string_lossy(),

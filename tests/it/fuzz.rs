@@ -17,13 +17,20 @@ fn schemathesis_finds_the_served_api_conforming_to_its_document() {
     let lib = tmp.path().join("lib");
     std::fs::create_dir_all(&lib).unwrap();
     for (i, c) in [Colour::Red, Colour::Green].iter().enumerate() {
-        VideoSpec::new(vec![(Scene::new(*c, Shape::Circle, Colour::Blue), 2.0), (Scene::empty(Colour::White), 2.0)])
-            .write(&lib.join(format!("v{i}.mp4")))
-            .unwrap();
+        VideoSpec::new(vec![
+            (Scene::new(*c, Shape::Circle, Colour::Blue), 2.0),
+            (Scene::empty(Colour::White), 2.0),
+        ])
+        .write(&lib.join(format!("v{i}.mp4")))
+        .unwrap();
     }
     let s = Server::start(&tmp.path().join("data"), &[&lib], &[], None);
-    let id = s.post_json("/api/index", &json!({"path": lib})).json()["id"].as_i64().unwrap();
-    s.wait_for(120, "indexing", |s| s.get(&format!("/api/jobs/{id}")).json()["state"] == "succeeded");
+    let id = s.post_json("/api/index", &json!({"path": lib})).json()["id"]
+        .as_i64()
+        .unwrap();
+    s.wait_for(120, "indexing", |s| {
+        s.get(&format!("/api/jobs/{id}")).json()["state"] == "succeeded"
+    });
 
     // Without a token the document asks for none.
     let doc = s.get("/api/openapi.json").json();
@@ -51,7 +58,15 @@ fn schemathesis_finds_the_served_api_conforming_to_its_document() {
         .output()
         .unwrap_or_else(|e| panic!("{}: {e} (run .ci/setup --test)", st.display()));
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    let summary: String = text.lines().rev().take(25).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    let summary: String = text
+        .lines()
+        .rev()
+        .take(25)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(out.status.success(), "Schemathesis found problems:\n{text}");
     assert!(text.contains("passed"), "{summary}");
     eprintln!("{summary}");
@@ -71,5 +86,8 @@ fn with_a_token_the_document_says_so_and_stays_readable() {
     let page = crate::http::request(s.port, "GET", "/api/docs", &[], None);
     assert_eq!(page.status, 200);
     assert!(page.text().contains("/api/openapi.json"));
-    assert_eq!(crate::http::request(s.port, "GET", "/api/health", &[], None).status, 401);
+    assert_eq!(
+        crate::http::request(s.port, "GET", "/api/health", &[], None).status,
+        401
+    );
 }

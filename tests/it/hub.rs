@@ -141,7 +141,12 @@ fn serve(mut s: TcpStream, repo: &Repo, faults: &Mutex<Faults>, log: &Mutex<Log>
             .collect();
         siblings.sort_by(|a, b| a["rfilename"].as_str().cmp(&b["rfilename"].as_str()));
         let body = json!({"id": repo.name, "sha": PINNED, "siblings": siblings}).to_string();
-        return respond(&mut s, "200 OK", &[("Content-Type".into(), "application/json".into())], body.as_bytes());
+        return respond(
+            &mut s,
+            "200 OK",
+            &[("Content-Type".into(), "application/json".into())],
+            body.as_bytes(),
+        );
     }
     let file = if let Some(rest) = path.strip_prefix(&resolve) {
         let (rev, file) = rest.split_once('/').unwrap_or((rest, ""));
@@ -157,7 +162,10 @@ fn serve(mut s: TcpStream, repo: &Repo, faults: &Mutex<Faults>, log: &Mutex<Log>
             let headers = vec![
                 ("Location".into(), format!("/cdn/{file}")),
                 ("X-Repo-Commit".into(), PINNED.into()),
-                ("X-Linked-Etag".into(), format!("\"{}\"", hex(&sha2::Sha256::digest(content)))),
+                (
+                    "X-Linked-Etag".into(),
+                    format!("\"{}\"", hex(&sha2::Sha256::digest(content))),
+                ),
                 ("X-Linked-Size".into(), content.len().to_string()),
             ];
             return respond(&mut s, "302 Found", &headers, b"");
@@ -225,7 +233,13 @@ fn pull(hub: &Hub, data: &Path, dest: &Path, extra: &[&str]) -> std::process::Ou
     args.extend_from_slice(extra);
     common::vidseek(
         &args,
-        &[("HF_ENDPOINT", &hub.endpoint()), ("NO_PROXY", "127.0.0.1"), ("HTTP_PROXY", ""), ("HTTPS_PROXY", ""), ("ALL_PROXY", "")],
+        &[
+            ("HF_ENDPOINT", &hub.endpoint()),
+            ("NO_PROXY", "127.0.0.1"),
+            ("HTTP_PROXY", ""),
+            ("HTTPS_PROXY", ""),
+            ("ALL_PROXY", ""),
+        ],
         None,
     )
 }
@@ -254,11 +268,24 @@ fn pull_resumes_a_dropped_transfer_checks_every_file_and_installs_atomically() {
     let v: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
     let report = &v["pull"];
     assert_eq!(report["commit"], PINNED, "{report}");
-    assert!(report["resumed"].as_u64().unwrap() >= 1, "the cut transfer was resumed: {report}");
-    let files: Vec<&str> = report["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
-    assert!(files.contains(&"visual/model.onnx") && files.contains(&"textual/tokenizer.json"), "{files:?}");
     assert!(
-        files.iter().all(|f| !f.ends_with(".armnn") && !f.ends_with(".rknn") && !f.starts_with("README")),
+        report["resumed"].as_u64().unwrap() >= 1,
+        "the cut transfer was resumed: {report}"
+    );
+    let files: Vec<&str> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(
+        files.contains(&"visual/model.onnx") && files.contains(&"textual/tokenizer.json"),
+        "{files:?}"
+    );
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.ends_with(".armnn") && !f.ends_with(".rknn") && !f.starts_with("README")),
         "builds for other hardware are skipped: {files:?}"
     );
     // The resume asked for the rest of the file, not all of it again.
@@ -278,9 +305,18 @@ fn pull_resumes_a_dropped_transfer_checks_every_file_and_installs_atomically() {
     let e = vidseek::Embedder::load(&dest, &common::cpu_options()).unwrap();
     let text = "a red circle on a blue background";
     let got = e.embed_texts(&[text]).unwrap();
-    let want: Vec<f32> = reference["texts"][text].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    let want: Vec<f32> = reference["texts"][text]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
     assert!(cosine(got.row(0), &want) > 0.9999);
-    let staging: Vec<_> = std::fs::read_dir(dest.parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
+    let staging: Vec<_> = std::fs::read_dir(dest.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(staging.len(), 1, "only the package is left: {staging:?}");
 
     // A corrupted file: a clear error with both sums, and the installed package untouched.
@@ -301,8 +337,14 @@ fn pull_resumes_a_dropped_transfer_checks_every_file_and_installs_atomically() {
     let out = pull(&hub, &data, &dest, &[]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let report = &serde_json::from_str::<Value>(&common::stdout(&out)).unwrap()["pull"];
-    let (fetched, total) = (report["fetched_bytes"].as_u64().unwrap(), report["total_bytes"].as_u64().unwrap());
-    assert!(fetched < total / 2, "the verified files of the failed pull were reused: {report}");
+    let (fetched, total) = (
+        report["fetched_bytes"].as_u64().unwrap(),
+        report["total_bytes"].as_u64().unwrap(),
+    );
+    assert!(
+        fetched < total / 2,
+        "the verified files of the failed pull were reused: {report}"
+    );
 }
 
 #[test]
@@ -317,7 +359,10 @@ fn pull_names_what_it_cannot_find() {
     let out = pull(&hub, &data, &dest, &["--revision", "no-such-branch"]);
     assert!(!out.status.success());
     let err = common::stderr(&out);
-    assert!(err.contains("404") && err.contains("no such repository or revision"), "{err}");
+    assert!(
+        err.contains("404") && err.contains("no such repository or revision"),
+        "{err}"
+    );
     assert!(!dest.exists());
     let out = common::vidseek(&["model", "pull", "no-such-model"], &[], None);
     assert!(!out.status.success());
@@ -326,6 +371,18 @@ fn pull_names_what_it_cannot_find() {
     let out = common::vidseek(&["model", "list", "--json"], &[], None);
     assert!(out.status.success());
     let list: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
-    let b32 = list["models"].as_array().unwrap().iter().find(|m| m["name"] == "clip-vit-b32").unwrap();
-    assert_eq!((b32["dim"].as_u64(), b32["image_size"].as_u64(), b32["revision"].as_str()), (Some(512), Some(224), Some(PINNED)));
+    let b32 = list["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "clip-vit-b32")
+        .unwrap();
+    assert_eq!(
+        (
+            b32["dim"].as_u64(),
+            b32["image_size"].as_u64(),
+            b32["revision"].as_str()
+        ),
+        (Some(512), Some(224), Some(PINNED))
+    );
 }

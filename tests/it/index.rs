@@ -338,11 +338,30 @@ fn reindexing_skips_unchanged_replaces_changed_and_remove_prune_work() {
     assert_eq!(top["path"], a.display().to_string());
     // Stale frames of the old content would score about 0.64 for it anywhere in the
     // file; the new content scores far below (cut-off off: every moment of `a` is seen).
-    let out = vs(&data, &["search", "a yellow triangle", "-k", "20", "--min-score", "off", "--json"]);
+    let out = vs(
+        &data,
+        &[
+            "search",
+            "a yellow triangle",
+            "-k",
+            "20",
+            "--min-score",
+            "off",
+            "--json",
+        ],
+    );
     let old: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let of_a: Vec<&Value> = old["results"].as_array().unwrap().iter().filter(|r| r["path"] == a.display().to_string()).collect();
+    let of_a: Vec<&Value> = old["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] == a.display().to_string())
+        .collect();
     assert!(!of_a.is_empty(), "the new content of a is searchable: {old}");
-    assert!(of_a.iter().all(|r| r["score"].as_f64().unwrap() < 0.5), "old content still answers: {old}");
+    assert!(
+        of_a.iter().all(|r| r["score"].as_f64().unwrap() < 0.5),
+        "old content still answers: {old}"
+    );
     let videos: Value = serde_json::from_str(&stdout(&vs(&data, &["videos", "--json"]))).unwrap();
     assert_eq!(videos["videos"].as_array().unwrap().len(), 2, "one row per path");
 

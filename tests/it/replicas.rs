@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::Value;
+use vidseek::{Colour, Scene, Shape, VideoSpec};
 use vidseek::{Embedder, Manifest};
 use vidseek::{ImportOptions, Variant};
-use vidseek::{Colour, Scene, Shape, VideoSpec};
 
 use crate::common::{self, cosine};
 
@@ -40,7 +40,11 @@ pub fn replicas() -> &'static (PathBuf, Value) {
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 fn import(name: &str, variant: Variant, dest: &Path) -> Manifest {
@@ -60,22 +64,67 @@ fn import(name: &str, variant: Variant, dest: &Path) -> Manifest {
 fn check_manifest(name: &str, m: &Manifest, want: &Value) {
     let ctx = |what: &str| format!("{name}: {what} in {}", serde_json::to_string_pretty(m).unwrap());
     let opt = |v: Option<usize>| v.map_or(Value::Null, Value::from);
-    assert_eq!(m.origin.as_ref().unwrap().layout, want["layout"].as_str().unwrap(), "{}", ctx("layout"));
+    assert_eq!(
+        m.origin.as_ref().unwrap().layout,
+        want["layout"].as_str().unwrap(),
+        "{}",
+        ctx("layout")
+    );
     assert_eq!(opt(m.image.batch), want["image_batch"], "{}", ctx("image batch"));
     assert_eq!(opt(m.text.batch), want["text_batch"], "{}", ctx("text batch"));
-    assert_eq!(m.text.dynamic_length, want["dynamic_length"].as_bool().unwrap(), "{}", ctx("dynamic length"));
-    assert_eq!(m.text.start_id.map(Value::from).unwrap_or(Value::Null), want["start_id"], "{}", ctx("start id"));
-    assert_eq!(m.text.end_id as u64, want["end_id"].as_u64().unwrap(), "{}", ctx("end id"));
-    assert_eq!(m.text.pad_id as u64, want["pad_id"].as_u64().unwrap(), "{}", ctx("pad id"));
-    assert_eq!(m.image.size as u64, want["image_size"].as_u64().unwrap(), "{}", ctx("image size"));
+    assert_eq!(
+        m.text.dynamic_length,
+        want["dynamic_length"].as_bool().unwrap(),
+        "{}",
+        ctx("dynamic length")
+    );
+    assert_eq!(
+        m.text.start_id.map(Value::from).unwrap_or(Value::Null),
+        want["start_id"],
+        "{}",
+        ctx("start id")
+    );
+    assert_eq!(
+        m.text.end_id as u64,
+        want["end_id"].as_u64().unwrap(),
+        "{}",
+        ctx("end id")
+    );
+    assert_eq!(
+        m.text.pad_id as u64,
+        want["pad_id"].as_u64().unwrap(),
+        "{}",
+        ctx("pad id")
+    );
+    assert_eq!(
+        m.image.size as u64,
+        want["image_size"].as_u64().unwrap(),
+        "{}",
+        ctx("image size")
+    );
     assert_eq!(m.image.resize, want["resize"].as_str().unwrap(), "{}", ctx("resize"));
     let link = serde_json::to_value(m.scoring().link).unwrap();
     assert_eq!(link, want["link"], "{}", ctx("scoring"));
     let clean = serde_json::to_value(m.text.clean).unwrap();
-    assert_eq!(clean, *want.get("clean").unwrap_or(&Value::from("whitespace")), "{}", ctx("clean-up"));
-    assert_eq!(m.text.pad_to_context, want["pad_to_context"].as_bool().unwrap_or(false), "{}", ctx("pad_to_context"));
+    assert_eq!(
+        clean,
+        *want.get("clean").unwrap_or(&Value::from("whitespace")),
+        "{}",
+        ctx("clean-up")
+    );
+    assert_eq!(
+        m.text.pad_to_context,
+        want["pad_to_context"].as_bool().unwrap_or(false),
+        "{}",
+        ctx("pad_to_context")
+    );
     assert_eq!(m.io.text_mask.as_deref(), want["text_mask"].as_str(), "{}", ctx("mask"));
-    assert_eq!(m.io.combined, want["combined"].as_bool().unwrap_or(false), "{}", ctx("combined"));
+    assert_eq!(
+        m.io.combined,
+        want["combined"].as_bool().unwrap_or(false),
+        "{}",
+        ctx("combined")
+    );
     assert_eq!(
         !m.files.external_data.is_empty(),
         want["external_data"].as_bool().unwrap_or(false),
@@ -96,7 +145,13 @@ fn check_parity(name: &str, e: &Embedder, reference: &Value) -> (f32, f32) {
     // In a batch of two (padded to one length) the vectors do not change (a wrong mask
     // or pad would; dynamic int8 quantization alone moves them by about 2e-4, because
     // it scales activations over the whole batch).
-    let texts: Vec<&str> = reference["texts"].as_object().unwrap().keys().map(String::as_str).take(2).collect();
+    let texts: Vec<&str> = reference["texts"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .take(2)
+        .collect();
     let batch = e.embed_texts(&texts).unwrap();
     for (i, t) in texts.iter().enumerate() {
         let c = cosine(batch.row(i), &floats(&reference["texts"][*t]));
@@ -182,7 +237,11 @@ fn every_replica_indexes_rendered_footage_with_the_default_batch_and_finds_its_s
         let pkg = tmp.path().join(format!("pkg-{name}"));
         let m = import(name, Variant::Fp32, &pkg);
         let squash = m.image.resize == "squash";
-        let (video, truth) = if squash { (&square, &truth_square) } else { (&wide, &truth_wide) };
+        let (video, truth) = if squash {
+            (&square, &truth_square)
+        } else {
+            (&wide, &truth_wide)
+        };
         let data = tmp.path().join(format!("data-{name}"));
         let base = [
             "--data",
@@ -192,12 +251,20 @@ fn every_replica_indexes_rendered_footage_with_the_default_batch_and_finds_its_s
             "--device",
             "cpu",
         ];
-        let out = common::vidseek(&[&base[..], &["index", video.to_str().unwrap(), "--json"]].concat(), &[], None);
+        let out = common::vidseek(
+            &[&base[..], &["index", video.to_str().unwrap(), "--json"]].concat(),
+            &[],
+            None,
+        );
         assert!(out.status.success(), "{name}: index: {}", common::stderr(&out));
         let report: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
         assert_eq!(report["jobs"][0]["indexed"], 1, "{name}: {report}");
         for (caption, start, end) in truth {
-            let out = common::vidseek(&[&base[..], &["search", caption, "-k", "1", "--json"]].concat(), &[], None);
+            let out = common::vidseek(
+                &[&base[..], &["search", caption, "-k", "1", "--json"]].concat(),
+                &[],
+                None,
+            );
             assert!(out.status.success(), "{name}: search: {}", common::stderr(&out));
             let hit = &serde_json::from_str::<Value>(&common::stdout(&out)).unwrap()["results"][0];
             let (s, e) = (hit["start"].as_f64().unwrap(), hit["end"].as_f64().unwrap());
@@ -233,13 +300,32 @@ fn replicas_give_other_vectors_when_the_layout_is_read_wrong() {
         cosine(got.row(0), &floats(&texts[text]))
     };
     let xlmr = "XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k";
-    let c = far(xlmr, &|m| m["text"]["pad_id"] = 0.into(), "a red circle on a blue background");
+    let c = far(
+        xlmr,
+        &|m| m["text"]["pad_id"] = 0.into(),
+        "a red circle on a blue background",
+    );
     assert!(c < 0.99, "a wrong pad id must change an XLM-R vector (cosine {c})");
-    let c = far("ViT-B-16-SigLIP__webli", &|m| m["text"]["start_id"] = 1.into(), "yellow triangle");
-    assert!(c < 0.99, "a start token SigLIP lacks must change the vector (cosine {c})");
-    let c = far("siglip-base-patch16-224", &|m| m["text"]["pad_to_context"] = false.into(), "yellow triangle");
+    let c = far(
+        "ViT-B-16-SigLIP__webli",
+        &|m| m["text"]["start_id"] = 1.into(),
+        "yellow triangle",
+    );
+    assert!(
+        c < 0.99,
+        "a start token SigLIP lacks must change the vector (cosine {c})"
+    );
+    let c = far(
+        "siglip-base-patch16-224",
+        &|m| m["text"]["pad_to_context"] = false.into(),
+        "yellow triangle",
+    );
     assert!(c < 0.99, "SigLIP at its true length must differ (cosine {c})");
-    let c = far("ViT-B-16-SigLIP__webli", &|m| m["text"]["clean"] = "whitespace".into(), "A Red Circle.");
+    let c = far(
+        "ViT-B-16-SigLIP__webli",
+        &|m| m["text"]["clean"] = "whitespace".into(),
+        "A Red Circle.",
+    );
     assert!(c < 0.99, "SigLIP without canonicalize must differ (cosine {c})");
 }
 
@@ -260,7 +346,9 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
     assert!(e.contains(victim.as_str()) && e.contains("external weights"), "{e}");
     std::fs::remove_file(src.join(victim)).unwrap();
     let again = tmp.path().join("mclip-pkg2");
-    let e = vidseek::import_model(&src, &again, &ImportOptions::default()).unwrap_err().to_string();
+    let e = vidseek::import_model(&src, &again, &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains(victim.as_str()), "{e}");
     assert!(!again.exists(), "a failed import leaves nothing behind");
 
@@ -271,8 +359,13 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     v["size"] = serde_json::json!([256, 256]);
     std::fs::write(&cfg, v.to_string()).unwrap();
-    let e = vidseek::import_model(&src, &tmp.path().join("b32-pkg"), &ImportOptions::default()).unwrap_err().to_string();
-    assert!(e.contains("256") && e.contains("224") && e.contains("image.size"), "{e}");
+    let e = vidseek::import_model(&src, &tmp.path().join("b32-pkg"), &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("256") && e.contains("224") && e.contains("image.size"),
+        "{e}"
+    );
 
     // An XLM-R tower whose tokenizer config names no pad token.
     let src = tmp.path().join("xlmr");
@@ -281,7 +374,9 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&tc).unwrap()).unwrap();
     v.as_object_mut().unwrap().remove("pad_token");
     std::fs::write(&tc, v.to_string()).unwrap();
-    let e = vidseek::import_model(&src, &tmp.path().join("xlmr-pkg"), &ImportOptions::default()).unwrap_err().to_string();
+    let e = vidseek::import_model(&src, &tmp.path().join("xlmr-pkg"), &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("tokenizer_config.json") && e.contains("pad"), "{e}");
 
     // A variant the repository does not have: the ones it has are listed.
@@ -294,15 +389,22 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
         variant: Variant::Fp16,
         ..Default::default()
     };
-    let e = vidseek::import_model(&src, &tmp.path().join("siglip-pkg"), &opts).unwrap_err().to_string();
+    let e = vidseek::import_model(&src, &tmp.path().join("siglip-pkg"), &opts)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("fp16") && e.contains("vision_model_quantized.onnx"), "{e}");
 
     // Not a model at all: what was found, and the layouts vidseek reads.
     let junk = tmp.path().join("junk");
     std::fs::create_dir_all(junk.join("weights")).unwrap();
     std::fs::write(junk.join("notes.txt"), "x").unwrap();
-    let e = vidseek::import_model(&junk, &tmp.path().join("junk-pkg"), &ImportOptions::default()).unwrap_err().to_string();
-    assert!(e.contains("notes.txt") && e.contains("weights/") && e.contains("transformers.js"), "{e}");
+    let e = vidseek::import_model(&junk, &tmp.path().join("junk-pkg"), &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("notes.txt") && e.contains("weights/") && e.contains("transformers.js"),
+        "{e}"
+    );
 
     // Re-importing over an existing package replaces it whole; a failed import over
     // it leaves it as it was.

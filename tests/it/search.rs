@@ -174,7 +174,9 @@ fn the_cut_off_returns_nothing_for_absent_pairs_and_keeps_present_ones_first() {
                     present_asked += 1;
                     let first = results(&res).first();
                     let right = first.is_some_and(|r| {
-                        lib.scenes.iter().any(|(p, sp)| sp.scene.shape == Some((shape, colour)) && hit_is(r, p, sp))
+                        lib.scenes
+                            .iter()
+                            .any(|(p, sp)| sp.scene.shape == Some((shape, colour)) && hit_is(r, p, sp))
                     });
                     if right {
                         present_first += 1;
@@ -187,7 +189,10 @@ fn the_cut_off_returns_nothing_for_absent_pairs_and_keeps_present_ones_first() {
                     absent_asked += 1;
                     if results(&res).is_empty() {
                         absent_empty += 1;
-                        assert!(res["withheld"].as_u64().unwrap() > 0, "the held-back count is reported: {res}");
+                        assert!(
+                            res["withheld"].as_u64().unwrap() > 0,
+                            "the held-back count is reported: {res}"
+                        );
                     } else {
                         failures.push(format!("absent {q:?}: {}", results(&res)[0]));
                     }
@@ -197,9 +202,17 @@ fn the_cut_off_returns_nothing_for_absent_pairs_and_keeps_present_ones_first() {
     }
     let absent = absent_empty as f64 / absent_asked as f64;
     let present = present_first as f64 / present_asked as f64;
-    eprintln!("cut-off: absent pairs empty {absent_empty}/{absent_asked}, present pairs first {present_first}/{present_asked}");
-    assert!(absent >= 0.9, "absent pairs returned nothing {absent:.3} of the time: {failures:#?}");
-    assert!(present >= 0.95, "present pairs came first {present:.3} of the time: {failures:#?}");
+    eprintln!(
+        "cut-off: absent pairs empty {absent_empty}/{absent_asked}, present pairs first {present_first}/{present_asked}"
+    );
+    assert!(
+        absent >= 0.9,
+        "absent pairs returned nothing {absent:.3} of the time: {failures:#?}"
+    );
+    assert!(
+        present >= 0.95,
+        "present pairs came first {present:.3} of the time: {failures:#?}"
+    );
     // Off shows the weaker matches the cut-off held back.
     let off = search(&["a purple circle", "--min-score", "off", "-k", "5"]);
     assert_eq!(results(&off).len(), 5, "{off}");
@@ -213,31 +226,61 @@ fn filters_restrict_before_ranking() {
     // The purple square is in video-*, but a filtered page of one is never empty.
     let res = search(&["a purple square path:holiday", "--min-score", "off", "-k", "1"]);
     assert_eq!(results(&res).len(), 1, "{res}");
-    assert!(path_of(&results(&res)[0]).starts_with(holiday.to_str().unwrap()), "{res}");
+    assert!(
+        path_of(&results(&res)[0]).starts_with(holiday.to_str().unwrap()),
+        "{res}"
+    );
     let res = search(&["a red circle path:holiday/*.webm", "--min-score", "off", "-k", "20"]);
     assert!(!results(&res).is_empty());
-    assert!(results(&res).iter().all(|r| path_of(r).ends_with("beach.webm")), "{res}");
+    assert!(
+        results(&res).iter().all(|r| path_of(r).ends_with("beach.webm")),
+        "{res}"
+    );
     let res = search(&["a red circle ext:webm", "--min-score", "off", "-k", "20"]);
-    assert!(!results(&res).is_empty() && results(&res).iter().all(|r| path_of(r).ends_with(".webm")), "{res}");
+    assert!(
+        !results(&res).is_empty() && results(&res).iter().all(|r| path_of(r).ends_with(".webm")),
+        "{res}"
+    );
     let res = search(&["a red circle -path:holiday", "--min-score", "off", "-k", "20"]);
-    assert!(!results(&res).is_empty() && results(&res).iter().all(|r| !path_of(r).contains("holiday")), "{res}");
+    assert!(
+        !results(&res).is_empty() && results(&res).iter().all(|r| !path_of(r).contains("holiday")),
+        "{res}"
+    );
     // File times: only the beach video is from before 2021.
     let res = search(&["a red circle before:2021", "--min-score", "off", "-k", "20"]);
-    assert!(!results(&res).is_empty() && results(&res).iter().all(|r| path_of(r).ends_with("beach.webm")), "{res}");
+    assert!(
+        !results(&res).is_empty() && results(&res).iter().all(|r| path_of(r).ends_with("beach.webm")),
+        "{res}"
+    );
     let res = search(&["a red circle after:2021-01-01", "--min-score", "off", "-k", "20"]);
-    assert!(!results(&res).is_empty() && results(&res).iter().all(|r| !path_of(r).ends_with("beach.webm")), "{res}");
+    assert!(
+        !results(&res).is_empty() && results(&res).iter().all(|r| !path_of(r).ends_with("beach.webm")),
+        "{res}"
+    );
     // Durations: video-* last 12 s, the others 9 s or 6 s.
     let res = search(&["a red circle longer:10s", "--min-score", "off", "-k", "20"]);
-    assert!(!results(&res).is_empty() && results(&res).iter().all(|r| path_of(r).contains("video-")), "{res}");
+    assert!(
+        !results(&res).is_empty() && results(&res).iter().all(|r| path_of(r).contains("video-")),
+        "{res}"
+    );
     let res = search(&["a red circle shorter:0:10", "--min-score", "off", "-k", "20"]);
-    assert!(!results(&res).is_empty() && results(&res).iter().all(|r| !path_of(r).contains("video-")), "{res}");
+    assert!(
+        !results(&res).is_empty() && results(&res).iter().all(|r| !path_of(r).contains("video-")),
+        "{res}"
+    );
     // video:ID.
     let id = results(&res)[0]["video_id"].as_i64().unwrap();
     let res = search(&[&format!("a green star video:{id}"), "--min-score", "off", "-k", "20"]);
-    assert!(!results(&res).is_empty() && results(&res).iter().all(|r| r["video_id"].as_i64() == Some(id)), "{res}");
+    assert!(
+        !results(&res).is_empty() && results(&res).iter().all(|r| r["video_id"].as_i64() == Some(id)),
+        "{res}"
+    );
     // source:text keeps only lexical matches.
     let res = search(&["harbour source:text", "-k", "20"]);
-    assert!(!results(&res).is_empty() && results(&res).iter().all(|r| r["source"] == "text"), "{res}");
+    assert!(
+        !results(&res).is_empty() && results(&res).iter().all(|r| r["source"] == "text"),
+        "{res}"
+    );
     // A filter nothing passes: an empty page, not an error.
     let res = search(&["a red circle ext:mkv"]);
     assert!(results(&res).is_empty(), "{res}");
@@ -247,12 +290,29 @@ fn filters_restrict_before_ranking() {
 fn negative_terms_drop_what_they_describe() {
     let (blue_path, blue) = scene_of(Colour::Red, Shape::Circle, Colour::Blue);
     let on_yellow = Scene::new(Colour::Red, Shape::Circle, Colour::Yellow);
-    let yellow = |r: &Value| library().scenes.iter().any(|(p, sp)| sp.scene.same_content(&on_yellow) && hit_is(r, p, sp));
+    let yellow = |r: &Value| {
+        library()
+            .scenes
+            .iter()
+            .any(|(p, sp)| sp.scene.same_content(&on_yellow) && hit_is(r, p, sp))
+    };
     let plain = search(&["a red circle", "--min-score", "off", "-k", "10"]);
-    assert!(results(&plain).iter().take(3).filter(|r| yellow(r)).count() == 2, "without the negative both yellow ones lead: {plain}");
-    let res = search(&["a red circle -\"a circle on a yellow background\"", "--min-score", "off", "-k", "10"]);
+    assert!(
+        results(&plain).iter().take(3).filter(|r| yellow(r)).count() == 2,
+        "without the negative both yellow ones lead: {plain}"
+    );
+    let res = search(&[
+        "a red circle -\"a circle on a yellow background\"",
+        "--min-score",
+        "off",
+        "-k",
+        "10",
+    ]);
     assert!(hit_is(&results(&res)[0], &blue_path, &blue), "{res}");
-    assert!(!results(&res).iter().any(yellow), "no red circle on yellow survives the negative: {res}");
+    assert!(
+        !results(&res).iter().any(yellow),
+        "no red circle on yellow survives the negative: {res}"
+    );
 }
 
 #[test]
@@ -265,13 +325,22 @@ fn phrases_stop_words_and_cue_times() {
             .collect()
     };
     let both = search(&["harbour source:text", "-k", "10"]);
-    assert!(texts(&both).iter().any(|t| t.contains("at night")) && texts(&both).iter().any(|t| t.contains("train")), "{both}");
+    assert!(
+        texts(&both).iter().any(|t| t.contains("at night")) && texts(&both).iter().any(|t| t.contains("train")),
+        "{both}"
+    );
     let phrase = search(&["\"the harbour at night\" source:text", "-k", "10"]);
     assert_eq!(texts(&phrase), vec!["the harbour at night".to_string()], "{phrase}");
     let cue = &results(&phrase)[0];
-    assert!((cue["start"].as_f64().unwrap() - 1.0).abs() < 0.05 && (cue["end"].as_f64().unwrap() - 2.5).abs() < 0.05, "{cue}");
+    assert!(
+        (cue["start"].as_f64().unwrap() - 1.0).abs() < 0.05 && (cue["end"].as_f64().unwrap() - 2.5).abs() < 0.05,
+        "{cue}"
+    );
     let not = search(&["harbour -train source:text", "-k", "10"]);
-    assert!(texts(&not).iter().all(|t| !t.contains("train")) && !texts(&not).is_empty(), "{not}");
+    assert!(
+        texts(&not).iter().all(|t| !t.contains("train")) && !texts(&not).is_empty(),
+        "{not}"
+    );
     // Stop words never match: both cues contain "the" and "to".
     let stop = search(&["the to source:text", "-k", "10"]);
     assert!(results(&stop).is_empty(), "{stop}");
@@ -283,24 +352,38 @@ fn names_never_outrank_a_strong_visual_moment() {
     // `circle.mp4` is named like the query; the red circles are what it asks for.
     let res = search(&["a red circle", "-k", "10"]);
     let first = &results(&res)[0];
-    assert!(path_of(first).contains("video-") || path_of(first).ends_with("beach.webm"), "{res}");
+    assert!(
+        path_of(first).contains("video-") || path_of(first).ends_with("beach.webm"),
+        "{res}"
+    );
     for (i, r) in results(&res).iter().enumerate() {
         if path_of(r).ends_with("/circle.mp4") {
             assert!(i > 0, "{res}");
-            assert!(r["end"].as_f64().unwrap() - r["start"].as_f64().unwrap() < 8.9, "a name match is a moment, not the whole video: {r}");
+            assert!(
+                r["end"].as_f64().unwrap() - r["start"].as_f64().unwrap() < 8.9,
+                "a name match is a moment, not the whole video: {r}"
+            );
         }
     }
     // `a.mp4`: its name is a stop word; only empty backgrounds are in it.
     let res = search(&["a green triangle", "--min-score", "off", "-k", "3"]);
     assert!(!path_of(&results(&res)[0]).ends_with("/a.mp4"), "{res}");
     let res = search(&["a source:text"]);
-    assert!(results(&res).is_empty(), "the stop word does not match the file a.mp4: {res}");
+    assert!(
+        results(&res).is_empty(),
+        "the stop word does not match the file a.mp4: {res}"
+    );
     assert!(lib.root.join("a.mp4").exists());
 }
 
 fn lib_video_id(s: &Server, name: &str) -> i64 {
     let v = s.get("/api/videos").json();
-    v["videos"].as_array().unwrap().iter().find(|v| v["path"].as_str().unwrap().ends_with(name)).unwrap()["id"]
+    v["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["path"].as_str().unwrap().ends_with(name))
+        .unwrap()["id"]
         .as_i64()
         .unwrap()
 }
@@ -321,7 +404,11 @@ fn pictures_and_frames_search_like_text() {
     let green_star = lib
         .scenes
         .iter()
-        .find(|(_, s)| s.scene.shape.is_some_and(|(sh, c)| sh == Shape::Star && c == Colour::Green))
+        .find(|(_, s)| {
+            s.scene
+                .shape
+                .is_some_and(|(sh, c)| sh == Shape::Star && c == Colour::Green)
+        })
         .cloned()
         .unwrap();
     write_ppm(&pic, &green_star.1.scene);
@@ -334,8 +421,19 @@ fn pictures_and_frames_search_like_text() {
     let red = tmp.path().join("red.ppm");
     write_ppm(&red, &on_yellow);
     let alone = search(&["--image", red.to_str().unwrap(), "--min-score", "off", "-k", "3"]);
-    assert!(lib.scenes.iter().any(|(p, s)| s.scene.same_content(&on_yellow) && hit_is(&results(&alone)[0], p, s)), "{alone}");
-    let res = search(&["a circle on a blue background", "--image", red.to_str().unwrap(), "--min-score", "off"]);
+    assert!(
+        lib.scenes
+            .iter()
+            .any(|(p, s)| s.scene.same_content(&on_yellow) && hit_is(&results(&alone)[0], p, s)),
+        "{alone}"
+    );
+    let res = search(&[
+        "a circle on a blue background",
+        "--image",
+        red.to_str().unwrap(),
+        "--min-score",
+        "off",
+    ]);
     assert!(hit_is(&results(&res)[0], &blue_path, &blue), "{res}");
     // More like this frame: its near duplicate in the other video, never itself.
     let (v0, yellow_in_v0) = lib
@@ -345,7 +443,10 @@ fn pictures_and_frames_search_like_text() {
         .cloned()
         .unwrap();
     let seed = search(&["a red circle on a yellow background", "--min-score", "off", "-k", "10"]);
-    let src = results(&seed).iter().find(|r| hit_is(r, &v0, &yellow_in_v0)).unwrap_or_else(|| panic!("{seed}"));
+    let src = results(&seed)
+        .iter()
+        .find(|r| hit_is(r, &v0, &yellow_in_v0))
+        .unwrap_or_else(|| panic!("{seed}"));
     let fid = src["frame_id"].as_i64().unwrap().to_string();
     let res = search(&["--frame", &fid, "-k", "5"]);
     let (beach, dup) = lib
@@ -355,7 +456,10 @@ fn pictures_and_frames_search_like_text() {
         .cloned()
         .unwrap();
     assert!(hit_is(&results(&res)[0], &beach, &dup), "{res}");
-    assert!(!results(&res).iter().any(|r| hit_is(r, &v0, &yellow_in_v0)), "the frame's own moment is left out: {res}");
+    assert!(
+        !results(&res).iter().any(|r| hit_is(r, &v0, &yellow_in_v0)),
+        "the frame's own moment is left out: {res}"
+    );
     // A file that is not a picture: a clear error naming it, exit 2.
     let bad = tmp.path().join("notes.png");
     std::fs::write(&bad, b"these are not pixels").unwrap();
@@ -363,7 +467,11 @@ fn pictures_and_frames_search_like_text() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("notes.png"), "{}", stderr(&out));
     let out = vs(&lib.data, &["search", "--frame", "99999999"]);
-    assert!(!out.status.success() && stderr(&out).contains("frame 99999999"), "{}", stderr(&out));
+    assert!(
+        !out.status.success() && stderr(&out).contains("frame 99999999"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -385,7 +493,17 @@ fn malformed_queries_exit_2_naming_the_position() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     // The help documents the language.
     let out = vs(&lib.data, &["search", "--help"]);
-    for form in ["path:", "ext:", "after:", "longer:", "source:", ">>", "-blue", "^2", "--min-score"] {
+    for form in [
+        "path:",
+        "ext:",
+        "after:",
+        "longer:",
+        "source:",
+        ">>",
+        "-blue",
+        "^2",
+        "--min-score",
+    ] {
         assert!(stdout(&out).contains(form), "help lacks {form}");
     }
 }
@@ -415,15 +533,28 @@ fn eval_reports_recall_map_and_misses() {
     let out = vs(&lib.data, &["eval", file.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    for key in ["recall_at_1", "recall_at_5", "recall_at_10", "map", "misses", "median_peak_error"] {
+    for key in [
+        "recall_at_1",
+        "recall_at_5",
+        "recall_at_10",
+        "map",
+        "misses",
+        "median_peak_error",
+    ] {
         assert!(r.get(key).is_some(), "{key} missing: {r}");
     }
     let r1 = r["recall_at_1"].as_f64().unwrap();
     assert!(r1 >= 16.0 * 0.9 / 17.0 && r1 < 1.0, "{r}");
     assert!(r["recall_at_10"].as_f64().unwrap() >= r1);
     let misses = r["misses"].as_array().unwrap();
-    let planted = misses.iter().find(|m| m["start"] == 30.0).unwrap_or_else(|| panic!("{r}"));
-    assert!(planted["rank"].is_null() && planted["first"]["path"].is_string(), "{planted}");
+    let planted = misses
+        .iter()
+        .find(|m| m["start"] == 30.0)
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(
+        planted["rank"].is_null() && planted["first"]["path"].is_string(),
+        "{planted}"
+    );
     // Shifted truth is not found: the numbers follow the truth.
     let shifted: Vec<Value> = truth
         .iter()
@@ -434,7 +565,11 @@ fn eval_reports_recall_map_and_misses() {
     let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(r["recall_at_10"].as_f64(), Some(0.0), "{r}");
     // A malformed truth file: exit 2, naming the entry.
-    std::fs::write(&file, br#"[{"query": "a star", "path": "x.mp4", "start": 5, "end": 1}]"#).unwrap();
+    std::fs::write(
+        &file,
+        br#"[{"query": "a star", "path": "x.mp4", "start": 5, "end": 1}]"#,
+    )
+    .unwrap();
     let out = vs(&lib.data, &["eval", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("entry 0"), "{}", stderr(&out));
@@ -450,20 +585,43 @@ fn the_api_speaks_the_same_language() {
     let s = Server::start(&data, &[&lib.root], &[], None);
     let r = s.get("/api/search?q=a%20%22star&k=5");
     assert_eq!(r.status, 400, "{}", r.text());
-    assert!(r.json()["message"].as_str().unwrap().contains("character 3"), "{}", r.text());
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("character 3"),
+        "{}",
+        r.text()
+    );
     let r = s.get("/api/search?q=-star&k=5");
     assert_eq!(r.status, 400, "{}", r.text());
     let r = s.get("/api/search?q=a%20purple%20circle&k=5").json();
-    assert!(r["results"].as_array().unwrap().is_empty() && r["withheld"].as_u64().unwrap() > 0, "{r}");
+    assert!(
+        r["results"].as_array().unwrap().is_empty() && r["withheld"].as_u64().unwrap() > 0,
+        "{r}"
+    );
     let r = s.get("/api/search?q=a%20purple%20circle&k=5&min_score=off").json();
     assert_eq!(r["results"].as_array().unwrap().len(), 5, "{r}");
     // The `video` parameter restricts like `video:`.
     let beach_id = lib_video_id(&s, "beach.webm");
-    let r = s.get(&format!("/api/search?q=a%20red%20circle&k=20&min_score=off&video={beach_id}")).json();
+    let r = s
+        .get(&format!(
+            "/api/search?q=a%20red%20circle&k=20&min_score=off&video={beach_id}"
+        ))
+        .json();
     let list = r["results"].as_array().unwrap();
-    assert!(!list.is_empty() && list.iter().all(|x| x["video_id"].as_i64() == Some(beach_id)), "{r}");
-    let r = s.get("/api/search?q=a%20red%20circle%20path:holiday&k=5&group=video").json();
-    assert!(r["groups"].as_array().unwrap().iter().all(|g| g["path"].as_str().unwrap().contains("holiday")), "{r}");
+    assert!(
+        !list.is_empty() && list.iter().all(|x| x["video_id"].as_i64() == Some(beach_id)),
+        "{r}"
+    );
+    let r = s
+        .get("/api/search?q=a%20red%20circle%20path:holiday&k=5&group=video")
+        .json();
+    assert!(
+        r["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["path"].as_str().unwrap().contains("holiday")),
+        "{r}"
+    );
     // More like this, and an uploaded picture.
     let fid = r["results"][0]["frame_id"].as_i64().unwrap();
     let like = s.get(&format!("/api/search?frame={fid}&k=3")).json();
@@ -497,13 +655,21 @@ fn sequences_find_a_moment_followed_by_another() {
     let res = search(&["a red circle >> a green square", "-k", "3"]);
     let first = &results(&res)[0];
     assert!(path_of(first).ends_with("video-0.mp4"), "{res}");
-    assert!(first["start"].as_f64().unwrap() < 0.5 && (first["end"].as_f64().unwrap() - 6.0).abs() < 0.6, "{first}");
+    assert!(
+        first["start"].as_f64().unwrap() < 0.5 && (first["end"].as_f64().unwrap() - 6.0).abs() < 0.6,
+        "{first}"
+    );
     // The other order is nowhere; nor is a gap too short for the wait.
     let res = search(&["a green square >> a red circle", "-k", "3"]);
     assert!(results(&res).is_empty(), "{res}");
     // The red triangle starts 3 s after the red circle ends: inside a 5 s gap, not a 1 s one.
     let res = search(&["a red circle >>5s a red triangle", "-k", "3"]);
-    assert!(results(&res).first().is_some_and(|r| path_of(r).ends_with("video-0.mp4")), "{res}");
+    assert!(
+        results(&res)
+            .first()
+            .is_some_and(|r| path_of(r).ends_with("video-0.mp4")),
+        "{res}"
+    );
     let res = search(&["a red circle >>1s a red triangle", "-k", "3"]);
     assert!(results(&res).is_empty(), "{res}");
 }

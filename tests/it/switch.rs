@@ -23,13 +23,27 @@ const NEW: &str = "XLM-Roberta-Large-Vit-B-16Plus";
 fn library(dir: &Path, n: usize, seconds: f64) -> Vec<(PathBuf, String, f64, f64)> {
     std::fs::create_dir_all(dir).unwrap();
     let shapes = [Shape::Circle, Shape::Square, Shape::Triangle, Shape::Star];
-    let colours = [Colour::Red, Colour::Green, Colour::Blue, Colour::Yellow, Colour::Orange, Colour::Purple];
+    let colours = [
+        Colour::Red,
+        Colour::Green,
+        Colour::Blue,
+        Colour::Yellow,
+        Colour::Orange,
+        Colour::Purple,
+    ];
     let mut out = Vec::new();
     for i in 0..n {
-        let scene = Scene::new(colours[i % 6], shapes[(i / 6 + i) % 4], if i % 2 == 0 { Colour::White } else { Colour::Black });
+        let scene = Scene::new(
+            colours[i % 6],
+            shapes[(i / 6 + i) % 4],
+            if i % 2 == 0 { Colour::White } else { Colour::Black },
+        );
         // The first scene is the one searched for; after it, a scene a second, so that
         // each video has a dozen frames to re-embed.
-        let mut scenes = vec![(scene.clone(), seconds / 3.0), (Scene::empty(colours[(i + 3) % 6]), 1.0)];
+        let mut scenes = vec![
+            (scene.clone(), seconds / 3.0),
+            (Scene::empty(colours[(i + 3) % 6]), 1.0),
+        ];
         // (Empty scenes: no shape caption can match them.)
         let mut k = 0;
         while scenes.iter().map(|s| s.1).sum::<f64>() < seconds {
@@ -68,14 +82,22 @@ fn a_switch_keeps_search_answering_then_moves_the_library_at_once() {
     let s = Arc::new(Server::start(&tmp.path().join("data"), &[&lib], &[], None));
     let r = s.post_json("/api/index", &json!({"path": lib.display().to_string()}));
     let job = r.json()["id"].as_i64().unwrap();
-    s.wait_for(180, "indexing", |s| s.get(&format!("/api/jobs/{job}")).json()["state"] == "succeeded");
+    s.wait_for(180, "indexing", |s| {
+        s.get(&format!("/api/jobs/{job}")).json()["state"] == "succeeded"
+    });
     assert_eq!(s.get("/api/model").json()["active"]["name"], "tiny-clip-synthetic");
 
     // Bad packages are refused before anything starts.
-    let r = s.post_json("/api/model", &json!({"dir": tmp.path().join("nope").display().to_string()}));
+    let r = s.post_json(
+        "/api/model",
+        &json!({"dir": tmp.path().join("nope").display().to_string()}),
+    );
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.json()["code"], "bad_model");
-    let r = s.post_json("/api/model", &json!({"dir": common::tiny_model_dir().display().to_string()}));
+    let r = s.post_json(
+        "/api/model",
+        &json!({"dir": common::tiny_model_dir().display().to_string()}),
+    );
     assert_eq!(r.status, 409, "{}", r.text());
 
     // Searches run all through the switch; each must answer with the right moment.
@@ -89,7 +111,10 @@ fn a_switch_keeps_search_answering_then_moves_the_library_at_once() {
                 let (path, caption, start, end) = &truth[k % truth.len()];
                 k += 1;
                 let during = !s.get("/api/model").json()["switch"].is_null();
-                let r = s.get(&format!("/api/search?q={}&k=1&min_score=-1", caption.replace(' ', "%20")));
+                let r = s.get(&format!(
+                    "/api/search?q={}&k=1&min_score=-1",
+                    caption.replace(' ', "%20")
+                ));
                 let mut g = seen.lock().unwrap();
                 if r.status != 200 {
                     g.2.push(format!("{} {}", r.status, r.text()));
@@ -126,16 +151,24 @@ fn a_switch_keeps_search_answering_then_moves_the_library_at_once() {
         if m["active"]["name"] == NEW {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(240), "the switch did not finish: {m}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(240),
+            "the switch did not finish: {m}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let switch_time = t0.elapsed();
-    s.wait_for(120, "the late file", |s| s.get(&format!("/api/jobs/{late_job}")).json()["state"] == "succeeded");
+    s.wait_for(120, "the late file", |s| {
+        s.get(&format!("/api/jobs/{late_job}")).json()["state"] == "succeeded"
+    });
     stop.store(true, Ordering::Relaxed);
     searcher.join().unwrap();
     let (searches, during, wrong) = seen.lock().unwrap().clone();
     assert!(wrong.is_empty(), "searches that failed or missed: {wrong:?}");
-    assert!(during > 0, "no search ran while the switch was under way ({searches} in all, switch took {switch_time:?})");
+    assert!(
+        during > 0,
+        "no search ran while the switch was under way ({searches} in all, switch took {switch_time:?})"
+    );
     assert!(progress_seen, "GET /api/model never showed the switch part-way");
     let j = s.get(&format!("/api/jobs/{switch_job}")).json();
     assert_eq!(j["state"], "succeeded", "{j}");
@@ -144,10 +177,23 @@ fn a_switch_keeps_search_answering_then_moves_the_library_at_once() {
     let m = s.get("/api/model").json();
     assert!(m["switch"].is_null(), "{m}");
     assert_eq!(m["active"]["image_size"], 240);
-    for (path, caption, start, end) in truth.iter().chain(std::iter::once(&(late.clone(), "a white star on a green background".to_string(), 0.0, 4.0))) {
-        let r = s.get(&format!("/api/search?q={}&k=1&min_score=-1", caption.replace(' ', "%20"))).json();
+    for (path, caption, start, end) in truth.iter().chain(std::iter::once(&(
+        late.clone(),
+        "a white star on a green background".to_string(),
+        0.0,
+        4.0,
+    ))) {
+        let r = s
+            .get(&format!(
+                "/api/search?q={}&k=1&min_score=-1",
+                caption.replace(' ', "%20")
+            ))
+            .json();
         let hit = &r["results"][0];
-        assert!(hit["path"] == path.display().to_string() && overlaps(hit, *start, *end), "{caption:?}: {hit}");
+        assert!(
+            hit["path"] == path.display().to_string() && overlaps(hit, *start, *end),
+            "{caption:?}: {hit}"
+        );
     }
     let h = s.get("/api/health?deep=true").json();
     assert_eq!(h["model"], NEW);
@@ -155,7 +201,11 @@ fn a_switch_keeps_search_answering_then_moves_the_library_at_once() {
 }
 
 fn status(data: &Path) -> Value {
-    let out = common::vidseek(&["--data", data.to_str().unwrap(), "model", "status", "--json"], &[], None);
+    let out = common::vidseek(
+        &["--data", data.to_str().unwrap(), "model", "status", "--json"],
+        &[],
+        None,
+    );
     assert!(out.status.success(), "{}", common::stderr(&out));
     serde_json::from_str(&common::stdout(&out)).unwrap()
 }
@@ -169,7 +219,16 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
     let data = tmp.path().join("data");
     let tiny = common::tiny_model_dir();
     let out = common::vidseek(
-        &["--data", data.to_str().unwrap(), "--model", tiny.to_str().unwrap(), "--device", "cpu", "index", lib.to_str().unwrap()],
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            tiny.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "index",
+            lib.to_str().unwrap(),
+        ],
         &[],
         None,
     );
@@ -177,7 +236,16 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
 
     // Start the switch and kill -9 it part-way.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vidseek"))
-        .args(["--data", data.to_str().unwrap(), "--device", "cpu", "model", "use", pkg.to_str().unwrap(), "--json"])
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "model",
+            "use",
+            pkg.to_str().unwrap(),
+            "--json",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -194,7 +262,10 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
             total = st["switch"]["frames_total"].as_i64().unwrap();
             break;
         }
-        assert!(child.try_wait().unwrap().is_none(), "the switch finished before it could be interrupted");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the switch finished before it could be interrupted"
+        );
         assert!(t0.elapsed() < Duration::from_secs(120), "the switch never started");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -204,21 +275,54 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
     let done_before = st["switch"]["frames_done"].as_i64().unwrap();
     assert!(done_before > 0 && done_before < total, "{st}");
     let search = |q: &str| -> Value {
-        let out = common::vidseek(&["--data", data.to_str().unwrap(), "--device", "cpu", "search", q, "-k", "1", "--json"], &[], None);
+        let out = common::vidseek(
+            &[
+                "--data",
+                data.to_str().unwrap(),
+                "--device",
+                "cpu",
+                "search",
+                q,
+                "-k",
+                "1",
+                "--json",
+            ],
+            &[],
+            None,
+        );
         assert!(out.status.success(), "{}", common::stderr(&out));
         serde_json::from_str(&common::stdout(&out)).unwrap()
     };
     let (path, caption, start, end) = &truth[0];
     let hit = &search(caption)["results"][0];
-    assert!(hit["path"] == path.display().to_string() && overlaps(hit, *start, *end), "{hit}");
+    assert!(
+        hit["path"] == path.display().to_string() && overlaps(hit, *start, *end),
+        "{hit}"
+    );
 
     // The same command resumes: only what was left is re-embedded.
-    let out = common::vidseek(&["--data", data.to_str().unwrap(), "--device", "cpu", "model", "use", pkg.to_str().unwrap(), "--json"], &[], None);
+    let out = common::vidseek(
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "model",
+            "use",
+            pkg.to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+        None,
+    );
     assert!(out.status.success(), "{}", common::stderr(&out));
     let report: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
     assert_eq!(report["state"], "succeeded", "{report}");
     let frames = report["frames"].as_i64().unwrap();
-    assert!(frames < total && frames >= total - done_before, "resumed with {frames} of {total} frames ({done_before} were done): {report}");
+    assert!(
+        frames < total && frames >= total - done_before,
+        "resumed with {frames} of {total} frames ({done_before} were done): {report}"
+    );
     assert!(report["not_reembedded"].as_array().unwrap().is_empty(), "{report}");
 
     // Nothing lost: every video, every frame, on the new model, which the library now remembers.
@@ -234,7 +338,10 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
     assert!(list.iter().all(|v| v["status"] == "indexed"), "{videos}");
     for (path, caption, start, end) in &truth {
         let hit = &search(caption)["results"][0];
-        assert!(hit["path"] == path.display().to_string() && overlaps(hit, *start, *end), "{caption:?}: {hit}");
+        assert!(
+            hit["path"] == path.display().to_string() && overlaps(hit, *start, *end),
+            "{caption:?}: {hit}"
+        );
     }
 }
 
@@ -249,7 +356,16 @@ fn reembed_with_model_moves_the_library_like_model_use() {
     assert_eq!(status(&data)["active"]["name"], "tiny-clip-synthetic");
     let pkg = new_model(tmp.path());
     let out = common::vidseek(
-        &["--data", data.to_str().unwrap(), "--device", "cpu", "--model", pkg.to_str().unwrap(), "reembed", "--json"],
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--model",
+            pkg.to_str().unwrap(),
+            "reembed",
+            "--json",
+        ],
         &[],
         None,
     );
@@ -258,8 +374,25 @@ fn reembed_with_model_moves_the_library_like_model_use() {
     assert_eq!(report["state"], "succeeded", "{report}");
     assert_eq!(status(&data)["active"]["name"], NEW);
     // Later commands need no --model: the library remembers it, and search answers with it.
-    let out = common::vidseek(&["--data", data.to_str().unwrap(), "--device", "cpu", "search", &truth[0].1, "-k", "1", "--json"], &[], None);
+    let out = common::vidseek(
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "search",
+            &truth[0].1,
+            "-k",
+            "1",
+            "--json",
+        ],
+        &[],
+        None,
+    );
     assert!(out.status.success(), "{}", common::stderr(&out));
     let hit = &serde_json::from_str::<Value>(&common::stdout(&out)).unwrap()["results"][0];
-    assert!(hit["path"] == truth[0].0.display().to_string() && overlaps(hit, truth[0].2, truth[0].3), "{hit}");
+    assert!(
+        hit["path"] == truth[0].0.display().to_string() && overlaps(hit, truth[0].2, truth[0].3),
+        "{hit}"
+    );
 }
