@@ -165,8 +165,7 @@ pub async fn eval(
             truth.len()
         )));
     }
-    let text = serde_json::to_string(&truth).map_err(ApiError::internal)?;
-    let truth = search::eval::parse_truth(&text)?;
+    search::eval::check(&truth)?;
     let min_score = match p.min_score.as_deref() {
         Some(m) => m.parse()?,
         None => search::MinScore::Off,

@@ -131,6 +131,12 @@ pub struct Report {
 /// Reads a truth file's text.
 pub fn parse_truth(text: &str) -> Result<Vec<Truth>, EvalError> {
     let list: Vec<Truth> = serde_json::from_str(text).map_err(|e| EvalError::BadTruth(e.to_string()))?;
+    check(&list)?;
+    Ok(list)
+}
+
+/// Checks a list of truth entries (as parsed, or as the API received them).
+pub fn check(list: &[Truth]) -> Result<(), EvalError> {
     if list.is_empty() {
         return Err(EvalError::BadTruth("the list is empty".into()));
     }
@@ -156,7 +162,7 @@ pub fn parse_truth(text: &str) -> Result<Vec<Truth>, EvalError> {
             return Err(bad("start and end must be seconds with 0 <= start < end"));
         }
     }
-    Ok(list)
+    Ok(())
 }
 
 /// Whether a result of `path` spanning [start, end) with its peak answers `t` (the rule

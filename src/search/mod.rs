@@ -680,6 +680,7 @@ impl<'a> Engine<'a> {
         }
 
         let dir = &scope.directory;
+        let mut frame_scores = FrameScores::default();
         let mut results: Vec<Segment> = Vec::with_capacity(k);
         let mut withheld = 0;
         let mut checked = 0;
@@ -699,9 +700,8 @@ impl<'a> Engine<'a> {
             seg.path = v.path.clone();
             if seg.source == Source::Text {
                 // A cue with no visual moment around it: its best frame gives the picture.
-                if let Some((fid, s, peak)) =
-                    best_frame_in(catalog, &self.name, seg.video_id, seg.start, seg.end, &qv.combined).await?
-                {
+                let frames = frame_scores.of(catalog, &self.name, seg.video_id, &qv.combined).await?;
+                if let Some((fid, s, peak)) = best_frame_in(frames, seg.start, seg.end) {
                     seg.score = s;
                     seg.frame_id = Some(fid);
                     if seg.peak < seg.start || seg.peak >= seg.end.max(seg.start + 1e-9) {
@@ -752,7 +752,7 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let Some(v) = dir.get(video) else { continue };
-            let frames = catalog.frame_scores(video, &self.name, &qv.combined).await?;
+            let frames = frame_scores.of(catalog, &self.name, video, &qv.combined).await?.clone();
             let best = segments::from_frames(frames, delta)
                 .into_iter()
                 .max_by(|a, b| a.score.total_cmp(&b.score));
@@ -782,22 +782,34 @@ fn names_all(text: &str, words: &[(String, f32)]) -> bool {
     })
 }
 
-/// The best-scoring stored frame of `video` inside [start, end): (id, cosine, peak).
-async fn best_frame_in(
-    catalog: &Catalog,
-    model: &str,
-    video: i64,
-    start: f64,
-    end: f64,
-    qv: &[f32],
-) -> Result<Option<(i64, f32, f64)>, SearchError> {
-    let mut best: Option<(i64, f32, f64)> = None;
-    for (f, s) in catalog.frame_scores(video, model, qv).await? {
-        if f.end > start && f.start < end.max(start + 1e-9) && best.is_none_or(|b| s > b.1) {
-            best = Some((f.id, s, f.peak));
+/// Each video's stored frames scored for the query, read once per search (cue hits and
+/// name matches of one video share the read).
+#[derive(Default)]
+struct FrameScores(HashMap<i64, Vec<(Frame, f32)>>);
+
+impl FrameScores {
+    async fn of(
+        &mut self,
+        catalog: &Catalog,
+        model: &str,
+        video: i64,
+        qv: &[f32],
+    ) -> Result<&Vec<(Frame, f32)>, SearchError> {
+        if !self.0.contains_key(&video) {
+            let frames = catalog.frame_scores(video, model, qv).await?;
+            self.0.insert(video, frames);
         }
+        Ok(&self.0[&video])
     }
-    Ok(best)
+}
+
+/// The best-scoring frame among `frames` inside [start, end): (id, cosine, peak).
+fn best_frame_in(frames: &[(Frame, f32)], start: f64, end: f64) -> Option<(i64, f32, f64)> {
+    frames
+        .iter()
+        .filter(|(f, _)| f.end > start && f.start < end.max(start + 1e-9))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(f, s)| (f.id, *s, f.peak))
 }
 
 /// `mm:ss.s`
