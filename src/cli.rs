@@ -148,6 +148,22 @@ pub enum Command {
         /// The weight of the picture against the text's 1 (above 0, at most 10).
         #[arg(long, default_value_t = 1.0)]
         image_weight: f32,
+        /// Prompt templates a short query is embedded through: auto (the model's),
+        /// none (as written), or a file of templates, one a line with {}.
+        #[arg(long, default_value = "auto", value_name = "auto|none|FILE")]
+        templates: String,
+        /// Only moments with this zero-shot tag (repeatable; the same as tag:LABEL).
+        #[arg(long = "tag", value_name = "LABEL")]
+        tags: Vec<String>,
+        /// More like these frames (ids from results): a few-shot probe is trained on them.
+        #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+        like: Vec<i64>,
+        /// ... and unlike these.
+        #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+        unlike: Vec<i64>,
+        /// Save the probe of --like/--unlike (and the query) as a named tag.
+        #[arg(long, value_name = "NAME", requires = "like")]
+        save_tag: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -158,6 +174,17 @@ pub enum Command {
         /// The cut-off the searches use (off: ranking quality).
         #[arg(long, default_value = "off")]
         min_score: String,
+        /// Prompt templates: auto, none or a file (see `search --templates`).
+        #[arg(long, default_value = "auto", value_name = "auto|none|FILE")]
+        templates: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The library's label vocabulary for zero-shot tags.
+    #[command(subcommand)]
+    Labels(LabelsCmd),
+    /// The zero-shot tags of the library: each label with its moments and videos.
+    Tags {
         #[arg(long)]
         json: bool,
     },
@@ -205,6 +232,23 @@ pub enum Command {
         /// Frames to render.
         #[arg(long, default_value_t = 64)]
         frames: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LabelsCmd {
+    /// Set the vocabulary from a file (one label a line, `#` comments); the tags are
+    /// recomputed from the stored vectors, without decoding.
+    Set {
+        file: Option<PathBuf>,
+        /// Back to the default vocabulary (the model's labels, else the built-in list).
+        #[arg(long, conflicts_with = "file")]
+        default: bool,
+    },
+    /// Print the vocabulary.
+    Show {
         #[arg(long)]
         json: bool,
     },
@@ -367,6 +411,11 @@ pub fn run(cli: Cli) -> Result<()> {
             image,
             frame,
             image_weight,
+            templates,
+            tags,
+            like,
+            unlike,
+            save_tag,
             json,
         } => {
             let mut req = SearchRequest::new(query.clone(), *k);
@@ -375,9 +424,20 @@ pub fn run(cli: Cli) -> Result<()> {
             req.image = image.clone().map(search::ImageQuery::File);
             req.frame = *frame;
             req.image_weight = *image_weight;
-            search_cmd(g, req, *json)
+            req.templates = templates_arg(templates)?;
+            req.tags = tags.clone();
+            req.like = like.clone();
+            req.unlike = unlike.clone();
+            search_cmd(g, req, save_tag.as_deref(), *json)
         }
-        Command::Eval { truth, min_score, json } => eval_cmd(g, truth, min_score, *json),
+        Command::Eval {
+            truth,
+            min_score,
+            templates,
+            json,
+        } => eval_cmd(g, truth, min_score, &templates_arg(templates)?, *json),
+        Command::Labels(cmd) => labels_cmd(g, cmd),
+        Command::Tags { json } => tags_cmd(g, *json),
         Command::Videos { json } => videos(g, *json),
         Command::Remove { target } => remove(g, target),
         Command::Prune => prune(g),
@@ -622,6 +682,10 @@ fn index(
             )?));
         }
         let r = run_jobs(&catalog, model.clone(), paths, &opts, json).await;
+        // The new footage's zero-shot tags, from its stored vectors.
+        if let Err(e) = search::tags::ensure(&catalog, &model).await {
+            tracing::warn!("the tags were not brought up to date: {e}");
+        }
         catalog.close().await;
         r
     })?;
@@ -643,6 +707,11 @@ The query language:
   longer:90s  shorter:1h30m          video duration (90, 90s, 1.5m, 2m30s, 1h, 1:30)
   video:12              only this video;  source:visual or source:text: only that kind of match
   A >> B   A >>30s B    a moment like A followed within 60 s (or the gap given) by one like B
+  tag:\"a red circle\"    only moments with this zero-shot tag (-tag: excludes; tags alone
+                        list their moments); `vidseek tags` lists them
+Short queries (a name of up to four words, e.g. \"red circle\") are embedded through the
+model's prompt templates (--templates); sentences as written. --like ID,... trains a
+few-shot probe on frames of earlier results (--unlike: frames to avoid).
 Filters restrict before ranking. By default only credible matches are shown (--min-score
 auto: a result must look more like the query than like any label of the model's vocabulary,
 within a margin); --min-score off shows every result, best first.
@@ -653,13 +722,113 @@ Examples:
   vidseek search --image photo.jpg \"at night\"
   vidseek search --frame 1234";
 
-fn search_cmd(g: &Global, req: SearchRequest, json: bool) -> Result<()> {
+/// `--templates auto|none|FILE`.
+fn templates_arg(s: &str) -> Result<search::prompts::Templates> {
+    Ok(match s {
+        "auto" | "none" => s.parse()?,
+        file => {
+            let path = PathBuf::from(file);
+            if !path.is_file() {
+                return Err(search::SearchError::BadTemplates(format!(
+                    "--templates {file}: no such file; give auto, none, or a file of templates (one a line, each with {{}})"
+                ))
+                .into());
+            }
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read the templates {file}"))?;
+            search::prompts::Templates::given(embed::parse_labels(&text))
+                .map_err(|e| anyhow::anyhow!(e).context(format!("in {file}")))?
+        }
+    })
+}
+
+fn labels_cmd(g: &Global, cmd: &LabelsCmd) -> Result<()> {
+    let model = Arc::new(g.load_model()?);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let catalog = Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Read).await?;
+        match cmd {
+            LabelsCmd::Set { file, default } => {
+                let text = match (file, default) {
+                    (Some(f), false) => Some(
+                        std::fs::read_to_string(f)
+                            .with_context(|| format!("cannot read the label file {}", f.display()))?,
+                    ),
+                    (None, true) => None,
+                    _ => bail!("give a label file (one label a line) or --default"),
+                };
+                search::tags::set_labels(&catalog, text.as_deref()).await?;
+                let (labels, _) = search::tags::labels(&catalog, &model).await?;
+                let n = search::tags::ensure(&catalog, &model).await?;
+                println!(
+                    "{} labels; tags recomputed for {n} videos from the stored vectors",
+                    labels.len()
+                );
+            }
+            LabelsCmd::Show { json } => {
+                let (labels, set) = search::tags::labels(&catalog, &model).await?;
+                if *json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&json!({"labels": labels, "default": !set}))?
+                    );
+                } else {
+                    if !set {
+                        eprintln!("(the default vocabulary: `vidseek labels set FILE` sets the library's own)");
+                    }
+                    for l in labels {
+                        println!("{l}");
+                    }
+                }
+            }
+        }
+        catalog.close().await;
+        anyhow::Ok(())
+    })
+}
+
+fn tags_cmd(g: &Global, json: bool) -> Result<()> {
+    let model = Arc::new(g.load_model()?);
+    let rt = runtime()?;
+    let tags = rt.block_on(async {
+        let catalog = Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Read).await?;
+        let t = search::tags::counts(&catalog, &model).await;
+        catalog.close().await;
+        anyhow::Ok(t?)
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&json!({ "tags": tags }))?);
+    } else if tags.is_empty() {
+        println!("no tags yet: index videos, or set a vocabulary with `vidseek labels set FILE`");
+    } else {
+        for t in &tags {
+            println!("{:>6} moments  {:>4} videos  {}", t.moments, t.videos, t.label);
+        }
+    }
+    Ok(())
+}
+
+fn search_cmd(g: &Global, req: SearchRequest, save_tag: Option<&str>, json: bool) -> Result<()> {
     search::validate(&req)?;
     let model = Arc::new(g.load_model()?);
     let rt = runtime()?;
     let resp = rt.block_on(async {
         let catalog = Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Read).await?;
-        anyhow::Ok(search::search(&catalog, model.clone(), &req).await?)
+        let resp = search::search(&catalog, model.clone(), &req).await?;
+        if let Some(name) = save_tag {
+            search::tags::save_probe(
+                &catalog,
+                crate::catalog::SavedProbe {
+                    name: name.to_string(),
+                    query: req.query.clone(),
+                    likes: req.like.clone(),
+                    unlikes: req.unlike.clone(),
+                },
+            )
+            .await?;
+            let n = search::tags::ensure(&catalog, &model).await?;
+            eprintln!("saved the probe as the tag {name:?}; tags recomputed for {n} videos");
+        }
+        anyhow::Ok(resp)
     })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&resp)?);
@@ -676,8 +845,13 @@ fn search_cmd(g: &Global, req: SearchRequest, json: bool) -> Result<()> {
         for r in &resp.results {
             let frame = r.frame_id.map(|f| format!("  frame {f}")).unwrap_or_default();
             let text = r.text.as_deref().map(|t| format!("  \"{t}\"")).unwrap_or_default();
+            let tags = if r.tags.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", r.tags.join(", "))
+            };
             println!(
-                "{}  {}-{}  {:.3}  {:?}{frame}{text}",
+                "{}  {}-{}  {:.3}  {:?}{frame}{text}{tags}",
                 r.path,
                 search::clock(r.start),
                 search::clock(r.end),
@@ -695,7 +869,13 @@ fn search_cmd(g: &Global, req: SearchRequest, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn eval_cmd(g: &Global, truth: &std::path::Path, min_score: &str, json: bool) -> Result<()> {
+fn eval_cmd(
+    g: &Global,
+    truth: &std::path::Path,
+    min_score: &str,
+    templates: &search::prompts::Templates,
+    json: bool,
+) -> Result<()> {
     let min_score: search::MinScore = min_score.parse()?;
     let text =
         std::fs::read_to_string(truth).with_context(|| format!("cannot read the truth file {}", truth.display()))?;
@@ -704,17 +884,18 @@ fn eval_cmd(g: &Global, truth: &std::path::Path, min_score: &str, json: bool) ->
     let rt = runtime()?;
     let report = rt.block_on(async {
         let catalog = Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Read).await?;
-        anyhow::Ok(search::eval::run(&catalog, model.clone(), &list, min_score).await?)
+        anyhow::Ok(search::eval::run(&catalog, model.clone(), &list, min_score, templates).await?)
     })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     println!(
-        "{} queries, {} moments (cut-off {})\nR@1 {:.3}  R@5 {:.3}  R@10 {:.3}  mAP {:.3}  median peak error {}",
+        "{} queries, {} moments (cut-off {}, templates {})\nR@1 {:.3}  R@5 {:.3}  R@10 {:.3}  mAP {:.3}  median peak error {}",
         report.queries,
         report.moments,
         report.cutoff,
+        report.templates,
         report.recall_at_1,
         report.recall_at_5,
         report.recall_at_10,
@@ -1332,7 +1513,14 @@ fn demo(g: &Global, no_serve: bool, bind: std::net::SocketAddr) -> Result<()> {
             // A demo library rendered before eval.json existed.
             std::fs::write(&eval_file, serde_json::to_string_pretty(&eval)?)?;
         }
-        let r = search::eval::run(&catalog, model.clone(), &eval, search::MinScore::Off).await?;
+        let r = search::eval::run(
+            &catalog,
+            model.clone(),
+            &eval,
+            search::MinScore::Off,
+            &search::prompts::Templates::Auto,
+        )
+        .await?;
         println!(
             "eval over all {} scenes ({} queries; `vidseek eval {}` repeats it): R@1 {:.3}  R@5 {:.3}  R@10 {:.3}  mAP {:.3}  median peak error {}",
             r.moments,

@@ -119,6 +119,19 @@ pub struct SearchParams {
     pub image_weight: Option<f32>,
     /// "video": also group the results per video, best video first.
     pub group: Option<GroupBy>,
+    /// Prompt templates for a short query: `auto` (the model's, the default), `none`
+    /// (as written), or templates separated by `|`, each with `{}` once.
+    #[param(max_length = 8000)]
+    pub templates: Option<String>,
+    /// Only moments with this zero-shot tag (the same as `tag:"LABEL"` in q).
+    #[param(max_length = 200)]
+    pub tag: Option<String>,
+    /// More like these frames (comma-separated frame ids of results): a few-shot probe.
+    #[param(pattern = "^[0-9]{1,18}(,[0-9]{1,18}){0,199}$")]
+    pub like: Option<String>,
+    /// ... and unlike these (comma-separated frame ids).
+    #[param(pattern = "^[0-9]{1,18}(,[0-9]{1,18}){0,199}$")]
+    pub unlike: Option<String>,
 }
 
 /// `POST /api/search` body: the picture to search by (multipart/form-data, one `image`
@@ -167,6 +180,8 @@ pub struct SegmentDto {
     pub text: Option<String>,
     /// Fused rank score.
     pub rank_score: f64,
+    /// The moment's zero-shot tags, most probable first.
+    pub tags: Vec<String>,
 }
 
 impl From<crate::search::Segment> for SegmentDto {
@@ -187,6 +202,7 @@ impl From<crate::search::Segment> for SegmentDto {
             frame_id: s.frame_id,
             text: s.text,
             rank_score: s.rank_score,
+            tags: s.tags,
         }
     }
 }
@@ -266,6 +282,64 @@ pub struct EvalParams {
     /// The cut-off the searches use (`off` by default: ranking quality).
     #[param(schema_with = min_score_schema)]
     pub min_score: Option<String>,
+    /// Prompt templates, as for `GET /api/search`.
+    #[param(max_length = 8000)]
+    pub templates: Option<String>,
+}
+
+/// The library's label vocabulary for zero-shot tags.
+#[derive(Serialize, ToSchema)]
+pub struct Labels {
+    pub labels: Vec<String>,
+    /// True when the library uses the default vocabulary (the model's, else built in).
+    pub default: bool,
+}
+
+/// `PUT /api/labels`: the new vocabulary.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsBody {
+    /// One label each (1 to 2000, each at most 200 characters).
+    pub labels: Vec<String>,
+}
+
+/// One label's use in the library.
+#[derive(Serialize, ToSchema)]
+pub struct TagDto {
+    pub label: String,
+    /// Moments (runs of consecutive tagged frames).
+    pub moments: usize,
+    pub videos: usize,
+}
+
+/// Every tag in use, most moments first.
+#[derive(Serialize, ToSchema)]
+pub struct Tags {
+    pub tags: Vec<TagDto>,
+}
+
+/// A few-shot probe saved as a named tag.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeDto {
+    /// The tag's name.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// The text the probe starts from (may be empty).
+    #[serde(default)]
+    #[schema(max_length = 1000)]
+    pub q: String,
+    /// Frame ids the tag's moments look like.
+    pub like: Vec<i64>,
+    /// Frame ids they do not.
+    #[serde(default)]
+    pub unlike: Vec<i64>,
+}
+
+/// Saved probes.
+#[derive(Serialize, ToSchema)]
+pub struct Probes {
+    pub probes: Vec<ProbeDto>,
 }
 
 /// `min_score`: `auto`, `off`, or a cosine in [-1, 1].
@@ -327,6 +401,8 @@ pub struct EvalReport {
     /// Seconds.
     pub median_peak_error: Option<f64>,
     pub cutoff: String,
+    /// The prompt templates: auto, none or "N templates".
+    pub templates: String,
     pub misses: Vec<MissDto>,
 }
 
@@ -341,6 +417,7 @@ impl From<crate::search::eval::Report> for EvalReport {
             map: r.map,
             median_peak_error: r.median_peak_error,
             cutoff: r.cutoff,
+            templates: r.templates,
             misses: r
                 .misses
                 .into_iter()

@@ -62,7 +62,26 @@ fn request_of(p: SearchParams) -> Result<SearchRequest> {
     if let Some(w) = p.image_weight {
         req.image_weight = w;
     }
+    if let Some(t) = p.templates.as_deref() {
+        req.templates = t.parse()?;
+    }
+    req.tags.extend(p.tag);
+    req.like = frame_ids("like", p.like.as_deref())?;
+    req.unlike = frame_ids("unlike", p.unlike.as_deref())?;
     Ok(req)
+}
+
+/// `1,2,3`: frame ids.
+fn frame_ids(what: &str, v: Option<&str>) -> Result<Vec<i64>> {
+    let Some(v) = v else { return Ok(Vec::new()) };
+    v.split(',')
+        .map(|t| t.trim().parse::<i64>().ok().filter(|id| *id > 0))
+        .collect::<Option<Vec<i64>>>()
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{what} takes frame ids separated by commas, e.g. {what}=12,40 (got {v:?})"
+            ))
+        })
 }
 
 #[utoipa::path(post, path = "/api/search", tag = "search", params(SearchParams),
@@ -170,9 +189,119 @@ pub async fn eval(
         Some(m) => m.parse()?,
         None => search::MinScore::Off,
     };
+    let templates = match p.templates.as_deref() {
+        Some(t) => t.parse()?,
+        None => search::prompts::Templates::Auto,
+    };
     let _permit = state.permits.acquire().await.map_err(ApiError::internal)?;
-    let report = search::eval::run(&state.catalog, state.runner.model(), &truth, min_score).await?;
+    let report = search::eval::run(&state.catalog, state.runner.model(), &truth, min_score, &templates).await?;
     Ok(HttpResponse::Ok().json(EvalReport::from(report)))
+}
+
+#[utoipa::path(get, path = "/api/tags", tag = "search",
+    responses((status = 200, body = Tags), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Every zero-shot tag in use with its moments and videos, most moments first (the tags
+/// are brought up to date first).
+pub async fn tags(state: web::Data<AppState>) -> Result<HttpResponse> {
+    let tags = search::tags::counts(&state.catalog, &state.runner.model()).await?;
+    Ok(HttpResponse::Ok().json(Tags {
+        tags: tags
+            .into_iter()
+            .map(|t| TagDto {
+                label: t.label,
+                moments: t.moments,
+                videos: t.videos,
+            })
+            .collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/labels", tag = "search",
+    responses((status = 200, body = Labels), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// The library's label vocabulary.
+pub async fn labels(state: web::Data<AppState>) -> Result<HttpResponse> {
+    let (labels, set) = search::tags::labels(&state.catalog, &state.runner.model()).await?;
+    Ok(HttpResponse::Ok().json(Labels { labels, default: !set }))
+}
+
+#[utoipa::path(put, path = "/api/labels", tag = "search", request_body = LabelsBody,
+    responses((status = 200, body = Labels), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+/// Sets the vocabulary; the tags are recomputed from the stored vectors (no decoding).
+pub async fn set_labels(state: web::Data<AppState>, body: web::Json<LabelsBody>) -> Result<HttpResponse> {
+    let text = body.into_inner().labels.join("\n");
+    let labels = search::tags::set_labels(&state.catalog, Some(&text)).await?;
+    search::tags::ensure(&state.catalog, &state.runner.model()).await?;
+    Ok(HttpResponse::Ok().json(Labels { labels, default: false }))
+}
+
+#[utoipa::path(delete, path = "/api/labels", tag = "search",
+    responses((status = 200, body = Labels), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Back to the default vocabulary.
+pub async fn reset_labels(state: web::Data<AppState>) -> Result<HttpResponse> {
+    search::tags::set_labels(&state.catalog, None).await?;
+    let model = state.runner.model();
+    search::tags::ensure(&state.catalog, &model).await?;
+    let (labels, _) = search::tags::labels(&state.catalog, &model).await?;
+    Ok(HttpResponse::Ok().json(Labels { labels, default: true }))
+}
+
+#[utoipa::path(get, path = "/api/probes", tag = "search",
+    responses((status = 200, body = Probes), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Few-shot probes saved as tags.
+pub async fn probes(state: web::Data<AppState>) -> Result<HttpResponse> {
+    let probes = state.catalog.probes().await?;
+    Ok(HttpResponse::Ok().json(Probes {
+        probes: probes
+            .into_iter()
+            .map(|p| ProbeDto {
+                name: p.name,
+                q: p.query,
+                like: p.likes,
+                unlike: p.unlikes,
+            })
+            .collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/probes", tag = "search", request_body = ProbeDto,
+    responses((status = 200, body = Probes), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Saves a few-shot probe ("more like these" frames) as a named tag: every frame it
+/// finds credible gets the tag.
+pub async fn save_probe(state: web::Data<AppState>, body: web::Json<ProbeDto>) -> Result<HttpResponse> {
+    let p = body.into_inner();
+    if p.q.chars().count() > search::MAX_QUERY_CHARS {
+        return Err(search::SearchError::QueryTooLong(p.q.chars().count()).into());
+    }
+    let model = state.runner.model();
+    // Trained once here so that unknown frames are a 404 now, not a skipped tag later.
+    search::tags::train_probe(&state.catalog, &model, &p.like, &p.unlike, None).await?;
+    search::tags::save_probe(
+        &state.catalog,
+        crate::catalog::SavedProbe {
+            name: p.name,
+            query: p.q,
+            likes: p.like,
+            unlikes: p.unlike,
+        },
+    )
+    .await?;
+    search::tags::ensure(&state.catalog, &model).await?;
+    probes(state).await
+}
+
+#[utoipa::path(delete, path = "/api/probes/{name}", tag = "search", params(("name" = String, Path)),
+    responses((status = 200, body = Probes), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+/// Deletes a saved probe (and its tag).
+pub async fn delete_probe(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse> {
+    let name = name.into_inner();
+    if !state.catalog.delete_probe(&name).await? {
+        return Err(ApiError::not_found(format!("no saved probe is named {name:?}")));
+    }
+    search::tags::ensure(&state.catalog, &state.runner.model()).await?;
+    probes(state).await
 }
 
 #[utoipa::path(get, path = "/api/videos", tag = "library",

@@ -22,8 +22,8 @@ pub use directory::{Directory, Listed};
 pub use queue::Queue;
 use store::Store;
 pub use store::{
-    Counts, FileState, Frame, Integrity, Job, JobFile, JobKind, JobState, NewFrame, NewText, NewVideo, StoreError,
-    Switch, SwitchStatus, Text, TextKind, Video, VideoStatus, now,
+    Counts, FileState, Frame, Integrity, Job, JobFile, JobKind, JobState, NewFrame, NewText, NewVideo, SavedProbe,
+    StoreError, Switch, SwitchStatus, Text, TextKind, Video, VideoStatus, now,
 };
 
 /// Errors of opening or updating the data folder.
@@ -583,6 +583,71 @@ impl Catalog {
     /// Caches embeddings of texts for `model`.
     pub async fn put_text_vectors(&self, model: &str, items: &[(String, Vec<f32>)]) -> Result<(), CatalogError> {
         Ok(self.store.put_text_vectors(model, items).await?)
+    }
+
+    /// A library setting (the tag vocabulary, ...), when set.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, CatalogError> {
+        Ok(self.store.meta(&format!("setting.{key}")).await?)
+    }
+
+    /// Sets a library setting.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), CatalogError> {
+        Ok(self.store.set_meta(&format!("setting.{key}"), value).await?)
+    }
+
+    /// Indexed videos whose tags are not of `stamp`.
+    pub async fn videos_to_tag(&self, stamp: &str) -> Result<Vec<i64>, CatalogError> {
+        Ok(self.store.videos_to_tag(stamp).await?)
+    }
+
+    /// Replaces a video's tags: (frame id, label, probability).
+    pub async fn put_tags(&self, video: i64, stamp: &str, tags: &[(i64, String, f32)]) -> Result<(), CatalogError> {
+        Ok(self.store.put_tags(video, stamp, tags).await?)
+    }
+
+    /// Every tagged frame: (label, video id, frame seq, frame id).
+    pub async fn tagged_frames(&self) -> Result<Vec<(String, i64, i64, i64)>, CatalogError> {
+        Ok(self.store.tagged_frames().await?)
+    }
+
+    /// The frames tagged with a label.
+    pub async fn frames_tagged(&self, label: &str) -> Result<Vec<i64>, CatalogError> {
+        Ok(self.store.frames_tagged(label).await?)
+    }
+
+    /// A video's tags: (frame start, frame end, label, probability), by frame.
+    pub async fn tags_of_video(&self, video: i64) -> Result<Vec<(f64, f64, String, f32)>, CatalogError> {
+        Ok(self.store.tags_of_video(video).await?)
+    }
+
+    /// Every frame id.
+    pub async fn all_frame_ids(&self) -> Result<Vec<i64>, CatalogError> {
+        Ok(self.store.all_frame_ids().await?)
+    }
+
+    /// A video's (frame id, vector) of `model`, in order.
+    pub async fn video_vectors(&self, video: i64, model: &str) -> Result<Vec<(i64, Vec<f32>)>, CatalogError> {
+        Ok(self.store.vectors_of(video, model).await?)
+    }
+
+    /// About `n` random frames with their vectors of `model`.
+    pub async fn sample_frames(&self, model: &str, n: usize) -> Result<Vec<(i64, Vec<f32>)>, CatalogError> {
+        Ok(self.store.sample_frames(model, n).await?)
+    }
+
+    /// Saved probes.
+    pub async fn probes(&self) -> Result<Vec<SavedProbe>, CatalogError> {
+        Ok(self.store.probes().await?)
+    }
+
+    /// Saves (or replaces) a probe.
+    pub async fn put_probe(&self, p: &SavedProbe) -> Result<(), CatalogError> {
+        Ok(self.store.put_probe(p).await?)
+    }
+
+    /// Deletes a saved probe; false when there was none of that name.
+    pub async fn delete_probe(&self, name: &str) -> Result<bool, CatalogError> {
+        Ok(self.store.delete_probe(name).await?)
     }
 
     /// Nearest live frames to a unit vector: (frame id, cosine), best first.

@@ -167,6 +167,11 @@ pub struct Files {
     /// cut-off competes a query against. Without it, the built-in everyday list is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<String>,
+    /// The model's prompt templates (one a line, each with `{}` where the label or the
+    /// short query goes, `#` comments): the ensemble short queries and labels are
+    /// embedded through. Without it, text is embedded as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -350,6 +355,7 @@ impl Manifest {
                 .map(|f| ("external weights", f.as_str())),
         );
         files.extend(self.files.labels.iter().map(|f| ("label vocabulary", f.as_str())));
+        files.extend(self.files.templates.iter().map(|f| ("prompt templates", f.as_str())));
         files
     }
 

@@ -200,6 +200,8 @@ pub struct Embedder {
     filter: Filter,
     /// The package's label vocabulary (`files.labels`), when it has one.
     labels: Option<Vec<String>>,
+    /// The package's prompt templates (`files.templates`), when it has them.
+    templates: Option<Vec<String>>,
 }
 
 /// Reads a label file: one label a line, blank lines and `#` comments skipped,
@@ -217,6 +219,28 @@ pub fn read_labels(path: &Path) -> Result<Vec<String>, EmbedError> {
         });
     }
     Ok(labels)
+}
+
+/// Reads a prompt template file: one template a line with `{}` where the label goes,
+/// blank lines and `#` comments skipped.
+pub fn read_templates(path: &Path) -> Result<Vec<String>, EmbedError> {
+    let bad = |reason: String| EmbedError::Manifest {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read the prompt templates ({e})")))?;
+    let templates = parse_labels(&text);
+    if templates.is_empty() {
+        return Err(bad(
+            "the prompt template file is empty: write one template a line, e.g. `a photo of a {}.`".into(),
+        ));
+    }
+    if let Some(t) = templates.iter().find(|t| t.matches("{}").count() != 1) {
+        return Err(bad(format!(
+            "the template {t:?} must hold `{{}}` exactly once (where the label goes)"
+        )));
+    }
+    Ok(templates)
 }
 
 /// Labels of a label file's text (see [`read_labels`]).
@@ -306,8 +330,13 @@ impl Embedder {
             Some(f) => Some(read_labels(&dir.join(f))?),
             None => None,
         };
+        let templates = match &manifest.files.templates {
+            Some(f) => Some(read_templates(&dir.join(f))?),
+            None => None,
+        };
         let emb = Self {
             labels,
+            templates,
             dir: dir.to_path_buf(),
             manifest,
             visual: Mutex::new(visual),
@@ -327,6 +356,11 @@ impl Embedder {
             emb.dir.display()
         );
         Ok(emb)
+    }
+
+    /// The package's prompt templates, when it ships them.
+    pub fn templates(&self) -> Option<&[String]> {
+        self.templates.as_deref()
     }
 
     /// The package's label vocabulary, when it ships one.

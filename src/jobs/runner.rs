@@ -121,6 +121,10 @@ impl JobRunner {
             if let Err(e) = drained {
                 tracing::error!("the job queue: {e}");
             }
+            // The new footage's zero-shot tags, from its stored vectors.
+            if let Err(e) = handle.block_on(crate::search::tags::ensure(&self.catalog, &self.model())) {
+                tracing::warn!("the tags were not brought up to date: {e}");
+            }
             if !Self::wait(rx) {
                 break;
             }

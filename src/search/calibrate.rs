@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use super::SearchError;
+use super::prompts::TemplateSet;
 use crate::catalog::Catalog;
 use crate::embed::Embedder;
 use crate::util::dot;
@@ -89,6 +90,8 @@ pub enum Judge {
     Text(Vec<f32>),
     /// An image query: the picture's best label.
     Image { best_label: usize },
+    /// A few-shot probe (see `probe`).
+    Probe(super::probe::Probe),
 }
 
 /// The cut-off of one query.
@@ -111,6 +114,7 @@ impl Calibration {
             Judge::Image { best_label } => {
                 score >= NEAR_DUPLICATE || self.vocab.top(frame, IMAGE_TOP_LABELS).contains(best_label)
             }
+            Judge::Probe(p) => p.credible(frame),
         }
     }
 }
@@ -123,33 +127,63 @@ pub fn labels_of(model: &Embedder) -> Vec<String> {
     }
 }
 
-type Key = (String, u64);
+type Key = (String, u64, u64);
 static CACHE: LazyLock<Mutex<HashMap<Key, Arc<Vocabulary>>>> = LazyLock::new(Default::default);
 
-/// The model's vocabulary, embedded: from memory, else from the store's cache, else
-/// embedded now (and cached in the store when the folder is writable).
-pub async fn vocabulary(catalog: &Catalog, model: &Arc<Embedder>) -> Result<Arc<Vocabulary>, SearchError> {
-    let labels = labels_of(model);
+/// The model's cut-off vocabulary, embedded through the template set the query uses.
+pub async fn vocabulary(
+    catalog: &Catalog,
+    model: &Arc<Embedder>,
+    set: Option<&TemplateSet>,
+) -> Result<Arc<Vocabulary>, SearchError> {
+    embed_labels(catalog, model, labels_of(model), set).await
+}
+
+/// Labels embedded by a model (through the ensemble of `set` when given): from memory,
+/// else from the store's cache, else embedded now (and cached in the store when the
+/// folder is writable).
+pub async fn embed_labels(
+    catalog: &Catalog,
+    model: &Arc<Embedder>,
+    labels: Vec<String>,
+    set: Option<&TemplateSet>,
+) -> Result<Arc<Vocabulary>, SearchError> {
     let hash = labels.iter().fold(crate::util::FNV_OFFSET, |h, l| {
         crate::util::fnv1a(crate::util::fnv1a(h, l.as_bytes()), b"\n")
     });
-    let key = (model.model_name().to_string(), hash);
+    let set_hash = set.map_or(0, |s| s.hash);
+    let key = (model.model_name().to_string(), hash, set_hash);
     if let Some(v) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return Ok(v.clone());
     }
+    // In the store, an ensemble is kept under the label and the set's identity.
+    let stored = |l: &str| match set {
+        None => l.to_string(),
+        Some(s) => format!("{l}\u{1f}ensemble:{:016x}", s.hash),
+    };
     let name = model.model_name().to_string();
-    let mut known: HashMap<String, Vec<f32>> = catalog.text_vectors(&name, &labels).await?.into_iter().collect();
-    let missing: Vec<String> = labels.iter().filter(|l| !known.contains_key(*l)).cloned().collect();
+    let keys: Vec<String> = labels.iter().map(|l| stored(l)).collect();
+    let mut known: HashMap<String, Vec<f32>> = catalog.text_vectors(&name, &keys).await?.into_iter().collect();
+    let missing: Vec<String> = labels
+        .iter()
+        .filter(|l| !known.contains_key(&stored(l)))
+        .cloned()
+        .collect();
     if !missing.is_empty() {
-        let m = model.clone();
-        let texts = missing.clone();
-        let emb = tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            m.embed_texts(&refs)
-        })
-        .await
-        .map_err(|e| SearchError::Panicked(format!("embedding the label vocabulary failed: {e}")))??;
-        let items: Vec<(String, Vec<f32>)> = missing.iter().cloned().zip(emb.rows().map(<[f32]>::to_vec)).collect();
+        if missing.len() > 50 {
+            tracing::info!(
+                "embedding {} labels{} (once per model; cached in the library)",
+                missing.len(),
+                set.map(|s| format!(" through {} templates", s.templates.len()))
+                    .unwrap_or_default()
+            );
+        }
+        let mut items = Vec::with_capacity(missing.len());
+        // In pieces, so that a large ensemble does not hold one huge batch.
+        for chunk in missing.chunks(64) {
+            let emb = super::prompts::embed(model, set, chunk, true).await?;
+            items.extend(chunk.iter().map(|l| stored(l)).zip(emb));
+        }
         if let Err(e) = catalog.put_text_vectors(&name, &items).await {
             tracing::debug!("the label vectors were not cached ({e}); they are embedded again next time");
         }
@@ -157,11 +191,15 @@ pub async fn vocabulary(catalog: &Catalog, model: &Arc<Embedder>) -> Result<Arc<
     }
     let dim = model.dim();
     let mut vectors = Vec::with_capacity(labels.len() * dim);
-    for l in &labels {
-        vectors.extend_from_slice(&known[l]);
+    for k in &keys {
+        vectors.extend_from_slice(&known[k]);
     }
     let v = Arc::new(Vocabulary::new(labels, dim, vectors));
-    CACHE.lock().unwrap_or_else(|e| e.into_inner()).insert(key, v.clone());
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() > 32 {
+        cache.clear();
+    }
+    cache.insert(key, v.clone());
     Ok(v)
 }
 

@@ -124,6 +124,8 @@ pub struct Report {
     pub median_peak_error: Option<f64>,
     /// The cut-off searched with.
     pub cutoff: String,
+    /// The prompt templates searched with: auto, none or "N templates".
+    pub templates: String,
     /// Truth moments not answered first.
     pub misses: Vec<Miss>,
 }
@@ -214,6 +216,7 @@ pub async fn run(
     model: Arc<Embedder>,
     truth: &[Truth],
     min_score: MinScore,
+    templates: &super::prompts::Templates,
 ) -> Result<Report, EvalError> {
     // Queries in order of first appearance, each with its moments.
     let mut order: Vec<&str> = Vec::new();
@@ -233,6 +236,7 @@ pub async fn run(
         let entries = &by_query[q];
         let mut req = SearchRequest::new(*q, DEPTH.max(entries.len()) as i64);
         req.min_score = min_score;
+        req.templates = templates.clone();
         let res = super::search(catalog, model.clone(), &req)
             .await
             .map_err(|source| EvalError::Search {
@@ -282,6 +286,10 @@ pub async fn run(
         map: ap_sum / order.len() as f64,
         median_peak_error: (!errors.is_empty()).then(|| crate::util::median(&errors)),
         cutoff: min_score.to_string(),
+        templates: match templates {
+            super::prompts::Templates::Given(t) => format!("{} templates", t.len()),
+            t => t.to_string(),
+        },
         misses,
     })
 }

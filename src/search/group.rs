@@ -54,7 +54,8 @@ pub async fn timeline(
     if parts.is_empty() {
         return Err(SearchError::NothingToLookFor);
     }
-    let v = super::embed_parts(&model, &parts).await?;
+    let set = super::prompts::resolve(&super::prompts::Templates::Auto, &model);
+    let v = super::embed_parts(&model, set.as_deref(), &parts).await?;
     Ok(catalog.frame_scores(video, model.model_name(), &v).await?)
 }
 

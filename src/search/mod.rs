@@ -23,10 +23,13 @@ pub mod calibrate;
 pub mod eval;
 pub mod fuse;
 pub mod group;
+pub mod probe;
+pub mod prompts;
 pub mod query;
 pub mod retrieve;
 pub mod segments;
 pub mod sequence;
+pub mod tags;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -71,6 +74,12 @@ pub enum SearchError {
     BadMinScore(String),
     #[error("the image weight must be a number above 0 and at most {MAX_IMAGE_WEIGHT} (got {0})")]
     BadImageWeight(f32),
+    #[error("the prompt templates cannot be used: {0}")]
+    BadTemplates(String),
+    #[error("{0}")]
+    BadProbe(String),
+    #[error("{0}")]
+    BadLabels(String),
     #[error("the query image {name} cannot be used: {reason}")]
     BadImage { name: String, reason: String },
     #[error("video {0} does not exist")]
@@ -103,6 +112,9 @@ impl crate::error::Classified for SearchError {
             | SearchError::BadK(_)
             | SearchError::BadMinScore(_)
             | SearchError::BadImageWeight(_)
+            | SearchError::BadTemplates(_)
+            | SearchError::BadProbe(_)
+            | SearchError::BadLabels(_)
             | SearchError::BadImage { .. } => Fault::BadInput,
             SearchError::NoSuchVideo(_) | SearchError::NoSuchFrame(_) => Fault::NotFound,
             SearchError::Catalog(e) => e.fault(),
@@ -121,6 +133,9 @@ impl crate::error::Classified for SearchError {
             SearchError::BadMinScore(_) => "bad_min_score",
             SearchError::BadImageWeight(_) => "bad_image_weight",
             SearchError::BadImage { .. } => "bad_image",
+            SearchError::BadTemplates(_) => "bad_templates",
+            SearchError::BadProbe(_) => "bad_probe",
+            SearchError::BadLabels(_) => "bad_labels",
             SearchError::NoSuchVideo(_) | SearchError::NoSuchFrame(_) => "not_found",
             SearchError::Catalog(e) => e.code(),
             SearchError::Model(e) => e.code(),
@@ -193,6 +208,14 @@ pub struct SearchRequest {
     pub frame: Option<i64>,
     /// The weight of the picture against the text's 1.
     pub image_weight: f32,
+    /// Prompt templates for short queries.
+    pub templates: prompts::Templates,
+    /// Only moments with these tags (the same as `tag:LABEL`).
+    pub tags: Vec<String>,
+    /// Few-shot: frames the results should look like ("more like these"; see `probe`).
+    pub like: Vec<i64>,
+    /// Frames the results should not look like.
+    pub unlike: Vec<i64>,
 }
 
 impl SearchRequest {
@@ -206,6 +229,10 @@ impl SearchRequest {
             image: None,
             frame: None,
             image_weight: 1.0,
+            templates: prompts::Templates::Auto,
+            tags: Vec::new(),
+            like: Vec::new(),
+            unlike: Vec::new(),
         }
     }
 }
@@ -238,6 +265,8 @@ pub struct Segment {
     pub text: Option<String>,
     /// Fused rank score (reciprocal rank fusion).
     pub rank_score: f64,
+    /// The zero-shot tags of the moment's frames, most probable first.
+    pub tags: Vec<String>,
 }
 
 impl Segment {
@@ -254,6 +283,7 @@ impl Segment {
             frame_id: None,
             text: None,
             rank_score: 0.0,
+            tags: Vec::new(),
         }
     }
 }
@@ -288,9 +318,25 @@ pub fn validate(req: &SearchRequest) -> Result<Query, SearchError> {
     if !(req.image_weight.is_finite() && req.image_weight > 0.0 && req.image_weight <= MAX_IMAGE_WEIGHT) {
         return Err(SearchError::BadImageWeight(req.image_weight));
     }
-    let parsed = query::parse(q)?;
-    let by_picture = req.image.is_some() || req.frame.is_some();
-    if !parsed.has_terms() && !by_picture {
+    let mut parsed = query::parse(q)?;
+    parsed
+        .filters
+        .tags
+        .extend(req.tags.iter().map(|t| t.trim().to_string()));
+    if let Some(t) = parsed
+        .filters
+        .tags
+        .iter()
+        .chain(&parsed.filters.not_tags)
+        .find(|t| t.is_empty())
+    {
+        return Err(SearchError::BadLabels(format!(
+            "a tag filter needs a label (got {t:?})"
+        )));
+    }
+    probe::check(&req.like, &req.unlike)?;
+    let by_picture = req.image.is_some() || req.frame.is_some() || !req.like.is_empty();
+    if !parsed.has_terms() && !by_picture && parsed.filters.tags.is_empty() {
         return Err(if q.is_empty() {
             SearchError::EmptyQuery
         } else {
@@ -334,9 +380,20 @@ async fn embed_texts(model: &Arc<Embedder>, texts: Vec<String>) -> Result<Vec<Ve
     Ok(emb.rows().map(<[f32]>::to_vec).collect())
 }
 
-/// The unit vector of weighted text parts: the normalised sum of their embeddings.
-pub(crate) async fn embed_parts(model: &Arc<Embedder>, parts: &[(String, f32)]) -> Result<Vec<f32>, SearchError> {
-    let rows = embed_texts(model, parts.iter().map(|(t, _)| t.clone()).collect()).await?;
+/// The unit vector of weighted text parts: the normalised sum of their embeddings
+/// (short ones through the template ensemble of `set`).
+pub(crate) async fn embed_parts(
+    model: &Arc<Embedder>,
+    set: Option<&prompts::TemplateSet>,
+    parts: &[(String, f32)],
+) -> Result<Vec<f32>, SearchError> {
+    let rows = prompts::embed(
+        model,
+        set,
+        &parts.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(),
+        false,
+    )
+    .await?;
     Ok(weighted_sum(
         parts.iter().map(|(_, w)| *w).zip(rows.iter().map(Vec::as_slice)),
         model.dim(),
@@ -352,7 +409,7 @@ fn weighted_sum<'a>(items: impl Iterator<Item = (f32, &'a [f32])>, dim: usize) -
     v
 }
 
-/// The vectors one clause (and the request's picture) searches with.
+/// The vectors one clause (and the request's picture or examples) searches with.
 pub(crate) struct QueryVectors {
     /// What the visual retriever searches with.
     pub combined: Vec<f32>,
@@ -362,24 +419,30 @@ pub(crate) struct QueryVectors {
     pub picture: Option<Vec<f32>>,
     /// Negative terms: (unit vector, weight).
     pub negatives: Vec<(Vec<f32>, f32)>,
-    /// The frame searched by (its own moment is left out of the results).
-    pub source_frame: Option<Frame>,
+    /// The frames searched by (a "more like this" frame, the liked frames): their own
+    /// moments are left out of the results.
+    pub sources: Vec<Frame>,
+    /// The few-shot probe of the liked and unliked frames.
+    pub probe: Option<probe::Probe>,
+    /// The liked frames' vectors: the retriever also searches around each.
+    pub seeds: Vec<Vec<f32>>,
 }
 
 impl QueryVectors {
+    /// The vectors of `clause`; the request's picture, frame and examples belong to the
+    /// first step of a query (`first`).
     pub(crate) async fn build(
-        catalog: &Catalog,
-        model: &Arc<Embedder>,
+        engine: &Engine<'_>,
         clause: &Clause,
-        image: Option<&ImageQuery>,
-        frame: Option<i64>,
-        image_weight: f32,
+        req: &SearchRequest,
+        first: bool,
     ) -> Result<Self, SearchError> {
+        let (catalog, model) = (engine.catalog, &engine.model);
         let dim = model.dim();
         let parts = clause.visual_parts();
         let mut texts: Vec<String> = parts.iter().map(|(t, _)| t.clone()).collect();
         texts.extend(clause.negatives.iter().map(|t| t.text.clone()));
-        let rows = embed_texts(model, texts).await?;
+        let rows = prompts::embed(model, engine.templates.as_deref(), &texts, false).await?;
         let text = (!parts.is_empty())
             .then(|| weighted_sum(parts.iter().map(|(_, w)| *w).zip(rows.iter().map(Vec::as_slice)), dim));
         let negatives = clause
@@ -389,11 +452,11 @@ impl QueryVectors {
             .map(|(t, v)| (v.clone(), t.weight()))
             .collect();
         let mut pictures: Vec<Vec<f32>> = Vec::new();
-        if let Some(img) = image {
+        let mut sources = Vec::new();
+        if first && let Some(img) = &req.image {
             pictures.push(embed_image(model, img).await?);
         }
-        let mut source_frame = None;
-        if let Some(id) = frame {
+        if first && let Some(id) = req.frame {
             let v = catalog
                 .vectors_by_ids(model.model_name(), &[id])
                 .await?
@@ -401,21 +464,43 @@ impl QueryVectors {
                 .next()
                 .ok_or(SearchError::NoSuchFrame(id))?;
             pictures.push(v.1);
-            source_frame = catalog.frames_by_ids(&[id]).await?.into_iter().next();
+            sources.extend(catalog.frames_by_ids(&[id]).await?);
         }
         let picture = (!pictures.is_empty()).then(|| weighted_sum(pictures.iter().map(|p| (1.0, p.as_slice())), dim));
-        let combined = match (&text, &picture) {
-            (Some(t), Some(p)) => weighted_sum([(1.0, t.as_slice()), (image_weight, p.as_slice())].into_iter(), dim),
+        let mut combined = match (&text, &picture) {
+            (Some(t), Some(p)) => {
+                weighted_sum([(1.0, t.as_slice()), (req.image_weight, p.as_slice())].into_iter(), dim)
+            }
             (Some(t), None) => t.clone(),
             (None, Some(p)) => p.clone(),
+            (None, None) if first && !req.like.is_empty() => Vec::new(),
             (None, None) => return Err(SearchError::NothingToLookFor),
         };
+        let (mut probe, mut seeds) = (None, Vec::new());
+        if first && !req.like.is_empty() {
+            // The probe starts from what the query says (text and picture) when it says anything.
+            let init = (!combined.is_empty()).then(|| combined.clone());
+            let p = tags::train_probe(catalog, model, &req.like, &req.unlike, init).await?;
+            combined = p.direction();
+            seeds = catalog
+                .vectors_by_ids(model.model_name(), &req.like)
+                .await?
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect();
+            // The examples are not news, and the rejected ones are not wanted.
+            sources.extend(catalog.frames_by_ids(&req.like).await?);
+            sources.extend(catalog.frames_by_ids(&req.unlike).await?);
+            probe = Some(p);
+        }
         Ok(Self {
             combined,
             text,
             picture,
             negatives,
-            source_frame,
+            sources,
+            probe,
+            seeds,
         })
     }
 }
@@ -497,33 +582,50 @@ pub async fn search(
             }
         }
     }
-    let scope = Scope::new(catalog.directory(), &filters);
+    let mut scope = Scope::new(catalog.directory(), &filters);
     if scope.is_empty() {
         return Ok(empty(req));
     }
-    if parsed.steps.len() > 1 {
-        return sequence::search(catalog, model, req, &parsed, &scope).await;
+    // Tags are brought up to date first (usually nothing to do: indexing tags).
+    if let Err(e) = tags::ensure(catalog, &model).await {
+        tracing::warn!("the tags could not be brought up to date: {e}");
     }
-    let engine = Engine::new(catalog, model, req).await?;
-    let clause = parsed.clause();
-    let qv = QueryVectors::build(
-        catalog,
-        &engine.model,
-        clause,
-        req.image.as_ref(),
-        req.frame,
-        req.image_weight,
-    )
-    .await?;
-    let found = engine
-        .moments(clause, &qv, &scope, filters.source, req.k as usize)
-        .await?;
-    Ok(SearchResponse {
-        query: req.query.trim().to_string(),
-        results: found.results,
-        withheld: found.withheld,
-        cutoff: req.min_score.to_string(),
-    })
+    if let Some(frames) = tags::allowed_frames(catalog, &filters.tags, &filters.not_tags).await? {
+        if frames.is_empty() {
+            return Ok(empty(req));
+        }
+        scope.frames = Some(Arc::new(frames));
+    }
+    let mut response = if parsed.steps.len() > 1 {
+        sequence::search(catalog, model, req, &parsed, &scope).await?
+    } else {
+        let engine = Engine::new(catalog, model, req).await?;
+        let mut clause = parsed.clause().clone();
+        let mut source = filters.source;
+        if clause.terms.is_empty() && req.image.is_none() && req.frame.is_none() && req.like.is_empty() {
+            // Only tags: their moments, ranked by how well the labels describe them.
+            clause.terms = filters
+                .tags
+                .iter()
+                .map(|t| query::Term {
+                    text: t.clone(),
+                    phrase: true,
+                    weight: None,
+                })
+                .collect();
+            source = Some(SourceFilter::Visual);
+        }
+        let qv = QueryVectors::build(&engine, &clause, req, true).await?;
+        let found = engine.moments(&clause, &qv, &scope, source, req.k as usize).await?;
+        SearchResponse {
+            query: req.query.trim().to_string(),
+            results: found.results,
+            withheld: found.withheld,
+            cutoff: req.min_score.to_string(),
+        }
+    };
+    tags::attach(catalog, &mut response.results).await?;
+    Ok(response)
 }
 
 fn empty(req: &SearchRequest) -> SearchResponse {
@@ -549,6 +651,8 @@ pub(crate) struct Engine<'a> {
     pub logit_scale: f32,
     pub vocab: Arc<calibrate::Vocabulary>,
     pub min_score: MinScore,
+    /// The prompt templates short queries are embedded through.
+    pub templates: Option<Arc<prompts::TemplateSet>>,
 }
 
 impl<'a> Engine<'a> {
@@ -557,8 +661,10 @@ impl<'a> Engine<'a> {
         model: Arc<Embedder>,
         req: &SearchRequest,
     ) -> Result<Self, SearchError> {
-        let vocab = calibrate::vocabulary(catalog, &model).await?;
+        let templates = prompts::resolve(&req.templates, &model);
+        let vocab = calibrate::vocabulary(catalog, &model, templates.as_deref()).await?;
         Ok(Self {
+            templates,
             catalog,
             name: model.model_name().to_string(),
             logit_scale: logit_scale(&model),
@@ -586,6 +692,27 @@ impl<'a> Engine<'a> {
         if source != Some(SourceFilter::Text) {
             let n = (k * 10).clamp(100, 2000);
             let mut scored = retrieve::visual(catalog, &self.name, &qv.combined, scope, n).await?;
+            if !qv.seeds.is_empty() {
+                // Around each liked frame too, scored along the probe's direction.
+                let have: std::collections::HashSet<i64> = scored.iter().map(|(f, _)| f.id).collect();
+                let mut more: Vec<Frame> = Vec::new();
+                for seed in &qv.seeds {
+                    let around =
+                        retrieve::visual(catalog, &self.name, seed, scope, (n / qv.seeds.len()).max(50)).await?;
+                    more.extend(around.into_iter().map(|(f, _)| f).filter(|f| !have.contains(&f.id)));
+                }
+                more.sort_by_key(|f| f.id);
+                more.dedup_by_key(|f| f.id);
+                let ids: Vec<i64> = more.iter().map(|f| f.id).collect();
+                let vs: HashMap<i64, Vec<f32>> = catalog.vectors_by_ids(&self.name, &ids).await?.into_iter().collect();
+                for f in more {
+                    if let Some(v) = vs.get(&f.id) {
+                        scored.push((f, dot(&qv.combined, v)));
+                    }
+                }
+                vectors.extend(vs);
+                scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+            }
             if !qv.negatives.is_empty() && !scored.is_empty() {
                 let ids: Vec<i64> = scored.iter().map(|(f, _)| f.id).collect();
                 vectors.extend(catalog.vectors_by_ids(&self.name, &ids).await?);
@@ -618,7 +745,8 @@ impl<'a> Engine<'a> {
         let mut cues = Vec::new();
         let mut bm25 = Vec::new();
         let mut names: Vec<(i64, String)> = Vec::new();
-        if source != Some(SourceFilter::Visual) {
+        // Tags are about the pictures: a tag filter keeps visual moments only.
+        if source != Some(SourceFilter::Visual) && scope.frames.is_none() {
             let lexical = clause.lexical();
             for hit in retrieve::lexical(catalog, &lexical, scope, (k * 3).clamp(20, 300))? {
                 let d = hit.doc;
@@ -656,6 +784,7 @@ impl<'a> Engine<'a> {
                 vocab: self.vocab.clone(),
                 logit_scale: self.logit_scale,
                 judge: match (&qv.text, &qv.picture) {
+                    _ if qv.probe.is_some() => Judge::Probe(qv.probe.clone().expect("checked")),
                     (Some(t), _) => Judge::Text(t.clone()),
                     (None, Some(p)) => {
                         let best_label = self.vocab.best(p).0;
@@ -691,11 +820,10 @@ impl<'a> Engine<'a> {
             let Some(v) = dir.get(seg.video_id) else {
                 continue; // removed since the index was read
             };
-            if let Some(f) = &qv.source_frame
-                && seg.video_id == f.video_id
-                && (seg.frame_id == Some(f.id) || (seg.start <= f.peak && f.peak < seg.end))
-            {
-                continue; // the frame searched by is not news
+            if qv.sources.iter().any(|f| {
+                seg.video_id == f.video_id && (seg.frame_id == Some(f.id) || (seg.start <= f.peak && f.peak < seg.end))
+            }) {
+                continue; // the frames searched by are not news
             }
             seg.path = v.path.clone();
             if seg.source == Source::Text {

@@ -17,6 +17,8 @@
 //! video:12,14                     only these videos (ids)
 //! source:visual|text              only moments found in the pictures, or only in subtitles,
 //!                                 titles and file names
+//! tag:"a red circle"  -tag:night  only moments carrying the zero-shot tag (or not); a
+//!                                 query of tags alone finds their moments
 //! -path:tmp  -ext:gif  -video:3   exclusions
 //! A >> B   A >>30s B              a sequence: a moment matching A followed by one
 //!                                 matching B within the gap (default 60 s)
@@ -34,7 +36,7 @@ pub const MAX_WEIGHT: f32 = 10.0;
 pub const DEFAULT_GAP: f64 = 60.0;
 
 /// The filters the language knows, for messages.
-pub const FILTER_KEYS: &str = "path: ext: after: before: longer: shorter: video: source:";
+pub const FILTER_KEYS: &str = "path: ext: after: before: longer: shorter: video: source: tag:";
 
 /// A query the parser refused: where, what, and the accepted forms.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -128,6 +130,10 @@ pub struct Filters {
     pub videos: Vec<i64>,
     pub not_videos: Vec<i64>,
     pub source: Option<SourceFilter>,
+    /// `tag:LABEL`: only moments tagged with every one of these labels (frames, not
+    /// videos: see `search::tags`); `-tag:LABEL`: none tagged with these.
+    pub tags: Vec<String>,
+    pub not_tags: Vec<String>,
 }
 
 /// What a video must be for [`Filters::accepts`].
@@ -140,7 +146,8 @@ pub struct VideoFacts<'a> {
 }
 
 impl Filters {
-    /// True when no filter restricts the videos (`source:` aside).
+    /// True when no filter restricts the videos (`source:` and `tag:` aside: they
+    /// restrict moments).
     pub fn is_empty(&self) -> bool {
         self.paths.is_empty()
             && self.not_paths.is_empty()
@@ -479,7 +486,9 @@ fn filter(
     value_at: usize,
 ) -> Result<(), QueryError> {
     let k = key.to_ascii_lowercase();
-    let known = ["path", "ext", "after", "before", "longer", "shorter", "video", "source"];
+    let known = [
+        "path", "ext", "after", "before", "longer", "shorter", "video", "source", "tag",
+    ];
     if !known.contains(&k.as_str()) {
         return Err(err(
             at,
@@ -494,10 +503,10 @@ fn filter(
             format!("the filter `{key}:` needs a value, e.g. {}", example(&k)),
         ));
     }
-    if negative && !matches!(k.as_str(), "path" | "ext" | "video") {
+    if negative && !matches!(k.as_str(), "path" | "ext" | "video" | "tag") {
         return Err(err(
             at,
-            format!("`-{key}:` cannot be negated; only path:, ext: and video: can be excluded"),
+            format!("`-{key}:` cannot be negated; only path:, ext:, video: and tag: can be excluded"),
         ));
     }
     match k.as_str() {
@@ -545,6 +554,14 @@ fn filter(
                 f.shorter = Some(f.shorter.map_or(d, |s| s.min(d)));
             }
         }
+        "tag" => {
+            let label = value.trim().to_string();
+            if negative {
+                f.not_tags.push(label)
+            } else {
+                f.tags.push(label)
+            }
+        }
         "source" => {
             f.source = Some(match value.to_ascii_lowercase().as_str() {
                 "visual" => SourceFilter::Visual,
@@ -571,6 +588,7 @@ fn example(key: &str) -> &'static str {
         "longer" => "longer:30s",
         "shorter" => "shorter:2m",
         "video" => "video:12",
+        "tag" => "tag:\"a red circle\"",
         _ => "source:visual",
     }
 }

@@ -3,6 +3,7 @@
 //! allowed frames are few). Lexical: subtitle cues, titles and file names matching the
 //! query's words and phrases, in the allowed videos.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::SearchError;
@@ -20,6 +21,8 @@ pub struct Scope {
     pub directory: Arc<Directory>,
     /// Allowed video ids, sorted (None: every video).
     pub videos: Option<Vec<i64>>,
+    /// Allowed frames (a `tag:` filter), None: every frame of the allowed videos.
+    pub frames: Option<Arc<HashSet<i64>>>,
 }
 
 impl Scope {
@@ -29,6 +32,7 @@ impl Scope {
             return Self {
                 directory,
                 videos: None,
+                frames: None,
             };
         }
         let mut ids: Vec<i64> = directory
@@ -47,6 +51,7 @@ impl Scope {
         Self {
             directory,
             videos: Some(ids),
+            frames: None,
         }
     }
 
@@ -81,8 +86,29 @@ pub async fn visual(
     scope: &Scope,
     n: usize,
 ) -> Result<Vec<(Frame, f32)>, SearchError> {
+    if let Some(frames) = &scope.frames
+        && frames.len() as i64 <= EXACT_SCAN_MAX
+    {
+        // Few allowed frames (a tag filter): scored exactly.
+        let ids: Vec<i64> = frames.iter().copied().collect();
+        let vectors: std::collections::HashMap<i64, Vec<f32>> =
+            catalog.vectors_by_ids(model, &ids).await?.into_iter().collect();
+        let mut out: Vec<(Frame, f32)> = catalog
+            .frames_by_ids(&ids)
+            .await?
+            .into_iter()
+            .filter(|f| scope.allows(f.video_id))
+            .filter_map(|f| {
+                let s = crate::util::dot(query, vectors.get(&f.id)?);
+                Some((f, s))
+            })
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out.truncate(n);
+        return Ok(out);
+    }
     let allowed = scope.frames();
-    if scope.videos.is_some() && allowed <= EXACT_SCAN_MAX {
+    if scope.videos.is_some() && scope.frames.is_none() && allowed <= EXACT_SCAN_MAX {
         let mut out = Vec::with_capacity(allowed as usize);
         for v in scope.listed() {
             if v.frames > 0 {
@@ -97,9 +123,16 @@ pub async fn visual(
     let total = scope.directory.iter().map(|v| v.frames).sum::<i64>().max(1);
     let share = (allowed as f64 / total as f64).clamp(0.01, 1.0);
     let ef = (((n + 64) as f64) / share.sqrt()) as usize;
-    let hits = match &scope.videos {
-        None => catalog.nearest_for(model, query, n, ef, None)?,
-        Some(_) => {
+    let hits = match (&scope.videos, &scope.frames) {
+        (_, Some(frames)) => {
+            let dir = scope.directory.clone();
+            let frames = frames.clone();
+            let filter =
+                move |frame: i64| frames.contains(&frame) && dir.video_of(frame).is_some_and(|v| scope.allows(v.id));
+            catalog.nearest_for(model, query, n, ef.min(20_000), Some(&filter))?
+        }
+        (None, None) => catalog.nearest_for(model, query, n, ef, None)?,
+        (Some(_), None) => {
             let dir = scope.directory.clone();
             let filter = move |frame: i64| dir.video_of(frame).is_some_and(|v| scope.allows(v.id));
             catalog.nearest_for(model, query, n, ef.min(20_000), Some(&filter))?

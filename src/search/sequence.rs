@@ -32,13 +32,8 @@ pub(crate) async fn search(
     let mut steps: Vec<Vec<Segment>> = Vec::with_capacity(parsed.steps.len());
     let mut withheld = 0;
     for (i, clause) in parsed.steps.iter().enumerate() {
-        // A picture (or frame) of the request describes the first step.
-        let (image, frame) = if i == 0 {
-            (req.image.as_ref(), req.frame)
-        } else {
-            (None, None)
-        };
-        let qv = QueryVectors::build(catalog, &engine.model, clause, image, frame, req.image_weight).await?;
+        // A picture (or frame, or examples) of the request describes the first step.
+        let qv = QueryVectors::build(&engine, clause, req, i == 0).await?;
         let found = engine
             .moments(clause, &qv, scope, parsed.filters.source, PER_STEP)
             .await?;

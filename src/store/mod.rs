@@ -20,12 +20,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 mod jobs;
 mod models;
+mod tags;
 mod texts;
 mod videos;
 mod vocab;
 
 pub use jobs::{FileState, Job, JobFile, JobKind, JobState};
 pub use models::{Switch, SwitchStatus};
+pub use tags::SavedProbe;
 pub use texts::{NewText, Text, TextKind};
 pub use videos::{Frame, NewFrame, NewVideo, Video, VideoStatus};
 

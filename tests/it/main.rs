@@ -15,3 +15,4 @@ mod index;
 mod replicas;
 mod search;
 mod switch;
+mod transfer;

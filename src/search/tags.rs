@@ -1,0 +1,379 @@
+//! `search::tags`: zero-shot tags on every moment (the CLIP paper's zero-shot
+//! classifier, run over the library). The library has a label vocabulary (`vidseek
+//! labels set FILE`; by default the model package's labels, else the built-in list of
+//! everyday video concepts), each label embedded through the prompt ensemble. A frame
+//! gets a label when
+//!
+//! 1. its probability passes [`MIN_SOFTMAX`] in the softmax over the vocabulary with
+//!    the model's logit scale (for sigmoid-scored models: the label's own sigmoid passes
+//!    [`MIN_SIGMOID`]), and
+//! 2. the label is a credible description of the frame against the model's cut-off
+//!    vocabulary (`calibrate`): a frame that none of the labels describes (an empty
+//!    background with a vocabulary of objects) gets no tag at all.
+//!
+//! Saved probes (`search --like ... --save-tag NAME`) are tags too: a frame gets NAME
+//! when the probe finds it credible. Tags are stored per frame (a moment's tags are its
+//! frames' tags; consecutive tagged frames make one moment) and recomputed from the
+//! stored embeddings, never by decoding, whenever the vocabulary, the probes or the
+//! model change: each video records the stamp of what its tags were computed with.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use serde::Serialize;
+
+use super::calibrate::{self, MARGIN, Vocabulary};
+use super::probe::{self, Probe};
+use super::prompts::{self, Templates};
+use super::{SearchError, Segment};
+use crate::catalog::{Catalog, SavedProbe};
+use crate::embed::{Embedder, Link};
+
+/// Softmax probability a label must reach (CLIP-scored models).
+pub const MIN_SOFTMAX: f32 = 0.25;
+/// Sigmoid probability a label must reach (SigLIP-scored models).
+pub const MIN_SIGMOID: f32 = 0.1;
+/// Most labels in a vocabulary, and the longest label.
+pub const MAX_LABELS: usize = 2000;
+pub const MAX_LABEL_CHARS: usize = 200;
+/// Changes when the tagging rule changes (old tags are recomputed).
+const RULE: &str = "tags-1";
+const SETTING: &str = "tag_labels";
+
+/// One label's use in the library.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TagCount {
+    pub label: String,
+    /// Runs of consecutive tagged frames.
+    pub moments: usize,
+    pub videos: usize,
+}
+
+/// The library's label vocabulary, and whether it was set (false: the default).
+pub async fn labels(catalog: &Catalog, model: &Embedder) -> Result<(Vec<String>, bool), SearchError> {
+    Ok(match catalog.setting(SETTING).await? {
+        Some(text) if !text.trim().is_empty() => (crate::embed::parse_labels(&text), true),
+        _ => (calibrate::labels_of(model), false),
+    })
+}
+
+/// Checks a vocabulary (one label a line, as a file holds it).
+pub fn check_labels(text: &str) -> Result<Vec<String>, SearchError> {
+    let labels = crate::embed::parse_labels(text);
+    if labels.is_empty() {
+        return Err(SearchError::BadLabels(
+            "the label vocabulary is empty: write one label a line, e.g. `a dog`".into(),
+        ));
+    }
+    if labels.len() > MAX_LABELS {
+        return Err(SearchError::BadLabels(format!(
+            "{} labels; a vocabulary holds at most {MAX_LABELS}",
+            labels.len()
+        )));
+    }
+    if let Some(l) = labels.iter().find(|l| l.chars().count() > MAX_LABEL_CHARS) {
+        return Err(SearchError::BadLabels(format!(
+            "the label {:?}... is longer than {MAX_LABEL_CHARS} characters",
+            l.chars().take(40).collect::<String>()
+        )));
+    }
+    if let Some(l) = labels.iter().find(|l| l.contains(['{', '}'])) {
+        return Err(SearchError::BadLabels(format!(
+            "the label {l:?} holds a brace: labels are names (templates are set with --templates)"
+        )));
+    }
+    Ok(labels)
+}
+
+/// Sets the library's vocabulary (`None`: back to the default); the tags follow on the
+/// next [`ensure`].
+pub async fn set_labels(catalog: &Catalog, text: Option<&str>) -> Result<Vec<String>, SearchError> {
+    match text {
+        Some(t) => {
+            let labels = check_labels(t)?;
+            catalog.set_setting(SETTING, &labels.join("\n")).await?;
+            Ok(labels)
+        }
+        None => {
+            catalog.set_setting(SETTING, "").await?;
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// What tags a frame.
+pub struct Tagger {
+    vocab: Arc<Vocabulary>,
+    judge: Arc<Vocabulary>,
+    scale: f32,
+    bias: Option<f32>,
+    probes: Vec<(String, Probe)>,
+    pub stamp: String,
+}
+
+impl Tagger {
+    /// The labels of one frame's vector: (label, probability), best first.
+    pub fn tags_of(&self, x: &[f32]) -> Vec<(String, f32)> {
+        let scores = self.vocab.scores(x);
+        let (_, judge_best) = self.judge.best(x);
+        let credible = |s: f32| self.scale * (s - judge_best) >= -MARGIN;
+        let mut out: Vec<(String, f32)> = match self.bias {
+            Some(bias) => scores
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i, *s, 1.0 / (1.0 + (-(self.scale * s + bias)).exp())))
+                .filter(|(_, s, p)| *p >= MIN_SIGMOID && credible(*s))
+                .map(|(i, _, p)| (self.vocab.labels[i].clone(), p))
+                .collect(),
+            None => {
+                let top = scores.iter().copied().fold(f32::MIN, f32::max);
+                let z: f32 = scores.iter().map(|s| (self.scale * (s - top)).exp()).sum();
+                scores
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (i, *s, (self.scale * (s - top)).exp() / z))
+                    .filter(|(_, s, p)| *p >= MIN_SOFTMAX && credible(*s))
+                    .map(|(i, _, p)| (self.vocab.labels[i].clone(), p))
+                    .collect()
+            }
+        };
+        for (name, p) in &self.probes {
+            if p.credible(x) {
+                out.push((name.clone(), p.prob(x)));
+            }
+        }
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out
+    }
+}
+
+/// The tagger of the library's vocabulary, probes and model (cached while they stay).
+pub async fn tagger(catalog: &Catalog, model: &Arc<Embedder>) -> Result<Arc<Tagger>, SearchError> {
+    static CACHE: LazyLock<Mutex<HashMap<String, Arc<Tagger>>>> = LazyLock::new(Default::default);
+    let (labels, _) = labels(catalog, model).await?;
+    let saved = catalog.probes().await?;
+    let set = prompts::resolve(&Templates::Auto, model);
+    let mut h = crate::util::fnv1a(crate::util::FNV_OFFSET, RULE.as_bytes());
+    for l in &labels {
+        h = crate::util::fnv1a(crate::util::fnv1a(h, l.as_bytes()), b"\n");
+    }
+    h = crate::util::fnv1a(h, &set.as_ref().map_or(0, |s| s.hash).to_le_bytes());
+    for p in &saved {
+        h = crate::util::fnv1a(h, format!("{p:?}").as_bytes());
+    }
+    let stamp = format!("{}:{h:016x}", model.model_name());
+    if let Some(t) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&stamp) {
+        return Ok(t.clone());
+    }
+    let vocab = calibrate::embed_labels(catalog, model, labels, set.as_deref()).await?;
+    let judge = calibrate::vocabulary(catalog, model, set.as_deref()).await?;
+    let scoring = model.manifest().scoring();
+    let mut probes = Vec::new();
+    for p in &saved {
+        match train_saved(catalog, model, p).await {
+            Ok(probe) => probes.push((p.name.clone(), probe)),
+            Err(e) => tracing::warn!("the saved probe {:?} is skipped: {e}", p.name),
+        }
+    }
+    let t = Arc::new(Tagger {
+        vocab,
+        judge,
+        scale: super::logit_scale(model),
+        bias: (scoring.link == Link::Sigmoid).then(|| scoring.logit_bias.unwrap_or(0.0)),
+        probes,
+        stamp: stamp.clone(),
+    });
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() > 16 {
+        cache.clear();
+    }
+    cache.insert(stamp, t.clone());
+    Ok(t)
+}
+
+/// Trains a probe from its examples (frame ids) and text.
+pub async fn train_probe(
+    catalog: &Catalog,
+    model: &Arc<Embedder>,
+    likes: &[i64],
+    unlikes: &[i64],
+    text: Option<Vec<f32>>,
+) -> Result<Probe, SearchError> {
+    probe::check(likes, unlikes)?;
+    let name = model.model_name();
+    let read = |ids: Vec<(i64, Vec<f32>)>, want: &[i64]| -> Result<Vec<Vec<f32>>, SearchError> {
+        let have: HashMap<i64, Vec<f32>> = ids.into_iter().collect();
+        want.iter()
+            .map(|id| have.get(id).cloned().ok_or(SearchError::NoSuchFrame(*id)))
+            .collect()
+    };
+    let pos = read(catalog.vectors_by_ids(name, likes).await?, likes)?;
+    let neg = read(catalog.vectors_by_ids(name, unlikes).await?, unlikes)?;
+    let mut background = catalog.sample_frames(name, probe::BACKGROUND).await?;
+    background.retain(|(id, _)| !likes.contains(id) && !unlikes.contains(id));
+    let background: Vec<Vec<f32>> = background.into_iter().map(|(_, v)| v).collect();
+    let scale = super::logit_scale(model);
+    let started = std::time::Instant::now();
+    let p = tokio::task::spawn_blocking(move || probe::train(&pos, &neg, &background, text.as_deref(), scale))
+        .await
+        .map_err(|e| SearchError::Panicked(format!("training the probe failed: {e}")))?;
+    tracing::debug!("probe trained in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+    Ok(p)
+}
+
+async fn train_saved(catalog: &Catalog, model: &Arc<Embedder>, p: &SavedProbe) -> Result<Probe, SearchError> {
+    let text = if p.query.trim().is_empty() {
+        None
+    } else {
+        let set = prompts::resolve(&Templates::Auto, model);
+        prompts::embed(model, set.as_deref(), &[p.query.clone()], false)
+            .await?
+            .pop()
+    };
+    train_probe(catalog, model, &p.likes, &p.unlikes, text).await
+}
+
+/// Saves a probe as a named tag (its examples and text; retrained for each model).
+pub async fn save_probe(catalog: &Catalog, p: SavedProbe) -> Result<(), SearchError> {
+    let name = p.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_LABEL_CHARS || name.contains(['{', '}', '\n']) {
+        return Err(SearchError::BadProbe(format!(
+            "a tag name has 1 to {MAX_LABEL_CHARS} characters and no braces or line breaks (got {:?})",
+            p.name
+        )));
+    }
+    probe::check(&p.likes, &p.unlikes)?;
+    if p.likes.is_empty() {
+        return Err(SearchError::BadProbe(
+            "a saved probe needs at least one liked frame".into(),
+        ));
+    }
+    catalog
+        .put_probe(&SavedProbe {
+            name: name.to_string(),
+            ..p
+        })
+        .await?;
+    Ok(())
+}
+
+/// Brings every video's tags up to date (from the stored vectors); returns how many
+/// videos were tagged. One run at a time per process.
+pub async fn ensure(catalog: &Catalog, model: &Arc<Embedder>) -> Result<usize, SearchError> {
+    static RUNNING: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(Default::default);
+    let tagger = tagger(catalog, model).await?;
+    if catalog.videos_to_tag(&tagger.stamp).await?.is_empty() {
+        return Ok(0);
+    }
+    let _one = RUNNING.lock().await;
+    let todo = catalog.videos_to_tag(&tagger.stamp).await?;
+    let name = model.model_name().to_string();
+    for &video in &todo {
+        let frames = catalog.video_vectors(video, &name).await?;
+        let t = tagger.clone();
+        let rows = tokio::task::spawn_blocking(move || {
+            frames
+                .iter()
+                .flat_map(|(id, v)| t.tags_of(v).into_iter().map(move |(l, p)| (*id, l, p)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| SearchError::Panicked(format!("tagging video {video} failed: {e}")))?;
+        if let Err(e) = catalog.put_tags(video, &tagger.stamp, &rows).await {
+            // A read-only library keeps its old tags.
+            tracing::debug!("the tags of video {video} were not stored: {e}");
+            return Ok(0);
+        }
+    }
+    if !todo.is_empty() {
+        tracing::info!("tagged {} videos", todo.len());
+    }
+    Ok(todo.len())
+}
+
+/// Each label's moments and videos, most moments first.
+pub async fn counts(catalog: &Catalog, model: &Arc<Embedder>) -> Result<Vec<TagCount>, SearchError> {
+    ensure(catalog, model).await?;
+    let rows = catalog.tagged_frames().await?;
+    let mut out: Vec<TagCount> = Vec::new();
+    let mut last: Option<(&str, i64, i64)> = None;
+    let mut videos: HashSet<i64> = HashSet::new();
+    for (label, video, seq, _) in &rows {
+        let same_label = last.is_some_and(|(l, _, _)| l == label);
+        if !same_label {
+            if let Some(c) = out.last_mut() {
+                c.videos = videos.len();
+            }
+            videos.clear();
+            out.push(TagCount {
+                label: label.clone(),
+                moments: 0,
+                videos: 0,
+            });
+        }
+        let continues = last.is_some_and(|(l, v, s)| l == label && v == *video && s + 1 == *seq);
+        if !continues {
+            out.last_mut().expect("pushed above").moments += 1;
+        }
+        videos.insert(*video);
+        last = Some((label, *video, *seq));
+    }
+    if let Some(c) = out.last_mut() {
+        c.videos = videos.len();
+    }
+    out.sort_by(|a, b| b.moments.cmp(&a.moments).then_with(|| a.label.cmp(&b.label)));
+    Ok(out)
+}
+
+/// The frames a query's `tag:` filters allow (None: no tag filter).
+pub async fn allowed_frames(
+    catalog: &Catalog,
+    tags: &[String],
+    not_tags: &[String],
+) -> Result<Option<HashSet<i64>>, SearchError> {
+    if tags.is_empty() && not_tags.is_empty() {
+        return Ok(None);
+    }
+    let mut allowed: Option<HashSet<i64>> = None;
+    for t in tags {
+        let f: HashSet<i64> = catalog.frames_tagged(t).await?.into_iter().collect();
+        allowed = Some(match allowed {
+            None => f,
+            Some(a) => a.intersection(&f).copied().collect(),
+        });
+    }
+    let mut allowed = match allowed {
+        Some(a) => a,
+        // Only exclusions: every frame, less the excluded.
+        None => catalog.all_frame_ids().await?.into_iter().collect(),
+    };
+    for t in not_tags {
+        for f in catalog.frames_tagged(t).await? {
+            allowed.remove(&f);
+        }
+    }
+    Ok(Some(allowed))
+}
+
+/// Puts each result's tags on it: the labels of its frames, most probable first.
+pub async fn attach(catalog: &Catalog, results: &mut [Segment]) -> Result<(), SearchError> {
+    let mut by_video: HashMap<i64, Vec<(f64, f64, String, f32)>> = HashMap::new();
+    for r in results.iter_mut() {
+        if !by_video.contains_key(&r.video_id) {
+            let tags = catalog.tags_of_video(r.video_id).await?;
+            by_video.insert(r.video_id, tags);
+        }
+        let mut best: Vec<(String, f32)> = Vec::new();
+        for (start, end, label, p) in &by_video[&r.video_id] {
+            if *end > r.start && *start < r.end.max(r.start + 1e-9) {
+                match best.iter_mut().find(|(l, _)| l == label) {
+                    Some(b) => b.1 = b.1.max(*p),
+                    None => best.push((label.clone(), *p)),
+                }
+            }
+        }
+        best.sort_by(|a, b| b.1.total_cmp(&a.1));
+        r.tags = best.into_iter().map(|(l, _)| l).collect();
+    }
+    Ok(())
+}

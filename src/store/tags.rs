@@ -1,0 +1,192 @@
+//! Zero-shot tags of frames, which videos' tags are current, saved probes.
+
+use sqlx::Row;
+
+use super::*;
+
+/// A saved few-shot probe: what it is trained from.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SavedProbe {
+    pub name: String,
+    pub query: String,
+    pub likes: Vec<i64>,
+    pub unlikes: Vec<i64>,
+}
+
+fn ids_text(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn ids_of(text: &str) -> Vec<i64> {
+    text.split(',').filter_map(|t| t.trim().parse().ok()).collect()
+}
+
+impl Store {
+    /// Indexed videos whose tags are not of `stamp` (never tagged, or tagged with another
+    /// vocabulary or model).
+    pub async fn videos_to_tag(&self, stamp: &str) -> Result<Vec<i64>> {
+        sqlx::query(
+            "SELECT v.id FROM videos v LEFT JOIN tagged_videos t ON t.video_id = v.id
+             WHERE v.status = 'indexed' AND (t.stamp IS NULL OR t.stamp <> ?) ORDER BY v.id",
+        )
+        .bind(stamp)
+        .fetch_all(&self.read)
+        .await
+        .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+        .map_err(q("listing videos to tag"))
+    }
+
+    /// Replaces a video's tags (one transaction): `tags` holds (frame id, label, probability).
+    /// A video removed meanwhile is left alone.
+    pub async fn put_tags(&self, video: i64, stamp: &str, tags: &[(i64, String, f32)]) -> Result<()> {
+        let mut tx = self.begin_write().await.map_err(q("writing tags"))?;
+        let exists = sqlx::query("SELECT 1 FROM videos WHERE id = ?")
+            .bind(video)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("writing tags"))?
+            .is_some();
+        if !exists {
+            return Ok(());
+        }
+        sqlx::query("DELETE FROM frame_tags WHERE frame_id IN (SELECT id FROM frames WHERE video_id = ?)")
+            .bind(video)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("writing tags"))?;
+        for (frame, label, prob) in tags {
+            sqlx::query("INSERT OR REPLACE INTO frame_tags(frame_id, label, prob) VALUES (?, ?, ?)")
+                .bind(frame)
+                .bind(label)
+                .bind(prob)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("writing tags"))?;
+        }
+        sqlx::query("INSERT OR REPLACE INTO tagged_videos(video_id, stamp) VALUES (?, ?)")
+            .bind(video)
+            .bind(stamp)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("writing tags"))?;
+        tx.commit().await.map_err(q("writing tags"))
+    }
+
+    /// Every tagged frame: (label, video id, frame seq, frame id), by label, video, seq.
+    pub async fn tagged_frames(&self) -> Result<Vec<(String, i64, i64, i64)>> {
+        sqlx::query(
+            "SELECT t.label, f.video_id, f.seq, f.id FROM frame_tags t JOIN frames f ON f.id = t.frame_id
+             ORDER BY t.label, f.video_id, f.seq",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+        .map_err(q("reading tags"))
+    }
+
+    /// The frames tagged with `label` (case-insensitive).
+    pub async fn frames_tagged(&self, label: &str) -> Result<Vec<i64>> {
+        sqlx::query("SELECT frame_id FROM frame_tags WHERE label = ? COLLATE NOCASE")
+            .bind(label)
+            .fetch_all(&self.read)
+            .await
+            .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+            .map_err(q("reading tags"))
+    }
+
+    /// The tags of a video's frames: (frame start, frame end, label, probability), by frame.
+    pub async fn tags_of_video(&self, video: i64) -> Result<Vec<(f64, f64, String, f32)>> {
+        sqlx::query(
+            "SELECT f.start, f.\"end\", t.label, t.prob FROM frame_tags t JOIN frames f ON f.id = t.frame_id
+             WHERE f.video_id = ? ORDER BY f.seq, t.prob DESC",
+        )
+        .bind(video)
+        .fetch_all(&self.read)
+        .await
+        .map(|rows| {
+            rows.iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get::<f64, _>(3) as f32))
+                .collect()
+        })
+        .map_err(q("reading tags"))
+    }
+
+    /// Every frame id.
+    pub async fn all_frame_ids(&self) -> Result<Vec<i64>> {
+        sqlx::query("SELECT id FROM frames")
+            .fetch_all(&self.read)
+            .await
+            .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+            .map_err(q("listing frames"))
+    }
+
+    /// Random frame ids that have a vector of `model` (about `n`; fewer in a small library).
+    pub async fn sample_frames(&self, model: &str, n: usize) -> Result<Vec<(i64, Vec<f32>)>> {
+        let (lo, hi): (Option<i64>, Option<i64>) = sqlx::query("SELECT MIN(id), MAX(id) FROM frames")
+            .fetch_one(&self.read)
+            .await
+            .map(|r| (r.get(0), r.get(1)))
+            .map_err(q("sampling frames"))?;
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            return Ok(Vec::new());
+        };
+        let span = (hi - lo + 1) as usize;
+        let ids: Vec<i64> = if span <= n * 2 {
+            (lo..=hi).collect()
+        } else {
+            // A fixed seed per size: the same library gives the same sample (a probe
+            // trains the same way twice).
+            let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ span as u64;
+            let mut seen = std::collections::BTreeSet::new();
+            while seen.len() < n * 2 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                seen.insert(lo + (state % span as u64) as i64);
+            }
+            seen.into_iter().collect()
+        };
+        let mut out = self.vectors_by_ids(model, &ids).await?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    pub async fn probes(&self) -> Result<Vec<SavedProbe>> {
+        sqlx::query("SELECT name, query, likes, unlikes FROM probes ORDER BY name")
+            .fetch_all(&self.read)
+            .await
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| SavedProbe {
+                        name: r.get(0),
+                        query: r.get(1),
+                        likes: ids_of(r.get::<&str, _>(2)),
+                        unlikes: ids_of(r.get::<&str, _>(3)),
+                    })
+                    .collect()
+            })
+            .map_err(q("reading probes"))
+    }
+
+    pub async fn put_probe(&self, p: &SavedProbe) -> Result<()> {
+        sqlx::query("INSERT OR REPLACE INTO probes(name, query, likes, unlikes, created) VALUES (?, ?, ?, ?, ?)")
+            .bind(&p.name)
+            .bind(&p.query)
+            .bind(ids_text(&p.likes))
+            .bind(ids_text(&p.unlikes))
+            .bind(now())
+            .execute(&self.write)
+            .await
+            .map(|_| ())
+            .map_err(q("saving a probe"))
+    }
+
+    pub async fn delete_probe(&self, name: &str) -> Result<bool> {
+        sqlx::query("DELETE FROM probes WHERE name = ?")
+            .bind(name)
+            .execute(&self.write)
+            .await
+            .map(|r| r.rows_affected() > 0)
+            .map_err(q("deleting a probe"))
+    }
+}
