@@ -121,16 +121,17 @@ pub struct SearchParams {
     pub group: Option<GroupBy>,
     /// Prompt templates for a short query: `auto` (the model's, the default), `none`
     /// (as written), or templates separated by `|`, each with `{}` once.
-    #[param(max_length = 8000)]
+    #[param(max_length = 500)]
     pub templates: Option<String>,
     /// Only moments with this zero-shot tag (the same as `tag:"LABEL"` in q).
     #[param(max_length = 200)]
     pub tag: Option<String>,
-    /// More like these frames (comma-separated frame ids of results): a few-shot probe.
-    #[param(pattern = "^[0-9]{1,18}(,[0-9]{1,18}){0,199}$")]
+    /// More like these frames (comma-separated frame ids of results, at most 50): a
+    /// few-shot probe.
+    #[param(pattern = "^[0-9]{1,18}(,[0-9]{1,18}){0,49}$")]
     pub like: Option<String>,
-    /// ... and unlike these (comma-separated frame ids).
-    #[param(pattern = "^[0-9]{1,18}(,[0-9]{1,18}){0,199}$")]
+    /// ... and unlike these (comma-separated frame ids, at most 50).
+    #[param(pattern = "^[0-9]{1,18}(,[0-9]{1,18}){0,49}$")]
     pub unlike: Option<String>,
 }
 
@@ -283,7 +284,7 @@ pub struct EvalParams {
     #[param(schema_with = min_score_schema)]
     pub min_score: Option<String>,
     /// Prompt templates, as for `GET /api/search`.
-    #[param(max_length = 8000)]
+    #[param(max_length = 500)]
     pub templates: Option<String>,
 }
 
@@ -299,7 +300,8 @@ pub struct Labels {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelsBody {
-    /// One label each (1 to 2000, each at most 200 characters).
+    /// One label each (1 to 2000, each at most 200 characters, no braces).
+    #[schema(min_items = 1, max_items = 2000)]
     pub labels: Vec<String>,
 }
 
@@ -330,6 +332,7 @@ pub struct ProbeDto {
     #[schema(max_length = 1000)]
     pub q: String,
     /// Frame ids the tag's moments look like.
+    #[schema(min_items = 1, max_items = 200)]
     pub like: Vec<i64>,
     /// Frame ids they do not.
     #[serde(default)]

@@ -63,7 +63,7 @@ fn request_of(p: SearchParams) -> Result<SearchRequest> {
         req.image_weight = w;
     }
     if let Some(t) = p.templates.as_deref() {
-        req.templates = t.parse()?;
+        req.templates = templates_param(t)?;
     }
     req.tags.extend(p.tag);
     req.like = frame_ids("like", p.like.as_deref())?;
@@ -71,9 +71,22 @@ fn request_of(p: SearchParams) -> Result<SearchRequest> {
     Ok(req)
 }
 
+/// `templates=`: auto, none or `|`-separated templates, at most 500 characters.
+fn templates_param(t: &str) -> Result<search::prompts::Templates> {
+    if t.chars().count() > 500 {
+        return Err(ApiError::bad_request(
+            "templates takes at most 500 characters (a model's own set is used with templates=auto)",
+        ));
+    }
+    Ok(t.parse()?)
+}
+
 /// `1,2,3`: frame ids.
 fn frame_ids(what: &str, v: Option<&str>) -> Result<Vec<i64>> {
     let Some(v) = v else { return Ok(Vec::new()) };
+    if v.split(',').count() > 50 {
+        return Err(ApiError::bad_request(format!("{what} takes at most 50 frame ids")));
+    }
     v.split(',')
         .map(|t| t.trim().parse::<i64>().ok().filter(|id| *id > 0))
         .collect::<Option<Vec<i64>>>()
@@ -190,7 +203,7 @@ pub async fn eval(
         None => search::MinScore::Off,
     };
     let templates = match p.templates.as_deref() {
-        Some(t) => t.parse()?,
+        Some(t) => templates_param(t)?,
         None => search::prompts::Templates::Auto,
     };
     let _permit = state.permits.acquire().await.map_err(ApiError::internal)?;

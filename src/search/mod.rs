@@ -328,10 +328,12 @@ pub fn validate(req: &SearchRequest) -> Result<Query, SearchError> {
         .tags
         .iter()
         .chain(&parsed.filters.not_tags)
-        .find(|t| t.is_empty())
+        .find(|t| t.is_empty() || t.chars().count() > tags::MAX_LABEL_CHARS)
     {
         return Err(SearchError::BadLabels(format!(
-            "a tag filter needs a label (got {t:?})"
+            "a tag filter needs a label of 1 to {} characters (got {:?})",
+            tags::MAX_LABEL_CHARS,
+            t.chars().take(40).collect::<String>()
         )));
     }
     probe::check(&req.like, &req.unlike)?;

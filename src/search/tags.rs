@@ -200,6 +200,11 @@ pub async fn train_probe(
     text: Option<Vec<f32>>,
 ) -> Result<Probe, SearchError> {
     probe::check(likes, unlikes)?;
+    if likes.is_empty() {
+        return Err(SearchError::BadProbe(
+            "a probe needs at least one liked frame (like=ID,...)".into(),
+        ));
+    }
     let name = model.model_name();
     let read = |ids: Vec<(i64, Vec<f32>)>, want: &[i64]| -> Result<Vec<Vec<f32>>, SearchError> {
         let have: HashMap<i64, Vec<f32>> = ids.into_iter().collect();
