@@ -6,6 +6,7 @@ const $ = (sel) => document.querySelector(sel);
 const state = {
   query: "", groups: [], hits: [], selected: -1, playing: null, videoId: null, timer: null, seq: 0,
   image: null, frame: null, weaker: false, withheld: 0,
+  tags: [], picked: new Map(), like: null,
 };
 
 function clock(t) {
@@ -51,6 +52,7 @@ function filterTokens() {
   const longer = $("#f-longer").value.trim(); if (longer) t.push("longer:" + longer.replace(/\s+/g, ""));
   const shorter = $("#f-shorter").value.trim(); if (shorter) t.push("shorter:" + shorter.replace(/\s+/g, ""));
   if ($("#f-source").value) t.push("source:" + $("#f-source").value);
+  for (const tag of state.tags) t.push('tag:"' + tag.replace(/"/g, "") + '"');
   return t;
 }
 
@@ -63,6 +65,7 @@ function showPicture() {
   const box = $("#picture");
   if (state.image) { $("#picture-label").textContent = "picture: " + state.image.name; box.hidden = false; }
   else if (state.frame) { $("#picture-label").textContent = "like frame " + state.frame.id + " of " + basename(state.frame.path); box.hidden = false; }
+  else if (state.like) { $("#picture-label").textContent = "like " + state.like.length + " picked moment" + (state.like.length === 1 ? "" : "s"); box.hidden = false; }
   else box.hidden = true;
 }
 
@@ -72,17 +75,77 @@ function searchByImage(file) {
 }
 
 function moreLikeThis(seg) {
-  state.frame = { id: seg.frame_id, path: seg.path }; state.image = null; state.weaker = false;
+  state.frame = { id: seg.frame_id, path: seg.path }; state.image = null; state.like = null; state.weaker = false;
   $("#q").value = "";
   showPicture(); clearTimeout(state.timer); runSearch();
+}
+
+// Few-shot: the picked moments' frames train a probe; the typed text (if any) starts it.
+function likeThese() {
+  if (!state.picked.size) return;
+  state.like = Array.from(state.picked.keys());
+  state.image = null; state.frame = null; state.weaker = false;
+  state.picked.clear(); showSelection();
+  showPicture(); clearTimeout(state.timer); runSearch();
+}
+
+async function saveAsTag() {
+  if (!state.picked.size) return;
+  const name = (prompt("Name the tag for moments like these:") || "").trim();
+  if (!name) return;
+  try {
+    await api("/api/probes", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name, q: $("#q").value.trim(), like: Array.from(state.picked.keys()) }) });
+    state.picked.clear(); showSelection(); showError(null); loadFacets();
+  } catch (e) { showError(e.message); }
+}
+
+function showSelection() {
+  const n = state.picked.size;
+  $("#selection").hidden = n === 0;
+  $("#selection-count").textContent = n + " moment" + (n === 1 ? "" : "s") + " picked";
+  document.querySelectorAll(".card").forEach((c) => {
+    const on = state.picked.has(Number(c.dataset.frame));
+    c.classList.toggle("picked", on);
+    const box = c.querySelector(".pick-hit input");
+    if (box) box.checked = on;
+  });
+}
+
+// The tags in use, as a facet list: clicking one shows only its moments.
+async function loadFacets() {
+  try {
+    const d = await api("/api/tags");
+    const box = $("#facets");
+    box.innerHTML = "";
+    box.hidden = d.tags.length === 0;
+    for (const t of d.tags.slice(0, 60)) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "facet" + (state.tags.includes(t.label) ? " on" : "");
+      b.dataset.label = t.label;
+      b.innerHTML = escapeHtml(t.label) + '<span class="n">' + t.moments + "</span>";
+      b.title = t.moments + " moments in " + t.videos + " videos";
+      b.addEventListener("click", () => toggleTag(t.label));
+      box.appendChild(b);
+    }
+  } catch (e) { /* tags are optional */ }
+}
+
+function toggleTag(label) {
+  const i = state.tags.indexOf(label);
+  if (i >= 0) state.tags.splice(i, 1); else state.tags.push(label);
+  document.querySelectorAll(".facet").forEach((f) => f.classList.toggle("on", state.tags.includes(f.dataset.label)));
+  state.weaker = false; clearTimeout(state.timer); runSearch();
 }
 
 async function runSearch() {
   const typed = $("#q").value.trim();
   const q = composedQuery();
-  state.query = typed ? q : "";
+  const byTags = state.tags.length > 0;
+  state.query = typed || byTags ? q : "";
   const seq = ++state.seq;
-  if (!typed && !state.image && !state.frame) {
+  if (!typed && !byTags && !state.image && !state.frame && !state.like) {
     state.groups = []; state.withheld = 0; render();
     $("#status").textContent = "Type to search. Results update as you type.";
     return;
@@ -99,6 +162,7 @@ async function runSearch() {
     } else {
       let url = "/api/search?group=video&k=40&min_score=" + cut + "&q=" + encodeURIComponent(q);
       if (state.frame) url += "&frame=" + state.frame.id;
+      if (state.like) url += "&like=" + state.like.join(",");
       body = await api(url);
     }
     if (seq !== state.seq) return; // a newer query is on its way
@@ -120,9 +184,9 @@ function render() {
   // What the list shows, for anyone (a test, an extension) waiting on it.
   list.dataset.state = "done";
   list.dataset.query = state.query;
-  list.dataset.picture = state.image ? "image:" + state.image.name : state.frame ? "frame:" + state.frame.id : "";
+  list.dataset.picture = state.image ? "image:" + state.image.name : state.frame ? "frame:" + state.frame.id : state.like ? "like:" + state.like.join(",") : "";
   state.hits = [];
-  const asked = state.query || state.image || state.frame;
+  const asked = state.query || state.image || state.frame || state.like;
   if (asked && state.groups.length === 0) {
     const what = state.query ? "“" + escapeHtml(state.query) + "”" : "this picture";
     const st = $("#status");
@@ -159,12 +223,23 @@ function render() {
       card.innerHTML = (s.thumbnail ? '<img loading="lazy" alt="" src="' + s.thumbnail + '">' : '<div class="noimg">text</div>') +
         '<span class="range">' + clock(s.start) + "–" + clock(s.end) + "</span>" +
         '<span class="meta"><span class="src ' + s.source + '">' + s.source + "</span> " + s.score.toFixed(3) + "</span>" +
-        (s.text ? '<span class="cue">' + escapeHtml(s.text) + "</span>" : "");
+        (s.text ? '<span class="cue">' + escapeHtml(s.text) + "</span>" : "") +
+        (s.tags && s.tags.length ? '<span class="tags">' + s.tags.slice(0, 4).map((t) => '<span class="chip">' + escapeHtml(t) + "</span>").join("") + "</span>" : "");
       card.addEventListener("click", () => { select(idx); play(idx); });
       const wrap = document.createElement("div");
       wrap.className = "card";
       wrap.appendChild(card);
       if (s.frame_id != null) {
+        wrap.dataset.frame = s.frame_id;
+        const pick = document.createElement("label");
+        pick.className = "pick-hit";
+        pick.innerHTML = '<input type="checkbox"> pick';
+        pick.title = "Pick moments, then 'More like these'";
+        pick.querySelector("input").addEventListener("change", (e) => {
+          if (e.target.checked) state.picked.set(s.frame_id, s); else state.picked.delete(s.frame_id);
+          showSelection();
+        });
+        wrap.appendChild(pick);
         const more = document.createElement("button");
         more.type = "button";
         more.className = "more";
@@ -179,6 +254,7 @@ function render() {
     list.appendChild(li);
   }
   if (state.hits.length) select(0, false);
+  showSelection();
 }
 
 function select(i, scroll = true) {
@@ -318,6 +394,28 @@ async function runEval(file) {
   }
 }
 
+// ---------------------------------------------------------------- labels
+
+async function loadLabels() {
+  try {
+    const d = await api("/api/labels");
+    $("#labels-text").value = d.labels.join("\n");
+    $("#labels-default").textContent = d.default ? "Now: the default vocabulary (" + d.labels.length + " labels)." : "Now: this library's own " + d.labels.length + " labels.";
+  } catch (e) { showError(e.message); }
+}
+
+async function saveLabels(reset) {
+  const st = $("#labels-status");
+  st.textContent = "Tagging…";
+  try {
+    const labels = $("#labels-text").value.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+    const d = reset ? await api("/api/labels", { method: "DELETE" })
+      : await api("/api/labels", { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ labels }) });
+    st.textContent = "Saved: " + d.labels.length + " labels; every moment is tagged again.";
+    showError(null); loadLabels(); state.tags = []; loadFacets();
+  } catch (e) { st.textContent = ""; showError(e.message); }
+}
+
 // ---------------------------------------------------------------- model
 
 async function loadModel() {
@@ -392,7 +490,7 @@ function onJobEvent(p) {
     setBar(bar, 1, p.state + ": " + p.indexed + " indexed, " + p.unchanged + " unchanged, " + p.failed + " failed");
     bar.classList.add(p.state);
     setTimeout(() => { bar.remove(); jobs.delete(id); }, 4000);
-    loadLibrary();
+    loadLibrary(); loadFacets();
     if (state.query) runSearch();
   }
 }
@@ -415,14 +513,21 @@ function showTab(name) {
   $("#library-view").hidden = name !== "library";
   $("#tab-search").classList.toggle("active", name === "search");
   $("#tab-library").classList.toggle("active", name === "library");
-  if (name === "library") { loadLibrary(); loadModel(); }
+  if (name === "library") { loadLibrary(); loadModel(); loadLabels(); }
+  if (name === "search") loadFacets();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   $("#q").addEventListener("input", () => { state.weaker = false; if (state.frame) { state.frame = null; showPicture(); } scheduleSearch(); });
+  loadFacets();
   $("#filters").addEventListener("input", () => { state.weaker = false; scheduleSearch(); });
   $("#filters").addEventListener("submit", (e) => { e.preventDefault(); clearTimeout(state.timer); runSearch(); });
-  $("#picture-clear").addEventListener("click", () => { state.image = null; state.frame = null; showPicture(); runSearch(); });
+  $("#picture-clear").addEventListener("click", () => { state.image = null; state.frame = null; state.like = null; showPicture(); runSearch(); });
+  $("#like-these").addEventListener("click", likeThese);
+  $("#save-tag").addEventListener("click", saveAsTag);
+  $("#clear-selection").addEventListener("click", () => { state.picked.clear(); showSelection(); });
+  $("#labels-save").addEventListener("click", () => saveLabels(false));
+  $("#labels-reset").addEventListener("click", () => saveLabels(true));
   $("#image-input").addEventListener("change", (e) => { if (e.target.files.length) searchByImage(e.target.files[0]); e.target.value = ""; });
   $("#eval-input").addEventListener("change", (e) => { if (e.target.files.length) runEval(e.target.files[0]); e.target.value = ""; });
   $("#search-form").addEventListener("submit", (e) => { e.preventDefault(); clearTimeout(state.timer); runSearch(); });

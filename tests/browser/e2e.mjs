@@ -6,7 +6,8 @@
 // Types QUERY, expects FILE_NAME's group first with a segment overlapping [START, END],
 // clicks it, and checks that the <video> element's currentTime lands inside the
 // segment. Then keyboard navigation, the no-match state with "show weaker matches", the
-// filters bar, "more like this", a picture dropped on the search box, the library view
+// filters bar, "more like this", a picture dropped on the search box, tag facets and
+// chips, picking moments for "more like these", the library view with the label editor
 // and phone width. Screenshots go
 // to OUT_DIR. Exits non-zero with a message on the first failed check.
 import { chromium } from "playwright-core";
@@ -134,6 +135,34 @@ try {
   check(await page.evaluate(() => document.querySelector("#tab-search").classList.contains("active")), "a dropped picture searches (it is not uploaded as a video)");
   await page.click("#picture-clear");
 
+  // Tags: the facet list names the tags in use; a facet shows only its moments, each
+  // with the tag as a chip; clicking it again lifts the filter.
+  await page.fill("#q", "");
+  await settled(page, "");
+  await page.waitForSelector("#facets .facet", { timeout: 10000 });
+  const facets = await page.$$eval("#facets .facet", (els) => els.map((e) => e.dataset.label));
+  check(facets.includes("a red circle"), `the facet list shows the tags in use (${facets.join(", ")})`);
+  await page.click('#facets .facet[data-label="a red circle"]');
+  await settled(page, 'tag:"a red circle"');
+  const chips = await page.$$eval(".hit", (els) => els.map((e) => Array.from(e.querySelectorAll(".chip")).map((c) => c.textContent)));
+  check(chips.length > 0 && chips.every((c) => c.includes("a red circle")), `a facet shows only its moments, chips included (${JSON.stringify(chips)})`);
+  await page.click('#facets .facet[data-label="a red circle"]');
+  await settled(page, "");
+
+  // Few-shot: pick a moment, then "More like these": moments like it, not itself.
+  await page.fill("#q", "a white star");
+  await settled(page, "a white star");
+  const picked = await page.$eval(".card[data-frame]", (e) => Number(e.dataset.frame));
+  await page.check(".card[data-frame] .pick-hit input");
+  check(!(await page.$eval("#selection", (e) => e.hidden)), "picking a moment shows the selection bar");
+  await page.fill("#q", "");
+  await page.click("#like-these");
+  await page.waitForFunction((id) => { const r = document.querySelector("#results"); return r.dataset.state === "done" && r.dataset.picture === "like:" + id; }, picked, { timeout: 20000 });
+  const liked = await page.$$eval(".card[data-frame]", (els) => els.map((e) => Number(e.dataset.frame)));
+  check(!liked.includes(picked), `'more like these' leaves the picked moment out (${liked.join(",")})`);
+  check(/like 1 picked moment/.test(await page.$eval("#picture", (e) => e.textContent)), "the search box says it searches like the picked moment");
+  await page.click("#picture-clear");
+
   // Library view lists the video with its status.
   await page.click("#tab-library");
   await page.waitForSelector("#videos tbody tr", { timeout: 10000 });
@@ -153,6 +182,16 @@ try {
   await page.click("#switch-form button");
   await page.waitForFunction(() => !document.querySelector("#error").hidden && /not a usable model package/.test(document.querySelector("#error").textContent), null, { timeout: 10000 });
   check(true, "switching to a folder that is not a model package shows why");
+
+  // The label editor: a new vocabulary retags the library; the facets follow.
+  await page.click("#labels-panel summary");
+  await page.waitForFunction(() => document.querySelector("#labels-text").value.length > 0, null, { timeout: 10000 });
+  await page.fill("#labels-text", "a red circle\na white star\n");
+  await page.click("#labels-save");
+  await page.waitForFunction(() => /Saved: 2 labels/.test(document.querySelector("#labels-status").textContent), null, { timeout: 20000 });
+  await page.click("#tab-search");
+  await page.waitForFunction(() => { const f = document.querySelectorAll("#facets .facet"); return f.length > 0 && Array.from(f).every((e) => ["a red circle", "a white star"].includes(e.dataset.label)); }, null, { timeout: 10000 });
+  check(true, "a vocabulary saved in the editor retags the library and the facets follow");
 
   // Phone width: nothing overflows sideways.
   await page.setViewportSize({ width: 390, height: 844 });

@@ -98,4 +98,7 @@ fn search_click_and_play_in_headless_chromium() {
         log.contains("ok: the eval report of the uploaded truth file shows R@1 100.0%"),
         "{log}"
     );
+    assert!(log.contains("ok: a facet shows only its moments"), "{log}");
+    assert!(log.contains("ok: 'more like these' leaves the picked moment out"), "{log}");
+    assert!(log.contains("ok: a vocabulary saved in the editor retags the library"), "{log}");
 }
