@@ -7,7 +7,8 @@ vidseek model package.
     # the exact ViT-B/32 graphs with random weights, no download (speed benchmarks):
     python3 models/export_clip.py --random-init --out /tmp/vit-b32-random
 
-Writes model.json, visual.onnx, textual.onnx, tokenizer.json and, unless --no-fp16,
+Writes model.json, visual.onnx, textual.onnx, tokenizer.json, templates.txt (the paper's
+80 prompt templates) and, unless --no-fp16,
 visual.fp16.onnx / textual.fp16.onnx: half-precision graphs with float32 inputs and
 outputs (ONNX Runtime's converter; LayerNorm and Softmax accumulate in float32 inside
 its kernels), checked against the fp32 graphs on the CPU EP (cosine >= 0.999) before
@@ -263,6 +264,7 @@ def main():
         shutil.copyfile(args.tokenizer, out / "tokenizer.json")
     else:
         clip_tokenizer.build(out / "tokenizer.json")
+    shutil.copyfile(HERE / "openai-templates.txt", out / "templates.txt")
     manifest = {
         "format": 1,
         "name": name,
@@ -271,7 +273,9 @@ def main():
         "logit_scale": round(logit_scale, 4),
         "image": {"size": 224, "mean": MEAN, "std": STD, "resize": "shortest_side", "crop": "center", "interpolation": "bicubic"},
         "text": {"context_length": 77, "dynamic_length": True, "start_id": 49406, "end_id": 49407, "pad_id": 0},
-        "files": {"visual": "visual.onnx", "textual": "textual.onnx", "tokenizer": "tokenizer.json"},
+        # The CLIP paper's 80 prompt templates: short queries and tag labels are embedded
+        # through their ensemble.
+        "files": {"visual": "visual.onnx", "textual": "textual.onnx", "tokenizer": "tokenizer.json", "templates": "templates.txt"},
         "io": {"image_input": "pixel_values", "image_output": "image_embeds", "text_input": "input_ids", "text_output": "text_embeds"},
     }
     if not args.no_fp16:

@@ -295,6 +295,12 @@ pub fn pull(name: &str, dest: &Path, opts: &PullOptions) -> Result<(Manifest, Pu
     Ok((m, report))
 }
 
+/// The CLIP paper's 80 ImageNet prompt templates.
+const OPENAI_TEMPLATES: &str = include_str!("../../models/openai-templates.txt");
+const TEMPLATES_FILE: &str = "templates.txt";
+/// The start-of-text id of OpenAI's CLIP tokenizer (English CLIP models).
+const CLIP_BOS: u32 = 49406;
+
 /// Converts the model folder `src` into a package at `dest` (atomically).
 pub fn import(src: &Path, dest: &Path, opts: &ImportOptions) -> Result<Manifest, HubError> {
     install(src, dest, opts, false)
@@ -313,7 +319,7 @@ fn sibling(dest: &Path, what: &str) -> PathBuf {
 /// it in place of whatever was at `dest`. `link`: hard-link the files where possible (a
 /// pull's own download folder) instead of copying them (a user's folder stays theirs).
 fn install(src: &Path, dest: &Path, opts: &ImportOptions, link: bool) -> Result<Manifest, HubError> {
-    let (_, manifest) = manifest_for(src, opts)?;
+    let (layout, mut manifest) = manifest_for(src, opts)?;
     if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io_err(parent))?;
     }
@@ -335,6 +341,13 @@ fn install(src: &Path, dest: &Path, opts: &ImportOptions, link: bool) -> Result<
                 });
             }
             copy_into(&from, &new.join(file), link)?;
+        }
+        // An English CLIP (OpenAI's BPE vocabulary) gets the paper's prompt templates:
+        // short queries and labels are embedded through their ensemble.
+        if layout != Layout::Vidseek && manifest.files.templates.is_none() && manifest.text.start_id == Some(CLIP_BOS) {
+            let path = new.join(TEMPLATES_FILE);
+            std::fs::write(&path, OPENAI_TEMPLATES).map_err(io_err(&path))?;
+            manifest.files.templates = Some(TEMPLATES_FILE.into());
         }
         let path = new.join(embed::MANIFEST_FILE);
         let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");

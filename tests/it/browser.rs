@@ -99,6 +99,12 @@ fn search_click_and_play_in_headless_chromium() {
         "{log}"
     );
     assert!(log.contains("ok: a facet shows only its moments"), "{log}");
-    assert!(log.contains("ok: 'more like these' leaves the picked moment out"), "{log}");
-    assert!(log.contains("ok: a vocabulary saved in the editor retags the library"), "{log}");
+    assert!(
+        log.contains("ok: 'more like these' leaves the picked moment out"),
+        "{log}"
+    );
+    assert!(
+        log.contains("ok: a vocabulary saved in the editor retags the library"),
+        "{log}"
+    );
 }

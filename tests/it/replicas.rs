@@ -197,6 +197,14 @@ fn every_replica_imports_with_what_its_layout_says_and_embeds_like_its_reference
             let m = import(name, variant, &dest);
             check_manifest(name, &m, &r["expect"]);
             let e = Embedder::load(&dest, &common::cpu_options()).unwrap();
+            // An English CLIP (OpenAI's BPE ids) gets the paper's 80 prompt templates;
+            // the others (XLM-R, SigLIP's vocabularies) embed text as written.
+            let clip_bpe = m.text.start_id == Some(49406);
+            assert_eq!(
+                e.templates().map(<[String]>::len),
+                clip_bpe.then_some(80),
+                "{name}: prompt templates"
+            );
             let (t, i) = check_parity(&format!("{name} {}", variant.name()), &e, reference);
             report.push(format!("{name} {}: text {t:.6}, image {i:.6}", variant.name()));
         }
