@@ -35,12 +35,15 @@ pub use decode::{
 pub use embed::text::TextTokenizer;
 pub use embed::{
     Device, EmbedError, EmbedOptions, Embedder, Filter, ImageStream, Manifest, Padding, StreamOptions, preprocess,
-    runtime,
+    read_templates, runtime,
 };
 pub use image::RgbImage;
 pub use jobs::{IndexOptions, Queue as JobQueue, run_job};
 pub use modelhub::{ImportOptions, Variant, import as import_model};
+pub use search::calibrate::Vocabulary;
 pub use search::eval::{Report as EvalReport, Truth, answers as answers_truth};
+pub use search::probe::{Probe, train as train_probe};
+pub use search::tags::Tagger;
 pub use search::{MinScore, SearchRequest, search};
 pub use synth::{Codec, Colour, Rng, Scene, SceneSpan, Shape, VideoSpec, render};
 pub use util::median;

@@ -43,6 +43,7 @@ const DEFAULT_LABELS: &str = include_str!("labels.txt");
 /// A label vocabulary embedded by one model.
 #[derive(Debug)]
 pub struct Vocabulary {
+    /// The labels, in row order.
     pub labels: Vec<String>,
     dim: usize,
     /// `labels.len()` rows of `dim`, unit length.

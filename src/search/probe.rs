@@ -33,17 +33,21 @@ const STEPS: usize = 300;
 pub struct Probe {
     /// Weights over unit embeddings (not unit length).
     pub w: Vec<f32>,
+    /// The bias.
     pub b: f32,
+    /// The model's logit scale the weights are multiplied by.
     pub scale: f32,
     /// The lowest logit among the positives after training.
     pub weakest_positive: f32,
 }
 
 impl Probe {
+    /// The probe's logit for a unit vector.
     pub fn logit(&self, x: &[f32]) -> f32 {
         self.scale * dot(&self.w, x) + self.b
     }
 
+    /// The probability that a frame is like the positives.
     pub fn prob(&self, x: &[f32]) -> f32 {
         sigmoid(self.logit(x))
     }

@@ -108,14 +108,33 @@ pub struct Tagger {
     scale: f32,
     bias: Option<f32>,
     probes: Vec<(String, Probe)>,
+    /// What the tags were computed with (model, vocabulary, templates, probes, rule).
     pub stamp: String,
 }
 
 impl Tagger {
+    /// A tagger of a vocabulary judged against `judge` (the model's cut-off
+    /// vocabulary), with the model's logit scale and, for sigmoid models, its bias.
+    pub fn new(vocab: Arc<Vocabulary>, judge: Arc<Vocabulary>, scale: f32, bias: Option<f32>) -> Self {
+        Self {
+            vocab,
+            judge,
+            scale,
+            bias,
+            probes: Vec::new(),
+            stamp: String::new(),
+        }
+    }
+
     /// The labels of one frame's vector: (label, probability), best first.
     pub fn tags_of(&self, x: &[f32]) -> Vec<(String, f32)> {
         let scores = self.vocab.scores(x);
-        let (_, judge_best) = self.judge.best(x);
+        // The library's vocabulary is by default the model's own: one pass serves both.
+        let judge_best = if Arc::ptr_eq(&self.vocab, &self.judge) {
+            scores.iter().copied().fold(f32::MIN, f32::max)
+        } else {
+            self.judge.best(x).1
+        };
         let credible = |s: f32| self.scale * (s - judge_best) >= -MARGIN;
         let mut out: Vec<(String, f32)> = match self.bias {
             Some(bias) => scores
