@@ -319,18 +319,25 @@ fn download(frame: &ffmpeg::frame::Video) -> Result<ffmpeg::frame::Video, ffmpeg
     Ok(host)
 }
 
-/// A 16x16 grid of mean luma values: cheap to compute from the decoder's Y plane.
+/// A picture's fingerprint for shot detection and near-duplicate collapse: the mean
+/// luma of 16x16 cells and, for YUV pictures, the mean chroma (U and V) of the same
+/// cells. Chroma matters: a red shape on a green background changes luma little (87 vs
+/// 109) over a small area, and would collapse into the empty background by luma alone.
 #[derive(Clone)]
-struct Signature([f32; 256]);
+struct Signature {
+    luma: [f32; 256],
+    chroma: Option<Box<[f32; 512]>>,
+}
 
 impl Signature {
+    /// Mean absolute difference in levels (0..255): the larger of luma's and chroma's.
     fn diff(&self, other: &Signature) -> f32 {
-        self.0
-            .iter()
-            .zip(other.0.iter())
-            .map(|(a, b)| (a - b).abs())
-            .sum::<f32>()
-            / 256.0
+        let mean = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
+        let l = mean(&self.luma, &other.luma);
+        match (&self.chroma, &other.chroma) {
+            (Some(a), Some(b)) => l.max(mean(&a[..], &b[..])),
+            _ => l,
+        }
     }
 }
 
@@ -346,59 +353,123 @@ fn luma_depth(fmt: Pixel) -> Option<u32> {
     }
 }
 
+/// How a format keeps its chroma: planar U and V, or U and V interleaved in plane 1
+/// (`swap`: V first, NV21).
+enum ChromaLayout {
+    None,
+    Planar,
+    Interleaved { swap: bool },
+}
+
+fn chroma_layout(fmt: Pixel) -> ChromaLayout {
+    use Pixel::*;
+    match fmt {
+        GRAY8 => ChromaLayout::None,
+        NV12 | NV16 => ChromaLayout::Interleaved { swap: false },
+        NV21 => ChromaLayout::Interleaved { swap: true },
+        _ => ChromaLayout::Planar,
+    }
+}
+
+/// The 16x16 cell means of one plane: a 4x4 block of samples around each cell centre.
+/// `step` and `offset` pick samples of an interleaved plane (in samples); `bytes` is 1 or
+/// 2 (little-endian, shifted down by `shift`).
+#[allow(clippy::too_many_arguments)]
+fn cells(
+    data: &[u8],
+    stride: usize,
+    w: usize,
+    h: usize,
+    step: usize,
+    offset: usize,
+    bytes: usize,
+    shift: u32,
+) -> [f32; 256] {
+    let mut out = [0f32; 256];
+    for gy in 0..16 {
+        for gx in 0..16 {
+            let cy = (gy * h + h / 2) / 16;
+            let cx = (gx * w + w / 2) / 16;
+            let mut acc = 0u32;
+            for y in cy.saturating_sub(2)..(cy + 2).min(h) {
+                for x in cx.saturating_sub(2)..(cx + 2).min(w) {
+                    let i = y * stride + (x * step + offset) * bytes;
+                    acc += if bytes == 1 {
+                        data[i] as u32
+                    } else {
+                        (u16::from_le_bytes([data[i], data[i + 1]]) >> shift) as u32
+                    };
+                }
+            }
+            let n = ((cy + 2).min(h) - cy.saturating_sub(2)) * ((cx + 2).min(w) - cx.saturating_sub(2));
+            out[gy * 16 + gx] = acc as f32 / n.max(1) as f32;
+        }
+    }
+    out
+}
+
 fn signature(
     frame: &ffmpeg::frame::Video,
     fallback: &mut Option<scaling::Context>,
 ) -> Result<Signature, ffmpeg::Error> {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
-    let mut sig = [0f32; 256];
     if let Some(depth) = luma_depth(frame.format()) {
-        let stride = frame.stride(0);
-        let data = frame.data(0);
+        let bytes = if depth == 8 { 1 } else { 2 };
         let shift = depth - 8;
-        for gy in 0..16 {
-            for gx in 0..16 {
-                // Mean of a 4x4 block of pixels around the cell centre.
-                let cy = (gy * h + h / 2) / 16;
-                let cx = (gx * w + w / 2) / 16;
-                let mut acc = 0u32;
-                for y in cy.saturating_sub(2)..(cy + 2).min(h) {
-                    for x in cx.saturating_sub(2)..(cx + 2).min(w) {
-                        acc += if depth == 8 {
-                            data[y * stride + x] as u32
-                        } else {
-                            let i = y * stride + 2 * x;
-                            (u16::from_le_bytes([data[i], data[i + 1]]) >> shift) as u32
-                        };
-                    }
-                }
-                let n = ((cy + 2).min(h) - cy.saturating_sub(2)) * ((cx + 2).min(w) - cx.saturating_sub(2));
-                sig[gy * 16 + gx] = acc as f32 / n.max(1) as f32;
+        let luma = cells(frame.data(0), frame.stride(0), w, h, 1, 0, bytes, shift);
+        let chroma = match chroma_layout(frame.format()) {
+            ChromaLayout::None => None,
+            ChromaLayout::Planar if frame.planes() >= 3 => {
+                let (cw, ch) = (frame.plane_width(1) as usize, frame.plane_height(1) as usize);
+                let u = cells(frame.data(1), frame.stride(1), cw, ch, 1, 0, bytes, shift);
+                let v = cells(frame.data(2), frame.stride(2), cw, ch, 1, 0, bytes, shift);
+                Some(Box::new(concat(&u, &v)))
             }
-        }
-        return Ok(Signature(sig));
+            ChromaLayout::Interleaved { swap } if frame.planes() >= 2 => {
+                let (cw, ch) = (frame.plane_width(1) as usize, frame.plane_height(1) as usize);
+                let a = cells(frame.data(1), frame.stride(1), cw, ch, 2, 0, bytes, shift);
+                let b = cells(frame.data(1), frame.stride(1), cw, ch, 2, 1, bytes, shift);
+                Some(Box::new(if swap { concat(&b, &a) } else { concat(&a, &b) }))
+            }
+            _ => None,
+        };
+        return Ok(Signature { luma, chroma });
     }
-    // Other formats (RGB, palette, ...): let swscale make a 16x16 grey picture.
+    // Other formats (RGB, palette, ...): let swscale make a 16x16 YUV picture.
     let ctx = match fallback {
         Some(c) => c,
         None => fallback.insert(scaling::Context::get(
             frame.format(),
             frame.width(),
             frame.height(),
-            Pixel::GRAY8,
+            Pixel::YUV444P,
             16,
             16,
             scaling::Flags::AREA,
         )?),
     };
-    let mut grey = ffmpeg::frame::Video::empty();
-    ctx.run(frame, &mut grey)?;
-    for y in 0..16 {
-        for x in 0..16 {
-            sig[y * 16 + x] = grey.data(0)[y * grey.stride(0) + x] as f32;
+    let mut small = ffmpeg::frame::Video::empty();
+    ctx.run(frame, &mut small)?;
+    let plane = |p: usize| {
+        let mut out = [0f32; 256];
+        for y in 0..16 {
+            for x in 0..16 {
+                out[y * 16 + x] = small.data(p)[y * small.stride(p) + x] as f32;
+            }
         }
-    }
-    Ok(Signature(sig))
+        out
+    };
+    Ok(Signature {
+        luma: plane(0),
+        chroma: Some(Box::new(concat(&plane(1), &plane(2)))),
+    })
+}
+
+fn concat(a: &[f32; 256], b: &[f32; 256]) -> [f32; 512] {
+    let mut out = [0f32; 512];
+    out[..256].copy_from_slice(a);
+    out[256..].copy_from_slice(b);
+    out
 }
 
 /// Rotates packed RGB clockwise by 90, 180 or 270 degrees.

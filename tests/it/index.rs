@@ -201,12 +201,16 @@ fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
         misses.join("\n")
     );
 
-    // Human output: path  mm:ss.s-mm:ss.s  score  source  frame ID
+    // Human output: path  mm:ss.s-mm:ss.s  score  source  frame ID  [tags]
     let out = vs(&data, &["search", "a red circle", "-k", "3"]);
     let line = stdout(&out).lines().next().unwrap_or_default().to_string();
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert!(
-        fields.len() == 6 && fields[1].contains(':') && fields[2].parse::<f32>().is_ok() && fields[3] == "Visual",
+        line.ends_with("[a red circle]"),
+        "the moment's tags close the line: {line}"
+    );
+    assert!(
+        fields.len() >= 6 && fields[1].contains(':') && fields[2].parse::<f32>().is_ok() && fields[3] == "Visual",
         "{line}"
     );
     assert!(line.contains("frame "), "{line}");
@@ -613,4 +617,47 @@ fn empty_and_overlong_queries_are_rejected() {
     let out = vs(&data, &["search", "ok", "-k", "0"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("k must be between"), "{}", stderr(&out));
+}
+
+/// A small shape appearing on its own background changes little luma (red on green: 87
+/// against 109 levels, over 5% of a 16:9 frame), so shot detection and near-duplicate
+/// collapse must see chroma too: the shape's scene gets its own frame and is found.
+#[test]
+fn a_small_shape_appearing_on_the_same_background_is_a_new_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("appear.mp4");
+    let small = |mut s: vidseek::Scene| {
+        s.size = 0.35;
+        s.noise = 0.0;
+        s
+    };
+    let mut empty = vidseek::Scene::empty(vidseek::Colour::Green);
+    empty.noise = 0.0;
+    let spans = vidseek::VideoSpec {
+        width: 640,
+        height: 360,
+        ..vidseek::VideoSpec::new(vec![
+            (empty, 3.0),
+            (
+                small(vidseek::Scene::new(
+                    vidseek::Colour::Red,
+                    vidseek::Shape::Circle,
+                    vidseek::Colour::Green,
+                )),
+                3.0,
+            ),
+        ])
+    }
+    .write(&path)
+    .unwrap();
+    let data = tmp.path().join("data");
+    let (ok, report) = index_json(&data, &[&path]);
+    assert!(ok, "{report}");
+    let res = search_json(&data, "a red circle on a green background", 1);
+    let hit = &res["results"][0];
+    assert!(
+        hit_matches(hit, &path, &spans[1]),
+        "the circle's scene {:?}: {res}",
+        (spans[1].start, spans[1].end)
+    );
 }
