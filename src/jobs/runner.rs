@@ -169,6 +169,10 @@ impl JobRunner {
             if let Err(e) = drained {
                 tracing::error!("the switch queue: {e}");
             }
+            // Tags follow the new model (from its vectors, without decoding).
+            if let Err(e) = handle.block_on(crate::search::tags::ensure(&self.catalog, &self.model())) {
+                tracing::warn!("the tags were not brought up to date: {e}");
+            }
             if !Self::wait(rx) {
                 break;
             }

@@ -588,8 +588,8 @@ pub async fn search(
     if scope.is_empty() {
         return Ok(empty(req));
     }
-    // Tags are brought up to date first (usually nothing to do: indexing tags).
-    if let Err(e) = tags::ensure(catalog, &model).await {
+    // New footage is tagged first (usually nothing to do: the job runner tags).
+    if let Err(e) = tags::ensure_light(catalog, &model).await {
         tracing::warn!("the tags could not be brought up to date: {e}");
     }
     if let Some(frames) = tags::allowed_frames(catalog, &filters.tags, &filters.not_tags).await? {

@@ -281,15 +281,38 @@ pub async fn save_probe(catalog: &Catalog, p: SavedProbe) -> Result<(), SearchEr
     Ok(())
 }
 
+/// Videos a search tags itself at most (more are left to the job runner, `vidseek tags`
+/// and the label commands, which tag everything).
+const INLINE_VIDEOS: usize = 4;
+
 /// Brings every video's tags up to date (from the stored vectors); returns how many
 /// videos were tagged. One run at a time per process.
 pub async fn ensure(catalog: &Catalog, model: &Arc<Embedder>) -> Result<usize, SearchError> {
+    run(catalog, model, false).await
+}
+
+/// What a search does: tags the few videos indexed since (a search never waits for
+/// another tagging run, nor retags a whole library after a vocabulary or model change:
+/// until that is done, the tags are those stored).
+pub async fn ensure_light(catalog: &Catalog, model: &Arc<Embedder>) -> Result<usize, SearchError> {
+    run(catalog, model, true).await
+}
+
+async fn run(catalog: &Catalog, model: &Arc<Embedder>, light: bool) -> Result<usize, SearchError> {
     static RUNNING: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(Default::default);
     let tagger = tagger(catalog, model).await?;
-    if catalog.videos_to_tag(&tagger.stamp).await?.is_empty() {
+    let pending = catalog.videos_to_tag(&tagger.stamp).await?;
+    if pending.is_empty() || (light && pending.len() > INLINE_VIDEOS) {
         return Ok(0);
     }
-    let _one = RUNNING.lock().await;
+    let _one = if light {
+        match RUNNING.try_lock() {
+            Ok(g) => g,
+            Err(_) => return Ok(0),
+        }
+    } else {
+        RUNNING.lock().await
+    };
     let todo = catalog.videos_to_tag(&tagger.stamp).await?;
     let name = model.model_name().to_string();
     for &video in &todo {
