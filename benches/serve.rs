@@ -146,7 +146,10 @@ fn wrk(port: u16, conns: usize, secs: u64, script: &std::path::Path) -> Wrk {
 }
 
 fn main() {
-    let bin = util::root().join("target/release/vidseek");
+    // VIDSEEK_BIN: another build to measure (an A/B against an older commit).
+    let bin = std::env::var_os("VIDSEEK_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| util::root().join("target/release/vidseek"));
     assert!(bin.exists(), "build the release binary first: cargo build --release");
     let work = util::root().join("target/bench-serve");
     let data = work.join("data");

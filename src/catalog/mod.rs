@@ -615,9 +615,9 @@ impl Catalog {
         Ok(self.store.frames_tagged(label).await?)
     }
 
-    /// A video's tags: (frame start, frame end, label, probability), by frame.
-    pub async fn tags_of_video(&self, video: i64) -> Result<Vec<(f64, f64, String, f32)>, CatalogError> {
-        Ok(self.store.tags_of_video(video).await?)
+    /// The tags of the frames inside spans (video, start, end): (span index, label, probability).
+    pub async fn tags_in_spans(&self, spans: &[(i64, f64, f64)]) -> Result<Vec<(usize, String, f32)>, CatalogError> {
+        Ok(self.store.tags_in_spans(spans).await?)
     }
 
     /// Every frame id.

@@ -404,23 +404,23 @@ pub async fn allowed_frames(
 
 /// Puts each result's tags on it: the labels of its frames, most probable first.
 pub async fn attach(catalog: &Catalog, results: &mut [Segment]) -> Result<(), SearchError> {
-    let mut by_video: HashMap<i64, Vec<(f64, f64, String, f32)>> = HashMap::new();
-    for r in results.iter_mut() {
-        if !by_video.contains_key(&r.video_id) {
-            let tags = catalog.tags_of_video(r.video_id).await?;
-            by_video.insert(r.video_id, tags);
+    if results.is_empty() {
+        return Ok(());
+    }
+    let spans: Vec<(i64, f64, f64)> = results
+        .iter()
+        .map(|r| (r.video_id, r.start, r.end.max(r.start + 1e-9)))
+        .collect();
+    let mut best: Vec<Vec<(String, f32)>> = vec![Vec::new(); results.len()];
+    for (i, label, p) in catalog.tags_in_spans(&spans).await? {
+        match best[i].iter_mut().find(|(l, _)| *l == label) {
+            Some(b) => b.1 = b.1.max(p),
+            None => best[i].push((label, p)),
         }
-        let mut best: Vec<(String, f32)> = Vec::new();
-        for (start, end, label, p) in &by_video[&r.video_id] {
-            if *end > r.start && *start < r.end.max(r.start + 1e-9) {
-                match best.iter_mut().find(|(l, _)| l == label) {
-                    Some(b) => b.1 = b.1.max(*p),
-                    None => best.push((label.clone(), *p)),
-                }
-            }
-        }
-        best.sort_by(|a, b| b.1.total_cmp(&a.1));
-        r.tags = best.into_iter().map(|(l, _)| l).collect();
+    }
+    for (r, mut b) in results.iter_mut().zip(best) {
+        b.sort_by(|x, y| y.1.total_cmp(&x.1));
+        r.tags = b.into_iter().map(|(l, _)| l).collect();
     }
     Ok(())
 }
