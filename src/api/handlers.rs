@@ -310,7 +310,7 @@ pub async fn save_probe(state: web::Data<AppState>, body: web::Json<ProbeDto>) -
 /// Deletes a saved probe (and its tag).
 pub async fn delete_probe(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse> {
     let name = name.into_inner();
-    if !state.catalog.delete_probe(&name).await? {
+    if !search::tags::delete_probe(&state.catalog, &name).await? {
         return Err(ApiError::not_found(format!("no saved probe is named {name:?}")));
     }
     search::tags::ensure(&state.catalog, &state.runner.model()).await?;

@@ -92,10 +92,12 @@ pub async fn set_labels(catalog: &Catalog, text: Option<&str>) -> Result<Vec<Str
         Some(t) => {
             let labels = check_labels(t)?;
             catalog.set_setting(SETTING, &labels.join("\n")).await?;
+            invalidate(catalog);
             Ok(labels)
         }
         None => {
             catalog.set_setting(SETTING, "").await?;
+            invalidate(catalog);
             Ok(Vec::new())
         }
     }
@@ -169,8 +171,7 @@ impl Tagger {
 /// The tagger of the library's vocabulary, probes and model (cached while they stay).
 pub async fn tagger(catalog: &Catalog, model: &Arc<Embedder>) -> Result<Arc<Tagger>, SearchError> {
     static CACHE: LazyLock<Mutex<HashMap<String, Arc<Tagger>>>> = LazyLock::new(Default::default);
-    let (labels, _) = labels(catalog, model).await?;
-    let saved = catalog.probes().await?;
+    let (labels, saved) = inputs(catalog, model).await?;
     let set = prompts::resolve(&Templates::Auto, model);
     let mut h = crate::util::fnv1a(crate::util::FNV_OFFSET, RULE.as_bytes());
     for l in &labels {
@@ -208,6 +209,47 @@ pub async fn tagger(catalog: &Catalog, model: &Arc<Embedder>) -> Result<Arc<Tagg
     }
     cache.insert(stamp, t.clone());
     Ok(t)
+}
+
+/// How long a search trusts the vocabulary and probes it read (changes made through
+/// this process are seen at once; another process's `labels set` within this time).
+const INPUTS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+type Inputs = (Vec<String>, Vec<SavedProbe>);
+static INPUTS: LazyLock<Mutex<HashMap<std::path::PathBuf, (std::time::Instant, Inputs)>>> =
+    LazyLock::new(Default::default);
+/// Per data folder: the directory and stamp of the last check that found every video
+/// tagged (the directory is replaced on every change, so holding it names the state).
+type Tagged = (Arc<crate::catalog::Directory>, String);
+static TAGGED: LazyLock<Mutex<HashMap<std::path::PathBuf, Tagged>>> = LazyLock::new(Default::default);
+
+/// Forgets what searches cached about the vocabulary, the probes and the tagged videos.
+fn invalidate(catalog: &Catalog) {
+    INPUTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&catalog.data_dir);
+    TAGGED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&catalog.data_dir);
+}
+
+/// The vocabulary and the saved probes (read at most every `INPUTS_TTL`).
+async fn inputs(catalog: &Catalog, model: &Embedder) -> Result<Inputs, SearchError> {
+    if let Some((at, i)) = INPUTS.lock().unwrap_or_else(|e| e.into_inner()).get(&catalog.data_dir)
+        && at.elapsed() < INPUTS_TTL
+    {
+        return Ok(i.clone());
+    }
+    let (labels, _) = labels(catalog, model).await?;
+    let saved = catalog.probes().await?;
+    let i = (labels, saved);
+    INPUTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(catalog.data_dir.clone(), (std::time::Instant::now(), i.clone()));
+    Ok(i)
 }
 
 /// Trains a probe from its examples (frame ids) and text.
@@ -278,7 +320,15 @@ pub async fn save_probe(catalog: &Catalog, p: SavedProbe) -> Result<(), SearchEr
             ..p
         })
         .await?;
+    invalidate(catalog);
     Ok(())
+}
+
+/// Deletes a saved probe; false when there was none of that name.
+pub async fn delete_probe(catalog: &Catalog, name: &str) -> Result<bool, SearchError> {
+    let gone = catalog.delete_probe(name).await?;
+    invalidate(catalog);
+    Ok(gone)
 }
 
 /// Videos a search tags itself at most (more are left to the job runner, `vidseek tags`
@@ -301,8 +351,25 @@ pub async fn ensure_light(catalog: &Catalog, model: &Arc<Embedder>) -> Result<us
 async fn run(catalog: &Catalog, model: &Arc<Embedder>, light: bool) -> Result<usize, SearchError> {
     static RUNNING: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(Default::default);
     let tagger = tagger(catalog, model).await?;
+    let dir = catalog.directory();
+    if light
+        && TAGGED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&catalog.data_dir)
+            .is_some_and(|(d, s)| Arc::ptr_eq(d, &dir) && *s == tagger.stamp)
+    {
+        return Ok(0); // nothing changed since every video was found tagged
+    }
     let pending = catalog.videos_to_tag(&tagger.stamp).await?;
-    if pending.is_empty() || (light && pending.len() > INLINE_VIDEOS) {
+    if pending.is_empty() {
+        TAGGED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(catalog.data_dir.clone(), (dir, tagger.stamp.clone()));
+        return Ok(0);
+    }
+    if light && pending.len() > INLINE_VIDEOS {
         return Ok(0);
     }
     let _one = if light {
