@@ -132,7 +132,7 @@ fn path_of(r: &Value) -> &str {
 
 /// The eval rule (the same as `vidseek eval`'s): the same file, half the shorter span
 /// overlapping, or the peak inside.
-fn hit_is(r: &Value, path: &Path, span: &SceneSpan) -> bool {
+pub fn hit_is(r: &Value, path: &Path, span: &SceneSpan) -> bool {
     let t = vidseek::Truth {
         query: String::new(),
         path: path.display().to_string(),

@@ -15,6 +15,7 @@ use vidseek::{Codec, Colour, Scene, SceneSpan, Shape, VideoSpec};
 use crate::common::{copy_dir, stderr, stdout};
 use crate::http::Server;
 use crate::index::{index_json, vs};
+use crate::search::hit_is;
 
 struct Library {
     _tmp: tempfile::TempDir,
@@ -132,22 +133,6 @@ fn search(data: &Path, args: &[&str]) -> Value {
 
 fn results(v: &Value) -> Vec<Value> {
     v["results"].as_array().unwrap().clone()
-}
-
-fn hit_is(r: &Value, path: &Path, span: &SceneSpan) -> bool {
-    let t = vidseek::Truth {
-        query: String::new(),
-        path: path.display().to_string(),
-        start: span.start,
-        end: span.end,
-    };
-    vidseek::answers_truth(
-        r["path"].as_str().unwrap(),
-        r["start"].as_f64().unwrap(),
-        r["end"].as_f64().unwrap(),
-        r["peak"].as_f64().unwrap(),
-        &t,
-    )
 }
 
 /// The scene a result lies in (by the eval rule), if any.
@@ -270,14 +255,13 @@ fn tags_are_counted_filter_searches_and_exclude() {
 fn tags_are_recomputed_from_stored_vectors_when_the_vocabulary_changes() {
     let lib = library();
     let tmp = tempfile::tempdir().unwrap();
+    // A library of its own, indexed, then its videos deleted: nothing can be decoded again.
+    let root = tmp.path().join("lib");
+    copy_dir(&lib.root, &root);
     let data = tmp.path().join("data");
-    copy_dir(&lib.data, &data);
-    // The videos are gone: nothing can be decoded again.
-    let moved = tmp.path().join("elsewhere");
-    copy_dir(&lib.root, &moved);
-    let gone = tmp.path().join("gone");
-    std::fs::rename(&moved, &gone).unwrap();
-    std::fs::remove_dir_all(&gone).unwrap();
+    let (ok, report) = index_json(&data, &[&root]);
+    assert!(ok, "{report}");
+    std::fs::remove_dir_all(&root).unwrap();
     let file = tmp.path().join("few.txt");
     std::fs::write(&file, "a yellow star\na red circle\n").unwrap();
     let out = vs(&data, &["labels", "set", file.to_str().unwrap()]);
