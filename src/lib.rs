@@ -38,6 +38,7 @@ pub use embed::{
     read_templates, runtime,
 };
 pub use image::RgbImage;
+pub use index::{HnswParams, VectorBackend, VectorIndex};
 pub use jobs::{IndexOptions, Queue as JobQueue, run_job};
 pub use modelhub::{ImportOptions, Variant, import as import_model};
 pub use search::calibrate::Vocabulary;
@@ -46,4 +47,4 @@ pub use search::probe::{Probe, train as train_probe};
 pub use search::tags::Tagger;
 pub use search::{MinScore, SearchRequest, search};
 pub use synth::{Codec, Colour, Rng, Scene, SceneSpan, Shape, VideoSpec, render};
-pub use util::median;
+pub use util::{median, trim_heap};

@@ -92,3 +92,46 @@ mod tests {
         assert!((dot(&a, &b) - plain).abs() < 1e-5, "{} vs {plain}", dot(&a, &b));
     }
 }
+
+/// Returns the heap's free pages to the system (glibc's `malloc_trim`): after a bulk
+/// index build, whose transient batches were freed between long-lived graph nodes.
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+/// Searches running in this process: background work (indexing) yields to them.
+static SEARCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Held while a search runs (see [`yield_to_searches`]).
+pub struct Searching(());
+
+impl Drop for Searching {
+    fn drop(&mut self) {
+        SEARCHES.fetch_sub(1, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Marks a search as running until the guard is dropped.
+pub fn searching() -> Searching {
+    SEARCHES.fetch_add(1, std::sync::atomic::Ordering::Acquire);
+    Searching(())
+}
+
+/// Waits while searches run, at most `max`: indexing calls it between frames and
+/// batches, so that on a small machine a search does not queue behind a batch of image
+/// inference and decoding (it never stops indexing for longer than `max` at a time).
+pub fn yield_to_searches(max: std::time::Duration) {
+    let t0 = std::time::Instant::now();
+    while SEARCHES.load(std::sync::atomic::Ordering::Acquire) > 0 && t0.elapsed() < max {
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    }
+}

@@ -6,6 +6,7 @@
 //!
 //! Used by both orchestrators: `jobs` writes through it, `search` reads through it.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -14,6 +15,7 @@ use crate::index::{IndexError, TextDoc, TextIndex, VectorBackend, VectorIndex};
 
 // The store is the catalog's alone: everything reads and writes through the catalog.
 mod directory;
+mod frames;
 mod queue;
 #[path = "../store/mod.rs"]
 mod store;
@@ -112,6 +114,8 @@ pub struct Catalog {
     text: TextIndex,
     /// The videos with their frame runs, in memory (a snapshot per read).
     directory: RwLock<Arc<Directory>>,
+    /// Frames and tags of recently searched videos.
+    frames: frames::FrameCache,
     /// Held by every change to the library (store write plus index updates), so the
     /// store and both indexes see changes in the same order: a video deleted while it is
     /// being written can never leave its texts or vectors behind.
@@ -191,6 +195,7 @@ impl Catalog {
             vectors: RwLock::new(vectors),
             text,
             directory: RwLock::new(Arc::new(directory)),
+            frames: Default::default(),
             writes: tokio::sync::Mutex::new(()),
             _lock: lock,
         })
@@ -246,6 +251,7 @@ impl Catalog {
         fresh.checkpoint(&self.data_dir.join("vectors"), generation)?;
         *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         *self.active.write().unwrap_or_else(|e| e.into_inner()) = (s.model.clone(), s.dim);
+        self.frames.clear();
         self.set_directory(load_directory(&self.store).await?);
         Ok(stale)
     }
@@ -280,6 +286,7 @@ impl Catalog {
             })
             .collect();
         let replaced: Vec<i64> = w.replaced_video.into_iter().collect();
+        self.frames.forget(&[&[id][..], &replaced].concat());
         self.text.update(&replaced, &texts, generation)?;
         let listed = Listed {
             id,
@@ -302,6 +309,7 @@ impl Catalog {
             return Ok(false);
         };
         self.vectors.write().unwrap_or_else(|e| e.into_inner()).delete(&frames);
+        self.frames.forget(&[id]);
         self.text.update(&[id], &[], generation)?;
         let next = self.directory().with([], &[id]);
         self.set_directory(next);
@@ -442,12 +450,88 @@ impl Catalog {
 
     /// A video's frames in order.
     pub async fn frames_of(&self, video: i64) -> Result<Vec<Frame>, CatalogError> {
-        Ok(self.store.frames_of(video).await?)
+        Ok(self.video_frames(video).await?.frames.clone())
     }
 
-    /// Frames by id (deleted ones are absent).
+    /// A video's frames and their tags, from memory after the first read.
+    pub async fn video_frames(&self, video: i64) -> Result<Arc<frames::VideoFrames>, CatalogError> {
+        if let Some(f) = self.frames.get(video) {
+            return Ok(f);
+        }
+        let epoch = self.frames.epoch();
+        let f = Arc::new(frames::VideoFrames::new(
+            self.store.frames_of(video).await?,
+            self.store.tags_of_video(video).await?,
+        ));
+        self.frames.put(video, f.clone(), epoch);
+        Ok(f)
+    }
+
+    /// The videos (in the directory) owning `frames`, those not in memory yet read in
+    /// one go (None when they hold too many frames for that: the caller asks the store
+    /// for just the rows it needs).
+    async fn videos_of_frames(
+        &self,
+        frames: impl Iterator<Item = i64>,
+    ) -> Result<Option<HashMap<i64, Arc<frames::VideoFrames>>>, CatalogError> {
+        const MAX_FRAMES_READ: i64 = 50_000;
+        let dir = self.directory();
+        let mut out: HashMap<i64, Arc<frames::VideoFrames>> = HashMap::new();
+        let mut missing: Vec<i64> = Vec::new();
+        let mut to_read = 0;
+        for f in frames {
+            let Some(v) = dir.video_of(f) else { continue };
+            if out.contains_key(&v.id) || missing.contains(&v.id) {
+                continue;
+            }
+            match self.frames.get(v.id) {
+                Some(c) => {
+                    out.insert(v.id, c);
+                }
+                None => {
+                    missing.push(v.id);
+                    to_read += v.frames;
+                }
+            }
+        }
+        if to_read > MAX_FRAMES_READ {
+            return Ok(None);
+        }
+        if !missing.is_empty() {
+            let epoch = self.frames.epoch();
+            let rows = self.store.frames_of_videos(&missing).await?;
+            let tags = self.store.tags_of_videos(&missing).await?;
+            let mut by_video: HashMap<i64, (Vec<Frame>, Vec<(i64, String, f32)>)> = HashMap::new();
+            for f in rows {
+                by_video.entry(f.video_id).or_default().0.push(f);
+            }
+            for t in tags {
+                if let Some(v) = dir.video_of(t.0)
+                    && let Some(e) = by_video.get_mut(&v.id)
+                {
+                    e.1.push(t);
+                }
+            }
+            for id in missing {
+                let (f, t) = by_video.remove(&id).unwrap_or_default();
+                let v = Arc::new(frames::VideoFrames::new(f, t));
+                self.frames.put(id, v.clone(), epoch);
+                out.insert(id, v);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Frames by id (deleted ones are absent), in the order asked.
     pub async fn frames_by_ids(&self, ids: &[i64]) -> Result<Vec<Frame>, CatalogError> {
-        Ok(self.store.frames_by_ids(ids).await?)
+        let Some(videos) = self.videos_of_frames(ids.iter().copied()).await? else {
+            return Ok(self.store.frames_by_ids(ids).await?);
+        };
+        let dir = self.directory();
+        Ok(ids
+            .iter()
+            .filter_map(|id| videos.get(&dir.video_of(*id)?.id)?.frame(*id).cloned())
+            .collect())
     }
 
     /// The cosine of `query` (embedded with `model`) with each of a video's frames:
@@ -458,15 +542,15 @@ impl Catalog {
         model: &str,
         query: &[f32],
     ) -> Result<Vec<(Frame, f32)>, CatalogError> {
-        let vectors: std::collections::HashMap<i64, Vec<f32>> =
-            self.store.vectors_of(video, model).await?.into_iter().collect();
-        Ok(self
-            .frames_of(video)
-            .await?
-            .into_iter()
+        let frames = self.video_frames(video).await?;
+        let ids: Vec<i64> = frames.frames.iter().map(|f| f.id).collect();
+        let vectors: HashMap<i64, Vec<f32>> = self.vectors_by_ids(model, &ids).await?.into_iter().collect();
+        Ok(frames
+            .frames
+            .iter()
             .filter_map(|f| {
                 let s = vectors.get(&f.id).map(|v| crate::util::dot(query, v))?;
-                Some((f, s))
+                Some((f.clone(), s))
             })
             .collect())
     }
@@ -552,6 +636,7 @@ impl Catalog {
         for v in videos {
             self.store.put_video(v, &model).await?;
         }
+        self.frames.clear();
         self.set_directory(load_directory(&self.store).await?);
         Ok(())
     }
@@ -572,6 +657,15 @@ impl Catalog {
 
     /// Stored vectors of `model` for frames (deleted ones are absent).
     pub async fn vectors_by_ids(&self, model: &str, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>, CatalogError> {
+        {
+            // The active model's vectors are beside the vector index: no store round trip.
+            let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+            if v.model() == model
+                && let Some(found) = v.vectors(ids)
+            {
+                return Ok(found);
+            }
+        }
         Ok(self.store.vectors_by_ids(model, ids).await?)
     }
 
@@ -602,7 +696,9 @@ impl Catalog {
 
     /// Replaces a video's tags: (frame id, label, probability).
     pub async fn put_tags(&self, video: i64, stamp: &str, tags: &[(i64, String, f32)]) -> Result<(), CatalogError> {
-        Ok(self.store.put_tags(video, stamp, tags).await?)
+        let done = self.store.put_tags(video, stamp, tags).await;
+        self.frames.forget(&[video]);
+        Ok(done?)
     }
 
     /// Every tagged frame: (label, video id, frame seq, frame id).
@@ -617,7 +713,20 @@ impl Catalog {
 
     /// The tags of the frames inside spans (video, start, end): (span index, label, probability).
     pub async fn tags_in_spans(&self, spans: &[(i64, f64, f64)]) -> Result<Vec<(usize, String, f32)>, CatalogError> {
-        Ok(self.store.tags_in_spans(spans).await?)
+        let dir = self.directory();
+        let firsts = spans.iter().filter_map(|(v, _, _)| dir.get(*v).map(|l| l.first_frame));
+        let Some(videos) = self.videos_of_frames(firsts).await? else {
+            return Ok(self.store.tags_in_spans(spans).await?);
+        };
+        let mut out = Vec::new();
+        for (i, (v, start, end)) in spans.iter().enumerate() {
+            if let Some(frames) = videos.get(v) {
+                for (_, tags) in frames.within(*start, *end) {
+                    out.extend(tags.iter().map(|(l, p)| (i, l.to_string(), *p)));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Every frame id.
@@ -807,9 +916,15 @@ async fn open_vectors(
     let generation = store.generation().await?;
     let live = store.counts().await?.frames as usize;
     // The default backend: HNSW in memory, persisted beside the database.
-    let fresh = || -> Box<dyn VectorBackend> { Box::new(VectorIndex::new(model, dim, live)) };
-    let loaded: Option<Box<dyn VectorBackend>> = match VectorIndex::load(&dir, model, dim) {
-        Ok(v) => v.map(|v| Box::new(v) as Box<dyn VectorBackend>),
+    let writable = access == Access::Write;
+    let fresh = || -> Box<dyn VectorBackend> {
+        Box::new(VectorIndex::create(model, dim, live, writable.then_some(dir.as_path())))
+    };
+    let loaded: Option<Box<dyn VectorBackend>> = match VectorIndex::load(&dir, model, dim, writable) {
+        Ok(v) => {
+            crate::util::trim_heap(); // the loader's read buffers
+            v.map(|v| Box::new(v) as Box<dyn VectorBackend>)
+        }
         Err(e) => {
             tracing::warn!("{e}");
             None
@@ -859,6 +974,9 @@ async fn fill_from_store(
     store: &Store,
 ) -> Result<Box<dyn VectorBackend>, CatalogError> {
     catch_up(idx.as_mut(), store).await?;
+    // The batches read from the store are freed between the graph's nodes: give the
+    // pages back rather than keep them resident.
+    crate::util::trim_heap();
     Ok(idx)
 }
 
@@ -896,7 +1014,10 @@ async fn check_recall(idx: &dyn VectorBackend, store: &Store) -> Result<bool, Ca
         sample.push((id, v));
         after = id + step - 1;
     }
-    let recall = idx.self_recall(&sample, 64);
+    // A wide beam: this looks for points the graph lost (hnsw_rs can leave some
+    // unreachable under contention), not for a narrow search's misses, which a rebuild
+    // with the same parameters would not mend.
+    let recall = idx.self_recall(&sample, 512);
     tracing::debug!("vector index self-recall {recall:.3} on {} frames", sample.len());
     Ok(recall >= MIN_SELF_RECALL)
 }

@@ -8,7 +8,7 @@ pub mod vector;
 use std::path::{Path, PathBuf};
 
 pub use text::{LexicalQuery, TextDoc, TextHit, TextIndex};
-pub use vector::{VectorBackend, VectorIndex};
+pub use vector::{HnswParams, VectorBackend, VectorIndex};
 
 /// Errors of the derived indexes. None of them loses data: the store is the source of
 /// truth and every index can be rebuilt from it.

@@ -1,30 +1,61 @@
 //! `index::vector`: the approximate nearest-neighbour index over frame vectors (the only
 //! importer of hnsw_rs). Points are frame ids; scores are cosine similarities (the
-//! vectors are L2-normalised, the distance is 1 - dot).
+//! vectors are L2-normalised).
 //!
-//! Persisted next to the database as `<base>.hnsw.graph` / `<base>.hnsw.data` plus
-//! `vectors.json`, which records the store generation it matches, the model, the
-//! dimension, the highest frame id it holds and a fingerprint of both files. A
-//! missing, foreign or damaged dump is reported as such so the caller rebuilds it from
-//! the store. hnsw_rs cannot delete points: deleted frames stay in the graph as
-//! tombstones that the caller filters at query time, and a rebuild drops them.
+//! The graph holds each vector quantised to int8 with its own scale (`dim` bytes plus 4,
+//! a quarter of float32), compared by an int8 dot product; the exact float32 vectors lie
+//! in an append-only file beside it (`<name>.exact`, slot order = insertion order, which
+//! is frame-id order) and are read back, by positional reads, only to rescore the
+//! graph's candidates and to hand search the vectors of its moments. Searches therefore
+//! rank by exact cosines, while the graph in memory is small and fast to build.
+//!
+//! Persisted next to the database as `<base>.hnsw.graph` / `<base>.hnsw.data` (the
+//! graph and its int8 vectors), `<base>.ids` (the frame id of each slot of the exact
+//! file) plus `vectors.json`, which records the store generation it matches, the model,
+//! the dimension, the highest frame id it holds, the exact file and its slot count, and a
+//! fingerprint of the dump. A missing, foreign or damaged dump is reported as such so the
+//! caller rebuilds it from the store. hnsw_rs cannot delete points: deleted frames stay
+//! in the graph as tombstones that the caller filters at query time, and a rebuild drops
+//! them.
 
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use hnsw_rs::hnswio::HnswIo;
-use hnsw_rs::prelude::{AnnT, DistDot, Hnsw};
+use hnsw_rs::prelude::{AnnT, Distance, Hnsw};
 use serde::{Deserialize, Serialize};
 
 use super::IndexError;
 
-/// Neighbours per node (M) and build beam width.
-const MAX_CONNECTIONS: usize = 24;
-const EF_CONSTRUCTION: usize = 200;
+/// How the graph is built: neighbours per node (M; twice as many on the bottom layer)
+/// and the build beam width. The default was chosen by `cargo bench --bench hnsw`
+/// (recall@10, self-recall, build time and memory on shot-structured vectors; README).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HnswParams {
+    /// M: neighbours kept per node on the upper layers (2M on the bottom one).
+    pub max_connections: usize,
+    /// Candidates considered when a node's neighbours are chosen.
+    pub ef_construction: usize,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        Self {
+            max_connections: 24,
+            ef_construction: 160,
+        }
+    }
+}
 /// hnsw_rs dumps only indexes made with its maximum layer count.
 const MAX_LAYERS: usize = 16;
 const META_FILE: &str = "vectors.json";
-const FORMAT: u32 = 1;
+/// 2: int8 graph + exact float32 file (format 1, float32 in the graph, is rebuilt).
+const FORMAT: u32 = 2;
+/// A checkpoint leaves the dump as it is while at most this many points (and 1% of the
+/// graph) were added since it: about an hour of video, added again from the store on
+/// the next open in a few seconds, against rewriting a graph of a million points.
+const DEFER_POINTS: usize = 4096;
 
 /// What `vectors.json` says about the dump beside it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -34,13 +65,313 @@ pub struct VectorMeta {
     pub generation: u64,
     pub model: String,
     pub dim: usize,
-    /// Points in the graph (live frames plus tombstones).
+    /// Points in the graph (live frames plus tombstones), = slots of the exact file.
     pub points: usize,
     /// Highest frame id in the graph: frames above it are not indexed yet.
     pub max_frame_id: i64,
     /// File basename of the dump (empty when `points` is 0).
     pub basename: String,
+    /// File name of the exact vectors (its first `points` slots are this dump's).
+    #[serde(default)]
+    pub exact: String,
     pub fingerprint: String,
+}
+
+/// The int8 form of a unit vector as the graph holds it: `round(x / s)` per value with
+/// `s = max|x| / 127`, followed by the 4 bytes of `s` (so the distance needs no side table).
+pub fn quantise(v: &[f32]) -> Vec<i8> {
+    let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let s = if max > 0.0 { max / 127.0 } else { 1.0 };
+    let mut q: Vec<i8> = v.iter().map(|x| (x / s).round().clamp(-127.0, 127.0) as i8).collect();
+    q.extend(s.to_le_bytes().map(|b| b as i8));
+    q
+}
+
+fn scale_of(tail: &[i8]) -> f32 {
+    f32::from_le_bytes([tail[0] as u8, tail[1] as u8, tail[2] as u8, tail[3] as u8])
+}
+
+/// `1 - cosine` of two [`quantise`]d vectors, from an integer dot product.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DistQ8;
+
+impl Distance<i8> for DistQ8 {
+    fn eval(&self, a: &[i8], b: &[i8]) -> f32 {
+        let n = a.len().min(b.len()).saturating_sub(4);
+        let d = dot_i8(&a[..n], &b[..n]) as f32 * scale_of(&a[n..]) * scale_of(&b[n..]);
+        (1.0 - d).max(0.0)
+    }
+}
+
+/// Integer dot product; AVX2 (widening multiply-add, 32 values a step) where the CPU has it.
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked above); the body is plain Rust.
+        return unsafe { dot_i8_avx2(a, b) };
+    }
+    dot_i8_plain(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
+    dot_i8_plain(a, b)
+}
+
+#[inline(always)]
+fn dot_i8_plain(a: &[i8], b: &[i8]) -> i32 {
+    // Chunks of 32 with i16 products summed in i32 lanes vectorise to vpmaddwd.
+    let mut acc = [0i32; 16];
+    let (ca, cb) = (a.chunks_exact(32), b.chunks_exact(32));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..16 {
+            acc[i] += x[2 * i] as i16 as i32 * y[2 * i] as i16 as i32
+                + x[2 * i + 1] as i16 as i32 * y[2 * i + 1] as i16 as i32;
+        }
+    }
+    acc.iter().sum::<i32>() + ra.iter().zip(rb).map(|(x, y)| *x as i32 * *y as i32).sum::<i32>()
+}
+
+/// The exact float32 vectors, one slot per point in insertion (= frame id) order: in a
+/// file of the data folder when the index may write there, else (a read-only folder, an
+/// index not yet saved anywhere) the slots beyond the file's are kept in memory.
+struct Exact {
+    dim: usize,
+    /// Frame id of each slot, increasing.
+    ids: Vec<i64>,
+    /// The file and its name in `dir`, when there is one.
+    file: Option<(File, PathBuf)>,
+    /// Slots in the file.
+    file_slots: usize,
+    /// Whether slots may be appended to the file (false: kept in `tail`).
+    writable: bool,
+    tail: Vec<f32>,
+}
+
+impl Drop for Exact {
+    fn drop(&mut self) {
+        // A build that never reached a checkpoint leaves nothing behind.
+        if let Some((_, p)) = &self.file
+            && p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("building-"))
+        {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Exact {
+    /// An empty store; `dir`: where its file goes (a temporary name until a checkpoint).
+    fn new(dim: usize, dir: Option<&Path>) -> Self {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let file = dir.and_then(|d| {
+            std::fs::create_dir_all(d).ok()?;
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let p = d.join(format!("building-{}-{n}.exact", std::process::id()));
+            let f = File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&p)
+                .ok()?;
+            Some((f, p))
+        });
+        Self {
+            dim,
+            ids: Vec::new(),
+            writable: file.is_some(),
+            file,
+            file_slots: 0,
+            tail: Vec::new(),
+        }
+    }
+
+    fn row_bytes(&self) -> u64 {
+        self.dim as u64 * 4
+    }
+
+    fn append(&mut self, items: &[(i64, &[f32])]) -> Result<(), IndexError> {
+        if let Some(last) = self.ids.last()
+            && items.first().is_some_and(|(id, _)| id <= last)
+        {
+            return Err(IndexError::Stale(format!(
+                "frame {} offered after frame {last}: the vector index takes frames in id order",
+                items[0].0
+            )));
+        }
+        if self.writable
+            && let Some((f, p)) = &self.file
+        {
+            let mut buf = Vec::with_capacity(items.len() * self.dim * 4);
+            for (_, v) in items {
+                for x in *v {
+                    buf.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+            f.write_all_at(&buf, self.file_slots as u64 * self.row_bytes())
+                .map_err(|e| IndexError::io(p, e))?;
+            self.file_slots += items.len();
+        } else {
+            for (_, v) in items {
+                self.tail.extend_from_slice(v);
+            }
+        }
+        self.ids.extend(items.iter().map(|(id, _)| *id));
+        Ok(())
+    }
+
+    fn slot(&self, id: i64) -> Option<usize> {
+        self.ids.binary_search(&id).ok()
+    }
+
+    /// The exact vector of frame `id` (None: not held, or the file cannot be read).
+    fn get(&self, id: i64) -> Option<Vec<f32>> {
+        let slot = self.slot(id)?;
+        if slot >= self.file_slots {
+            let at = (slot - self.file_slots) * self.dim;
+            return Some(self.tail[at..at + self.dim].to_vec());
+        }
+        let (f, p) = self.file.as_ref()?;
+        let mut buf = vec![0u8; self.dim * 4];
+        if let Err(e) = f.read_exact_at(&mut buf, slot as u64 * self.row_bytes()) {
+            tracing::warn!("{}: {e}", p.display());
+            return None;
+        }
+        Some(
+            buf.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        )
+    }
+
+    /// The exact vectors of frames `ids` (absent ones skipped), consecutive slots read
+    /// together (a video's frames lie side by side).
+    fn get_many(&self, ids: &[i64]) -> Vec<(i64, Vec<f32>)> {
+        let mut slots: Vec<(usize, i64)> = ids.iter().filter_map(|id| Some((self.slot(*id)?, *id))).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let mut out = Vec::with_capacity(slots.len());
+        let mut i = 0;
+        while i < slots.len() {
+            let mut j = i + 1;
+            while j < slots.len() && slots[j].0 == slots[j - 1].0 + 1 && slots[j].0 < self.file_slots && j - i < 4096 {
+                j += 1;
+            }
+            let (first, n) = (slots[i].0, j - i);
+            if first < self.file_slots && n > 1 {
+                let Some((f, p)) = self.file.as_ref() else { break };
+                let mut buf = vec![0u8; n * self.dim * 4];
+                if let Err(e) = f.read_exact_at(&mut buf, first as u64 * self.row_bytes()) {
+                    tracing::warn!("{}: {e}", p.display());
+                    return out;
+                }
+                for (k, row) in buf.chunks_exact(self.dim * 4).enumerate() {
+                    let v = row
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect();
+                    out.push((slots[i + k].1, v));
+                }
+            } else if let Some(v) = self.get(slots[i].1) {
+                out.push((slots[i].1, v));
+                j = i + 1;
+            }
+            i = j;
+        }
+        out
+    }
+
+    /// Makes every slot durable in `dir` under `name` (a file of another folder, or
+    /// slots held in memory, are copied into a new file first). Returns the file name.
+    fn persist(&mut self, dir: &Path, name: &str) -> Result<String, IndexError> {
+        let in_dir = self.writable && self.file.as_ref().is_some_and(|(_, p)| p.parent() == Some(dir));
+        if !in_dir {
+            let p = dir.join(format!("building-{}-copy.exact", std::process::id()));
+            let f = File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&p)
+                .map_err(|e| IndexError::io(&p, e))?;
+            let mut at = 0u64;
+            if let Some((old, _)) = &self.file {
+                let mut buf = vec![0u8; 1 << 20];
+                let end = self.file_slots as u64 * self.row_bytes();
+                while at < end {
+                    let n = ((end - at) as usize).min(buf.len());
+                    old.read_exact_at(&mut buf[..n], at)
+                        .map_err(|e| IndexError::io(&p, e))?;
+                    f.write_all_at(&buf[..n], at).map_err(|e| IndexError::io(&p, e))?;
+                    at += n as u64;
+                }
+            }
+            let mut buf = Vec::with_capacity(self.tail.len() * 4);
+            for x in &self.tail {
+                buf.extend_from_slice(&x.to_le_bytes());
+            }
+            f.write_all_at(&buf, at).map_err(|e| IndexError::io(&p, e))?;
+            self.file = Some((f, p));
+            self.file_slots = self.ids.len();
+            self.tail = Vec::new();
+            self.writable = true;
+        }
+        let (f, p) = self.file.as_mut().expect("a file now");
+        f.sync_data().map_err(|e| IndexError::io(p, e))?;
+        let is_named = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| !n.starts_with("building-"));
+        if !is_named {
+            let target = dir.join(name);
+            std::fs::rename(&*p, &target).map_err(|e| IndexError::io(&target, e))?;
+            *p = target;
+        }
+        Ok(p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string())
+    }
+
+    /// The exact file `name` in `dir` holding (at least) `ids.len()` slots. Slots past
+    /// them (written after the last checkpoint) are cut off when `writable`.
+    fn open(dir: &Path, name: &str, dim: usize, ids: Vec<i64>, writable: bool) -> Result<Self, IndexError> {
+        let p = dir.join(name);
+        let corrupt = |reason: String| IndexError::Corrupt {
+            dir: dir.to_path_buf(),
+            reason,
+        };
+        let opened = if writable {
+            File::options().read(true).write(true).open(&p)
+        } else {
+            File::open(&p)
+        };
+        let (f, writable) = match opened {
+            Ok(f) => (f, writable),
+            Err(e) if writable && e.kind() != std::io::ErrorKind::NotFound => (
+                File::open(&p).map_err(|e| corrupt(format!("{}: {e}", p.display())))?,
+                false,
+            ),
+            Err(e) => return Err(corrupt(format!("{}: {e}", p.display()))),
+        };
+        let need = ids.len() as u64 * dim as u64 * 4;
+        let len = f.metadata().map_err(|e| IndexError::io(&p, e))?.len();
+        if len < need {
+            return Err(corrupt(format!("{}: {len} bytes, {need} expected", p.display())));
+        }
+        if writable && len > need {
+            f.set_len(need).map_err(|e| IndexError::io(&p, e))?;
+        }
+        Ok(Self {
+            dim,
+            file_slots: ids.len(),
+            ids,
+            file: Some((f, p)),
+            writable,
+            tail: Vec::new(),
+        })
+    }
 }
 
 /// What the catalog needs from a vector index: the seam where another backend (a
@@ -59,7 +390,9 @@ pub struct VectorMeta {
 ///   deletes the ids the store no longer has).
 /// - the model and dimension its vectors are for, and counts for health checks.
 pub trait VectorBackend: Send + Sync {
+    /// The model whose vectors it holds.
     fn model(&self) -> &str;
+    /// Their dimension.
     fn dim(&self) -> usize;
     /// Adds frames (id, unit vector).
     fn upsert(&mut self, items: &[(i64, &[f32])]) -> Result<(), IndexError>;
@@ -82,6 +415,11 @@ pub trait VectorBackend: Send + Sync {
     fn checkpoint(&mut self, dir: &Path, generation: u64) -> Result<(), IndexError>;
     /// An empty backend of the same kind for `model`/`dim` (a rebuild or a switch).
     fn empty_like(&self, model: &str, dim: usize, capacity: usize) -> Box<dyn VectorBackend>;
+    /// The vectors of frames it holds, when it keeps them where reading is cheaper than
+    /// the store (None: ask the store). Absent ids are skipped.
+    fn vectors(&self, _ids: &[i64]) -> Option<Vec<(i64, Vec<f32>)>> {
+        None
+    }
 
     /// Share of `sample` points whose own vector finds them (or an identical vector).
     fn self_recall(&self, sample: &[(i64, Vec<f32>)], ef: usize) -> f64 {
@@ -117,8 +455,10 @@ impl VectorBackend for VectorIndex {
         self.search_filtered(query, k, ef, filter)
     }
     fn live_ids(&self) -> Vec<i64> {
-        self.ids()
-            .into_iter()
+        self.exact
+            .ids
+            .iter()
+            .copied()
             .filter(|id| !self.deleted.contains(&(*id as usize)))
             .collect()
     }
@@ -138,21 +478,40 @@ impl VectorBackend for VectorIndex {
         self.save(dir, generation)
     }
     fn empty_like(&self, model: &str, dim: usize, capacity: usize) -> Box<dyn VectorBackend> {
-        Box::new(VectorIndex::new(model, dim, capacity))
+        Box::new(VectorIndex::create(model, dim, capacity, self.dir.as_deref()))
+    }
+    fn vectors(&self, ids: &[i64]) -> Option<Vec<(i64, Vec<f32>)>> {
+        let live: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !self.deleted.contains(&(*id as usize)))
+            .collect();
+        Some(self.exact.get_many(&live))
     }
 }
 
-/// The in-memory HNSW graph with its bookkeeping (the default [`VectorBackend`]).
+/// The in-memory HNSW graph over int8 vectors, the exact vectors beside it, and its
+/// bookkeeping (the default [`VectorBackend`]).
 pub struct VectorIndex {
-    hnsw: Hnsw<'static, f32, DistDot>,
+    hnsw: Hnsw<'static, i8, DistQ8>,
+    exact: Exact,
+    /// The folder its files go to (None: memory only until a checkpoint names one).
+    dir: Option<PathBuf>,
     /// Points whose frames are deleted (hnsw_rs cannot remove points): searches skip
     /// them, a rebuild drops them.
     deleted: std::collections::HashSet<usize>,
+    /// The model whose vectors it holds, and their dimension.
     pub model: String,
+    /// Values per vector.
     pub dim: usize,
+    /// Points in the graph, live and deleted.
     pub points: usize,
+    /// The highest frame id it holds.
     pub max_frame_id: i64,
+    /// The store generation it was last saved at.
     pub generation: u64,
+    /// Points in the last dump (a checkpoint rewrites the graph only when enough changed).
+    saved_points: usize,
 }
 
 impl std::fmt::Debug for VectorIndex {
@@ -167,30 +526,45 @@ impl std::fmt::Debug for VectorIndex {
     }
 }
 
+/// Candidates taken from the graph per result wanted, before exact rescoring.
+fn candidates(k: usize, ef: usize) -> usize {
+    (2 * k + 10).min(ef.max(k)).max(k)
+}
+
 impl VectorIndex {
-    /// An empty index sized for about `capacity` points.
-    pub fn new(model: &str, dim: usize, capacity: usize) -> Self {
+    /// An empty index whose exact vectors are written into `dir` as they come (a
+    /// folder it will be saved in; None: memory).
+    pub fn create(model: &str, dim: usize, capacity: usize, dir: Option<&Path>) -> Self {
+        Self::create_with(model, dim, capacity, dir, HnswParams::default())
+    }
+
+    /// [`VectorIndex::create`] with other graph parameters (benchmarks).
+    pub fn create_with(model: &str, dim: usize, capacity: usize, dir: Option<&Path>, p: HnswParams) -> Self {
         // (hnsw_rs' modify_level_scale prints to stdout, so the default layer scale is
         // kept; unreachable points are caught by the self-recall check instead.)
         let hnsw = Hnsw::new(
-            MAX_CONNECTIONS,
+            p.max_connections,
             capacity.max(1024),
             MAX_LAYERS,
-            EF_CONSTRUCTION,
-            DistDot {},
+            p.ef_construction,
+            DistQ8,
         );
         Self {
             hnsw,
+            exact: Exact::new(dim, dir),
+            dir: dir.map(Path::to_path_buf),
             deleted: Default::default(),
             model: model.to_string(),
             dim,
             points: 0,
             max_frame_id: 0,
             generation: 0,
+            saved_points: 0,
         }
     }
 
-    /// Adds frames (id, unit vector). Large batches are inserted in parallel.
+    /// Adds frames (id, unit vector), in increasing id order (the store's order). Large
+    /// batches are inserted into the graph in parallel.
     pub fn insert(&mut self, items: &[(i64, &[f32])]) -> Result<(), IndexError> {
         for (_, v) in items {
             if v.len() != self.dim {
@@ -200,12 +574,24 @@ impl VectorIndex {
                 });
             }
         }
+        if items.windows(2).any(|w| w[0].0 >= w[1].0) {
+            let mut sorted = items.to_vec();
+            sorted.sort_by_key(|(id, _)| *id);
+            sorted.dedup_by_key(|(id, _)| *id);
+            return self.insert(&sorted);
+        }
+        self.exact.append(items)?;
+        let quantised: Vec<Vec<i8>> = items.iter().map(|(_, v)| quantise(v)).collect();
         if items.len() >= 256 {
-            let data: Vec<(&[f32], usize)> = items.iter().map(|(id, v)| (*v, *id as usize)).collect();
+            let data: Vec<(&[i8], usize)> = quantised
+                .iter()
+                .zip(items)
+                .map(|(q, (id, _))| (q.as_slice(), *id as usize))
+                .collect();
             self.hnsw.parallel_insert_slice(&data);
         } else {
-            for (id, v) in items {
-                self.hnsw.insert_slice((v, *id as usize));
+            for (q, (id, _)) in quantised.iter().zip(items) {
+                self.hnsw.insert_slice((q, *id as usize));
             }
         }
         self.points += items.len();
@@ -215,11 +601,11 @@ impl VectorIndex {
         Ok(())
     }
 
-    /// The `k` nearest live frames to the unit vector `query`: (frame id, cosine), best
-    /// first. Deleted frames are skipped during the graph search, so they never crowd
-    /// out live ones.
-    /// [`VectorIndex::search`] among the ids `filter` accepts, applied during the graph
-    /// search (hnsw_rs' filtered search keeps walking through rejected points).
+    /// The `k` nearest live frames to the unit vector `query` accepted by `filter`
+    /// (None: all): (frame id, cosine), best first. The graph proposes about `2k`
+    /// candidates by int8 distance; their exact vectors give the cosines and the order.
+    /// Deleted and rejected frames are skipped during the graph search (hnsw_rs'
+    /// filtered search keeps walking through them), so they never crowd out others.
     pub fn search_filtered(
         &self,
         query: &[f32],
@@ -230,34 +616,37 @@ impl VectorIndex {
         if self.live() == 0 || k == 0 || query.len() != self.dim {
             return Vec::new();
         }
+        let q = quantise(query);
+        let want = candidates(k, ef);
         let hits = if self.deleted.is_empty() && filter.is_none() {
-            self.hnsw.search(query, k, ef.max(k))
+            self.hnsw.search(&q, want, ef.max(want))
         } else {
             let accept = |id: &usize| !self.deleted.contains(id) && filter.is_none_or(|f| f(*id as i64));
-            self.hnsw.search_filter(query, k, ef.max(k), Some(&accept))
+            self.hnsw.search_filter(&q, want, ef.max(want), Some(&accept))
         };
-        hits.into_iter().map(|n| (n.d_id as i64, 1.0 - n.distance)).collect()
+        let mut out: Vec<(i64, f32)> = hits
+            .into_iter()
+            .map(|n| {
+                let id = n.d_id as i64;
+                let s = self
+                    .exact
+                    .get(id)
+                    .map_or(1.0 - n.distance, |v| crate::util::dot(query, &v));
+                (id, s)
+            })
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out.truncate(k);
+        out
     }
 
     /// Marks frames as deleted (ids the graph does not hold are ignored).
     pub fn delete(&mut self, ids: &[i64]) {
         self.deleted.extend(
             ids.iter()
-                .filter(|id| **id > 0 && **id <= self.max_frame_id)
+                .filter(|id| self.exact.slot(**id).is_some())
                 .map(|id| *id as usize),
         );
-    }
-
-    /// Every frame id in the graph, deleted ones included.
-    pub fn ids(&self) -> Vec<i64> {
-        if self.points == 0 {
-            return Vec::new(); // hnsw_rs' point iterator panics on an empty graph
-        }
-        self.hnsw
-            .get_point_indexation()
-            .into_iter()
-            .map(|p| p.get_origin_id() as i64)
-            .collect()
     }
 
     /// Points that are live frames.
@@ -265,33 +654,58 @@ impl VectorIndex {
         self.points.saturating_sub(self.deleted.len())
     }
 
-    /// Writes the dump and `vectors.json` into `dir`, replacing the previous dump.
+    /// Writes the dump and `vectors.json` into `dir`, replacing the previous dump. The
+    /// graph is rewritten only when points were added since the last dump in this
+    /// folder; deletions need no dump (the store knows them: an open marks them again).
     pub fn save(&mut self, dir: &Path, generation: u64) -> Result<(), IndexError> {
         std::fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
         let old = read_meta(dir).ok();
-        let basename = if self.points > 0 {
-            let base = format!("vectors-g{generation}");
-            // hnsw_rs picks another name when files of this one exist; use what it returns.
-            self.hnsw.file_dump(dir, &base).map_err(|e| IndexError::Dump {
-                dir: dir.to_path_buf(),
-                reason: e.to_string(),
-            })?
+        let same_dir = self.dir.as_deref() == Some(dir);
+        let ours = same_dir
+            && old.as_ref().is_some_and(|m| {
+                m.format == FORMAT && m.model == self.model && m.points == self.saved_points && !m.basename.is_empty()
+            });
+        let added = self.points.saturating_sub(self.saved_points);
+        if ours && added > 0 && added <= DEFER_POINTS.min(self.points / 100) {
+            // A few frames more than a large dump: rewriting the whole graph is not worth
+            // it; the next open adds them from the store (as after a crash).
+            return Ok(());
+        }
+        let unchanged = same_dir
+            && self.points == self.saved_points
+            && old
+                .as_ref()
+                .is_some_and(|m| m.points == self.points && m.format == FORMAT && m.model == self.model);
+        let meta = if let Some(old) = old.clone().filter(|_| unchanged) {
+            VectorMeta { generation, ..old }
         } else {
-            String::new()
-        };
-        let meta = VectorMeta {
-            format: FORMAT,
-            generation,
-            model: self.model.clone(),
-            dim: self.dim,
-            points: self.points,
-            max_frame_id: self.max_frame_id,
-            fingerprint: if basename.is_empty() {
-                String::new()
+            let (basename, exact, fingerprint) = if self.points > 0 {
+                let base = format!("vectors-g{generation}");
+                // hnsw_rs picks another name when files of this one exist; use what it returns.
+                let basename = self.hnsw.file_dump(dir, &base).map_err(|e| IndexError::Dump {
+                    dir: dir.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+                let ids: Vec<u8> = self.exact.ids.iter().flat_map(|id| id.to_le_bytes()).collect();
+                let ids_path = dir.join(format!("{basename}.ids"));
+                std::fs::write(&ids_path, ids).map_err(|e| IndexError::io(&ids_path, e))?;
+                let exact = self.exact.persist(dir, &format!("{basename}.exact"))?;
+                let fp = fingerprint(dir, &basename)?;
+                (basename, exact, fp)
             } else {
-                fingerprint(dir, &basename)?
-            },
-            basename,
+                (String::new(), String::new(), String::new())
+            };
+            VectorMeta {
+                format: FORMAT,
+                generation,
+                model: self.model.clone(),
+                dim: self.dim,
+                points: self.points,
+                max_frame_id: self.max_frame_id,
+                basename,
+                exact,
+                fingerprint,
+            }
         };
         let tmp = dir.join(format!("{META_FILE}.tmp"));
         std::fs::write(&tmp, serde_json::to_vec_pretty(&meta).expect("meta serialises"))
@@ -301,79 +715,101 @@ impl VectorIndex {
             && !old.basename.is_empty()
             && old.basename != meta.basename
         {
-            for ext in ["hnsw.graph", "hnsw.data"] {
+            for ext in ["hnsw.graph", "hnsw.data", "ids"] {
                 let _ = std::fs::remove_file(dir.join(format!("{}.{ext}", old.basename)));
             }
         }
+        // Exact files of older dumps, and of builds by processes that ended before a
+        // checkpoint (this process's own builds may be under way).
+        let mine = format!("building-{}-", std::process::id());
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".exact") && name != meta.exact && !name.starts_with(&mine) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        self.dir = Some(dir.to_path_buf());
+        self.saved_points = self.points;
         self.generation = generation;
         Ok(())
     }
 
     /// Loads the dump in `dir`. `Ok(None)` when there is none; an error when it is
     /// damaged, for another model or another dimension (the caller rebuilds then).
-    pub fn load(dir: &Path, model: &str, dim: usize) -> Result<Option<Self>, IndexError> {
+    /// `writable`: later additions may be appended to its exact file (the caller holds
+    /// the folder's lock); else they are kept in memory.
+    pub fn load(dir: &Path, model: &str, dim: usize, writable: bool) -> Result<Option<Self>, IndexError> {
         if !dir.join(META_FILE).exists() {
             return Ok(None);
         }
         let meta = read_meta(dir)?;
         if meta.format != FORMAT || meta.model != model || meta.dim != dim {
             return Err(IndexError::Stale(format!(
-                "the vector index was built for {} (dim {}), the store uses {model} (dim {dim})",
-                meta.model, meta.dim
+                "the vector index was built for {} (dim {}, format {}), the store uses {model} (dim {dim}, format {FORMAT})",
+                meta.model, meta.dim, meta.format
             )));
         }
+        let corrupt = |reason: String| IndexError::Corrupt {
+            dir: dir.to_path_buf(),
+            reason,
+        };
         if meta.points == 0 {
-            let mut idx = Self::new(model, dim, 1024);
+            let mut idx = Self::create(model, dim, 1024, writable.then_some(dir));
             idx.generation = meta.generation;
             idx.max_frame_id = meta.max_frame_id;
             return Ok(Some(idx));
         }
         let fp = fingerprint(dir, &meta.basename)?;
         if fp != meta.fingerprint {
-            return Err(IndexError::Corrupt {
-                dir: dir.to_path_buf(),
-                reason: "the dump files do not match vectors.json (changed or truncated)".into(),
-            });
+            return Err(corrupt(
+                "the dump files do not match vectors.json (changed or truncated)".into(),
+            ));
         }
+        let ids_path = dir.join(format!("{}.ids", meta.basename));
+        let raw = std::fs::read(&ids_path).map_err(|e| corrupt(format!("{}: {e}", ids_path.display())))?;
+        let ids: Vec<i64> = raw
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect();
+        if ids.len() != meta.points || ids.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(corrupt(format!(
+                "{}: not {} increasing frame ids",
+                ids_path.display(),
+                meta.points
+            )));
+        }
+        let exact = Exact::open(dir, &meta.exact, dim, ids, writable)?;
         let (d, base) = (dir.to_path_buf(), meta.basename.clone());
         let loaded = std::panic::catch_unwind(move || {
             // The loaded graph borrows its loader: keep the (small) loader for the process.
             let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&d, &base)));
-            io.load_hnsw::<f32, DistDot>()
+            io.load_hnsw::<i8, DistQ8>()
         });
         let hnsw = match loaded {
             Ok(Ok(h)) => h,
-            Ok(Err(e)) => {
-                return Err(IndexError::Corrupt {
-                    dir: dir.to_path_buf(),
-                    reason: e.to_string(),
-                });
-            }
-            Err(_) => {
-                return Err(IndexError::Corrupt {
-                    dir: dir.to_path_buf(),
-                    reason: "hnsw_rs could not read the dump".into(),
-                });
-            }
+            Ok(Err(e)) => return Err(corrupt(e.to_string())),
+            Err(_) => return Err(corrupt("hnsw_rs could not read the dump".into())),
         };
         if hnsw.get_nb_point() != meta.points {
-            return Err(IndexError::Corrupt {
-                dir: dir.to_path_buf(),
-                reason: format!(
-                    "{} points in the dump, {} in vectors.json",
-                    hnsw.get_nb_point(),
-                    meta.points
-                ),
-            });
+            return Err(corrupt(format!(
+                "{} points in the dump, {} in vectors.json",
+                hnsw.get_nb_point(),
+                meta.points
+            )));
         }
         Ok(Some(Self {
             hnsw,
+            exact,
+            dir: writable.then(|| dir.to_path_buf()),
             deleted: Default::default(),
             model: meta.model,
             dim: meta.dim,
             points: meta.points,
             max_frame_id: meta.max_frame_id,
             generation: meta.generation,
+            saved_points: meta.points,
         }))
     }
 }
@@ -391,7 +827,7 @@ pub fn read_meta(dir: &Path) -> Result<VectorMeta, IndexError> {
 /// catches truncation and replaced files without reading gigabytes.
 fn fingerprint(dir: &Path, basename: &str) -> Result<String, IndexError> {
     let mut out = String::new();
-    for ext in ["hnsw.graph", "hnsw.data"] {
+    for ext in ["hnsw.graph", "hnsw.data", "ids"] {
         let p: PathBuf = dir.join(format!("{basename}.{ext}"));
         let mut f = File::open(&p).map_err(|e| IndexError::Corrupt {
             dir: dir.to_path_buf(),
@@ -423,18 +859,18 @@ mod tests {
     #[test]
     fn save_load_round_trip_and_self_recall() {
         let dir = tempfile::tempdir().unwrap();
-        let mut idx = VectorIndex::new("m", 32, 600);
+        let mut idx = VectorIndex::create("m", 32, 600, None);
         let data: Vec<(i64, Vec<f32>)> = (1..=600).map(|i| (i, unit(i as u64, 32))).collect();
         let refs: Vec<(i64, &[f32])> = data.iter().map(|(i, v)| (*i, v.as_slice())).collect();
         idx.insert(&refs).unwrap();
         assert!(idx.self_recall(&data, 64) >= 0.99);
         idx.save(dir.path(), 7).unwrap();
-        let back = VectorIndex::load(dir.path(), "m", 32).unwrap().unwrap();
+        let back = VectorIndex::load(dir.path(), "m", 32, true).unwrap().unwrap();
         assert_eq!((back.points, back.max_frame_id, back.generation), (600, 600, 7));
         assert_eq!(back.search(&data[10].1, 1, 64, None)[0].0, data[10].0);
         // Another model or dimension is stale, not silently used.
         assert!(matches!(
-            VectorIndex::load(dir.path(), "other", 32),
+            VectorIndex::load(dir.path(), "other", 32, true),
             Err(IndexError::Stale(_))
         ));
         // A damaged dump is detected before hnsw_rs reads it.
@@ -448,17 +884,89 @@ mod tests {
             .set_len(len / 2)
             .unwrap();
         assert!(matches!(
-            VectorIndex::load(dir.path(), "m", 32),
+            VectorIndex::load(dir.path(), "m", 32, true),
             Err(IndexError::Corrupt { .. })
         ));
     }
 
     #[test]
+    fn int8_distance_is_close_to_the_cosine() {
+        for i in 0..50u64 {
+            let (a, b) = (unit(i, 512), unit(i + 1000, 512));
+            // Correlated pairs too (near-duplicates are what the graph must order).
+            let c: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + 0.1 * y).collect();
+            let n = c.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let c: Vec<f32> = c.iter().map(|x| x / n).collect();
+            for (x, y) in [(&a, &b), (&a, &c)] {
+                let exact = crate::util::dot(x, y);
+                let q = 1.0 - DistQ8.eval(&quantise(x), &quantise(y));
+                assert!((exact - q).abs() < 4e-3, "{exact} vs {q}");
+            }
+        }
+        let (a, b): (Vec<i8>, Vec<i8>) = (
+            (0..77).map(|i| (i % 250) as i8).collect(),
+            (0..77).map(|i| (3 - i) as i8).collect(),
+        );
+        let plain: i32 = a.iter().zip(&b).map(|(x, y)| *x as i32 * *y as i32).sum();
+        assert_eq!(dot_i8(&a, &b), plain);
+    }
+
+    #[test]
+    fn scores_are_exact_and_additions_after_a_save_survive_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<(i64, Vec<f32>)> = (1..=900).map(|i| (i * 3, unit(i as u64, 64))).collect();
+        let refs: Vec<(i64, &[f32])> = data.iter().map(|(i, v)| (*i, v.as_slice())).collect();
+        let mut idx = VectorIndex::create("m", 64, 900, Some(dir.path()));
+        idx.insert(&refs[..600]).unwrap();
+        idx.save(dir.path(), 1).unwrap();
+        idx.insert(&refs[600..]).unwrap();
+        // The cosine reported is the float32 one, not the int8 estimate.
+        let hits = idx.search(&data[700].1, 5, 64, None);
+        assert_eq!(hits[0].0, data[700].0);
+        assert_eq!(hits[0].1, crate::util::dot(&data[700].1, &data[700].1));
+        for (id, s) in &hits {
+            let v = &data.iter().find(|(i, _)| i == id).unwrap().1;
+            assert_eq!(*s, crate::util::dot(&data[700].1, v));
+        }
+        assert_eq!(
+            idx.vectors(&[data[650].0, 5]).unwrap(),
+            vec![(data[650].0, data[650].1.clone())]
+        );
+        // A run of consecutive slots (read at once), across the saved part and the rest.
+        let run: Vec<i64> = data[590..620].iter().rev().map(|(i, _)| *i).collect();
+        let got = idx.vectors(&run).unwrap();
+        assert_eq!(got.len(), 30);
+        for (id, v) in got {
+            assert_eq!(&v, &data.iter().find(|(i, _)| *i == id).unwrap().1);
+        }
+        // Reloaded: the dump's 600 points; slots written after it are cut off, and
+        // adding them again (as the catalog's catch-up does) gives the same index.
+        let mut back = VectorIndex::load(dir.path(), "m", 64, true).unwrap().unwrap();
+        assert_eq!((back.points, back.max_frame_id), (600, data[599].0));
+        assert!(back.vectors(&[data[650].0]).unwrap().is_empty());
+        back.insert(&refs[600..]).unwrap();
+        assert_eq!(back.vectors(&[data[650].0]).unwrap()[0].1, data[650].1);
+        assert!(back.self_recall(&data, 64) >= 0.99);
+        // Read-only: additions stay in memory, the file is untouched.
+        let size = |d: &Path| {
+            let m = read_meta(d).unwrap();
+            std::fs::metadata(d.join(m.exact)).unwrap().len()
+        };
+        let before = size(dir.path());
+        let mut ro = VectorIndex::load(dir.path(), "m", 64, false).unwrap().unwrap();
+        ro.insert(&refs[600..]).unwrap();
+        assert_eq!(ro.vectors(&[data[899].0]).unwrap()[0].1, data[899].1);
+        assert_eq!(size(dir.path()), before);
+        // Out of order is refused (the exact file is in frame-id order).
+        assert!(back.insert(&[(2, data[0].1.as_slice())]).is_err());
+    }
+
+    #[test]
     fn empty_index_saves_and_loads() {
         let dir = tempfile::tempdir().unwrap();
-        let mut idx = VectorIndex::new("m", 8, 10);
+        let mut idx = VectorIndex::create("m", 8, 10, None);
         idx.save(dir.path(), 3).unwrap();
-        let back = VectorIndex::load(dir.path(), "m", 8).unwrap().unwrap();
+        let back = VectorIndex::load(dir.path(), "m", 8, true).unwrap().unwrap();
         assert_eq!(back.points, 0);
         assert!(back.search(&[0.0; 8], 5, 10, None).is_empty());
     }

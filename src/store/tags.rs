@@ -94,6 +94,42 @@ impl Store {
             .map_err(q("reading tags"))
     }
 
+    /// The tags of several videos' frames: (frame id, label, probability), by frame id.
+    pub async fn tags_of_videos(&self, videos: &[i64]) -> Result<Vec<(i64, String, f32)>> {
+        let mut out = Vec::new();
+        for chunk in videos.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT t.frame_id, t.label, t.prob FROM frames f CROSS JOIN frame_tags t ON t.frame_id = f.id
+                 WHERE f.video_id IN ({marks}) ORDER BY t.frame_id"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            let rows = query.fetch_all(&self.read).await.map_err(q("reading tags"))?;
+            out.extend(rows.iter().map(|r| (r.get(0), r.get(1), r.get::<f64, _>(2) as f32)));
+        }
+        Ok(out)
+    }
+
+    /// A video's tags: (frame id, label, probability), by frame id.
+    pub async fn tags_of_video(&self, video: i64) -> Result<Vec<(i64, String, f32)>> {
+        sqlx::query(
+            "SELECT t.frame_id, t.label, t.prob FROM frames f CROSS JOIN frame_tags t ON t.frame_id = f.id
+             WHERE f.video_id = ? ORDER BY t.frame_id",
+        )
+        .bind(video)
+        .fetch_all(&self.read)
+        .await
+        .map(|rows| {
+            rows.iter()
+                .map(|r| (r.get(0), r.get(1), r.get::<f64, _>(2) as f32))
+                .collect()
+        })
+        .map_err(q("reading tags"))
+    }
+
     /// The tags of the frames inside time spans of videos: for each span (video, start,
     /// end), (span index, label, probability). One query for all spans, each answered
     /// from the frames index (only the frames inside a span are read).

@@ -361,6 +361,24 @@ impl Store {
             .map_err(q("listing frames"))
     }
 
+    /// The frames of several videos, by video and in order.
+    pub async fn frames_of_videos(&self, videos: &[i64]) -> Result<Vec<Frame>> {
+        let mut out = Vec::new();
+        for chunk in videos.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT id, video_id, seq, start, \"end\", peak, shot FROM frames WHERE video_id IN ({marks}) ORDER BY video_id, seq"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            let rows = query.fetch_all(&self.read).await.map_err(q("listing frames"))?;
+            out.extend(rows.iter().map(frame_from));
+        }
+        Ok(out)
+    }
+
     /// Frames by id (missing ids, i.e. deleted frames, are simply absent).
     pub async fn frames_by_ids(&self, ids: &[i64]) -> Result<Vec<Frame>> {
         let mut out = Vec::with_capacity(ids.len());
