@@ -67,6 +67,11 @@ pub struct SampleOptions {
     pub threads: usize,
     /// Skip non-reference frames while the next sample is more than two frames away.
     pub skip_nonref: bool,
+    /// Skip the packets up to the next keyframe when no sample is due before it (the
+    /// container's index gives the keyframes: encoders put them at cuts and every GOP).
+    /// Shot changes in the skipped stretch are found at the keyframe that ends it.
+    /// Off: every decoded frame counts (full decoding).
+    pub skip_to_keyframes: bool,
     /// Decode through FFmpeg's CUDA hwaccel (NVDEC) when the machine and the codec allow
     /// it; otherwise, per file, in software with the reason in [`SampleStats::hwaccel`].
     pub hwaccel: bool,
@@ -82,6 +87,7 @@ impl Default for SampleOptions {
             thumb_short_side: 120,
             threads: 0,
             skip_nonref: true,
+            skip_to_keyframes: true,
             hwaccel: false,
         }
     }
@@ -118,6 +124,8 @@ pub enum SampleReason {
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct SampleStats {
     pub decoded_frames: u64,
+    /// Packets not decoded at all (no sample was due before the next keyframe).
+    pub skipped_packets: u64,
     pub sampled: u64,
     pub kept: u64,
     pub shot_changes: u64,
@@ -561,6 +569,26 @@ impl Thumbnailer {
     }
 }
 
+/// Presentation times (seconds from `start`) of the keyframes the demuxer's index lists
+/// for the stream, ascending (empty when the container has no index).
+fn keyframe_times(stream: &ffmpeg::format::stream::Stream, start: i64, time_base: f64) -> Vec<f64> {
+    // SAFETY: the stream of the open input is live; its entries are read, not kept.
+    let mut keys: Vec<f64> = unsafe {
+        let st = stream.as_ptr();
+        let n = ffmpeg::ffi::avformat_index_get_entries_count(st);
+        (0..n)
+            .filter_map(|i| {
+                let e = ffmpeg::ffi::avformat_index_get_entry(st as *mut _, i);
+                // flags are the low 2 bits of the bitfield; AVINDEX_KEYFRAME = 1.
+                (!e.is_null() && ((*e)._bitfield_1.get(0, 2) & 1) == 1)
+                    .then(|| ((*e).timestamp - start) as f64 * time_base)
+            })
+            .collect()
+    };
+    keys.sort_by(f64::total_cmp);
+    keys
+}
+
 /// Decodes `path`, handing each kept frame to `sink` in time order; `sink` returns
 /// false to stop early (cancellation). Returns the stream facts and counters.
 pub fn sample(
@@ -719,12 +747,52 @@ pub fn sample(
         Ok(true)
     };
 
+    let keys = if opts.skip_to_keyframes && interval.is_finite() {
+        keyframe_times(&stream, start, time_base)
+    } else {
+        Vec::new()
+    };
+    // Skipping to the next keyframe: latest presentation time sent to the decoder, and
+    // the keyframe decoding resumed at (pictures before it, an open GOP's leading
+    // frames whose references were skipped, are dropped).
+    let mut sent_max = f64::NEG_INFINITY;
+    let mut gop_skipped = false;
+    let mut resume_at: Option<f64> = None;
     'packets: for (s, packet) in input.packets() {
         if s.index() != index {
             continue;
         }
+        let pt = packet.pts().or(packet.dts()).map(|p| (p - start) as f64 * time_base);
+        if !keys.is_empty() {
+            if packet.is_key() {
+                if gop_skipped {
+                    resume_at = pt;
+                }
+                gop_skipped = false;
+            } else if gop_skipped {
+                stats.skipped_packets += 1;
+                continue;
+            }
+        }
+        if let Some(t) = pt {
+            sent_max = sent_max.max(t);
+        }
         decoder.send_packet(&packet).map_err(err)?;
+        if !keys.is_empty() && sent_max.is_finite() {
+            // The next grid time after what was sent; nothing before the next keyframe
+            // is needed when it falls at or after that keyframe.
+            let next_grid = ((sent_max / interval + 1e-6).floor() + 1.0) * interval;
+            let k = keys.partition_point(|t| *t <= sent_max + 1e-6);
+            gop_skipped = keys.get(k).is_some_and(|key| next_grid >= *key - 1e-6);
+        }
         while decoder.receive_frame(&mut frame).is_ok() {
+            if let Some(r) = resume_at {
+                let ts = frame.timestamp().or(frame.pts()).unwrap_or(0);
+                if ((ts - start) as f64 * time_base) < r - 1e-6 {
+                    continue;
+                }
+                resume_at = None;
+            }
             if !handle(&frame, &mut stats, &mut pending, &mut next_sample, &mut prev_sig)? {
                 stopped = true;
                 break 'packets;

