@@ -88,6 +88,7 @@ fn main() {
             ort_lib: None,
             device: Device::Cpu,
             intra_threads: Some(1),
+            ..EmbedOptions::default()
         },
     )
     .expect("the tiny model loads (ORT_DYLIB_PATH must name libonnxruntime)");

@@ -49,6 +49,10 @@ pub struct Global {
     /// Threads per inference session (default: one per core).
     #[arg(long, global = true, env = "VIDSEEK_THREADS", value_name = "N")]
     pub threads: Option<usize>,
+    /// Embed queries with the package's int8 text tower on the CPU (files.textual_int8,
+    /// made by models/quantize_text.py): faster, cosine >= 0.99 to the fp32 tower.
+    #[arg(long, global = true, env = "VIDSEEK_TEXT_INT8")]
+    pub text_int8: bool,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -80,6 +84,7 @@ impl Global {
             ort_lib: self.ort_lib.clone(),
             device: self.device,
             intra_threads: self.threads,
+            text_int8: self.text_int8,
         }
     }
     pub fn load_model(&self) -> Result<Embedder> {

@@ -172,6 +172,10 @@ pub struct Files {
     /// embedded through. Without it, text is embedded as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub templates: Option<String>,
+    /// The text tower with dynamically quantised int8 weights (`models/quantize_text.py`),
+    /// used on the CPU when asked for (`--text-int8`): same inputs and outputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub textual_int8: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

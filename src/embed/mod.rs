@@ -161,6 +161,8 @@ pub struct EmbedOptions {
     pub device: Device,
     /// Intra-op threads per session (default: ONNX Runtime's choice, one per core).
     pub intra_threads: Option<usize>,
+    /// Queries through the package's int8 text tower (`files.textual_int8`) on the CPU.
+    pub text_int8: bool,
 }
 
 /// L2-normalised vectors, one row per input.
@@ -316,8 +318,9 @@ impl Embedder {
             }
         };
         let (visual, textual, fp16) = sessions;
+        let provider_is_cpu = provider == "CPU";
         let (v_path, t_path) = {
-            let (v, t) = graph_files(&manifest, fp16);
+            let (v, t) = graph_files(&manifest, fp16, opts.text_int8 && provider_is_cpu);
             (dir.join(v), dir.join(t))
         };
         let image_batch = check_visual(&visual, &v_path, &manifest)?;
@@ -684,10 +687,17 @@ impl TokenBatch {
     }
 }
 
-fn graph_files(m: &Manifest, fp16: bool) -> (&str, &str) {
+fn graph_files(m: &Manifest, fp16: bool, text_int8: bool) -> (&str, &str) {
     match (&m.fp16, fp16) {
         (Some(h), true) => (&h.visual, &h.textual),
-        _ => (&m.files.visual, &m.files.textual),
+        _ => (
+            &m.files.visual,
+            m.files
+                .textual_int8
+                .as_deref()
+                .filter(|_| text_int8)
+                .unwrap_or(&m.files.textual),
+        ),
     }
 }
 
@@ -702,7 +712,15 @@ fn open_sessions(
 ) -> Result<Sessions, EmbedError> {
     // Half-precision graphs only pay off on the GPU; the CPU runs the fp32 ones.
     let fp16 = cuda && m.fp16.is_some();
-    let (v, t) = graph_files(m, fp16);
+    let (v, t) = graph_files(m, fp16, opts.text_int8 && !cuda);
+    if opts.text_int8 && !cuda && m.files.textual_int8.is_none() {
+        return Err(EmbedError::Manifest {
+            path: dir.join(MANIFEST_FILE),
+            reason: "--text-int8 asks for the int8 text tower but the package has none (files.textual_int8); \
+                     make it with `python3 models/quantize_text.py DIR`, or search without --text-int8"
+                .into(),
+        });
+    }
     if fp16 {
         for f in [v, t] {
             if !dir.join(f).is_file() {

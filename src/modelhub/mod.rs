@@ -359,6 +359,7 @@ fn install(src: &Path, dest: &Path, opts: &ImportOptions, link: bool) -> Result<
                 ort_lib: opts.ort_lib.clone(),
                 device: embed::Device::Cpu,
                 intra_threads: Some(1),
+                ..Default::default()
             },
         )?;
         Ok(())

@@ -25,6 +25,7 @@ pub fn cpu_options() -> EmbedOptions {
         ort_lib: None,
         device: Device::Cpu,
         intra_threads: Some(2),
+        ..EmbedOptions::default()
     }
 }
 

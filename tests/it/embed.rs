@@ -852,3 +852,70 @@ fn indexing_pixels_embed_like_the_reference_pipeline() {
     assert!(worst >= PARITY_BOUND, "{}", report.join("\n"));
     assert!(worst_level <= PARITY_LEVELS, "{}", report.join("\n"));
 }
+
+#[test]
+fn the_int8_text_tower_agrees_with_the_fp32_one_and_its_absence_is_named() {
+    let int8 = Embedder::load(
+        &tiny_model_dir(),
+        &EmbedOptions {
+            text_int8: true,
+            ..common::cpu_options()
+        },
+    )
+    .unwrap();
+    let fp32 = tiny();
+    use vidseek::{Colour, Scene, Shape};
+    let mut scenes = Vec::new();
+    for (i, c) in Colour::ALL.iter().enumerate() {
+        for (j, s) in Shape::ALL.iter().enumerate() {
+            let bg = Colour::ALL[(i + j + 1) % Colour::ALL.len()];
+            if bg != *c {
+                scenes.push(Scene::new(*c, *s, bg));
+            }
+        }
+    }
+    let captions: Vec<String> = scenes
+        .iter()
+        .map(|s| {
+            let (shape, colour) = s.shape.unwrap();
+            format!("a {} {} on a {} background", colour.name(), shape.name(), s.bg.name())
+        })
+        .collect();
+    let texts: Vec<&str> = captions.iter().map(String::as_str).collect();
+    let a = fp32.embed_texts(&texts).unwrap();
+    let b = int8.embed_texts(&texts).unwrap();
+    for i in 0..texts.len() {
+        let c = cosine(a.row(i), b.row(i));
+        assert!(c >= 0.99, "{}: cosine {c}", texts[i]);
+    }
+    // Retrieval unchanged: each rendered scene's best caption is the same with both.
+    let mut rng = vidseek::Rng::new(3);
+    let images: Vec<_> = scenes.iter().map(|s| vidseek::render(s, 224, 224, &mut rng)).collect();
+    let v = fp32.embed_images(&images).unwrap();
+    let (ra, rb): (Vec<Vec<f32>>, Vec<Vec<f32>>) = (
+        a.rows().map(<[f32]>::to_vec).collect(),
+        b.rows().map(<[f32]>::to_vec).collect(),
+    );
+    let best = |t: &[Vec<f32>], img: &[f32]| {
+        (0..t.len())
+            .max_by(|x, y| cosine(&t[*x], img).total_cmp(&cosine(&t[*y], img)))
+            .unwrap()
+    };
+    for (k, img) in v.rows().enumerate() {
+        assert_eq!(best(&ra, img), best(&rb, img), "scene {}", captions[k]);
+    }
+    // A package without one: --text-int8 says what to do.
+    let pkg = package_copy();
+    edit_manifest(pkg.path(), |m| {
+        m["files"].as_object_mut().unwrap().remove("textual_int8");
+    });
+    let err = Embedder::load(
+        pkg.path(),
+        &EmbedOptions {
+            text_int8: true,
+            ..common::cpu_options()
+        },
+    )
+    .expect_err("no int8 tower to use");
+    assert!(err.to_string().contains("quantize_text.py"), "{err}");
+}
