@@ -285,7 +285,11 @@ fn decode_files(
             return;
         }
         let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut sink = |f: SampledFrame| !cancel.load(Ordering::Relaxed) && tx.send(Decoded::Frame(i, f)).is_ok();
+            let mut sink = |f: SampledFrame| {
+                // Decoding yields to searches between sampled frames too.
+                crate::util::yield_to_searches(std::time::Duration::from_millis(20));
+                !cancel.load(Ordering::Relaxed) && tx.send(Decoded::Frame(i, f)).is_ok()
+            };
             match decode::sample(path, opts, &mut sink) {
                 Ok((info, _stats)) => Ok(subtitles(path, &info)),
                 Err(e) => Err(e.to_string()),
@@ -405,6 +409,8 @@ fn embed_frames(
     // Sends the queued frames as one batch (their pixels go into the stream's buffer;
     // the rest of each frame travels with the batch) and returns what finished.
     let submit = |stream: &mut ImageStream<Batch>, queue: &mut Batch| -> Result<Vec<(Batch, Embeddings)>, EmbedError> {
+        // Searches first: a batch of image inference holds both cores for a while.
+        crate::util::yield_to_searches(std::time::Duration::from_millis(50));
         let mut frames = std::mem::take(queue);
         let images: Vec<RgbImage> = frames
             .iter_mut()

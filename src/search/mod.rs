@@ -568,6 +568,7 @@ pub async fn search(
     model: Arc<Embedder>,
     req: &SearchRequest,
 ) -> Result<SearchResponse, SearchError> {
+    let _running = crate::util::searching();
     let parsed = validate(req)?;
     let mut filters = parsed.filters.clone();
     if let Some(v) = req.video {
