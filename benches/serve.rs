@@ -3,7 +3,7 @@
 //! A library of 100,000 frames made from real tiny-model embeddings (500 rendered
 //! scenes, each the start of a 200-frame shot that drifts slowly, as video does), served
 //! by the release binary. `wrk` (Debian package) drives it with 1, 10 and 50
-//! connections, cycling through query forms of the synthetic domain; then again at 50
+//! connections, with distinct queries of the synthetic domain (no repeats a cache could answer); then again at 50
 //! connections while an indexing job runs in the same server. Reports requests/s and
 //! p50/p99 latency. Needs `wrk` and a release build (`cargo build --release`).
 
@@ -101,7 +101,7 @@ fn ms_of(s: &str) -> f64 {
     }
 }
 
-fn wrk(port: u16, conns: usize, secs: u64, script: &std::path::Path) -> Wrk {
+fn wrk(port: u16, conns: usize, secs: u64, script: &std::path::Path, offset: u64) -> Wrk {
     let out = Command::new("wrk")
         .args([
             "-t",
@@ -115,6 +115,8 @@ fn wrk(port: u16, conns: usize, secs: u64, script: &std::path::Path) -> Wrk {
         ])
         .arg(script)
         .arg(format!("http://127.0.0.1:{port}"))
+        .arg("--")
+        .arg(offset.to_string())
         .output()
         .expect("wrk is installed (apt-get install wrk)");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -206,23 +208,58 @@ fn main() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let startup = t0.elapsed().as_secs_f64();
+    // Distinct queries (no repeats a cache could answer): 8 colours x 4 shapes x 8
+    // backgrounds x 8 phrasings x 8 sizes x 8 places x 4 speeds = 524,288 sentences; each
+    // wrk thread takes every other one, each run starts 40,000 further on.
     let script = work.join("queries.lua");
     std::fs::write(
         &script,
-        r#"local q = {"a%20red%20circle", "a%20star%20on%20a%20blue%20background", "green%20square", "a%20white%20triangle%20on%20a%20black%20background",
-  "an%20empty%20purple%20background", "a%20yellow%20shape", "a%20circle", "an%20orange%20star"}
+        r#"local colours = {"red", "green", "blue", "yellow", "purple", "orange", "white", "black"}
+local shapes = {"circle", "square", "triangle", "star"}
+local forms = {"a %s %s %s on a %s background", "%s %s %s in front of %s", "an image of a %s %s %s over %s",
+  "the %s %s %s on %s", "a photo of a %s %s %s against %s", "%s %s %s, %s behind it", "a %s %s %s and a %s backdrop",
+  "there is a %s %s %s on %s"}
+local sizes = {"small", "large", "bright", "dark", "pale", "tiny", "big", "faded"}
+local places = {"", " in the middle", " on the left", " on the right", " at the top", " at the bottom", " in the corner", " near the edge"}
+local speeds = {"", " moving slowly", " standing still", " drifting"}
+local counter = 0
+setup = function(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+local base = 0
+init = function(args)
+  base = tonumber(args[1] or "0")
+end
 local i = 0
+local function pick(t, n) return t[(n % #t) + 1] end
 request = function()
+  local n = base + i * 2 + (id or 0)
   i = i + 1
-  return wrk.format("GET", "/api/search?k=10&q=" .. q[(i % #q) + 1])
+  local c = pick(colours, n)
+  n = math.floor(n / 8)
+  local sh = pick(shapes, n)
+  n = math.floor(n / 4)
+  local bg = pick(colours, n + 3)
+  n = math.floor(n / 8)
+  local form = pick(forms, n)
+  n = math.floor(n / 8)
+  local size = pick(sizes, n)
+  n = math.floor(n / 8)
+  local place = pick(places, n)
+  n = math.floor(n / 8)
+  local speed = pick(speeds, n)
+  local q = string.format(form, size, c, sh, bg) .. place .. speed
+  q = q:gsub(" ", "%%20"):gsub(",", "%%2C")
+  return wrk.format("GET", "/api/search?k=10&q=" .. q)
 end
 "#,
     )
     .unwrap();
-    let _ = wrk(port, 10, 3, &script); // warm-up
+    let _ = wrk(port, 10, 3, &script, 0); // warm-up
     let mut rows = Vec::new();
-    for c in [1usize, 10, 50] {
-        let w = wrk(port, c, 15, &script);
+    for (run, c) in [1usize, 10, 50].into_iter().enumerate() {
+        let w = wrk(port, c, 15, &script, 40_000 * (run as u64 + 1));
         rows.push(json!({"connections": c, "requests_per_s": w.rps, "p50_ms": w.p50_ms, "p99_ms": w.p99_ms, "errors": w.errors, "indexing": false}));
     }
     // While a job indexes six 60 s 720p videos in the same server. The data folder is
@@ -265,7 +302,7 @@ end
         .unwrap();
     let job: serde_json::Value = serde_json::from_slice(&curl.stdout).unwrap_or_default();
     std::thread::sleep(Duration::from_secs(2));
-    let w = wrk(port, 50, 15, &script);
+    let w = wrk(port, 50, 15, &script, 160_000);
     let state = Command::new("curl")
         .args(["-s", &format!("http://127.0.0.1:{port}/api/jobs/{}", job["id"])])
         .output()
@@ -275,7 +312,7 @@ end
         "job_state_after": state["state"], "job_frames_done": state["frames_done"]}));
     // Idle again after the busy run (idle, busy, idle): the ratio uses the mean of the two
     // idle runs around it, so drift of the machine does not pass for the job's cost.
-    let w = wrk(port, 50, 15, &script);
+    let w = wrk(port, 50, 15, &script, 200_000);
     rows.push(json!({"connections": 50, "requests_per_s": w.rps, "p50_ms": w.p50_ms, "p99_ms": w.p99_ms, "errors": w.errors, "indexing": false, "after_busy": true}));
     let _ = server.kill();
     let _ = server.wait();
