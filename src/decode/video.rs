@@ -757,7 +757,10 @@ pub fn sample(
     // frames whose references were skipped, are dropped).
     let mut sent_max = f64::NEG_INFINITY;
     let mut gop_skipped = false;
-    let mut resume_at: Option<f64> = None;
+    // (latest time sent before the skip, the keyframe's time): pictures between the two
+    // are leading pictures; earlier ones are still in the decoder's pipeline.
+    let mut skipped_from = f64::NEG_INFINITY;
+    let mut resume_at: Option<(f64, f64)> = None;
     'packets: for (s, packet) in input.packets() {
         if s.index() != index {
             continue;
@@ -766,7 +769,7 @@ pub fn sample(
         if !keys.is_empty() {
             if packet.is_key() {
                 if gop_skipped {
-                    resume_at = pt;
+                    resume_at = pt.map(|t| (skipped_from, t));
                 }
                 gop_skipped = false;
             } else if gop_skipped {
@@ -784,14 +787,20 @@ pub fn sample(
             let next_grid = ((sent_max / interval + 1e-6).floor() + 1.0) * interval;
             let k = keys.partition_point(|t| *t <= sent_max + 1e-6);
             gop_skipped = keys.get(k).is_some_and(|key| next_grid >= *key - 1e-6);
+            if gop_skipped {
+                skipped_from = sent_max;
+            }
         }
         while decoder.receive_frame(&mut frame).is_ok() {
-            if let Some(r) = resume_at {
+            if let Some((from, r)) = resume_at {
                 let ts = frame.timestamp().or(frame.pts()).unwrap_or(0);
-                if ((ts - start) as f64 * time_base) < r - 1e-6 {
+                let t = (ts - start) as f64 * time_base;
+                if t > from + 1e-6 && t < r - 1e-6 {
                     continue;
                 }
-                resume_at = None;
+                if t >= r - 1e-6 {
+                    resume_at = None;
+                }
             }
             if !handle(&frame, &mut stats, &mut pending, &mut next_sample, &mut prev_sig)? {
                 stopped = true;
