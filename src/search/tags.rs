@@ -65,10 +65,15 @@ pub fn check_labels(text: &str) -> Result<Vec<String>, SearchError> {
             "the label vocabulary is empty: write one label a line, e.g. `a dog`".into(),
         ));
     }
-    if labels.len() > MAX_LABELS {
+    // Counted as given, repeats included (the API's limit is on the list it receives).
+    let given = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .count();
+    if labels.len().max(given) > MAX_LABELS {
         return Err(SearchError::BadLabels(format!(
             "{} labels; a vocabulary holds at most {MAX_LABELS}",
-            labels.len()
+            labels.len().max(given)
         )));
     }
     if let Some(l) = labels.iter().find(|l| l.chars().count() > MAX_LABEL_CHARS) {
