@@ -18,23 +18,6 @@ use vidseek::{HnswParams, Rng, VectorBackend, VectorIndex};
 
 const SHOT: usize = 200;
 
-fn unit(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    v.iter_mut().for_each(|x| *x /= n);
-}
-
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        * 1024
-}
-
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let frames: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
@@ -52,14 +35,14 @@ fn main() {
     let mut all: Vec<f32> = Vec::with_capacity(frames * dim);
     while all.len() < frames * dim {
         let mut centre: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
-        unit(&mut centre);
+        util::unit(&mut centre);
         let mut walk = vec![0f32; dim];
         for _ in 0..SHOT {
             for w in walk.iter_mut() {
                 *w = 0.97 * *w + 0.02 * rng.normal() as f32;
             }
             let mut v: Vec<f32> = centre.iter().zip(&walk).map(|(c, w)| c + w).collect();
-            unit(&mut v);
+            util::unit(&mut v);
             all.extend_from_slice(&v);
         }
     }
@@ -74,7 +57,7 @@ fn main() {
                 .iter()
                 .map(|x| x + 0.03 * qrng.normal() as f32)
                 .collect();
-            unit(&mut q);
+            util::unit(&mut q);
             q
         })
         .collect();
@@ -104,7 +87,7 @@ fn main() {
     for (m, ef_c) in configs {
         let dir = tempfile::tempdir().unwrap();
         vidseek::trim_heap();
-        let rss0 = rss_bytes();
+        let rss0 = util::rss_bytes();
         let t = Instant::now();
         let mut idx = VectorIndex::create_with(
             "bench",
@@ -125,7 +108,7 @@ fn main() {
         }
         let build = t.elapsed().as_secs_f64();
         vidseek::trim_heap();
-        let rss = rss_bytes().saturating_sub(rss0) as f64 / n as f64;
+        let rss = util::rss_bytes().saturating_sub(rss0) as f64 / n as f64;
         let self_recall = idx.self_recall(&sample, 64);
         let mut row = json!({"m": m, "ef_construction": ef_c, "build_seconds": build, "resident_bytes_per_frame": rss, "self_recall": self_recall});
         let mut cells = Vec::new();

@@ -25,27 +25,10 @@ use vidseek::{SearchRequest, search};
 
 const SHOT: usize = 200;
 
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        * 1024
-}
-
-fn unit(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    v.iter_mut().for_each(|x| *x /= n);
-}
-
 /// Frame `i` of shot `s`: the shot's direction plus a slow random walk.
 fn shot_vectors(rng: &mut Rng, dim: usize) -> Vec<Vec<f32>> {
     let mut centre: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
-    unit(&mut centre);
+    util::unit(&mut centre);
     let mut walk = vec![0f32; dim];
     (0..SHOT)
         .map(|_| {
@@ -53,7 +36,7 @@ fn shot_vectors(rng: &mut Rng, dim: usize) -> Vec<Vec<f32>> {
                 *w = 0.97 * *w + 0.02 * rng.normal() as f32;
             }
             let mut v: Vec<f32> = centre.iter().zip(&walk).map(|(c, w)| c + w).collect();
-            unit(&mut v);
+            util::unit(&mut v);
             v
         })
         .collect()
@@ -159,13 +142,13 @@ fn main() {
     let n = all.len() / dim;
 
     // 2. The index, built from the store as the product does on first open.
-    let rss0 = rss_bytes();
+    let rss0 = util::rss_bytes();
     let t = Instant::now();
     let catalog = rt
         .block_on(Catalog::open(&data, model.model_name(), dim, Access::Write))
         .unwrap();
     let build_secs = t.elapsed().as_secs_f64();
-    let rss1 = rss_bytes();
+    let rss1 = util::rss_bytes();
 
     // 3. Recall@10 against brute force, queries near the data (a frame plus noise).
     let queries = 200;
@@ -179,7 +162,7 @@ fn main() {
             .iter()
             .map(|x| x + 0.03 * qrng.normal() as f32)
             .collect();
-        unit(&mut q);
+        util::unit(&mut q);
         let t = Instant::now();
         let got = catalog.nearest(&q, 10, ef);
         ann_times.push(t.elapsed());
@@ -256,7 +239,7 @@ fn main() {
     //    1-hour video (3,600 frames, already embedded) and removing a video.
     rt.block_on(catalog.close());
     drop(catalog);
-    let rss_closed = rss_bytes();
+    let rss_closed = util::rss_bytes();
     let t = Instant::now();
     let catalog = rt
         .block_on(Catalog::open(&data, model.model_name(), dim, Access::Write))
@@ -333,7 +316,7 @@ fn main() {
             "cosine_to_fp32_min": cos_int8.first(), "cosine_to_fp32_median": cos_int8.get(cos_int8.len() / 2),
             "text_embed_ms_p50": {"fp32": util::ms(util::percentile(&text_fp32, 0.5)), "int8": util::ms(util::percentile(&text_int8, 0.5))}})),
         "reopen_seconds": reopen_secs,
-        "reopen_resident_bytes_per_frame": (rss_bytes().saturating_sub(rss_closed)) as f64 / n as f64,
+        "reopen_resident_bytes_per_frame": (util::rss_bytes().saturating_sub(rss_closed)) as f64 / n as f64,
         "add_one_hour_video_seconds": add_secs,
         "remove_video_seconds": remove_secs,
         "dump_bytes_per_frame": dump_bytes as f64 / n as f64,

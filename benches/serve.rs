@@ -22,11 +22,6 @@ use vidseek::{Rng, Scene, VideoSpec};
 const FRAMES: usize = 100_000;
 const SHOT: usize = 200;
 
-fn unit(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    v.iter_mut().for_each(|x| *x /= n);
-}
-
 fn build_library(data: &std::path::Path) {
     let model = Embedder::load(
         &util::root().join("models/tiny-clip"),
@@ -57,7 +52,7 @@ fn build_library(data: &std::path::Path) {
                         *w = 0.97 * *w + 0.01 * rng.normal() as f32;
                     }
                     let mut v: Vec<f32> = base.iter().zip(&walk).map(|(b, w)| b + w).collect();
-                    unit(&mut v);
+                    util::unit(&mut v);
                     NewFrame {
                         start: i as f64,
                         end: i as f64 + 1.0,

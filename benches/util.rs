@@ -88,3 +88,24 @@ pub fn vit_b32_dir() -> Option<PathBuf> {
         None
     }
 }
+
+/// Resident memory of this process (VmRSS), bytes.
+#[allow(dead_code)]
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+/// Scales `v` to unit length.
+#[allow(dead_code)]
+pub fn unit(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|x| *x /= n);
+}

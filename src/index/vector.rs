@@ -150,6 +150,16 @@ struct Exact {
     tail: Vec<f32>,
 }
 
+/// A new (or emptied) file open for reading and writing.
+fn create_rw(p: &Path) -> std::io::Result<File> {
+    File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(p)
+}
+
 impl Drop for Exact {
     fn drop(&mut self) {
         // A build that never reached a checkpoint leaves nothing behind.
@@ -171,13 +181,7 @@ impl Exact {
             std::fs::create_dir_all(d).ok()?;
             let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let p = d.join(format!("building-{}-{n}.exact", std::process::id()));
-            let f = File::options()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&p)
-                .ok()?;
+            let f = create_rw(&p).ok()?;
             Some((f, p))
         });
         Self {
@@ -291,13 +295,7 @@ impl Exact {
         let in_dir = self.writable && self.file.as_ref().is_some_and(|(_, p)| p.parent() == Some(dir));
         if !in_dir {
             let p = dir.join(format!("building-{}-copy.exact", std::process::id()));
-            let f = File::options()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&p)
-                .map_err(|e| IndexError::io(&p, e))?;
+            let f = create_rw(&p).map_err(|e| IndexError::io(&p, e))?;
             let mut at = 0u64;
             if let Some((old, _)) = &self.file {
                 let mut buf = vec![0u8; 1 << 20];
