@@ -99,8 +99,8 @@ pub struct Consistency {
 
 /// Rebuild the vector index when more than this share of its points are deleted frames.
 const MAX_TOMBSTONE_SHARE: f64 = 0.25;
-/// Self-recall below this after a load or build triggers one rebuild.
-const MIN_SELF_RECALL: f64 = 0.98;
+// Self-recall below this after a build or a catch-up triggers one rebuild.
+use crate::index::vector::MIN_SELF_RECALL;
 
 /// An open data folder: the store and the indexes derived from it, kept in step.
 pub struct Catalog {
@@ -794,6 +794,19 @@ impl Catalog {
         self.vectors.read().unwrap_or_else(|e| e.into_inner()).points()
     }
 
+    /// False while the saved vector graph is still loading (searches are exact scans
+    /// meanwhile: correct, slower on a large library).
+    pub fn vectors_ready(&self) -> bool {
+        self.vectors.read().unwrap_or_else(|e| e.into_inner()).ready()
+    }
+
+    /// Waits until the vector graph is loaded (benchmarks, tools that want ANN speed).
+    pub fn wait_vectors_ready(&self) {
+        while !self.vectors_ready() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The best `limit` text matches (subtitles, titles, file names) of a structured
     /// lexical query, only in `videos` when given.
     pub fn text_search(
@@ -921,10 +934,7 @@ async fn open_vectors(
         Box::new(VectorIndex::create(model, dim, live, writable.then_some(dir.as_path())))
     };
     let loaded: Option<Box<dyn VectorBackend>> = match VectorIndex::load(&dir, model, dim, writable) {
-        Ok(v) => {
-            crate::util::trim_heap(); // the loader's read buffers
-            v.map(|v| Box::new(v) as Box<dyn VectorBackend>)
-        }
+        Ok(v) => v.map(|v| Box::new(v) as Box<dyn VectorBackend>),
         Err(e) => {
             tracing::warn!("{e}");
             None
@@ -958,7 +968,8 @@ async fn open_vectors(
     if behind {
         catch_up(idx.as_mut(), store).await?;
     }
-    if !check_recall(idx.as_ref(), store).await? {
+    // (An index still loading its saved graph checks itself once loaded.)
+    if idx.ready() && !check_recall(idx.as_ref(), store).await? {
         tracing::warn!("vector index self-recall too low after load; rebuilding");
         idx = fill_from_store(fresh(), store).await?;
     }

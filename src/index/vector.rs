@@ -289,6 +289,55 @@ impl Exact {
         out
     }
 
+    /// The `k` best slots for `query` by exact cosine among the frames `accept` keeps:
+    /// a sequential pass over every vector (searches while the graph is still being
+    /// loaded; the file is read in blocks of a few MB).
+    fn scan(&self, query: &[f32], k: usize, accept: &dyn Fn(i64) -> bool) -> Vec<(i64, f32)> {
+        let mut best: Vec<(i64, f32)> = Vec::with_capacity(4 * k + 1);
+        let keep = |id: i64, v: &[f32], best: &mut Vec<(i64, f32)>| {
+            if accept(id) {
+                best.push((id, crate::util::dot(query, v)));
+                if best.len() > 4 * k {
+                    best.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+                    best.truncate(k);
+                }
+            }
+        };
+        if k == 0 {
+            return best;
+        }
+        const BLOCK: usize = 4096;
+        let mut rows = vec![0f32; BLOCK * self.dim];
+        let mut slot = 0;
+        while slot < self.file_slots {
+            let Some((f, p)) = self.file.as_ref() else { break };
+            let n = (self.file_slots - slot).min(BLOCK);
+            let buf = &mut rows[..n * self.dim];
+            // SAFETY: f32 has no invalid bit patterns and the byte view covers exactly
+            // `buf`; the file holds little-endian f32, this machine's order (checked below).
+            let bytes = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), buf.len() * 4) };
+            if let Err(e) = f.read_exact_at(bytes, slot as u64 * self.row_bytes()) {
+                tracing::warn!("{}: {e}", p.display());
+                break;
+            }
+            if cfg!(target_endian = "big") {
+                for x in buf.iter_mut() {
+                    *x = f32::from_bits(x.to_bits().swap_bytes());
+                }
+            }
+            for (i, v) in buf.chunks_exact(self.dim).enumerate() {
+                keep(self.ids[slot + i], v, &mut best);
+            }
+            slot += n;
+        }
+        for (i, v) in self.tail.chunks_exact(self.dim).enumerate() {
+            keep(self.ids[self.file_slots + i], v, &mut best);
+        }
+        best.sort_by(|a, b| b.1.total_cmp(&a.1));
+        best.truncate(k);
+        best
+    }
+
     /// Makes every slot durable in `dir` under `name` (a file of another folder, or
     /// slots held in memory, are copied into a new file first). Returns the file name.
     fn persist(&mut self, dir: &Path, name: &str) -> Result<String, IndexError> {
@@ -418,6 +467,11 @@ pub trait VectorBackend: Send + Sync {
     fn vectors(&self, _ids: &[i64]) -> Option<Vec<(i64, Vec<f32>)>> {
         None
     }
+    /// False while a saved index is still being loaded in the background (searches are
+    /// then exact scans, and the backend checks its own recall once loaded).
+    fn ready(&self) -> bool {
+        true
+    }
 
     /// Share of `sample` points whose own vector finds them (or an identical vector).
     fn self_recall(&self, sample: &[(i64, Vec<f32>)], ef: usize) -> f64 {
@@ -486,12 +540,15 @@ impl VectorBackend for VectorIndex {
             .collect();
         Some(self.exact.get_many(&live))
     }
+    fn ready(&self) -> bool {
+        self.graph.slot.get().is_some()
+    }
 }
 
 /// The in-memory HNSW graph over int8 vectors, the exact vectors beside it, and its
 /// bookkeeping (the default [`VectorBackend`]).
 pub struct VectorIndex {
-    hnsw: Hnsw<'static, i8, DistQ8>,
+    graph: GraphSlot,
     exact: Exact,
     /// The folder its files go to (None: memory only until a checkpoint names one).
     dir: Option<PathBuf>,
@@ -524,6 +581,67 @@ impl std::fmt::Debug for VectorIndex {
     }
 }
 
+type Graph = Hnsw<'static, i8, DistQ8>;
+
+/// The graph, or the graph a background thread is loading from a dump. Until it is
+/// there, searches are exact scans of the exact file (correct, slower), so a library
+/// opens in the time it takes to read its metadata; writes wait for it.
+struct GraphSlot {
+    /// Set once by the loader: the graph, or why none could be made.
+    slot: std::sync::Arc<std::sync::OnceLock<Result<Graph, String>>>,
+    /// The loading thread (None: made here, or already joined).
+    loader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GraphSlot {
+    fn ready(graph: Graph) -> Self {
+        Self {
+            slot: std::sync::Arc::new(std::sync::OnceLock::from(Ok(graph))),
+            loader: None,
+        }
+    }
+
+    /// Starts `load` on its own thread.
+    fn loading(load: impl FnOnce() -> Result<Graph, String> + Send + 'static) -> Self {
+        let slot = std::sync::Arc::new(std::sync::OnceLock::new());
+        let to = slot.clone();
+        let loader = std::thread::Builder::new().name("vidseek-graph".into()).spawn(move || {
+            let graph = std::panic::catch_unwind(std::panic::AssertUnwindSafe(load))
+                .unwrap_or_else(|_| Err("the graph loader panicked".into()));
+            let _ = to.set(graph);
+            crate::util::trim_heap(); // the loader's read buffers
+        });
+        match loader {
+            Ok(h) => Self { slot, loader: Some(h) },
+            Err(e) => {
+                let _ = slot.set(Err(format!("cannot start the graph loader: {e}")));
+                Self { slot, loader: None }
+            }
+        }
+    }
+
+    /// The graph when it is there.
+    fn get(&self) -> Option<&Graph> {
+        self.slot.get().and_then(|g| g.as_ref().ok())
+    }
+
+    /// The graph, waiting for the loader; an error when none could be made.
+    fn get_mut(&mut self, dir: Option<&Path>) -> Result<&mut Graph, IndexError> {
+        if let Some(h) = self.loader.take() {
+            let _ = h.join();
+        }
+        let reason = match std::sync::Arc::get_mut(&mut self.slot).and_then(|s| s.get_mut()) {
+            Some(Ok(g)) => return Ok(g),
+            Some(Err(e)) => e.clone(),
+            None => "the graph loader ended without a graph".into(),
+        };
+        Err(IndexError::Corrupt {
+            dir: dir.map(Path::to_path_buf).unwrap_or_default(),
+            reason,
+        })
+    }
+}
+
 /// Candidates taken from the graph per result wanted, before exact rescoring.
 fn candidates(k: usize, ef: usize) -> usize {
     (2 * k + 10).min(ef.max(k)).max(k)
@@ -548,7 +666,7 @@ impl VectorIndex {
             DistQ8,
         );
         Self {
-            hnsw,
+            graph: GraphSlot::ready(hnsw),
             exact: Exact::new(dim, dir),
             dir: dir.map(Path::to_path_buf),
             deleted: Default::default(),
@@ -578,6 +696,8 @@ impl VectorIndex {
             sorted.dedup_by_key(|(id, _)| *id);
             return self.insert(&sorted);
         }
+        // Nothing changes when there is no graph; the exact file refuses ids out of order.
+        let graph = self.graph.get_mut(self.dir.as_deref())?;
         self.exact.append(items)?;
         let quantised: Vec<Vec<i8>> = items.iter().map(|(_, v)| quantise(v)).collect();
         if items.len() >= 256 {
@@ -586,10 +706,10 @@ impl VectorIndex {
                 .zip(items)
                 .map(|(q, (id, _))| (q.as_slice(), *id as usize))
                 .collect();
-            self.hnsw.parallel_insert_slice(&data);
+            graph.parallel_insert_slice(&data);
         } else {
             for (q, (id, _)) in quantised.iter().zip(items) {
-                self.hnsw.insert_slice((q, *id as usize));
+                graph.insert_slice((q, *id as usize));
             }
         }
         self.points += items.len();
@@ -614,13 +734,18 @@ impl VectorIndex {
         if self.live() == 0 || k == 0 || query.len() != self.dim {
             return Vec::new();
         }
+        let Some(graph) = self.graph.get() else {
+            // The graph is still loading: every vector, exactly.
+            let accept = |id: i64| !self.deleted.contains(&(id as usize)) && filter.is_none_or(|f| f(id));
+            return self.exact.scan(query, k, &accept);
+        };
         let q = quantise(query);
         let want = candidates(k, ef);
         let hits = if self.deleted.is_empty() && filter.is_none() {
-            self.hnsw.search(&q, want, ef.max(want))
+            graph.search(&q, want, ef.max(want))
         } else {
             let accept = |id: &usize| !self.deleted.contains(id) && filter.is_none_or(|f| f(*id as i64));
-            self.hnsw.search_filter(&q, want, ef.max(want), Some(&accept))
+            graph.search_filter(&q, want, ef.max(want), Some(&accept))
         };
         let mut out: Vec<(i64, f32)> = hits
             .into_iter()
@@ -680,7 +805,8 @@ impl VectorIndex {
             let (basename, exact, fingerprint) = if self.points > 0 {
                 let base = format!("vectors-g{generation}");
                 // hnsw_rs picks another name when files of this one exist; use what it returns.
-                let basename = self.hnsw.file_dump(dir, &base).map_err(|e| IndexError::Dump {
+                let graph = self.graph.get_mut(Some(dir))?;
+                let basename = graph.file_dump(dir, &base).map_err(|e| IndexError::Dump {
                     dir: dir.to_path_buf(),
                     reason: e.to_string(),
                 })?;
@@ -778,27 +904,14 @@ impl VectorIndex {
                 meta.points
             )));
         }
+        // A second, read-only view of the exact file for the loader: its self-check
+        // samples and, should the dump not load, the vectors to build the graph again.
+        let reader = Exact::open(dir, &meta.exact, dim, ids.clone(), false)?;
         let exact = Exact::open(dir, &meta.exact, dim, ids, writable)?;
-        let (d, base) = (dir.to_path_buf(), meta.basename.clone());
-        let loaded = std::panic::catch_unwind(move || {
-            // The loaded graph borrows its loader: keep the (small) loader for the process.
-            let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&d, &base)));
-            io.load_hnsw::<i8, DistQ8>()
-        });
-        let hnsw = match loaded {
-            Ok(Ok(h)) => h,
-            Ok(Err(e)) => return Err(corrupt(e.to_string())),
-            Err(_) => return Err(corrupt("hnsw_rs could not read the dump".into())),
-        };
-        if hnsw.get_nb_point() != meta.points {
-            return Err(corrupt(format!(
-                "{} points in the dump, {} in vectors.json",
-                hnsw.get_nb_point(),
-                meta.points
-            )));
-        }
+        let (d, base, points) = (dir.to_path_buf(), meta.basename.clone(), meta.points);
+        let graph = GraphSlot::loading(move || load_graph(&d, &base, points, &reader));
         Ok(Some(Self {
-            hnsw,
+            graph,
             exact,
             dir: writable.then(|| dir.to_path_buf()),
             deleted: Default::default(),
@@ -819,6 +932,93 @@ pub fn read_meta(dir: &Path) -> Result<VectorMeta, IndexError> {
         dir: dir.to_path_buf(),
         reason: format!("{META_FILE}: {e}"),
     })
+}
+
+/// Self-recall of a loaded graph below this: it is built again from the exact vectors.
+pub const MIN_SELF_RECALL: f64 = 0.98;
+
+/// The dump's graph (on the loader thread), checked: each of up to 200 evenly spread
+/// points must find itself. A dump that does not load, or loses points, is replaced by
+/// a graph built from the exact vectors (`reader`); searches are exact scans meanwhile.
+fn load_graph(dir: &Path, base: &str, points: usize, reader: &Exact) -> Result<Graph, String> {
+    let t = std::time::Instant::now();
+    let loaded = std::panic::catch_unwind(|| {
+        // The loaded graph borrows its loader: keep the (small) loader for the process.
+        let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, base)));
+        io.load_hnsw::<i8, DistQ8>()
+    });
+    let problem = match loaded {
+        Ok(Ok(g)) if g.get_nb_point() == points => {
+            let recall = graph_self_recall(&g, reader);
+            tracing::debug!(
+                "vector graph of {points} points loaded in {:.1} s, self-recall {recall:.3}",
+                t.elapsed().as_secs_f64()
+            );
+            if recall >= MIN_SELF_RECALL {
+                return Ok(g);
+            }
+            format!("self-recall {recall:.3} after loading")
+        }
+        Ok(Ok(g)) => format!("{} points in the dump, {points} in vectors.json", g.get_nb_point()),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "hnsw_rs could not read the dump".into(),
+    };
+    tracing::warn!(
+        "the vector graph in {} is damaged ({problem}); building it again from the exact vectors",
+        dir.display()
+    );
+    build_graph(reader, HnswParams::default())
+}
+
+/// Share of up to 200 evenly spread points of `reader` that `graph` finds as their own
+/// nearest neighbours (a wide beam: this looks for points the graph lost).
+fn graph_self_recall(graph: &Graph, reader: &Exact) -> f64 {
+    let n = reader.ids.len();
+    if n < 50 {
+        return 1.0;
+    }
+    let ids: Vec<i64> = (0..200).map(|i| reader.ids[i * (n - 1) / 199]).collect();
+    let sample = reader.get_many(&ids);
+    if sample.is_empty() {
+        return 0.0;
+    }
+    let found = sample
+        .iter()
+        .filter(|(id, v)| {
+            let q = quantise(v);
+            let own = DistQ8.eval(&q, &q);
+            graph
+                .search(&q, 3, 512)
+                .iter()
+                .any(|h| h.d_id as i64 == *id || h.distance <= own + 1e-6)
+        })
+        .count();
+    found as f64 / sample.len() as f64
+}
+
+/// A graph of every vector in `reader`, inserted in batches (in parallel).
+fn build_graph(reader: &Exact, p: HnswParams) -> Result<Graph, String> {
+    let graph = Hnsw::new(
+        p.max_connections,
+        reader.ids.len().max(1024),
+        MAX_LAYERS,
+        p.ef_construction,
+        DistQ8,
+    );
+    for ids in reader.ids.chunks(20_000) {
+        let rows = reader.get_many(ids);
+        if rows.len() != ids.len() {
+            return Err("the exact vectors cannot be read".into());
+        }
+        let quantised: Vec<Vec<i8>> = rows.iter().map(|(_, v)| quantise(v)).collect();
+        let data: Vec<(&[i8], usize)> = quantised
+            .iter()
+            .zip(&rows)
+            .map(|(q, (id, _))| (q.as_slice(), *id as usize))
+            .collect();
+        graph.parallel_insert_slice(&data);
+    }
+    Ok(graph)
 }
 
 /// Sizes of both dump files and their sampled FNV-1a hashes (`util::sampled_hash`):
@@ -866,6 +1066,9 @@ mod tests {
         let back = VectorIndex::load(dir.path(), "m", 32, true).unwrap().unwrap();
         assert_eq!((back.points, back.max_frame_id, back.generation), (600, 600, 7));
         assert_eq!(back.search(&data[10].1, 1, 64, None)[0].0, data[10].0);
+        // (hnsw_rs ends the process when a dump it is reading is cut short: let the
+        // background load finish before the file is damaged below.)
+        wait_ready(&back);
         // Another model or dimension is stale, not silently used.
         assert!(matches!(
             VectorIndex::load(dir.path(), "other", 32, true),
@@ -957,6 +1160,64 @@ mod tests {
         assert_eq!(size(dir.path()), before);
         // Out of order is refused (the exact file is in frame-id order).
         assert!(back.insert(&[(2, data[0].1.as_slice())]).is_err());
+    }
+
+    fn wait_ready(idx: &VectorIndex) {
+        while !idx.ready() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_loading_index_answers_by_exact_scan_and_then_by_its_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<(i64, Vec<f32>)> = (1..=5000).map(|i| (i * 2, unit(i as u64, 48))).collect();
+        let refs: Vec<(i64, &[f32])> = data.iter().map(|(i, v)| (*i, v.as_slice())).collect();
+        let mut idx = VectorIndex::create("m", 48, 5000, Some(dir.path()));
+        idx.insert(&refs).unwrap();
+        idx.save(dir.path(), 1).unwrap();
+        let mut back = VectorIndex::load(dir.path(), "m", 48, true).unwrap().unwrap();
+        back.delete(&[data[3].0]);
+        // The scan searches used while the graph loads: the exact best, filters and
+        // deletions applied.
+        let q = unit(77_777, 48);
+        let mut truth: Vec<(i64, f32)> = data.iter().map(|(i, v)| (*i, crate::util::dot(&q, v))).collect();
+        truth.retain(|(i, _)| *i != data[3].0 && i % 3 != 0);
+        truth.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let accept = |id: i64| id != data[3].0 && id % 3 != 0;
+        let scanned = back.exact.scan(&q, 10, &accept);
+        assert_eq!(scanned, truth[..10].to_vec());
+        assert!(back.exact.scan(&data[3].1, 1, &accept)[0].0 != data[3].0);
+        // Once loaded, the graph answers (and a write waits for it rather than failing).
+        wait_ready(&back);
+        assert_eq!(back.search(&data[40].1, 1, 64, None)[0].0, data[40].0);
+        assert!(back.self_recall(&data[4..], 64) >= 0.99);
+        back.insert(&[(20_000, unit(900_001, 48).as_slice())]).unwrap();
+        assert_eq!(back.search(&unit(900_001, 48), 1, 64, None)[0].0, 20_000);
+    }
+
+    #[test]
+    fn a_dump_that_does_not_load_is_built_again_from_the_exact_vectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<(i64, Vec<f32>)> = (1..=800).map(|i| (i, unit(i as u64 + 5, 32))).collect();
+        let refs: Vec<(i64, &[f32])> = data.iter().map(|(i, v)| (*i, v.as_slice())).collect();
+        let mut idx = VectorIndex::create("m", 32, 800, Some(dir.path()));
+        idx.insert(&refs).unwrap();
+        idx.save(dir.path(), 1).unwrap();
+        let meta = read_meta(dir.path()).unwrap();
+        let ids: Vec<i64> = data.iter().map(|(i, _)| *i).collect();
+        let reader = Exact::open(dir.path(), &meta.exact, 32, ids, false).unwrap();
+        // The real dump loads and passes its self-check.
+        let g = load_graph(dir.path(), &meta.basename, 800, &reader).unwrap();
+        assert_eq!(g.get_nb_point(), 800);
+        assert!(graph_self_recall(&g, &reader) >= MIN_SELF_RECALL);
+        // A dump hnsw_rs cannot read (here: files that are not there), or one with
+        // another point count: a graph of every exact vector instead.
+        for (base, points) in [("no-such-dump", 800), (meta.basename.as_str(), 799)] {
+            let g = load_graph(dir.path(), base, points, &reader).unwrap();
+            assert_eq!(g.get_nb_point(), 800);
+            assert!(graph_self_recall(&g, &reader) >= MIN_SELF_RECALL);
+        }
     }
 
     #[test]
