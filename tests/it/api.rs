@@ -480,6 +480,11 @@ fn a_file_dropped_into_the_watched_folder_becomes_searchable_without_any_request
             .iter()
             .any(|v| v["status"] == "indexed")
     });
+    // The store lists the video as indexed a moment before the catalog has added its
+    // vectors and directory entry (seen once under a loaded machine): allow that moment.
+    s.wait_for(10, "the indexed file to be searchable", |s| {
+        !s.get("/api/search?q=a%20white%20triangle").json()["results"][0].is_null()
+    });
     let top = &s.get("/api/search?q=a%20white%20triangle").json()["results"][0];
     assert_eq!(top["path"], target.canonicalize().unwrap().display().to_string());
     assert!(
