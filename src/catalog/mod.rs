@@ -11,6 +11,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use crate::index::vector::MIN_SELF_RECALL; // below it after a build or catch-up: one rebuild
 use crate::index::{IndexError, TextDoc, TextIndex, VectorBackend, VectorIndex};
 
 // The store is the catalog's alone: everything reads and writes through the catalog.
@@ -99,8 +100,6 @@ pub struct Consistency {
 
 /// Rebuild the vector index when more than this share of its points are deleted frames.
 const MAX_TOMBSTONE_SHARE: f64 = 0.25;
-// Self-recall below this after a build or a catch-up triggers one rebuild.
-use crate::index::vector::MIN_SELF_RECALL;
 
 /// An open data folder: the store and the indexes derived from it, kept in step.
 pub struct Catalog {

@@ -591,6 +591,9 @@ struct GraphSlot {
     slot: std::sync::Arc<std::sync::OnceLock<Result<Graph, String>>>,
     /// The loading thread (None: made here, or already joined).
     loader: Option<std::thread::JoinHandle<()>>,
+    /// Set by the loader when the dump was damaged and the graph built again: the next
+    /// checkpoint must write a new dump, or every open would rebuild it.
+    rebuilt: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl GraphSlot {
@@ -598,26 +601,29 @@ impl GraphSlot {
         Self {
             slot: std::sync::Arc::new(std::sync::OnceLock::from(Ok(graph))),
             loader: None,
+            rebuilt: Default::default(),
         }
     }
 
-    /// Starts `load` on its own thread.
-    fn loading(load: impl FnOnce() -> Result<Graph, String> + Send + 'static) -> Self {
+    /// Starts `load` on its own thread; `load` is told where to report a rebuild.
+    fn loading(load: impl FnOnce(&std::sync::atomic::AtomicBool) -> Result<Graph, String> + Send + 'static) -> Self {
         let slot = std::sync::Arc::new(std::sync::OnceLock::new());
-        let to = slot.clone();
+        let rebuilt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (to, flag) = (slot.clone(), rebuilt.clone());
         let loader = std::thread::Builder::new().name("vidseek-graph".into()).spawn(move || {
-            let graph = std::panic::catch_unwind(std::panic::AssertUnwindSafe(load))
+            let graph = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load(&flag)))
                 .unwrap_or_else(|_| Err("the graph loader panicked".into()));
             let _ = to.set(graph);
             crate::util::trim_heap(); // the loader's read buffers
         });
-        match loader {
-            Ok(h) => Self { slot, loader: Some(h) },
+        let loader = match loader {
+            Ok(h) => Some(h),
             Err(e) => {
                 let _ = slot.set(Err(format!("cannot start the graph loader: {e}")));
-                Self { slot, loader: None }
+                None
             }
-        }
+        };
+        Self { slot, loader, rebuilt }
     }
 
     /// The graph when it is there.
@@ -656,17 +662,8 @@ impl VectorIndex {
 
     /// [`VectorIndex::create`] with other graph parameters (benchmarks).
     pub fn create_with(model: &str, dim: usize, capacity: usize, dir: Option<&Path>, p: HnswParams) -> Self {
-        // (hnsw_rs' modify_level_scale prints to stdout, so the default layer scale is
-        // kept; unreachable points are caught by the self-recall check instead.)
-        let hnsw = Hnsw::new(
-            p.max_connections,
-            capacity.max(1024),
-            MAX_LAYERS,
-            p.ef_construction,
-            DistQ8,
-        );
         Self {
-            graph: GraphSlot::ready(hnsw),
+            graph: GraphSlot::ready(new_graph(capacity, p)),
             exact: Exact::new(dim, dir),
             dir: dir.map(Path::to_path_buf),
             deleted: Default::default(),
@@ -699,19 +696,7 @@ impl VectorIndex {
         // Nothing changes when there is no graph; the exact file refuses ids out of order.
         let graph = self.graph.get_mut(self.dir.as_deref())?;
         self.exact.append(items)?;
-        let quantised: Vec<Vec<i8>> = items.iter().map(|(_, v)| quantise(v)).collect();
-        if items.len() >= 256 {
-            let data: Vec<(&[i8], usize)> = quantised
-                .iter()
-                .zip(items)
-                .map(|(q, (id, _))| (q.as_slice(), *id as usize))
-                .collect();
-            graph.parallel_insert_slice(&data);
-        } else {
-            for (q, (id, _)) in quantised.iter().zip(items) {
-                graph.insert_slice((q, *id as usize));
-            }
-        }
+        add_to_graph(graph, items);
         self.points += items.len();
         if let Some(m) = items.iter().map(|(id, _)| *id).max() {
             self.max_frame_id = self.max_frame_id.max(m);
@@ -788,13 +773,16 @@ impl VectorIndex {
             && old.as_ref().is_some_and(|m| {
                 m.format == FORMAT && m.model == self.model && m.points == self.saved_points && !m.basename.is_empty()
             });
+        // A graph built again from a damaged dump (known once loaded) is always written.
+        let rebuilt = self.graph.get().is_some() && self.graph.rebuilt.load(std::sync::atomic::Ordering::Acquire);
         let added = self.points.saturating_sub(self.saved_points);
-        if ours && added > 0 && added <= DEFER_POINTS.min(self.points / 100) {
+        if ours && !rebuilt && added > 0 && added <= DEFER_POINTS.min(self.points / 100) {
             // A few frames more than a large dump: rewriting the whole graph is not worth
             // it; the next open adds them from the store (as after a crash).
             return Ok(());
         }
         let unchanged = same_dir
+            && !rebuilt
             && self.points == self.saved_points
             && old
                 .as_ref()
@@ -803,8 +791,19 @@ impl VectorIndex {
             VectorMeta { generation, ..old }
         } else {
             let (basename, exact, fingerprint) = if self.points > 0 {
-                let base = format!("vectors-g{generation}");
-                // hnsw_rs picks another name when files of this one exist; use what it returns.
+                // A name no file has: a dump is never rewritten in place (a background
+                // loader may still be reading it, and hnsw_rs ends the process when a
+                // file it reads is cut short). Unused dumps are removed below.
+                let mut base = format!("vectors-g{generation}");
+                for n in 1.. {
+                    if !dir.join(format!("{base}.hnsw.data")).exists()
+                        && !dir.join(format!("{base}.hnsw.graph")).exists()
+                    {
+                        break;
+                    }
+                    base = format!("vectors-g{generation}-{n}");
+                }
+                // (hnsw_rs may still pick another name; use what it returns.)
                 let graph = self.graph.get_mut(Some(dir))?;
                 let basename = graph.file_dump(dir, &base).map_err(|e| IndexError::Dump {
                     dir: dir.to_path_buf(),
@@ -856,6 +855,7 @@ impl VectorIndex {
         }
         self.dir = Some(dir.to_path_buf());
         self.saved_points = self.points;
+        self.graph.rebuilt.store(false, std::sync::atomic::Ordering::Release);
         self.generation = generation;
         Ok(())
     }
@@ -909,7 +909,7 @@ impl VectorIndex {
         let reader = Exact::open(dir, &meta.exact, dim, ids.clone(), false)?;
         let exact = Exact::open(dir, &meta.exact, dim, ids, writable)?;
         let (d, base, points) = (dir.to_path_buf(), meta.basename.clone(), meta.points);
-        let graph = GraphSlot::loading(move || load_graph(&d, &base, points, &reader));
+        let graph = GraphSlot::loading(move |rebuilt| load_graph(&d, &base, points, &reader, rebuilt));
         Ok(Some(Self {
             graph,
             exact,
@@ -940,7 +940,14 @@ pub const MIN_SELF_RECALL: f64 = 0.98;
 /// The dump's graph (on the loader thread), checked: each of up to 200 evenly spread
 /// points must find itself. A dump that does not load, or loses points, is replaced by
 /// a graph built from the exact vectors (`reader`); searches are exact scans meanwhile.
-fn load_graph(dir: &Path, base: &str, points: usize, reader: &Exact) -> Result<Graph, String> {
+/// `rebuilt` is set when it had to be built again.
+fn load_graph(
+    dir: &Path,
+    base: &str,
+    points: usize,
+    reader: &Exact,
+    rebuilt: &std::sync::atomic::AtomicBool,
+) -> Result<Graph, String> {
     let t = std::time::Instant::now();
     let loaded = std::panic::catch_unwind(|| {
         // The loaded graph borrows its loader: keep the (small) loader for the process.
@@ -967,7 +974,9 @@ fn load_graph(dir: &Path, base: &str, points: usize, reader: &Exact) -> Result<G
         "the vector graph in {} is damaged ({problem}); building it again from the exact vectors",
         dir.display()
     );
-    build_graph(reader, HnswParams::default())
+    let graph = build_graph(reader, HnswParams::default())?;
+    rebuilt.store(true, std::sync::atomic::Ordering::Release);
+    Ok(graph)
 }
 
 /// Share of up to 200 evenly spread points of `reader` that `graph` finds as their own
@@ -996,27 +1005,46 @@ fn graph_self_recall(graph: &Graph, reader: &Exact) -> f64 {
     found as f64 / sample.len() as f64
 }
 
-/// A graph of every vector in `reader`, inserted in batches (in parallel).
-fn build_graph(reader: &Exact, p: HnswParams) -> Result<Graph, String> {
-    let graph = Hnsw::new(
+/// An empty graph for about `capacity` points.
+fn new_graph(capacity: usize, p: HnswParams) -> Graph {
+    // (hnsw_rs' modify_level_scale prints to stdout, so the default layer scale is
+    // kept; unreachable points are caught by the self-recall check instead.)
+    Hnsw::new(
         p.max_connections,
-        reader.ids.len().max(1024),
+        capacity.max(1024),
         MAX_LAYERS,
         p.ef_construction,
         DistQ8,
-    );
+    )
+}
+
+/// Quantises `items` (id, unit vector) into `graph`; large batches in parallel.
+fn add_to_graph(graph: &Graph, items: &[(i64, &[f32])]) {
+    let quantised: Vec<Vec<i8>> = items.iter().map(|(_, v)| quantise(v)).collect();
+    if items.len() >= 256 {
+        let data: Vec<(&[i8], usize)> = quantised
+            .iter()
+            .zip(items)
+            .map(|(q, (id, _))| (q.as_slice(), *id as usize))
+            .collect();
+        graph.parallel_insert_slice(&data);
+    } else {
+        for (q, (id, _)) in quantised.iter().zip(items) {
+            graph.insert_slice((q, *id as usize));
+        }
+    }
+}
+
+/// A graph of every vector in `reader`, inserted in batches.
+fn build_graph(reader: &Exact, p: HnswParams) -> Result<Graph, String> {
+    let graph = new_graph(reader.ids.len(), p);
     for ids in reader.ids.chunks(20_000) {
         let rows = reader.get_many(ids);
         if rows.len() != ids.len() {
             return Err("the exact vectors cannot be read".into());
         }
-        let quantised: Vec<Vec<i8>> = rows.iter().map(|(_, v)| quantise(v)).collect();
-        let data: Vec<(&[i8], usize)> = quantised
-            .iter()
-            .zip(&rows)
-            .map(|(q, (id, _))| (q.as_slice(), *id as usize))
-            .collect();
-        graph.parallel_insert_slice(&data);
+        let items: Vec<(i64, &[f32])> = rows.iter().map(|(id, v)| (*id, v.as_slice())).collect();
+        add_to_graph(&graph, &items);
     }
     Ok(graph)
 }
@@ -1208,16 +1236,35 @@ mod tests {
         let ids: Vec<i64> = data.iter().map(|(i, _)| *i).collect();
         let reader = Exact::open(dir.path(), &meta.exact, 32, ids, false).unwrap();
         // The real dump loads and passes its self-check.
-        let g = load_graph(dir.path(), &meta.basename, 800, &reader).unwrap();
+        let rebuilt = std::sync::atomic::AtomicBool::new(false);
+        let g = load_graph(dir.path(), &meta.basename, 800, &reader, &rebuilt).unwrap();
         assert_eq!(g.get_nb_point(), 800);
         assert!(graph_self_recall(&g, &reader) >= MIN_SELF_RECALL);
+        assert!(!rebuilt.load(std::sync::atomic::Ordering::Acquire));
         // A dump hnsw_rs cannot read (here: files that are not there), or one with
-        // another point count: a graph of every exact vector instead.
+        // another point count: a graph of every exact vector instead, reported.
         for (base, points) in [("no-such-dump", 800), (meta.basename.as_str(), 799)] {
-            let g = load_graph(dir.path(), base, points, &reader).unwrap();
+            let rebuilt = std::sync::atomic::AtomicBool::new(false);
+            let g = load_graph(dir.path(), base, points, &reader, &rebuilt).unwrap();
             assert_eq!(g.get_nb_point(), 800);
             assert!(graph_self_recall(&g, &reader) >= MIN_SELF_RECALL);
+            assert!(rebuilt.load(std::sync::atomic::Ordering::Acquire));
         }
+        // The next checkpoint writes the rebuilt graph as a new dump (else every open
+        // would rebuild it again), even with nothing else changed.
+        let mut back = VectorIndex::load(dir.path(), "m", 32, true).unwrap().unwrap();
+        let ids: Vec<i64> = data.iter().map(|(i, _)| *i).collect();
+        let reader = Exact::open(dir.path(), &meta.exact, 32, ids, false).unwrap();
+        back.graph =
+            GraphSlot::loading(move |rebuilt| load_graph(Path::new("/nonexistent"), "x", 800, &reader, rebuilt));
+        wait_ready(&back);
+        back.save(dir.path(), 1).unwrap();
+        let after = read_meta(dir.path()).unwrap();
+        assert_ne!(after.basename, meta.basename, "the rebuilt graph was not written");
+        let again = VectorIndex::load(dir.path(), "m", 32, true).unwrap().unwrap();
+        wait_ready(&again);
+        assert!(!again.graph.rebuilt.load(std::sync::atomic::Ordering::Acquire));
+        assert_eq!(again.search(&data[7].1, 1, 64, None)[0].0, data[7].0);
     }
 
     #[test]

@@ -134,6 +134,17 @@ fn bench_gpu_command_reports_embed_and_both_decode_modes() {
     }
 }
 
+/// Every kept frame of `path` sampled with `opts`: (frames, packets skipped, decoded).
+fn sample_all(path: &std::path::Path, opts: &SampleOptions) -> (Vec<SampledFrame>, u64, u64) {
+    let mut out = Vec::new();
+    let (_, stats) = sample(path, opts, &mut |f| {
+        out.push(f);
+        true
+    })
+    .unwrap();
+    (out, stats.skipped_packets, stats.decoded_frames)
+}
+
 /// Samples of `path` with keyframe skipping on or off: (frames, packets skipped, decoded).
 fn sampled(path: &std::path::Path, keyframes: bool) -> (Vec<SampledFrame>, u64, u64) {
     let opts = SampleOptions {
@@ -141,13 +152,7 @@ fn sampled(path: &std::path::Path, keyframes: bool) -> (Vec<SampledFrame>, u64, 
         thumb_short_side: 0,
         ..SampleOptions::default()
     };
-    let mut out = Vec::new();
-    let (_, stats) = sample(path, &opts, &mut |f| {
-        out.push(f);
-        true
-    })
-    .unwrap();
-    (out, stats.skipped_packets, stats.decoded_frames)
+    sample_all(path, &opts)
 }
 
 fn shots(frames: &[SampledFrame]) -> Vec<f64> {
@@ -234,13 +239,8 @@ fn periodic(path: &std::path::Path, keyframes: bool) -> (Vec<f64>, u64) {
         thumb_short_side: 0,
         ..SampleOptions::default()
     };
-    let mut out = Vec::new();
-    let (_, stats) = sample(path, &opts, &mut |f| {
-        out.push(f.start);
-        true
-    })
-    .unwrap();
-    (out, stats.skipped_packets)
+    let (out, skipped, _) = sample_all(path, &opts);
+    (out.iter().map(|f| f.start).collect(), skipped)
 }
 
 #[test]
