@@ -92,11 +92,22 @@ pub fn vit_b32_dir() -> Option<PathBuf> {
 /// Resident memory of this process (VmRSS), bytes.
 #[allow(dead_code)]
 pub fn rss_bytes() -> u64 {
+    status_bytes("VmRSS:")
+}
+
+/// The part of the resident memory that is file pages mapped into the process (page
+/// cache shared with the kernel, reclaimable: the index's memory-mapped exact vectors).
+#[allow(dead_code)]
+pub fn rss_file_bytes() -> u64 {
+    status_bytes("RssFile:")
+}
+
+fn status_bytes(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .unwrap_or(0)
