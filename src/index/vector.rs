@@ -148,6 +148,10 @@ struct Exact {
     /// Whether slots may be appended to the file (false: kept in `tail`).
     writable: bool,
     tail: Vec<f32>,
+    /// The file's first slots memory-mapped, for rescoring without a read per vector
+    /// (slots appended since are read from the file until the next checkpoint maps them).
+    map: Option<memmap2::Mmap>,
+    mapped_slots: usize,
 }
 
 /// A new (or emptied) file open for reading and writing.
@@ -191,11 +195,62 @@ impl Exact {
             file,
             file_slots: 0,
             tail: Vec::new(),
+            map: None,
+            mapped_slots: 0,
         }
     }
 
     fn row_bytes(&self) -> u64 {
         self.dim as u64 * 4
+    }
+
+    /// Maps the file's slots (on little-endian machines, the file's byte order; else
+    /// vectors are read).
+    fn map_file(&mut self) {
+        self.map = None;
+        self.mapped_slots = 0;
+        let Some((f, p)) = self.file.as_ref() else { return };
+        if cfg!(target_endian = "big") || self.file_slots == 0 {
+            return;
+        }
+        // SAFETY: the file is this index's own, in its data folder: slots are only
+        // appended, and an open cuts off only slots past the last checkpoint, which a
+        // map made from that checkpoint never covers. (A file shortened by someone else
+        // while mapped would fault: the same hazard as any memory-mapped database.)
+        let len = self.file_slots * self.dim * 4;
+        match unsafe { memmap2::MmapOptions::new().len(len).map(f) } {
+            Ok(m) => {
+                self.map = Some(m);
+                self.mapped_slots = self.file_slots;
+            }
+            Err(e) => tracing::warn!("{}: not memory-mapped ({e}); vectors are read instead", p.display()),
+        }
+    }
+
+    /// Slot `slot`'s vector in place, when it lies in the mapped part of the file.
+    fn mapped(&self, slot: usize) -> Option<&[f32]> {
+        if slot >= self.mapped_slots {
+            return None;
+        }
+        let m = self.map.as_ref()?;
+        let bytes = &m[slot * self.dim * 4..(slot + 1) * self.dim * 4];
+        // SAFETY: the map starts page-aligned and rows are `dim` f32s, so `bytes` is
+        // aligned for f32 and holds exactly `dim` of them, little-endian like this
+        // machine (checked when mapping); every bit pattern is a valid f32.
+        Some(unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), self.dim) })
+    }
+
+    /// `f` of frame `id`'s exact vector, read in place when it is mapped or in memory.
+    fn with<R>(&self, id: i64, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
+        let slot = self.slot(id)?;
+        if let Some(v) = self.mapped(slot) {
+            return Some(f(v));
+        }
+        if slot >= self.file_slots {
+            let at = (slot - self.file_slots) * self.dim;
+            return Some(f(&self.tail[at..at + self.dim]));
+        }
+        self.get(id).map(|v| f(&v))
     }
 
     fn append(&mut self, items: &[(i64, &[f32])]) -> Result<(), IndexError> {
@@ -235,6 +290,9 @@ impl Exact {
     /// The exact vector of frame `id` (None: not held, or the file cannot be read).
     fn get(&self, id: i64) -> Option<Vec<f32>> {
         let slot = self.slot(id)?;
+        if let Some(v) = self.mapped(slot) {
+            return Some(v.to_vec());
+        }
         if slot >= self.file_slots {
             let at = (slot - self.file_slots) * self.dim;
             return Some(self.tail[at..at + self.dim].to_vec());
@@ -366,6 +424,8 @@ impl Exact {
             self.file_slots = self.ids.len();
             self.tail = Vec::new();
             self.writable = true;
+            self.map = None;
+            self.mapped_slots = 0;
         }
         let (f, p) = self.file.as_mut().expect("a file now");
         f.sync_data().map_err(|e| IndexError::io(p, e))?;
@@ -378,7 +438,11 @@ impl Exact {
             std::fs::rename(&*p, &target).map_err(|e| IndexError::io(&target, e))?;
             *p = target;
         }
-        Ok(p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string())
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        if self.mapped_slots < self.file_slots {
+            self.map_file();
+        }
+        Ok(name)
     }
 
     /// The exact file `name` in `dir` holding (at least) `ids.len()` slots. Slots past
@@ -410,14 +474,18 @@ impl Exact {
         if writable && len > need {
             f.set_len(need).map_err(|e| IndexError::io(&p, e))?;
         }
-        Ok(Self {
+        let mut exact = Self {
             dim,
             file_slots: ids.len(),
             ids,
             file: Some((f, p)),
             writable,
             tail: Vec::new(),
-        })
+            map: None,
+            mapped_slots: 0,
+        };
+        exact.map_file();
+        Ok(exact)
     }
 }
 
@@ -738,8 +806,8 @@ impl VectorIndex {
                 let id = n.d_id as i64;
                 let s = self
                     .exact
-                    .get(id)
-                    .map_or(1.0 - n.distance, |v| crate::util::dot(query, &v));
+                    .with(id, |v| crate::util::dot(query, v))
+                    .unwrap_or(1.0 - n.distance);
                 (id, s)
             })
             .collect();
@@ -1148,14 +1216,19 @@ mod tests {
         let mut idx = VectorIndex::create("m", 64, 900, Some(dir.path()));
         idx.insert(&refs[..600]).unwrap();
         idx.save(dir.path(), 1).unwrap();
+        // The saved slots are read in place (memory-mapped); later ones from the file.
+        assert_eq!(idx.exact.mapped_slots, 600);
         idx.insert(&refs[600..]).unwrap();
-        // The cosine reported is the float32 one, not the int8 estimate.
-        let hits = idx.search(&data[700].1, 5, 64, None);
-        assert_eq!(hits[0].0, data[700].0);
-        assert_eq!(hits[0].1, crate::util::dot(&data[700].1, &data[700].1));
-        for (id, s) in &hits {
-            let v = &data.iter().find(|(i, _)| i == id).unwrap().1;
-            assert_eq!(*s, crate::util::dot(&data[700].1, v));
+        // The cosine reported is the float32 one, not the int8 estimate, for mapped
+        // and appended slots alike.
+        for q in [100, 599, 700] {
+            let hits = idx.search(&data[q].1, 5, 64, None);
+            assert_eq!(hits[0].0, data[q].0);
+            assert_eq!(hits[0].1, crate::util::dot(&data[q].1, &data[q].1));
+            for (id, s) in &hits {
+                let v = &data.iter().find(|(i, _)| i == id).unwrap().1;
+                assert_eq!(*s, crate::util::dot(&data[q].1, v));
+            }
         }
         assert_eq!(
             idx.vectors(&[data[650].0, 5]).unwrap(),
@@ -1172,6 +1245,7 @@ mod tests {
         // adding them again (as the catalog's catch-up does) gives the same index.
         let mut back = VectorIndex::load(dir.path(), "m", 64, true).unwrap().unwrap();
         assert_eq!((back.points, back.max_frame_id), (600, data[599].0));
+        assert_eq!(back.exact.mapped_slots, 600);
         assert!(back.vectors(&[data[650].0]).unwrap().is_empty());
         back.insert(&refs[600..]).unwrap();
         assert_eq!(back.vectors(&[data[650].0]).unwrap()[0].1, data[650].1);
