@@ -151,7 +151,6 @@ struct Exact {
     /// The file's first slots memory-mapped, for rescoring without a read per vector
     /// (slots appended since are read from the file until the next checkpoint maps them).
     map: Option<memmap2::Mmap>,
-    mapped_slots: usize,
 }
 
 /// A new (or emptied) file open for reading and writing.
@@ -196,7 +195,6 @@ impl Exact {
             file_slots: 0,
             tail: Vec::new(),
             map: None,
-            mapped_slots: 0,
         }
     }
 
@@ -208,7 +206,6 @@ impl Exact {
     /// vectors are read).
     fn map_file(&mut self) {
         self.map = None;
-        self.mapped_slots = 0;
         let Some((f, p)) = self.file.as_ref() else { return };
         if cfg!(target_endian = "big") || self.file_slots == 0 {
             return;
@@ -219,17 +216,19 @@ impl Exact {
         // while mapped would fault: the same hazard as any memory-mapped database.)
         let len = self.file_slots * self.dim * 4;
         match unsafe { memmap2::MmapOptions::new().len(len).map(f) } {
-            Ok(m) => {
-                self.map = Some(m);
-                self.mapped_slots = self.file_slots;
-            }
+            Ok(m) => self.map = Some(m),
             Err(e) => tracing::warn!("{}: not memory-mapped ({e}); vectors are read instead", p.display()),
         }
     }
 
+    /// Slots covered by the map.
+    fn mapped_slots(&self) -> usize {
+        self.map.as_ref().map_or(0, |m| m.len() / (self.dim * 4).max(1))
+    }
+
     /// Slot `slot`'s vector in place, when it lies in the mapped part of the file.
     fn mapped(&self, slot: usize) -> Option<&[f32]> {
-        if slot >= self.mapped_slots {
+        if slot >= self.mapped_slots() {
             return None;
         }
         let m = self.map.as_ref()?;
@@ -240,7 +239,8 @@ impl Exact {
         Some(unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), self.dim) })
     }
 
-    /// `f` of frame `id`'s exact vector, read in place when it is mapped or in memory.
+    /// `f` of frame `id`'s exact vector (None: not held, or the file cannot be read):
+    /// in place when it is mapped or in memory, else read from the file.
     fn with<R>(&self, id: i64, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
         let slot = self.slot(id)?;
         if let Some(v) = self.mapped(slot) {
@@ -250,7 +250,17 @@ impl Exact {
             let at = (slot - self.file_slots) * self.dim;
             return Some(f(&self.tail[at..at + self.dim]));
         }
-        self.get(id).map(|v| f(&v))
+        let (file, p) = self.file.as_ref()?;
+        let mut buf = vec![0u8; self.dim * 4];
+        if let Err(e) = file.read_exact_at(&mut buf, slot as u64 * self.row_bytes()) {
+            tracing::warn!("{}: {e}", p.display());
+            return None;
+        }
+        let v: Vec<f32> = buf
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Some(f(&v))
     }
 
     fn append(&mut self, items: &[(i64, &[f32])]) -> Result<(), IndexError> {
@@ -289,25 +299,7 @@ impl Exact {
 
     /// The exact vector of frame `id` (None: not held, or the file cannot be read).
     fn get(&self, id: i64) -> Option<Vec<f32>> {
-        let slot = self.slot(id)?;
-        if let Some(v) = self.mapped(slot) {
-            return Some(v.to_vec());
-        }
-        if slot >= self.file_slots {
-            let at = (slot - self.file_slots) * self.dim;
-            return Some(self.tail[at..at + self.dim].to_vec());
-        }
-        let (f, p) = self.file.as_ref()?;
-        let mut buf = vec![0u8; self.dim * 4];
-        if let Err(e) = f.read_exact_at(&mut buf, slot as u64 * self.row_bytes()) {
-            tracing::warn!("{}: {e}", p.display());
-            return None;
-        }
-        Some(
-            buf.chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-        )
+        self.with(id, <[f32]>::to_vec)
     }
 
     /// The exact vectors of frames `ids` (absent ones skipped), consecutive slots read
@@ -425,7 +417,6 @@ impl Exact {
             self.tail = Vec::new();
             self.writable = true;
             self.map = None;
-            self.mapped_slots = 0;
         }
         let (f, p) = self.file.as_mut().expect("a file now");
         f.sync_data().map_err(|e| IndexError::io(p, e))?;
@@ -439,7 +430,7 @@ impl Exact {
             *p = target;
         }
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        if self.mapped_slots < self.file_slots {
+        if self.mapped_slots() < self.file_slots {
             self.map_file();
         }
         Ok(name)
@@ -482,7 +473,6 @@ impl Exact {
             writable,
             tail: Vec::new(),
             map: None,
-            mapped_slots: 0,
         };
         exact.map_file();
         Ok(exact)
@@ -1217,7 +1207,7 @@ mod tests {
         idx.insert(&refs[..600]).unwrap();
         idx.save(dir.path(), 1).unwrap();
         // The saved slots are read in place (memory-mapped); later ones from the file.
-        assert_eq!(idx.exact.mapped_slots, 600);
+        assert_eq!(idx.exact.mapped_slots(), 600);
         idx.insert(&refs[600..]).unwrap();
         // The cosine reported is the float32 one, not the int8 estimate, for mapped
         // and appended slots alike.
@@ -1245,7 +1235,7 @@ mod tests {
         // adding them again (as the catalog's catch-up does) gives the same index.
         let mut back = VectorIndex::load(dir.path(), "m", 64, true).unwrap().unwrap();
         assert_eq!((back.points, back.max_frame_id), (600, data[599].0));
-        assert_eq!(back.exact.mapped_slots, 600);
+        assert_eq!(back.exact.mapped_slots(), 600);
         assert!(back.vectors(&[data[650].0]).unwrap().is_empty());
         back.insert(&refs[600..]).unwrap();
         assert_eq!(back.vectors(&[data[650].0]).unwrap()[0].1, data[650].1);
