@@ -29,6 +29,9 @@ pub struct Health {
     pub counts: CountsDto,
     /// Points in the vector index (live frames and tombstones).
     pub vector_points: usize,
+    /// False while the saved vector graph is still loading after start-up: searches
+    /// are exact scans meanwhile (correct, slower on a large library).
+    pub vectors_ready: bool,
     pub libraries: Vec<String>,
     pub watch: bool,
     /// With `deep=true`: whether the store and both indexes agree.

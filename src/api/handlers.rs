@@ -34,6 +34,7 @@ pub async fn health(state: web::Data<AppState>, p: web::Query<HealthParams>) -> 
         provider: model.provider().into(),
         counts: counts.into(),
         vector_points: state.catalog.vector_points(),
+        vectors_ready: state.catalog.vectors_ready(),
         libraries: state.roots.iter().map(|r| r.display().to_string()).collect(),
         watch: state.config.watch,
         consistency,
