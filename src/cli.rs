@@ -85,6 +85,7 @@ impl Global {
             device: self.device,
             intra_threads: self.threads,
             text_int8: self.text_int8,
+            concurrent_queries: false,
         }
     }
     pub fn load_model(&self) -> Result<Embedder> {
@@ -1420,7 +1421,11 @@ fn model_cmd(g: &Global, cmd: &ModelCmd) -> Result<()> {
 }
 
 fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
-    let model = Arc::new(g.load_model()?);
+    let embed = EmbedOptions {
+        concurrent_queries: true,
+        ..g.embed_options()
+    };
+    let model = Arc::new(Embedder::load(&g.model_dir(), &embed)?);
     let index = index_options(args.fps, 0, 0)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1436,8 +1441,8 @@ fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
             token: args.token.clone().filter(|t| !t.is_empty()),
             max_upload: args.max_upload_mb.saturating_mul(1024 * 1024),
             index,
-            embed: g.embed_options(),
-            search_permits: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            embed,
+            search_permits: crate::api::SEARCH_PERMITS,
         };
         crate::api::serve(cfg, catalog, model).await?;
         anyhow::Ok(())

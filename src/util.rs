@@ -108,6 +108,47 @@ pub fn trim_heap() {
     }
 }
 
+/// The nice value of a server's background work (indexing, model switches).
+pub const BACKGROUND_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority to `nice` (Linux: per thread; the
+/// threads it starts afterwards inherit it). The server's job threads call it, so that
+/// decoding and inference for indexing take the cores only when searches leave them.
+pub fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        unsafe extern "C" {
+            fn gettid() -> i32;
+        }
+        // SAFETY: gettid has no preconditions.
+        lower_thread_priority(unsafe { gettid() } as u32, nice);
+    }
+}
+
+/// Sets thread `tid` of this process to `nice` (Linux; elsewhere nothing).
+pub fn lower_thread_priority(tid: u32, nice: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        unsafe extern "C" {
+            fn setpriority(which: i32, who: u32, prio: i32) -> i32;
+        }
+        // SAFETY: plain integers; PRIO_PROCESS (0) with a thread id changes that thread
+        // only. A failure (the thread is gone) leaves everything as it was.
+        unsafe {
+            setpriority(0, tid, nice);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (tid, nice);
+}
+
+/// The ids of this process's threads (Linux: /proc/self/task; elsewhere none).
+pub fn own_threads() -> std::collections::HashSet<u32> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
 /// Searches running in this process: background work (indexing) yields to them.
 static SEARCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 

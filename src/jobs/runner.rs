@@ -57,6 +57,9 @@ impl JobRunner {
         std::thread::Builder::new()
             .name("vidseek-jobs".into())
             .spawn(move || {
+                // Indexing (and the decoder and inference threads it starts) runs below
+                // the searches' priority: they preempt it rather than queue behind it.
+                crate::util::lower_priority(crate::util::BACKGROUND_NICE);
                 // Jobs a previous process left half-done come first.
                 if let Err(e) = h.block_on(Queue::new(&me.catalog).requeue_interrupted()) {
                     tracing::error!("re-queueing interrupted jobs: {e}");
@@ -69,6 +72,7 @@ impl JobRunner {
         std::thread::Builder::new()
             .name("vidseek-switch".into())
             .spawn(move || {
+                crate::util::lower_priority(crate::util::BACKGROUND_NICE);
                 let _ = ready_rx.recv(); // after the re-queueing
                 me.switch_loop(&h, &progress, &srx)
             })

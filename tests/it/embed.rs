@@ -923,3 +923,67 @@ fn the_int8_text_tower_agrees_with_the_fp32_one_and_its_absence_is_named() {
     .expect_err("no int8 tower to use");
     assert!(err.to_string().contains("quantize_text.py"), "{err}");
 }
+
+#[test]
+fn concurrent_queries_share_text_runs_and_each_gets_its_own_vector() {
+    // A server embeds the queries of concurrent searches in one run of the text tower:
+    // each caller must get the vector of its own sentence (rows of other lengths padded
+    // beside it), as if it had run alone.
+    let model = Arc::new(
+        Embedder::load(
+            &tiny_model_dir(),
+            &EmbedOptions {
+                concurrent_queries: true,
+                ..common::cpu_options()
+            },
+        )
+        .unwrap(),
+    );
+    let colours = ["red", "green", "blue", "yellow", "purple", "orange"];
+    let shapes = ["circle", "square", "triangle", "star"];
+    let texts: Vec<String> = (0..24)
+        .map(|i| {
+            let extra = " slowly drifting to the left".repeat(i % 3);
+            format!(
+                "a {} {} on a {} background{extra}",
+                colours[i % 6],
+                shapes[i % 4],
+                colours[(i + 2) % 6]
+            )
+        })
+        .collect();
+    let alone: Vec<Vec<f32>> = texts
+        .iter()
+        .map(|t| model.embed_texts(&[t.as_str()]).unwrap().row(0).to_vec())
+        .collect();
+    let start = Arc::new(std::sync::Barrier::new(texts.len()));
+    let threads: Vec<_> = texts
+        .iter()
+        .cloned()
+        .map(|t| {
+            let (model, start) = (model.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                (0..5)
+                    .map(|_| model.embed_texts(&[t.as_str()]).unwrap().row(0).to_vec())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for (i, t) in threads.into_iter().enumerate() {
+        for v in t.join().unwrap() {
+            let own = cosine(&v, &alone[i]);
+            assert!(own > 0.9999, "{:?}: cosine {own} to its vector run alone", texts[i]);
+            for (j, other) in alone.iter().enumerate() {
+                if j != i && texts[j] != texts[i] {
+                    assert!(
+                        cosine(&v, other) < own,
+                        "{:?} got the vector of {:?}",
+                        texts[i],
+                        texts[j]
+                    );
+                }
+            }
+        }
+    }
+}
