@@ -23,6 +23,10 @@ use vidseek::{Access, Catalog, NewFrame, NewVideo};
 use vidseek::{Device, EmbedOptions, Embedder};
 use vidseek::{SearchRequest, search};
 
+// The binary's allocator (src/main.rs), so that memory and times are the product's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SHOT: usize = 200;
 
 /// Frame `i` of shot `s`: the shot's direction plus a slow random walk.

@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+// A search allocates thousands of small graph nodes (hnsw_rs's candidate heaps) and a
+// server runs many at once: mimalloc's per-thread free lists against glibc's arenas.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = vidseek::Cli::parse();
     let level = match cli.global.verbose {
