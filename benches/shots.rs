@@ -88,6 +88,9 @@ fn rendered(name: &str, extra: &[&str], seed: u64) -> (PathBuf, Vec<f64>) {
         cuts.push(t);
     }
     if !path.exists() {
+        // Written under another name first: a run stopped half-way leaves no short clip
+        // that the next run would take for the real one.
+        let part = path.with_extension("part.mp4");
         VideoSpec {
             width: 1280,
             height: 720,
@@ -96,8 +99,9 @@ fn rendered(name: &str, extra: &[&str], seed: u64) -> (PathBuf, Vec<f64>) {
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             ..VideoSpec::new(scenes)
         }
-        .write(&path)
+        .write(&part)
         .unwrap();
+        std::fs::rename(&part, &path).unwrap();
     }
     (path, cuts)
 }
