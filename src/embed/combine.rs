@@ -9,7 +9,7 @@
 //! No thread of its own: the callers take turns leading (flat combining), and a leader
 //! stops once its own job is done, so no caller serves others for longer than a run.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
 
 /// Most rows one combined run takes (jobs are never split: a larger job runs alone).
@@ -22,6 +22,8 @@ struct State<J, R> {
     /// Queued jobs with their tickets and row counts, oldest first.
     queue: Vec<(u64, usize, J)>,
     done: HashMap<u64, R>,
+    /// Tickets whose run panicked: their callers panic too (as each would have alone).
+    lost: HashSet<u64>,
 }
 
 /// A queue of jobs (each `rows` rows) that callers run together.
@@ -38,6 +40,7 @@ impl<J, R> Combiner<J, R> {
                 next: 0,
                 queue: Vec::new(),
                 done: HashMap::new(),
+                lost: HashSet::new(),
             }),
             changed: Condvar::new(),
         }
@@ -54,6 +57,10 @@ impl<J, R> Combiner<J, R> {
         loop {
             if let Some(r) = s.done.remove(&ticket) {
                 return r;
+            }
+            if s.lost.remove(&ticket) {
+                drop(s);
+                panic!("a text-tower run this caller's rows shared panicked");
             }
             if s.running {
                 s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
@@ -73,9 +80,20 @@ impl<J, R> Combiner<J, R> {
             let batch: Vec<(u64, usize, J)> = s.queue.drain(..take).collect();
             drop(s);
             let (tickets, jobs): (Vec<u64>, Vec<J>) = batch.into_iter().map(|(t, _, j)| (t, j)).unzip();
-            let results = exec(jobs);
+            let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exec(jobs)));
             s = lock();
             s.running = false;
+            let results = match results {
+                Ok(r) => r,
+                Err(panic) => {
+                    // Nobody may wait for these results forever, nor for the tower.
+                    s.lost.extend(tickets);
+                    s.lost.remove(&ticket);
+                    drop(s);
+                    self.changed.notify_all();
+                    std::panic::resume_unwind(panic);
+                }
+            };
             debug_assert_eq!(results.len(), tickets.len());
             s.done.extend(tickets.into_iter().zip(results));
             self.changed.notify_all();
@@ -113,6 +131,27 @@ mod tests {
         let runs = runs.load(Ordering::SeqCst);
         assert!(runs < 32, "{runs} runs for 32 concurrent jobs: nothing was combined");
         assert!(biggest.load(Ordering::SeqCst) > 1);
+    }
+
+    #[test]
+    fn a_panicking_run_fails_its_callers_and_frees_the_tower() {
+        let c = Arc::new(Combiner::<u64, u64>::new());
+        let threads: Vec<_> = (0..8u64)
+            .map(|i| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    c.run(i, 1, |jobs: Vec<u64>| {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        assert!(!jobs.contains(&3), "job 3 breaks the run");
+                        jobs
+                    })
+                })
+            })
+            .collect();
+        let outcomes: Vec<bool> = threads.into_iter().map(|t| t.join().is_ok()).collect();
+        assert!(!outcomes[3], "the caller of the breaking job did not see the panic");
+        // The tower is free again: a later caller is served.
+        assert_eq!(c.run(42, 1, |jobs: Vec<u64>| jobs), 42);
     }
 
     #[test]
