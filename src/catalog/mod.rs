@@ -248,8 +248,15 @@ impl Catalog {
         let (generation, stale) = self.store.finish_switch(s).await?;
         self.text.update(&stale, &[], generation)?;
         fresh.checkpoint(&self.data_dir.join("vectors"), generation)?;
-        *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = fresh;
-        *self.active.write().unwrap_or_else(|e| e.into_inner()) = (s.model.clone(), s.dim);
+        {
+            // Both at once for readers: `model()` waits while the index changes hands, so
+            // no caller sees the new index under the old model's name (a search that
+            // started before retries with the model it then gets). Nothing takes the
+            // vector lock and then this one, so the order cannot deadlock.
+            let mut active = self.active.write().unwrap_or_else(|e| e.into_inner());
+            *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+            *active = (s.model.clone(), s.dim);
+        }
         self.frames.clear();
         self.set_directory(load_directory(&self.store).await?);
         Ok(stale)
