@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The text tower on the CPU: plain fp32, fused-attention fp32 and dynamic int8, side by side.
 
-Usage: python3 benches/text_tower_cpu.py PACKAGE_DIR  (e.g. target/vit-b32-random, made by
+Usage: python3 benches/text_tower_cpu.py PACKAGE_DIR [HEADS WIDTH]  (the text tower's
+attention heads and width, default 8 and 512: ViT-B/32's; PACKAGE_DIR e.g. target/vit-b32-random, made by
 `models/export_clip.py --random-init --optimize` and `models/quantize_text.py`).
 
 The fused graph is made here from the package's textual.onnx with ONNX Runtime's transformer
@@ -58,8 +59,9 @@ def main() -> None:
     text = manifest["text"]
     io = manifest.get("io", {})
     tok = Tokenizer.from_file(str(pkg / manifest.get("files", {}).get("tokenizer", "tokenizer.json")))
-    heads = int(manifest.get("text_heads", 8))
-    width = int(manifest.get("text_width", 512))
+    # The text tower's attention heads and width (ViT-B/32's; model.json does not say).
+    heads = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    width = int(sys.argv[3]) if len(sys.argv) > 3 else 512
 
     def ids_of(s: str) -> np.ndarray:
         ids = tok.encode(s).ids

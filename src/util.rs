@@ -123,6 +123,8 @@ pub fn lower_priority(nice: i32) {
         // SAFETY: gettid has no preconditions.
         lower_thread_priority(unsafe { gettid() } as u32, nice);
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 /// Sets thread `tid` of this process to `nice` (Linux; elsewhere nothing).

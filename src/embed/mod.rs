@@ -772,14 +772,15 @@ fn open_sessions(
     // (ViT-B/32 int8 text tower, 2 cores: 3.6 against 7.4 ms). Under many concurrent
     // queries the spinning threads take the cores the other searches need (the serve
     // bench, 50 connections: 761 against 1,517 requests/s): then they sleep.
-    let before = crate::util::own_threads();
+    // A server indexes in the background: the image tower's pool threads (started with
+    // its session) run below the searches' priority, as the job threads do.
+    let before = opts.concurrent_queries.then(crate::util::own_threads);
     let visual = open_session(&dir.join(v), rt, opts, cuda, false)?;
-    if opts.concurrent_queries {
-        // A server indexes in the background: the image tower's pool threads (started
-        // with its session) run below the searches' priority, as the job threads do.
-        for tid in crate::util::own_threads().difference(&before) {
-            crate::util::lower_thread_priority(*tid, crate::util::BACKGROUND_NICE);
-        }
+    for tid in before
+        .iter()
+        .flat_map(|b| crate::util::own_threads().into_iter().filter(|t| !b.contains(t)))
+    {
+        crate::util::lower_thread_priority(tid, crate::util::BACKGROUND_NICE);
     }
     let textual = open_session(&dir.join(t), rt, opts, cuda, !opts.concurrent_queries)?;
     Ok((visual, textual, fp16))
