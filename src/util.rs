@@ -1,12 +1,23 @@
 //! Small plain helpers more than one module needs (shared like `image` and `config`:
 //! no outside library, no module's state).
 
-/// Dot product (the cosine of two unit vectors). Eight independent sums, so that the
-/// compiler can keep them in one SIMD register (a single running sum cannot be
-/// reordered, and runs one multiply-add at a time).
+/// Dot product (the cosine of two unit vectors): AVX2 with fused multiply-adds where
+/// the CPU has them (the release build targets plain x86-64, whose SSE2 does four
+/// multiplies and four adds a step), else eight independent sums the compiler keeps in
+/// SIMD registers (a single running sum cannot be reordered).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA (checked above).
+        return unsafe { dot_avx2_fma(a, b) };
+    }
+    dot_plain(a, b)
+}
+
+#[inline(always)]
+fn dot_plain(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
@@ -17,6 +28,39 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     }
     let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
     acc.iter().sum::<f32>() + tail
+}
+
+/// Four 8-lane fused multiply-add chains (32 values a step: one chain would wait on
+/// each FMA's latency); `a` and `b` of equal length.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2_fma(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = a.len();
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY (all loads): i + 32 <= n (or i + 8 <= n below) for both slices; unaligned
+    // loads.
+    while i + 32 <= n {
+        for (k, s) in acc.iter_mut().enumerate() {
+            let x = unsafe { _mm256_loadu_ps(pa.add(i + 8 * k)) };
+            let y = unsafe { _mm256_loadu_ps(pb.add(i + 8 * k)) };
+            *s = _mm256_fmadd_ps(x, y, *s);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        let x = unsafe { _mm256_loadu_ps(pa.add(i)) };
+        let y = unsafe { _mm256_loadu_ps(pb.add(i)) };
+        acc[0] = _mm256_fmadd_ps(x, y, acc[0]);
+        i += 8;
+    }
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    let mut lanes = [0f32; 8];
+    // SAFETY: `lanes` holds 8 f32s.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), s) };
+    lanes.iter().sum::<f32>() + a[i..].iter().zip(&b[i..]).map(|(x, y)| x * y).sum::<f32>()
 }
 
 /// FNV-1a over `bytes`, continuing from `h` (start with [`FNV_OFFSET`]).
@@ -78,6 +122,21 @@ pub fn median(xs: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_matches_a_double_precision_sum_at_every_length() {
+        // Lengths around the 8- and 32-value steps, so every tail path runs.
+        for n in [0usize, 1, 7, 8, 9, 31, 32, 33, 63, 64, 77, 512, 515] {
+            let a: Vec<f32> = (0..n).map(|i| ((i * 37 % 11) as f32 - 5.0) / 7.0).collect();
+            let b: Vec<f32> = (0..n).map(|i| ((i * 13 % 17) as f32 - 8.0) / 9.0).collect();
+            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+            for got in [dot(&a, &b), dot_plain(&a, &b)] {
+                assert!((got as f64 - want).abs() < 1e-4, "n = {n}: {got} against {want}");
+            }
+        }
+        // Unequal lengths: the common prefix.
+        assert_eq!(dot(&[1.0; 40], &[2.0; 33]), 66.0);
+    }
 
     #[test]
     fn helpers() {
