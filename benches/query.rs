@@ -63,7 +63,7 @@ fn main() {
         .unwrap(),
     );
     // The same text tower with int8 weights, when the package has one
-    // (models/quantize_text.py): measured alternately with the fp32 one.
+    // (models/quantize_text.py): measured in a phase of its own after the fp32 one.
     let model_int8 = Embedder::load(
         &model_dir,
         &EmbedOptions {
