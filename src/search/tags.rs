@@ -369,14 +369,7 @@ async fn run(catalog: &Catalog, model: &Arc<Embedder>, light: bool) -> Result<us
         return Ok(0); // nothing changed since a check left a search nothing to tag
     }
     let pending = catalog.videos_to_tag(&tagger.stamp).await?;
-    if pending.is_empty() {
-        TAGGED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(catalog.data_dir.clone(), (dir, tagger.stamp.clone()));
-        return Ok(0);
-    }
-    if light && pending.len() > INLINE_VIDEOS {
+    if pending.is_empty() || (light && pending.len() > INLINE_VIDEOS) {
         TAGGED
             .lock()
             .unwrap_or_else(|e| e.into_inner())
