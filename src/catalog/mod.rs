@@ -278,6 +278,7 @@ impl Catalog {
                 .map(|(fid, f)| (*fid, f.vector.as_slice()))
                 .collect();
             vectors.upsert(&items)?;
+            vectors.settle();
         }
         let texts: Vec<TextDoc> = v
             .texts
@@ -1010,6 +1011,7 @@ async fn catch_up(idx: &mut dyn VectorBackend, store: &Store) -> Result<(), Cata
         idx.upsert(&items)?;
         after = last;
     }
+    idx.settle();
     Ok(())
 }
 

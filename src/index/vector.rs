@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 
 use hnsw_rs::hnswio::HnswIo;
 use hnsw_rs::prelude::{AnnT, Distance, Hnsw};
+
+use super::flat::Flat;
 use serde::{Deserialize, Serialize};
 
 use super::IndexError;
@@ -530,6 +532,9 @@ pub trait VectorBackend: Send + Sync {
     fn ready(&self) -> bool {
         true
     }
+    /// Finishes what a run of large insertions left for later (searches are right
+    /// before it, only slower). Called after a catch-up and after each added video.
+    fn settle(&mut self) {}
 
     /// Share of `sample` points whose own vector finds them (or an identical vector).
     fn self_recall(&self, sample: &[(i64, Vec<f32>)], ef: usize) -> f64 {
@@ -596,6 +601,14 @@ impl VectorBackend for VectorIndex {
     }
     fn ready(&self) -> bool {
         self.graph.slot.get().is_some()
+    }
+    fn settle(&mut self) {
+        if let Some(r) = self.graph.get_if_ready_mut()
+            && r.stale
+        {
+            r.flat = Flat::copy(&r.hnsw);
+            r.stale = false;
+        }
     }
 }
 
@@ -671,12 +684,48 @@ impl std::fmt::Debug for VectorIndex {
 
 type Graph = Hnsw<'static, i8, DistQ8>;
 
+/// A usable graph: hnsw_rs' own, and the compact copy searches walk (flat.rs).
+struct Ready {
+    hnsw: Graph,
+    flat: Flat,
+    /// The copy lacks points a large insertion added: searches use hnsw_rs' own walk
+    /// until [`VectorBackend::settle`] (or the next small insertion) copies it again.
+    stale: bool,
+}
+
+impl Ready {
+    fn new(hnsw: Graph) -> Self {
+        let flat = Flat::copy(&hnsw);
+        Self {
+            hnsw,
+            flat,
+            stale: false,
+        }
+    }
+
+    /// Brings the copy up to the graph after `added` points were inserted. Refreshing
+    /// reads again about `added` x 2M points (the new points' neighbours), so a batch
+    /// that would read about as many as a whole copy leaves it for one copy later
+    /// (a catch-up of 20,000-point batches would otherwise re-read most of the graph
+    /// per batch).
+    fn grown(&mut self, added: usize) {
+        if added.saturating_mul(self.flat.stride()) >= self.flat.len() / 2 && added >= 1024 {
+            self.stale = true;
+        } else if self.stale {
+            self.flat = Flat::copy(&self.hnsw);
+            self.stale = false;
+        } else {
+            self.flat.refresh(&self.hnsw);
+        }
+    }
+}
+
 /// The graph, or the graph a background thread is loading from a dump. Until it is
 /// there, searches are exact scans of the exact file (correct, slower), so a library
 /// opens in the time it takes to read its metadata; writes wait for it.
 struct GraphSlot {
     /// Set once by the loader: the graph, or why none could be made.
-    slot: std::sync::Arc<std::sync::OnceLock<Result<Graph, String>>>,
+    slot: std::sync::Arc<std::sync::OnceLock<Result<Ready, String>>>,
     /// The loading thread (None: made here, or already joined).
     loader: Option<std::thread::JoinHandle<()>>,
     /// Set by the loader when the dump was damaged and the graph built again: the next
@@ -687,14 +736,14 @@ struct GraphSlot {
 impl GraphSlot {
     fn ready(graph: Graph) -> Self {
         Self {
-            slot: std::sync::Arc::new(std::sync::OnceLock::from(Ok(graph))),
+            slot: std::sync::Arc::new(std::sync::OnceLock::from(Ok(Ready::new(graph)))),
             loader: None,
             rebuilt: Default::default(),
         }
     }
 
     /// Starts `load` on its own thread; `load` is told where to report a rebuild.
-    fn loading(load: impl FnOnce(&std::sync::atomic::AtomicBool) -> Result<Graph, String> + Send + 'static) -> Self {
+    fn loading(load: impl FnOnce(&std::sync::atomic::AtomicBool) -> Result<Ready, String> + Send + 'static) -> Self {
         let slot = std::sync::Arc::new(std::sync::OnceLock::new());
         let rebuilt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (to, flag) = (slot.clone(), rebuilt.clone());
@@ -714,13 +763,23 @@ impl GraphSlot {
         Self { slot, loader, rebuilt }
     }
 
+    /// The graph when it is there and no loader holds it (without waiting).
+    fn get_if_ready_mut(&mut self) -> Option<&mut Ready> {
+        if self.loader.as_ref().is_some_and(|h| !h.is_finished()) {
+            return None;
+        }
+        std::sync::Arc::get_mut(&mut self.slot)
+            .and_then(|s| s.get_mut())
+            .and_then(|g| g.as_mut().ok())
+    }
+
     /// The graph when it is there.
-    fn get(&self) -> Option<&Graph> {
+    fn get(&self) -> Option<&Ready> {
         self.slot.get().and_then(|g| g.as_ref().ok())
     }
 
     /// The graph, waiting for the loader; an error when none could be made.
-    fn get_mut(&mut self, dir: Option<&Path>) -> Result<&mut Graph, IndexError> {
+    fn get_mut(&mut self, dir: Option<&Path>) -> Result<&mut Ready, IndexError> {
         if let Some(h) = self.loader.take() {
             let _ = h.join();
         }
@@ -784,7 +843,8 @@ impl VectorIndex {
         // Nothing changes when there is no graph; the exact file refuses ids out of order.
         let graph = self.graph.get_mut(self.dir.as_deref())?;
         self.exact.append(items)?;
-        add_to_graph(graph, items);
+        add_to_graph(&graph.hnsw, items);
+        graph.grown(items.len());
         self.points += items.len();
         if let Some(m) = items.iter().map(|(id, _)| *id).max() {
             self.max_frame_id = self.max_frame_id.max(m);
@@ -795,8 +855,8 @@ impl VectorIndex {
     /// The `k` nearest live frames to the unit vector `query` accepted by `filter`
     /// (None: all): (frame id, cosine), best first. The graph proposes about `2k`
     /// candidates by int8 distance; their exact vectors give the cosines and the order.
-    /// Deleted and rejected frames are skipped during the graph search (hnsw_rs'
-    /// filtered search keeps walking through them), so they never crowd out others.
+    /// Deleted and rejected frames are skipped during the graph search (the filtered
+    /// search keeps walking through them), so they never crowd out others.
     pub fn search_filtered(
         &self,
         query: &[f32],
@@ -815,36 +875,60 @@ impl VectorIndex {
         let q = quantise(query);
         let want = candidates(k, ef);
         let ef = ef.max(want);
-        let filtered = |graph: &Graph| {
-            let accept = |id: &usize| !self.deleted.contains(*id as i64) && filter.is_none_or(|f| f(*id as i64));
-            graph.search_filter(&q, want, ef, Some(&accept))
+        // Searches walk the compact copy; it holds every point of the graph (refreshed
+        // on each insertion), else hnsw_rs' own search answers.
+        let flat = !graph.stale && graph.flat.len() == self.points;
+        let filtered = || -> Vec<(usize, f32)> {
+            let accept = |id: usize| !self.deleted.contains(id as i64) && filter.is_none_or(|f| f(id as i64));
+            if flat {
+                return graph.flat.search(&q, want, ef, Some(&accept));
+            }
+            let accept = |id: &usize| accept(*id);
+            graph
+                .hnsw
+                .search_filter(&q, want, ef, Some(&accept))
+                .into_iter()
+                .map(|n| (n.d_id, n.distance))
+                .collect()
+        };
+        let unfiltered = |want: usize| -> Vec<(usize, f32)> {
+            if flat {
+                graph.flat.search(&q, want, ef, None)
+            } else {
+                graph
+                    .hnsw
+                    .search(&q, want, ef)
+                    .into_iter()
+                    .map(|n| (n.d_id, n.distance))
+                    .collect()
+            }
         };
         let hits = if filter.is_some() {
-            filtered(graph)
+            filtered()
         } else if self.deleted.is_empty() {
-            graph.search(&q, want, ef)
+            unfiltered(want)
         } else {
             // Tombstones only: hnsw_rs' filtered search gives up its early stop and walks
             // much further (3x the time per search at 100k frames). The unfiltered beam
             // usually holds enough live points; it is filtered after, and the filtered
             // search runs only when it does not (a query near a deleted video).
-            let mut beam = graph.search(&q, ef, ef);
-            beam.retain(|n| !self.deleted.contains(n.d_id as i64));
+            let mut beam = unfiltered(ef);
+            beam.retain(|(id, _)| !self.deleted.contains(*id as i64));
             if beam.len() >= want.min(self.live()) {
                 beam.truncate(want);
                 beam
             } else {
-                filtered(graph)
+                filtered()
             }
         };
         let mut out: Vec<(i64, f32)> = hits
             .into_iter()
-            .map(|n| {
-                let id = n.d_id as i64;
+            .map(|(id, distance)| {
+                let id = id as i64;
                 let s = self
                     .exact
                     .with(id, |v| crate::util::dot(query, v))
-                    .unwrap_or(1.0 - n.distance);
+                    .unwrap_or(1.0 - distance);
                 (id, s)
             })
             .collect();
@@ -910,7 +994,7 @@ impl VectorIndex {
                 }
                 // (hnsw_rs may still pick another name; use what it returns.)
                 let graph = self.graph.get_mut(Some(dir))?;
-                let basename = graph.file_dump(dir, &base).map_err(|e| IndexError::Dump {
+                let basename = graph.hnsw.file_dump(dir, &base).map_err(|e| IndexError::Dump {
                     dir: dir.to_path_buf(),
                     reason: e.to_string(),
                 })?;
@@ -1052,7 +1136,7 @@ fn load_graph(
     points: usize,
     reader: &Exact,
     rebuilt: &std::sync::atomic::AtomicBool,
-) -> Result<Graph, String> {
+) -> Result<Ready, String> {
     let t = std::time::Instant::now();
     let loaded = std::panic::catch_unwind(|| {
         // The loaded graph borrows its loader: keep the (small) loader for the process.
@@ -1061,6 +1145,8 @@ fn load_graph(
     });
     let problem = match loaded {
         Ok(Ok(g)) if g.get_nb_point() == points => {
+            // Checked by the walk searches use (the compact copy's).
+            let g = Ready::new(g);
             let recall = graph_self_recall(&g, reader);
             tracing::debug!(
                 "vector graph of {points} points loaded in {:.1} s, self-recall {recall:.3}",
@@ -1081,12 +1167,12 @@ fn load_graph(
     );
     let graph = build_graph(reader, HnswParams::default())?;
     rebuilt.store(true, std::sync::atomic::Ordering::Release);
-    Ok(graph)
+    Ok(Ready::new(graph))
 }
 
 /// Share of up to 200 evenly spread points of `reader` that `graph` finds as their own
 /// nearest neighbours (a wide beam: this looks for points the graph lost).
-fn graph_self_recall(graph: &Graph, reader: &Exact) -> f64 {
+fn graph_self_recall(graph: &Ready, reader: &Exact) -> f64 {
     let n = reader.ids.len();
     if n < 50 {
         return 1.0;
@@ -1102,9 +1188,10 @@ fn graph_self_recall(graph: &Graph, reader: &Exact) -> f64 {
             let q = quantise(v);
             let own = DistQ8.eval(&q, &q);
             graph
-                .search(&q, 3, 512)
+                .flat
+                .search(&q, 3, 512, None)
                 .iter()
-                .any(|h| h.d_id as i64 == *id || h.distance <= own + 1e-6)
+                .any(|(d, dist)| *d as i64 == *id || *dist <= own + 1e-6)
         })
         .count();
     found as f64 / sample.len() as f64
@@ -1221,6 +1308,117 @@ mod tests {
             VectorIndex::load(dir.path(), "m", 32, true),
             Err(IndexError::Corrupt { .. })
         ));
+    }
+
+    /// Frame `i` of `clusters` groups of near-duplicates (as a library's shots are).
+    fn clustered(i: i64, clusters: u64, dim: usize) -> Vec<f32> {
+        let c = unit(1_000_000 + (i as u64 % clusters), dim);
+        let n = unit(i as u64, dim);
+        let mut v: Vec<f32> = c.iter().zip(&n).map(|(a, b)| a + 0.6 * b).collect();
+        let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|a| *a /= norm);
+        v
+    }
+
+    #[test]
+    fn the_compact_copy_finds_what_hnsw_rs_finds_and_follows_insertions() {
+        let dim = 48;
+        let mut idx = VectorIndex::create("m", dim, 5000, None);
+        let data: Vec<(i64, Vec<f32>)> = (1..=4400).map(|i| (i, clustered(i, 40, dim))).collect();
+        // Large batches (parallel insertion), then small ones (one point at a time),
+        // each followed by a refresh of the copy.
+        for chunk in data[..4000].chunks(1000).chain(data[4000..].chunks(10)) {
+            let refs: Vec<(i64, &[f32])> = chunk.iter().map(|(i, v)| (*i, v.as_slice())).collect();
+            idx.insert(&refs).unwrap();
+        }
+        let ready = idx.graph.get().unwrap();
+        assert_eq!(ready.flat.len(), 4400);
+        // Every point added in the small batches is reachable in the copy: the old
+        // points' neighbour lists that now name them were read again.
+        let late = &data[4000..];
+        let found = late
+            .iter()
+            .filter(|(id, v)| {
+                ready
+                    .flat
+                    .search(&quantise(v), 3, 64, None)
+                    .iter()
+                    .any(|(d, _)| *d as i64 == *id)
+            })
+            .count();
+        assert!(
+            found as f64 >= 0.98 * late.len() as f64,
+            "{found} of {} found themselves",
+            late.len()
+        );
+        // Recall@10 against brute force, beside hnsw_rs' own search of the same graph.
+        let (mut ours, mut theirs) = (0usize, 0usize);
+        let queries = 100;
+        for qi in 0..queries {
+            let base = &data[(qi * 43) % data.len()].1;
+            let noise = unit(77_000 + qi as u64, dim);
+            let mut q: Vec<f32> = base.iter().zip(&noise).map(|(a, b)| a + 0.3 * b).collect();
+            let norm = q.iter().map(|a| a * a).sum::<f32>().sqrt();
+            q.iter_mut().for_each(|a| *a /= norm);
+            let mut exact: Vec<(i64, f32)> = data.iter().map(|(id, v)| (*id, crate::util::dot(&q, v))).collect();
+            exact.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let truth: std::collections::HashSet<i64> = exact[..10].iter().map(|(id, _)| *id).collect();
+            let qq = quantise(&q);
+            ours += ready
+                .flat
+                .search(&qq, 10, 48, None)
+                .iter()
+                .filter(|(id, _)| truth.contains(&(*id as i64)))
+                .count();
+            theirs += ready
+                .hnsw
+                .search(&qq, 10, 48)
+                .iter()
+                .filter(|n| truth.contains(&(n.d_id as i64)))
+                .count();
+        }
+        let (ours, theirs) = (
+            ours as f64 / (10 * queries) as f64,
+            theirs as f64 / (10 * queries) as f64,
+        );
+        assert!(
+            ours >= 0.85 && ours >= theirs - 0.03,
+            "recall@10: copy {ours}, hnsw_rs {theirs}"
+        );
+        // The distances are the graph's int8 ones, nearest first.
+        let hits = ready.flat.search(&quantise(&data[5].1), 5, 48, None);
+        assert_eq!(hits[0].0, 6);
+        assert!(hits.windows(2).all(|w| w[0].1 <= w[1].1));
+        // A filter: only one cluster's points (a fortieth of the graph) are returned,
+        // the nearest of them (brute force over the accepted points) among them.
+        let accept = |id: usize| id % 40 == 7;
+        let q = &data[100].1;
+        let hits = ready.flat.search(&quantise(q), 10, 200, Some(&accept));
+        assert_eq!(hits.len(), 10);
+        assert!(hits.iter().all(|(id, _)| accept(*id)));
+        let mut exact: Vec<(i64, f32)> = data
+            .iter()
+            .filter(|(id, _)| accept(*id as usize))
+            .map(|(id, v)| (*id, crate::util::dot(q, v)))
+            .collect();
+        exact.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let truth: std::collections::HashSet<i64> = exact[..10].iter().map(|(id, _)| *id).collect();
+        let got = hits.iter().filter(|(id, _)| truth.contains(&(*id as i64))).count();
+        assert!(got >= 8, "filtered recall@10 {got}/10");
+        // A fresh full copy holds the same points.
+        assert_eq!(Flat::copy(&ready.hnsw).len(), 4400);
+        // A large batch leaves the copy for later: searches use hnsw_rs' walk (and find
+        // the new points) until `settle` copies the whole graph again.
+        let more: Vec<(i64, Vec<f32>)> = (4401..=5600).map(|i| (i, clustered(i, 40, dim))).collect();
+        let refs: Vec<(i64, &[f32])> = more.iter().map(|(i, v)| (*i, v.as_slice())).collect();
+        idx.insert(&refs).unwrap();
+        assert!(idx.graph.get().unwrap().stale);
+        assert_eq!(idx.search(&more[7].1, 1, 64, None)[0].0, 4408);
+        idx.settle();
+        let ready = idx.graph.get().unwrap();
+        assert!(!ready.stale);
+        assert_eq!(ready.flat.len(), 5600);
+        assert_eq!(ready.flat.search(&quantise(&more[7].1), 1, 64, None)[0].0, 4408);
     }
 
     #[test]
@@ -1397,7 +1595,7 @@ mod tests {
         // The real dump loads and passes its self-check.
         let rebuilt = std::sync::atomic::AtomicBool::new(false);
         let g = load_graph(dir.path(), &meta.basename, 800, &reader, &rebuilt).unwrap();
-        assert_eq!(g.get_nb_point(), 800);
+        assert_eq!(g.hnsw.get_nb_point(), 800);
         assert!(graph_self_recall(&g, &reader) >= MIN_SELF_RECALL);
         assert!(!rebuilt.load(std::sync::atomic::Ordering::Acquire));
         // A dump hnsw_rs cannot read (here: files that are not there), or one with
@@ -1405,7 +1603,7 @@ mod tests {
         for (base, points) in [("no-such-dump", 800), (meta.basename.as_str(), 799)] {
             let rebuilt = std::sync::atomic::AtomicBool::new(false);
             let g = load_graph(dir.path(), base, points, &reader, &rebuilt).unwrap();
-            assert_eq!(g.get_nb_point(), 800);
+            assert_eq!(g.hnsw.get_nb_point(), 800);
             assert!(graph_self_recall(&g, &reader) >= MIN_SELF_RECALL);
             assert!(rebuilt.load(std::sync::atomic::Ordering::Acquire));
         }
