@@ -122,10 +122,11 @@ pub async fn visual(
     // A filter that keeps a small share of the graph needs a wider search to find `n`.
     let total = scope.directory.iter().map(|v| v.frames).sum::<i64>().max(1);
     let share = (allowed as f64 / total as f64).clamp(0.01, 1.0);
-    // Beam n + 220 (320 for the usual 100 candidates): recall@10 >= 0.95 at 1M frames
-    // in `cargo bench --bench query` (beam 256 gave 0.937-0.954 over three builds of
-    // the graph: hnsw_rs' parallel insertion makes each build a little different).
-    let ef = (((n + 220) as f64) / share.sqrt()) as usize;
+    // Beam n + 284 (384 for the usual 100 candidates): recall@10 0.97 at 1M frames in
+    // `cargo bench --bench query`, 1.4 ms per graph search (beam 320 gave 0.953-0.965,
+    // 256 gave 0.937-0.954 over builds of the graph: hnsw_rs' parallel insertion makes
+    // each build a little different, and 0.95 is the floor).
+    let ef = (((n + 284) as f64) / share.sqrt()) as usize;
     let hits = match (&scope.videos, &scope.frames) {
         (_, Some(frames)) => {
             let dir = scope.directory.clone();
