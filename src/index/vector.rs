@@ -1,6 +1,7 @@
-//! `index::vector`: the approximate nearest-neighbour index over frame vectors (the only
-//! importer of hnsw_rs). Points are frame ids; scores are cosine similarities (the
-//! vectors are L2-normalised).
+//! `index::vector`: the approximate nearest-neighbour index over frame vectors (with
+//! `index::flat`, the compact copy of the graph that searches walk, the only importers
+//! of hnsw_rs). Points are frame ids; scores are cosine similarities (the vectors are
+//! L2-normalised).
 //!
 //! The graph holds each vector quantised to int8 with its own scale (`dim` bytes plus 4,
 //! a quarter of float32), compared by an int8 dot product; the exact float32 vectors lie
