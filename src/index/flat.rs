@@ -311,7 +311,7 @@ impl Flat {
                 if nl >= self.levels.len() || nr >= self.levels[nl].origin.len() {
                     continue;
                 }
-                if mark(&mut seen, base[nl] + nr) {
+                if mark(&mut seen, bit(n)) {
                     let p = self.levels[nl].data[nr];
                     prefetch(p, 128);
                     batch.push((n, p));

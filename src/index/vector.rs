@@ -605,10 +605,9 @@ impl VectorBackend for VectorIndex {
     }
     fn settle(&mut self) {
         if let Some(r) = self.graph.get_if_ready_mut()
-            && r.stale
+            && r.behind() > 0
         {
             r.flat = Flat::copy(&r.hnsw);
-            r.stale = false;
         }
     }
 }
@@ -685,23 +684,23 @@ impl std::fmt::Debug for VectorIndex {
 
 type Graph = Hnsw<'static, i8, DistQ8>;
 
-/// A usable graph: hnsw_rs' own, and the compact copy searches walk (flat.rs).
+/// A usable graph: hnsw_rs' own, and the compact copy searches walk (flat.rs). While
+/// the copy lacks points a large insertion added, searches use hnsw_rs' own walk until
+/// [`VectorBackend::settle`] (or the next small insertion) copies it again.
 struct Ready {
     hnsw: Graph,
     flat: Flat,
-    /// The copy lacks points a large insertion added: searches use hnsw_rs' own walk
-    /// until [`VectorBackend::settle`] (or the next small insertion) copies it again.
-    stale: bool,
 }
 
 impl Ready {
     fn new(hnsw: Graph) -> Self {
         let flat = Flat::copy(&hnsw);
-        Self {
-            hnsw,
-            flat,
-            stale: false,
-        }
+        Self { hnsw, flat }
+    }
+
+    /// Points of the graph the copy does not hold yet.
+    fn behind(&self) -> usize {
+        self.hnsw.get_nb_point().saturating_sub(self.flat.len())
     }
 
     /// Brings the copy up to the graph after `added` points were inserted. Refreshing
@@ -711,10 +710,10 @@ impl Ready {
     /// per batch).
     fn grown(&mut self, added: usize) {
         if added.saturating_mul(self.flat.stride()) >= self.flat.len() / 2 && added >= 1024 {
-            self.stale = true;
-        } else if self.stale {
+            // Left behind, for `settle`.
+        } else if self.behind() > added {
+            // Behind since an earlier large insertion.
             self.flat = Flat::copy(&self.hnsw);
-            self.stale = false;
         } else {
             self.flat.refresh(&self.hnsw);
         }
@@ -878,7 +877,7 @@ impl VectorIndex {
         let ef = ef.max(want);
         // Searches walk the compact copy; it holds every point of the graph (refreshed
         // on each insertion), else hnsw_rs' own search answers.
-        let flat = !graph.stale && graph.flat.len() == self.points;
+        let flat = graph.flat.len() == self.points;
         let filtered = || -> Vec<(usize, f32)> {
             let accept = |id: usize| !self.deleted.contains(id as i64) && filter.is_none_or(|f| f(id as i64));
             if flat {
@@ -1413,11 +1412,11 @@ mod tests {
         let more: Vec<(i64, Vec<f32>)> = (4401..=5600).map(|i| (i, clustered(i, 40, dim))).collect();
         let refs: Vec<(i64, &[f32])> = more.iter().map(|(i, v)| (*i, v.as_slice())).collect();
         idx.insert(&refs).unwrap();
-        assert!(idx.graph.get().unwrap().stale);
+        assert_eq!(idx.graph.get().unwrap().behind(), 1200);
         assert_eq!(idx.search(&more[7].1, 1, 64, None)[0].0, 4408);
         idx.settle();
         let ready = idx.graph.get().unwrap();
-        assert!(!ready.stale);
+        assert_eq!(ready.behind(), 0);
         assert_eq!(ready.flat.len(), 5600);
         assert_eq!(ready.flat.search(&quantise(&more[7].1), 1, 64, None)[0].0, 4408);
     }
