@@ -126,6 +126,8 @@ pub struct SampleStats {
     pub decoded_frames: u64,
     /// Packets not decoded at all (no sample was due before the next keyframe).
     pub skipped_packets: u64,
+    /// Stretches between keyframes decoded on their own (1: the stream in one piece).
+    pub spans: u64,
     pub sampled: u64,
     pub kept: u64,
     pub shot_changes: u64,
@@ -141,6 +143,9 @@ struct Opened {
     index: usize,
     time_base: f64,
     start: i64,
+    /// Pictures a decoder holds back for reordering (B pictures): a keyframe is shown
+    /// up to this many frames after its decoding time.
+    video_delay: u32,
     info: VideoInfo,
 }
 
@@ -168,11 +173,17 @@ fn open(path: &Path) -> Result<Opened, DecodeError> {
         stream.start_time()
     };
     let params = stream.parameters();
-    let (w, h, sar, codec) = unsafe {
+    let (w, h, sar, codec, video_delay) = unsafe {
         let p = params.as_ptr();
         let sar = (*p).sample_aspect_ratio;
         let name = ffmpeg::codec::Id::from((*p).codec_id).name().to_string();
-        ((*p).width as u32, (*p).height as u32, sar, name)
+        (
+            (*p).width as u32,
+            (*p).height as u32,
+            sar,
+            name,
+            (*p).video_delay.max(0) as u32,
+        )
     };
     if w < 16 || h < 16 || w > 16384 || h > 16384 {
         return Err(DecodeError::Unsupported {
@@ -234,6 +245,7 @@ fn open(path: &Path) -> Result<Opened, DecodeError> {
         index,
         time_base,
         start,
+        video_delay,
     })
 }
 
@@ -569,160 +581,581 @@ impl Thumbnailer {
     }
 }
 
-/// Presentation times (seconds from `start`) of the keyframes the demuxer's index lists
-/// for the stream, ascending (empty when the container has no index).
-fn keyframe_times(stream: &ffmpeg::format::stream::Stream, start: i64, time_base: f64) -> Vec<f64> {
+/// The demuxer's index entries flagged as keyframes for the stream: their raw timestamps
+/// (the index's own, stream time base), ascending and distinct (empty when the container
+/// has no index).
+fn keyframe_index(stream: &ffmpeg::format::stream::Stream) -> Vec<i64> {
     // SAFETY: the stream of the open input is live; its entries are read, not kept.
-    let mut keys: Vec<f64> = unsafe {
+    let mut keys: Vec<i64> = unsafe {
         let st = stream.as_ptr();
         let n = ffmpeg::ffi::avformat_index_get_entries_count(st);
         (0..n)
             .filter_map(|i| {
                 let e = ffmpeg::ffi::avformat_index_get_entry(st as *mut _, i);
                 // flags are the low 2 bits of the bitfield; AVINDEX_KEYFRAME = 1.
-                (!e.is_null() && ((*e)._bitfield_1.get(0, 2) & 1) == 1)
-                    .then(|| ((*e).timestamp - start) as f64 * time_base)
+                (!e.is_null() && ((*e)._bitfield_1.get(0, 2) & 1) == 1).then(|| (*e).timestamp)
             })
             .collect()
     };
-    keys.sort_by(f64::total_cmp);
+    keys.sort_unstable();
+    keys.dedup();
     keys
 }
 
-/// Decodes `path`, handing each kept frame to `sink` in time order; `sink` returns
-/// false to stop early (cancellation). Returns the stream facts and counters.
-pub fn sample(
+/// The video decoder of an open input: `threads` frame threads (0: FFmpeg's choice), on
+/// the GPU (NVDEC) when `hwaccel` and the machine allow it. Also says how it decodes:
+/// "software", "cuda", or "software (REASON)".
+fn open_decoder(
     path: &Path,
-    opts: &SampleOptions,
-    sink: &mut dyn FnMut(SampledFrame) -> bool,
-) -> Result<(VideoInfo, SampleStats), DecodeError> {
-    let Opened {
-        mut input,
-        index,
-        time_base,
-        start,
-        info,
-    } = open(path)?;
-    let err_at = |what: &'static str| {
-        move |e: ffmpeg::Error| DecodeError::Decode {
-            path: path.to_path_buf(),
-            reason: format!("{what}: {e}"),
-        }
-    };
-    let err = err_at("decoding");
-    let stream = input.stream(index).expect("stream index from open()");
+    opened: &Opened,
+    threads: usize,
+    hwaccel: bool,
+) -> Result<(ffmpeg::decoder::Video, String), DecodeError> {
+    let stream = opened.input.stream(opened.index).expect("stream index from open()");
     let mut ctx =
         ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| DecodeError::Format {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-    let mut stats = SampleStats {
-        hwaccel: "software".into(),
-        ..SampleStats::default()
-    };
-    if opts.hwaccel {
+    let mut how = "software".to_string();
+    if hwaccel {
         match attach_cuda(&mut ctx) {
-            Ok(()) => stats.hwaccel = "cuda".into(),
+            Ok(()) => how = "cuda".into(),
             Err(reason) => {
                 tracing::info!("{}: decoding in software: {reason}", path.display());
-                stats.hwaccel = format!("software ({reason})");
+                how = format!("software ({reason})");
             }
         }
     }
     ctx.set_threading(ffmpeg::codec::threading::Config {
         kind: ffmpeg::codec::threading::Type::Frame,
-        count: opts.threads,
+        count: threads,
         ..Default::default()
     });
-    let mut decoder = ctx.decoder().video().map_err(|e| DecodeError::Format {
+    let decoder = ctx.decoder().video().map_err(|e| DecodeError::Format {
         path: path.to_path_buf(),
-        reason: format!("no decoder for {} ({e})", info.codec),
+        reason: format!("no decoder for {} ({e})", opened.info.codec),
     })?;
+    Ok((decoder, how))
+}
 
-    // Scaling target before rotation: the display geometry, swapped back for 90/270.
-    let short = if opts.short_side == 0 {
-        info.width.min(info.height)
-    } else {
-        opts.short_side
-    };
-    let (tw, th) = scaled_dims(info.width, info.height, short);
-    let (sw, sh) = if info.rotation % 180 == 90 { (th, tw) } else { (tw, th) };
-    let mut sws: Option<(scaling::Context, Pixel, u32, u32)> = None;
-    let mut grey_sws = None;
-    let mut thumbs = if opts.thumb_short_side > 0 {
-        Some(Thumbnailer::new(tw, th, opts.thumb_short_side).map_err(err_at("opening the thumbnail encoder"))?)
-    } else {
-        None
-    };
+/// Decoded pictures to packed RGB at the sampling geometry, rotated for display: one
+/// swscale pass from the decoder's own format.
+struct ToRgb {
+    sws: Option<(scaling::Context, Pixel, u32, u32)>,
+    /// The scaled size before rotation.
+    width: u32,
+    height: u32,
+    rotation: u32,
+}
 
-    let interval = if opts.fps > 0.0 { 1.0 / opts.fps } else { f64::INFINITY };
-    let frame_dt = if info.fps > 0.0 { 1.0 / info.fps } else { 1.0 / 25.0 };
-    let mut next_sample = 0.0f64;
-    let mut prev_sig: Option<Signature> = None;
-    // The last kept frame, held until the next kept frame (or the end) fixes its end.
-    let mut pending: Option<(SampledFrame, Signature)> = None;
-    let mut stopped = false;
-    let mut skipping = false;
-    let mut frame = ffmpeg::frame::Video::empty();
+impl ToRgb {
+    /// For pictures of `info` whose shorter display side becomes `short` (0: kept).
+    fn new(info: &VideoInfo, short: u32) -> Self {
+        let short = if short == 0 { info.width.min(info.height) } else { short };
+        let (tw, th) = scaled_dims(info.width, info.height, short);
+        // Scaling target before rotation: the display geometry, swapped back for 90/270.
+        let (width, height) = if info.rotation % 180 == 90 { (th, tw) } else { (tw, th) };
+        Self {
+            sws: None,
+            width,
+            height,
+            rotation: info.rotation,
+        }
+    }
 
-    let mut handle = |frame: &ffmpeg::frame::Video,
-                      stats: &mut SampleStats,
-                      pending: &mut Option<(SampledFrame, Signature)>,
-                      next_sample: &mut f64,
-                      prev_sig: &mut Option<Signature>|
-     -> Result<bool, DecodeError> {
-        let ts = frame.timestamp().or(frame.pts()).unwrap_or(0);
-        let t = ((ts - start) as f64 * time_base).max(0.0);
-        // Pictures decoded on the GPU come back to host memory (NV12) for the luma
-        // signature and swscale.
-        let downloaded;
-        let frame = if frame.format() == Pixel::CUDA {
-            downloaded = download(frame).map_err(err_at("copying a picture from the GPU"))?;
-            &downloaded
-        } else {
-            frame
+    fn convert(&mut self, path: &Path, frame: &ffmpeg::frame::Video) -> Result<RgbImage, DecodeError> {
+        let err_at = |what: &'static str| {
+            move |e: ffmpeg::Error| DecodeError::Decode {
+                path: path.to_path_buf(),
+                reason: format!("{what}: {e}"),
+            }
         };
-        stats.decoded_frames += 1;
-        stats.last_time = stats.last_time.max(t);
-        let sig = signature(frame, &mut grey_sws).map_err(err_at("reading luma"))?;
-        let shot = prev_sig.as_ref().is_some_and(|p| p.diff(&sig) >= opts.scene_threshold);
-        *prev_sig = Some(sig.clone());
-        let periodic = t + 1e-6 >= *next_sample;
+        let (fmt, fw, fh) = (frame.format(), frame.width(), frame.height());
+        if self
+            .sws
+            .as_ref()
+            .is_none_or(|(_, f, w, h)| (*f, *w, *h) != (fmt, fw, fh))
+        {
+            let c = scaling::Context::get(
+                fmt,
+                fw,
+                fh,
+                Pixel::RGB24,
+                self.width,
+                self.height,
+                scaling::Flags::BICUBIC,
+            )
+            .map_err(err_at("setting up scaling"))?;
+            self.sws = Some((c, fmt, fw, fh));
+        }
+        let mut rgb = ffmpeg::frame::Video::empty();
+        self.sws
+            .as_mut()
+            .expect("just set")
+            .0
+            .run(frame, &mut rgb)
+            .map_err(err_at("scaling"))?;
+        Ok(rotate(packed_rgb(&rgb), self.rotation))
+    }
+}
+
+/// The first grid time `k * interval` after `t` (the next periodic sample is due then).
+fn grid_after(t: f64, interval: f64) -> f64 {
+    if !interval.is_finite() {
+        return f64::INFINITY;
+    }
+    (((t + 1e-6) / interval).floor() + 1.0) * interval
+}
+
+/// A stretch of the stream decoded on its own: from a keyframe (None: the start of the
+/// file) up to the next span's keyframe (None: the end). Raw index timestamps.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+/// Spans of at least `min_seconds` that start at keyframes; one span (the whole stream)
+/// when the index lists too few keyframes.
+fn plan_spans(keys: &[i64], secs: impl Fn(i64) -> f64, min_seconds: f64) -> Vec<Span> {
+    let mut spans = Vec::new();
+    let (mut from, mut from_t) = (None, 0.0);
+    for &k in keys {
+        if secs(k) - from_t >= min_seconds {
+            spans.push(Span { from, to: Some(k) });
+            (from, from_t) = (Some(k), secs(k));
+        }
+    }
+    spans.push(Span { from, to: None });
+    spans
+}
+
+/// A decoded picture the sampler may keep: a periodic tick may be due, or it starts a
+/// shot, or it is the first of its span.
+struct Candidate {
+    t: f64,
+    sig: Signature,
+    /// A shot change against the span's previous decoded picture; None for a span's
+    /// first picture (the sampler compares it with the previous span's last).
+    shot: Option<bool>,
+    /// The decoder's picture (a reference, not a copy), scaled only if it is kept.
+    frame: ffmpeg::frame::Video,
+}
+
+/// What a span's decoding tells the sampler, in order.
+enum Piece {
+    // Boxed: a channel per span holds a few of these, so they stay small.
+    Candidate(Box<Candidate>),
+    End(Box<SpanEnd>),
+    Failed(DecodeError),
+}
+
+/// A finished span.
+struct SpanEnd {
+    decoded: u64,
+    skipped: u64,
+    last_time: f64,
+    /// The last decoded picture's signature (the next span's first is compared with it).
+    last_sig: Option<Signature>,
+}
+
+/// One input and decoder, decoding spans (one after another) into pieces.
+struct SpanDecoder<'a> {
+    path: &'a Path,
+    opened: Opened,
+    decoder: ffmpeg::decoder::Video,
+    /// Keyframe times, seconds from the stream start.
+    keys: &'a [f64],
+    opts: &'a SampleOptions,
+    /// Reopens the file for every span (seeking failed once).
+    rewind: bool,
+    /// How far before the latest picture sent a picture still to be sent may be shown
+    /// (B pictures), seconds: see [`reorder_depth`].
+    reorder: f64,
+    grey_sws: Option<scaling::Context>,
+}
+
+/// How far (seconds) a picture may be shown before the latest picture sent ahead of it
+/// in the stream: the reordering of B pictures, measured on the first packets (the same
+/// for every span, so spans decoded apart skip what one decoder skips), at least the
+/// decoder's declared delay.
+fn reorder_depth(opened: &mut Opened) -> f64 {
+    let (index, time_base) = (opened.index, opened.time_base);
+    let fps = opened.info.fps;
+    let frame_dt = if fps > 0.0 { 1.0 / fps } else { 1.0 / 25.0 };
+    let mut depth = match opened.video_delay {
+        0 => 0.0,
+        d => (d + 1) as f64 * frame_dt,
+    };
+    let mut latest = i64::MIN;
+    let pts = opened
+        .input
+        .packets()
+        .filter(|(s, _)| s.index() == index)
+        .filter_map(|(_, p)| p.pts());
+    for p in pts.take(250) {
+        depth = depth.max((latest.saturating_sub(p)) as f64 * time_base);
+        latest = latest.max(p);
+    }
+    depth
+}
+
+/// What one decoded picture does to its span.
+enum Pic {
+    /// Not the span's (before its keyframe, or a leading picture whose references were
+    /// skipped).
+    Skip,
+    Go,
+    /// The next span's first picture.
+    SpanDone,
+    /// The sampler wants no more.
+    Stop,
+}
+
+impl SpanDecoder<'_> {
+    /// Puts the input at the keyframe `key` (raw index time) with a fresh decoder state:
+    /// a seek, or, once a seek missed, the file opened again and read from the start.
+    fn position(&mut self, key: i64) -> Result<(), DecodeError> {
+        if !self.rewind {
+            let (input, index) = (&mut self.opened.input, self.opened.index as i32);
+            // SAFETY: the input is open; the timestamps are the stream's own index times.
+            let ret = unsafe { ffmpeg::ffi::avformat_seek_file(input.as_mut_ptr(), index, i64::MIN, key, key, 0) };
+            if ret >= 0 {
+                self.decoder.flush();
+                return Ok(());
+            }
+            self.rewind = true;
+        }
+        self.opened = open(self.path)?;
+        (self.decoder, _) = open_decoder(self.path, &self.opened, 1, false)?;
+        Ok(())
+    }
+
+    /// Decodes `span`, handing `emit` its candidates and then its end; `emit` returns
+    /// false to stop. Returns false when stopped.
+    fn run(&mut self, span: Span, emit: &mut dyn FnMut(Piece) -> bool) -> Result<bool, DecodeError> {
+        if let Some(key) = span.from {
+            self.position(key)?;
+            if let Some(go) = self.decode(span, emit)? {
+                return Ok(go);
+            }
+            // The seek landed after the keyframe: read from the start from now on.
+            tracing::debug!(
+                "{}: a seek missed its keyframe; reading from the start",
+                self.path.display()
+            );
+            self.rewind = true;
+            self.position(key)?;
+        }
+        Ok(self
+            .decode(span, emit)?
+            .expect("a span read from the start finds its keyframe"))
+    }
+
+    /// [`SpanDecoder::run`] at the input's position; None when the first packet lies
+    /// after the span's keyframe (nothing emitted).
+    fn decode(&mut self, span: Span, emit: &mut dyn FnMut(Piece) -> bool) -> Result<Option<bool>, DecodeError> {
+        let path = self.path;
+        let err_at = |what: &'static str| {
+            move |e: ffmpeg::Error| DecodeError::Decode {
+                path: path.to_path_buf(),
+                reason: format!("{what}: {e}"),
+            }
+        };
+        let opts = self.opts;
+        let (index, start, time_base) = (self.opened.index, self.opened.start, self.opened.time_base);
+        let secs = |p: Option<i64>| p.map(|p| (p - start) as f64 * time_base);
+        let interval = if opts.fps > 0.0 { 1.0 / opts.fps } else { f64::INFINITY };
+        let fps = self.opened.info.fps;
+        let frame_dt = if fps > 0.0 { 1.0 / fps } else { 1.0 / 25.0 };
+        let keys = self.keys;
+        // How long after its index time a keyframe is shown: MP4 indexes decoding times,
+        // and with B pictures a keyframe is shown a few frames later (its own packets
+        // say by how much). Skipping to it early would lose the samples before it.
+        let mut key_lag = self.opened.video_delay as f64 * frame_dt;
+        let check_landing = span.from.is_some() && !self.rewind;
+        // A packet's place against index times: its decoding time where there is one
+        // (MP4 indexes those), or its presentation time (Matroska's cues).
+        let latest = |p: &ffmpeg::Packet| p.dts().unwrap_or(i64::MIN).max(p.pts().unwrap_or(i64::MIN));
+        let earliest = |p: &ffmpeg::Packet| p.dts().or(p.pts()).unwrap_or(i64::MIN).min(p.pts().unwrap_or(i64::MAX));
+        let mut end = SpanEnd {
+            decoded: 0,
+            skipped: 0,
+            last_time: f64::NEG_INFINITY,
+            last_sig: None,
+        };
+        // Local sampling state (the sampler keeps its own): the next periodic sample due.
+        let mut next_sample = f64::NEG_INFINITY;
+        let mut skipping = false;
+        self.decoder.skip_frame(Discard::Default);
+        // Presentation times of the span's keyframe and of the next span's, once their
+        // packets are read: pictures before `from_t` belong to the previous span (an open
+        // GOP's leading pictures), pictures from `to_t` on to the next.
+        let mut from_t = if span.from.is_some() {
+            None
+        } else {
+            Some(f64::NEG_INFINITY)
+        };
+        let mut to_t: Option<f64> = None;
+        // Skipping to the next keyframe: latest presentation time sent to the decoder, and
+        // the keyframe decoding resumed at (pictures before it, an open GOP's leading
+        // frames whose references were skipped, are dropped).
+        let mut sent_max = f64::NEG_INFINITY;
+        let reorder = self.reorder;
+        // The first grid time whose sample may not be sent yet.
+        let mut due = 0.0;
+        let mut gop_skipped = false;
+        // (latest time sent before the skip, the keyframe's time): pictures between the two
+        // are leading pictures; earlier ones are still in the decoder's pipeline.
+        let mut skipped_from = f64::NEG_INFINITY;
+        let mut resume_at: Option<(f64, f64)> = None;
+        let mut frame = ffmpeg::frame::Video::empty();
+        let decoder = &mut self.decoder;
+        let grey_sws = &mut self.grey_sws;
+        let mut picture = |frame: &mut ffmpeg::frame::Video,
+                           end: &mut SpanEnd,
+                           from_t: Option<f64>,
+                           to_t: Option<f64>,
+                           resume_at: &mut Option<(f64, f64)>,
+                           next_sample: &mut f64|
+         -> Result<Pic, DecodeError> {
+            let ts = frame.timestamp().or(frame.pts()).unwrap_or(0);
+            let raw_t = (ts - start) as f64 * time_base;
+            if from_t.is_none_or(|from| raw_t < from - 1e-6) {
+                return Ok(Pic::Skip);
+            }
+            if to_t.is_some_and(|to| raw_t >= to - 1e-6) {
+                return Ok(Pic::SpanDone);
+            }
+            if let Some((from, r)) = *resume_at {
+                if raw_t > from + 1e-6 && raw_t < r - 1e-6 {
+                    return Ok(Pic::Skip);
+                }
+                if raw_t >= r - 1e-6 {
+                    *resume_at = None;
+                }
+            }
+            let t = raw_t.max(0.0);
+            // Pictures decoded on the GPU come back to host memory (NV12) for the luma
+            // signature and swscale.
+            if frame.format() == Pixel::CUDA {
+                *frame = download(frame).map_err(err_at("copying a picture from the GPU"))?;
+            }
+            end.decoded += 1;
+            end.last_time = end.last_time.max(t);
+            let sig = signature(frame, grey_sws).map_err(err_at("reading luma"))?;
+            let shot = end.last_sig.as_ref().map(|p| p.diff(&sig) >= opts.scene_threshold);
+            let periodic = t + 1e-6 >= *next_sample;
+            if periodic {
+                *next_sample = grid_after(t, interval);
+            }
+            // The span's first picture goes to the sampler whatever it is: only the
+            // sampler knows whether a tick is due or a shot starts there.
+            let first = end.last_sig.is_none();
+            end.last_sig = Some(sig.clone());
+            if first || periodic || shot == Some(true) {
+                let frame = std::mem::replace(frame, ffmpeg::frame::Video::empty());
+                if !emit(Piece::Candidate(Box::new(Candidate { t, sig, shot, frame }))) {
+                    return Ok(Pic::Stop);
+                }
+            }
+            Ok(Pic::Go)
+        };
+        let mut packets = self.opened.input.packets();
+        let mut done = false;
+        // Past the next span's keyframe, for an open GOP's leading pictures.
+        let mut overrun = false;
+        'packets: while let Some((s, packet)) = packets.next() {
+            if s.index() != index {
+                continue;
+            }
+            let pt = secs(packet.pts().or(packet.dts()));
+            if let (None, Some(key)) = (from_t, span.from) {
+                if check_landing && earliest(&packet) > key {
+                    return Ok(None);
+                }
+                // Packets before the span's keyframe (a seek that landed early, or the file
+                // read from the start) are passed over.
+                if !(packet.is_key() && latest(&packet) >= key) {
+                    continue;
+                }
+                from_t = Some(pt.unwrap_or(f64::NEG_INFINITY));
+                // The next sample due when one decoder reaches this keyframe: the first
+                // grid time after the picture before it.
+                next_sample = from_t.map_or(f64::NEG_INFINITY, |t| grid_after(t - frame_dt, interval));
+                due = next_sample;
+            }
+            if let Some(key) = span.to
+                && to_t.is_none()
+                && packet.is_key()
+                && latest(&packet) >= key
+            {
+                // The next span's keyframe: its pictures are the next span's. Pictures
+                // before it in presentation order that follow it in the stream (an open
+                // GOP's leading pictures) need it; otherwise the decoder is drained here.
+                to_t = pt;
+                let key_t = pt.unwrap_or(f64::INFINITY);
+                if gop_skipped {
+                    break 'packets;
+                }
+                let leading = loop {
+                    match packets.next() {
+                        Some((s, _)) if s.index() != index => continue,
+                        Some((_, next)) => {
+                            break secs(next.pts().or(next.dts()))
+                                .is_some_and(|t| t < key_t - 1e-6)
+                                .then_some(next);
+                        }
+                        None => break None,
+                    }
+                };
+                let Some(next) = leading else { break 'packets };
+                decoder.send_packet(&packet).map_err(err_at("decoding"))?;
+                decoder.send_packet(&next).map_err(err_at("decoding"))?;
+                overrun = true;
+            } else {
+                if packet.is_key()
+                    && let (Some(p), Some(d)) = (packet.pts(), packet.dts())
+                {
+                    key_lag = ((p - d) as f64 * time_base).max(0.0);
+                }
+                if !keys.is_empty() && !overrun {
+                    if packet.is_key() {
+                        if gop_skipped {
+                            resume_at = pt.map(|t| (skipped_from, t));
+                        }
+                        gop_skipped = false;
+                    } else if gop_skipped {
+                        end.skipped += 1;
+                        continue;
+                    }
+                }
+                if let Some(t) = pt {
+                    sent_max = sent_max.max(t);
+                }
+                // A non-reference picture shown 2.5 frames or more after the last grid time
+                // is not decoded (nothing refers to it, and a sample takes the first picture
+                // at or after its grid time). Decided from the packet alone, so one decoder
+                // and many decide alike.
+                let far = pt.is_some_and(|t| {
+                    !interval.is_finite() || t - ((t + 1e-6) / interval).floor() * interval >= 2.5 * frame_dt
+                });
+                if opts.skip_nonref && far != skipping {
+                    skipping = far;
+                    decoder.skip_frame(if far { Discard::NonReference } else { Discard::Default });
+                }
+                decoder.send_packet(&packet).map_err(err_at("decoding"))?;
+                // A grid time's sample is the first picture at or after it: sent once a
+                // picture shown within a frame after it is, or once everything shown up to a
+                // frame after it is (B pictures still to come are shown up to `reorder`
+                // before the latest picture sent).
+                while pt.is_some_and(|p| p >= due - 1e-6 && p < due + frame_dt - 1e-6)
+                    || sent_max - reorder >= due + frame_dt
+                {
+                    due = grid_after(due, interval);
+                }
+                if !keys.is_empty() && sent_max.is_finite() && !overrun {
+                    // Nothing before the next keyframe is needed when the first grid time
+                    // whose sample may be unsent falls at or after that keyframe.
+                    let k = keys.partition_point(|t| *t + key_lag <= sent_max + 1e-6);
+                    gop_skipped = keys.get(k).is_some_and(|key| due >= *key + key_lag - 1e-6);
+                    if gop_skipped {
+                        skipped_from = sent_max;
+                    }
+                }
+            }
+            while decoder.receive_frame(&mut frame).is_ok() {
+                match picture(&mut frame, &mut end, from_t, to_t, &mut resume_at, &mut next_sample)? {
+                    Pic::Skip => continue,
+                    Pic::Go => {}
+                    Pic::SpanDone => {
+                        done = true;
+                        break 'packets;
+                    }
+                    Pic::Stop => return Ok(Some(false)),
+                }
+            }
+        }
+        if !done {
+            let _ = decoder.send_eof();
+            while decoder.receive_frame(&mut frame).is_ok() {
+                match picture(&mut frame, &mut end, from_t, to_t, &mut resume_at, &mut next_sample)? {
+                    Pic::SpanDone => break,
+                    Pic::Stop => return Ok(Some(false)),
+                    Pic::Skip | Pic::Go => {}
+                }
+            }
+        }
+        Ok(Some(emit(Piece::End(Box::new(end)))))
+    }
+}
+
+/// The sampler proper: takes the spans' candidates in time order and keeps the frames
+/// worth embedding (periodic ticks, shot changes, minus near-duplicates), each with the
+/// time range it stands for.
+struct Sampler<'a> {
+    path: &'a Path,
+    opts: &'a SampleOptions,
+    interval: f64,
+    to_rgb: ToRgb,
+    thumbs: Option<Thumbnailer>,
+    next_sample: f64,
+    prev_sig: Option<Signature>,
+    // The last kept frame, held until the next kept frame (or the end) fixes its end.
+    pending: Option<(SampledFrame, Signature)>,
+    stats: SampleStats,
+    sink: &'a mut dyn FnMut(SampledFrame) -> bool,
+}
+
+impl Sampler<'_> {
+    /// Takes one piece; false once the sink wants no more.
+    fn take(&mut self, piece: Piece) -> Result<bool, DecodeError> {
+        let c = match piece {
+            Piece::Failed(e) => return Err(e),
+            Piece::End(end) => {
+                self.stats.decoded_frames += end.decoded;
+                self.stats.skipped_packets += end.skipped;
+                self.stats.spans += 1;
+                self.stats.last_time = self.stats.last_time.max(end.last_time);
+                if end.last_sig.is_some() {
+                    self.prev_sig = end.last_sig;
+                }
+                return Ok(true);
+            }
+            Piece::Candidate(c) => c,
+        };
+        let opts = self.opts;
+        let shot = c.shot.unwrap_or_else(|| {
+            self.prev_sig
+                .as_ref()
+                .is_some_and(|p| p.diff(&c.sig) >= opts.scene_threshold)
+        });
+        let t = c.t;
+        let periodic = t + 1e-6 >= self.next_sample;
         if !(periodic || shot) {
             return Ok(true);
         }
         if periodic {
             // Stay on the grid k/fps even when frames are skipped.
-            while *next_sample <= t + 1e-6 {
-                *next_sample += interval;
-            }
+            self.next_sample = grid_after(t, self.interval);
         }
-        stats.sampled += 1;
+        self.stats.sampled += 1;
         if shot {
-            stats.shot_changes += 1;
+            self.stats.shot_changes += 1;
         }
-        if let Some((_, psig)) = pending.as_ref()
+        if let Some((_, psig)) = self.pending.as_ref()
             && !shot
-            && psig.diff(&sig) < opts.dedup_threshold
+            && psig.diff(&c.sig) < opts.dedup_threshold
         {
             return Ok(true); // collapsed into the pending frame
         }
-        // Scale straight from the decoder's format to the target geometry.
-        let (fmt, fw, fh) = (frame.format(), frame.width(), frame.height());
-        if sws.as_ref().is_none_or(|(_, f, w, h)| (*f, *w, *h) != (fmt, fw, fh)) {
-            let c = scaling::Context::get(fmt, fw, fh, Pixel::RGB24, sw, sh, scaling::Flags::BICUBIC)
-                .map_err(err_at("setting up scaling"))?;
-            sws = Some((c, fmt, fw, fh));
-        }
-        let mut rgb = ffmpeg::frame::Video::empty();
-        sws.as_mut()
-            .expect("just set")
-            .0
-            .run(frame, &mut rgb)
-            .map_err(err_at("scaling"))?;
-        let image = rotate(packed_rgb(&rgb), info.rotation);
-        let thumbnail = match thumbs.as_mut() {
-            Some(t) => t.encode(&image).map_err(err_at("making a thumbnail"))?,
+        let image = self.to_rgb.convert(self.path, &c.frame)?;
+        let thumbnail = match self.thumbs.as_mut() {
+            Some(th) => th.encode(&image).map_err(|e| DecodeError::Decode {
+                path: self.path.to_path_buf(),
+                reason: format!("making a thumbnail: {e}"),
+            })?,
             None => Vec::new(),
         };
         let kept = SampledFrame {
@@ -737,92 +1170,184 @@ pub fn sample(
                 SampleReason::Periodic
             },
         };
-        stats.kept += 1;
-        if let Some((mut prev, _)) = pending.replace((kept, sig)) {
+        self.stats.kept += 1;
+        if let Some((mut prev, _)) = self.pending.replace((kept, c.sig)) {
             prev.end = t.max(prev.start);
-            if !sink(prev) {
+            if !(self.sink)(prev) {
                 return Ok(false);
             }
         }
         Ok(true)
-    };
+    }
+}
 
-    let keys = if opts.skip_to_keyframes && interval.is_finite() {
-        keyframe_times(&stream, start, time_base)
+/// Decodes `path`, handing each kept frame to `sink` in time order; `sink` returns
+/// false to stop early (cancellation). Returns the stream facts and counters.
+///
+/// Software decoding of a file whose index lists keyframes splits it into spans of
+/// several seconds between keyframes and decodes them on `threads` threads at once (0:
+/// one per core, at most 8), each with its own single-threaded decoder: the pictures of
+/// a span depend on nothing before its keyframe, so this is the same decoding, and it
+/// scales where FFmpeg's frame threads do not (each P picture waits for the one before).
+/// Otherwise one decoder with `threads` frame threads decodes the whole stream.
+pub fn sample(
+    path: &Path,
+    opts: &SampleOptions,
+    sink: &mut dyn FnMut(SampledFrame) -> bool,
+) -> Result<(VideoInfo, SampleStats), DecodeError> {
+    let mut opened = open(path)?;
+    let reorder = reorder_depth(&mut opened);
+    // Read from the start again.
+    let opened = open(path)?;
+    let info = opened.info.clone();
+    let (start, time_base) = (opened.start, opened.time_base);
+    let raw_keys = keyframe_index(&opened.input.stream(opened.index).expect("stream index from open()"));
+    let interval = if opts.fps > 0.0 { 1.0 / opts.fps } else { f64::INFINITY };
+    let secs = |ts: i64| (ts - start) as f64 * time_base;
+    let keys: Vec<f64> = if opts.skip_to_keyframes && interval.is_finite() {
+        raw_keys.iter().map(|&k| secs(k)).collect()
     } else {
         Vec::new()
     };
-    // Skipping to the next keyframe: latest presentation time sent to the decoder, and
-    // the keyframe decoding resumed at (pictures before it, an open GOP's leading
-    // frames whose references were skipped, are dropped).
-    let mut sent_max = f64::NEG_INFINITY;
-    let mut gop_skipped = false;
-    // (latest time sent before the skip, the keyframe's time): pictures between the two
-    // are leading pictures; earlier ones are still in the decoder's pipeline.
-    let mut skipped_from = f64::NEG_INFINITY;
-    let mut resume_at: Option<(f64, f64)> = None;
-    'packets: for (s, packet) in input.packets() {
-        if s.index() != index {
-            continue;
+    let thumbs = match opts.thumb_short_side {
+        0 => None,
+        short => {
+            let ToRgb { width, height, .. } = ToRgb::new(&info, opts.short_side);
+            let (w, h) = if info.rotation % 180 == 90 {
+                (height, width)
+            } else {
+                (width, height)
+            };
+            Some(Thumbnailer::new(w, h, short).map_err(|e| DecodeError::Decode {
+                path: path.to_path_buf(),
+                reason: format!("opening the thumbnail encoder: {e}"),
+            })?)
         }
-        let pt = packet.pts().or(packet.dts()).map(|p| (p - start) as f64 * time_base);
-        if !keys.is_empty() {
-            if packet.is_key() {
-                if gop_skipped {
-                    resume_at = pt.map(|t| (skipped_from, t));
+    };
+    let mut sampler = Sampler {
+        path,
+        opts,
+        interval,
+        to_rgb: ToRgb::new(&info, opts.short_side),
+        thumbs,
+        next_sample: 0.0,
+        prev_sig: None,
+        pending: None,
+        stats: SampleStats {
+            hwaccel: "software".into(),
+            ..SampleStats::default()
+        },
+        sink,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = if opts.threads == 0 { cores } else { opts.threads }.min(8);
+    let spans = plan_spans(&raw_keys, secs, SPAN_SECONDS);
+    let stopped = if opts.hwaccel || workers < 2 || spans.len() < 2 {
+        let (decoder, how) = open_decoder(path, &opened, opts.threads, opts.hwaccel)?;
+        sampler.stats.hwaccel = how;
+        let mut dec = SpanDecoder {
+            path,
+            opened,
+            decoder,
+            keys: &keys,
+            opts,
+            rewind: false,
+            reorder,
+            grey_sws: None,
+        };
+        let mut failed = None;
+        let whole = Span { from: None, to: None };
+        let go = dec.run(whole, &mut |piece| {
+            sampler.take(piece).unwrap_or_else(|e| {
+                failed = Some(e);
+                false
+            })
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        !go
+    } else {
+        drop(opened);
+        let workers = workers.min(spans.len());
+        // A channel per span: the threads take spans in order as they come free, and a
+        // thread runs ahead of the sampler by at most its one span (4 pieces buffered).
+        let (txs, rxs): (Vec<_>, Vec<_>) = spans.iter().map(|_| std::sync::mpsc::sync_channel::<Piece>(4)).unzip();
+        let txs: Vec<_> = txs.into_iter().map(|tx| std::sync::Mutex::new(Some(tx))).collect();
+        let next_span = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| -> Result<bool, DecodeError> {
+            for _ in 0..workers {
+                let (spans, keys, txs, next_span) = (&spans, &keys, &txs, &next_span);
+                scope.spawn(move || {
+                    let mut dec: Option<SpanDecoder> = None;
+                    loop {
+                        let i = next_span.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        // Taken out, so the sampler hears of a thread that ends early.
+                        let Some(tx) = txs.get(i).and_then(|t| t.lock().expect("unpoisoned").take()) else {
+                            return;
+                        };
+                        let dec = match dec.as_mut() {
+                            Some(d) => d,
+                            None => {
+                                let opened = open(path).and_then(|opened| {
+                                    let (decoder, _) = open_decoder(path, &opened, 1, false)?;
+                                    Ok((opened, decoder))
+                                });
+                                match opened {
+                                    Ok((opened, decoder)) => dec.insert(SpanDecoder {
+                                        path,
+                                        opened,
+                                        decoder,
+                                        keys,
+                                        opts,
+                                        rewind: false,
+                                        reorder,
+                                        grey_sws: None,
+                                    }),
+                                    Err(e) => {
+                                        let _ = tx.send(Piece::Failed(e));
+                                        return;
+                                    }
+                                }
+                            }
+                        };
+                        match dec.run(spans[i], &mut |piece| tx.send(piece).is_ok()) {
+                            Ok(true) => {}
+                            Ok(false) => return,
+                            Err(e) => {
+                                let _ = tx.send(Piece::Failed(e));
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+            // The spans in order: each one's pieces, then its end.
+            for rx in rxs {
+                loop {
+                    let piece = rx.recv().map_err(|_| DecodeError::Decode {
+                        path: path.to_path_buf(),
+                        reason: "a decoding thread stopped without a reason".into(),
+                    })?;
+                    let end = matches!(piece, Piece::End(_));
+                    if !sampler.take(piece)? {
+                        return Ok(true);
+                    }
+                    if end {
+                        break;
+                    }
                 }
-                gop_skipped = false;
-            } else if gop_skipped {
-                stats.skipped_packets += 1;
-                continue;
             }
-        }
-        if let Some(t) = pt {
-            sent_max = sent_max.max(t);
-        }
-        decoder.send_packet(&packet).map_err(err)?;
-        if !keys.is_empty() && sent_max.is_finite() {
-            // The next grid time after what was sent; nothing before the next keyframe
-            // is needed when it falls at or after that keyframe.
-            let next_grid = ((sent_max / interval + 1e-6).floor() + 1.0) * interval;
-            let k = keys.partition_point(|t| *t <= sent_max + 1e-6);
-            gop_skipped = keys.get(k).is_some_and(|key| next_grid >= *key - 1e-6);
-            if gop_skipped {
-                skipped_from = sent_max;
-            }
-        }
-        while decoder.receive_frame(&mut frame).is_ok() {
-            if let Some((from, r)) = resume_at {
-                let ts = frame.timestamp().or(frame.pts()).unwrap_or(0);
-                let t = (ts - start) as f64 * time_base;
-                if t > from + 1e-6 && t < r - 1e-6 {
-                    continue;
-                }
-                if t >= r - 1e-6 {
-                    resume_at = None;
-                }
-            }
-            if !handle(&frame, &mut stats, &mut pending, &mut next_sample, &mut prev_sig)? {
-                stopped = true;
-                break 'packets;
-            }
-            // Decode only reference frames while the next sample is far away.
-            let far = next_sample - stats.last_time > 2.5 * frame_dt;
-            if opts.skip_nonref && far != skipping {
-                skipping = far;
-                decoder.skip_frame(if far { Discard::NonReference } else { Discard::Default });
-            }
-        }
-    }
-    if !stopped {
-        let _ = decoder.send_eof();
-        while decoder.receive_frame(&mut frame).is_ok() {
-            if !handle(&frame, &mut stats, &mut pending, &mut next_sample, &mut prev_sig)? {
-                stopped = true;
-                break;
-            }
-        }
-    }
+            Ok(false)
+        })?
+    };
+    let Sampler {
+        stats,
+        mut pending,
+        sink,
+        ..
+    } = sampler;
+    let frame_dt = if info.fps > 0.0 { 1.0 / info.fps } else { 1.0 / 25.0 };
     if stats.decoded_frames == 0 {
         return Err(DecodeError::NoFrame {
             path: path.to_path_buf(),
@@ -850,63 +1375,39 @@ pub fn sample(
     Ok((info, stats))
 }
 
+/// The shortest span decoded on its own thread: long enough that the keyframe decoded
+/// twice at each span's end (to find where it ends) and the seek are small beside it.
+const SPAN_SECONDS: f64 = 4.0;
+
 /// The pictures shown at `times` (seconds, ascending; the presentation times of frames
 /// sampled earlier), scaled so the shorter display side is `short_side` and rotated for
 /// display, as [`sample`] would give them. Used to re-embed stored frames with another
 /// model without sampling again. A time past the last picture gets the last one.
 pub fn frames_at(path: &Path, times: &[f64], short_side: u32, threads: usize) -> Result<Vec<RgbImage>, DecodeError> {
+    let mut opened = open(path)?;
+    let (mut decoder, _) = open_decoder(path, &opened, threads, false)?;
     let Opened {
-        mut input,
+        ref mut input,
         index,
         time_base,
         start,
-        info,
-    } = open(path)?;
+        ref info,
+        ..
+    } = opened;
     let err_at = |what: &'static str| {
         move |e: ffmpeg::Error| DecodeError::Decode {
             path: path.to_path_buf(),
             reason: format!("{what}: {e}"),
         }
     };
-    let stream = input.stream(index).expect("stream index from open()");
-    let mut ctx =
-        ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| DecodeError::Format {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-    ctx.set_threading(ffmpeg::codec::threading::Config {
-        kind: ffmpeg::codec::threading::Type::Frame,
-        count: threads,
-        ..Default::default()
-    });
-    let mut decoder = ctx.decoder().video().map_err(|e| DecodeError::Format {
-        path: path.to_path_buf(),
-        reason: format!("no decoder for {} ({e})", info.codec),
-    })?;
-    let (tw, th) = scaled_dims(info.width, info.height, short_side);
-    let (sw, sh) = if info.rotation % 180 == 90 { (th, tw) } else { (tw, th) };
     let frame_dt = if info.fps > 0.0 { 1.0 / info.fps } else { 1.0 / 25.0 };
-    let mut sws: Option<(scaling::Context, Pixel, u32, u32)> = None;
+    let mut to_rgb = ToRgb::new(info, short_side);
     let mut out: Vec<RgbImage> = Vec::with_capacity(times.len());
     let mut last: Option<RgbImage> = None;
     let mut frame = ffmpeg::frame::Video::empty();
     let mut skipping = false;
     // Scales one decoded picture the way `sample` does.
-    let mut convert = |frame: &ffmpeg::frame::Video| -> Result<RgbImage, DecodeError> {
-        let (fmt, fw, fh) = (frame.format(), frame.width(), frame.height());
-        if sws.as_ref().is_none_or(|(_, f, w, h)| (*f, *w, *h) != (fmt, fw, fh)) {
-            let c = scaling::Context::get(fmt, fw, fh, Pixel::RGB24, sw, sh, scaling::Flags::BICUBIC)
-                .map_err(err_at("setting up scaling"))?;
-            sws = Some((c, fmt, fw, fh));
-        }
-        let mut rgb = ffmpeg::frame::Video::empty();
-        sws.as_mut()
-            .expect("just set")
-            .0
-            .run(frame, &mut rgb)
-            .map_err(err_at("scaling"))?;
-        Ok(rotate(packed_rgb(&rgb), info.rotation))
-    };
+    let mut convert = |frame: &ffmpeg::frame::Video| to_rgb.convert(path, frame);
     let mut take = |frame: &ffmpeg::frame::Video,
                     out: &mut Vec<RgbImage>,
                     last: &mut Option<RgbImage>|
