@@ -12,7 +12,10 @@
 //! 29.97 fps and non-zero start times come out right. Rotation metadata (display
 //! matrix) and non-square pixels are applied. Frames are scaled straight from the
 //! decoder's pixel format to the requested geometry in one swscale pass. Non-reference
-//! frames are not decoded while the next periodic sample is far away.
+//! frames are not decoded while the next periodic sample is far away, nor the rest of a
+//! GOP once no sample is due before the next keyframe. In software, stretches of the
+//! stream between index keyframes are decoded side by side, one decoder each, and one
+//! sampler takes their pictures in time order (see [`sample`]).
 
 use std::path::Path;
 
@@ -63,7 +66,9 @@ pub struct SampleOptions {
     pub short_side: u32,
     /// Shorter side of the JPEG thumbnails; 0 for none.
     pub thumb_short_side: u32,
-    /// Decoder threads (0: FFmpeg's choice).
+    /// Decoding threads: spans between keyframes decoded side by side, one decoder each
+    /// (0: one per core, at most 8; 1: one decoder); where one decoder takes the whole
+    /// stream (no index, hardware decoding), its frame threads (0: FFmpeg's choice).
     pub threads: usize,
     /// Skip non-reference frames while the next sample is more than two frames away.
     pub skip_nonref: bool,
@@ -874,6 +879,7 @@ impl SpanDecoder<'_> {
         // and with B pictures a keyframe is shown a few frames later (its own packets
         // say by how much). Skipping to it early would lose the samples before it.
         let mut key_lag = self.opened.video_delay as f64 * frame_dt;
+        let mut next_key: Option<f64> = None;
         let check_landing = span.from.is_some() && !self.rewind;
         // A packet's place against index times: its decoding time where there is one
         // (MP4 indexes those), or its presentation time (Matroska's cues).
@@ -1015,10 +1021,14 @@ impl SpanDecoder<'_> {
                 decoder.send_packet(&next).map_err(err_at("decoding"))?;
                 overrun = true;
             } else {
-                if packet.is_key()
-                    && let (Some(p), Some(d)) = (packet.pts(), packet.dts())
-                {
-                    key_lag = ((p - d) as f64 * time_base).max(0.0);
+                if packet.is_key() {
+                    if let (Some(p), Some(d)) = (packet.pts(), packet.dts()) {
+                        key_lag = ((p - d) as f64 * time_base).max(0.0);
+                    }
+                    // The index's next keyframe: the first listed after this one (whose
+                    // index time is at most its latest timestamp).
+                    let this = (latest(&packet) - start) as f64 * time_base;
+                    next_key = keys.get(keys.partition_point(|t| *t <= this + 1e-6)).copied();
                 }
                 if !keys.is_empty() && !overrun {
                     if packet.is_key() {
@@ -1058,8 +1068,7 @@ impl SpanDecoder<'_> {
                 if !keys.is_empty() && sent_max.is_finite() && !overrun {
                     // Nothing before the next keyframe is needed when the first grid time
                     // whose sample may be unsent falls at or after that keyframe.
-                    let k = keys.partition_point(|t| *t + key_lag <= sent_max + 1e-6);
-                    gop_skipped = keys.get(k).is_some_and(|key| due >= *key + key_lag - 1e-6);
+                    gop_skipped = next_key.is_some_and(|key| due >= key + key_lag - 1e-6);
                     if gop_skipped {
                         skipped_from = sent_max;
                     }
@@ -1196,12 +1205,25 @@ pub fn sample(
     sink: &mut dyn FnMut(SampledFrame) -> bool,
 ) -> Result<(VideoInfo, SampleStats), DecodeError> {
     let mut opened = open(path)?;
+    // Matroska reads its cues (the keyframe index) at the first seek: one to the start.
+    // SAFETY: the input is open; a failed seek leaves the index as it was.
+    unsafe {
+        let start = opened.start;
+        ffmpeg::ffi::avformat_seek_file(
+            opened.input.as_mut_ptr(),
+            opened.index as i32,
+            i64::MIN,
+            start,
+            start,
+            0,
+        );
+    }
+    let raw_keys = keyframe_index(&opened.input.stream(opened.index).expect("stream index from open()"));
     let reorder = reorder_depth(&mut opened);
     // Read from the start again.
     let opened = open(path)?;
     let info = opened.info.clone();
     let (start, time_base) = (opened.start, opened.time_base);
-    let raw_keys = keyframe_index(&opened.input.stream(opened.index).expect("stream index from open()"));
     let interval = if opts.fps > 0.0 { 1.0 / opts.fps } else { f64::INFINITY };
     let secs = |ts: i64| (ts - start) as f64 * time_base;
     let keys: Vec<f64> = if opts.skip_to_keyframes && interval.is_finite() {

