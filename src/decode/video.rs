@@ -82,6 +82,13 @@ pub struct SampleOptions {
     pub hwaccel: bool,
 }
 
+impl SampleOptions {
+    /// Seconds between periodic samples (infinite: none after the first).
+    fn interval(&self) -> f64 {
+        if self.fps > 0.0 { 1.0 / self.fps } else { f64::INFINITY }
+    }
+}
+
 impl Default for SampleOptions {
     fn default() -> Self {
         Self {
@@ -586,6 +593,26 @@ impl Thumbnailer {
     }
 }
 
+/// Seconds per frame at `fps` (25 fps where the stream does not say).
+fn frame_dt(fps: f64) -> f64 {
+    if fps > 0.0 { 1.0 / fps } else { 1.0 / 25.0 }
+}
+
+/// Turns an FFmpeg error while `what` into the file's decode error.
+fn failed_at<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(ffmpeg::Error) -> DecodeError + 'a {
+    move |e| DecodeError::Decode {
+        path: path.to_path_buf(),
+        reason: format!("{what}: {e}"),
+    }
+}
+
+/// Seeks the input to the last keyframe at or before `ts` (the video stream's own
+/// timestamps); false when the demuxer cannot.
+fn seek(opened: &mut Opened, ts: i64) -> bool {
+    // SAFETY: the input is open; the timestamps are the stream's own.
+    unsafe { ffmpeg::ffi::avformat_seek_file(opened.input.as_mut_ptr(), opened.index as i32, i64::MIN, ts, ts, 0) >= 0 }
+}
+
 /// The demuxer's index entries flagged as keyframes for the stream: their raw timestamps
 /// (the index's own, stream time base), ascending and distinct (empty when the container
 /// has no index).
@@ -670,12 +697,6 @@ impl ToRgb {
     }
 
     fn convert(&mut self, path: &Path, frame: &ffmpeg::frame::Video) -> Result<RgbImage, DecodeError> {
-        let err_at = |what: &'static str| {
-            move |e: ffmpeg::Error| DecodeError::Decode {
-                path: path.to_path_buf(),
-                reason: format!("{what}: {e}"),
-            }
-        };
         let (fmt, fw, fh) = (frame.format(), frame.width(), frame.height());
         if self
             .sws
@@ -691,7 +712,7 @@ impl ToRgb {
                 self.height,
                 scaling::Flags::BICUBIC,
             )
-            .map_err(err_at("setting up scaling"))?;
+            .map_err(failed_at(path, "setting up scaling"))?;
             self.sws = Some((c, fmt, fw, fh));
         }
         let mut rgb = ffmpeg::frame::Video::empty();
@@ -700,7 +721,7 @@ impl ToRgb {
             .expect("just set")
             .0
             .run(frame, &mut rgb)
-            .map_err(err_at("scaling"))?;
+            .map_err(failed_at(path, "scaling"))?;
         Ok(rotate(packed_rgb(&rgb), self.rotation))
     }
 }
@@ -788,7 +809,7 @@ struct SpanDecoder<'a> {
 fn reorder_depth(opened: &mut Opened) -> f64 {
     let (index, time_base) = (opened.index, opened.time_base);
     let fps = opened.info.fps;
-    let frame_dt = if fps > 0.0 { 1.0 / fps } else { 1.0 / 25.0 };
+    let frame_dt = frame_dt(fps);
     let mut depth = match opened.video_delay {
         0 => 0.0,
         d => (d + 1) as f64 * frame_dt,
@@ -823,10 +844,7 @@ impl SpanDecoder<'_> {
     /// a seek, or, once a seek missed, the file opened again and read from the start.
     fn position(&mut self, key: i64) -> Result<(), DecodeError> {
         if !self.rewind {
-            let (input, index) = (&mut self.opened.input, self.opened.index as i32);
-            // SAFETY: the input is open; the timestamps are the stream's own index times.
-            let ret = unsafe { ffmpeg::ffi::avformat_seek_file(input.as_mut_ptr(), index, i64::MIN, key, key, 0) };
-            if ret >= 0 {
+            if seek(&mut self.opened, key) {
                 self.decoder.flush();
                 return Ok(());
             }
@@ -862,18 +880,12 @@ impl SpanDecoder<'_> {
     /// after the span's keyframe (nothing emitted).
     fn decode(&mut self, span: Span, emit: &mut dyn FnMut(Piece) -> bool) -> Result<Option<bool>, DecodeError> {
         let path = self.path;
-        let err_at = |what: &'static str| {
-            move |e: ffmpeg::Error| DecodeError::Decode {
-                path: path.to_path_buf(),
-                reason: format!("{what}: {e}"),
-            }
-        };
         let opts = self.opts;
         let (index, start, time_base) = (self.opened.index, self.opened.start, self.opened.time_base);
         let secs = |p: Option<i64>| p.map(|p| (p - start) as f64 * time_base);
-        let interval = if opts.fps > 0.0 { 1.0 / opts.fps } else { f64::INFINITY };
+        let interval = opts.interval();
         let fps = self.opened.info.fps;
-        let frame_dt = if fps > 0.0 { 1.0 / fps } else { 1.0 / 25.0 };
+        let frame_dt = frame_dt(fps);
         let keys = self.keys;
         // How long after its index time a keyframe is shown: MP4 indexes decoding times,
         // and with B pictures a keyframe is shown a few frames later (its own packets
@@ -946,11 +958,11 @@ impl SpanDecoder<'_> {
             // Pictures decoded on the GPU come back to host memory (NV12) for the luma
             // signature and swscale.
             if frame.format() == Pixel::CUDA {
-                *frame = download(frame).map_err(err_at("copying a picture from the GPU"))?;
+                *frame = download(frame).map_err(failed_at(path, "copying a picture from the GPU"))?;
             }
             end.decoded += 1;
             end.last_time = end.last_time.max(t);
-            let sig = signature(frame, grey_sws).map_err(err_at("reading luma"))?;
+            let sig = signature(frame, grey_sws).map_err(failed_at(path, "reading luma"))?;
             let shot = end.last_sig.as_ref().map(|p| p.diff(&sig) >= opts.scene_threshold);
             let periodic = t + 1e-6 >= *next_sample;
             if periodic {
@@ -1017,8 +1029,8 @@ impl SpanDecoder<'_> {
                     }
                 };
                 let Some(next) = leading else { break 'packets };
-                decoder.send_packet(&packet).map_err(err_at("decoding"))?;
-                decoder.send_packet(&next).map_err(err_at("decoding"))?;
+                decoder.send_packet(&packet).map_err(failed_at(path, "decoding"))?;
+                decoder.send_packet(&next).map_err(failed_at(path, "decoding"))?;
                 overrun = true;
             } else {
                 if packet.is_key() {
@@ -1055,7 +1067,7 @@ impl SpanDecoder<'_> {
                     skipping = far;
                     decoder.skip_frame(if far { Discard::NonReference } else { Discard::Default });
                 }
-                decoder.send_packet(&packet).map_err(err_at("decoding"))?;
+                decoder.send_packet(&packet).map_err(failed_at(path, "decoding"))?;
                 // A grid time's sample is the first picture at or after it: sent once a
                 // picture shown within a frame after it is, or once everything shown up to a
                 // frame after it is (B pictures still to come are shown up to `reorder`
@@ -1076,8 +1088,7 @@ impl SpanDecoder<'_> {
             }
             while decoder.receive_frame(&mut frame).is_ok() {
                 match picture(&mut frame, &mut end, from_t, to_t, &mut resume_at, &mut next_sample)? {
-                    Pic::Skip => continue,
-                    Pic::Go => {}
+                    Pic::Skip | Pic::Go => {}
                     Pic::SpanDone => {
                         done = true;
                         break 'packets;
@@ -1161,10 +1172,7 @@ impl Sampler<'_> {
         }
         let image = self.to_rgb.convert(self.path, &c.frame)?;
         let thumbnail = match self.thumbs.as_mut() {
-            Some(th) => th.encode(&image).map_err(|e| DecodeError::Decode {
-                path: self.path.to_path_buf(),
-                reason: format!("making a thumbnail: {e}"),
-            })?,
+            Some(th) => th.encode(&image).map_err(failed_at(self.path, "making a thumbnail"))?,
             None => Vec::new(),
         };
         let kept = SampledFrame {
@@ -1205,26 +1213,17 @@ pub fn sample(
     sink: &mut dyn FnMut(SampledFrame) -> bool,
 ) -> Result<(VideoInfo, SampleStats), DecodeError> {
     let mut opened = open(path)?;
-    // Matroska reads its cues (the keyframe index) at the first seek: one to the start.
-    // SAFETY: the input is open; a failed seek leaves the index as it was.
-    unsafe {
-        let start = opened.start;
-        ffmpeg::ffi::avformat_seek_file(
-            opened.input.as_mut_ptr(),
-            opened.index as i32,
-            i64::MIN,
-            start,
-            start,
-            0,
-        );
-    }
+    // Matroska reads its cues (the keyframe index) at the first seek: one to the start
+    // (a failed seek leaves the index as it was).
+    let start = opened.start;
+    seek(&mut opened, start);
     let raw_keys = keyframe_index(&opened.input.stream(opened.index).expect("stream index from open()"));
     let reorder = reorder_depth(&mut opened);
     // Read from the start again.
     let opened = open(path)?;
     let info = opened.info.clone();
     let (start, time_base) = (opened.start, opened.time_base);
-    let interval = if opts.fps > 0.0 { 1.0 / opts.fps } else { f64::INFINITY };
+    let interval = opts.interval();
     let secs = |ts: i64| (ts - start) as f64 * time_base;
     let keys: Vec<f64> = if opts.skip_to_keyframes && interval.is_finite() {
         raw_keys.iter().map(|&k| secs(k)).collect()
@@ -1240,10 +1239,7 @@ pub fn sample(
             } else {
                 (width, height)
             };
-            Some(Thumbnailer::new(w, h, short).map_err(|e| DecodeError::Decode {
-                path: path.to_path_buf(),
-                reason: format!("opening the thumbnail encoder: {e}"),
-            })?)
+            Some(Thumbnailer::new(w, h, short).map_err(failed_at(path, "opening the thumbnail encoder"))?)
         }
     };
     let mut sampler = Sampler {
@@ -1369,7 +1365,7 @@ pub fn sample(
         sink,
         ..
     } = sampler;
-    let frame_dt = if info.fps > 0.0 { 1.0 / info.fps } else { 1.0 / 25.0 };
+    let frame_dt = frame_dt(info.fps);
     if stats.decoded_frames == 0 {
         return Err(DecodeError::NoFrame {
             path: path.to_path_buf(),
@@ -1416,13 +1412,7 @@ pub fn frames_at(path: &Path, times: &[f64], short_side: u32, threads: usize) ->
         ref info,
         ..
     } = opened;
-    let err_at = |what: &'static str| {
-        move |e: ffmpeg::Error| DecodeError::Decode {
-            path: path.to_path_buf(),
-            reason: format!("{what}: {e}"),
-        }
-    };
-    let frame_dt = if info.fps > 0.0 { 1.0 / info.fps } else { 1.0 / 25.0 };
+    let frame_dt = frame_dt(info.fps);
     let mut to_rgb = ToRgb::new(info, short_side);
     let mut out: Vec<RgbImage> = Vec::with_capacity(times.len());
     let mut last: Option<RgbImage> = None;
@@ -1458,7 +1448,7 @@ pub fn frames_at(path: &Path, times: &[f64], short_side: u32, threads: usize) ->
         if s.index() != index {
             continue;
         }
-        decoder.send_packet(&packet).map_err(err_at("decoding"))?;
+        decoder.send_packet(&packet).map_err(failed_at(path, "decoding"))?;
         while decoder.receive_frame(&mut frame).is_ok() {
             take(&frame, &mut out, &mut last)?;
             if out.len() == times.len() {
