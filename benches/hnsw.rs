@@ -80,6 +80,7 @@ fn main() {
         .collect();
 
     println!("machine: {}\n{n} frames, {dim} dimensions\n", util::machine());
+    let kernels = dot_kernels(&all[..256 * dim], dim);
     println!(
         "| M | ef_c | build (s) | RSS/frame (B) | self-recall | recall@10 ef 164 | ANN p50 ef 164 (ms) | recall@10 ef 256 | ANN p50 ef 256 (ms) |\n|---|---|---|---|---|---|---|---|---|"
     );
@@ -135,8 +136,37 @@ fn main() {
     }
     util::write_report(
         &format!("hnsw-{n}"),
-        &json!({"machine": util::machine(), "frames": n, "dim": dim, "configs": rows}),
+        &json!({"machine": util::machine(), "frames": n, "dim": dim, "dot_i8_ns": kernels, "configs": rows}),
     );
+}
+
+/// Each int8 dot kernel the CPU runs, side by side on the same 256 quantised vectors
+/// (in cache: the kernels' arithmetic, not memory): nanoseconds per dot product, the
+/// median of 7 rounds of every pair. The graph uses the first (or `VIDSEEK_DOT_I8`).
+fn dot_kernels(vectors: &[f32], dim: usize) -> serde_json::Value {
+    let q: Vec<Vec<i8>> = vectors.chunks_exact(dim).map(vidseek::quantise).collect();
+    let mut out = serde_json::Map::new();
+    let mut cells = Vec::new();
+    for (name, k) in vidseek::dot_i8_kernels() {
+        let mut rounds: Vec<f64> = (0..7)
+            .map(|_| {
+                let t = Instant::now();
+                let mut sum = 0i64;
+                for a in &q {
+                    for b in &q {
+                        sum += k(std::hint::black_box(a), b) as i64;
+                    }
+                }
+                std::hint::black_box(sum);
+                t.elapsed().as_secs_f64() * 1e9 / (q.len() * q.len()) as f64
+            })
+            .collect();
+        rounds.sort_by(f64::total_cmp);
+        out.insert(name.into(), json!(rounds[3]));
+        cells.push(format!("{name} {:.1} ns", rounds[3]));
+    }
+    println!("int8 dot product, {dim}-d, in cache: {}\n", cells.join(", "));
+    serde_json::Value::Object(out)
 }
 
 fn vidseek_dot(a: &[f32], b: &[f32]) -> f32 {

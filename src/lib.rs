@@ -38,7 +38,7 @@ pub use embed::{
     read_templates, runtime,
 };
 pub use image::RgbImage;
-pub use index::{HnswParams, VectorBackend, VectorIndex};
+pub use index::{DotI8, HnswParams, VectorBackend, VectorIndex, dot_i8_kernels, quantise};
 pub use jobs::{IndexOptions, Queue as JobQueue, run_job};
 pub use modelhub::{ImportOptions, Variant, import as import_model};
 pub use search::calibrate::Vocabulary;

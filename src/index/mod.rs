@@ -9,7 +9,7 @@ pub mod vector;
 use std::path::{Path, PathBuf};
 
 pub use text::{LexicalQuery, TextDoc, TextHit, TextIndex};
-pub use vector::{HnswParams, VectorBackend, VectorIndex};
+pub use vector::{DotI8, HnswParams, VectorBackend, VectorIndex, dot_i8_kernels, quantise};
 
 /// Errors of the derived indexes. None of them loses data: the store is the source of
 /// truth and every index can be rebuilt from it.
