@@ -2,34 +2,34 @@
 //!
 //! A server answers many queries at once, each one or a few sentences. One session runs
 //! one graph at a time, so concurrent callers used to queue on its lock and run one
-//! after the other, each run paying the tower's fixed cost (and the intra-op threads'
-//! spin-waits between runs) for a single row. Here a caller that finds the tower busy
-//! leaves its rows in a queue; the next caller to run takes everything queued (up to
-//! [`MAX_ROWS`]) and runs it as one batch, then hands each caller its own rows' result.
-//! No thread of its own: the callers take turns leading (flat combining), and a leader
-//! stops once its own job is done, so no caller serves others for longer than a run.
+//! after the other, each run paying the tower's fixed cost for a single row. Here a
+//! caller leaves its rows in a queue with a way to answer it; whoever runs the tower
+//! takes everything queued (up to [`MAX_ROWS`]) as one batch, answers each caller with
+//! its own rows' result, and goes on while jobs are queued. No thread of its own: a
+//! blocking caller that finds nobody running runs the queue itself ([`Combiner::run`]);
+//! an async caller hands that to a blocking task ([`Combiner::run_async`]) and waits
+//! without holding a thread. A waiting caller is woken once, when its answer is there
+//! (the serve bench: a blocking thread per query, all woken at every run's end, cost a
+//! tenth of the server's CPU in context switches).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 
 /// Most rows one combined run takes (jobs are never split: a larger job runs alone).
 pub(crate) const MAX_ROWS: usize = 64;
 
+/// How a queued job's result reaches its caller.
+type Reply<R> = Box<dyn FnOnce(R) + Send>;
+
 struct State<J, R> {
-    /// Whether some caller is running a batch now.
+    /// Whether some caller (or task) is running the queue now.
     running: bool,
-    next: u64,
-    /// Queued jobs with their tickets and row counts, oldest first.
-    queue: Vec<(u64, usize, J)>,
-    done: HashMap<u64, R>,
-    /// Tickets whose run panicked: their callers panic too (as each would have alone).
-    lost: HashSet<u64>,
+    /// Queued jobs with their row counts and replies, oldest first.
+    queue: Vec<(usize, J, Reply<R>)>,
 }
 
 /// A queue of jobs (each `rows` rows) that callers run together.
 pub(crate) struct Combiner<J, R> {
     state: Mutex<State<J, R>>,
-    changed: Condvar,
 }
 
 impl<J, R> Combiner<J, R> {
@@ -37,67 +37,80 @@ impl<J, R> Combiner<J, R> {
         Self {
             state: Mutex::new(State {
                 running: false,
-                next: 0,
                 queue: Vec::new(),
-                done: HashMap::new(),
-                lost: HashSet::new(),
             }),
-            changed: Condvar::new(),
         }
     }
 
-    /// Runs `job` (of `rows` rows), possibly together with other callers' queued jobs:
-    /// `exec` gets a batch of jobs and returns their results in the same order.
-    pub(crate) fn run(&self, job: J, rows: usize, exec: impl Fn(Vec<J>) -> Vec<R>) -> R {
-        let lock = || self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut s = lock();
-        let ticket = s.next;
-        s.next += 1;
-        s.queue.push((ticket, rows, job));
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<J, R>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `job`; true when nobody runs the queue (the caller must, with [`Self::drain`]).
+    fn submit(&self, job: J, rows: usize, reply: Reply<R>) -> bool {
+        let mut s = self.lock();
+        s.queue.push((rows, job, reply));
+        !std::mem::replace(&mut s.running, true)
+    }
+
+    /// Runs batches until the queue is empty: everything queued, oldest first, up to
+    /// MAX_ROWS (at least one job) a run. A run that panics drops its jobs' replies (their
+    /// callers learn it from that) and the rest of the queue is still run.
+    pub(crate) fn drain(&self, exec: impl Fn(Vec<J>) -> Vec<R>) {
         loop {
-            if let Some(r) = s.done.remove(&ticket) {
-                return r;
+            let mut s = self.lock();
+            if s.queue.is_empty() {
+                s.running = false;
+                return;
             }
-            if s.lost.remove(&ticket) {
-                drop(s);
-                panic!("a text-tower run this caller's rows shared panicked");
-            }
-            if s.running {
-                s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
-                continue;
-            }
-            // Lead: everything queued, oldest first, up to MAX_ROWS (at least one job).
-            s.running = true;
             let mut take = 0;
             let mut total = 0;
-            for (_, n, _) in &s.queue {
+            for (n, _, _) in &s.queue {
                 if take > 0 && total + n > MAX_ROWS {
                     break;
                 }
                 total += n;
                 take += 1;
             }
-            let batch: Vec<(u64, usize, J)> = s.queue.drain(..take).collect();
+            let batch: Vec<(usize, J, Reply<R>)> = s.queue.drain(..take).collect();
             drop(s);
-            let (tickets, jobs): (Vec<u64>, Vec<J>) = batch.into_iter().map(|(t, _, j)| (t, j)).unzip();
-            let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exec(jobs)));
-            s = lock();
-            s.running = false;
-            let results = match results {
-                Ok(r) => r,
-                Err(panic) => {
-                    // Nobody may wait for these results forever, nor for the tower.
-                    s.lost.extend(tickets);
-                    s.lost.remove(&ticket);
-                    drop(s);
-                    self.changed.notify_all();
-                    std::panic::resume_unwind(panic);
+            let (jobs, replies): (Vec<J>, Vec<Reply<R>>) = batch.into_iter().map(|(_, j, r)| (j, r)).unzip();
+            if let Ok(results) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exec(jobs))) {
+                debug_assert_eq!(results.len(), replies.len());
+                for (reply, r) in replies.into_iter().zip(results) {
+                    reply(r);
                 }
-            };
-            debug_assert_eq!(results.len(), tickets.len());
-            s.done.extend(tickets.into_iter().zip(results));
-            self.changed.notify_all();
+            }
         }
+    }
+
+    /// Runs `job` (of `rows` rows), possibly together with other callers' queued jobs,
+    /// blocking: `exec` gets a batch of jobs and returns their results in the same order.
+    /// Panics when the run that had this job panicked.
+    pub(crate) fn run(&self, job: J, rows: usize, exec: impl Fn(Vec<J>) -> Vec<R>) -> R
+    where
+        R: Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        if self.submit(job, rows, Box::new(move |r| drop(tx.send(r)))) {
+            self.drain(exec);
+        }
+        rx.recv().expect("a text-tower run this caller's rows shared panicked")
+    }
+
+    /// As [`Self::run`] for an async caller, which waits without holding a thread:
+    /// `start` is called when nobody runs the queue and must have [`Self::drain`] run on
+    /// a blocking thread (with the same `exec` as every other caller). None when the run
+    /// that had this job panicked.
+    pub(crate) async fn run_async(&self, job: J, rows: usize, start: impl FnOnce()) -> Option<R>
+    where
+        R: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.submit(job, rows, Box::new(move |r| drop(tx.send(r)))) {
+            start();
+        }
+        rx.await.ok()
     }
 }
 
@@ -151,6 +164,43 @@ mod tests {
         let outcomes: Vec<bool> = threads.into_iter().map(|t| t.join().is_ok()).collect();
         assert!(!outcomes[3], "the caller of the breaking job did not see the panic");
         // The tower is free again: a later caller is served.
+        assert_eq!(c.run(42, 1, |jobs: Vec<u64>| jobs), 42);
+    }
+
+    #[test]
+    fn async_callers_share_runs_without_a_thread_each_and_a_panic_fails_only_its_run() {
+        let c = Arc::new(Combiner::<u64, u64>::new());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let call = |i: u64| {
+            let (c, runs) = (c.clone(), runs.clone());
+            async move {
+                let c2 = c.clone();
+                let start = move || {
+                    tokio::task::spawn_blocking(move || {
+                        c2.drain(|jobs: Vec<u64>| {
+                            runs.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            assert!(!jobs.contains(&1007), "job 1007 breaks its run");
+                            jobs.iter().map(|j| j * 10).collect()
+                        })
+                    });
+                };
+                c.run_async(i, 1, start).await
+            }
+        };
+        // One thread polls 40 callers: had a caller blocked it, each would have run alone.
+        let got = rt.block_on(futures_util::future::join_all((0..40u64).map(call)));
+        assert_eq!(got, (0..40u64).map(|i| Some(i * 10)).collect::<Vec<_>>());
+        let n = runs.load(Ordering::SeqCst);
+        assert!(n < 10, "{n} runs for 40 concurrent callers");
+        // A run that panics answers its callers None; the queue is free again after it.
+        let got = rt.block_on(futures_util::future::join_all((1000..1010u64).map(call)));
+        assert!(got.contains(&None) && got[7].is_none());
+        assert_eq!(rt.block_on(call(5)), Some(50));
         assert_eq!(c.run(42, 1, |jobs: Vec<u64>| jobs), 42);
     }
 

@@ -14,7 +14,7 @@ mod stream;
 pub mod text;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ort::ep::ExecutionProvider;
 use ort::session::Session;
@@ -554,6 +554,33 @@ impl Embedder {
     pub fn embed_texts(&self, texts: &[&str]) -> Result<Embeddings, EmbedError> {
         let ids = texts.iter().map(|t| self.tokenize(t)).collect::<Result<Vec<_>, _>>()?;
         self.embed_token_ids(&ids, None)
+    }
+
+    /// [`Self::embed_texts`] for an async caller (the server's searches): the sentences
+    /// join the queue of concurrent text runs, and the caller waits for its rows without
+    /// a thread of its own. (A graph of a fixed batch size, or more rows than one
+    /// combined run takes, runs as one call on a blocking thread.)
+    pub async fn embed_texts_async(self: &Arc<Self>, texts: &[&str]) -> Result<Embeddings, EmbedError> {
+        let ids = texts.iter().map(|t| self.tokenize(t)).collect::<Result<Vec<_>, _>>()?;
+        let panicked = |e: &dyn std::fmt::Display| EmbedError::Inference {
+            what: "running the text tower",
+            reason: format!("the run panicked{e}"),
+        };
+        let m = self.clone();
+        if self.text.batch.is_some() || ids.is_empty() || ids.len() > combine::MAX_ROWS || ids.iter().any(Vec::is_empty)
+        {
+            return tokio::task::spawn_blocking(move || m.embed_token_ids(&ids, None))
+                .await
+                .map_err(|e| panicked(&format_args!(": {e}")))?;
+        }
+        let n = ids.len();
+        let start = move || {
+            tokio::task::spawn_blocking(move || m.text_queue.drain(|jobs| m.run_combined(jobs)));
+        };
+        self.text_queue
+            .run_async(ids, n, start)
+            .await
+            .unwrap_or_else(|| Err(panicked(&" (see the log)")))
     }
 
     /// Embeds token-id rows, padded with the manifest's pad id to `pad_to` (or to the

@@ -363,22 +363,14 @@ fn normalize(v: &mut [f32]) {
     }
 }
 
-/// Embeds texts off the async executor.
+/// Embeds texts without blocking the async executor (the rows of concurrent searches
+/// share the text tower's runs).
 async fn embed_texts(model: &Arc<Embedder>, texts: Vec<String>) -> Result<Vec<Vec<f32>>, SearchError> {
     if texts.is_empty() {
         return Ok(Vec::new());
     }
-    let m = model.clone();
-    let what = texts.join(" | ");
-    let emb = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        m.embed_texts(&refs)
-    })
-    .await
-    .map_err(|e| {
-        tracing::error!("the query embedding task failed for {what:?}: {e}");
-        SearchError::Panicked(format!("the query embedding task failed: {e}"))
-    })??;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let emb = model.embed_texts_async(&refs).await?;
     Ok(emb.rows().map(<[f32]>::to_vec).collect())
 }
 
