@@ -5,14 +5,15 @@
 //! after the other, each run paying the tower's fixed cost for a single row. Here a
 //! caller leaves its rows in a queue with a way to answer it; whoever runs the tower
 //! takes everything queued (up to [`MAX_ROWS`]) as one batch, answers each caller with
-//! its own rows' result, and goes on while jobs are queued. No thread of its own: a
-//! blocking caller that finds nobody running runs the queue itself ([`Combiner::run`]);
-//! an async caller hands that to a blocking task ([`Combiner::run_async`]) and waits
-//! without holding a thread. A waiting caller is woken once, when its answer is there
-//! (the serve bench: a blocking thread per query, all woken at every run's end, cost a
-//! tenth of the server's CPU in context switches).
+//! its own rows' result, and goes on while jobs are queued. A blocking caller that finds
+//! nobody running runs the queue itself ([`Combiner::run`]); an async caller has a
+//! thread started for it ([`Combiner::run_async`]), which stays a while for the next
+//! jobs, and waits without holding a thread. A waiting caller is woken once, when its
+//! answer is there (before, a blocking thread per query waited on one condition variable
+//! and all of them were woken at every run's end).
 
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
 
 /// Most rows one combined run takes (jobs are never split: a larger job runs alone).
 pub(crate) const MAX_ROWS: usize = 64;
@@ -21,8 +22,10 @@ pub(crate) const MAX_ROWS: usize = 64;
 type Reply<R> = Box<dyn FnOnce(R) + Send>;
 
 struct State<J, R> {
-    /// Whether some caller (or task) is running the queue now.
+    /// Whether some caller (or thread) is running the queue now.
     running: bool,
+    /// Whether that runner is waiting for jobs (see [`Combiner::drain`]'s `linger`).
+    waiting: bool,
     /// Queued jobs with their row counts and replies, oldest first.
     queue: Vec<(usize, J, Reply<R>)>,
 }
@@ -30,6 +33,8 @@ struct State<J, R> {
 /// A queue of jobs (each `rows` rows) that callers run together.
 pub(crate) struct Combiner<J, R> {
     state: Mutex<State<J, R>>,
+    /// Signalled when a job is queued while the runner waits for one.
+    queued: Condvar,
 }
 
 impl<J, R> Combiner<J, R> {
@@ -37,8 +42,10 @@ impl<J, R> Combiner<J, R> {
         Self {
             state: Mutex::new(State {
                 running: false,
+                waiting: false,
                 queue: Vec::new(),
             }),
+            queued: Condvar::new(),
         }
     }
 
@@ -50,15 +57,28 @@ impl<J, R> Combiner<J, R> {
     fn submit(&self, job: J, rows: usize, reply: Reply<R>) -> bool {
         let mut s = self.lock();
         s.queue.push((rows, job, reply));
+        if s.waiting {
+            self.queued.notify_one();
+        }
         !std::mem::replace(&mut s.running, true)
     }
 
-    /// Runs batches until the queue is empty: everything queued, oldest first, up to
-    /// MAX_ROWS (at least one job) a run. A run that panics drops its jobs' replies (their
-    /// callers learn it from that) and the rest of the queue is still run.
-    pub(crate) fn drain(&self, exec: impl Fn(Vec<J>) -> Vec<R>) {
+    /// Runs batches until the queue has been empty for `linger`: everything queued,
+    /// oldest first, up to MAX_ROWS (at least one job) a run. A run that panics drops its
+    /// jobs' replies (their callers learn it from that) and the rest of the queue is
+    /// still run.
+    pub(crate) fn drain(&self, exec: impl Fn(Vec<J>) -> Vec<R>, linger: Duration) {
         loop {
             let mut s = self.lock();
+            if s.queue.is_empty() && !linger.is_zero() {
+                s.waiting = true;
+                s = self
+                    .queued
+                    .wait_timeout_while(s, linger, |s| s.queue.is_empty())
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+                s.waiting = false;
+            }
             if s.queue.is_empty() {
                 s.running = false;
                 return;
@@ -93,15 +113,15 @@ impl<J, R> Combiner<J, R> {
     {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         if self.submit(job, rows, Box::new(move |r| drop(tx.send(r)))) {
-            self.drain(exec);
+            self.drain(exec, Duration::ZERO);
         }
         rx.recv().expect("a text-tower run this caller's rows shared panicked")
     }
 
     /// As [`Self::run`] for an async caller, which waits without holding a thread:
     /// `start` is called when nobody runs the queue and must have [`Self::drain`] run on
-    /// a blocking thread (with the same `exec` as every other caller). None when the run
-    /// that had this job panicked.
+    /// a thread of its own (with the same `exec` as every other caller). None when the
+    /// run that had this job panicked.
     pub(crate) async fn run_async(&self, job: J, rows: usize, start: impl FnOnce()) -> Option<R>
     where
         R: Send + 'static,
@@ -180,13 +200,16 @@ mod tests {
             async move {
                 let c2 = c.clone();
                 let start = move || {
-                    tokio::task::spawn_blocking(move || {
-                        c2.drain(|jobs: Vec<u64>| {
-                            runs.fetch_add(1, Ordering::SeqCst);
-                            std::thread::sleep(std::time::Duration::from_millis(20));
-                            assert!(!jobs.contains(&1007), "job 1007 breaks its run");
-                            jobs.iter().map(|j| j * 10).collect()
-                        })
+                    std::thread::spawn(move || {
+                        c2.drain(
+                            |jobs: Vec<u64>| {
+                                runs.fetch_add(1, Ordering::SeqCst);
+                                std::thread::sleep(Duration::from_millis(20));
+                                assert!(!jobs.contains(&1007), "job 1007 breaks its run");
+                                jobs.iter().map(|j| j * 10).collect()
+                            },
+                            Duration::from_millis(30),
+                        )
                     });
                 };
                 c.run_async(i, 1, start).await
@@ -201,7 +224,11 @@ mod tests {
         let got = rt.block_on(futures_util::future::join_all((1000..1010u64).map(call)));
         assert!(got.contains(&None) && got[7].is_none());
         assert_eq!(rt.block_on(call(5)), Some(50));
-        assert_eq!(c.run(42, 1, |jobs: Vec<u64>| jobs), 42);
+        // A blocking caller's job goes to the same queue (the lingering runner may take it).
+        assert_eq!(
+            c.run(42, 1, |jobs: Vec<u64>| jobs.iter().map(|j| j * 10).collect()),
+            420
+        );
     }
 
     #[test]

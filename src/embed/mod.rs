@@ -15,6 +15,7 @@ pub mod text;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ort::ep::ExecutionProvider;
 use ort::session::Session;
@@ -190,6 +191,10 @@ impl Embeddings {
         self.data.chunks_exact(self.dim.max(1))
     }
 }
+
+/// How long the thread running the queue of concurrent text runs waits for the next
+/// job before it ends (a search starts another).
+const TEXT_RUNNER_LINGER: Duration = Duration::from_millis(100);
 
 /// A loaded model package: both towers and the tokenizer, ready to embed.
 pub struct Embedder {
@@ -574,8 +579,16 @@ impl Embedder {
                 .map_err(|e| panicked(&format_args!(": {e}")))?;
         }
         let n = ids.len();
+        // The queue's runner: a thread of its own started by the caller (the searches'
+        // threads run at normal priority; a pool thread may have been started by the
+        // niced indexing work), kept while queries keep coming.
         let start = move || {
-            tokio::task::spawn_blocking(move || m.text_queue.drain(|jobs| m.run_combined(jobs)));
+            let m2 = m.clone();
+            let run = move || m2.text_queue.drain(|jobs| m2.run_combined(jobs), TEXT_RUNNER_LINGER);
+            if let Err(e) = std::thread::Builder::new().name("vidseek-text".into()).spawn(run) {
+                tracing::warn!("cannot start a thread for the text tower ({e}); running it on the blocking pool");
+                tokio::task::spawn_blocking(move || m.text_queue.drain(|jobs| m.run_combined(jobs), Duration::ZERO));
+            }
         };
         self.text_queue
             .run_async(ids, n, start)
