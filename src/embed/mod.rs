@@ -567,33 +567,41 @@ impl Embedder {
     /// combined run takes, runs as one call on a blocking thread.)
     pub async fn embed_texts_async(self: &Arc<Self>, texts: &[&str]) -> Result<Embeddings, EmbedError> {
         let ids = texts.iter().map(|t| self.tokenize(t)).collect::<Result<Vec<_>, _>>()?;
-        let panicked = |e: &dyn std::fmt::Display| EmbedError::Inference {
+        let panicked = |detail: String| EmbedError::Inference {
             what: "running the text tower",
-            reason: format!("the run panicked{e}"),
+            reason: format!("the run panicked{detail}"),
         };
-        let m = self.clone();
         if self.text.batch.is_some() || ids.is_empty() || ids.len() > combine::MAX_ROWS || ids.iter().any(Vec::is_empty)
         {
+            let m = self.clone();
             return tokio::task::spawn_blocking(move || m.embed_token_ids(&ids, None))
                 .await
-                .map_err(|e| panicked(&format_args!(": {e}")))?;
+                .map_err(|e| panicked(format!(": {e}")))?;
         }
         let n = ids.len();
         // The queue's runner: a thread of its own started by the caller (the searches'
         // threads run at normal priority; a pool thread may have been started by the
         // niced indexing work), kept while queries keep coming.
-        let start = move || {
-            let m2 = m.clone();
-            let run = move || m2.text_queue.drain(|jobs| m2.run_combined(jobs), TEXT_RUNNER_LINGER);
-            if let Err(e) = std::thread::Builder::new().name("vidseek-text".into()).spawn(run) {
+        let start = || {
+            let m = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("vidseek-text".into())
+                .spawn(move || m.run_text_queue(TEXT_RUNNER_LINGER));
+            if let Err(e) = spawned {
                 tracing::warn!("cannot start a thread for the text tower ({e}); running it on the blocking pool");
-                tokio::task::spawn_blocking(move || m.text_queue.drain(|jobs| m.run_combined(jobs), Duration::ZERO));
+                let m = self.clone();
+                tokio::task::spawn_blocking(move || m.run_text_queue(Duration::ZERO));
             }
         };
         self.text_queue
             .run_async(ids, n, start)
             .await
-            .unwrap_or_else(|| Err(panicked(&" (see the log)")))
+            .unwrap_or_else(|| Err(panicked(" (see the log)".into())))
+    }
+
+    /// Runs the queue of concurrent text runs until it has been empty for `linger`.
+    fn run_text_queue(&self, linger: Duration) {
+        self.text_queue.drain(|jobs| self.run_combined(jobs), linger);
     }
 
     /// Embeds token-id rows, padded with the manifest's pad id to `pad_to` (or to the
