@@ -78,6 +78,12 @@ pub struct VectorMeta {
     #[serde(default)]
     pub exact: String,
     pub fingerprint: String,
+    /// The points deleted at `generation`, as runs of consecutive frame ids `[first,
+    /// last]` (a video's frames have consecutive ids: about one run per deleted video).
+    /// Absent in dumps written before they were kept: the opener compares the dump's
+    /// ids with the store's then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<Vec<[i64; 2]>>,
 }
 
 /// The int8 form of a unit vector as the graph holds it: `round(x / s)` per value with
@@ -610,6 +616,12 @@ pub trait VectorBackend: Send + Sync {
     fn high_water(&self) -> i64;
     /// The store generation it reflects.
     fn generation(&self) -> u64;
+    /// Whether the deletions it holds are all the store's up to its `generation` (a
+    /// saved index that kept its tombstones): opened at that generation, it need not be
+    /// compared with every stored frame id. False: the caller compares them.
+    fn deletions_known(&self) -> bool {
+        false
+    }
     /// Makes its content durable in `dir` at `generation`.
     fn checkpoint(&mut self, dir: &Path, generation: u64) -> Result<(), IndexError>;
     /// An empty backend of the same kind for `model`/`dim` (a rebuild or a switch).
@@ -681,6 +693,9 @@ impl VectorBackend for VectorIndex {
     fn generation(&self) -> u64 {
         self.generation
     }
+    fn deletions_known(&self) -> bool {
+        self.deletions_known
+    }
     fn checkpoint(&mut self, dir: &Path, generation: u64) -> Result<(), IndexError> {
         self.save(dir, generation)
     }
@@ -735,6 +750,22 @@ impl Tombstones {
     fn is_empty(&self) -> bool {
         self.len == 0
     }
+    /// The deleted ids as runs of consecutive ids `[first, last]`, in order.
+    fn runs(&self) -> Vec<[i64; 2]> {
+        let mut runs: Vec<[i64; 2]> = Vec::new();
+        for (w, &word) in self.bits.iter().enumerate() {
+            let mut rest = word;
+            while rest != 0 {
+                let id = (w * 64 + rest.trailing_zeros() as usize) as i64;
+                rest &= rest - 1;
+                match runs.last_mut() {
+                    Some(r) if r[1] + 1 == id => r[1] = id,
+                    _ => runs.push([id, id]),
+                }
+            }
+        }
+        runs
+    }
 }
 
 /// The in-memory HNSW graph over int8 vectors, the exact vectors beside it, and its
@@ -759,6 +790,8 @@ pub struct VectorIndex {
     pub generation: u64,
     /// Points in the last dump (a checkpoint rewrites the graph only when enough changed).
     saved_points: usize,
+    /// Loaded with the tombstones its dump kept at `generation`.
+    deletions_known: bool,
 }
 
 impl std::fmt::Debug for VectorIndex {
@@ -911,6 +944,7 @@ impl VectorIndex {
             max_frame_id: 0,
             generation: 0,
             saved_points: 0,
+            deletions_known: false,
         }
     }
 
@@ -1056,19 +1090,24 @@ impl VectorIndex {
         // A graph built again from a damaged dump (known once loaded) is always written.
         let rebuilt = self.graph.get().is_some() && self.graph.rebuilt.load(std::sync::atomic::Ordering::Acquire);
         let added = self.points.saturating_sub(self.saved_points);
-        if ours && !rebuilt && added > 0 && added <= DEFER_POINTS.min(self.points / 100) {
-            // A few frames more than a large dump: rewriting the whole graph is not worth
-            // it; the next open adds them from the store (as after a crash).
-            return Ok(());
-        }
+        // A few frames more than a large dump: rewriting the whole graph is not worth
+        // it; the next open adds them from the store (as after a crash).
+        let deferred = ours && !rebuilt && added > 0 && added <= DEFER_POINTS.min(self.points / 100);
         let unchanged = same_dir
             && !rebuilt
             && self.points == self.saved_points
             && old
                 .as_ref()
                 .is_some_and(|m| m.points == self.points && m.format == FORMAT && m.model == self.model);
-        let meta = if let Some(old) = old.clone().filter(|_| unchanged) {
-            VectorMeta { generation, ..old }
+        let meta = if let Some(old) = old.clone().filter(|_| unchanged || deferred) {
+            // The dump stands; the tombstones are the current ones. Those of points the
+            // dump lacks are harmless: the opener marks only the points it holds, and the
+            // store no longer has those frames to add.
+            VectorMeta {
+                generation,
+                deleted: Some(self.deleted.runs()),
+                ..old
+            }
         } else {
             let (basename, exact, fingerprint) = if self.points > 0 {
                 // A name no file has: a dump is never rewritten in place (a background
@@ -1108,6 +1147,7 @@ impl VectorIndex {
                 basename,
                 exact,
                 fingerprint,
+                deleted: Some(self.deleted.runs()),
             }
         };
         let tmp = dir.join(format!("{META_FILE}.tmp"));
@@ -1134,8 +1174,10 @@ impl VectorIndex {
             }
         }
         self.dir = Some(dir.to_path_buf());
-        self.saved_points = self.points;
-        self.graph.rebuilt.store(false, std::sync::atomic::Ordering::Release);
+        if !deferred {
+            self.saved_points = self.points;
+            self.graph.rebuilt.store(false, std::sync::atomic::Ordering::Release);
+        }
         self.generation = generation;
         Ok(())
     }
@@ -1163,6 +1205,7 @@ impl VectorIndex {
             let mut idx = Self::create(model, dim, 1024, writable.then_some(dir));
             idx.generation = meta.generation;
             idx.max_frame_id = meta.max_frame_id;
+            idx.deletions_known = meta.deleted.is_some();
             return Ok(Some(idx));
         }
         let fp = fingerprint(dir, &meta.basename)?;
@@ -1190,17 +1233,26 @@ impl VectorIndex {
         let exact = Exact::open(dir, &meta.exact, dim, ids, writable)?;
         let (d, base, points) = (dir.to_path_buf(), meta.basename.clone(), meta.points);
         let graph = GraphSlot::loading(move |rebuilt| load_graph(&d, &base, points, &reader, rebuilt));
+        let mut deleted = Tombstones::default();
+        for &[first, last] in meta.deleted.iter().flatten() {
+            for id in first..=last.min(meta.max_frame_id) {
+                if exact.slot(id).is_some() {
+                    deleted.insert(id);
+                }
+            }
+        }
         Ok(Some(Self {
             graph,
             exact,
             dir: writable.then(|| dir.to_path_buf()),
-            deleted: Default::default(),
+            deleted,
             model: meta.model,
             dim: meta.dim,
             points: meta.points,
             max_frame_id: meta.max_frame_id,
             generation: meta.generation,
             saved_points: meta.points,
+            deletions_known: meta.deleted.is_some(),
         }))
     }
 }
