@@ -84,6 +84,13 @@ pub struct VectorMeta {
     /// ids with the store's then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted: Option<Vec<[i64; 2]>>,
+    /// The graph's self-recall when it was dumped (the check a load repeats: the same
+    /// sample, the same walk). A loaded graph that scores below it lost something; one
+    /// that scores the same is the graph that was saved, even below [`MIN_SELF_RECALL`]
+    /// (hnsw_rs' parallel insertion can leave a few points unreachable, and a rebuild
+    /// with the same parameters would not do better).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_recall: Option<f64>,
 }
 
 /// The int8 form of a unit vector as the graph holds it: `round(x / s)` per value with
@@ -1099,6 +1106,7 @@ impl VectorIndex {
             && old
                 .as_ref()
                 .is_some_and(|m| m.points == self.points && m.format == FORMAT && m.model == self.model);
+        let mut self_recall = None;
         let meta = if let Some(old) = old.clone().filter(|_| unchanged || deferred) {
             // The dump stands; the tombstones are the current ones. Those of points the
             // dump lacks are harmless: the opener marks only the points it holds, and the
@@ -1128,6 +1136,9 @@ impl VectorIndex {
                     dir: dir.to_path_buf(),
                     reason: e.to_string(),
                 })?;
+                // What the load will check the graph against (the copy must hold every
+                // point for the same walk; it does after a settle).
+                self_recall = (graph.behind() == 0).then(|| graph_self_recall(graph, &self.exact));
                 let ids: Vec<u8> = self.exact.ids.iter().flat_map(|id| id.to_le_bytes()).collect();
                 let ids_path = dir.join(format!("{basename}.ids"));
                 std::fs::write(&ids_path, ids).map_err(|e| IndexError::io(&ids_path, e))?;
@@ -1148,6 +1159,7 @@ impl VectorIndex {
                 exact,
                 fingerprint,
                 deleted: Some(self.deleted.runs()),
+                self_recall,
             }
         };
         let tmp = dir.join(format!("{META_FILE}.tmp"));
@@ -1232,7 +1244,8 @@ impl VectorIndex {
         let reader = Exact::open(dir, &meta.exact, dim, ids.clone(), false)?;
         let exact = Exact::open(dir, &meta.exact, dim, ids, writable)?;
         let (d, base, points) = (dir.to_path_buf(), meta.basename.clone(), meta.points);
-        let graph = GraphSlot::loading(move |rebuilt| load_graph(&d, &base, points, &reader, rebuilt));
+        let floor = recall_floor(meta.self_recall);
+        let graph = GraphSlot::loading(move |rebuilt| load_graph(&d, &base, points, floor, &reader, rebuilt));
         let mut deleted = Tombstones::default();
         for &[first, last] in meta.deleted.iter().flatten() {
             for id in first..=last.min(meta.max_frame_id) {
@@ -1269,14 +1282,24 @@ pub fn read_meta(dir: &Path) -> Result<VectorMeta, IndexError> {
 /// Self-recall of a loaded graph below this: it is built again from the exact vectors.
 pub const MIN_SELF_RECALL: f64 = 0.98;
 
-/// The dump's graph (on the loader thread), checked: each of up to 200 evenly spread
-/// points must find itself. A dump that does not load, or loses points, is replaced by
-/// a graph built from the exact vectors (`reader`); searches are exact scans meanwhile.
-/// `rebuilt` is set when it had to be built again.
+/// The self-recall a loaded graph must reach: what it had when saved (a graph scoring
+/// as it did is the one that was saved), at most [`MIN_SELF_RECALL`] and at least 0.9 (a
+/// graph below that was built again before it was saved); [`MIN_SELF_RECALL`] for dumps
+/// that did not record it.
+fn recall_floor(saved: Option<f64>) -> f64 {
+    saved.map_or(MIN_SELF_RECALL, |r| r.clamp(0.9, MIN_SELF_RECALL))
+}
+
+/// The dump's graph (on the loader thread), checked: of up to 200 evenly spread points,
+/// at least the share `floor` must find themselves (the graph's self-recall when it was
+/// saved, at most [`MIN_SELF_RECALL`]). A dump that does not load, or loses points, is
+/// replaced by a graph built from the exact vectors (`reader`); searches are exact scans
+/// meanwhile. `rebuilt` is set when it had to be built again.
 fn load_graph(
     dir: &Path,
     base: &str,
     points: usize,
+    floor: f64,
     reader: &Exact,
     rebuilt: &std::sync::atomic::AtomicBool,
 ) -> Result<Ready, String> {
@@ -1295,10 +1318,10 @@ fn load_graph(
                 "vector graph of {points} points loaded in {:.1} s, self-recall {recall:.3}",
                 t.elapsed().as_secs_f64()
             );
-            if recall >= MIN_SELF_RECALL {
+            if recall >= floor {
                 return Ok(g);
             }
-            format!("self-recall {recall:.3} after loading")
+            format!("self-recall {recall:.3} after loading, {floor:.3} when saved")
         }
         Ok(Ok(g)) => format!("{} points in the dump, {points} in vectors.json", g.get_nb_point()),
         Ok(Err(e)) => e.to_string(),
@@ -1766,15 +1789,27 @@ mod tests {
         let reader = Exact::open(dir.path(), &meta.exact, 32, ids, false).unwrap();
         // The real dump loads and passes its self-check.
         let rebuilt = std::sync::atomic::AtomicBool::new(false);
-        let g = load_graph(dir.path(), &meta.basename, 800, &reader, &rebuilt).unwrap();
+        let g = load_graph(dir.path(), &meta.basename, 800, MIN_SELF_RECALL, &reader, &rebuilt).unwrap();
         assert_eq!(g.hnsw.get_nb_point(), 800);
-        assert!(graph_self_recall(&g, &reader) >= MIN_SELF_RECALL);
+        let recall = graph_self_recall(&g, &reader);
+        assert!(recall >= MIN_SELF_RECALL);
         assert!(!rebuilt.load(std::sync::atomic::Ordering::Acquire));
+        // The dump recorded the self-recall the load found (the same sample and walk).
+        assert_eq!(meta.self_recall, Some(recall));
+        // A graph scoring below the floor its dump recorded is built again.
+        let rebuilt = std::sync::atomic::AtomicBool::new(false);
+        load_graph(dir.path(), &meta.basename, 800, recall + 0.001, &reader, &rebuilt).unwrap();
+        assert!(rebuilt.load(std::sync::atomic::Ordering::Acquire));
+        // The floor: the saved self-recall within [0.9, MIN_SELF_RECALL].
+        assert_eq!(recall_floor(Some(0.95)), 0.95);
+        assert_eq!(recall_floor(Some(1.0)), MIN_SELF_RECALL);
+        assert_eq!(recall_floor(Some(0.5)), 0.9);
+        assert_eq!(recall_floor(None), MIN_SELF_RECALL);
         // A dump hnsw_rs cannot read (here: files that are not there), or one with
         // another point count: a graph of every exact vector instead, reported.
         for (base, points) in [("no-such-dump", 800), (meta.basename.as_str(), 799)] {
             let rebuilt = std::sync::atomic::AtomicBool::new(false);
-            let g = load_graph(dir.path(), base, points, &reader, &rebuilt).unwrap();
+            let g = load_graph(dir.path(), base, points, MIN_SELF_RECALL, &reader, &rebuilt).unwrap();
             assert_eq!(g.hnsw.get_nb_point(), 800);
             assert!(graph_self_recall(&g, &reader) >= MIN_SELF_RECALL);
             assert!(rebuilt.load(std::sync::atomic::Ordering::Acquire));
@@ -1785,7 +1820,7 @@ mod tests {
         let ids: Vec<i64> = data.iter().map(|(i, _)| *i).collect();
         let reader = Exact::open(dir.path(), &meta.exact, 32, ids, false).unwrap();
         back.graph =
-            GraphSlot::loading(move |rebuilt| load_graph(Path::new("/nonexistent"), "x", 800, &reader, rebuilt));
+            GraphSlot::loading(move |rebuilt| load_graph(Path::new("/nonexistent"), "x", 800, MIN_SELF_RECALL, &reader, rebuilt));
         wait_ready(&back);
         back.save(dir.path(), 1).unwrap();
         let after = read_meta(dir.path()).unwrap();
