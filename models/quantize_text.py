@@ -54,6 +54,26 @@ def embed(sess: ort.InferenceSession, ids: list[list[int]], io: dict, dtype) -> 
     return np.array(out)
 
 
+def token_rows(pkg: Path, m: dict, sentences: list[str] = SENTENCES) -> list[list[int]]:
+    """The sentences' token ids as the engine makes them: start, body, end, no padding."""
+    text = m["text"]
+    tok = Tokenizer.from_file(str(pkg / m["files"]["tokenizer"]))
+    ctx = int(text.get("context_length", 77))
+    start, end = text.get("start_id"), text.get("end_id")
+    rows = []
+    for s in sentences:
+        body = tok.encode(s, add_special_tokens=False).ids[: ctx - 2]
+        rows.append(([start] if start is not None else []) + body + ([end] if end is not None else []))
+    return rows
+
+
+def id_type(sess: ort.InferenceSession, io: dict):
+    """The integer type the graph takes its token ids in."""
+    name = io.get("text_input", "input_ids")
+    kind = next(i.type for i in sess.get_inputs() if i.name == name)
+    return np.int32 if "int32" in kind else np.int64
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("package", help="model package folder (holds model.json)")
@@ -62,28 +82,19 @@ def main() -> int:
     pkg = Path(args.package)
     manifest_path = pkg / "model.json"
     m = json.loads(manifest_path.read_text())
-    files, io, text = m["files"], m.get("io", {}), m["text"]
+    files, io = m["files"], m.get("io", {})
     src = pkg / files["textual"]
     dst = pkg / (Path(files["textual"]).stem + ".int8.onnx")
     t = time.time()
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
     print(f"quantised {src.name} -> {dst.name} in {time.time() - t:.1f} s", file=sys.stderr)
 
-    tok = Tokenizer.from_file(str(pkg / files["tokenizer"]))
-    ctx = int(text.get("context_length", 77))
-    ids = []
-    for s in SENTENCES:
-        body = tok.encode(s, add_special_tokens=False).ids[: ctx - 2]
-        start, end = text.get("start_id"), text.get("end_id")
-        row = ([start] if start is not None else []) + body + ([end] if end is not None else [])
-        ids.append(row)
+    ids = token_rows(pkg, m)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     fp32 = ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
     int8 = ort.InferenceSession(str(dst), so, providers=["CPUExecutionProvider"])
-    name = io.get("text_input", "input_ids")
-    kind = next(i.type for i in fp32.get_inputs() if i.name == name)
-    dtype = np.int32 if "int32" in kind else np.int64
+    dtype = id_type(fp32, io)
     a, b = embed(fp32, ids, io, dtype), embed(int8, ids, io, dtype)
     cos = (a * b).sum(axis=1)
     # Retrieval among the sentences themselves: each int8 vector's nearest fp32 vector.

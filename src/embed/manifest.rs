@@ -176,6 +176,11 @@ pub struct Files {
     /// used on the CPU when asked for (`--text-int8`): same inputs and outputs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub textual_int8: Option<String>,
+    /// The text tower with ONNX Runtime's fused CPU kernels (attention, LayerNorm with
+    /// the residual, GELU; `models/fuse_text.py`): same inputs, outputs and numbers
+    /// (checked there), run on the CPU in place of `textual` when listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub textual_fused: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -358,6 +363,7 @@ impl Manifest {
                 .iter()
                 .map(|f| ("external weights", f.as_str())),
         );
+        files.extend(self.files.textual_fused.iter().map(|f| ("fused text tower", f.as_str())));
         files.extend(self.files.labels.iter().map(|f| ("label vocabulary", f.as_str())));
         files.extend(self.files.templates.iter().map(|f| ("prompt templates", f.as_str())));
         files

@@ -60,7 +60,7 @@ pub enum EmbedError {
     /// A file named by the manifest is missing.
     #[error(
         "{} ({role}, named in {}) is missing: restore the package, or rebuild it \
-         (models/export_clip.py, or `vidseek model import`)",
+         (models/export_clip.py, models/fuse_text.py for the fused text tower, or `vidseek model import`)",
         path.display(),
         manifest.display()
     )]
@@ -208,6 +208,8 @@ pub struct Embedder {
     provider: &'static str,
     fp16: bool,
     text: TextGraph,
+    /// The text tower's graph file in use (plain, fused or int8).
+    text_file: PathBuf,
     /// The batch size the image graph is fixed at.
     image_batch: Option<usize>,
     filter: Filter,
@@ -331,7 +333,7 @@ impl Embedder {
         let (visual, textual, fp16) = sessions;
         let provider_is_cpu = provider == "CPU";
         let (v_path, t_path) = {
-            let (v, t) = graph_files(&manifest, fp16, opts.text_int8 && provider_is_cpu);
+            let (v, t) = graph_files(&manifest, fp16, provider_is_cpu, opts.text_int8);
             (dir.join(v), dir.join(t))
         };
         let image_batch = check_visual(&visual, &v_path, &manifest)?;
@@ -360,13 +362,15 @@ impl Embedder {
             provider,
             fp16,
             text,
+            text_file: t_path,
             image_batch,
             filter,
         };
-        emb.probe(&v_path, &t_path)?;
+        emb.probe(&v_path, &emb.text_file)?;
         tracing::info!(
             model = %emb.manifest.name,
             provider = emb.provider,
+            text_graph = %emb.text_file.display(),
             "model loaded from {}",
             emb.dir.display()
         );
@@ -403,6 +407,12 @@ impl Embedder {
     pub fn image_size(&self) -> u32 {
         self.manifest.image.size
     }
+    /// The text tower's graph file in use: the package's plain one, its fused one (CPU),
+    /// its int8 one (CPU, `text_int8`) or its half one (CUDA).
+    pub fn text_graph(&self) -> &Path {
+        &self.text_file
+    }
+
     /// Whether the half-precision graphs are in use (CUDA with an fp16 package).
     pub fn is_fp16(&self) -> bool {
         self.fp16
@@ -770,17 +780,21 @@ impl TokenBatch {
     }
 }
 
-fn graph_files(m: &Manifest, fp16: bool, text_int8: bool) -> (&str, &str) {
+/// The image and text graphs the engine runs: the half ones with `fp16`; on the CPU the
+/// int8 text tower when asked for (`text_int8`), else the fused one when the package has
+/// it; else the plain graphs.
+fn graph_files(m: &Manifest, fp16: bool, cpu: bool, text_int8: bool) -> (&str, &str) {
     match (&m.fp16, fp16) {
         (Some(h), true) => (&h.visual, &h.textual),
-        _ => (
-            &m.files.visual,
-            m.files
-                .textual_int8
-                .as_deref()
-                .filter(|_| text_int8)
-                .unwrap_or(&m.files.textual),
-        ),
+        _ => {
+            let f = &m.files;
+            let text = match (cpu, text_int8) {
+                (true, true) => f.textual_int8.as_deref(),
+                (true, false) => f.textual_fused.as_deref(),
+                (false, _) => None,
+            };
+            (&f.visual, text.unwrap_or(&f.textual))
+        }
     }
 }
 
@@ -795,7 +809,7 @@ fn open_sessions(
 ) -> Result<Sessions, EmbedError> {
     // Half-precision graphs only pay off on the GPU; the CPU runs the fp32 ones.
     let fp16 = cuda && m.fp16.is_some();
-    let (v, t) = graph_files(m, fp16, opts.text_int8 && !cuda);
+    let (v, t) = graph_files(m, fp16, !cuda, opts.text_int8);
     if opts.text_int8 && !cuda && m.files.textual_int8.is_none() {
         return Err(EmbedError::Manifest {
             path: dir.join(MANIFEST_FILE),

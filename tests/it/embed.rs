@@ -268,7 +268,9 @@ fn stream_refuses_oversized_batches_and_survives_a_failed_fill() {
 
 // ------------------------------------------------------------------ bad packages
 
-/// A copy of the bundled package's five files in a temporary folder.
+/// A copy of the bundled package's five files in a temporary folder: its plain graphs
+/// only (the manifest lists no fused text tower), so the engine opens the files these
+/// tests break.
 fn package_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for f in [
@@ -280,6 +282,9 @@ fn package_copy() -> tempfile::TempDir {
     ] {
         std::fs::copy(tiny_model_dir().join(f), dir.path().join(f)).unwrap();
     }
+    edit_manifest(dir.path(), |m| {
+        m["files"].as_object_mut().unwrap().remove("textual_fused");
+    });
     dir
 }
 
@@ -922,6 +927,46 @@ fn the_int8_text_tower_agrees_with_the_fp32_one_and_its_absence_is_named() {
     )
     .expect_err("no int8 tower to use");
     assert!(err.to_string().contains("quantize_text.py"), "{err}");
+}
+
+#[test]
+fn the_fused_text_tower_runs_on_the_cpu_with_the_plain_towers_vectors_and_a_missing_one_is_named() {
+    // The bundled package lists a fused text tower (models/fuse_text.py): the CPU runs it.
+    let fused = tiny();
+    assert_eq!(fused.text_graph(), tiny_model_dir().join("textual.fused.onnx"));
+    let pkg = package_copy();
+    let plain = Embedder::load(pkg.path(), &common::cpu_options()).unwrap();
+    assert_eq!(plain.text_graph(), pkg.path().join("textual.onnx"));
+    // The same vectors, each sentence alone and in one padded batch of all lengths.
+    let texts = [
+        "a red circle",
+        "a photo of a blue star on a white background",
+        "two green squares and a yellow triangle moving slowly from the left to the right of a black background",
+        "orange",
+    ];
+    let (a, b) = (plain.embed_texts(&texts).unwrap(), fused.embed_texts(&texts).unwrap());
+    for (i, t) in texts.iter().enumerate() {
+        let alone = fused.embed_texts(&[*t]).unwrap();
+        for (what, c) in [("batch", cosine(a.row(i), b.row(i))), ("alone", cosine(a.row(i), alone.row(0)))] {
+            assert!(c >= 0.9999, "{t} ({what}): cosine {c}");
+        }
+    }
+    // The int8 tower, when asked for, wins over the fused one.
+    let int8 = Embedder::load(
+        &tiny_model_dir(),
+        &EmbedOptions {
+            text_int8: true,
+            ..common::cpu_options()
+        },
+    )
+    .unwrap();
+    assert_eq!(int8.text_graph(), tiny_model_dir().join("textual.int8.onnx"));
+    // Listed but absent: the load names the file and what it is.
+    edit_manifest(pkg.path(), |m| m["files"]["textual_fused"] = "textual.fused.onnx".into());
+    let e = load_err(pkg.path());
+    assert!(matches!(e, EmbedError::FileMissing { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("textual.fused.onnx") && msg.contains("fused text tower") && msg.contains("fuse_text.py"), "{msg}");
 }
 
 #[test]

@@ -556,6 +556,7 @@ fn searching_with_another_model_is_refused_with_a_clear_message() {
     let mut m: Value =
         serde_json::from_str(&std::fs::read_to_string(common::tiny_model_dir().join("model.json")).unwrap()).unwrap();
     m["name"] = "some-other-clip".into();
+    m["files"].as_object_mut().unwrap().remove("textual_fused");
     std::fs::write(other.join("model.json"), m.to_string()).unwrap();
     let out = common::vidseek(
         &[
