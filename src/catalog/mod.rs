@@ -941,7 +941,8 @@ async fn open_vectors(
     let writable = access == Access::Write;
     let fresh = async || -> Result<Box<dyn VectorBackend>, CatalogError> {
         let live = store.counts().await?.frames as usize;
-        let idx: Box<dyn VectorBackend> = Box::new(VectorIndex::create(model, dim, live, writable.then_some(dir.as_path())));
+        let idx: Box<dyn VectorBackend> =
+            Box::new(VectorIndex::create(model, dim, live, writable.then_some(dir.as_path())));
         Ok(idx)
     };
     let loaded: Option<Box<dyn VectorBackend>> = match VectorIndex::load(&dir, model, dim, writable) {
@@ -1098,7 +1099,10 @@ mod tests {
 
     #[test]
     fn a_saved_index_keeps_its_tombstones_and_one_behind_the_store_is_compared_with_it() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let tmp = tempfile::tempdir().unwrap();
             let dir = tmp.path();
@@ -1127,7 +1131,10 @@ mod tests {
             c.wait_vectors_ready();
             assert_eq!((c.vector_points(), c.vector_tombstones()), (260, 20));
             for (id, v) in &a_vectors {
-                assert!(c.nearest(v, 10, 64).iter().all(|(hit, _)| !a_ids.contains(hit)), "frame {id} came back");
+                assert!(
+                    c.nearest(v, 10, 64).iter().all(|(hit, _)| !a_ids.contains(hit)),
+                    "frame {id} came back"
+                );
             }
             assert!(c.consistency(1000).await.unwrap().agree);
             c.close().await;
@@ -1155,7 +1162,10 @@ mod tests {
             c.wait_vectors_ready();
             assert_eq!(c.vector_tombstones(), 40);
             for (id, v) in &d_vectors {
-                assert!(c.nearest(v, 10, 64).iter().all(|(hit, _)| !d_ids.contains(hit)), "frame {id} came back");
+                assert!(
+                    c.nearest(v, 10, 64).iter().all(|(hit, _)| !d_ids.contains(hit)),
+                    "frame {id} came back"
+                );
             }
             assert!(c.consistency(1000).await.unwrap().agree);
             // Saved now, at the new generation, with both videos' tombstones.

@@ -363,7 +363,12 @@ impl Manifest {
                 .iter()
                 .map(|f| ("external weights", f.as_str())),
         );
-        files.extend(self.files.textual_fused.iter().map(|f| ("fused text tower", f.as_str())));
+        files.extend(
+            self.files
+                .textual_fused
+                .iter()
+                .map(|f| ("fused text tower", f.as_str())),
+        );
         files.extend(self.files.labels.iter().map(|f| ("label vocabulary", f.as_str())));
         files.extend(self.files.templates.iter().map(|f| ("prompt templates", f.as_str())));
         files

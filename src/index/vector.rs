@@ -1819,8 +1819,9 @@ mod tests {
         let mut back = VectorIndex::load(dir.path(), "m", 32, true).unwrap().unwrap();
         let ids: Vec<i64> = data.iter().map(|(i, _)| *i).collect();
         let reader = Exact::open(dir.path(), &meta.exact, 32, ids, false).unwrap();
-        back.graph =
-            GraphSlot::loading(move |rebuilt| load_graph(Path::new("/nonexistent"), "x", 800, MIN_SELF_RECALL, &reader, rebuilt));
+        back.graph = GraphSlot::loading(move |rebuilt| {
+            load_graph(Path::new("/nonexistent"), "x", 800, MIN_SELF_RECALL, &reader, rebuilt)
+        });
         wait_ready(&back);
         back.save(dir.path(), 1).unwrap();
         let after = read_meta(dir.path()).unwrap();

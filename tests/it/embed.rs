@@ -947,7 +947,10 @@ fn the_fused_text_tower_runs_on_the_cpu_with_the_plain_towers_vectors_and_a_miss
     let (a, b) = (plain.embed_texts(&texts).unwrap(), fused.embed_texts(&texts).unwrap());
     for (i, t) in texts.iter().enumerate() {
         let alone = fused.embed_texts(&[*t]).unwrap();
-        for (what, c) in [("batch", cosine(a.row(i), b.row(i))), ("alone", cosine(a.row(i), alone.row(0)))] {
+        for (what, c) in [
+            ("batch", cosine(a.row(i), b.row(i))),
+            ("alone", cosine(a.row(i), alone.row(0))),
+        ] {
             assert!(c >= 0.9999, "{t} ({what}): cosine {c}");
         }
     }
@@ -962,11 +965,16 @@ fn the_fused_text_tower_runs_on_the_cpu_with_the_plain_towers_vectors_and_a_miss
     .unwrap();
     assert_eq!(int8.text_graph(), tiny_model_dir().join("textual.int8.onnx"));
     // Listed but absent: the load names the file and what it is.
-    edit_manifest(pkg.path(), |m| m["files"]["textual_fused"] = "textual.fused.onnx".into());
+    edit_manifest(pkg.path(), |m| {
+        m["files"]["textual_fused"] = "textual.fused.onnx".into()
+    });
     let e = load_err(pkg.path());
     assert!(matches!(e, EmbedError::FileMissing { .. }), "{e:?}");
     let msg = e.to_string();
-    assert!(msg.contains("textual.fused.onnx") && msg.contains("fused text tower") && msg.contains("fuse_text.py"), "{msg}");
+    assert!(
+        msg.contains("textual.fused.onnx") && msg.contains("fused text tower") && msg.contains("fuse_text.py"),
+        "{msg}"
+    );
 }
 
 #[test]
