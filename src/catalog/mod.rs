@@ -1111,7 +1111,7 @@ mod tests {
             let b = c.add_video(&video("/b.mp4", 2, 20)).await.unwrap();
             let d = c.add_video(&video("/d.mp4", 3, 20)).await.unwrap();
             c.add_video(&video("/e.mp4", 4, 200)).await.unwrap();
-            let (a_ids, b_ids, d_ids) = (frame_ids(&c, a).await, frame_ids(&c, b).await, frame_ids(&c, d).await);
+            let (a_ids, d_ids) = (frame_ids(&c, a).await, frame_ids(&c, d).await);
             let a_vectors = c.vectors_by_ids("m", &a_ids).await.unwrap();
             let d_vectors = c.vectors_by_ids("m", &d_ids).await.unwrap();
             c.remove_video(a).await.unwrap();
