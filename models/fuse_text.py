@@ -26,7 +26,7 @@ import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quantize_text import SENTENCES, embed, id_type, token_rows  # noqa: E402
+from quantize_text import SENTENCES, embed, id_type, list_graph, read_package, reject_graph, token_rows  # noqa: E402
 
 
 def batch(sess: ort.InferenceSession, rows: list[list[int]], io: dict, pad: int, dtype) -> np.ndarray:
@@ -49,9 +49,7 @@ def main() -> int:
     args = ap.parse_args()
     from onnxruntime.transformers.optimizer import optimize_model
 
-    pkg = Path(args.package)
-    manifest_path = pkg / "model.json"
-    m = json.loads(manifest_path.read_text())
+    pkg, manifest_path, m = read_package(args.package)
     files, io = m["files"], m.get("io", {})
     src = pkg / files["textual"]
     dst = pkg / (Path(files["textual"]).stem + ".fused.onnx")
@@ -80,18 +78,12 @@ def main() -> int:
         "min_cosine_padded_batch": float(padded.min()),
         "sentences": len(SENTENCES),
     }
-    worst = min(alone.min(), padded.min())
-    if worst < args.min_cosine:
-        dst.unlink()
-        (pkg / "fused.json").write_text(json.dumps(report, indent=2) + "\n")
-        print(f"fused text tower rejected: cosine {worst:.6f} < {args.min_cosine}", file=sys.stderr)
-        return 1
-
     (pkg / "fused.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report), file=sys.stderr)
-    files["textual_fused"] = dst.name
-    manifest_path.write_text(json.dumps(m, indent=2) + "\n")
-    print(f"listed {dst.name} in {manifest_path}", file=sys.stderr)
+    worst = min(alone.min(), padded.min())
+    if worst < args.min_cosine:
+        return reject_graph(manifest_path, m, "textual_fused", dst, f"cosine {worst:.6f} < {args.min_cosine}")
+    list_graph(manifest_path, m, "textual_fused", dst)
     return 0
 
 

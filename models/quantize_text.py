@@ -74,14 +74,35 @@ def id_type(sess: ort.InferenceSession, io: dict):
     return np.int32 if "int32" in kind else np.int64
 
 
+def read_package(folder: str) -> tuple[Path, Path, dict]:
+    """The package folder, its model.json and the manifest read from it."""
+    pkg = Path(folder)
+    manifest_path = pkg / "model.json"
+    return pkg, manifest_path, json.loads(manifest_path.read_text())
+
+
+def list_graph(manifest_path: Path, m: dict, key: str, graph: Path) -> None:
+    """Names `graph` as `files.<key>` in the manifest and writes it back."""
+    m["files"][key] = graph.name
+    manifest_path.write_text(json.dumps(m, indent=2) + "\n")
+    print(f"listed {graph.name} in {manifest_path}", file=sys.stderr)
+
+
+def reject_graph(manifest_path: Path, m: dict, key: str, graph: Path, why: str) -> int:
+    """Removes `graph` and any listing of it (a run before may have listed it); returns 1."""
+    graph.unlink()
+    if m["files"].pop(key, None) is not None:
+        manifest_path.write_text(json.dumps(m, indent=2) + "\n")
+    print(f"{graph.name} rejected: {why}", file=sys.stderr)
+    return 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("package", help="model package folder (holds model.json)")
     ap.add_argument("--min-cosine", type=float, default=0.99)
     args = ap.parse_args()
-    pkg = Path(args.package)
-    manifest_path = pkg / "model.json"
-    m = json.loads(manifest_path.read_text())
+    pkg, manifest_path, m = read_package(args.package)
     files, io = m["files"], m.get("io", {})
     src = pkg / files["textual"]
     dst = pkg / (Path(files["textual"]).stem + ".int8.onnx")
@@ -110,12 +131,8 @@ def main() -> int:
     (pkg / "int8.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report), file=sys.stderr)
     if cos.min() < args.min_cosine:
-        dst.unlink()
-        print(f"int8 text tower rejected: cosine {cos.min():.4f} < {args.min_cosine}", file=sys.stderr)
-        return 1
-    files["textual_int8"] = dst.name
-    manifest_path.write_text(json.dumps(m, indent=2) + "\n")
-    print(f"listed {dst.name} in {manifest_path}", file=sys.stderr)
+        return reject_graph(manifest_path, m, "textual_int8", dst, f"cosine {cos.min():.4f} < {args.min_cosine}")
+    list_graph(manifest_path, m, "textual_int8", dst)
     return 0
 
 

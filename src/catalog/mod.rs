@@ -238,13 +238,7 @@ impl Catalog {
         let mut fresh = fill_from_store(empty, &self.store).await?;
         let _w = self.writes.lock().await;
         catch_up(fresh.as_mut(), &self.store).await?;
-        let stored = self.store.frame_ids().await?;
-        let dead: Vec<i64> = fresh
-            .live_ids()
-            .into_iter()
-            .filter(|id| stored.binary_search(id).is_err())
-            .collect();
-        fresh.delete(&dead);
+        delete_gone(fresh.as_mut(), &self.store).await?;
         let (generation, stale) = self.store.finish_switch(s).await?;
         self.text.update(&stale, &[], generation)?;
         fresh.checkpoint(&self.data_dir.join("vectors"), generation)?;
@@ -958,13 +952,7 @@ async fn open_vectors(
             // tombstones. An index saved at the store's generation kept them: frames
             // leave the store only in writes that move the generation on.
             if !(v.deletions_known() && v.generation() == generation) {
-                let stored = store.frame_ids().await?;
-                let dead: Vec<i64> = v
-                    .live_ids()
-                    .into_iter()
-                    .filter(|id| stored.binary_search(id).is_err())
-                    .collect();
-                v.delete(&dead);
+                delete_gone(v.as_mut(), store).await?;
             }
             if v.tombstones() as f64 > MAX_TOMBSTONE_SHARE * v.points().max(1) as f64 {
                 tracing::info!(
@@ -993,6 +981,18 @@ async fn open_vectors(
         idx.checkpoint(&dir, generation)?;
     }
     Ok(idx)
+}
+
+/// Makes tombstones of `idx`'s live points whose frames the store no longer has.
+async fn delete_gone(idx: &mut dyn VectorBackend, store: &Store) -> Result<(), CatalogError> {
+    let stored = store.frame_ids().await?;
+    let dead: Vec<i64> = idx
+        .live_ids()
+        .into_iter()
+        .filter(|id| stored.binary_search(id).is_err())
+        .collect();
+    idx.delete(&dead);
+    Ok(())
 }
 
 /// `idx` (empty) with every stored frame of its model.

@@ -858,16 +858,21 @@ fn indexing_pixels_embed_like_the_reference_pipeline() {
     assert!(worst_level <= PARITY_LEVELS, "{}", report.join("\n"));
 }
 
-#[test]
-fn the_int8_text_tower_agrees_with_the_fp32_one_and_its_absence_is_named() {
-    let int8 = Embedder::load(
+/// The bundled package with its int8 text tower (`--text-int8`).
+fn tiny_int8() -> Embedder {
+    Embedder::load(
         &tiny_model_dir(),
         &EmbedOptions {
             text_int8: true,
             ..common::cpu_options()
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn the_int8_text_tower_agrees_with_the_fp32_one_and_its_absence_is_named() {
+    let int8 = tiny_int8();
     let fp32 = tiny();
     use vidseek::{Colour, Scene, Shape};
     let mut scenes = Vec::new();
@@ -955,14 +960,7 @@ fn the_fused_text_tower_runs_on_the_cpu_with_the_plain_towers_vectors_and_a_miss
         }
     }
     // The int8 tower, when asked for, wins over the fused one.
-    let int8 = Embedder::load(
-        &tiny_model_dir(),
-        &EmbedOptions {
-            text_int8: true,
-            ..common::cpu_options()
-        },
-    )
-    .unwrap();
+    let int8 = tiny_int8();
     assert_eq!(int8.text_graph(), tiny_model_dir().join("textual.int8.onnx"));
     // Listed but absent: the load names the file and what it is.
     edit_manifest(pkg.path(), |m| {
