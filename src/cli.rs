@@ -1582,7 +1582,7 @@ fn zero_shot(g: &Global, frames: usize, json: bool) -> Result<()> {
         let e = model.embed_images(&[img])?;
         let (best, score) = text
             .rows()
-            .map(|t| crate::util::dot(t, e.row(0)))
+            .map(|t| crate::simd::dot(t, e.row(0)))
             .enumerate()
             .fold((0, f32::MIN), |a, (j, s)| if s > a.1 { (j, s) } else { a });
         let hit = labels[best].same_content(&scene);

@@ -23,6 +23,7 @@ mod jobs;
 mod library;
 mod modelhub;
 mod search;
+mod simd;
 mod synth;
 mod util;
 
@@ -38,7 +39,7 @@ pub use embed::{
     read_templates, runtime,
 };
 pub use image::RgbImage;
-pub use index::{DotI8, HnswParams, VectorBackend, VectorIndex, dot_i8_kernels, quantise};
+pub use index::{HnswParams, VectorBackend, VectorIndex, quantise};
 pub use jobs::{IndexOptions, Queue as JobQueue, run_job};
 pub use modelhub::{ImportOptions, Variant, import as import_model};
 pub use search::calibrate::Vocabulary;
@@ -46,5 +47,6 @@ pub use search::eval::{Report as EvalReport, Truth, answers as answers_truth};
 pub use search::probe::{Probe, train as train_probe};
 pub use search::tags::Tagger;
 pub use search::{MinScore, SearchRequest, search};
+pub use simd::{DotI8, dot_i8_kernels};
 pub use synth::{Codec, Colour, Rng, Scene, SceneSpan, Shape, VideoSpec, render};
 pub use util::{median, trim_heap};

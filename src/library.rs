@@ -136,7 +136,7 @@ pub fn identity(path: &Path) -> std::io::Result<FileIdentity> {
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0);
-    let (size, h) = crate::util::sampled_hash(&mut f)?;
+    let (size, h) = crate::util::hash::sampled_hash(&mut f)?;
     Ok(FileIdentity {
         size,
         mtime_ns,

@@ -18,7 +18,6 @@ use crate::index::{IndexError, TextDoc, TextIndex, VectorBackend, VectorIndex};
 mod directory;
 mod frames;
 mod queue;
-#[path = "../store/mod.rs"]
 mod store;
 
 pub use directory::{Directory, Listed};
@@ -553,7 +552,7 @@ impl Catalog {
             .frames
             .iter()
             .filter_map(|f| {
-                let s = vectors.get(&f.id).map(|v| crate::util::dot(query, v))?;
+                let s = vectors.get(&f.id).map(|v| crate::simd::dot(query, v))?;
                 Some((f.clone(), s))
             })
             .collect())

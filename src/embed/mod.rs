@@ -836,13 +836,14 @@ fn open_sessions(
     // bench, 50 connections: 761 against 1,517 requests/s): then they sleep.
     // A server indexes in the background: the image tower's pool threads (started with
     // its session) run below the searches' priority, as the job threads do.
-    let before = opts.concurrent_queries.then(crate::util::own_threads);
+    let before = opts.concurrent_queries.then(crate::util::priority::own_threads);
     let visual = open_session(&dir.join(v), rt, opts, cuda, false)?;
-    for tid in before
-        .iter()
-        .flat_map(|b| crate::util::own_threads().into_iter().filter(|t| !b.contains(t)))
-    {
-        crate::util::lower_thread_priority(tid, crate::util::BACKGROUND_NICE);
+    for tid in before.iter().flat_map(|b| {
+        crate::util::priority::own_threads()
+            .into_iter()
+            .filter(|t| !b.contains(t))
+    }) {
+        crate::util::priority::lower_thread_priority(tid, crate::util::priority::BACKGROUND_NICE);
     }
     let textual = open_session(&dir.join(t), rt, opts, cuda, !opts.concurrent_queries)?;
     Ok((visual, textual, fp16))

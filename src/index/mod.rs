@@ -2,14 +2,14 @@
 //! vectors, `text` (tantivy) the subtitle cues, titles and file names. Both record the
 //! store generation they reflect, so a stale or damaged one is rebuilt from SQLite.
 
-mod flat;
+mod compact;
 pub mod text;
 pub mod vector;
 
 use std::path::{Path, PathBuf};
 
 pub use text::{LexicalQuery, TextDoc, TextHit, TextIndex};
-pub use vector::{DotI8, HnswParams, VectorBackend, VectorIndex, dot_i8_kernels, quantise};
+pub use vector::{HnswParams, VectorBackend, VectorIndex, quantise};
 
 /// Errors of the derived indexes. None of them loses data: the store is the source of
 /// truth and every index can be rebuilt from it.

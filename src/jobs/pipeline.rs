@@ -287,7 +287,7 @@ fn decode_files(
         let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut sink = |f: SampledFrame| {
                 // Decoding yields to searches between sampled frames too.
-                crate::util::yield_to_searches(std::time::Duration::from_millis(20));
+                crate::util::priority::yield_to_searches(std::time::Duration::from_millis(20));
                 !cancel.load(Ordering::Relaxed) && tx.send(Decoded::Frame(i, f)).is_ok()
             };
             match decode::sample(path, opts, &mut sink) {
@@ -410,7 +410,7 @@ fn embed_frames(
     // the rest of each frame travels with the batch) and returns what finished.
     let submit = |stream: &mut ImageStream<Batch>, queue: &mut Batch| -> Result<Vec<(Batch, Embeddings)>, EmbedError> {
         // Searches first: a batch of image inference holds both cores for a while.
-        crate::util::yield_to_searches(std::time::Duration::from_millis(50));
+        crate::util::priority::yield_to_searches(std::time::Duration::from_millis(50));
         let mut frames = std::mem::take(queue);
         let images: Vec<RgbImage> = frames
             .iter_mut()

@@ -59,7 +59,7 @@ impl JobRunner {
             .spawn(move || {
                 // Indexing (and the decoder and inference threads it starts) runs below
                 // the searches' priority: they preempt it rather than queue behind it.
-                crate::util::lower_priority(crate::util::BACKGROUND_NICE);
+                crate::util::priority::lower_priority(crate::util::priority::BACKGROUND_NICE);
                 // Jobs a previous process left half-done come first.
                 if let Err(e) = h.block_on(Queue::new(&me.catalog).requeue_interrupted()) {
                     tracing::error!("re-queueing interrupted jobs: {e}");
@@ -72,7 +72,7 @@ impl JobRunner {
         std::thread::Builder::new()
             .name("vidseek-switch".into())
             .spawn(move || {
-                crate::util::lower_priority(crate::util::BACKGROUND_NICE);
+                crate::util::priority::lower_priority(crate::util::priority::BACKGROUND_NICE);
                 let _ = ready_rx.recv(); // after the re-queueing
                 me.switch_loop(&h, &progress, &srx)
             })

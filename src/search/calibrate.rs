@@ -28,7 +28,7 @@ use super::SearchError;
 use super::prompts::TemplateSet;
 use crate::catalog::Catalog;
 use crate::embed::Embedder;
-use crate::util::dot;
+use crate::simd::dot;
 
 /// In logits: how far below the frame's best label a query may score and still count.
 pub const MARGIN: f32 = 2.0;
@@ -149,8 +149,8 @@ pub async fn embed_labels(
     labels: Vec<String>,
     set: Option<&TemplateSet>,
 ) -> Result<Arc<Vocabulary>, SearchError> {
-    let hash = labels.iter().fold(crate::util::FNV_OFFSET, |h, l| {
-        crate::util::fnv1a(crate::util::fnv1a(h, l.as_bytes()), b"\n")
+    let hash = labels.iter().fold(crate::util::hash::FNV_OFFSET, |h, l| {
+        crate::util::hash::fnv1a(crate::util::hash::fnv1a(h, l.as_bytes()), b"\n")
     });
     let set_hash = set.map_or(0, |s| s.hash);
     let key = (model.model_name().to_string(), hash, set_hash);

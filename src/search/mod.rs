@@ -43,7 +43,7 @@ use self::query::{Clause, Query, QueryError, SourceFilter};
 use self::retrieve::Scope;
 use crate::catalog::{Catalog, CatalogError, Frame, StoreError};
 use crate::embed::{EmbedError, Embedder};
-use crate::util::dot;
+use crate::simd::dot;
 
 /// Longest query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;
@@ -560,7 +560,7 @@ pub async fn search(
     model: Arc<Embedder>,
     req: &SearchRequest,
 ) -> Result<SearchResponse, SearchError> {
-    let _running = crate::util::searching();
+    let _running = crate::util::priority::searching();
     let parsed = validate(req)?;
     let mut filters = parsed.filters.clone();
     if let Some(v) = req.video {

@@ -15,7 +15,7 @@
 //! weakest positive.
 
 use super::SearchError;
-use crate::util::dot;
+use crate::simd::dot;
 
 /// Most frames one probe may be given as examples.
 pub const MAX_EXAMPLES: usize = 200;

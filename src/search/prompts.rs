@@ -92,8 +92,8 @@ pub struct TemplateSet {
 
 impl TemplateSet {
     fn new(templates: Vec<String>) -> Self {
-        let hash = templates.iter().fold(crate::util::FNV_OFFSET, |h, t| {
-            crate::util::fnv1a(crate::util::fnv1a(h, t.as_bytes()), b"\n")
+        let hash = templates.iter().fold(crate::util::hash::FNV_OFFSET, |h, t| {
+            crate::util::hash::fnv1a(crate::util::hash::fnv1a(h, t.as_bytes()), b"\n")
         });
         Self { templates, hash }
     }

@@ -99,7 +99,7 @@ pub async fn visual(
             .into_iter()
             .filter(|f| scope.allows(f.video_id))
             .filter_map(|f| {
-                let s = crate::util::dot(query, vectors.get(&f.id)?);
+                let s = crate::simd::dot(query, vectors.get(&f.id)?);
                 Some((f, s))
             })
             .collect();

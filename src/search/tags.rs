@@ -178,13 +178,13 @@ pub async fn tagger(catalog: &Catalog, model: &Arc<Embedder>) -> Result<Arc<Tagg
     static CACHE: LazyLock<Mutex<HashMap<String, Arc<Tagger>>>> = LazyLock::new(Default::default);
     let (labels, saved) = inputs(catalog, model).await?;
     let set = prompts::resolve(&Templates::Auto, model);
-    let mut h = crate::util::fnv1a(crate::util::FNV_OFFSET, RULE.as_bytes());
+    let mut h = crate::util::hash::fnv1a(crate::util::hash::FNV_OFFSET, RULE.as_bytes());
     for l in &labels {
-        h = crate::util::fnv1a(crate::util::fnv1a(h, l.as_bytes()), b"\n");
+        h = crate::util::hash::fnv1a(crate::util::hash::fnv1a(h, l.as_bytes()), b"\n");
     }
-    h = crate::util::fnv1a(h, &set.as_ref().map_or(0, |s| s.hash).to_le_bytes());
+    h = crate::util::hash::fnv1a(h, &set.as_ref().map_or(0, |s| s.hash).to_le_bytes());
     for p in &saved {
-        h = crate::util::fnv1a(h, format!("{p:?}").as_bytes());
+        h = crate::util::hash::fnv1a(h, format!("{p:?}").as_bytes());
     }
     let stamp = format!("{}:{h:016x}", model.model_name());
     if let Some(t) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&stamp) {

@@ -15,7 +15,7 @@
 //!
 //! A node is hnsw_rs' `PointId` (top layer, rank in that layer's table) packed into a
 //! `u32`. After an insertion only the new points and the points they list are read
-//! again ([`Flat::refresh`]): hnsw_rs changes no other point's neighbours when it adds
+//! again ([`CompactGraph::refresh`]): hnsw_rs changes no other point's neighbours when it adds
 //! one, except a reverse edge it later drops again from the new point's own list (that
 //! edge is then missing here until the next full copy: at the next open or rebuild, or
 //! after a large insertion, which is not refreshed point by point but copied whole).
@@ -63,7 +63,7 @@ struct Level {
     upper: Vec<Vec<Vec<u32>>>,
 }
 
-pub(super) struct Flat {
+pub(super) struct CompactGraph {
     /// Bytes per vector (the values and their scale).
     vlen: usize,
     /// Bottom-layer neighbours per point at most (2M).
@@ -76,8 +76,8 @@ pub(super) struct Flat {
 // SAFETY: the raw pointers point into vectors owned by the graph this copy is kept
 // beside (see `Ready` in vector.rs); they are only read, and hnsw_rs never moves or
 // frees a point's vector while its graph lives.
-unsafe impl Send for Flat {}
-unsafe impl Sync for Flat {}
+unsafe impl Send for CompactGraph {}
+unsafe impl Sync for CompactGraph {}
 
 /// Hints the CPU to fetch `bytes` at `p` into its caches (a hint: no fault, no effect
 /// on the result).
@@ -99,7 +99,7 @@ fn prefetch(p: *const i8, bytes: usize) {
     let _ = (p, bytes);
 }
 
-impl Flat {
+impl CompactGraph {
     /// A copy of the whole graph.
     pub(super) fn copy(graph: &Graph) -> Self {
         let mut f = Self {
