@@ -1,5 +1,5 @@
 //! `synth`: the synthetic scene domain (coloured shapes on coloured backgrounds,
-//! ../shared/synthetic-scenes.md), rendered to frames and encoded to real video files by
+//! specified in docs/testing.md), rendered to frames and encoded to real video files by
 //! the ffmpeg command-line tool.
 //!
 //! It feeds the tests, the benchmarks and the offline demo, so that the whole pipeline

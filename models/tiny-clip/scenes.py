@@ -1,4 +1,4 @@
-"""Synthetic scene domain (../../../shared/synthetic-scenes.md, mirrored in src/synth.rs).
+"""Synthetic scene domain (specified in docs/testing.md, mirrored in src/synth.rs).
 
 A frame is a solid palette background (optionally with Gaussian noise) and at most one
 filled shape in another palette colour. Geometry is relative to S = min(W, H) and the
