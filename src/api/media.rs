@@ -71,24 +71,57 @@ pub async fn thumb(state: web::Data<AppState>, id: web::Path<i64>) -> Result<Htt
 }
 
 const INDEX_HTML: &str = include_str!("../../ui/index.html");
-const APP_JS: &str = include_str!("../../ui/app.js");
-const STYLE_CSS: &str = include_str!("../../ui/style.css");
+
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// The UI's files by name, with their content types. The UI is ES modules that import
+/// each other by these names (no build step), so every module in ui/ is listed here.
+const UI_FILES: &[(&str, &str, &str)] = &[
+    ("index.html", INDEX_HTML, HTML),
+    ("style.css", include_str!("../../ui/style.css"), CSS),
+    ("app.js", include_str!("../../ui/app.js"), JS),
+    ("api.js", include_str!("../../ui/api.js"), JS),
+    ("dom.js", include_str!("../../ui/dom.js"), JS),
+    ("eval.js", include_str!("../../ui/eval.js"), JS),
+    ("events.js", include_str!("../../ui/events.js"), JS),
+    ("library.js", include_str!("../../ui/library.js"), JS),
+    ("player.js", include_str!("../../ui/player.js"), JS),
+    ("progress.js", include_str!("../../ui/progress.js"), JS),
+    ("results.js", include_str!("../../ui/results.js"), JS),
+    ("search.js", include_str!("../../ui/search.js"), JS),
+    ("state.js", include_str!("../../ui/state.js"), JS),
+    ("tags.js", include_str!("../../ui/tags.js"), JS),
+];
 
 pub async fn ui_index() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(INDEX_HTML)
+    HttpResponse::Ok().content_type(HTML).body(INDEX_HTML)
 }
 
 /// `GET /{file}`: one of the UI's files; anything else is 404.
 pub async fn ui_file(name: web::Path<String>) -> HttpResponse {
-    let (body, ct) = match name.as_str() {
-        "index.html" => (INDEX_HTML, "text/html; charset=utf-8"),
-        "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
-        "style.css" => (STYLE_CSS, "text/css; charset=utf-8"),
-        _ => {
-            return HttpResponse::NotFound().json(serde_json::json!({"message": "not found", "code": "not_found"}));
+    match UI_FILES.iter().find(|(n, ..)| *n == name.as_str()) {
+        Some(&(_, body, ct)) => HttpResponse::Ok().content_type(ct).body(body),
+        None => HttpResponse::NotFound().json(serde_json::json!({"message": "not found", "code": "not_found"})),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A module left off UI_FILES would be a 404 to the browser and a blank page, which
+    /// no compiler notices: every file in ui/ is served (docs.html by openapi.rs).
+    #[test]
+    fn every_ui_file_is_served() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name != "docs.html" {
+                assert!(
+                    super::UI_FILES.iter().any(|(n, ..)| *n == name),
+                    "ui/{name} is not in UI_FILES"
+                );
+            }
         }
-    };
-    HttpResponse::Ok().content_type(ct).body(body)
+    }
 }

@@ -1,0 +1,104 @@
+// Drawing the search's answer: the status line, one group a video with a strip of
+// moment cards (thumbnail, time range, score, subtitle cue, tag chips, "pick" and "more
+// like this"), the no-match state, the keyboard's selection and the picked moments'
+// bar. Reads the shared state; what a card's buttons ask goes back to search.js.
+
+import { $, basename, clock, h, plural } from "./dom.js";
+import { play } from "./player.js";
+import { moreLikeThis, runSearch } from "./search.js";
+import { state } from "./state.js";
+
+export function render() {
+  const list = $("#results");
+  list.replaceChildren();
+  // What the list shows, for anyone (a test, an extension) waiting on it.
+  list.dataset.state = "done";
+  list.dataset.query = state.query;
+  list.dataset.picture = state.image ? "image:" + state.image.name : state.frame ? "frame:" + state.frame.id : state.like ? "like:" + state.like.join(",") : "";
+  state.hits = [];
+  const asked = state.query || state.image || state.frame || state.like;
+  if (asked && state.groups.length === 0) { renderNoMatch(); return; }
+  if (state.groups.length) {
+    const n = state.groups.reduce((a, g) => a + g.segments.length, 0);
+    $("#status").textContent = plural(n, "moment") + " in " + plural(state.groups.length, "video") +
+      (state.weaker ? " (weaker matches shown)" : state.withheld ? " (" + state.withheld + " weaker held back)" : "") + " — ↑↓ to move, Enter to play";
+  }
+  for (const g of state.groups) list.append(groupItem(g));
+  if (state.hits.length) select(0, false);
+  showSelection();
+}
+
+// Nothing to show: with matches held back by the cut-off, a button to see them anyway.
+function renderNoMatch() {
+  const what = state.query ? "“" + state.query + "”" : "this picture";
+  if (state.withheld > 0 && !state.weaker) {
+    $("#status").replaceChildren(
+      h("span", { class: "empty", id: "no-match" }, "No good match for ", what, "."), " ",
+      h("button", { type: "button", id: "show-weaker", onclick: () => { state.weaker = true; runSearch(); } },
+        "Show weaker matches (" + state.withheld + ")"));
+  } else {
+    $("#status").replaceChildren(h("span", { class: "empty", id: "no-match" }, "No matches for ", what, "."));
+  }
+}
+
+// One video: its name and best score over a strip of its moments. Registers each moment
+// in state.hits, whose index the card carries.
+function groupItem(g) {
+  const strip = h("div", { class: "strip" });
+  for (const s of g.segments) {
+    const idx = state.hits.length;
+    state.hits.push(s);
+    strip.append(card(s, idx));
+  }
+  return h("li", { class: "group" },
+    h("div", { class: "group-head" },
+      h("span", { class: "name", title: g.path }, basename(g.path)),
+      h("span", { class: "score" }, "best " + g.best_score.toFixed(3))),
+    strip);
+}
+
+// A moment: the button that plays it and, for a moment with a stored frame, "pick" and
+// "more like this".
+function card(s, idx) {
+  const hit = h("button", {
+    type: "button", class: "hit", dataset: { index: idx, start: s.start, end: s.end },
+    onclick: () => { select(idx); play(idx); },
+  },
+  s.thumbnail ? h("img", { loading: "lazy", alt: "", src: s.thumbnail }) : h("div", { class: "noimg" }, "text"),
+  h("span", { class: "range" }, clock(s.start) + "–" + clock(s.end)),
+  h("span", { class: "meta" }, h("span", { class: "src " + s.source }, s.source), " " + s.score.toFixed(3)),
+  s.text ? h("span", { class: "cue" }, s.text) : null,
+  s.tags && s.tags.length ? h("span", { class: "tags" }, s.tags.slice(0, 4).map((t) => h("span", { class: "chip" }, t))) : null);
+  if (s.frame_id == null) return h("div", { class: "card" }, hit);
+  const onPick = (e) => {
+    if (e.target.checked) state.picked.set(s.frame_id, s); else state.picked.delete(s.frame_id);
+    showSelection();
+  };
+  return h("div", { class: "card", dataset: { frame: s.frame_id } }, hit,
+    h("label", { class: "pick-hit", title: "Pick moments, then 'More like these'" },
+      h("input", { type: "checkbox", onchange: onPick }), " pick"),
+    h("button", { type: "button", class: "more", title: "Search for moments that look like this frame", onclick: () => moreLikeThis(s) },
+      "more like this"));
+}
+
+// Moves the keyboard's selection to hit i (clamped), scrolling it into view.
+export function select(i, scroll = true) {
+  if (!state.hits.length) return;
+  state.selected = Math.max(0, Math.min(state.hits.length - 1, i));
+  document.querySelectorAll(".hit.selected").forEach((el) => el.classList.remove("selected"));
+  const el = document.querySelector('.hit[data-index="' + state.selected + '"]');
+  if (el) { el.classList.add("selected"); if (scroll) el.scrollIntoView({ block: "nearest", inline: "nearest" }); }
+}
+
+// The picked moments: the selection bar and each card's box agree with state.picked.
+export function showSelection() {
+  const n = state.picked.size;
+  $("#selection").hidden = n === 0;
+  $("#selection-count").textContent = plural(n, "moment") + " picked";
+  document.querySelectorAll(".card").forEach((c) => {
+    const on = state.picked.has(Number(c.dataset.frame));
+    c.classList.toggle("picked", on);
+    const box = c.querySelector(".pick-hit input");
+    if (box) box.checked = on;
+  });
+}
