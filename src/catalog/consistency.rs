@@ -1,6 +1,7 @@
 //! The check that the store and both indexes agree (the API's deep health check, tests).
 
 use super::{Catalog, CatalogError};
+use crate::types::FrameId;
 
 /// See [`Catalog::consistency`].
 #[derive(Clone, Debug, serde::Serialize, PartialEq)]
@@ -12,11 +13,11 @@ pub struct Consistency {
     pub vector_live: usize,
     pub vector_tombstones: usize,
     /// Stored frames the vector index lacks, and live points the store lacks.
-    pub frames_not_in_vector_index: Vec<i64>,
-    pub vector_points_not_in_store: Vec<i64>,
+    pub frames_not_in_vector_index: Vec<FrameId>,
+    pub vector_points_not_in_store: Vec<FrameId>,
     /// Stored frames looked up by their own vector, and those not found.
     pub frames_checked: usize,
-    pub frames_unreachable: Vec<i64>,
+    pub frames_unreachable: Vec<FrameId>,
     /// Documents in the text index.
     pub text_docs: u64,
     /// True when nothing above disagrees.
@@ -37,12 +38,12 @@ impl Catalog {
             (v.live_ids(), v.tombstones())
         };
         live.sort_unstable();
-        let not_in_index: Vec<i64> = stored
+        let not_in_index: Vec<FrameId> = stored
             .iter()
             .filter(|id| live.binary_search(id).is_err())
             .copied()
             .collect();
-        let not_in_store: Vec<i64> = live
+        let not_in_store: Vec<FrameId> = live
             .iter()
             .filter(|id| stored.binary_search(id).is_err())
             .copied()

@@ -1,10 +1,11 @@
 //! Searches of the derived indexes (nearest frames, text matches) and their state.
 
 use super::{Catalog, CatalogError};
+use crate::types::{FrameId, VideoId};
 
 impl Catalog {
     /// Nearest live frames to a unit vector: (frame id, cosine), best first.
-    pub fn nearest(&self, query: &[f32], k: usize, ef: usize) -> Vec<(i64, f32)> {
+    pub fn nearest(&self, query: &[f32], k: usize, ef: usize) -> Vec<(FrameId, f32)> {
         self.vectors
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -21,8 +22,8 @@ impl Catalog {
         query: &[f32],
         k: usize,
         ef: usize,
-        filter: Option<&dyn Fn(i64) -> bool>,
-    ) -> Result<Vec<(i64, f32)>, CatalogError> {
+        filter: Option<&dyn Fn(FrameId) -> bool>,
+    ) -> Result<Vec<(FrameId, f32)>, CatalogError> {
         let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
         if v.model() != model || v.dim() != query.len() {
             return Err(CatalogError::ModelMismatch {
@@ -61,7 +62,7 @@ impl Catalog {
     pub fn text_search(
         &self,
         query: &crate::index::LexicalQuery,
-        videos: Option<&[i64]>,
+        videos: Option<&[VideoId]>,
         limit: usize,
     ) -> Result<Vec<crate::index::TextHit>, CatalogError> {
         Ok(self.text.search(query, videos, limit)?)

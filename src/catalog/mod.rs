@@ -42,8 +42,8 @@ pub use info::{LibraryInfo, info};
 pub use queue::Queue;
 use store::Store;
 pub use store::{
-    Counts, FileState, Frame, Integrity, Job, JobFile, JobKind, JobState, NewFrame, NewText, NewVideo, SavedProbe,
-    StoreError, Switch, SwitchStatus, Text, TextKind, Video, VideoStatus, now,
+    Counts, FileState, Frame, FrameTag, Integrity, Job, JobFile, JobKind, JobState, NewFrame, NewText, NewVideo,
+    SavedProbe, Span, SpanTag, StoreError, Switch, SwitchStatus, TaggedFrame, Text, TextKind, Video, VideoStatus, now,
 };
 
 /// Errors of opening or updating the data folder.

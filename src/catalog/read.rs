@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::frames::VideoFrames;
-use super::{Catalog, CatalogError, Counts, Frame, Video};
+use super::{Catalog, CatalogError, Counts, Frame, FrameTag, Video};
+use crate::types::{FrameId, VideoId};
 
 impl Catalog {
     /// A video by id.
-    pub async fn video(&self, id: i64) -> Result<Option<Video>, CatalogError> {
+    pub async fn video(&self, id: VideoId) -> Result<Option<Video>, CatalogError> {
         Ok(self.store.video(id).await?)
     }
 
@@ -25,12 +26,12 @@ impl Catalog {
     }
 
     /// A video's frames in order.
-    pub async fn frames_of(&self, video: i64) -> Result<Vec<Frame>, CatalogError> {
+    pub async fn frames_of(&self, video: VideoId) -> Result<Vec<Frame>, CatalogError> {
         Ok(self.video_frames(video).await?.frames.clone())
     }
 
     /// A video's frames and their tags, from memory after the first read.
-    pub async fn video_frames(&self, video: i64) -> Result<Arc<VideoFrames>, CatalogError> {
+    pub async fn video_frames(&self, video: VideoId) -> Result<Arc<VideoFrames>, CatalogError> {
         if let Some(f) = self.frames.get(video) {
             return Ok(f);
         }
@@ -48,12 +49,12 @@ impl Catalog {
     /// for just the rows it needs).
     pub(super) async fn videos_of_frames(
         &self,
-        frames: impl Iterator<Item = i64>,
-    ) -> Result<Option<HashMap<i64, Arc<VideoFrames>>>, CatalogError> {
+        frames: impl Iterator<Item = FrameId>,
+    ) -> Result<Option<HashMap<VideoId, Arc<VideoFrames>>>, CatalogError> {
         const MAX_FRAMES_READ: i64 = 50_000;
         let dir = self.directory();
-        let mut out: HashMap<i64, Arc<VideoFrames>> = HashMap::new();
-        let mut missing: Vec<i64> = Vec::new();
+        let mut out: HashMap<VideoId, Arc<VideoFrames>> = HashMap::new();
+        let mut missing: Vec<VideoId> = Vec::new();
         let mut to_read = 0;
         for f in frames {
             let Some(v) = dir.video_of(f) else { continue };
@@ -77,12 +78,12 @@ impl Catalog {
             let epoch = self.frames.epoch();
             let rows = self.store.frames_of_videos(&missing).await?;
             let tags = self.store.tags_of_videos(&missing).await?;
-            let mut by_video: HashMap<i64, (Vec<Frame>, Vec<(i64, String, f32)>)> = HashMap::new();
+            let mut by_video: HashMap<VideoId, (Vec<Frame>, Vec<FrameTag>)> = HashMap::new();
             for f in rows {
                 by_video.entry(f.video_id).or_default().0.push(f);
             }
             for t in tags {
-                if let Some(v) = dir.video_of(t.0)
+                if let Some(v) = dir.video_of(t.frame)
                     && let Some(e) = by_video.get_mut(&v.id)
                 {
                     e.1.push(t);
@@ -99,7 +100,7 @@ impl Catalog {
     }
 
     /// Frames by id (deleted ones are absent), in the order asked.
-    pub async fn frames_by_ids(&self, ids: &[i64]) -> Result<Vec<Frame>, CatalogError> {
+    pub async fn frames_by_ids(&self, ids: &[FrameId]) -> Result<Vec<Frame>, CatalogError> {
         let Some(videos) = self.videos_of_frames(ids.iter().copied()).await? else {
             return Ok(self.store.frames_by_ids(ids).await?);
         };
@@ -114,13 +115,13 @@ impl Catalog {
     /// (frame, score), in order.
     pub async fn frame_scores(
         &self,
-        video: i64,
+        video: VideoId,
         model: &str,
         query: &[f32],
     ) -> Result<Vec<(Frame, f32)>, CatalogError> {
         let frames = self.video_frames(video).await?;
-        let ids: Vec<i64> = frames.frames.iter().map(|f| f.id).collect();
-        let vectors: HashMap<i64, Vec<f32>> = self.vectors_by_ids(model, &ids).await?.into_iter().collect();
+        let ids: Vec<FrameId> = frames.frames.iter().map(|f| f.id).collect();
+        let vectors: HashMap<FrameId, Vec<f32>> = self.vectors_by_ids(model, &ids).await?.into_iter().collect();
         Ok(frames
             .frames
             .iter()
@@ -132,7 +133,7 @@ impl Catalog {
     }
 
     /// The JPEG thumbnail of a frame.
-    pub async fn thumbnail(&self, frame: i64) -> Result<Option<Vec<u8>>, CatalogError> {
+    pub async fn thumbnail(&self, frame: FrameId) -> Result<Option<Vec<u8>>, CatalogError> {
         Ok(self.store.thumbnail(frame).await?)
     }
 
@@ -142,7 +143,7 @@ impl Catalog {
     }
 
     /// Stored vectors of `model` for frames (deleted ones are absent).
-    pub async fn vectors_by_ids(&self, model: &str, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>, CatalogError> {
+    pub async fn vectors_by_ids(&self, model: &str, ids: &[FrameId]) -> Result<Vec<(FrameId, Vec<f32>)>, CatalogError> {
         {
             // The active model's vectors are beside the vector index: no store round trip.
             let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
@@ -156,12 +157,12 @@ impl Catalog {
     }
 
     /// A video's (frame id, vector) of `model`, in order.
-    pub async fn video_vectors(&self, video: i64, model: &str) -> Result<Vec<(i64, Vec<f32>)>, CatalogError> {
+    pub async fn video_vectors(&self, video: VideoId, model: &str) -> Result<Vec<(FrameId, Vec<f32>)>, CatalogError> {
         Ok(self.store.vectors_of(video, model).await?)
     }
 
     /// About `n` random frames with their vectors of `model`.
-    pub async fn sample_frames(&self, model: &str, n: usize) -> Result<Vec<(i64, Vec<f32>)>, CatalogError> {
+    pub async fn sample_frames(&self, model: &str, n: usize) -> Result<Vec<(FrameId, Vec<f32>)>, CatalogError> {
         Ok(self.store.sample_frames(model, n).await?)
     }
 }

@@ -6,17 +6,18 @@ use super::directory::{Directory, Listed};
 use super::{CatalogError, Store, Text};
 use crate::index::vector::MIN_SELF_RECALL; // below it after a build or catch-up: one rebuild
 use crate::index::{TextDoc, VectorBackend};
+use crate::types::{FrameId, VideoId};
 
 /// Rebuild the vector index when more than this share of its points are deleted frames.
 pub(super) const MAX_TOMBSTONE_SHARE: f64 = 0.25;
 
 /// Reads the directory of videos and frame runs from the store.
 pub(super) async fn load_directory(store: &Store) -> Result<Directory, CatalogError> {
-    let runs: std::collections::HashMap<i64, (i64, i64)> = store
+    let runs: std::collections::HashMap<VideoId, (FrameId, i64)> = store
         .frame_runs()
         .await?
         .into_iter()
-        .map(|(v, first, n)| (v, (first, n)))
+        .map(|r| (r.video, (r.first, r.count)))
         .collect();
     Ok(Directory::new(store.videos().await?.into_iter().map(|v| {
         let (first_frame, frames) = runs.get(&v.id).copied().unwrap_or((0, 0));
@@ -35,7 +36,7 @@ pub(super) fn text_doc(t: &Text) -> TextDoc {
     TextDoc {
         text_id: t.id,
         video_id: t.video_id,
-        kind: t.kind.to_string(),
+        kind: t.kind,
         start: t.start,
         end: t.end,
         text: t.text.clone(),
@@ -45,7 +46,7 @@ pub(super) fn text_doc(t: &Text) -> TextDoc {
 /// Makes tombstones of `idx`'s live points whose frames the store no longer has.
 pub(super) async fn delete_gone(idx: &mut dyn VectorBackend, store: &Store) -> Result<(), CatalogError> {
     let stored = store.frame_ids().await?;
-    let dead: Vec<i64> = idx
+    let dead: Vec<FrameId> = idx
         .live_ids()
         .into_iter()
         .filter(|id| stored.binary_search(id).is_err())
@@ -75,7 +76,7 @@ pub(super) async fn catch_up(idx: &mut dyn VectorBackend, store: &Store) -> Resu
         let Some(last) = batch.last().map(|(id, _)| *id) else {
             break;
         };
-        let items: Vec<(i64, &[f32])> = batch.iter().map(|(id, v)| (*id, v.as_slice())).collect();
+        let items: Vec<(FrameId, &[f32])> = batch.iter().map(|(id, v)| (*id, v.as_slice())).collect();
         idx.upsert(&items)?;
         after = last;
     }

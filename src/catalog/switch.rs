@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::rebuild::{catch_up, delete_gone, fill_from_store, load_directory};
 use super::{Catalog, CatalogError, Switch, SwitchStatus, Video};
+use crate::types::{FrameId, VideoId};
 
 impl Catalog {
     /// Remembers the active model's package folder, so the library can be opened later
@@ -57,7 +58,7 @@ impl Catalog {
 
     /// Adds `model`'s vectors for frames (one transaction); the vector index is not
     /// touched: they are for a model the index does not hold yet.
-    pub async fn put_vectors(&self, model: &str, vectors: &[(i64, Vec<f32>)]) -> Result<u64, CatalogError> {
+    pub async fn put_vectors(&self, model: &str, vectors: &[(FrameId, Vec<f32>)]) -> Result<u64, CatalogError> {
         Ok(self.store.put_vectors(model, vectors).await?)
     }
 
@@ -67,7 +68,7 @@ impl Catalog {
     /// during the build, commits the switch in one store transaction and swaps the
     /// index and the active model in. Returns the ids of videos that could not be
     /// re-embedded (kept as failed, with the reason).
-    pub async fn finish_switch(&self, s: &Switch) -> Result<Vec<i64>, CatalogError> {
+    pub async fn finish_switch(&self, s: &Switch) -> Result<Vec<VideoId>, CatalogError> {
         let frames = self.store.counts().await?.frames as usize;
         let empty = self
             .vectors
@@ -78,7 +79,8 @@ impl Catalog {
         let _w = self.writes.lock().await;
         catch_up(fresh.as_mut(), &self.store).await?;
         delete_gone(fresh.as_mut(), &self.store).await?;
-        let (generation, stale) = self.store.finish_switch(s).await?;
+        let switched = self.store.finish_switch(s).await?;
+        let (generation, stale) = (switched.generation, switched.stale);
         self.text.update(&stale, &[], generation)?;
         fresh.checkpoint(&self.data_dir.join("vectors"), generation)?;
         {

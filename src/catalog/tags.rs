@@ -1,43 +1,48 @@
 //! What tagging, tag filters, probes and the label vocabulary read and write: frame tags,
 //! saved probes, library settings and cached text vectors.
 
-use super::{Catalog, CatalogError, SavedProbe};
+use super::{Catalog, CatalogError, FrameTag, SavedProbe, Span, SpanTag, TaggedFrame};
+use crate::types::{FrameId, VideoId};
 
 impl Catalog {
     /// Indexed videos whose tags are not of `stamp`.
-    pub async fn videos_to_tag(&self, stamp: &str) -> Result<Vec<i64>, CatalogError> {
+    pub async fn videos_to_tag(&self, stamp: &str) -> Result<Vec<VideoId>, CatalogError> {
         Ok(self.store.videos_to_tag(stamp).await?)
     }
 
-    /// Replaces a video's tags: (frame id, label, probability).
-    pub async fn put_tags(&self, video: i64, stamp: &str, tags: &[(i64, String, f32)]) -> Result<(), CatalogError> {
+    /// Replaces a video's tags.
+    pub async fn put_tags(&self, video: VideoId, stamp: &str, tags: &[FrameTag]) -> Result<(), CatalogError> {
         let done = self.store.put_tags(video, stamp, tags).await;
         self.frames.forget(&[video]);
         Ok(done?)
     }
 
-    /// Every tagged frame: (label, video id, frame seq, frame id).
-    pub async fn tagged_frames(&self) -> Result<Vec<(String, i64, i64, i64)>, CatalogError> {
+    /// Every tagged frame, by label, video and place in the video.
+    pub async fn tagged_frames(&self) -> Result<Vec<TaggedFrame>, CatalogError> {
         Ok(self.store.tagged_frames().await?)
     }
 
     /// The frames tagged with a label.
-    pub async fn frames_tagged(&self, label: &str) -> Result<Vec<i64>, CatalogError> {
+    pub async fn frames_tagged(&self, label: &str) -> Result<Vec<FrameId>, CatalogError> {
         Ok(self.store.frames_tagged(label).await?)
     }
 
-    /// The tags of the frames inside spans (video, start, end): (span index, label, probability).
-    pub async fn tags_in_spans(&self, spans: &[(i64, f64, f64)]) -> Result<Vec<(usize, String, f32)>, CatalogError> {
+    /// The tags of the frames inside spans, each with its span's index.
+    pub async fn tags_in_spans(&self, spans: &[Span]) -> Result<Vec<SpanTag>, CatalogError> {
         let dir = self.directory();
-        let firsts = spans.iter().filter_map(|(v, _, _)| dir.get(*v).map(|l| l.first_frame));
+        let firsts = spans.iter().filter_map(|s| dir.get(s.video).map(|l| l.first_frame));
         let Some(videos) = self.videos_of_frames(firsts).await? else {
             return Ok(self.store.tags_in_spans(spans).await?);
         };
         let mut out = Vec::new();
-        for (i, (v, start, end)) in spans.iter().enumerate() {
-            if let Some(frames) = videos.get(v) {
-                for (_, tags) in frames.within(*start, *end) {
-                    out.extend(tags.iter().map(|(l, p)| (i, l.to_string(), *p)));
+        for (i, s) in spans.iter().enumerate() {
+            if let Some(frames) = videos.get(&s.video) {
+                for (_, tags) in frames.within(s.start, s.end) {
+                    out.extend(tags.iter().map(|(l, p)| SpanTag {
+                        span: i,
+                        label: l.to_string(),
+                        prob: *p,
+                    }));
                 }
             }
         }
@@ -45,7 +50,7 @@ impl Catalog {
     }
 
     /// Every frame id.
-    pub async fn all_frame_ids(&self) -> Result<Vec<i64>, CatalogError> {
+    pub async fn all_frame_ids(&self) -> Result<Vec<FrameId>, CatalogError> {
         Ok(self.store.all_frame_ids().await?)
     }
 

@@ -6,18 +6,19 @@ use std::path::Path;
 use super::rebuild::{MAX_TOMBSTONE_SHARE, fill_from_store, load_directory};
 use super::{Catalog, CatalogError, Listed, NewVideo, Video};
 use crate::index::TextDoc;
+use crate::types::{FrameId, VideoId};
 
 impl Catalog {
     /// Writes one indexed video (replacing an earlier version of the same file) to the
     /// store in one transaction, then to the indexes. Returns the video id.
-    pub async fn add_video(&self, v: &NewVideo) -> Result<i64, CatalogError> {
+    pub async fn add_video(&self, v: &NewVideo) -> Result<VideoId, CatalogError> {
         let _w = self.writes.lock().await;
         let w = self.store.put_video(v, &self.model()).await?;
         let (id, generation) = (w.video_id, w.generation);
         {
             let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
             vectors.delete(&w.replaced_frames);
-            let items: Vec<(i64, &[f32])> = w
+            let items: Vec<(FrameId, &[f32])> = w
                 .frame_ids
                 .iter()
                 .zip(&v.frames)
@@ -32,13 +33,13 @@ impl Catalog {
             .map(|t| TextDoc {
                 text_id: 0,
                 video_id: id,
-                kind: t.kind.to_string(),
+                kind: t.kind,
                 start: t.start,
                 end: t.end,
                 text: t.text.clone(),
             })
             .collect();
-        let replaced: Vec<i64> = w.replaced_video.into_iter().collect();
+        let replaced: Vec<VideoId> = w.replaced_video.into_iter().collect();
         self.frames.forget(&[&[id][..], &replaced].concat());
         self.text.update(&replaced, &texts, generation)?;
         let listed = Listed {
@@ -56,14 +57,17 @@ impl Catalog {
     }
 
     /// Deletes a video; its frames become tombstones in the vector index.
-    pub async fn remove_video(&self, id: i64) -> Result<bool, CatalogError> {
+    pub async fn remove_video(&self, id: VideoId) -> Result<bool, CatalogError> {
         let _w = self.writes.lock().await;
-        let Some((frames, generation)) = self.store.remove_video(id).await? else {
+        let Some(removed) = self.store.remove_video(id).await? else {
             return Ok(false);
         };
-        self.vectors.write().unwrap_or_else(|e| e.into_inner()).delete(&frames);
+        self.vectors
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .delete(&removed.frames);
         self.frames.forget(&[id]);
-        self.text.update(&[id], &[], generation)?;
+        self.text.update(&[id], &[], removed.generation)?;
         let next = self.directory().with([], &[id]);
         self.set_directory(next);
         self.compact_if_needed().await?;
