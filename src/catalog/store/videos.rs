@@ -157,6 +157,93 @@ pub(super) fn frame_from(r: &sqlx::sqlite::SqliteRow) -> Frame {
     }
 }
 
+/// Deletes the video row of `path` (its frames, vectors, thumbnails and texts go with
+/// it); returns (video id, frame id) of what went, a frame id of 0 for a video without
+/// frames.
+async fn delete_path(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, path: &str) -> Result<Vec<(VideoId, FrameId)>> {
+    let replaced: Vec<(VideoId, FrameId)> =
+        sqlx::query("SELECT v.id, f.id FROM videos v LEFT JOIN frames f ON f.video_id = v.id WHERE v.path = ?")
+            .bind(path)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(q("reading the replaced video"))?
+            .iter()
+            .map(|r| (r.get(0), r.get::<Option<FrameId>, _>(1).unwrap_or(0)))
+            .collect();
+    sqlx::query("DELETE FROM videos WHERE path = ?")
+        .bind(path)
+        .execute(&mut **tx)
+        .await
+        .map_err(q("replacing a video"))?;
+    Ok(replaced)
+}
+
+/// The row of an indexed video `id`.
+async fn insert_video(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: VideoId, v: &NewVideo) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO videos(id, path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, frame_count, indexed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', ?, ?)",
+    )
+    .bind(id)
+    .bind(&v.path)
+    .bind(v.size)
+    .bind(v.mtime_ns)
+    .bind(&v.hash)
+    .bind(v.duration)
+    .bind(v.fps)
+    .bind(v.width)
+    .bind(v.height)
+    .bind(&v.codec)
+    .bind(v.rotation)
+    .bind(v.frames.len() as i64)
+    .bind(now())
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+    .map_err(q("inserting a video"))
+}
+
+/// Frame `fid`, the `seq`th of video `video`, with its vectors (`model`'s and any
+/// other's) and its thumbnail.
+async fn insert_frame(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    video: VideoId,
+    seq: usize,
+    fid: FrameId,
+    f: &NewFrame,
+    model: &str,
+) -> Result<()> {
+    sqlx::query("INSERT INTO frames(id, video_id, seq, start, \"end\", peak, shot) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .bind(fid)
+        .bind(video)
+        .bind(seq as i64)
+        .bind(f.start)
+        .bind(f.end)
+        .bind(f.peak)
+        .bind(f.shot as i64)
+        .execute(&mut **tx)
+        .await
+        .map_err(q("inserting a frame"))?;
+    for (m, vector) in std::iter::once((model, &f.vector)).chain(f.extra_vectors.iter().map(|(m, v)| (m.as_str(), v))) {
+        sqlx::query("INSERT INTO embeddings(frame_id, model, vector) VALUES (?, ?, ?)")
+            .bind(fid)
+            .bind(m)
+            .bind(vector_to_blob(vector))
+            .execute(&mut **tx)
+            .await
+            .map_err(q("inserting an embedding"))?;
+    }
+    if !f.thumbnail.is_empty() {
+        sqlx::query("INSERT INTO thumbnails(frame_id, jpeg) VALUES (?, ?)")
+            .bind(fid)
+            .bind(&f.thumbnail)
+            .execute(&mut **tx)
+            .await
+            .map_err(q("inserting a thumbnail"))?;
+    }
+    Ok(())
+}
+
 impl Store {
     pub async fn video(&self, id: VideoId) -> Result<Option<Video>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -194,77 +281,14 @@ impl Store {
     /// same path (its frames, vectors, thumbnails and texts go with it).
     pub async fn put_video(&self, v: &NewVideo, model: &str) -> Result<Written> {
         let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
-        let replaced: Vec<(VideoId, FrameId)> =
-            sqlx::query("SELECT v.id, f.id FROM videos v LEFT JOIN frames f ON f.video_id = v.id WHERE v.path = ?")
-                .bind(&v.path)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(q("reading the replaced video"))?
-                .iter()
-                .map(|r| (r.get(0), r.get::<Option<FrameId>, _>(1).unwrap_or(0)))
-                .collect();
-        sqlx::query("DELETE FROM videos WHERE path = ?")
-            .bind(&v.path)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("replacing a video"))?;
+        let replaced = delete_path(&mut tx, &v.path).await?;
         let id = next_ids(&mut tx, "videos", 1).await?;
-        sqlx::query(
-            "INSERT INTO videos(id, path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, frame_count, indexed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', ?, ?)",
-        )
-        .bind(id)
-        .bind(&v.path)
-        .bind(v.size)
-        .bind(v.mtime_ns)
-        .bind(&v.hash)
-        .bind(v.duration)
-        .bind(v.fps)
-        .bind(v.width)
-        .bind(v.height)
-        .bind(&v.codec)
-        .bind(v.rotation)
-        .bind(v.frames.len() as i64)
-        .bind(now())
-        .execute(&mut *tx)
-        .await
-        .map_err(q("inserting a video"))?;
+        insert_video(&mut tx, id, v).await?;
         let first = next_ids(&mut tx, "frames", v.frames.len() as i64).await?;
         let mut ids = Vec::with_capacity(v.frames.len());
         for (seq, f) in v.frames.iter().enumerate() {
             let fid = first + seq as i64;
-            sqlx::query(
-                "INSERT INTO frames(id, video_id, seq, start, \"end\", peak, shot) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(fid)
-            .bind(id)
-            .bind(seq as i64)
-            .bind(f.start)
-            .bind(f.end)
-            .bind(f.peak)
-            .bind(f.shot as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("inserting a frame"))?;
-            for (m, vector) in
-                std::iter::once((model, &f.vector)).chain(f.extra_vectors.iter().map(|(m, v)| (m.as_str(), v)))
-            {
-                sqlx::query("INSERT INTO embeddings(frame_id, model, vector) VALUES (?, ?, ?)")
-                    .bind(fid)
-                    .bind(m)
-                    .bind(vector_to_blob(vector))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(q("inserting an embedding"))?;
-            }
-            if !f.thumbnail.is_empty() {
-                sqlx::query("INSERT INTO thumbnails(frame_id, jpeg) VALUES (?, ?)")
-                    .bind(fid)
-                    .bind(&f.thumbnail)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(q("inserting a thumbnail"))?;
-            }
+            insert_frame(&mut tx, id, seq, fid, f, model).await?;
             ids.push(fid);
         }
         for t in &v.texts {
