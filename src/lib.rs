@@ -25,6 +25,7 @@ mod modelhub;
 mod search;
 mod simd;
 mod synth;
+mod types;
 mod util;
 
 pub use catalog::{Access, Catalog, JobKind, JobState, LibraryInfo, NewFrame, NewVideo, info as library_info};

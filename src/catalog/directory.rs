@@ -5,24 +5,26 @@
 
 use std::collections::HashMap;
 
+use crate::types::{FrameId, VideoId};
+
 /// A video as search needs it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Listed {
-    pub id: i64,
+    pub id: VideoId,
     pub path: String,
     pub mtime_ns: i64,
     pub duration: Option<f64>,
     /// Its frames are ids `first_frame .. first_frame + frames` (none when `frames` is 0).
-    pub first_frame: i64,
+    pub first_frame: FrameId,
     pub frames: i64,
 }
 
 /// Every video of the library.
 #[derive(Clone, Debug, Default)]
 pub struct Directory {
-    videos: HashMap<i64, Listed>,
+    videos: HashMap<VideoId, Listed>,
     /// (first frame id, video id) of videos with frames, by first frame id.
-    runs: Vec<(i64, i64)>,
+    runs: Vec<(FrameId, VideoId)>,
 }
 
 impl Directory {
@@ -46,7 +48,7 @@ impl Directory {
     }
 
     /// Adds or replaces videos and drops others (`remove`), in one new snapshot.
-    pub fn with(&self, add: impl IntoIterator<Item = Listed>, remove: &[i64]) -> Self {
+    pub fn with(&self, add: impl IntoIterator<Item = Listed>, remove: &[VideoId]) -> Self {
         let mut d = self.clone();
         for id in remove {
             d.videos.remove(id);
@@ -58,7 +60,7 @@ impl Directory {
         d
     }
 
-    pub fn get(&self, id: i64) -> Option<&Listed> {
+    pub fn get(&self, id: VideoId) -> Option<&Listed> {
         self.videos.get(&id)
     }
 
@@ -75,7 +77,7 @@ impl Directory {
     }
 
     /// The video that owns frame `id`.
-    pub fn video_of(&self, frame: i64) -> Option<&Listed> {
+    pub fn video_of(&self, frame: FrameId) -> Option<&Listed> {
         let i = self.runs.partition_point(|(first, _)| *first <= frame).checked_sub(1)?;
         let v = self.videos.get(&self.runs[i].1)?;
         (frame < v.first_frame + v.frames).then_some(v)

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use super::store::Frame;
+use super::store::{Frame, FrameTag};
+use crate::types::{FrameId, VideoId};
 
 /// Frames held before the cache starts again (about 60 bytes each).
 const MAX_FRAMES: usize = 2_000_000;
@@ -22,28 +23,28 @@ pub struct VideoFrames {
 }
 
 impl VideoFrames {
-    pub fn new(frames: Vec<Frame>, tags: Vec<(i64, String, f32)>) -> Self {
+    pub fn new(frames: Vec<Frame>, tags: Vec<FrameTag>) -> Self {
         let mut per: Vec<Vec<(Arc<str>, f32)>> = vec![Vec::new(); frames.len()];
         let mut labels: HashMap<String, Arc<str>> = HashMap::new();
-        for (frame, label, p) in tags {
-            if let Some(i) = Self::index_in(&frames, frame) {
+        for t in tags {
+            if let Some(i) = Self::index_in(&frames, t.frame) {
                 let l = labels
-                    .entry(label)
+                    .entry(t.label)
                     .or_insert_with_key(|k| Arc::from(k.as_str()))
                     .clone();
-                per[i].push((l, p));
+                per[i].push((l, t.prob));
             }
         }
         Self { frames, tags: per }
     }
 
-    fn index_in(frames: &[Frame], id: i64) -> Option<usize> {
+    fn index_in(frames: &[Frame], id: FrameId) -> Option<usize> {
         // A video's frames have increasing ids in seq order.
         frames.binary_search_by_key(&id, |f| f.id).ok()
     }
 
     /// The frame `id` of this video.
-    pub fn frame(&self, id: i64) -> Option<&Frame> {
+    pub fn frame(&self, id: FrameId) -> Option<&Frame> {
         Self::index_in(&self.frames, id).map(|i| &self.frames[i])
     }
 
@@ -59,12 +60,12 @@ impl VideoFrames {
 
 #[derive(Default)]
 pub struct FrameCache {
-    videos: RwLock<(HashMap<i64, Arc<VideoFrames>>, usize)>,
+    videos: RwLock<(HashMap<VideoId, Arc<VideoFrames>>, usize)>,
     epoch: AtomicU64,
 }
 
 impl FrameCache {
-    pub fn get(&self, video: i64) -> Option<Arc<VideoFrames>> {
+    pub fn get(&self, video: VideoId) -> Option<Arc<VideoFrames>> {
         self.videos
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -79,7 +80,7 @@ impl FrameCache {
     }
 
     /// Keeps a video's frames read at `epoch` (unless a write came since).
-    pub fn put(&self, video: i64, frames: Arc<VideoFrames>, epoch: u64) {
+    pub fn put(&self, video: VideoId, frames: Arc<VideoFrames>, epoch: u64) {
         let mut g = self.videos.write().unwrap_or_else(|e| e.into_inner());
         if self.epoch.load(Ordering::Acquire) != epoch {
             return;
@@ -95,7 +96,7 @@ impl FrameCache {
     }
 
     /// Drops videos (their frames or tags changed).
-    pub fn forget(&self, videos: &[i64]) {
+    pub fn forget(&self, videos: &[VideoId]) {
         let mut g = self.videos.write().unwrap_or_else(|e| e.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
         for v in videos {

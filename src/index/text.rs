@@ -12,14 +12,15 @@ use tantivy::tokenizer::TokenStream;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 
 use super::IndexError;
+use crate::types::TextKind;
 
 /// A searchable text with where it belongs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TextDoc {
     pub text_id: i64,
     pub video_id: i64,
-    /// "subtitle", "title" or "filename".
-    pub kind: String,
+    /// Stored in tantivy as its name.
+    pub kind: TextKind,
     pub start: Option<f64>,
     pub end: Option<f64>,
     pub text: String,
@@ -249,11 +250,14 @@ impl TextIndex {
             let i64_of = |field| d.get_first(field).and_then(|v| v.as_i64()).unwrap_or(0);
             let f64_of = |field| d.get_first(field).and_then(|v| v.as_f64());
             let str_of = |field| d.get_first(field).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let kind = str_of(f.kind);
+            let kind = TextKind::parse(&kind)
+                .ok_or_else(|| IndexError::Text(format!("a document of an unknown kind {kind:?}")))?;
             out.push(TextHit {
                 doc: TextDoc {
                     text_id: i64_of(f.text_id),
                     video_id: i64_of(f.video_id),
-                    kind: str_of(f.kind),
+                    kind,
                     start: f64_of(f.start),
                     end: f64_of(f.end),
                     text: str_of(f.text),
@@ -277,7 +281,7 @@ mod tests {
         TextDoc {
             text_id: id,
             video_id: video,
-            kind: "subtitle".into(),
+            kind: TextKind::Subtitle,
             start: Some(start),
             end: Some(start + 2.0),
             text: text.into(),

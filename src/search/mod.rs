@@ -746,7 +746,7 @@ impl<'a> Engine<'a> {
             for hit in retrieve::lexical(catalog, &lexical, scope, (k * 3).clamp(20, 300))? {
                 let d = hit.doc;
                 match (d.start, d.end) {
-                    (Some(s), Some(e)) if d.kind == "subtitle" => {
+                    (Some(s), Some(e)) if d.kind == crate::types::TextKind::Subtitle => {
                         cues.push(Segment {
                             start: s,
                             end: e.max(s),

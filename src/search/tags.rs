@@ -26,7 +26,7 @@ use super::calibrate::{self, MARGIN, Vocabulary};
 use super::probe::{self, Probe};
 use super::prompts::{self, Templates};
 use super::{SearchError, Segment};
-use crate::catalog::{Catalog, SavedProbe};
+use crate::catalog::{Catalog, FrameTag, SavedProbe, Span, TaggedFrame};
 use crate::embed::{Embedder, Link};
 
 /// Softmax probability a label must reach (CLIP-scored models).
@@ -392,7 +392,13 @@ async fn run(catalog: &Catalog, model: &Arc<Embedder>, light: bool) -> Result<us
         let rows = tokio::task::spawn_blocking(move || {
             frames
                 .iter()
-                .flat_map(|(id, v)| t.tags_of(v).into_iter().map(move |(l, p)| (*id, l, p)))
+                .flat_map(|(id, v)| {
+                    t.tags_of(v).into_iter().map(move |(label, prob)| FrameTag {
+                        frame: *id,
+                        label,
+                        prob,
+                    })
+                })
                 .collect::<Vec<_>>()
         })
         .await
@@ -416,7 +422,7 @@ pub async fn counts(catalog: &Catalog, model: &Arc<Embedder>) -> Result<Vec<TagC
     let mut out: Vec<TagCount> = Vec::new();
     let mut last: Option<(&str, i64, i64)> = None;
     let mut videos: HashSet<i64> = HashSet::new();
-    for (label, video, seq, _) in &rows {
+    for TaggedFrame { label, video, seq } in &rows {
         let same_label = last.is_some_and(|(l, _, _)| l == label);
         if !same_label {
             if let Some(c) = out.last_mut() {
@@ -478,12 +484,17 @@ pub async fn attach(catalog: &Catalog, results: &mut [Segment]) -> Result<(), Se
     if results.is_empty() {
         return Ok(());
     }
-    let spans: Vec<(i64, f64, f64)> = results
+    let spans: Vec<Span> = results
         .iter()
-        .map(|r| (r.video_id, r.start, r.end.max(r.start + 1e-9)))
+        .map(|r| Span {
+            video: r.video_id,
+            start: r.start,
+            end: r.end.max(r.start + 1e-9),
+        })
         .collect();
     let mut best: Vec<Vec<(String, f32)>> = vec![Vec::new(); results.len()];
-    for (i, label, p) in catalog.tags_in_spans(&spans).await? {
+    for t in catalog.tags_in_spans(&spans).await? {
+        let (i, label, p) = (t.span, t.label, t.prob);
         match best[i].iter_mut().find(|(l, _)| *l == label) {
             Some(b) => b.1 = b.1.max(p),
             None => best[i].push((label, p)),

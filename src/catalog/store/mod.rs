@@ -8,7 +8,8 @@
 //! indexed or not at all, and each bumps the `generation` that derived indexes record.
 //! WAL mode: readers (searches) never wait for the writer; see ARCHITECTURE.md, "Writing
 //! to SQLite", for the write discipline. Split by table group: `videos` (videos, frames,
-//! embeddings, thumbnails), `models` (the active model and a switch), `texts`, `jobs`.
+//! embeddings, thumbnails), `models` (the active model and a switch), `texts`, `jobs`,
+//! `tags` (frame tags and saved probes), `vocab` (cached text vectors).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -17,6 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::types::{FrameId, VideoId};
 
 mod jobs;
 mod models;
@@ -27,7 +30,7 @@ mod vocab;
 
 pub use jobs::{FileState, Job, JobFile, JobKind, JobState};
 pub use models::{Switch, SwitchStatus};
-pub use tags::SavedProbe;
+pub use tags::{FrameTag, SavedProbe, Span, SpanTag, TaggedFrame};
 pub use texts::{NewText, Text, TextKind};
 pub use videos::{Frame, NewFrame, NewVideo, Video, VideoStatus};
 

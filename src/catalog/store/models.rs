@@ -19,6 +19,14 @@ pub struct Switch {
     pub job_id: i64,
 }
 
+/// What [`Store::finish_switch`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Switched {
+    pub generation: u64,
+    /// Videos that could not be re-embedded (now failed, their frames gone).
+    pub stale: Vec<VideoId>,
+}
+
 /// See [`Store::switch_status`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SwitchStatus {
@@ -123,7 +131,7 @@ impl Store {
 
     /// Adds `model`'s vectors for frames, in one transaction (frames deleted meanwhile
     /// are skipped). Returns how many were written.
-    pub async fn put_vectors(&self, model: &str, vectors: &[(i64, Vec<f32>)]) -> Result<u64> {
+    pub async fn put_vectors(&self, model: &str, vectors: &[(FrameId, Vec<f32>)]) -> Result<u64> {
         let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
         let mut n = 0;
         for (fid, v) in vectors {
@@ -146,11 +154,10 @@ impl Store {
     /// Makes the switch's model the active one, in one transaction: its name, dimension
     /// and folder become the library's, the old model's vectors go, and videos that
     /// could not be re-embedded (their file was gone or changed) keep their row as
-    /// failed with the reason, their frames gone. Returns the new generation and the
-    /// videos that were not re-embedded.
-    pub async fn finish_switch(&self, s: &Switch) -> Result<(u64, Vec<i64>)> {
+    /// failed with the reason, their frames gone.
+    pub async fn finish_switch(&self, s: &Switch) -> Result<Switched> {
         let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
-        let stale: Vec<i64> = sqlx::query(
+        let stale: Vec<VideoId> = sqlx::query(
             "SELECT DISTINCT f.video_id FROM frames f WHERE NOT EXISTS
                (SELECT 1 FROM embeddings e WHERE e.frame_id = f.id AND e.model = ?)",
         )
@@ -202,7 +209,7 @@ impl Store {
             .map_err(q("ending the switch"))?;
         let generation = bump_generation(&mut tx).await?;
         tx.commit().await.map_err(q("committing the switch"))?;
-        Ok((generation, stale))
+        Ok(Switched { generation, stale })
     }
 
     /// Abandons a switch: the new model's vectors go, the active model stays.

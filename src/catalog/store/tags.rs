@@ -4,27 +4,70 @@ use sqlx::Row;
 
 use super::*;
 
+/// A frame's tag: a label of the vocabulary and its zero-shot probability.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrameTag {
+    pub frame: FrameId,
+    pub label: String,
+    pub prob: f32,
+}
+
+/// A tagged frame by its place in its video (labels' moments are runs of frames).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaggedFrame {
+    pub label: String,
+    pub video: VideoId,
+    /// The frame's place in its video.
+    pub seq: i64,
+}
+
+/// A time range of a video, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Span {
+    pub video: VideoId,
+    pub start: f64,
+    pub end: f64,
+}
+
+/// A tag of a frame inside one of the spans asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanTag {
+    /// The span's index in the request.
+    pub span: usize,
+    pub label: String,
+    pub prob: f32,
+}
+
 /// A saved few-shot probe: what it is trained from.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SavedProbe {
     pub name: String,
     pub query: String,
-    pub likes: Vec<i64>,
-    pub unlikes: Vec<i64>,
+    pub likes: Vec<FrameId>,
+    pub unlikes: Vec<FrameId>,
 }
 
-fn ids_text(ids: &[i64]) -> String {
+fn ids_text(ids: &[FrameId]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
-fn ids_of(text: &str) -> Vec<i64> {
+fn ids_of(text: &str) -> Vec<FrameId> {
     text.split(',').filter_map(|t| t.trim().parse().ok()).collect()
+}
+
+/// A `frame_tags` row read as (frame id, label, probability).
+fn frame_tag_from(r: &sqlx::sqlite::SqliteRow) -> FrameTag {
+    FrameTag {
+        frame: r.get(0),
+        label: r.get(1),
+        prob: r.get::<f64, _>(2) as f32,
+    }
 }
 
 impl Store {
     /// Indexed videos whose tags are not of `stamp` (never tagged, or tagged with another
     /// vocabulary or model).
-    pub async fn videos_to_tag(&self, stamp: &str) -> Result<Vec<i64>> {
+    pub async fn videos_to_tag(&self, stamp: &str) -> Result<Vec<VideoId>> {
         sqlx::query(
             "SELECT v.id FROM videos v LEFT JOIN tagged_videos t ON t.video_id = v.id
              WHERE v.status = 'indexed' AND (t.stamp IS NULL OR t.stamp <> ?) ORDER BY v.id",
@@ -36,9 +79,8 @@ impl Store {
         .map_err(q("listing videos to tag"))
     }
 
-    /// Replaces a video's tags (one transaction): `tags` holds (frame id, label, probability).
-    /// A video removed meanwhile is left alone.
-    pub async fn put_tags(&self, video: i64, stamp: &str, tags: &[(i64, String, f32)]) -> Result<()> {
+    /// Replaces a video's tags (one transaction). A video removed meanwhile is left alone.
+    pub async fn put_tags(&self, video: VideoId, stamp: &str, tags: &[FrameTag]) -> Result<()> {
         let mut tx = self.begin_write().await.map_err(q("writing tags"))?;
         let exists = sqlx::query("SELECT 1 FROM videos WHERE id = ?")
             .bind(video)
@@ -54,11 +96,11 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(q("writing tags"))?;
-        for (frame, label, prob) in tags {
+        for t in tags {
             sqlx::query("INSERT OR REPLACE INTO frame_tags(frame_id, label, prob) VALUES (?, ?, ?)")
-                .bind(frame)
-                .bind(label)
-                .bind(prob)
+                .bind(t.frame)
+                .bind(&t.label)
+                .bind(t.prob)
                 .execute(&mut *tx)
                 .await
                 .map_err(q("writing tags"))?;
@@ -72,20 +114,28 @@ impl Store {
         tx.commit().await.map_err(q("writing tags"))
     }
 
-    /// Every tagged frame: (label, video id, frame seq, frame id), by label, video, seq.
-    pub async fn tagged_frames(&self) -> Result<Vec<(String, i64, i64, i64)>> {
+    /// Every tagged frame, by label, video, seq.
+    pub async fn tagged_frames(&self) -> Result<Vec<TaggedFrame>> {
         sqlx::query(
-            "SELECT t.label, f.video_id, f.seq, f.id FROM frame_tags t JOIN frames f ON f.id = t.frame_id
+            "SELECT t.label, f.video_id, f.seq FROM frame_tags t JOIN frames f ON f.id = t.frame_id
              ORDER BY t.label, f.video_id, f.seq",
         )
         .fetch_all(&self.read)
         .await
-        .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+        .map(|rows| {
+            rows.iter()
+                .map(|r| TaggedFrame {
+                    label: r.get(0),
+                    video: r.get(1),
+                    seq: r.get(2),
+                })
+                .collect()
+        })
         .map_err(q("reading tags"))
     }
 
     /// The frames tagged with `label` (case-insensitive).
-    pub async fn frames_tagged(&self, label: &str) -> Result<Vec<i64>> {
+    pub async fn frames_tagged(&self, label: &str) -> Result<Vec<FrameId>> {
         sqlx::query("SELECT frame_id FROM frame_tags WHERE label = ? COLLATE NOCASE")
             .bind(label)
             .fetch_all(&self.read)
@@ -94,8 +144,8 @@ impl Store {
             .map_err(q("reading tags"))
     }
 
-    /// The tags of several videos' frames: (frame id, label, probability), by frame id.
-    pub async fn tags_of_videos(&self, videos: &[i64]) -> Result<Vec<(i64, String, f32)>> {
+    /// The tags of several videos' frames, by frame id.
+    pub async fn tags_of_videos(&self, videos: &[VideoId]) -> Result<Vec<FrameTag>> {
         let mut out = Vec::new();
         for chunk in videos.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
@@ -108,13 +158,13 @@ impl Store {
                 query = query.bind(id);
             }
             let rows = query.fetch_all(&self.read).await.map_err(q("reading tags"))?;
-            out.extend(rows.iter().map(|r| (r.get(0), r.get(1), r.get::<f64, _>(2) as f32)));
+            out.extend(rows.iter().map(frame_tag_from));
         }
         Ok(out)
     }
 
-    /// A video's tags: (frame id, label, probability), by frame id.
-    pub async fn tags_of_video(&self, video: i64) -> Result<Vec<(i64, String, f32)>> {
+    /// A video's tags, by frame id.
+    pub async fn tags_of_video(&self, video: VideoId) -> Result<Vec<FrameTag>> {
         sqlx::query(
             "SELECT t.frame_id, t.label, t.prob FROM frames f CROSS JOIN frame_tags t ON t.frame_id = f.id
              WHERE f.video_id = ? ORDER BY t.frame_id",
@@ -122,18 +172,14 @@ impl Store {
         .bind(video)
         .fetch_all(&self.read)
         .await
-        .map(|rows| {
-            rows.iter()
-                .map(|r| (r.get(0), r.get(1), r.get::<f64, _>(2) as f32))
-                .collect()
-        })
+        .map(|rows| rows.iter().map(frame_tag_from).collect())
         .map_err(q("reading tags"))
     }
 
-    /// The tags of the frames inside time spans of videos: for each span (video, start,
-    /// end), (span index, label, probability). One query for all spans, each answered
-    /// from the frames index (only the frames inside a span are read).
-    pub async fn tags_in_spans(&self, spans: &[(i64, f64, f64)]) -> Result<Vec<(usize, String, f32)>> {
+    /// The tags of the frames inside time spans of videos, each with its span's index.
+    /// One query for all spans, each answered from the frames index (only the frames
+    /// inside a span are read).
+    pub async fn tags_in_spans(&self, spans: &[Span]) -> Result<Vec<SpanTag>> {
         let mut out = Vec::new();
         for (c, chunk) in spans.chunks(100).enumerate() {
             let conds = vec!["(f.video_id = ? AND f.\"end\" > ? AND f.start < ?)"; chunk.len()].join(" OR ");
@@ -142,15 +188,19 @@ impl Store {
                  WHERE {conds}"
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (v, start, end) in chunk {
-                query = query.bind(v).bind(start).bind(end);
+            for s in chunk {
+                query = query.bind(s.video).bind(s.start).bind(s.end);
             }
             let rows = query.fetch_all(&self.read).await.map_err(q("reading tags"))?;
             for r in &rows {
-                let (v, fs, fe): (i64, f64, f64) = (r.get(0), r.get(1), r.get(2));
-                for (k, (sv, ss, se)) in chunk.iter().enumerate() {
-                    if *sv == v && fe > *ss && fs < *se {
-                        out.push((c * 100 + k, r.get(3), r.get::<f64, _>(4) as f32));
+                let (v, fs, fe): (VideoId, f64, f64) = (r.get(0), r.get(1), r.get(2));
+                for (k, s) in chunk.iter().enumerate() {
+                    if s.video == v && fe > s.start && fs < s.end {
+                        out.push(SpanTag {
+                            span: c * 100 + k,
+                            label: r.get(3),
+                            prob: r.get::<f64, _>(4) as f32,
+                        });
                     }
                 }
             }
@@ -159,7 +209,7 @@ impl Store {
     }
 
     /// Every frame id.
-    pub async fn all_frame_ids(&self) -> Result<Vec<i64>> {
+    pub async fn all_frame_ids(&self) -> Result<Vec<FrameId>> {
         sqlx::query("SELECT id FROM frames")
             .fetch_all(&self.read)
             .await
@@ -168,8 +218,8 @@ impl Store {
     }
 
     /// Random frame ids that have a vector of `model` (about `n`; fewer in a small library).
-    pub async fn sample_frames(&self, model: &str, n: usize) -> Result<Vec<(i64, Vec<f32>)>> {
-        let (lo, hi): (Option<i64>, Option<i64>) = sqlx::query("SELECT MIN(id), MAX(id) FROM frames")
+    pub async fn sample_frames(&self, model: &str, n: usize) -> Result<Vec<(FrameId, Vec<f32>)>> {
+        let (lo, hi): (Option<FrameId>, Option<FrameId>) = sqlx::query("SELECT MIN(id), MAX(id) FROM frames")
             .fetch_one(&self.read)
             .await
             .map(|r| (r.get(0), r.get(1)))
@@ -178,7 +228,7 @@ impl Store {
             return Ok(Vec::new());
         };
         let span = (hi - lo + 1) as usize;
-        let ids: Vec<i64> = if span <= n * 2 {
+        let ids: Vec<FrameId> = if span <= n * 2 {
             (lo..=hi).collect()
         } else {
             // A fixed seed per size: the same library gives the same sample (a probe
@@ -189,7 +239,7 @@ impl Store {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                seen.insert(lo + (state % span as u64) as i64);
+                seen.insert(lo + (state % span as u64) as FrameId);
             }
             seen.into_iter().collect()
         };

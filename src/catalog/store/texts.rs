@@ -1,27 +1,21 @@
 //! Subtitle cues, titles and file names tied to videos.
 
-use serde::Serialize;
 use sqlx::Row;
 
 use super::*;
+pub use crate::types::TextKind;
 
-text_enum! {
-    /// What a searchable text is.
-    TextKind {
-        /// A subtitle cue, with its time range.
-        Subtitle = "subtitle",
-        /// The container's title tag.
-        Title = "title",
-        /// The file's name, as words.
-        Filename = "filename",
-    }
+/// The kind stored in a text row's `kind` column (its CHECK constraint in migrations/
+/// allows exactly the names of [`TextKind`]; another is a corrupt store).
+fn kind_of(s: &str) -> Result<TextKind> {
+    TextKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("TextKind {s:?} is not one of the known values")))
 }
 
 /// A text row (subtitle cue, title, file name).
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Text {
     pub id: i64,
-    pub video_id: i64,
+    pub video_id: VideoId,
     pub kind: TextKind,
     pub start: Option<f64>,
     pub end: Option<f64>,
@@ -47,7 +41,7 @@ impl Store {
                 Ok(Text {
                     id: r.get(0),
                     video_id: r.get(1),
-                    kind: TextKind::parse(r.get(2))?,
+                    kind: kind_of(r.get(2))?,
                     start: r.get(3),
                     end: r.get(4),
                     text: r.get(5),

@@ -18,7 +18,7 @@ text_enum! {
 /// A video row.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Video {
-    pub id: i64,
+    pub id: VideoId,
     pub path: String,
     pub size: i64,
     pub mtime_ns: i64,
@@ -38,8 +38,8 @@ pub struct Video {
 /// A frame row, with the path of its video.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Frame {
-    pub id: i64,
-    pub video_id: i64,
+    pub id: FrameId,
+    pub video_id: VideoId,
     pub seq: i64,
     pub start: f64,
     pub end: f64,
@@ -98,13 +98,29 @@ pub struct NewFrame {
 /// What [`Store::put_video`] wrote.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Written {
-    pub video_id: i64,
+    pub video_id: VideoId,
     /// The new frames' ids, in order.
-    pub frame_ids: Vec<i64>,
+    pub frame_ids: Vec<FrameId>,
     /// The earlier row of the same path and its frames, now deleted.
-    pub replaced_video: Option<i64>,
-    pub replaced_frames: Vec<i64>,
+    pub replaced_video: Option<VideoId>,
+    pub replaced_frames: Vec<FrameId>,
     pub generation: u64,
+}
+
+/// What [`Store::remove_video`] deleted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Removed {
+    /// The video's frames (tombstones for the vector index).
+    pub frames: Vec<FrameId>,
+    pub generation: u64,
+}
+
+/// A video's frames as one run of ids: `first .. first + count`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrameRun {
+    pub video: VideoId,
+    pub first: FrameId,
+    pub count: i64,
 }
 
 pub(super) const VIDEO_COLS: &str = "id, path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, error, frame_count, indexed_at";
@@ -141,8 +157,95 @@ pub(super) fn frame_from(r: &sqlx::sqlite::SqliteRow) -> Frame {
     }
 }
 
+/// Deletes the video row of `path` (its frames, vectors, thumbnails and texts go with
+/// it); returns (video id, frame id) of what went, a frame id of 0 for a video without
+/// frames.
+async fn delete_path(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, path: &str) -> Result<Vec<(VideoId, FrameId)>> {
+    let replaced: Vec<(VideoId, FrameId)> =
+        sqlx::query("SELECT v.id, f.id FROM videos v LEFT JOIN frames f ON f.video_id = v.id WHERE v.path = ?")
+            .bind(path)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(q("reading the replaced video"))?
+            .iter()
+            .map(|r| (r.get(0), r.get::<Option<FrameId>, _>(1).unwrap_or(0)))
+            .collect();
+    sqlx::query("DELETE FROM videos WHERE path = ?")
+        .bind(path)
+        .execute(&mut **tx)
+        .await
+        .map_err(q("replacing a video"))?;
+    Ok(replaced)
+}
+
+/// The row of an indexed video `id`.
+async fn insert_video(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: VideoId, v: &NewVideo) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO videos(id, path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, frame_count, indexed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', ?, ?)",
+    )
+    .bind(id)
+    .bind(&v.path)
+    .bind(v.size)
+    .bind(v.mtime_ns)
+    .bind(&v.hash)
+    .bind(v.duration)
+    .bind(v.fps)
+    .bind(v.width)
+    .bind(v.height)
+    .bind(&v.codec)
+    .bind(v.rotation)
+    .bind(v.frames.len() as i64)
+    .bind(now())
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+    .map_err(q("inserting a video"))
+}
+
+/// Frame `fid`, the `seq`th of video `video`, with its vectors (`model`'s and any
+/// other's) and its thumbnail.
+async fn insert_frame(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    video: VideoId,
+    seq: usize,
+    fid: FrameId,
+    f: &NewFrame,
+    model: &str,
+) -> Result<()> {
+    sqlx::query("INSERT INTO frames(id, video_id, seq, start, \"end\", peak, shot) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .bind(fid)
+        .bind(video)
+        .bind(seq as i64)
+        .bind(f.start)
+        .bind(f.end)
+        .bind(f.peak)
+        .bind(f.shot as i64)
+        .execute(&mut **tx)
+        .await
+        .map_err(q("inserting a frame"))?;
+    for (m, vector) in std::iter::once((model, &f.vector)).chain(f.extra_vectors.iter().map(|(m, v)| (m.as_str(), v))) {
+        sqlx::query("INSERT INTO embeddings(frame_id, model, vector) VALUES (?, ?, ?)")
+            .bind(fid)
+            .bind(m)
+            .bind(vector_to_blob(vector))
+            .execute(&mut **tx)
+            .await
+            .map_err(q("inserting an embedding"))?;
+    }
+    if !f.thumbnail.is_empty() {
+        sqlx::query("INSERT INTO thumbnails(frame_id, jpeg) VALUES (?, ?)")
+            .bind(fid)
+            .bind(&f.thumbnail)
+            .execute(&mut **tx)
+            .await
+            .map_err(q("inserting a thumbnail"))?;
+    }
+    Ok(())
+}
+
 impl Store {
-    pub async fn video(&self, id: i64) -> Result<Option<Video>> {
+    pub async fn video(&self, id: VideoId) -> Result<Option<Video>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {VIDEO_COLS} FROM videos WHERE id = ?"
         )))
@@ -178,77 +281,14 @@ impl Store {
     /// same path (its frames, vectors, thumbnails and texts go with it).
     pub async fn put_video(&self, v: &NewVideo, model: &str) -> Result<Written> {
         let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
-        let replaced: Vec<(i64, i64)> =
-            sqlx::query("SELECT v.id, f.id FROM videos v LEFT JOIN frames f ON f.video_id = v.id WHERE v.path = ?")
-                .bind(&v.path)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(q("reading the replaced video"))?
-                .iter()
-                .map(|r| (r.get(0), r.get::<Option<i64>, _>(1).unwrap_or(0)))
-                .collect();
-        sqlx::query("DELETE FROM videos WHERE path = ?")
-            .bind(&v.path)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("replacing a video"))?;
+        let replaced = delete_path(&mut tx, &v.path).await?;
         let id = next_ids(&mut tx, "videos", 1).await?;
-        sqlx::query(
-            "INSERT INTO videos(id, path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, frame_count, indexed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', ?, ?)",
-        )
-        .bind(id)
-        .bind(&v.path)
-        .bind(v.size)
-        .bind(v.mtime_ns)
-        .bind(&v.hash)
-        .bind(v.duration)
-        .bind(v.fps)
-        .bind(v.width)
-        .bind(v.height)
-        .bind(&v.codec)
-        .bind(v.rotation)
-        .bind(v.frames.len() as i64)
-        .bind(now())
-        .execute(&mut *tx)
-        .await
-        .map_err(q("inserting a video"))?;
+        insert_video(&mut tx, id, v).await?;
         let first = next_ids(&mut tx, "frames", v.frames.len() as i64).await?;
         let mut ids = Vec::with_capacity(v.frames.len());
         for (seq, f) in v.frames.iter().enumerate() {
             let fid = first + seq as i64;
-            sqlx::query(
-                "INSERT INTO frames(id, video_id, seq, start, \"end\", peak, shot) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(fid)
-            .bind(id)
-            .bind(seq as i64)
-            .bind(f.start)
-            .bind(f.end)
-            .bind(f.peak)
-            .bind(f.shot as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("inserting a frame"))?;
-            for (m, vector) in
-                std::iter::once((model, &f.vector)).chain(f.extra_vectors.iter().map(|(m, v)| (m.as_str(), v)))
-            {
-                sqlx::query("INSERT INTO embeddings(frame_id, model, vector) VALUES (?, ?, ?)")
-                    .bind(fid)
-                    .bind(m)
-                    .bind(vector_to_blob(vector))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(q("inserting an embedding"))?;
-            }
-            if !f.thumbnail.is_empty() {
-                sqlx::query("INSERT INTO thumbnails(frame_id, jpeg) VALUES (?, ?)")
-                    .bind(fid)
-                    .bind(&f.thumbnail)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(q("inserting a thumbnail"))?;
-            }
+            insert_frame(&mut tx, id, seq, fid, f, model).await?;
             ids.push(fid);
         }
         for t in &v.texts {
@@ -277,7 +317,7 @@ impl Store {
     /// its frames (nothing already indexed is lost); only the error is noted.
     pub async fn put_failed(&self, path: &str, size: i64, mtime_ns: i64, hash: &str, error: &str) -> Result<()> {
         let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
-        let existing: Option<(i64, String)> = sqlx::query("SELECT id, status FROM videos WHERE path = ?")
+        let existing: Option<(VideoId, String)> = sqlx::query("SELECT id, status FROM videos WHERE path = ?")
             .bind(path)
             .fetch_optional(&mut *tx)
             .await
@@ -327,10 +367,10 @@ impl Store {
     }
 
     /// Deletes a video and everything derived from it; returns the frame ids that were
-    /// removed (tombstones for the vector index) and the new generation.
-    pub async fn remove_video(&self, id: i64) -> Result<Option<(Vec<i64>, u64)>> {
+    /// removed and the new generation (None: no such video).
+    pub async fn remove_video(&self, id: VideoId) -> Result<Option<Removed>> {
         let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
-        let frames: Vec<i64> = sqlx::query("SELECT id FROM frames WHERE video_id = ?")
+        let frames: Vec<FrameId> = sqlx::query("SELECT id FROM frames WHERE video_id = ?")
             .bind(id)
             .fetch_all(&mut *tx)
             .await
@@ -349,10 +389,10 @@ impl Store {
         }
         let generation = bump_generation(&mut tx).await?;
         tx.commit().await.map_err(q("committing a removal"))?;
-        Ok(Some((frames, generation)))
+        Ok(Some(Removed { frames, generation }))
     }
 
-    pub async fn frames_of(&self, video_id: i64) -> Result<Vec<Frame>> {
+    pub async fn frames_of(&self, video_id: VideoId) -> Result<Vec<Frame>> {
         sqlx::query("SELECT id, video_id, seq, start, \"end\", peak, shot FROM frames WHERE video_id = ? ORDER BY seq")
             .bind(video_id)
             .fetch_all(&self.read)
@@ -362,7 +402,7 @@ impl Store {
     }
 
     /// The frames of several videos, by video and in order.
-    pub async fn frames_of_videos(&self, videos: &[i64]) -> Result<Vec<Frame>> {
+    pub async fn frames_of_videos(&self, videos: &[VideoId]) -> Result<Vec<Frame>> {
         let mut out = Vec::new();
         for chunk in videos.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
@@ -380,7 +420,7 @@ impl Store {
     }
 
     /// Frames by id (missing ids, i.e. deleted frames, are simply absent).
-    pub async fn frames_by_ids(&self, ids: &[i64]) -> Result<Vec<Frame>> {
+    pub async fn frames_by_ids(&self, ids: &[FrameId]) -> Result<Vec<Frame>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
@@ -395,19 +435,26 @@ impl Store {
         Ok(out)
     }
 
-    /// Each video's frames as one run of ids: (video id, first frame id, frame count).
-    /// A video's frames are written in one transaction with consecutive ids, so the run
-    /// is exact.
-    pub async fn frame_runs(&self) -> Result<Vec<(i64, i64, i64)>> {
+    /// Each video's frames as one run of ids. A video's frames are written in one
+    /// transaction with consecutive ids, so the run is exact.
+    pub async fn frame_runs(&self) -> Result<Vec<FrameRun>> {
         sqlx::query("SELECT video_id, MIN(id), COUNT(*) FROM frames GROUP BY video_id")
             .fetch_all(&self.read)
             .await
-            .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| FrameRun {
+                        video: r.get(0),
+                        first: r.get(1),
+                        count: r.get(2),
+                    })
+                    .collect()
+            })
             .map_err(q("listing frame runs"))
     }
 
     /// (frame id, vector) of `model` for the given frames (absent ones are skipped).
-    pub async fn vectors_by_ids(&self, model: &str, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>> {
+    pub async fn vectors_by_ids(&self, model: &str, ids: &[FrameId]) -> Result<Vec<(FrameId, Vec<f32>)>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
@@ -423,7 +470,7 @@ impl Store {
     }
 
     /// (frame id, vector) of a video's frames in order, `model`'s vectors.
-    pub async fn vectors_of(&self, video_id: i64, model: &str) -> Result<Vec<(i64, Vec<f32>)>> {
+    pub async fn vectors_of(&self, video_id: VideoId, model: &str) -> Result<Vec<(FrameId, Vec<f32>)>> {
         sqlx::query(
             "SELECT f.id, e.vector FROM frames f JOIN embeddings e ON e.frame_id = f.id AND e.model = ?
              WHERE f.video_id = ? ORDER BY f.seq",
@@ -442,7 +489,7 @@ impl Store {
 
     /// (frame id, vector) of `model` for every frame with id > `after`, in id order,
     /// `limit` at a time.
-    pub async fn vectors_after(&self, after: i64, limit: i64, model: &str) -> Result<Vec<(i64, Vec<f32>)>> {
+    pub async fn vectors_after(&self, after: FrameId, limit: i64, model: &str) -> Result<Vec<(FrameId, Vec<f32>)>> {
         sqlx::query(
             "SELECT frame_id, vector FROM embeddings WHERE model = ? AND frame_id > ? ORDER BY frame_id LIMIT ?",
         )
@@ -460,7 +507,7 @@ impl Store {
     }
 
     /// Every stored frame id, ascending.
-    pub async fn frame_ids(&self) -> Result<Vec<i64>> {
+    pub async fn frame_ids(&self) -> Result<Vec<FrameId>> {
         sqlx::query("SELECT id FROM frames ORDER BY id")
             .fetch_all(&self.read)
             .await
@@ -468,7 +515,7 @@ impl Store {
             .map_err(q("listing frames"))
     }
 
-    pub async fn max_frame_id(&self) -> Result<i64> {
+    pub async fn max_frame_id(&self) -> Result<FrameId> {
         sqlx::query("SELECT COALESCE(MAX(id), 0) FROM frames")
             .fetch_one(&self.read)
             .await
@@ -476,7 +523,7 @@ impl Store {
             .map_err(q("reading frames"))
     }
 
-    pub async fn thumbnail(&self, frame_id: i64) -> Result<Option<Vec<u8>>> {
+    pub async fn thumbnail(&self, frame_id: FrameId) -> Result<Option<Vec<u8>>> {
         sqlx::query("SELECT jpeg FROM thumbnails WHERE frame_id = ?")
             .bind(frame_id)
             .fetch_optional(&self.read)

@@ -1,0 +1,216 @@
+//! The vector index saved with its tombstones, and reopened beside a store that moved on.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::types::{FrameId, VideoId};
+
+const DIM: usize = 16;
+
+/// A video of `frames` frames whose vectors are spread around its own direction.
+fn video(path: &str, seed: u64, frames: usize) -> NewVideo {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f32 / (1u64 << 53) as f32 - 0.5
+    };
+    NewVideo {
+        path: path.into(),
+        duration: frames as f64,
+        frames: (0..frames)
+            .map(|i| {
+                let mut vector: Vec<f32> = (0..DIM).map(|_| next()).collect();
+                let n = vector.iter().map(|a| a * a).sum::<f32>().sqrt();
+                vector.iter_mut().for_each(|a| *a /= n);
+                NewFrame {
+                    start: i as f64,
+                    end: i as f64 + 1.0,
+                    peak: i as f64,
+                    shot: false,
+                    vector,
+                    extra_vectors: Vec::new(),
+                    thumbnail: Vec::new(),
+                }
+            })
+            .collect(),
+        ..NewVideo::default()
+    }
+}
+
+async fn open(dir: &Path) -> Catalog {
+    Catalog::open(dir, "m", DIM, Access::Write).await.unwrap()
+}
+
+/// Ids of a video's frames, from the store.
+async fn frame_ids(c: &Catalog, video: VideoId) -> Vec<FrameId> {
+    c.frames_of(video).await.unwrap().iter().map(|f| f.id).collect()
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// The saved index's `vectors.json`.
+fn read_meta(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A run of consecutive frame ids as `vectors.json` records it: [first, last].
+fn run(ids: &[FrameId]) -> serde_json::Value {
+    serde_json::json!([ids[0], ids[ids.len() - 1]])
+}
+
+/// The library every test starts from: videos a, b and d of 20 frames and e of 200, a
+/// removed, the vector index saved and the catalog closed.
+struct Saved {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    meta_path: PathBuf,
+    b: VideoId,
+    d: VideoId,
+    a_ids: Vec<FrameId>,
+    d_ids: Vec<FrameId>,
+    a_vectors: Vec<(FrameId, Vec<f32>)>,
+    d_vectors: Vec<(FrameId, Vec<f32>)>,
+}
+
+async fn saved_library() -> Saved {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let c = open(&dir).await;
+    let a = c.add_video(&video("/a.mp4", 1, 20)).await.unwrap();
+    let b = c.add_video(&video("/b.mp4", 2, 20)).await.unwrap();
+    let d = c.add_video(&video("/d.mp4", 3, 20)).await.unwrap();
+    c.add_video(&video("/e.mp4", 4, 200)).await.unwrap();
+    let (a_ids, d_ids) = (frame_ids(&c, a).await, frame_ids(&c, d).await);
+    let a_vectors = c.vectors_by_ids("m", &a_ids).await.unwrap();
+    let d_vectors = c.vectors_by_ids("m", &d_ids).await.unwrap();
+    c.remove_video(a).await.unwrap();
+    c.save_vectors().await.unwrap();
+    c.close().await;
+    drop(c);
+    Saved {
+        _tmp: tmp,
+        meta_path: dir.join("vectors/vectors.json"),
+        dir,
+        b,
+        d,
+        a_ids,
+        d_ids,
+        a_vectors,
+        d_vectors,
+    }
+}
+
+/// Asserts that no frame of `ids` comes back for any of `vectors`.
+fn never_returned(c: &Catalog, vectors: &[(FrameId, Vec<f32>)], ids: &[FrameId]) {
+    for (id, v) in vectors {
+        assert!(
+            c.nearest(v, 10, 64).iter().all(|(hit, _)| !ids.contains(hit)),
+            "frame {id} came back"
+        );
+    }
+}
+
+#[test]
+fn a_saved_index_keeps_its_tombstones() {
+    block_on(async {
+        let s = saved_library().await;
+        assert_eq!(read_meta(&s.meta_path)["deleted"], serde_json::json!([run(&s.a_ids)]));
+
+        // Reopened at the saved generation: the removed video's frames are
+        // tombstones again, never returned, and the index agrees with the store.
+        let c = open(&s.dir).await;
+        c.wait_vectors_ready();
+        assert_eq!((c.vector_points(), c.vector_tombstones()), (260, 20));
+        never_returned(&c, &s.a_vectors, &s.a_ids);
+        assert!(c.consistency(1000).await.unwrap().agree);
+        c.close().await;
+    });
+}
+
+#[test]
+fn an_index_saved_at_the_stores_generation_is_trusted_without_reading_its_frame_ids() {
+    block_on(async {
+        let s = saved_library().await;
+        // The open trusts the saved tombstones without reading the store's frame ids:
+        // with the removed video's run taken out of the file by hand, its frames are
+        // live again (a comparison with the store would have found them).
+        let mut forged = read_meta(&s.meta_path);
+        forged["deleted"] = serde_json::json!([]);
+        std::fs::write(&s.meta_path, serde_json::to_vec(&forged).unwrap()).unwrap();
+        let c = open(&s.dir).await;
+        assert_eq!(c.vector_tombstones(), 0);
+        c.close().await;
+    });
+}
+
+/// Removes d after the last save (a crash before the checkpoint), then reopens the
+/// library.
+async fn remove_d_unsaved(s: &Saved) -> Catalog {
+    let c = open(&s.dir).await;
+    c.remove_video(s.d).await.unwrap();
+    c.close().await;
+    drop(c);
+    let c = open(&s.dir).await;
+    c.wait_vectors_ready();
+    c
+}
+
+#[test]
+fn an_index_one_behind_the_store_is_compared_with_it() {
+    block_on(async {
+        let s = saved_library().await;
+        // A video removed after the last save: the store's generation moved on, so the
+        // open compares the ids and finds it.
+        let c = remove_d_unsaved(&s).await;
+        assert_eq!(c.vector_tombstones(), 40);
+        never_returned(&c, &s.d_vectors, &s.d_ids);
+        assert!(c.consistency(1000).await.unwrap().agree);
+        // Saved now, at the new generation, with both videos' tombstones.
+        c.save_vectors().await.unwrap();
+        let meta = read_meta(&s.meta_path);
+        assert_eq!(meta["deleted"], serde_json::json!([run(&s.a_ids), run(&s.d_ids)]));
+        c.close().await;
+    });
+}
+
+#[test]
+fn a_checkpoint_that_keeps_a_large_dump_records_the_generation_and_the_tombstones() {
+    block_on(async {
+        let s = saved_library().await;
+        let c = remove_d_unsaved(&s).await;
+        c.save_vectors().await.unwrap();
+
+        // A checkpoint that leaves a large dump as it is (two frames added) still
+        // records the generation and the tombstones; the next open adds the two
+        // frames from the store and compares nothing.
+        let f = c.add_video(&video("/f.mp4", 5, 2)).await.unwrap();
+        c.remove_video(s.b).await.unwrap();
+        c.save_vectors().await.unwrap();
+        let meta = read_meta(&s.meta_path);
+        assert_eq!(meta["points"], 260, "the dump was rewritten");
+        assert_eq!(meta["generation"], c.store.generation().await.unwrap());
+        // (The three videos' frames have consecutive ids: one run.)
+        assert_eq!(
+            meta["deleted"],
+            serde_json::json!([[s.a_ids[0], s.d_ids[s.d_ids.len() - 1]]])
+        );
+        c.close().await;
+        drop(c);
+        let c = open(&s.dir).await;
+        c.wait_vectors_ready();
+        assert_eq!((c.vector_points(), c.vector_tombstones()), (262, 60));
+        let f_ids = frame_ids(&c, f).await;
+        let f_vectors = c.vectors_by_ids("m", &f_ids).await.unwrap();
+        assert!(c.nearest(&f_vectors[0].1, 1, 64)[0].0 == f_ids[0]);
+        assert!(c.consistency(1000).await.unwrap().agree);
+        c.close().await;
+    });
+}
