@@ -20,13 +20,12 @@
 //! edge is then missing here until the next full copy: at the next open or rebuild, or
 //! after a large insertion, which is not refreshed point by point but copied whole).
 
-use hnsw_rs::prelude::{Distance, Hnsw, Neighbour, PointId};
+use hnsw_rs::prelude::{Distance, Neighbour, PointId};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::vector::DistQ8;
-
-type Graph = Hnsw<'static, i8, DistQ8>;
+use super::graph::Graph;
+use super::quant::DistQ8;
 
 const RANK_BITS: u32 = 28;
 const RANK_MASK: u32 = (1 << RANK_BITS) - 1;
@@ -74,7 +73,7 @@ pub(super) struct CompactGraph {
 }
 
 // SAFETY: the raw pointers point into vectors owned by the graph this copy is kept
-// beside (see `Ready` in vector.rs); they are only read, and hnsw_rs never moves or
+// beside (see `Ready` in graph.rs); they are only read, and hnsw_rs never moves or
 // frees a point's vector while its graph lives.
 unsafe impl Send for CompactGraph {}
 unsafe impl Sync for CompactGraph {}
@@ -345,3 +344,6 @@ impl CompactGraph {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;
