@@ -57,6 +57,18 @@ pub(super) struct VectorMeta {
     pub self_recall: Option<f64>,
 }
 
+/// What a checkpoint does with the dump already in its folder.
+#[derive(Clone, Copy, PartialEq)]
+enum Checkpoint {
+    /// Nothing was added since it: it stands.
+    Unchanged,
+    /// A few points were added since it: it stands, and they are added again from the
+    /// store on the next open.
+    Deferred,
+    /// A new dump is written.
+    Rewrite,
+}
+
 impl VectorIndex {
     /// Writes the dump and `vectors.json` into `dir`, replacing the previous dump. The
     /// graph is rewritten only when points were added since the last dump in this
@@ -64,9 +76,36 @@ impl VectorIndex {
     pub fn save(&mut self, dir: &Path, generation: u64) -> Result<(), IndexError> {
         std::fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
         let old = read_meta(dir).ok();
+        let plan = self.checkpoint_plan(dir, old.as_ref());
+        let meta = if let Some(old) = old.clone().filter(|_| plan != Checkpoint::Rewrite) {
+            // The dump stands; the tombstones are the current ones. Those of points the
+            // dump lacks are harmless: the opener marks only the points it holds, and the
+            // store no longer has those frames to add.
+            VectorMeta {
+                generation,
+                deleted: Some(self.deleted.runs()),
+                ..old
+            }
+        } else {
+            self.write_dump(dir, generation)?
+        };
+        write_meta(dir, &meta)?;
+        remove_unused(dir, old.as_ref(), &meta);
+        self.dir = Some(dir.to_path_buf());
+        if plan != Checkpoint::Deferred {
+            self.saved_points = self.points;
+            self.graph.rebuilt.store(false, std::sync::atomic::Ordering::Release);
+        }
+        self.generation = generation;
+        Ok(())
+    }
+
+    /// Whether a checkpoint into `dir`, whose `vectors.json` says `old`, must write a
+    /// new dump.
+    fn checkpoint_plan(&self, dir: &Path, old: Option<&VectorMeta>) -> Checkpoint {
         let same_dir = self.dir.as_deref() == Some(dir);
         let ours = same_dir
-            && old.as_ref().is_some_and(|m| {
+            && old.is_some_and(|m| {
                 m.format == FORMAT && m.model == self.model && m.points == self.saved_points && !m.basename.is_empty()
             });
         // A graph built again from a damaged dump (known once loaded) is always written.
@@ -78,95 +117,53 @@ impl VectorIndex {
         let unchanged = same_dir
             && !rebuilt
             && self.points == self.saved_points
-            && old
-                .as_ref()
-                .is_some_and(|m| m.points == self.points && m.format == FORMAT && m.model == self.model);
-        let mut self_recall = None;
-        let meta = if let Some(old) = old.clone().filter(|_| unchanged || deferred) {
-            // The dump stands; the tombstones are the current ones. Those of points the
-            // dump lacks are harmless: the opener marks only the points it holds, and the
-            // store no longer has those frames to add.
-            VectorMeta {
-                generation,
-                deleted: Some(self.deleted.runs()),
-                ..old
-            }
+            && old.is_some_and(|m| m.points == self.points && m.format == FORMAT && m.model == self.model);
+        if unchanged {
+            Checkpoint::Unchanged
+        } else if deferred {
+            Checkpoint::Deferred
         } else {
-            let (basename, exact, fingerprint) = if self.points > 0 {
-                // A name no file has: a dump is never rewritten in place (a background
-                // loader may still be reading it, and hnsw_rs ends the process when a
-                // file it reads is cut short). Unused dumps are removed below.
-                let mut base = format!("vectors-g{generation}");
-                for n in 1.. {
-                    if !dir.join(format!("{base}.hnsw.data")).exists()
-                        && !dir.join(format!("{base}.hnsw.graph")).exists()
-                    {
-                        break;
-                    }
-                    base = format!("vectors-g{generation}-{n}");
-                }
-                // (hnsw_rs may still pick another name; use what it returns.)
-                let graph = self.graph.get_mut(Some(dir))?;
-                let basename = graph.hnsw.file_dump(dir, &base).map_err(|e| IndexError::Dump {
-                    dir: dir.to_path_buf(),
-                    reason: e.to_string(),
-                })?;
-                // What the load will check the graph against (the copy must hold every
-                // point for the same walk; it does after a settle).
-                self_recall = (graph.behind() == 0).then(|| graph_self_recall(graph, &self.exact));
-                let ids: Vec<u8> = self.exact.ids.iter().flat_map(|id| id.to_le_bytes()).collect();
-                let ids_path = dir.join(format!("{basename}.ids"));
-                std::fs::write(&ids_path, ids).map_err(|e| IndexError::io(&ids_path, e))?;
-                let exact = self.exact.persist(dir, &format!("{basename}.exact"))?;
-                let fp = fingerprint(dir, &basename)?;
-                (basename, exact, fp)
-            } else {
-                (String::new(), String::new(), String::new())
-            };
-            VectorMeta {
-                format: FORMAT,
-                generation,
-                model: self.model.clone(),
-                dim: self.dim,
-                points: self.points,
-                max_frame_id: self.max_frame_id,
-                basename,
-                exact,
-                fingerprint,
-                deleted: Some(self.deleted.runs()),
-                self_recall,
-            }
+            Checkpoint::Rewrite
+        }
+    }
+
+    /// Writes a new dump into `dir` (the graph, the frame ids of the exact file's slots,
+    /// the exact file made durable there) and returns what `vectors.json` is to say of
+    /// it. An empty index writes no files.
+    fn write_dump(&mut self, dir: &Path, generation: u64) -> Result<VectorMeta, IndexError> {
+        let mut meta = VectorMeta {
+            format: FORMAT,
+            generation,
+            model: self.model.clone(),
+            dim: self.dim,
+            points: self.points,
+            max_frame_id: self.max_frame_id,
+            basename: String::new(),
+            exact: String::new(),
+            fingerprint: String::new(),
+            deleted: Some(self.deleted.runs()),
+            self_recall: None,
         };
-        let tmp = dir.join(format!("{META_FILE}.tmp"));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&meta).expect("meta serialises"))
-            .map_err(|e| IndexError::io(&tmp, e))?;
-        std::fs::rename(&tmp, dir.join(META_FILE)).map_err(|e| IndexError::io(dir, e))?;
-        if let Some(old) = old
-            && !old.basename.is_empty()
-            && old.basename != meta.basename
-        {
-            for ext in ["hnsw.graph", "hnsw.data", "ids"] {
-                let _ = std::fs::remove_file(dir.join(format!("{}.{ext}", old.basename)));
-            }
+        if self.points == 0 {
+            return Ok(meta);
         }
-        // Exact files of older dumps, and of builds by processes that ended before a
-        // checkpoint (this process's own builds may be under way).
-        let mine = format!("building-{}-", std::process::id());
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".exact") && name != meta.exact && !name.starts_with(&mine) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
-        self.dir = Some(dir.to_path_buf());
-        if !deferred {
-            self.saved_points = self.points;
-            self.graph.rebuilt.store(false, std::sync::atomic::Ordering::Release);
-        }
-        self.generation = generation;
-        Ok(())
+        let base = unused_basename(dir, generation);
+        // (hnsw_rs may still pick another name; use what it returns.)
+        let graph = self.graph.get_mut(Some(dir))?;
+        let basename = graph.hnsw.file_dump(dir, &base).map_err(|e| IndexError::Dump {
+            dir: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        // What the load will check the graph against (the copy must hold every
+        // point for the same walk; it does after a settle).
+        meta.self_recall = (graph.behind() == 0).then(|| graph_self_recall(graph, &self.exact));
+        let ids: Vec<u8> = self.exact.ids.iter().flat_map(|id| id.to_le_bytes()).collect();
+        let ids_path = dir.join(format!("{basename}.ids"));
+        std::fs::write(&ids_path, ids).map_err(|e| IndexError::io(&ids_path, e))?;
+        meta.exact = self.exact.persist(dir, &format!("{basename}.exact"))?;
+        meta.fingerprint = fingerprint(dir, &basename)?;
+        meta.basename = basename;
+        Ok(meta)
     }
 
     /// Loads the dump in `dir`. `Ok(None)` when there is none; an error when it is
@@ -252,6 +249,52 @@ pub(super) fn read_meta(dir: &Path) -> Result<VectorMeta, IndexError> {
         dir: dir.to_path_buf(),
         reason: format!("{META_FILE}: {e}"),
     })
+}
+
+/// A dump basename no file in `dir` has: a dump is never rewritten in place (a
+/// background loader may still be reading it, and hnsw_rs ends the process when a file
+/// it reads is cut short). Unused dumps are removed once `vectors.json` names another.
+fn unused_basename(dir: &Path, generation: u64) -> String {
+    let mut base = format!("vectors-g{generation}");
+    for n in 1.. {
+        if !dir.join(format!("{base}.hnsw.data")).exists() && !dir.join(format!("{base}.hnsw.graph")).exists() {
+            break;
+        }
+        base = format!("vectors-g{generation}-{n}");
+    }
+    base
+}
+
+/// Replaces `vectors.json` in `dir` with `meta` (written beside it, then renamed).
+fn write_meta(dir: &Path, meta: &VectorMeta) -> Result<(), IndexError> {
+    let tmp = dir.join(format!("{META_FILE}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(meta).expect("meta serialises"))
+        .map_err(|e| IndexError::io(&tmp, e))?;
+    std::fs::rename(&tmp, dir.join(META_FILE)).map_err(|e| IndexError::io(dir, e))
+}
+
+/// Removes from `dir` the files `meta` (just written) no longer names: the `old` dump's,
+/// when it was replaced, and the exact files of older dumps.
+fn remove_unused(dir: &Path, old: Option<&VectorMeta>, meta: &VectorMeta) {
+    if let Some(old) = old
+        && !old.basename.is_empty()
+        && old.basename != meta.basename
+    {
+        for ext in ["hnsw.graph", "hnsw.data", "ids"] {
+            let _ = std::fs::remove_file(dir.join(format!("{}.{ext}", old.basename)));
+        }
+    }
+    // Exact files of older dumps, and of builds by processes that ended before a
+    // checkpoint (this process's own builds may be under way).
+    let mine = format!("building-{}-", std::process::id());
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".exact") && name != meta.exact && !name.starts_with(&mine) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// Sizes of both dump files and their sampled FNV-1a hashes (`util::hash::sampled_hash`):

@@ -6,17 +6,40 @@ use crate::index::vector::quant::quantise;
 use crate::index::vector::tests::{clustered, unit};
 use crate::index::vector::{VectorBackend, VectorIndex};
 
-#[test]
-fn the_compact_copy_finds_what_hnsw_rs_finds_and_follows_insertions() {
-    let dim = 48;
-    let mut idx = VectorIndex::create("m", dim, 5000, None);
-    let data: Vec<(i64, Vec<f32>)> = (1..=4400).map(|i| (i, clustered(i, 40, dim))).collect();
-    // Large batches (parallel insertion), then small ones (one point at a time),
-    // each followed by a refresh of the copy.
+const DIM: usize = 48;
+
+/// An index of 4,400 points in 40 clusters (the points, with it), grown as a library
+/// is: large batches (parallel insertion), then small ones (one point at a time), each
+/// followed by a refresh of the copy.
+fn grown_index() -> (VectorIndex, Vec<(i64, Vec<f32>)>) {
+    let mut idx = VectorIndex::create("m", DIM, 5000, None);
+    let data: Vec<(i64, Vec<f32>)> = (1..=4400).map(|i| (i, clustered(i, 40, DIM))).collect();
     for chunk in data[..4000].chunks(1000).chain(data[4000..].chunks(10)) {
         let refs: Vec<(i64, &[f32])> = chunk.iter().map(|(i, v)| (*i, v.as_slice())).collect();
         idx.insert(&refs).unwrap();
     }
+    (idx, data)
+}
+
+/// The `k` nearest of `data` to `q` by exact cosine (among the ids `accept` takes).
+fn truth(
+    data: &[(i64, Vec<f32>)],
+    q: &[f32],
+    k: usize,
+    accept: impl Fn(i64) -> bool,
+) -> std::collections::HashSet<i64> {
+    let mut exact: Vec<(i64, f32)> = data
+        .iter()
+        .filter(|(id, _)| accept(*id))
+        .map(|(id, v)| (*id, crate::simd::dot(q, v)))
+        .collect();
+    exact.sort_by(|a, b| b.1.total_cmp(&a.1));
+    exact[..k].iter().map(|(id, _)| *id).collect()
+}
+
+#[test]
+fn the_copy_holds_every_point_and_reaches_those_small_insertions_added() {
+    let (idx, data) = grown_index();
     let ready = idx.graph.get().unwrap();
     assert_eq!(ready.compact.len(), 4400);
     // Every point added in the small batches is reachable in the copy: the old
@@ -37,18 +60,24 @@ fn the_compact_copy_finds_what_hnsw_rs_finds_and_follows_insertions() {
         "{found} of {} found themselves",
         late.len()
     );
+    // A fresh full copy holds the same points.
+    assert_eq!(CompactGraph::copy(&ready.hnsw).len(), 4400);
+}
+
+#[test]
+fn the_copy_finds_what_hnsw_rs_finds() {
+    let (idx, data) = grown_index();
+    let ready = idx.graph.get().unwrap();
     // Recall@10 against brute force, beside hnsw_rs' own search of the same graph.
     let (mut ours, mut theirs) = (0usize, 0usize);
     let queries = 100;
     for qi in 0..queries {
         let base = &data[(qi * 43) % data.len()].1;
-        let noise = unit(77_000 + qi as u64, dim);
+        let noise = unit(77_000 + qi as u64, DIM);
         let mut q: Vec<f32> = base.iter().zip(&noise).map(|(a, b)| a + 0.3 * b).collect();
         let norm = q.iter().map(|a| a * a).sum::<f32>().sqrt();
         q.iter_mut().for_each(|a| *a /= norm);
-        let mut exact: Vec<(i64, f32)> = data.iter().map(|(id, v)| (*id, crate::simd::dot(&q, v))).collect();
-        exact.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let truth: std::collections::HashSet<i64> = exact[..10].iter().map(|(id, _)| *id).collect();
+        let truth = truth(&data, &q, 10, |_| true);
         let qq = quantise(&q);
         ours += ready
             .compact
@@ -75,27 +104,30 @@ fn the_compact_copy_finds_what_hnsw_rs_finds_and_follows_insertions() {
     let hits = ready.compact.search(&quantise(&data[5].1), 5, 48, None);
     assert_eq!(hits[0].0, 6);
     assert!(hits.windows(2).all(|w| w[0].1 <= w[1].1));
-    // A filter: only one cluster's points (a fortieth of the graph) are returned,
-    // the nearest of them (brute force over the accepted points) among them.
+}
+
+#[test]
+fn a_filtered_search_returns_only_accepted_points_and_the_nearest_of_them() {
+    let (idx, data) = grown_index();
+    let ready = idx.graph.get().unwrap();
+    // Only one cluster's points (a fortieth of the graph) are returned, the nearest of
+    // them (brute force over the accepted points) among them.
     let accept = |id: usize| id % 40 == 7;
     let q = &data[100].1;
     let hits = ready.compact.search(&quantise(q), 10, 200, Some(&accept));
     assert_eq!(hits.len(), 10);
     assert!(hits.iter().all(|(id, _)| accept(*id)));
-    let mut exact: Vec<(i64, f32)> = data
-        .iter()
-        .filter(|(id, _)| accept(*id as usize))
-        .map(|(id, v)| (*id, crate::simd::dot(q, v)))
-        .collect();
-    exact.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let truth: std::collections::HashSet<i64> = exact[..10].iter().map(|(id, _)| *id).collect();
+    let truth = truth(&data, q, 10, |id| accept(id as usize));
     let got = hits.iter().filter(|(id, _)| truth.contains(&(*id as i64))).count();
     assert!(got >= 8, "filtered recall@10 {got}/10");
-    // A fresh full copy holds the same points.
-    assert_eq!(CompactGraph::copy(&ready.hnsw).len(), 4400);
+}
+
+#[test]
+fn a_large_batch_leaves_the_copy_behind_until_settle() {
+    let (mut idx, _) = grown_index();
     // A large batch leaves the copy for later: searches use hnsw_rs' walk (and find
     // the new points) until `settle` copies the whole graph again.
-    let more: Vec<(i64, Vec<f32>)> = (4401..=5600).map(|i| (i, clustered(i, 40, dim))).collect();
+    let more: Vec<(i64, Vec<f32>)> = (4401..=5600).map(|i| (i, clustered(i, 40, DIM))).collect();
     let refs: Vec<(i64, &[f32])> = more.iter().map(|(i, v)| (*i, v.as_slice())).collect();
     idx.insert(&refs).unwrap();
     assert_eq!(idx.graph.get().unwrap().behind(), 1200);
