@@ -2,7 +2,6 @@
 //! vectors, `text` (tantivy) the subtitle cues, titles and file names. Both record the
 //! store generation they reflect, so a stale or damaged one is rebuilt from SQLite.
 
-mod compact;
 pub mod text;
 pub mod vector;
 

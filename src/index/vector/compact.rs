@@ -20,13 +20,12 @@
 //! edge is then missing here until the next full copy: at the next open or rebuild, or
 //! after a large insertion, which is not refreshed point by point but copied whole).
 
-use hnsw_rs::prelude::{Distance, Hnsw, Neighbour, PointId};
+use hnsw_rs::prelude::{Distance, Neighbour, PointId};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::vector::DistQ8;
-
-type Graph = Hnsw<'static, i8, DistQ8>;
+use super::graph::Graph;
+use super::quant::DistQ8;
 
 const RANK_BITS: u32 = 28;
 const RANK_MASK: u32 = (1 << RANK_BITS) - 1;
@@ -63,6 +62,39 @@ struct Level {
     upper: Vec<Vec<Vec<u32>>>,
 }
 
+/// The nodes a search has visited: a bit per node, the levels' nodes side by side.
+struct Visited {
+    /// Bit of each level's first node.
+    base: Vec<usize>,
+    bits: Vec<u64>,
+}
+
+impl Visited {
+    fn new(levels: &[Level]) -> Self {
+        let mut base = Vec::with_capacity(levels.len());
+        let mut total = 0;
+        for l in levels {
+            base.push(total);
+            total += l.origin.len();
+        }
+        Self {
+            base,
+            bits: vec![0u64; total.div_ceil(64)],
+        }
+    }
+
+    /// Marks node `n` visited; whether it was not yet.
+    #[inline(always)]
+    fn mark(&mut self, n: u32) -> bool {
+        let (l, r) = split(n);
+        let i = self.base[l] + r;
+        let (w, b) = (i / 64, 1u64 << (i % 64));
+        let new = self.bits[w] & b == 0;
+        self.bits[w] |= b;
+        new
+    }
+}
+
 pub(super) struct CompactGraph {
     /// Bytes per vector (the values and their scale).
     vlen: usize,
@@ -74,7 +106,7 @@ pub(super) struct CompactGraph {
 }
 
 // SAFETY: the raw pointers point into vectors owned by the graph this copy is kept
-// beside (see `Ready` in vector.rs); they are only read, and hnsw_rs never moves or
+// beside (see `Ready` in graph.rs); they are only read, and hnsw_rs never moves or
 // frees a point's vector while its graph lives.
 unsafe impl Send for CompactGraph {}
 unsafe impl Sync for CompactGraph {}
@@ -239,8 +271,28 @@ impl CompactGraph {
         ef: usize,
         accept: Option<&dyn Fn(usize) -> bool>,
     ) -> Vec<(usize, f32)> {
-        let Some(mut cur) = self.entry else { return Vec::new() };
-        let Some(p) = self.vector(cur) else { return Vec::new() };
+        let Some((cur, best)) = self.descend(q) else {
+            return Vec::new();
+        };
+        let res = self.beam(q, cur, best, ef.max(want).max(1), accept);
+        let mut out: Vec<u64> = res.into_vec();
+        out.sort_unstable();
+        out.truncate(want);
+        out.into_iter()
+            .map(|k| {
+                let (l, r) = split(k as u32);
+                (self.levels[l].origin[r], key_dist(k))
+            })
+            .collect()
+    }
+
+    /// The upper layers, from the entry point down: on each, greedy moves to a local
+    /// minimum. The node the bottom search starts from and its distance to `q` (None:
+    /// an empty copy).
+    #[inline]
+    fn descend(&self, q: &[i8]) -> Option<(u32, f32)> {
+        let mut cur = self.entry?;
+        let p = self.vector(cur)?;
         let mut best = self.dist(q, p);
         let top = split(cur).0;
         for layer in (1..=top).rev() {
@@ -263,27 +315,23 @@ impl CompactGraph {
                 }
             }
         }
-        // The bottom layer: a beam of `ef`, every node visited once (a bit per node,
-        // the levels' nodes side by side).
-        let ef = ef.max(want).max(1);
-        let mut base = Vec::with_capacity(self.levels.len());
-        let mut total = 0;
-        for l in &self.levels {
-            base.push(total);
-            total += l.origin.len();
-        }
-        let mut seen = vec![0u64; total.div_ceil(64)];
-        let bit = |n: u32| {
-            let (l, r) = split(n);
-            base[l] + r
-        };
-        let mark = |seen: &mut [u64], i: usize| -> bool {
-            let (w, b) = (i / 64, 1u64 << (i % 64));
-            let new = seen[w] & b == 0;
-            seen[w] |= b;
-            new
-        };
-        mark(&mut seen, bit(cur));
+        Some((cur, best))
+    }
+
+    /// The bottom layer from node `cur` (at distance `best`): a beam of `ef`, every node
+    /// visited once. The heap of the (at most `ef`) nearest nodes `accept` takes, as
+    /// [`key`]s.
+    #[inline]
+    fn beam(
+        &self,
+        q: &[i8],
+        cur: u32,
+        best: f32,
+        ef: usize,
+        accept: Option<&dyn Fn(usize) -> bool>,
+    ) -> BinaryHeap<u64> {
+        let mut seen = Visited::new(&self.levels);
+        seen.mark(cur);
         let taken = |n: u32| {
             accept.is_none_or(|f| {
                 let (l, r) = split(n);
@@ -311,7 +359,7 @@ impl CompactGraph {
                 if nl >= self.levels.len() || nr >= self.levels[nl].origin.len() {
                     continue;
                 }
-                if mark(&mut seen, bit(n)) {
+                if seen.mark(n) {
                     let p = self.levels[nl].data[nr];
                     prefetch(p, 128);
                     batch.push((n, p));
@@ -334,14 +382,9 @@ impl CompactGraph {
                 }
             }
         }
-        let mut out: Vec<u64> = res.into_vec();
-        out.sort_unstable();
-        out.truncate(want);
-        out.into_iter()
-            .map(|k| {
-                let (l, r) = split(k as u32);
-                (self.levels[l].origin[r], key_dist(k))
-            })
-            .collect()
+        res
     }
 }
+
+#[cfg(test)]
+mod tests;
