@@ -55,7 +55,7 @@ impl Probe {
     /// The unit direction the probe scores along (what the graph is searched with).
     pub fn direction(&self) -> Vec<f32> {
         let mut v = self.w.clone();
-        super::normalize(&mut v);
+        super::vectors::normalize(&mut v);
         v
     }
 
@@ -136,7 +136,7 @@ pub fn train(
             for p in positives {
                 m.iter_mut().zip(p).for_each(|(a, b)| *a += b);
             }
-            super::normalize(&mut m);
+            super::vectors::normalize(&mut m);
             m
         }
     };
