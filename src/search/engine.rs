@@ -3,7 +3,7 @@
 //! then title and file-name matches. The vectors it searches with come from `vectors`;
 //! the whole query (filters, tags, sequences) is `search::search`'s.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::calibrate::{self, Calibration, Judge, MARGIN};
@@ -69,103 +69,182 @@ impl<'a> Engine<'a> {
         source: Option<SourceFilter>,
         k: usize,
     ) -> Result<Found, SearchError> {
-        let catalog = self.catalog;
-        let delta = 1.0 / self.logit_scale;
-        // Visual candidates, negative terms applied.
-        let mut penalty: HashMap<i64, f32> = HashMap::new();
-        let mut vectors: HashMap<i64, Vec<f32>> = HashMap::new();
-        let mut visual = Vec::new();
-        if source != Some(SourceFilter::Text) {
-            let n = (k * 10).clamp(100, 2000);
-            let mut scored = retrieve::visual(catalog, &self.name, &qv.combined, scope, n).await?;
-            if !qv.seeds.is_empty() {
-                // Around each liked frame too, scored along the probe's direction.
-                let have: std::collections::HashSet<i64> = scored.iter().map(|(f, _)| f.id).collect();
-                let mut more: Vec<Frame> = Vec::new();
-                for seed in &qv.seeds {
-                    let around =
-                        retrieve::visual(catalog, &self.name, seed, scope, (n / qv.seeds.len()).max(50)).await?;
-                    more.extend(around.into_iter().map(|(f, _)| f).filter(|f| !have.contains(&f.id)));
-                }
-                more.sort_by_key(|f| f.id);
-                more.dedup_by_key(|f| f.id);
-                let ids: Vec<i64> = more.iter().map(|f| f.id).collect();
-                let vs: HashMap<i64, Vec<f32>> = catalog.vectors_by_ids(&self.name, &ids).await?.into_iter().collect();
-                for f in more {
-                    if let Some(v) = vs.get(&f.id) {
-                        scored.push((f, dot(&qv.combined, v)));
-                    }
-                }
-                vectors.extend(vs);
-                scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-            }
-            if !qv.negatives.is_empty() && !scored.is_empty() {
-                let ids: Vec<i64> = scored.iter().map(|(f, _)| f.id).collect();
-                vectors.extend(catalog.vectors_by_ids(&self.name, &ids).await?);
-                let mut dropped = std::collections::HashSet::new();
-                for (nv, w) in &qv.negatives {
-                    let s: Vec<f32> = ids
-                        .iter()
-                        .map(|id| vectors.get(id).map_or(0.0, |v| dot(nv, v)))
-                        .collect();
-                    let mut sorted = s.clone();
-                    sorted.sort_by(f32::total_cmp);
-                    let median = sorted[sorted.len() / 2];
-                    for (id, sn) in ids.iter().zip(&s) {
-                        let Some(v) = vectors.get(id) else { continue };
-                        // A credible match for the negative term: out.
-                        if self.logit_scale * (sn - self.vocab.best(v).1) >= -MARGIN {
-                            dropped.insert(*id);
-                        }
-                        *penalty.entry(*id).or_default() += w * (sn - median).max(0.0);
-                    }
-                }
-                scored.retain(|(f, _)| !dropped.contains(&f.id));
-                for (f, s) in scored.iter_mut() {
-                    *s -= penalty.get(&f.id).copied().unwrap_or(0.0);
-                }
-            }
-            visual = segments::from_frames(scored, delta);
-        }
-        // Lexical candidates: cues (with times) are fused; titles and file names wait.
-        let mut cues = Vec::new();
-        let mut bm25 = Vec::new();
-        let mut names: Vec<(i64, String)> = Vec::new();
+        let visual = if source != Some(SourceFilter::Text) {
+            self.visual(qv, scope, k).await?
+        } else {
+            VisualHits::default()
+        };
         // Tags are about the pictures: a tag filter keeps visual moments only.
-        if source != Some(SourceFilter::Visual) && scope.frames.is_none() {
-            let lexical = clause.lexical();
-            for hit in retrieve::lexical(catalog, &lexical, scope, (k * 3).clamp(20, 300))? {
-                let d = hit.doc;
-                match (d.start, d.end) {
-                    (Some(s), Some(e)) if d.kind == "subtitle" => {
-                        cues.push(Segment {
-                            start: s,
-                            end: e.max(s),
-                            peak: s,
-                            score: f32::NAN,
-                            text: Some(d.text),
-                            ..Segment::new(d.video_id, Source::Text)
-                        });
-                        bm25.push(hit.score);
-                    }
-                    // A title or file name answers only when it holds every word of
-                    // the query ("circle.mp4" does not answer "a yellow circle").
-                    _ if !names_all(&d.text, &lexical.words) => {}
-                    _ => {
-                        if !names.iter().any(|(v, _)| *v == d.video_id) {
-                            names.push((d.video_id, d.text));
-                        }
-                    }
-                }
-            }
-        }
+        let lexical = if source != Some(SourceFilter::Visual) && scope.frames.is_none() {
+            self.lexical(clause, scope, k)?
+        } else {
+            LexicalHits::default()
+        };
         let fused = Rrf::default().fuse(
-            RankedList::visual(visual, self.logit_scale),
-            RankedList::lexical(cues, &bm25),
+            RankedList::visual(visual.moments, self.logit_scale),
+            RankedList::lexical(lexical.cues, &lexical.bm25),
         );
 
-        // The cut-off needs the vectors of the moments it judges: read them at once.
-        let calibration = match self.min_score {
+        let mut cutoff = self.cutoff(qv, visual.penalty, visual.vectors, &fused, k).await?;
+        let mut frame_scores = FrameScores::default();
+        let mut found = self.keep(fused, qv, scope, &mut cutoff, &mut frame_scores, k).await?;
+        self.add_names(lexical.names, qv, scope, &mut frame_scores, &mut found.results, k)
+            .await?;
+        Ok(found)
+    }
+
+    /// The visual candidates: the nearest frames in the scope (and around the liked
+    /// frames), negative terms applied, grown into moments.
+    async fn visual(&self, qv: &QueryVectors, scope: &Scope, k: usize) -> Result<VisualHits, SearchError> {
+        let mut hits = VisualHits::default();
+        let n = (k * 10).clamp(100, 2000);
+        let mut scored = retrieve::visual(self.catalog, &self.name, &qv.combined, scope, n).await?;
+        if !qv.seeds.is_empty() {
+            self.around_seeds(qv, scope, n, &mut scored, &mut hits.vectors).await?;
+        }
+        if !qv.negatives.is_empty() && !scored.is_empty() {
+            self.apply_negatives(&qv.negatives, &mut scored, &mut hits).await?;
+        }
+        hits.moments = segments::from_frames(scored, 1.0 / self.logit_scale);
+        Ok(hits)
+    }
+
+    /// Around each liked frame too, scored along the probe's direction: the frames found
+    /// there join `scored` (best first again), their vectors `vectors`.
+    async fn around_seeds(
+        &self,
+        qv: &QueryVectors,
+        scope: &Scope,
+        n: usize,
+        scored: &mut Vec<(Frame, f32)>,
+        vectors: &mut HashMap<i64, Vec<f32>>,
+    ) -> Result<(), SearchError> {
+        let catalog = self.catalog;
+        let have: HashSet<i64> = scored.iter().map(|(f, _)| f.id).collect();
+        let mut more: Vec<Frame> = Vec::new();
+        for seed in &qv.seeds {
+            let around = retrieve::visual(catalog, &self.name, seed, scope, (n / qv.seeds.len()).max(50)).await?;
+            more.extend(around.into_iter().map(|(f, _)| f).filter(|f| !have.contains(&f.id)));
+        }
+        more.sort_by_key(|f| f.id);
+        more.dedup_by_key(|f| f.id);
+        let ids: Vec<i64> = more.iter().map(|f| f.id).collect();
+        let vs: HashMap<i64, Vec<f32>> = catalog.vectors_by_ids(&self.name, &ids).await?.into_iter().collect();
+        for f in more {
+            if let Some(v) = vs.get(&f.id) {
+                scored.push((f, dot(&qv.combined, v)));
+            }
+        }
+        vectors.extend(vs);
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(())
+    }
+
+    /// Negative terms: a frame that is a credible match for one is dropped; the others
+    /// lose, per term, its weight times how much more they resemble it than the median
+    /// candidate does (`hits.penalty`, taken off their scores here).
+    async fn apply_negatives(
+        &self,
+        negatives: &[(Vec<f32>, f32)],
+        scored: &mut Vec<(Frame, f32)>,
+        hits: &mut VisualHits,
+    ) -> Result<(), SearchError> {
+        let (vectors, penalty) = (&mut hits.vectors, &mut hits.penalty);
+        let ids: Vec<i64> = scored.iter().map(|(f, _)| f.id).collect();
+        vectors.extend(self.catalog.vectors_by_ids(&self.name, &ids).await?);
+        let mut dropped = HashSet::new();
+        for (nv, w) in negatives {
+            let s: Vec<f32> = ids
+                .iter()
+                .map(|id| vectors.get(id).map_or(0.0, |v| dot(nv, v)))
+                .collect();
+            let mut sorted = s.clone();
+            sorted.sort_by(f32::total_cmp);
+            let median = sorted[sorted.len() / 2];
+            for (id, sn) in ids.iter().zip(&s) {
+                let Some(v) = vectors.get(id) else { continue };
+                // A credible match for the negative term: out.
+                if self.logit_scale * (sn - self.vocab.best(v).1) >= -MARGIN {
+                    dropped.insert(*id);
+                }
+                *penalty.entry(*id).or_default() += w * (sn - median).max(0.0);
+            }
+        }
+        scored.retain(|(f, _)| !dropped.contains(&f.id));
+        for (f, s) in scored.iter_mut() {
+            *s -= penalty.get(&f.id).copied().unwrap_or(0.0);
+        }
+        Ok(())
+    }
+
+    /// The lexical candidates: cues (with times) are fused; titles and file names wait.
+    fn lexical(&self, clause: &Clause, scope: &Scope, k: usize) -> Result<LexicalHits, SearchError> {
+        let mut hits = LexicalHits::default();
+        let lexical = clause.lexical();
+        for hit in retrieve::lexical(self.catalog, &lexical, scope, (k * 3).clamp(20, 300))? {
+            let d = hit.doc;
+            match (d.start, d.end) {
+                (Some(s), Some(e)) if d.kind == "subtitle" => {
+                    hits.cues.push(Segment {
+                        start: s,
+                        end: e.max(s),
+                        peak: s,
+                        score: f32::NAN,
+                        text: Some(d.text),
+                        ..Segment::new(d.video_id, Source::Text)
+                    });
+                    hits.bm25.push(hit.score);
+                }
+                // A title or file name answers only when it holds every word of
+                // the query ("circle.mp4" does not answer "a yellow circle").
+                _ if !names_all(&d.text, &lexical.words) => {}
+                _ => {
+                    if !hits.names.iter().any(|(v, _)| *v == d.video_id) {
+                        hits.names.push((d.video_id, d.text));
+                    }
+                }
+            }
+        }
+        Ok(hits)
+    }
+
+    /// The cut-off of this search for the fused ranking. It needs the vectors of the
+    /// moments it judges: read them at once (those the visual candidates read are kept).
+    async fn cutoff(
+        &self,
+        qv: &QueryVectors,
+        penalty: HashMap<i64, f32>,
+        vectors: HashMap<i64, Vec<f32>>,
+        fused: &[Segment],
+        k: usize,
+    ) -> Result<CutOff, SearchError> {
+        let mut cutoff = CutOff {
+            min_score: self.min_score,
+            calibration: self.calibration(qv),
+            checks: (4 * k).max(64),
+            checked: 0,
+            penalty,
+            vectors,
+        };
+        if cutoff.calibration.is_some() {
+            let want: Vec<i64> = fused
+                .iter()
+                .filter(|s| s.source == Source::Visual)
+                .filter_map(|s| s.frame_id)
+                .filter(|id| !cutoff.vectors.contains_key(id))
+                .take(cutoff.checks)
+                .collect();
+            cutoff
+                .vectors
+                .extend(self.catalog.vectors_by_ids(&self.name, &want).await?);
+        }
+        Ok(cutoff)
+    }
+
+    /// What `auto` judges credibility with: the probe of liked frames, else the text,
+    /// else the picture's best label; None for any other cut-off.
+    fn calibration(&self, qv: &QueryVectors) -> Option<Calibration> {
+        match self.min_score {
             MinScore::Auto => Some(Calibration {
                 vocab: self.vocab.clone(),
                 logit_scale: self.logit_scale,
@@ -181,24 +260,24 @@ impl<'a> Engine<'a> {
                 },
             }),
             _ => None,
-        };
-        let checks = (4 * k).max(64);
-        if calibration.is_some() {
-            let want: Vec<i64> = fused
-                .iter()
-                .filter(|s| s.source == Source::Visual)
-                .filter_map(|s| s.frame_id)
-                .filter(|id| !vectors.contains_key(id))
-                .take(checks)
-                .collect();
-            vectors.extend(catalog.vectors_by_ids(&self.name, &want).await?);
         }
+    }
 
+    /// The fused ranking walked best first up to `k` moments: moments of removed videos
+    /// and of the frames searched by are skipped, a cue gets the picture of its best
+    /// frame, visual moments face the cut-off (those it holds back are counted).
+    async fn keep(
+        &self,
+        fused: Vec<Segment>,
+        qv: &QueryVectors,
+        scope: &Scope,
+        cutoff: &mut CutOff,
+        frame_scores: &mut FrameScores,
+        k: usize,
+    ) -> Result<Found, SearchError> {
         let dir = &scope.directory;
-        let mut frame_scores = FrameScores::default();
         let mut results: Vec<Segment> = Vec::with_capacity(k);
         let mut withheld = 0;
-        let mut checked = 0;
         for mut seg in fused {
             if results.len() >= k {
                 break;
@@ -213,47 +292,51 @@ impl<'a> Engine<'a> {
             }
             seg.path = v.path.clone();
             if seg.source == Source::Text {
-                // A cue with no visual moment around it: its best frame gives the picture.
-                let frames = frame_scores.of(catalog, &self.name, seg.video_id, &qv.combined).await?;
-                if let Some((fid, s, peak)) = best_frame_in(frames, seg.start, seg.end) {
-                    seg.score = s;
-                    seg.frame_id = Some(fid);
-                    if seg.peak < seg.start || seg.peak >= seg.end.max(seg.start + 1e-9) {
-                        seg.peak = peak;
-                    }
-                }
-                if seg.score.is_nan() {
-                    seg.score = 0.0;
-                }
-            } else {
-                match self.min_score {
-                    MinScore::Value(m) if seg.score < m => {
-                        withheld += 1;
-                        continue;
-                    }
-                    // Words of the query said in the moment: credible by themselves.
-                    MinScore::Auto if seg.source == Source::Visual => {
-                        checked += 1;
-                        let cal = calibration.as_ref().expect("auto has a calibration");
-                        let credible = checked <= checks
-                            && seg
-                                .frame_id
-                                .and_then(|id| vectors.get(&id).map(|v| (id, v)))
-                                .is_some_and(|(id, v)| {
-                                    cal.credible(v, seg.score, penalty.get(&id).copied().unwrap_or(0.0))
-                                });
-                        if !credible {
-                            withheld += 1;
-                            continue;
-                        }
-                    }
-                    _ => {}
-                }
+                self.picture_of_cue(&mut seg, qv, frame_scores).await?;
+            } else if !cutoff.passes(&seg) {
+                withheld += 1;
+                continue;
             }
             results.push(seg);
         }
-        // Title and file-name matches: after the credible moments, each as the video's
-        // best moment for the query; a video already in the results is marked `both`.
+        Ok(Found { results, withheld })
+    }
+
+    /// A cue with no visual moment around it: its best frame gives the picture (and the
+    /// score: 0 when the cue has no frame).
+    async fn picture_of_cue(
+        &self,
+        seg: &mut Segment,
+        qv: &QueryVectors,
+        frame_scores: &mut FrameScores,
+    ) -> Result<(), SearchError> {
+        let frames = frame_scores
+            .of(self.catalog, &self.name, seg.video_id, &qv.combined)
+            .await?;
+        if let Some((fid, s, peak)) = best_frame_in(frames, seg.start, seg.end) {
+            seg.score = s;
+            seg.frame_id = Some(fid);
+            if seg.peak < seg.start || seg.peak >= seg.end.max(seg.start + 1e-9) {
+                seg.peak = peak;
+            }
+        }
+        if seg.score.is_nan() {
+            seg.score = 0.0;
+        }
+        Ok(())
+    }
+
+    /// Title and file-name matches: after the credible moments, each as the video's
+    /// best moment for the query; a video already in the results is marked `both`.
+    async fn add_names(
+        &self,
+        names: Vec<(i64, String)>,
+        qv: &QueryVectors,
+        scope: &Scope,
+        frame_scores: &mut FrameScores,
+        results: &mut Vec<Segment>,
+        k: usize,
+    ) -> Result<(), SearchError> {
         for (video, text) in names {
             if results.len() >= k {
                 break;
@@ -265,9 +348,12 @@ impl<'a> Engine<'a> {
                 }
                 continue;
             }
-            let Some(v) = dir.get(video) else { continue };
-            let frames = frame_scores.of(catalog, &self.name, video, &qv.combined).await?.clone();
-            let best = segments::from_frames(frames, delta)
+            let Some(v) = scope.directory.get(video) else { continue };
+            let frames = frame_scores
+                .of(self.catalog, &self.name, video, &qv.combined)
+                .await?
+                .clone();
+            let best = segments::from_frames(frames, 1.0 / self.logit_scale)
                 .into_iter()
                 .max_by(|a, b| a.score.total_cmp(&b.score));
             let mut seg = best.unwrap_or_else(|| Segment::new(video, Source::Text));
@@ -276,13 +362,65 @@ impl<'a> Engine<'a> {
             seg.path = v.path.clone();
             results.push(seg);
         }
-        Ok(Found { results, withheld })
+        Ok(())
+    }
+}
+
+/// The visual candidates of a clause: its moments, what negative terms took off each
+/// frame's score, and the frame vectors read on the way (the cut-off reuses them).
+#[derive(Default)]
+struct VisualHits {
+    moments: Vec<Segment>,
+    penalty: HashMap<i64, f32>,
+    vectors: HashMap<i64, Vec<f32>>,
+}
+
+/// The lexical candidates of a clause: subtitle cues with their BM25 scores (fused with
+/// the visual moments), and the videos whose title or file name holds the query's words.
+#[derive(Default)]
+struct LexicalHits {
+    cues: Vec<Segment>,
+    bm25: Vec<f32>,
+    names: Vec<(i64, String)>,
+}
+
+/// The cut-off as the fused ranking is walked: a number, or `auto` judging at most
+/// `checks` visual moments by `calibration` (frames read into `vectors`, negative terms'
+/// `penalty` given back before judging).
+struct CutOff {
+    min_score: MinScore,
+    calibration: Option<Calibration>,
+    checks: usize,
+    checked: usize,
+    penalty: HashMap<i64, f32>,
+    vectors: HashMap<i64, Vec<f32>>,
+}
+
+impl CutOff {
+    /// Whether a visual or `both` moment passes.
+    fn passes(&mut self, seg: &Segment) -> bool {
+        match self.min_score {
+            MinScore::Value(m) if seg.score < m => false,
+            // Words of the query said in the moment: credible by themselves.
+            MinScore::Auto if seg.source == Source::Visual => {
+                self.checked += 1;
+                let cal = self.calibration.as_ref().expect("auto has a calibration");
+                self.checked <= self.checks
+                    && seg
+                        .frame_id
+                        .and_then(|id| self.vectors.get(&id).map(|v| (id, v)))
+                        .is_some_and(|(id, v)| {
+                            cal.credible(v, seg.score, self.penalty.get(&id).copied().unwrap_or(0.0))
+                        })
+            }
+            _ => true,
+        }
     }
 }
 
 /// Whether `text` (a title or a file path) contains every one of `words` as a word.
 fn names_all(text: &str, words: &[(String, f32)]) -> bool {
-    let tokens: std::collections::HashSet<String> = text
+    let tokens: HashSet<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
         .map(str::to_lowercase)

@@ -45,7 +45,7 @@ mod vectors;
 use std::sync::Arc;
 
 use self::engine::Engine;
-use self::query::SourceFilter;
+use self::query::{Filters, Query, SourceFilter};
 use self::retrieve::Scope;
 use self::vectors::QueryVectors;
 use crate::catalog::Catalog;
@@ -63,7 +63,27 @@ pub async fn search(
 ) -> Result<SearchResponse, SearchError> {
     let _running = crate::util::priority::searching();
     let parsed = validate(req)?;
-    let mut filters = parsed.filters.clone();
+    let Some(scope) = scope(catalog, &model, req, &parsed.filters).await? else {
+        return Ok(empty(req));
+    };
+    let mut response = if parsed.steps.len() > 1 {
+        sequence::search(catalog, model, req, &parsed, &scope).await?
+    } else {
+        one_clause(catalog, model, req, &parsed, &scope).await?
+    };
+    tags::attach(catalog, &mut response.results).await?;
+    Ok(response)
+}
+
+/// Where a search may look: the videos the query's filters and the request's video
+/// accept, and the frames its tag filters allow; None when nothing may answer.
+async fn scope(
+    catalog: &Catalog,
+    model: &Arc<Embedder>,
+    req: &SearchRequest,
+    filters: &Filters,
+) -> Result<Option<Scope>, SearchError> {
+    let mut filters = filters.clone();
     if let Some(v) = req.video {
         if catalog.directory().get(v).is_none() {
             return Err(SearchError::NoSuchVideo(v));
@@ -74,54 +94,60 @@ pub async fn search(
             // Both the parameter and `video:` restrict: only their common videos.
             filters.videos.retain(|x| *x == v);
             if filters.videos.is_empty() {
-                return Ok(empty(req));
+                return Ok(None);
             }
         }
     }
     let mut scope = Scope::new(catalog.directory(), &filters);
     if scope.is_empty() {
-        return Ok(empty(req));
+        return Ok(None);
     }
     // New footage is tagged first (usually nothing to do: the job runner tags).
-    if let Err(e) = tags::ensure_light(catalog, &model).await {
+    if let Err(e) = tags::ensure_light(catalog, model).await {
         tracing::warn!("the tags could not be brought up to date: {e}");
     }
     if let Some(frames) = tags::allowed_frames(catalog, &filters.tags, &filters.not_tags).await? {
         if frames.is_empty() {
-            return Ok(empty(req));
+            return Ok(None);
         }
         scope.frames = Some(Arc::new(frames));
     }
-    let mut response = if parsed.steps.len() > 1 {
-        sequence::search(catalog, model, req, &parsed, &scope).await?
-    } else {
-        let engine = Engine::new(catalog, model, req).await?;
-        let mut clause = parsed.clause().clone();
-        let mut source = filters.source;
-        if clause.terms.is_empty() && req.image.is_none() && req.frame.is_none() && req.like.is_empty() {
-            // Only tags: their moments, ranked by how well the labels describe them.
-            clause.terms = filters
-                .tags
-                .iter()
-                .map(|t| query::Term {
-                    text: t.clone(),
-                    phrase: true,
-                    weight: None,
-                })
-                .collect();
-            source = Some(SourceFilter::Visual);
-        }
-        let qv = QueryVectors::build(&engine, &clause, req, true).await?;
-        let found = engine.moments(&clause, &qv, &scope, source, req.k as usize).await?;
-        SearchResponse {
-            query: req.query.trim().to_string(),
-            results: found.results,
-            withheld: found.withheld,
-            cutoff: req.min_score.to_string(),
-        }
-    };
-    tags::attach(catalog, &mut response.results).await?;
-    Ok(response)
+    Ok(Some(scope))
+}
+
+/// A query of one clause (not a sequence) in its scope.
+async fn one_clause(
+    catalog: &Catalog,
+    model: Arc<Embedder>,
+    req: &SearchRequest,
+    parsed: &Query,
+    scope: &Scope,
+) -> Result<SearchResponse, SearchError> {
+    let engine = Engine::new(catalog, model, req).await?;
+    let mut clause = parsed.clause().clone();
+    let mut source = parsed.filters.source;
+    if clause.terms.is_empty() && req.image.is_none() && req.frame.is_none() && req.like.is_empty() {
+        // Only tags: their moments, ranked by how well the labels describe them.
+        clause.terms = parsed
+            .filters
+            .tags
+            .iter()
+            .map(|t| query::Term {
+                text: t.clone(),
+                phrase: true,
+                weight: None,
+            })
+            .collect();
+        source = Some(SourceFilter::Visual);
+    }
+    let qv = QueryVectors::build(&engine, &clause, req, true).await?;
+    let found = engine.moments(&clause, &qv, scope, source, req.k as usize).await?;
+    Ok(SearchResponse {
+        query: req.query.trim().to_string(),
+        results: found.results,
+        withheld: found.withheld,
+        cutoff: req.min_score.to_string(),
+    })
 }
 
 fn empty(req: &SearchRequest) -> SearchResponse {

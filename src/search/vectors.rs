@@ -89,34 +89,13 @@ impl QueryVectors {
     ) -> Result<Self, SearchError> {
         let (catalog, model) = (engine.catalog, &engine.model);
         let dim = model.dim();
-        let parts = clause.visual_parts();
-        let mut texts: Vec<String> = parts.iter().map(|(t, _)| t.clone()).collect();
-        texts.extend(clause.negatives.iter().map(|t| t.text.clone()));
-        let rows = prompts::embed(model, engine.templates.as_deref(), &texts, false).await?;
-        let text = (!parts.is_empty())
-            .then(|| weighted_sum(parts.iter().map(|(_, w)| *w).zip(rows.iter().map(Vec::as_slice)), dim));
-        let negatives = clause
-            .negatives
-            .iter()
-            .zip(rows.iter().skip(parts.len()))
-            .map(|(t, v)| (v.clone(), t.weight()))
-            .collect();
-        let mut pictures: Vec<Vec<f32>> = Vec::new();
+        let (text, negatives) = embed_clause(engine, clause).await?;
         let mut sources = Vec::new();
-        if first && let Some(img) = &req.image {
-            pictures.push(embed_image(model, img).await?);
-        }
-        if first && let Some(id) = req.frame {
-            let v = catalog
-                .vectors_by_ids(model.model_name(), &[id])
-                .await?
-                .into_iter()
-                .next()
-                .ok_or(SearchError::NoSuchFrame(id))?;
-            pictures.push(v.1);
-            sources.extend(catalog.frames_by_ids(&[id]).await?);
-        }
-        let picture = (!pictures.is_empty()).then(|| weighted_sum(pictures.iter().map(|p| (1.0, p.as_slice())), dim));
+        let picture = if first {
+            picture(engine, req, &mut sources).await?
+        } else {
+            None
+        };
         let mut combined = match (&text, &picture) {
             (Some(t), Some(p)) => {
                 weighted_sum([(1.0, t.as_slice()), (req.image_weight, p.as_slice())].into_iter(), dim)
@@ -153,6 +132,57 @@ impl QueryVectors {
             seeds,
         })
     }
+}
+
+/// The text of a clause (its weighted parts summed; None without terms) and its negative
+/// terms (unit vector, weight), embedded in one call.
+async fn embed_clause(
+    engine: &Engine<'_>,
+    clause: &Clause,
+) -> Result<(Option<Vec<f32>>, Vec<(Vec<f32>, f32)>), SearchError> {
+    let model = &engine.model;
+    let parts = clause.visual_parts();
+    let mut texts: Vec<String> = parts.iter().map(|(t, _)| t.clone()).collect();
+    texts.extend(clause.negatives.iter().map(|t| t.text.clone()));
+    let rows = prompts::embed(model, engine.templates.as_deref(), &texts, false).await?;
+    let text = (!parts.is_empty()).then(|| {
+        weighted_sum(
+            parts.iter().map(|(_, w)| *w).zip(rows.iter().map(Vec::as_slice)),
+            model.dim(),
+        )
+    });
+    let negatives = clause
+        .negatives
+        .iter()
+        .zip(rows.iter().skip(parts.len()))
+        .map(|(t, v)| (v.clone(), t.weight()))
+        .collect();
+    Ok((text, negatives))
+}
+
+/// The request's picture: its image embedded and its stored frame read (the sum of both
+/// when it has both; None when neither). The frame joins `sources`.
+async fn picture(
+    engine: &Engine<'_>,
+    req: &SearchRequest,
+    sources: &mut Vec<Frame>,
+) -> Result<Option<Vec<f32>>, SearchError> {
+    let (catalog, model) = (engine.catalog, &engine.model);
+    let mut pictures: Vec<Vec<f32>> = Vec::new();
+    if let Some(img) = &req.image {
+        pictures.push(embed_image(model, img).await?);
+    }
+    if let Some(id) = req.frame {
+        let v = catalog
+            .vectors_by_ids(model.model_name(), &[id])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(SearchError::NoSuchFrame(id))?;
+        pictures.push(v.1);
+        sources.extend(catalog.frames_by_ids(&[id]).await?);
+    }
+    Ok((!pictures.is_empty()).then(|| weighted_sum(pictures.iter().map(|p| (1.0, p.as_slice())), model.dim())))
 }
 
 /// Decodes and embeds a query picture (still images decoded exactly as for indexing).
