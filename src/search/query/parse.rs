@@ -10,7 +10,7 @@ use super::{Clause, DEFAULT_GAP, FILTER_KEYS, MAX_WEIGHT, Query, QueryError, Sou
 /// Parses a query. Empty text gives an empty query (one empty clause).
 pub fn parse(text: &str) -> Result<Query, QueryError> {
     let chars: Vec<char> = text.chars().collect();
-    let mut p = Parser { chars: &chars, i: 0 };
+    let mut p = Cursor { chars: &chars, i: 0 };
     let mut q = Query {
         steps: vec![Clause::default()],
         ..Default::default()
@@ -22,68 +22,14 @@ pub fn parse(text: &str) -> Result<Query, QueryError> {
         }
         let start = p.i;
         if p.peek_str(">>") {
-            p.i += 2;
-            let gap_at = p.i;
-            let gap_text = p.bare();
-            let gap = if gap_text.is_empty() {
-                DEFAULT_GAP
-            } else {
-                parse_duration(&gap_text).ok_or_else(|| err(gap_at, format!("`>>{gap_text}`: {DURATION_FORMS}")))?
-            };
-            if q.steps.last().is_some_and(|c| c.terms.is_empty()) {
-                return Err(err(
-                    start,
-                    "`>>` needs what to look for on both sides, e.g. `a car stops >> a person gets out`",
-                ));
-            }
-            q.gaps.push(gap);
-            q.steps.push(Clause::default());
+            next_step(&mut p, &mut q, start)?;
             continue;
         }
         let negative = chars[start] == '-' && chars.get(start + 1).is_some_and(|c| !c.is_whitespace());
         if negative {
             p.i += 1;
         }
-        let item_at = p.i;
-        if chars[p.i] == '"' {
-            let text = p.quoted()?;
-            let weight = p.weight()?;
-            if text.trim().is_empty() {
-                return Err(err(
-                    item_at,
-                    "an empty phrase `\"\"`: write the words between the quotes",
-                ));
-            }
-            let term = Term {
-                text: text.trim().to_string(),
-                phrase: true,
-                weight,
-            };
-            push(&mut q, negative, term);
-            continue;
-        }
-        let word = p.bare();
-        if let Some((key, value_at)) = filter_key(&word) {
-            let mut value = word[key.len() + 1..].to_string();
-            if value.is_empty() && p.i < chars.len() && chars[p.i] == '"' {
-                value = p.quoted()?;
-            }
-            filter(&mut q.filters, key, &value, negative, item_at, item_at + value_at)?;
-            continue;
-        }
-        let (text, weight) = split_weight(&word, item_at)?;
-        if text.is_empty() {
-            continue; // a lone "-" or "^"
-        }
-        push(
-            &mut q,
-            negative,
-            Term {
-                text,
-                phrase: false,
-                weight,
-            },
-        );
+        item(&mut p, &mut q, negative)?;
     }
     if q.steps.len() > 1 && q.steps.last().is_some_and(|c| c.terms.is_empty()) {
         return Err(err(
@@ -92,6 +38,72 @@ pub fn parse(text: &str) -> Result<Query, QueryError> {
         ));
     }
     Ok(q)
+}
+
+/// `>>` or `>>GAP` at `start`: the current step ends, the next one begins.
+fn next_step(p: &mut Cursor, q: &mut Query, start: usize) -> Result<(), QueryError> {
+    p.i += 2;
+    let gap_at = p.i;
+    let gap_text = p.bare();
+    let gap = if gap_text.is_empty() {
+        DEFAULT_GAP
+    } else {
+        parse_duration(&gap_text).ok_or_else(|| err(gap_at, format!("`>>{gap_text}`: {DURATION_FORMS}")))?
+    };
+    if q.steps.last().is_some_and(|c| c.terms.is_empty()) {
+        return Err(err(
+            start,
+            "`>>` needs what to look for on both sides, e.g. `a car stops >> a person gets out`",
+        ));
+    }
+    q.gaps.push(gap);
+    q.steps.push(Clause::default());
+    Ok(())
+}
+
+/// One item at the cursor (after its `-`, if `negative`): a phrase, a `key:value`
+/// filter or a word, each with its weight.
+fn item(p: &mut Cursor, q: &mut Query, negative: bool) -> Result<(), QueryError> {
+    let item_at = p.i;
+    if p.chars[p.i] == '"' {
+        let text = p.quoted()?;
+        let weight = p.weight()?;
+        if text.trim().is_empty() {
+            return Err(err(
+                item_at,
+                "an empty phrase `\"\"`: write the words between the quotes",
+            ));
+        }
+        let term = Term {
+            text: text.trim().to_string(),
+            phrase: true,
+            weight,
+        };
+        push(q, negative, term);
+        return Ok(());
+    }
+    let word = p.bare();
+    if let Some((key, value_at)) = filter_key(&word) {
+        let mut value = word[key.len() + 1..].to_string();
+        if value.is_empty() && p.i < p.chars.len() && p.chars[p.i] == '"' {
+            value = p.quoted()?;
+        }
+        return filter(&mut q.filters, key, &value, negative, item_at, item_at + value_at);
+    }
+    let (text, weight) = split_weight(&word, item_at)?;
+    if text.is_empty() {
+        return Ok(()); // a lone "-" or "^"
+    }
+    push(
+        q,
+        negative,
+        Term {
+            text,
+            phrase: false,
+            weight,
+        },
+    );
+    Ok(())
 }
 
 fn push(q: &mut Query, negative: bool, term: Term) {
@@ -110,12 +122,13 @@ fn err(pos0: usize, message: impl Into<String>) -> QueryError {
     }
 }
 
-struct Parser<'a> {
+/// The lexer: a position in the query's characters, and the runs it reads there.
+struct Cursor<'a> {
     chars: &'a [char],
     i: usize,
 }
 
-impl Parser<'_> {
+impl Cursor<'_> {
     fn skip_space(&mut self) {
         while self.i < self.chars.len() && self.chars[self.i].is_whitespace() {
             self.i += 1;
@@ -199,6 +212,74 @@ fn filter_key(word: &str) -> Option<(&str, usize)> {
 const DURATION_FORMS: &str = "a duration is 90, 90s, 1.5m, 2m30s, 1h, 1:30 or 1:02:03";
 const DATE_FORMS: &str = "a date is YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (UTC)";
 
+/// The filter keys of the language (see `FILTER_KEYS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FilterKey {
+    Path,
+    Ext,
+    After,
+    Before,
+    Longer,
+    Shorter,
+    Video,
+    Source,
+    Tag,
+}
+
+impl FilterKey {
+    /// The key `key:` names (any case), checked against its value and its `-`.
+    fn check(key: &str, value: &str, negative: bool, at: usize) -> Result<Self, QueryError> {
+        let k = match key.to_ascii_lowercase().as_str() {
+            "path" => FilterKey::Path,
+            "ext" => FilterKey::Ext,
+            "after" => FilterKey::After,
+            "before" => FilterKey::Before,
+            "longer" => FilterKey::Longer,
+            "shorter" => FilterKey::Shorter,
+            "video" => FilterKey::Video,
+            "source" => FilterKey::Source,
+            "tag" => FilterKey::Tag,
+            _ => {
+                return Err(err(
+                    at,
+                    format!(
+                        "unknown filter `{key}:`; the filters are {FILTER_KEYS} (put the word in quotes to search for it: `\"{key}:{value}\"`)"
+                    ),
+                ));
+            }
+        };
+        if value.is_empty() {
+            return Err(err(
+                at,
+                format!("the filter `{key}:` needs a value, e.g. {}", k.example()),
+            ));
+        }
+        if negative && !matches!(k, FilterKey::Path | FilterKey::Ext | FilterKey::Video | FilterKey::Tag) {
+            return Err(err(
+                at,
+                format!("`-{key}:` cannot be negated; only path:, ext:, video: and tag: can be excluded"),
+            ));
+        }
+        Ok(k)
+    }
+
+    fn example(self) -> &'static str {
+        match self {
+            FilterKey::Path => "path:holiday",
+            FilterKey::Ext => "ext:mp4",
+            FilterKey::After => "after:2024-05-01",
+            FilterKey::Before => "before:2024",
+            FilterKey::Longer => "longer:30s",
+            FilterKey::Shorter => "shorter:2m",
+            FilterKey::Video => "video:12",
+            FilterKey::Tag => "tag:\"a red circle\"",
+            FilterKey::Source => "source:visual",
+        }
+    }
+}
+
+/// `key:value` (`-key:value` when `negative`) added to the filters; `at` and `value_at`
+/// are where the filter and its value start, for errors.
 fn filter(
     f: &mut Filters,
     key: &str,
@@ -207,36 +288,14 @@ fn filter(
     at: usize,
     value_at: usize,
 ) -> Result<(), QueryError> {
-    let k = key.to_ascii_lowercase();
-    let known = [
-        "path", "ext", "after", "before", "longer", "shorter", "video", "source", "tag",
-    ];
-    if !known.contains(&k.as_str()) {
-        return Err(err(
-            at,
-            format!(
-                "unknown filter `{key}:`; the filters are {FILTER_KEYS} (put the word in quotes to search for it: `\"{key}:{value}\"`)"
-            ),
-        ));
-    }
-    if value.is_empty() {
-        return Err(err(
-            at,
-            format!("the filter `{key}:` needs a value, e.g. {}", example(&k)),
-        ));
-    }
-    if negative && !matches!(k.as_str(), "path" | "ext" | "video" | "tag") {
-        return Err(err(
-            at,
-            format!("`-{key}:` cannot be negated; only path:, ext:, video: and tag: can be excluded"),
-        ));
-    }
-    match k.as_str() {
-        "path" => {
+    let k = FilterKey::check(key, value, negative, at)?;
+    let bad = |forms: &str| err(value_at, format!("`{key}:{value}`: {forms}"));
+    match k {
+        FilterKey::Path => {
             let p = PathPattern::new(value);
             if negative { f.not_paths.push(p) } else { f.paths.push(p) }
         }
-        "ext" => {
+        FilterKey::Ext => {
             for e in value
                 .split(',')
                 .map(|e| e.trim().trim_start_matches('.').to_lowercase())
@@ -245,14 +304,8 @@ fn filter(
                 if negative { f.not_exts.push(e) } else { f.exts.push(e) }
             }
         }
-        "video" => {
-            for part in value.split(',') {
-                let id: i64 = part.trim().parse().ok().filter(|id| *id > 0).ok_or_else(|| {
-                    err(
-                        value_at,
-                        format!("`video:{value}`: a video id is a positive whole number, e.g. video:12 or video:12,14"),
-                    )
-                })?;
+        FilterKey::Video => {
+            for id in video_ids(value, value_at)? {
                 if negative {
                     f.not_videos.push(id)
                 } else {
@@ -260,23 +313,23 @@ fn filter(
                 }
             }
         }
-        "after" | "before" => {
-            let t = parse_date(value).ok_or_else(|| err(value_at, format!("`{key}:{value}`: {DATE_FORMS}")))?;
-            if k == "after" {
-                f.after = Some(f.after.map_or(t, |a| a.max(t)));
-            } else {
-                f.before = Some(f.before.map_or(t, |b| b.min(t)));
-            }
+        FilterKey::After => {
+            let t = parse_date(value).ok_or_else(|| bad(DATE_FORMS))?;
+            f.after = Some(f.after.map_or(t, |a| a.max(t)));
         }
-        "longer" | "shorter" => {
-            let d = parse_duration(value).ok_or_else(|| err(value_at, format!("`{key}:{value}`: {DURATION_FORMS}")))?;
-            if k == "longer" {
-                f.longer = Some(f.longer.map_or(d, |l| l.max(d)));
-            } else {
-                f.shorter = Some(f.shorter.map_or(d, |s| s.min(d)));
-            }
+        FilterKey::Before => {
+            let t = parse_date(value).ok_or_else(|| bad(DATE_FORMS))?;
+            f.before = Some(f.before.map_or(t, |b| b.min(t)));
         }
-        "tag" => {
+        FilterKey::Longer => {
+            let d = parse_duration(value).ok_or_else(|| bad(DURATION_FORMS))?;
+            f.longer = Some(f.longer.map_or(d, |l| l.max(d)));
+        }
+        FilterKey::Shorter => {
+            let d = parse_duration(value).ok_or_else(|| bad(DURATION_FORMS))?;
+            f.shorter = Some(f.shorter.map_or(d, |s| s.min(d)));
+        }
+        FilterKey::Tag => {
             let label = value.trim().to_string();
             if negative {
                 f.not_tags.push(label)
@@ -284,33 +337,34 @@ fn filter(
                 f.tags.push(label)
             }
         }
-        "source" => {
-            f.source = Some(match value.to_ascii_lowercase().as_str() {
-                "visual" => SourceFilter::Visual,
-                "text" => SourceFilter::Text,
-                _ => {
-                    return Err(err(
-                        value_at,
-                        format!("`source:{value}`: the sources are source:visual and source:text"),
-                    ));
-                }
-            });
-        }
-        _ => unreachable!("checked against the known keys"),
+        FilterKey::Source => f.source = Some(source_filter(value, value_at)?),
     }
     Ok(())
 }
 
-fn example(key: &str) -> &'static str {
-    match key {
-        "path" => "path:holiday",
-        "ext" => "ext:mp4",
-        "after" => "after:2024-05-01",
-        "before" => "before:2024",
-        "longer" => "longer:30s",
-        "shorter" => "shorter:2m",
-        "video" => "video:12",
-        "tag" => "tag:\"a red circle\"",
-        _ => "source:visual",
+/// The ids of `video:12,14`.
+fn video_ids(value: &str, value_at: usize) -> Result<Vec<i64>, QueryError> {
+    value
+        .split(',')
+        .map(|part| {
+            part.trim().parse().ok().filter(|id| *id > 0).ok_or_else(|| {
+                err(
+                    value_at,
+                    format!("`video:{value}`: a video id is a positive whole number, e.g. video:12 or video:12,14"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The source of `source:visual` or `source:text` (any case).
+fn source_filter(value: &str, value_at: usize) -> Result<SourceFilter, QueryError> {
+    match value.to_ascii_lowercase().as_str() {
+        "visual" => Ok(SourceFilter::Visual),
+        "text" => Ok(SourceFilter::Text),
+        _ => Err(err(
+            value_at,
+            format!("`source:{value}`: the sources are source:visual and source:text"),
+        )),
     }
 }
