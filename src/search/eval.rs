@@ -218,20 +218,8 @@ pub async fn run(
     min_score: MinScore,
     templates: &super::prompts::Templates,
 ) -> Result<Report, EvalError> {
-    // Queries in order of first appearance, each with its moments.
-    let mut order: Vec<&str> = Vec::new();
-    let mut by_query: BTreeMap<&str, Vec<(usize, &Truth)>> = BTreeMap::new();
-    for (i, t) in truth.iter().enumerate() {
-        let q = t.query.trim();
-        if !by_query.contains_key(q) {
-            order.push(q);
-        }
-        by_query.entry(q).or_default().push((i, t));
-    }
-    let (mut at1, mut at5, mut at10) = (0usize, 0usize, 0usize);
-    let mut ap_sum = 0.0;
-    let mut errors = Vec::new();
-    let mut misses = Vec::new();
+    let (order, by_query) = by_query(truth);
+    let mut tally = Tally::default();
     for q in &order {
         let entries = &by_query[q];
         let mut req = SearchRequest::new(*q, DEPTH.max(entries.len()) as i64);
@@ -245,53 +233,105 @@ pub async fn run(
                 source,
             })?;
         let truths: Vec<&Truth> = entries.iter().map(|(_, t)| *t).collect();
-        let s = score(&res.results, &truths);
-        ap_sum += s.average_precision;
+        tally.add(&res.results, &truths);
+    }
+    Ok(tally.report(truth.len(), order.len(), min_score, templates))
+}
+
+/// One query's truth moments, each with its index in the truth.
+type Moments<'t> = Vec<(usize, &'t Truth)>;
+
+/// Queries in order of first appearance, each with its moments.
+fn by_query(truth: &[Truth]) -> (Vec<&str>, BTreeMap<&str, Moments<'_>>) {
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_query: BTreeMap<&str, Moments<'_>> = BTreeMap::new();
+    for (i, t) in truth.iter().enumerate() {
+        let q = t.query.trim();
+        if !by_query.contains_key(q) {
+            order.push(q);
+        }
+        by_query.entry(q).or_default().push((i, t));
+    }
+    (order, by_query)
+}
+
+/// The counts an evaluation adds up over its queries.
+#[derive(Default)]
+struct Tally {
+    at1: usize,
+    at5: usize,
+    at10: usize,
+    ap_sum: f64,
+    /// Peak errors of the answered moments.
+    errors: Vec<f64>,
+    misses: Vec<Miss>,
+}
+
+impl Tally {
+    /// One query's ranked results against its truth moments.
+    fn add(&mut self, results: &[Segment], truths: &[&Truth]) {
+        let s = score(results, truths);
+        self.ap_sum += s.average_precision;
         for (t, f) in truths.iter().zip(&s.found) {
             let rank = f.map(|(r, _)| r);
-            at1 += usize::from(rank.is_some_and(|r| r <= 1));
-            at5 += usize::from(rank.is_some_and(|r| r <= 5));
-            at10 += usize::from(rank.is_some_and(|r| r <= 10));
+            self.at1 += usize::from(rank.is_some_and(|r| r <= 1));
+            self.at5 += usize::from(rank.is_some_and(|r| r <= 5));
+            self.at10 += usize::from(rank.is_some_and(|r| r <= 10));
             if let Some((_, e)) = f {
-                errors.push(*e);
+                self.errors.push(*e);
             }
             if rank != Some(1) {
-                misses.push(Miss {
-                    query: t.query.clone(),
-                    path: t.path.clone(),
-                    start: t.start,
-                    end: t.end,
-                    rank,
-                    first: res.results.first().map(|r| Seen {
-                        path: r.path.clone(),
-                        start: r.start,
-                        end: r.end,
-                        score: r.score,
-                    }),
-                    first_is_truth: res
-                        .results
-                        .first()
-                        .is_some_and(|r| truths.iter().any(|o| answers(&r.path, r.start, r.end, r.peak, o))),
-                });
+                self.misses.push(miss(t, rank, results, truths));
             }
         }
     }
-    let n = truth.len() as f64;
-    Ok(Report {
-        queries: order.len(),
-        moments: truth.len(),
-        recall_at_1: at1 as f64 / n,
-        recall_at_5: at5 as f64 / n,
-        recall_at_10: at10 as f64 / n,
-        map: ap_sum / order.len() as f64,
-        median_peak_error: (!errors.is_empty()).then(|| crate::util::median(&errors)),
-        cutoff: min_score.to_string(),
-        templates: match templates {
-            super::prompts::Templates::Given(t) => format!("{} templates", t.len()),
-            t => t.to_string(),
-        },
-        misses,
-    })
+
+    /// The report over `moments` truth moments of `queries` queries.
+    fn report(
+        self,
+        moments: usize,
+        queries: usize,
+        min_score: MinScore,
+        templates: &super::prompts::Templates,
+    ) -> Report {
+        let n = moments as f64;
+        Report {
+            queries,
+            moments,
+            recall_at_1: self.at1 as f64 / n,
+            recall_at_5: self.at5 as f64 / n,
+            recall_at_10: self.at10 as f64 / n,
+            map: self.ap_sum / queries as f64,
+            median_peak_error: (!self.errors.is_empty()).then(|| crate::util::median(&self.errors)),
+            cutoff: min_score.to_string(),
+            templates: match templates {
+                super::prompts::Templates::Given(t) => format!("{} templates", t.len()),
+                t => t.to_string(),
+            },
+            misses: self.misses,
+        }
+    }
+}
+
+/// Truth moment `t`, not answered first (`rank`: where it was, if anywhere), and what
+/// came first instead.
+fn miss(t: &Truth, rank: Option<usize>, results: &[Segment], truths: &[&Truth]) -> Miss {
+    Miss {
+        query: t.query.clone(),
+        path: t.path.clone(),
+        start: t.start,
+        end: t.end,
+        rank,
+        first: results.first().map(|r| Seen {
+            path: r.path.clone(),
+            start: r.start,
+            end: r.end,
+            score: r.score,
+        }),
+        first_is_truth: results
+            .first()
+            .is_some_and(|r| truths.iter().any(|o| answers(&r.path, r.start, r.end, r.peak, o))),
+    }
 }
 
 #[cfg(test)]

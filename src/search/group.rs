@@ -55,7 +55,7 @@ pub async fn timeline(
         return Err(SearchError::NothingToLookFor);
     }
     let set = super::prompts::resolve(&super::prompts::Templates::Auto, &model);
-    let v = super::embed_parts(&model, set.as_deref(), &parts).await?;
+    let v = super::vectors::embed_parts(&model, set.as_deref(), &parts).await?;
     Ok(catalog.frame_scores(video, model.model_name(), &v).await?)
 }
 

@@ -55,7 +55,7 @@ impl Probe {
     /// The unit direction the probe scores along (what the graph is searched with).
     pub fn direction(&self) -> Vec<f32> {
         let mut v = self.w.clone();
-        super::normalize(&mut v);
+        super::vectors::normalize(&mut v);
         v
     }
 
@@ -100,49 +100,85 @@ pub fn train(
     init: Option<&[f32]>,
     scale: f32,
 ) -> Probe {
-    let dim = positives[0].len();
     let background: Vec<&Vec<f32>> = background
         .iter()
         .filter(|x| positives.iter().all(|p| dot(p, x) < NEAR_POSITIVE))
         .collect();
-    // Examples with weights: the positives weigh as much as all negatives together;
-    // an explicit "unlike" weighs as much as ten random frames.
-    let mut xs: Vec<&[f32]> = Vec::new();
-    let mut ys: Vec<f32> = Vec::new();
-    let mut cs: Vec<f32> = Vec::new();
-    let neg_mass = negatives.len() as f32 * 10.0 + background.len() as f32;
-    for p in positives {
-        xs.push(p);
-        ys.push(1.0);
-        cs.push(neg_mass.max(1.0) / positives.len() as f32);
-    }
-    for n in negatives {
-        xs.push(n);
-        ys.push(0.0);
-        cs.push(10.0);
-    }
-    for n in &background {
-        xs.push(n);
-        ys.push(0.0);
-        cs.push(1.0);
-    }
-    let total: f32 = cs.iter().sum();
-    cs.iter_mut().for_each(|c| *c /= total);
-
+    let examples = Examples::new(positives, negatives, &background);
     let w0: Vec<f32> = match init {
         Some(t) => t.to_vec(),
-        None => {
-            let mut m = vec![0.0; dim];
-            for p in positives {
-                m.iter_mut().zip(p).for_each(|(a, b)| *a += b);
-            }
-            super::normalize(&mut m);
-            m
-        }
+        None => mean_direction(positives),
     };
-    // Start with the bias between the positives and the negatives.
+    let b0 = start_bias(&w0, positives, negatives, &background, scale);
+    let (w, b) = descend(&examples, &w0, b0, scale);
+    let mut probe = Probe {
+        w,
+        b,
+        scale,
+        weakest_positive: 0.0,
+    };
+    probe.weakest_positive = positives.iter().map(|p| probe.logit(p)).fold(f32::MAX, f32::min);
+    probe
+}
+
+/// The training set: every example with its label (1: like) and its weight (the
+/// weights sum to one).
+struct Examples<'a> {
+    /// The positives' dimension.
+    dim: usize,
+    xs: Vec<&'a [f32]>,
+    ys: Vec<f32>,
+    cs: Vec<f32>,
+}
+
+impl<'a> Examples<'a> {
+    /// The positives weigh as much as all negatives together; an explicit "unlike"
+    /// weighs as much as ten random frames.
+    fn new(positives: &'a [Vec<f32>], negatives: &'a [Vec<f32>], background: &[&'a Vec<f32>]) -> Self {
+        let mut xs: Vec<&[f32]> = Vec::new();
+        let mut ys: Vec<f32> = Vec::new();
+        let mut cs: Vec<f32> = Vec::new();
+        let neg_mass = negatives.len() as f32 * 10.0 + background.len() as f32;
+        for p in positives {
+            xs.push(p);
+            ys.push(1.0);
+            cs.push(neg_mass.max(1.0) / positives.len() as f32);
+        }
+        for n in negatives {
+            xs.push(n);
+            ys.push(0.0);
+            cs.push(10.0);
+        }
+        for n in background {
+            xs.push(n);
+            ys.push(0.0);
+            cs.push(1.0);
+        }
+        let total: f32 = cs.iter().sum();
+        cs.iter_mut().for_each(|c| *c /= total);
+        Self {
+            dim: positives[0].len(),
+            xs,
+            ys,
+            cs,
+        }
+    }
+}
+
+/// Where the weights start without a text query: the positives' mean direction.
+fn mean_direction(positives: &[Vec<f32>]) -> Vec<f32> {
+    let mut m = vec![0.0; positives[0].len()];
+    for p in positives {
+        m.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+    }
+    super::vectors::normalize(&mut m);
+    m
+}
+
+/// Start with the bias between the positives and the negatives (along `w0`).
+fn start_bias(w0: &[f32], positives: &[Vec<f32>], negatives: &[Vec<f32>], background: &[&Vec<f32>], scale: f32) -> f32 {
     let mean_score = |set: &mut dyn Iterator<Item = &[f32]>| {
-        let (s, n) = set.fold((0.0f32, 0usize), |(s, n), x| (s + dot(&w0, x), n + 1));
+        let (s, n) = set.fold((0.0f32, 0usize), |(s, n), x| (s + dot(w0, x), n + 1));
         if n == 0 { 0.0 } else { s / n as f32 }
     };
     let pos_mean = mean_score(&mut positives.iter().map(Vec::as_slice));
@@ -152,9 +188,14 @@ pub fn train(
             .map(Vec::as_slice)
             .chain(background.iter().map(|v| v.as_slice())),
     );
-    let mut w = w0.clone();
-    let mut b = -scale * (pos_mean + neg_mean) / 2.0;
-    // Nesterov descent with the step from the loss's curvature bound (L^2 / 4).
+    -scale * (pos_mean + neg_mean) / 2.0
+}
+
+/// Nesterov descent from (`w0`, `b`) with the step from the loss's curvature bound
+/// (L^2 / 4), the weights held near `w0`: the trained (weights, bias).
+fn descend(ex: &Examples<'_>, w0: &[f32], mut b: f32, scale: f32) -> (Vec<f32>, f32) {
+    let dim = ex.dim;
+    let mut w = w0.to_vec();
     let lr = 1.0 / (scale * scale / 4.0 + L2);
     let lr_b = 4.0;
     let (mut vw, mut vb) = (vec![0.0f32; dim], 0.0f32);
@@ -165,10 +206,10 @@ pub fn train(
         let look_b = b + mu * vb;
         gw.iter_mut()
             .zip(&look)
-            .zip(&w0)
+            .zip(w0)
             .for_each(|((g, l), z)| *g = L2 * (l - z));
         let mut gb = 0.0;
-        for ((x, y), c) in xs.iter().zip(&ys).zip(&cs) {
+        for ((x, y), c) in ex.xs.iter().zip(&ex.ys).zip(&ex.cs) {
             let e = c * (sigmoid(scale * dot(&look, x) + look_b) - y);
             gb += e;
             let k = e * scale;
@@ -179,14 +220,7 @@ pub fn train(
         w.iter_mut().zip(&vw).for_each(|(a, v)| *a += v);
         b += vb;
     }
-    let mut probe = Probe {
-        w,
-        b,
-        scale,
-        weakest_positive: 0.0,
-    };
-    probe.weakest_positive = positives.iter().map(|p| probe.logit(p)).fold(f32::MAX, f32::min);
-    probe
+    (w, b)
 }
 
 #[cfg(test)]

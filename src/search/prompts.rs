@@ -166,7 +166,7 @@ pub async fn embed(
     type Key = (String, u64, String);
     static CACHE: LazyLock<Mutex<HashMap<Key, Vec<f32>>>> = LazyLock::new(Default::default);
     let Some(set) = set else {
-        return super::embed_texts(model, texts.to_vec()).await;
+        return super::vectors::embed_texts(model, texts.to_vec()).await;
     };
     let key = |t: &str| (model.model_name().to_string(), set.hash, t.to_string());
     let mut out: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
@@ -193,7 +193,7 @@ pub async fn embed(
     for (_, sentences) in &ensembles {
         batch.extend(sentences.iter().cloned());
     }
-    let rows = super::embed_texts(model, batch).await?;
+    let rows = super::vectors::embed_texts(model, batch).await?;
     let mut rows = rows.into_iter();
     for &i in &plain {
         out[i] = rows.next();
@@ -207,7 +207,7 @@ pub async fn embed(
         for row in rows.by_ref().take(sentences.len()) {
             v.iter_mut().zip(&row).for_each(|(a, b)| *a += b);
         }
-        super::normalize(&mut v);
+        super::vectors::normalize(&mut v);
         cache.insert(key(&texts[i]), v.clone());
         out[i] = Some(v);
     }

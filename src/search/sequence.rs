@@ -11,9 +11,11 @@
 
 use std::sync::Arc;
 
+use super::engine::Engine;
 use super::query::Query;
 use super::retrieve::Scope;
-use super::{Engine, QueryVectors, SearchError, SearchRequest, SearchResponse, Segment, Source};
+use super::vectors::QueryVectors;
+use super::{SearchError, SearchRequest, SearchResponse, Segment, Source};
 use crate::catalog::Catalog;
 use crate::embed::Embedder;
 

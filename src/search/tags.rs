@@ -203,7 +203,7 @@ pub async fn tagger(catalog: &Catalog, model: &Arc<Embedder>) -> Result<Arc<Tagg
     let t = Arc::new(Tagger {
         vocab,
         judge,
-        scale: super::logit_scale(model),
+        scale: super::engine::logit_scale(model),
         bias: (scoring.link == Link::Sigmoid).then(|| scoring.logit_bias.unwrap_or(0.0)),
         probes,
         stamp: stamp.clone(),
@@ -285,7 +285,7 @@ pub async fn train_probe(
     let mut background = catalog.sample_frames(name, probe::BACKGROUND).await?;
     background.retain(|(id, _)| !likes.contains(id) && !unlikes.contains(id));
     let background: Vec<Vec<f32>> = background.into_iter().map(|(_, v)| v).collect();
-    let scale = super::logit_scale(model);
+    let scale = super::engine::logit_scale(model);
     let started = std::time::Instant::now();
     let p = tokio::task::spawn_blocking(move || probe::train(&pos, &neg, &background, text.as_deref(), scale))
         .await
