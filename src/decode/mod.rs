@@ -109,12 +109,7 @@ pub fn library_versions() -> Vec<(&'static str, String)> {
 /// packed RGB at its own size. An alpha channel is dropped, as PIL's `convert("RGB")` does.
 pub fn image(path: &Path) -> Result<RgbImage, DecodeError> {
     init();
-    if let Err(e) = std::fs::File::open(path) {
-        return Err(DecodeError::Open {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        });
-    }
+    readable(path)?;
     let format_err = |e: ffmpeg::Error| DecodeError::Format {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -152,6 +147,18 @@ pub fn image(path: &Path) -> Result<RgbImage, DecodeError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })
+}
+
+/// Ok when `path` can be opened for reading: a missing or unreadable file is told apart
+/// from one FFmpeg cannot read.
+fn readable(path: &Path) -> Result<(), DecodeError> {
+    match std::fs::File::open(path) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(DecodeError::Open {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }),
+    }
 }
 
 /// Turns an FFmpeg error while `what` into the file's decode error.

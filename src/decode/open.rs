@@ -11,7 +11,7 @@ use ffmpeg::media::Type;
 use ffmpeg_next as ffmpeg;
 
 use super::hwaccel::attach_cuda;
-use super::{DecodeError, init};
+use super::{DecodeError, init, readable};
 
 /// Stream facts of a video file.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -46,14 +46,10 @@ pub(super) struct Opened {
     pub(super) info: VideoInfo,
 }
 
+/// Opens `path` at its start and reads the facts of its best video stream.
 pub(super) fn open(path: &Path) -> Result<Opened, DecodeError> {
     init();
-    if let Err(e) = std::fs::File::open(path) {
-        return Err(DecodeError::Open {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        });
-    }
+    readable(path)?;
     let input = ffmpeg::format::input(path).map_err(|e| DecodeError::Format {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -69,19 +65,8 @@ pub(super) fn open(path: &Path) -> Result<Opened, DecodeError> {
     } else {
         stream.start_time()
     };
-    let params = stream.parameters();
-    let (w, h, sar, codec, video_delay) = unsafe {
-        let p = params.as_ptr();
-        let sar = (*p).sample_aspect_ratio;
-        let name = ffmpeg::codec::Id::from((*p).codec_id).name().to_string();
-        (
-            (*p).width as u32,
-            (*p).height as u32,
-            sar,
-            name,
-            (*p).video_delay.max(0) as u32,
-        )
-    };
+    let coded = Coded::of(&stream);
+    let (w, h) = (coded.width, coded.height);
     if w < 16 || h < 16 || w > 16384 || h > 16384 {
         return Err(DecodeError::Unsupported {
             path: path.to_path_buf(),
@@ -89,18 +74,85 @@ pub(super) fn open(path: &Path) -> Result<Opened, DecodeError> {
         });
     }
     let rotation = rotation_of(&stream);
-    let display_w = if sar.num > 0 && sar.den > 0 && sar.num != sar.den {
-        ((w as f64 * sar.num as f64 / sar.den as f64).round() as u32).max(1)
-    } else {
-        w
+    let (width, height) = coded.display_size(rotation);
+    let video_delay = coded.video_delay;
+    let info = VideoInfo {
+        duration: duration_of(&stream, &input, time_base),
+        fps: frame_rate_of(&stream),
+        width,
+        height,
+        codec: coded.codec,
+        rotation,
+        subtitle_streams: input
+            .streams()
+            .filter(|s| s.parameters().medium() == Type::Subtitle)
+            .count(),
+        title: input
+            .metadata()
+            .get("title")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
     };
-    let (dw, dh) = if rotation % 180 == 90 {
-        (h, display_w)
-    } else {
-        (display_w, h)
-    };
+    Ok(Opened {
+        info,
+        input,
+        index,
+        time_base,
+        start,
+        video_delay,
+    })
+}
+
+/// What a video stream's codec parameters say of its coded pictures.
+struct Coded {
+    width: u32,
+    height: u32,
+    /// Sample (pixel) aspect ratio; 0/0 or 0/1 where unknown.
+    sar: ffmpeg::ffi::AVRational,
+    /// FFmpeg's codec name.
+    codec: String,
+    /// See [`Opened::video_delay`].
+    video_delay: u32,
+}
+
+impl Coded {
+    fn of(stream: &ffmpeg::format::stream::Stream) -> Self {
+        let params = stream.parameters();
+        // SAFETY: the parameters of a live stream, read and not kept.
+        unsafe {
+            let p = params.as_ptr();
+            Coded {
+                width: (*p).width as u32,
+                height: (*p).height as u32,
+                sar: (*p).sample_aspect_ratio,
+                codec: ffmpeg::codec::Id::from((*p).codec_id).name().to_string(),
+                video_delay: (*p).video_delay.max(0) as u32,
+            }
+        }
+    }
+
+    /// Display width and height: non-square pixels stretched, then rotated clockwise
+    /// by `rotation` degrees.
+    fn display_size(&self, rotation: u32) -> (u32, u32) {
+        let (w, h, sar) = (self.width, self.height, self.sar);
+        let display_w = if sar.num > 0 && sar.den > 0 && sar.num != sar.den {
+            ((w as f64 * sar.num as f64 / sar.den as f64).round() as u32).max(1)
+        } else {
+            w
+        };
+        if rotation % 180 == 90 {
+            (h, display_w)
+        } else {
+            (display_w, h)
+        }
+    }
+}
+
+/// Average frame rate (the stream's base rate where the average is unknown; 0: neither).
+fn frame_rate_of(stream: &ffmpeg::format::stream::Stream) -> f64 {
     let avg = stream.avg_frame_rate();
-    let fps = if avg.denominator() > 0 && avg.numerator() > 0 {
+    if avg.denominator() > 0 && avg.numerator() > 0 {
         avg.numerator() as f64 / avg.denominator() as f64
     } else {
         let r = stream.rate();
@@ -109,41 +161,18 @@ pub(super) fn open(path: &Path) -> Result<Opened, DecodeError> {
         } else {
             0.0
         }
-    };
-    let duration = if stream.duration() > 0 {
+    }
+}
+
+/// Seconds: the stream's duration, else the container's, else 0.
+fn duration_of(stream: &ffmpeg::format::stream::Stream, input: &ffmpeg::format::context::Input, time_base: f64) -> f64 {
+    if stream.duration() > 0 {
         stream.duration() as f64 * time_base
     } else if input.duration() > 0 {
         input.duration() as f64 / ffmpeg::ffi::AV_TIME_BASE as f64
     } else {
         0.0
-    };
-    let subtitle_streams = input
-        .streams()
-        .filter(|s| s.parameters().medium() == Type::Subtitle)
-        .count();
-    let title = input
-        .metadata()
-        .get("title")
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string);
-    Ok(Opened {
-        info: VideoInfo {
-            duration,
-            fps,
-            width: dw,
-            height: dh,
-            codec,
-            rotation,
-            subtitle_streams,
-            title,
-        },
-        input,
-        index,
-        time_base,
-        start,
-        video_delay,
-    })
+    }
 }
 
 /// Clockwise display rotation from the stream's display matrix.

@@ -21,12 +21,10 @@
 
 use std::path::Path;
 
-use super::convert::ToRgb;
-use super::open::{VideoInfo, frame_dt, keyframe_index, open, open_decoder, seek};
+use super::DecodeError;
+use super::open::{VideoInfo, keyframe_index, open, open_decoder, seek};
 use super::sampler::Sampler;
 use super::spans::{Piece, SPAN_SECONDS, Span, SpanDecoder, plan_spans, reorder_depth};
-use super::thumbnail::Thumbnailer;
-use super::{DecodeError, failed_at};
 use crate::image::RgbImage;
 
 /// How to sample.
@@ -152,13 +150,7 @@ pub fn sample(
     opts: &SampleOptions,
     sink: &mut dyn FnMut(SampledFrame) -> bool,
 ) -> Result<(VideoInfo, SampleStats), DecodeError> {
-    let mut opened = open(path)?;
-    // Matroska reads its cues (the keyframe index) at the first seek: one to the start
-    // (a failed seek leaves the index as it was).
-    let start = opened.start;
-    seek(&mut opened, start);
-    let raw_keys = keyframe_index(&opened.input.stream(opened.index).expect("stream index from open()"));
-    let reorder = reorder_depth(&mut opened);
+    let (raw_keys, reorder) = survey(path)?;
     // Read from the start again.
     let opened = open(path)?;
     let info = opened.info.clone();
@@ -170,165 +162,146 @@ pub fn sample(
     } else {
         Vec::new()
     };
-    let thumbs = match opts.thumb_short_side {
-        0 => None,
-        short => {
-            let ToRgb { width, height, .. } = ToRgb::new(&info, opts.short_side);
-            let (w, h) = if info.rotation % 180 == 90 {
-                (height, width)
-            } else {
-                (width, height)
-            };
-            Some(Thumbnailer::new(w, h, short).map_err(failed_at(path, "opening the thumbnail encoder"))?)
-        }
-    };
-    let mut sampler = Sampler {
-        path,
-        opts,
-        interval,
-        to_rgb: ToRgb::new(&info, opts.short_side),
-        thumbs,
-        next_sample: 0.0,
-        prev_sig: None,
-        pending: None,
-        stats: SampleStats {
-            hwaccel: "software".into(),
-            ..SampleStats::default()
-        },
-        sink,
-    };
+    let mut sampler = Sampler::new(path, opts, &info, sink)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = if opts.threads == 0 { cores } else { opts.threads }.min(8);
     let spans = plan_spans(&raw_keys, secs, SPAN_SECONDS);
     let stopped = if opts.hwaccel || workers < 2 || spans.len() < 2 {
         let (decoder, how) = open_decoder(path, &opened, opts.threads, opts.hwaccel)?;
-        sampler.stats.hwaccel = how;
-        let mut dec = SpanDecoder {
-            path,
-            opened,
-            decoder,
-            keys: &keys,
-            opts,
-            rewind: false,
-            reorder,
-            grey_sws: None,
-        };
-        let mut failed = None;
-        let whole = Span { from: None, to: None };
-        let go = dec.run(whole, &mut |piece| {
-            sampler.take(piece).unwrap_or_else(|e| {
-                failed = Some(e);
-                false
-            })
-        })?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        !go
+        sampler.decoding_with(how);
+        let dec = SpanDecoder::new(path, (opened, decoder), &keys, opts, reorder);
+        in_one_piece(dec, &mut sampler)?
     } else {
         drop(opened);
-        let workers = workers.min(spans.len());
-        // A channel per span: the threads take spans in order as they come free, and a
-        // thread runs ahead of the sampler by at most its one span (4 pieces buffered).
-        let (txs, rxs): (Vec<_>, Vec<_>) = spans.iter().map(|_| std::sync::mpsc::sync_channel::<Piece>(4)).unzip();
-        let txs: Vec<_> = txs.into_iter().map(|tx| std::sync::Mutex::new(Some(tx))).collect();
-        let next_span = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|scope| -> Result<bool, DecodeError> {
-            for _ in 0..workers {
-                let (spans, keys, txs, next_span) = (&spans, &keys, &txs, &next_span);
-                scope.spawn(move || {
-                    let mut dec: Option<SpanDecoder> = None;
-                    loop {
-                        let i = next_span.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        // Taken out, so the sampler hears of a thread that ends early.
-                        let Some(tx) = txs.get(i).and_then(|t| t.lock().expect("unpoisoned").take()) else {
-                            return;
-                        };
-                        let dec = match dec.as_mut() {
-                            Some(d) => d,
-                            None => {
-                                let opened = open(path).and_then(|opened| {
-                                    let (decoder, _) = open_decoder(path, &opened, 1, false)?;
-                                    Ok((opened, decoder))
-                                });
-                                match opened {
-                                    Ok((opened, decoder)) => dec.insert(SpanDecoder {
-                                        path,
-                                        opened,
-                                        decoder,
-                                        keys,
-                                        opts,
-                                        rewind: false,
-                                        reorder,
-                                        grey_sws: None,
-                                    }),
-                                    Err(e) => {
-                                        let _ = tx.send(Piece::Failed(e));
-                                        return;
-                                    }
-                                }
-                            }
-                        };
-                        match dec.run(spans[i], &mut |piece| tx.send(piece).is_ok()) {
-                            Ok(true) => {}
-                            Ok(false) => return,
-                            Err(e) => {
-                                let _ = tx.send(Piece::Failed(e));
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
-            // The spans in order: each one's pieces, then its end.
-            for rx in rxs {
-                loop {
-                    let piece = rx.recv().map_err(|_| DecodeError::Decode {
-                        path: path.to_path_buf(),
-                        reason: "a decoding thread stopped without a reason".into(),
-                    })?;
-                    let end = matches!(piece, Piece::End(_));
-                    if !sampler.take(piece)? {
-                        return Ok(true);
-                    }
-                    if end {
-                        break;
-                    }
+        let setup = SpanSetup {
+            path,
+            keys: &keys,
+            opts,
+            reorder,
+        };
+        side_by_side(setup, &spans, workers.min(spans.len()), &mut sampler)?
+    };
+    let stats = sampler.finish(&info, stopped)?;
+    Ok((info, stats))
+}
+
+/// The keyframe index (raw timestamps) and the reordering depth (see [`reorder_depth`])
+/// of the file's video stream, read from an input opened for the purpose.
+fn survey(path: &Path) -> Result<(Vec<i64>, f64), DecodeError> {
+    let mut opened = open(path)?;
+    // Matroska reads its cues (the keyframe index) at the first seek: one to the start
+    // (a failed seek leaves the index as it was).
+    let start = opened.start;
+    seek(&mut opened, start);
+    let raw_keys = keyframe_index(&opened.input.stream(opened.index).expect("stream index from open()"));
+    let reorder = reorder_depth(&mut opened);
+    Ok((raw_keys, reorder))
+}
+
+/// The whole stream through one decoder; true when the sampler stopped.
+fn in_one_piece(mut dec: SpanDecoder, sampler: &mut Sampler) -> Result<bool, DecodeError> {
+    let mut failed = None;
+    let whole = Span { from: None, to: None };
+    let go = dec.run(whole, &mut |piece| {
+        sampler.take(piece).unwrap_or_else(|e| {
+            failed = Some(e);
+            false
+        })
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(!go)
+}
+
+/// What the span decoders of one file share.
+#[derive(Clone, Copy)]
+struct SpanSetup<'a> {
+    path: &'a Path,
+    /// Keyframe times, seconds from the stream start.
+    keys: &'a [f64],
+    opts: &'a SampleOptions,
+    reorder: f64,
+}
+
+impl<'a> SpanSetup<'a> {
+    /// A span decoder of its own input, with a single-threaded software decoder.
+    fn decoder(self) -> Result<SpanDecoder<'a>, DecodeError> {
+        let opened = open(self.path)?;
+        let (decoder, _) = open_decoder(self.path, &opened, 1, false)?;
+        Ok(SpanDecoder::new(
+            self.path,
+            (opened, decoder),
+            self.keys,
+            self.opts,
+            self.reorder,
+        ))
+    }
+}
+
+/// A span's channel to the sampler, until a thread takes it.
+type SpanSender = std::sync::Mutex<Option<std::sync::mpsc::SyncSender<Piece>>>;
+
+/// `spans` decoded on `workers` threads, their pieces handed to the sampler in span
+/// order; true when the sampler stopped.
+fn side_by_side(setup: SpanSetup, spans: &[Span], workers: usize, sampler: &mut Sampler) -> Result<bool, DecodeError> {
+    // A channel per span: the threads take spans in order as they come free, and a
+    // thread runs ahead of the sampler by at most its one span (4 pieces buffered).
+    let (txs, rxs): (Vec<_>, Vec<_>) = spans.iter().map(|_| std::sync::mpsc::sync_channel::<Piece>(4)).unzip();
+    let txs: Vec<SpanSender> = txs.into_iter().map(|tx| std::sync::Mutex::new(Some(tx))).collect();
+    let next_span = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| -> Result<bool, DecodeError> {
+        for _ in 0..workers {
+            let (txs, next_span) = (&txs, &next_span);
+            scope.spawn(move || decode_spans(setup, spans, txs, next_span));
+        }
+        // The spans in order: each one's pieces, then its end.
+        for rx in rxs {
+            loop {
+                let piece = rx.recv().map_err(|_| DecodeError::Decode {
+                    path: setup.path.to_path_buf(),
+                    reason: "a decoding thread stopped without a reason".into(),
+                })?;
+                let end = matches!(piece, Piece::End(_));
+                if !sampler.take(piece)? {
+                    return Ok(true);
+                }
+                if end {
+                    break;
                 }
             }
-            Ok(false)
-        })?
-    };
-    let Sampler {
-        stats,
-        mut pending,
-        sink,
-        ..
-    } = sampler;
-    let frame_dt = frame_dt(info.fps);
-    if stats.decoded_frames == 0 {
-        return Err(DecodeError::NoFrame {
-            path: path.to_path_buf(),
-            reason: "the video stream holds no decodable picture".into(),
-        });
+        }
+        Ok(false)
+    })
+}
+
+/// One decoding thread: decodes the next span no thread has taken into its channel, and
+/// so on, until none is left, the sampler stops, or decoding fails (the failure is sent).
+fn decode_spans(setup: SpanSetup, spans: &[Span], txs: &[SpanSender], next_span: &std::sync::atomic::AtomicUsize) {
+    let mut dec: Option<SpanDecoder> = None;
+    loop {
+        let i = next_span.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Taken out, so the sampler hears of a thread that ends early.
+        let Some(tx) = txs.get(i).and_then(|t| t.lock().expect("unpoisoned").take()) else {
+            return;
+        };
+        let dec = match dec.as_mut() {
+            Some(d) => d,
+            None => match setup.decoder() {
+                Ok(d) => dec.insert(d),
+                Err(e) => {
+                    let _ = tx.send(Piece::Failed(e));
+                    return;
+                }
+            },
+        };
+        match dec.run(spans[i], &mut |piece| tx.send(piece).is_ok()) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                let _ = tx.send(Piece::Failed(e));
+                return;
+            }
+        }
     }
-    // A stream that ends well before its declared duration was cut short.
-    if !stopped && info.duration > 2.0 && stats.last_time + frame_dt < 0.9 * info.duration - 1.0 {
-        return Err(DecodeError::Truncated {
-            path: path.to_path_buf(),
-            decoded: stats.last_time,
-            declared: info.duration,
-        });
-    }
-    if let Some((mut last, _)) = pending.take()
-        && !stopped
-    {
-        // The last frame stands until the end of the stream (the declared duration when
-        // it is plausible, else one frame past the last picture).
-        let past_last = stats.last_time + frame_dt;
-        let declared_ok = info.duration >= past_last && info.duration <= past_last + interval;
-        last.end = if declared_ok { info.duration } else { past_last }.max(last.start + frame_dt);
-        sink(last);
-    }
-    Ok((info, stats))
 }

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use super::convert::ToRgb;
+use super::open::{VideoInfo, frame_dt};
 use super::sample::{SampleOptions, SampleReason, SampleStats, SampledFrame, grid_after};
 use super::signature::Signature;
 use super::spans::Piece;
@@ -16,20 +17,61 @@ use super::{DecodeError, failed_at};
 /// worth embedding (periodic ticks, shot changes, minus near-duplicates), each with the
 /// time range it stands for.
 pub(super) struct Sampler<'a> {
-    pub(super) path: &'a Path,
-    pub(super) opts: &'a SampleOptions,
-    pub(super) interval: f64,
-    pub(super) to_rgb: ToRgb,
-    pub(super) thumbs: Option<Thumbnailer>,
-    pub(super) next_sample: f64,
-    pub(super) prev_sig: Option<Signature>,
+    path: &'a Path,
+    opts: &'a SampleOptions,
+    interval: f64,
+    to_rgb: ToRgb,
+    thumbs: Option<Thumbnailer>,
+    next_sample: f64,
+    prev_sig: Option<Signature>,
     // The last kept frame, held until the next kept frame (or the end) fixes its end.
-    pub(super) pending: Option<(SampledFrame, Signature)>,
-    pub(super) stats: SampleStats,
-    pub(super) sink: &'a mut dyn FnMut(SampledFrame) -> bool,
+    pending: Option<(SampledFrame, Signature)>,
+    stats: SampleStats,
+    sink: &'a mut dyn FnMut(SampledFrame) -> bool,
 }
 
-impl Sampler<'_> {
+impl<'a> Sampler<'a> {
+    /// A sampler of the pictures of `info` as `opts` ask, handing kept frames to `sink`.
+    pub(super) fn new(
+        path: &'a Path,
+        opts: &'a SampleOptions,
+        info: &VideoInfo,
+        sink: &'a mut dyn FnMut(SampledFrame) -> bool,
+    ) -> Result<Self, DecodeError> {
+        let thumbs = match opts.thumb_short_side {
+            0 => None,
+            short => {
+                let ToRgb { width, height, .. } = ToRgb::new(info, opts.short_side);
+                let (w, h) = if info.rotation % 180 == 90 {
+                    (height, width)
+                } else {
+                    (width, height)
+                };
+                Some(Thumbnailer::new(w, h, short).map_err(failed_at(path, "opening the thumbnail encoder"))?)
+            }
+        };
+        Ok(Self {
+            path,
+            opts,
+            interval: opts.interval(),
+            to_rgb: ToRgb::new(info, opts.short_side),
+            thumbs,
+            next_sample: 0.0,
+            prev_sig: None,
+            pending: None,
+            stats: SampleStats {
+                hwaccel: "software".into(),
+                ..SampleStats::default()
+            },
+            sink,
+        })
+    }
+
+    /// Says how the pictures are decoded ([`SampleStats::hwaccel`]).
+    pub(super) fn decoding_with(&mut self, how: String) {
+        self.stats.hwaccel = how;
+    }
+
     /// Takes one piece; false once the sink wants no more.
     pub(super) fn take(&mut self, piece: Piece) -> Result<bool, DecodeError> {
         let c = match piece {
@@ -96,5 +138,45 @@ impl Sampler<'_> {
             }
         }
         Ok(true)
+    }
+
+    /// After the last piece: the counters, once the stream is checked (some picture
+    /// decoded, not cut short) and the last kept frame is given its end and handed over
+    /// (unless `stopped`).
+    pub(super) fn finish(self, info: &VideoInfo, stopped: bool) -> Result<SampleStats, DecodeError> {
+        let Sampler {
+            path,
+            interval,
+            stats,
+            mut pending,
+            sink,
+            ..
+        } = self;
+        let frame_dt = frame_dt(info.fps);
+        if stats.decoded_frames == 0 {
+            return Err(DecodeError::NoFrame {
+                path: path.to_path_buf(),
+                reason: "the video stream holds no decodable picture".into(),
+            });
+        }
+        // A stream that ends well before its declared duration was cut short.
+        if !stopped && info.duration > 2.0 && stats.last_time + frame_dt < 0.9 * info.duration - 1.0 {
+            return Err(DecodeError::Truncated {
+                path: path.to_path_buf(),
+                decoded: stats.last_time,
+                declared: info.duration,
+            });
+        }
+        if let Some((mut last, _)) = pending.take()
+            && !stopped
+        {
+            // The last frame stands until the end of the stream (the declared duration
+            // when it is plausible, else one frame past the last picture).
+            let past_last = stats.last_time + frame_dt;
+            let declared_ok = info.duration >= past_last && info.duration <= past_last + interval;
+            last.end = if declared_ok { info.duration } else { past_last }.max(last.start + frame_dt);
+            sink(last);
+        }
+        Ok(stats)
     }
 }
