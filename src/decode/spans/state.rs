@@ -59,7 +59,7 @@ pub(super) struct SpanState<'a> {
     reorder: f64,
     /// A packet after the span's keyframe means the seek missed it.
     check_landing: bool,
-    /// How long after its index time a keyframe is shown (see [`SpanDecoder::state`]).
+    /// How long after its index time a keyframe is shown (see [`SpanState::new`]).
     key_lag: f64,
     /// The index's next keyframe after the latest one read (seconds).
     next_key: Option<f64>,
@@ -73,28 +73,30 @@ pub(super) struct SpanState<'a> {
     /// GOP's leading pictures), pictures from `to_t` on to the next.
     from_t: Option<f64>,
     to_t: Option<f64>,
-    /// Skipping to the next keyframe: latest presentation time sent to the decoder, and
-    /// the keyframe decoding resumed at (pictures before it, an open GOP's leading frames
-    /// whose references were skipped, are dropped).
+    /// Latest presentation time sent to the decoder.
     sent_max: f64,
     /// The first grid time whose sample may not be sent yet.
     due: f64,
     /// The packets up to the next keyframe are passed over.
     gop_skipped: bool,
+    /// The latest time sent when packets began to be passed over.
+    skipped_from: f64,
+    /// Skipping to the next keyframe: the keyframe decoding resumed at (pictures before
+    /// it, an open GOP's leading frames whose references were skipped, are dropped), as
     /// (latest time sent before the skip, the keyframe's time): pictures between the two
     /// are leading pictures; earlier ones are still in the decoder's pipeline.
-    skipped_from: f64,
     resume_at: Option<(f64, f64)>,
     /// Past the next span's keyframe, for an open GOP's leading pictures.
     overrun: bool,
 }
 
-// A packet's place against index times: its decoding time where there is one (MP4
-// indexes those), or its presentation time (Matroska's cues).
+/// A packet's place against index times: its decoding time where there is one (MP4
+/// indexes those), or its presentation time (Matroska's cues); the later of the two.
 fn latest(p: &ffmpeg::Packet) -> i64 {
     p.dts().unwrap_or(i64::MIN).max(p.pts().unwrap_or(i64::MIN))
 }
 
+/// The earlier of a packet's decoding and presentation times (see [`latest`]).
 fn earliest(p: &ffmpeg::Packet) -> i64 {
     p.dts().or(p.pts()).unwrap_or(i64::MIN).min(p.pts().unwrap_or(i64::MAX))
 }
