@@ -3,22 +3,38 @@
 //! Owns: opening media files, stream facts, sampling video frames with exact time
 //! ranges at the geometry the caller asks for, JPEG thumbnails, subtitle cues (embedded
 //! streams and sidecar files). Knows nothing of models or storage.
+//!
+//! Where to look: `open` (the input, its stream facts, its decoder), `sample` (the
+//! public sampling entry point and its options) driving `spans` (decoding stretches
+//! between keyframes) and `sampler` (which pictures are kept), with `signature` (shot
+//! changes), `convert` (scaling to RGB), `thumbnail` (JPEG) and `hwaccel` (NVDEC) as
+//! their tools; `frames_at` re-decodes chosen times; `subtitles` reads cues.
 
+mod convert;
+mod frames_at;
+mod hwaccel;
+mod open;
+mod sample;
+mod sampler;
+mod signature;
+mod spans;
 mod subtitles;
-mod video;
+mod thumbnail;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+pub use frames_at::frames_at;
+pub use open::{VideoInfo, probe};
+pub use sample::{SampleOptions, SampleReason, SampledFrame, sample};
 pub use subtitles::{embedded_subtitles, sidecar_files, subtitle_file};
-pub use video::{SampleOptions, SampleReason, SampledFrame, VideoInfo, frames_at, probe, sample};
 
-use ffmpeg::format::Pixel;
 use ffmpeg::media::Type;
 use ffmpeg::software::scaling;
 use ffmpeg_next as ffmpeg;
 
 use crate::image::RgbImage;
+use convert::to_rgb;
 
 /// Errors of decoding. A file that cannot be decoded is the user's problem (that file
 /// fails, nothing else); the message says which file and why.
@@ -93,12 +109,7 @@ pub fn library_versions() -> Vec<(&'static str, String)> {
 /// packed RGB at its own size. An alpha channel is dropped, as PIL's `convert("RGB")` does.
 pub fn image(path: &Path) -> Result<RgbImage, DecodeError> {
     init();
-    if let Err(e) = std::fs::File::open(path) {
-        return Err(DecodeError::Open {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        });
-    }
+    readable(path)?;
     let format_err = |e: ffmpeg::Error| DecodeError::Format {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -138,39 +149,22 @@ pub fn image(path: &Path) -> Result<RgbImage, DecodeError> {
     })
 }
 
-/// Converts (and scales) a decoded frame to packed RGB in one swscale pass.
-fn to_rgb(
-    frame: &ffmpeg::frame::Video,
-    width: u32,
-    height: u32,
-    flags: scaling::Flags,
-) -> Result<RgbImage, ffmpeg::Error> {
-    let mut sws = scaling::Context::get(
-        frame.format(),
-        frame.width(),
-        frame.height(),
-        Pixel::RGB24,
-        width,
-        height,
-        flags,
-    )?;
-    let mut rgb = ffmpeg::frame::Video::empty();
-    sws.run(frame, &mut rgb)?;
-    Ok(packed_rgb(&rgb))
+/// Ok when `path` can be opened for reading: a missing or unreadable file is told apart
+/// from one FFmpeg cannot read.
+fn readable(path: &Path) -> Result<(), DecodeError> {
+    match std::fs::File::open(path) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(DecodeError::Open {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }),
+    }
 }
 
-/// Copies an RGB24 frame into a tightly packed buffer (frames have padded rows).
-pub(crate) fn packed_rgb(rgb: &ffmpeg::frame::Video) -> RgbImage {
-    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-    let stride = rgb.stride(0);
-    let src = rgb.data(0);
-    let mut data = Vec::with_capacity(w * h * 3);
-    for y in 0..h {
-        data.extend_from_slice(&src[y * stride..y * stride + w * 3]);
-    }
-    RgbImage {
-        width: w as u32,
-        height: h as u32,
-        data,
+/// Turns an FFmpeg error while `what` into the file's decode error.
+fn failed_at<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(ffmpeg::Error) -> DecodeError + 'a {
+    move |e| DecodeError::Decode {
+        path: path.to_path_buf(),
+        reason: format!("{what}: {e}"),
     }
 }
