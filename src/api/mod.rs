@@ -2,6 +2,11 @@
 //! validate, call `search`, `jobs` or the catalog, map errors to HTTP in one place
 //! ([`ApiError`]). Also serves the UI (ui/, embedded in the binary), original media
 //! with HTTP Range support, thumbnails, Server-Sent Events, OpenAPI and metrics.
+//!
+//! Layout: this file starts the server and holds its routes and shared state;
+//! `handlers` and `dto` have one file per resource (status, search, tags, videos,
+//! upload, jobs, model); `error` maps errors to responses, `auth` checks the token.
+//! Search parameters are read into `search::params`, the builder the CLI shares.
 
 mod auth;
 mod dto;
@@ -100,6 +105,45 @@ pub struct AppState {
     pub roots: Vec<PathBuf>,
 }
 
+impl AppState {
+    /// The state of a server starting: its job runner started, its job progress sent
+    /// to the event stream.
+    fn start(config: ServeConfig, roots: Vec<PathBuf>, catalog: Arc<Catalog>, model: Arc<Embedder>) -> Self {
+        let (events, _) = broadcast::channel::<ServerEvent>(1024);
+        let ev = events.clone();
+        let progress: crate::jobs::ProgressSink = Arc::new(move |p: Progress| {
+            let _ = ev.send(ServerEvent::Job(p));
+        });
+        let runner = JobRunner::start(
+            catalog.clone(),
+            model,
+            config.embed.clone(),
+            config.index.clone(),
+            progress,
+            tokio::runtime::Handle::current(),
+        );
+        AppState {
+            catalog,
+            runner,
+            events,
+            permits: Semaphore::new(config.search_permits.max(1)),
+            metrics: Metrics::default(),
+            config,
+            roots,
+        }
+    }
+
+    /// Tells the UI that a video left the library (`event: library`, action `removed`):
+    /// the one place a removal (DELETE, prune, a file gone under `--watch`) is announced.
+    pub(crate) fn announce_removed(&self, video_id: i64, path: String) {
+        let _ = self.events.send(ServerEvent::Library {
+            action: "removed".into(),
+            video_id: Some(video_id),
+            path,
+        });
+    }
+}
+
 /// Routes: shared by the server and the integration tests' in-process app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
@@ -156,40 +200,8 @@ pub async fn serve(config: ServeConfig, catalog: Arc<Catalog>, model: Arc<Embedd
     if !config.bind.ip().is_loopback() && config.token.is_none() {
         return Err(ServeError::NeedsToken(config.bind));
     }
-    let mut roots = Vec::new();
-    for r in &config.libraries {
-        std::fs::create_dir_all(r).map_err(|e| ServeError::Library {
-            path: r.clone(),
-            reason: e.to_string(),
-        })?;
-        roots.push(r.canonicalize().map_err(|e| ServeError::Library {
-            path: r.clone(),
-            reason: e.to_string(),
-        })?);
-    }
-    let (events, _) = broadcast::channel::<ServerEvent>(1024);
-    let metrics = Metrics::default();
-    let ev = events.clone();
-    let progress: crate::jobs::ProgressSink = Arc::new(move |p: Progress| {
-        let _ = ev.send(ServerEvent::Job(p));
-    });
-    let runner = JobRunner::start(
-        catalog.clone(),
-        model.clone(),
-        config.embed.clone(),
-        config.index.clone(),
-        progress,
-        tokio::runtime::Handle::current(),
-    );
-    let state = web::Data::new(AppState {
-        catalog: catalog.clone(),
-        runner: runner.clone(),
-        events: events.clone(),
-        permits: Semaphore::new(config.search_permits.max(1)),
-        metrics,
-        config: config.clone(),
-        roots: roots.clone(),
-    });
+    let roots = library_roots(&config.libraries)?;
+    let state = web::Data::new(AppState::start(config.clone(), roots.clone(), catalog.clone(), model));
 
     let _watcher = if config.watch && !roots.is_empty() {
         Some(start_watch(&roots, state.clone())?)
@@ -231,6 +243,21 @@ pub async fn serve(config: ServeConfig, catalog: Arc<Catalog>, model: Arc<Embedd
     Ok(())
 }
 
+/// The library folders, made when missing, canonical.
+fn library_roots(libraries: &[PathBuf]) -> Result<Vec<PathBuf>, ServeError> {
+    let bad = |r: &PathBuf, e: std::io::Error| ServeError::Library {
+        path: r.clone(),
+        reason: e.to_string(),
+    };
+    libraries
+        .iter()
+        .map(|r| {
+            std::fs::create_dir_all(r).map_err(|e| bad(r, e))?;
+            r.canonicalize().map_err(|e| bad(r, e))
+        })
+        .collect()
+}
+
 /// `--watch`: files that settle are indexed, files that vanish are removed.
 fn start_watch(roots: &[PathBuf], state: web::Data<AppState>) -> Result<crate::library::Watcher, ServeError> {
     let handle = tokio::runtime::Handle::current();
@@ -248,11 +275,7 @@ fn start_watch(roots: &[PathBuf], state: web::Data<AppState>) -> Result<crate::l
                 if let Ok(Some(v)) = state.catalog.video_by_path(&key).await
                     && state.catalog.remove_video(v.id).await.unwrap_or(false)
                 {
-                    let _ = state.events.send(ServerEvent::Library {
-                        action: "removed".into(),
-                        video_id: Some(v.id),
-                        path: key,
-                    });
+                    state.announce_removed(v.id, key);
                 }
             }
         });

@@ -99,84 +99,13 @@ pub enum Command {
     #[command(subcommand)]
     Model(ModelCmd),
     /// Index video files or folders (recursive); unchanged files are skipped.
-    Index {
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        /// Periodic samples per second (shot changes add more).
-        #[arg(long, default_value_t = 1.0)]
-        fps: f64,
-        /// Frames per model call (0: 16 on the CPU, 256 on CUDA).
-        #[arg(long, default_value_t = 0)]
-        batch: usize,
-        /// Files decoded at once (0: 4 with GPU decoding, else one per four cores).
-        #[arg(long, default_value_t = 0)]
-        decoders: usize,
-        /// Decode frames at full resolution and resize them exactly like the reference
-        /// (PIL bicubic) instead of one swscale pass: slower, pixel-exact.
-        #[arg(long)]
-        exact_resize: bool,
-        /// Machine-readable summary instead of a progress bar.
-        #[arg(long)]
-        json: bool,
-    },
+    Index(IndexArgs),
     /// Search the library: text in the query language, a picture, or a frame.
     #[command(after_long_help = QUERY_HELP)]
-    Search {
-        /// What to look for (the query language, below); may be left out with --image
-        /// or --frame. A query that starts with `-` (a negative term) is taken as it is.
-        #[arg(default_value = "", allow_hyphen_values = true)]
-        query: String,
-        /// Number of results.
-        #[arg(short, default_value_t = 10)]
-        k: i64,
-        /// Only this video (id).
-        #[arg(long)]
-        video: Option<i64>,
-        /// The cut-off: auto (only credible matches), off (everything, best first), or a
-        /// cosine similarity between -1 and 1.
-        #[arg(long, default_value = "auto")]
-        min_score: String,
-        /// Search by a picture (combined with the query text when there is one).
-        #[arg(long)]
-        image: Option<PathBuf>,
-        /// More like this frame (the frame id of any result).
-        #[arg(long)]
-        frame: Option<i64>,
-        /// The weight of the picture against the text's 1 (above 0, at most 10).
-        #[arg(long, default_value_t = 1.0)]
-        image_weight: f32,
-        /// Prompt templates a short query is embedded through: auto (the model's),
-        /// none (as written), or a file of templates, one a line with {}.
-        #[arg(long, default_value = "auto", value_name = "auto|none|FILE")]
-        templates: String,
-        /// Only moments with this zero-shot tag (repeatable; the same as tag:LABEL).
-        #[arg(long = "tag", value_name = "LABEL")]
-        tags: Vec<String>,
-        /// More like these frames (ids from results): a few-shot probe is trained on them.
-        #[arg(long, value_delimiter = ',', value_name = "ID,...")]
-        like: Vec<i64>,
-        /// ... and unlike these.
-        #[arg(long, value_delimiter = ',', value_name = "ID,...")]
-        unlike: Vec<i64>,
-        /// Save the probe of --like/--unlike (and the query) as a named tag.
-        #[arg(long, value_name = "NAME", requires = "like")]
-        save_tag: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    Search(SearchArgs),
     /// Measure search on known moments: TRUTH is a JSON list of {"query", "path",
     /// "start", "end"}; reports R@1, R@5, R@10, mAP, the median peak error and misses.
-    Eval {
-        truth: PathBuf,
-        /// The cut-off the searches use (off: ranking quality).
-        #[arg(long, default_value = "off")]
-        min_score: String,
-        /// Prompt templates: auto, none or a file (see `search --templates`).
-        #[arg(long, default_value = "auto", value_name = "auto|none|FILE")]
-        templates: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Eval(EvalArgs),
     /// The library's label vocabulary for zero-shot tags.
     #[command(subcommand)]
     Labels(LabelsCmd),
@@ -200,27 +129,11 @@ pub enum Command {
         json: bool,
     },
     /// Render sample footage of the synthetic scene domain (videos + truth.json).
-    SampleFootage {
-        dir: PathBuf,
-        /// Number of videos.
-        #[arg(long, default_value_t = 4)]
-        videos: usize,
-        /// Scenes per video.
-        #[arg(long, default_value_t = 6)]
-        scenes: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
+    SampleFootage(SampleFootageArgs),
     /// Serve the web UI and HTTP API.
     Serve(ServeArgs),
     /// The offline demo: render sample footage, index it, show searches, serve the UI.
-    Demo {
-        /// Stop after indexing and the example searches.
-        #[arg(long)]
-        no_serve: bool,
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        bind: std::net::SocketAddr,
-    },
+    Demo(DemoArgs),
     /// Benchmarks that need no source tree (`bench gpu`: the device check).
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -232,6 +145,115 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+// `vidseek index`.
+#[derive(Args, Debug, Clone)]
+pub struct IndexArgs {
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Periodic samples per second (shot changes add more).
+    #[arg(long, default_value_t = 1.0)]
+    pub fps: f64,
+    /// Frames per model call (0: 16 on the CPU, 256 on CUDA).
+    #[arg(long, default_value_t = 0)]
+    pub batch: usize,
+    /// Files decoded at once (0: 4 with GPU decoding, else one per four cores).
+    #[arg(long, default_value_t = 0)]
+    pub decoders: usize,
+    /// Decode frames at full resolution and resize them exactly like the reference
+    /// (PIL bicubic) instead of one swscale pass: slower, pixel-exact.
+    #[arg(long)]
+    pub exact_resize: bool,
+    /// Machine-readable summary instead of a progress bar.
+    #[arg(long)]
+    pub json: bool,
+}
+
+// `vidseek search`.
+#[derive(Args, Debug, Clone)]
+pub struct SearchArgs {
+    /// What to look for (the query language, below); may be left out with --image
+    /// or --frame. A query that starts with `-` (a negative term) is taken as it is.
+    #[arg(default_value = "", allow_hyphen_values = true)]
+    pub query: String,
+    /// Number of results.
+    #[arg(short, default_value_t = 10)]
+    pub k: i64,
+    /// Only this video (id).
+    #[arg(long)]
+    pub video: Option<i64>,
+    /// The cut-off: auto (only credible matches), off (everything, best first), or a
+    /// cosine similarity between -1 and 1.
+    #[arg(long, default_value = "auto")]
+    pub min_score: String,
+    /// Search by a picture (combined with the query text when there is one).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// More like this frame (the frame id of any result).
+    #[arg(long)]
+    pub frame: Option<i64>,
+    /// The weight of the picture against the text's 1 (above 0, at most 10).
+    #[arg(long, default_value_t = 1.0)]
+    pub image_weight: f32,
+    /// Prompt templates a short query is embedded through: auto (the model's),
+    /// none (as written), templates separated by | (each with {}), or a file of
+    /// templates, one a line with {}.
+    #[arg(long, default_value = "auto", value_name = "TEMPLATES")]
+    pub templates: String,
+    /// Only moments with this zero-shot tag (repeatable; the same as tag:LABEL).
+    #[arg(long = "tag", value_name = "LABEL")]
+    pub tags: Vec<String>,
+    /// More like these frames (ids from results): a few-shot probe is trained on them.
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub like: Vec<i64>,
+    /// ... and unlike these.
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub unlike: Vec<i64>,
+    /// Save the probe of --like/--unlike (and the query) as a named tag.
+    #[arg(long, value_name = "NAME", requires = "like")]
+    pub save_tag: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+// `vidseek eval`.
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    pub truth: PathBuf,
+    /// The cut-off the searches use (off: ranking quality).
+    #[arg(long, default_value = "off")]
+    pub min_score: String,
+    /// Prompt templates: auto, none, templates separated by | or a file (see
+    /// `search --templates`).
+    #[arg(long, default_value = "auto", value_name = "TEMPLATES")]
+    pub templates: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+// `vidseek sample-footage`.
+#[derive(Args, Debug, Clone)]
+pub struct SampleFootageArgs {
+    pub dir: PathBuf,
+    /// Number of videos.
+    #[arg(long, default_value_t = 4)]
+    pub videos: usize,
+    /// Scenes per video.
+    #[arg(long, default_value_t = 6)]
+    pub scenes: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+// `vidseek demo`.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Stop after indexing and the example searches.
+    #[arg(long)]
+    pub no_serve: bool,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,5 +1,9 @@
 //! `cli`: the command line (clap). Parses, calls the library, prints. Every command is
 //! a thin shell over the same functions the HTTP API and the tests call.
+//!
+//! Layout: `args` holds every clap definition; one file per command group runs them
+//! (`index`, `search`, `model`, `embed`, `doctor`, `serve`, `demo`, `bench`); `output`
+//! prints an answer as text or as JSON (`--json`), `progress` draws the progress bar.
 
 mod args;
 mod bench;
@@ -8,83 +12,65 @@ mod doctor;
 mod embed;
 mod index;
 mod model;
+mod output;
+mod progress;
 mod search;
 mod serve;
+
+use std::sync::Arc;
 
 use anyhow::Result;
 
 pub use args::Cli;
-use args::{BenchCmd, Command};
+use args::{BenchCmd, Command, Global};
+use output::Output;
+
+use crate::catalog::{Access, Catalog};
+use crate::embed::Embedder;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match &cli.command {
         Command::Embed(cmd) => embed::embed_cmd(g, cmd),
-        Command::Doctor { json } => doctor::doctor(g, *json),
+        Command::Doctor { json } => doctor::doctor(g, Output::new(*json)),
         Command::Model(cmd) => model::model_cmd(g, cmd),
-        Command::ZeroShot { frames, json } => embed::zero_shot(g, *frames, *json),
+        Command::ZeroShot { frames, json } => embed::zero_shot(g, *frames, Output::new(*json)),
         Command::Bench(BenchCmd::Gpu(args)) => bench::bench_gpu(g, args),
         Command::Serve(args) => serve::serve(g, args),
-        Command::Demo { no_serve, bind } => demo::demo(g, *no_serve, *bind),
-        Command::Index {
-            paths,
-            fps,
-            batch,
-            decoders,
-            exact_resize,
-            json,
-        } => index::index(g, paths, *fps, *batch, *decoders, *exact_resize, *json),
-        Command::Search {
-            query,
-            k,
-            video,
-            min_score,
-            image,
-            frame,
-            image_weight,
-            templates,
-            tags,
-            like,
-            unlike,
-            save_tag,
-            json,
-        } => {
-            let mut req = crate::search::SearchRequest::new(query.clone(), *k);
-            req.video = *video;
-            req.min_score = min_score.parse()?;
-            req.image = image.clone().map(crate::search::ImageQuery::File);
-            req.frame = *frame;
-            req.image_weight = *image_weight;
-            req.templates = search::templates_arg(templates)?;
-            req.tags = tags.clone();
-            req.like = like.clone();
-            req.unlike = unlike.clone();
-            search::search_cmd(g, req, save_tag.as_deref(), *json)
-        }
-        Command::Eval {
-            truth,
-            min_score,
-            templates,
-            json,
-        } => search::eval_cmd(g, truth, min_score, &search::templates_arg(templates)?, *json),
+        Command::Demo(args) => demo::demo(g, args),
+        Command::Index(args) => index::index(g, args),
+        Command::Search(args) => search::search_cmd(g, args),
+        Command::Eval(args) => search::eval_cmd(g, args),
         Command::Labels(cmd) => search::labels_cmd(g, cmd),
-        Command::Tags { json } => search::tags_cmd(g, *json),
-        Command::Videos { json } => index::videos(g, *json),
+        Command::Tags { json } => search::tags_cmd(g, Output::new(*json)),
+        Command::Videos { json } => index::videos(g, Output::new(*json)),
         Command::Remove { target } => index::remove(g, target),
         Command::Prune => index::prune(g),
-        Command::Reembed { json } => model::reembed(g, *json),
-        Command::SampleFootage {
-            dir,
-            videos,
-            scenes,
-            seed,
-        } => demo::sample_footage(dir, *videos, *scenes, *seed),
+        Command::Reembed { json } => model::reembed(g, Output::new(*json)),
+        Command::SampleFootage(args) => demo::sample_footage(args),
     }
 }
 
-pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
+/// The runtime a command's async calls run on: one thread (the server builds its own).
+fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+/// Loads the model, opens the library with it, runs `f` and closes the library: the
+/// frame of every command that opens the library with the model.
+fn with_library<T>(
+    g: &Global,
+    access: Access,
+    f: impl AsyncFnOnce(&Catalog, &Arc<Embedder>) -> Result<T>,
+) -> Result<T> {
+    let model = Arc::new(g.load_model()?);
+    runtime()?.block_on(async {
+        let catalog = Catalog::open(&g.data_dir(), model.model_name(), model.dim(), access).await?;
+        let r = f(&catalog, &model).await;
+        catalog.close().await;
+        r
+    })
 }
 
 /// The exit status of a failed command: 2 for a query, truth file or argument the user

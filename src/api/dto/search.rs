@@ -6,9 +6,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{min_score_schema, thumb_url};
 
+/// The query string of `GET` and `POST /api/search`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct SearchParams {
+pub struct SearchQueryString {
     /// What to look for, in the query language (see the README): words, "quoted
     /// phrases", -negatives, weights (beach^2), filters (path: ext: after: before:
     /// longer: shorter: video: source:) and sequences (A >> B). May be empty with `frame`.
@@ -179,6 +180,17 @@ pub struct TruthDto {
     #[schema(minimum = 0.0)]
     pub start: f64,
     pub end: f64,
+}
+
+impl From<TruthDto> for crate::search::eval::Truth {
+    fn from(t: TruthDto) -> Self {
+        Self {
+            query: t.query,
+            path: t.path,
+            start: t.start,
+            end: t.end,
+        }
+    }
 }
 
 #[derive(Deserialize, IntoParams)]

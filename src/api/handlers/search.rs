@@ -1,5 +1,6 @@
 //! Searching: `GET /api/search` (text, a stored frame, few-shot examples), `POST
-//! /api/search` (an uploaded picture) and `POST /api/eval`.
+//! /api/search` (an uploaded picture) and `POST /api/eval`. The query string is read
+//! into `search::params` (the same builder the CLI fills), which parses and checks it.
 
 use std::time::Instant;
 
@@ -10,49 +11,38 @@ use futures_util::StreamExt;
 use super::Result;
 use super::upload::sanitize;
 use crate::api::dto::ErrorBody;
-use crate::api::dto::search::{EvalParams, EvalReport, GroupBy, SearchForm, SearchParams, SearchResponse, TruthDto};
+use crate::api::dto::search::{
+    EvalParams, EvalReport, GroupBy, SearchForm, SearchQueryString, SearchResponse, TruthDto,
+};
 use crate::api::{ApiError, AppState};
-use crate::search::{self, SearchRequest};
+use crate::search::params::{self, SearchParams, TemplatesArg};
+use crate::search::{self, ImageQuery, MinScore};
 
-#[utoipa::path(get, path = "/api/search", tag = "search", params(SearchParams),
+#[utoipa::path(get, path = "/api/search", tag = "search", params(SearchQueryString),
     responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 /// Search by text (the query language) or by a stored frame: moments (time spans) in
 /// videos, best first; by default only credible matches.
-pub async fn search(state: web::Data<AppState>, p: web::Query<SearchParams>) -> Result<HttpResponse> {
+pub async fn search(state: web::Data<AppState>, p: web::Query<SearchQueryString>) -> Result<HttpResponse> {
     let p = p.into_inner();
     let group = p.group == Some(GroupBy::Video);
-    run_search(&state, request_of(p)?, group).await
+    run_search(&state, params_of(p)?, group).await
 }
 
-/// A search request from the query parameters.
-fn request_of(p: SearchParams) -> Result<SearchRequest> {
-    let mut req = SearchRequest::new(p.q, p.k.unwrap_or(20));
-    req.video = p.video;
-    req.frame = p.frame;
-    if let Some(m) = p.min_score.as_deref() {
-        req.min_score = m.parse()?;
-    }
-    if let Some(w) = p.image_weight {
-        req.image_weight = w;
-    }
-    if let Some(t) = p.templates.as_deref() {
-        req.templates = templates_param(t)?;
-    }
-    req.tags.extend(p.tag);
-    req.like = frame_ids("like", p.like.as_deref())?;
-    req.unlike = frame_ids("unlike", p.unlike.as_deref())?;
-    Ok(req)
-}
-
-/// `templates=`: auto, none or `|`-separated templates, at most 500 characters.
-fn templates_param(t: &str) -> Result<search::prompts::Templates> {
-    if t.chars().count() > 500 {
-        return Err(ApiError::bad_request(
-            "templates takes at most 500 characters (a model's own set is used with templates=auto)",
-        ));
-    }
-    Ok(t.parse()?)
+/// The search the query string asks for (its own syntax: `like=12,40`).
+fn params_of(p: SearchQueryString) -> Result<SearchParams> {
+    Ok(SearchParams {
+        video: p.video,
+        min_score: p.min_score,
+        frame: p.frame,
+        image_weight: p.image_weight,
+        // Written out only: the API never names a file of templates.
+        templates: p.templates.map(TemplatesArg::Written),
+        tags: p.tag.into_iter().collect(),
+        like: frame_ids("like", p.like.as_deref())?,
+        unlike: frame_ids("unlike", p.unlike.as_deref())?,
+        ..SearchParams::new(p.q, p.k.unwrap_or(20))
+    })
 }
 
 /// `1,2,3`: frame ids.
@@ -71,7 +61,7 @@ fn frame_ids(what: &str, v: Option<&str>) -> Result<Vec<i64>> {
         })
 }
 
-#[utoipa::path(post, path = "/api/search", tag = "search", params(SearchParams),
+#[utoipa::path(post, path = "/api/search", tag = "search", params(SearchQueryString),
     request_body(content = SearchForm, content_type = "multipart/form-data"),
     responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
@@ -80,12 +70,19 @@ fn frame_ids(what: &str, v: Option<&str>) -> Result<Vec<i64>> {
 /// weighted sum of the two. The parameters are those of `GET /api/search`.
 pub async fn search_image(
     state: web::Data<AppState>,
-    p: web::Query<SearchParams>,
-    mut payload: actix_multipart::Multipart,
+    p: web::Query<SearchQueryString>,
+    payload: actix_multipart::Multipart,
 ) -> Result<HttpResponse> {
     let p = p.into_inner();
     let group = p.group == Some(GroupBy::Video);
-    let mut req = request_of(p)?;
+    let mut params = params_of(p)?;
+    let (name, bytes) = read_image(payload).await?;
+    params.image = Some(ImageQuery::Bytes { name, bytes });
+    run_search(&state, params, group).await
+}
+
+/// The form's one file field, `image`: its name for messages and its bytes.
+async fn read_image(mut payload: actix_multipart::Multipart) -> Result<(String, Vec<u8>)> {
     let mut image: Option<(String, Vec<u8>)> = None;
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(|e| ApiError::bad_request(format!("malformed form: {e}")))?;
@@ -114,21 +111,19 @@ pub async fn search_image(
         }
         image = Some((name.unwrap_or_else(|| "the uploaded image".into()), bytes));
     }
-    let Some((name, bytes)) = image else {
-        return Err(ApiError::bad_request(
+    image.ok_or_else(|| {
+        ApiError::bad_request(
             "no image in the form (send multipart/form-data with an \"image\" file field; for text alone use GET /api/search)",
-        ));
-    };
-    req.image = Some(search::ImageQuery::Bytes { name, bytes });
-    run_search(&state, req, group).await
+        )
+    })
 }
 
-/// Validates, takes a search permit, searches (once more when a model switch finished
-/// meanwhile), records the metrics.
-async fn run_search(state: &AppState, req: SearchRequest, group: bool) -> Result<HttpResponse> {
+/// Builds and checks the request, takes a search permit, searches (once more when a
+/// model switch finished meanwhile), records the metrics.
+async fn run_search(state: &AppState, params: SearchParams, group: bool) -> Result<HttpResponse> {
     let t = Instant::now();
-    let res = match search::validate(&req) {
-        Ok(_) => {
+    let res = match params.request() {
+        Ok(req) => {
             // A permit per search: indexing cannot crowd searches out, searches queue fairly.
             let _permit = state.permits.acquire().await.map_err(ApiError::internal)?;
             match search::search(&state.catalog, state.runner.model(), &req).await {
@@ -155,16 +150,7 @@ pub async fn eval(
     p: web::Query<EvalParams>,
     body: web::Json<Vec<TruthDto>>,
 ) -> Result<HttpResponse> {
-    let truth: Vec<search::eval::Truth> = body
-        .into_inner()
-        .into_iter()
-        .map(|t| search::eval::Truth {
-            query: t.query,
-            path: t.path,
-            start: t.start,
-            end: t.end,
-        })
-        .collect();
+    let truth: Vec<search::eval::Truth> = body.into_inner().into_iter().map(Into::into).collect();
     if truth.len() > 1000 {
         return Err(ApiError::bad_request(format!(
             "{} truth entries; the API takes at most 1000 (use vidseek eval)",
@@ -172,14 +158,9 @@ pub async fn eval(
         )));
     }
     search::eval::check(&truth)?;
-    let min_score = match p.min_score.as_deref() {
-        Some(m) => m.parse()?,
-        None => search::MinScore::Off,
-    };
-    let templates = match p.templates.as_deref() {
-        Some(t) => templates_param(t)?,
-        None => search::prompts::Templates::Auto,
-    };
+    let p = p.into_inner();
+    let min_score = params::min_score(p.min_score.as_deref(), MinScore::Off)?;
+    let templates = params::templates(p.templates.map(TemplatesArg::Written).as_ref())?;
     let _permit = state.permits.acquire().await.map_err(ApiError::internal)?;
     let report = search::eval::run(&state.catalog, state.runner.model(), &truth, min_score, &templates).await?;
     Ok(HttpResponse::Ok().json(EvalReport::from(report)))

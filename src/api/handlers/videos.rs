@@ -11,7 +11,7 @@ use crate::api::dto::ErrorBody;
 use crate::api::dto::jobs::JobDto;
 use crate::api::dto::videos::{FrameDto, IndexBody, Pruned, Removed, VideoDetail, VideoParams, Videos};
 use crate::api::dto::{media_url, thumb_url};
-use crate::api::{ApiError, AppState, ServerEvent};
+use crate::api::{ApiError, AppState};
 use crate::search::{self, SearchRequest};
 
 #[utoipa::path(get, path = "/api/videos", tag = "library",
@@ -82,11 +82,7 @@ pub async fn delete_video(state: web::Data<AppState>, id: web::Path<i64>) -> Res
     if !state.catalog.remove_video(id).await? {
         return Err(ApiError::not_found(format!("video {id} does not exist")));
     }
-    let _ = state.events.send(ServerEvent::Library {
-        action: "removed".into(),
-        video_id: Some(id),
-        path: v.path,
-    });
+    state.announce_removed(id, v.path);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -96,11 +92,7 @@ pub async fn delete_video(state: web::Data<AppState>, id: web::Path<i64>) -> Res
 pub async fn prune(state: web::Data<AppState>) -> Result<HttpResponse> {
     let removed = state.catalog.prune().await?;
     for v in &removed {
-        let _ = state.events.send(ServerEvent::Library {
-            action: "removed".into(),
-            video_id: Some(v.id),
-            path: v.path.clone(),
-        });
+        state.announce_removed(v.id, v.path.clone());
     }
     Ok(HttpResponse::Ok().json(Pruned {
         removed: removed
