@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::media_url;
-use crate::catalog::{Video, VideoStatus};
+use super::{media_url, thumb_url};
+use crate::catalog::{Frame, Video, VideoStatus};
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -84,6 +84,21 @@ pub struct FrameDto {
     pub thumbnail: String,
     /// Cosine with the `q` given.
     pub score: Option<f32>,
+}
+
+impl FrameDto {
+    /// A stored frame with its score for the query asked, if any.
+    pub fn new(f: Frame, score: Option<f32>) -> Self {
+        Self {
+            thumbnail: thumb_url(f.id),
+            score,
+            id: f.id,
+            start: f.start,
+            end: f.end,
+            peak: f.peak,
+            shot: f.shot,
+        }
+    }
 }
 
 /// `GET /api/videos/{id}`.

@@ -9,10 +9,11 @@ use super::Result;
 use super::jobs::job_dto;
 use crate::api::dto::ErrorBody;
 use crate::api::dto::jobs::JobDto;
+use crate::api::dto::media_url;
 use crate::api::dto::videos::{FrameDto, IndexBody, Pruned, Removed, VideoDetail, VideoParams, Videos};
-use crate::api::dto::{media_url, thumb_url};
 use crate::api::{ApiError, AppState};
-use crate::search::{self, SearchRequest};
+use crate::search;
+use crate::search::params::SearchParams;
 
 #[utoipa::path(get, path = "/api/videos", tag = "library",
     responses((status = 200, body = Videos), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -40,7 +41,7 @@ pub async fn video(state: web::Data<AppState>, id: web::Path<i64>, p: web::Query
         return Err(search::SearchError::QueryTooLong(q.chars().count()).into());
     }
     if let Some(q) = p.q.as_deref().filter(|q| !q.trim().is_empty()) {
-        search::validate(&SearchRequest::new(q, 1))?;
+        SearchParams::new(q, 1).request()?;
         let _permit = state.permits.acquire().await.map_err(ApiError::internal)?;
         for (f, s) in search::group::timeline(&state.catalog, state.runner.model(), id, q).await? {
             scores.insert(f.id, s);
@@ -51,14 +52,9 @@ pub async fn video(state: web::Data<AppState>, id: web::Path<i64>, p: web::Query
         .frames_of(id)
         .await?
         .into_iter()
-        .map(|f| FrameDto {
-            thumbnail: thumb_url(f.id),
-            score: scores.get(&f.id).copied(),
-            id: f.id,
-            start: f.start,
-            end: f.end,
-            peak: f.peak,
-            shot: f.shot,
+        .map(|f| {
+            let score = scores.get(&f.id).copied();
+            FrameDto::new(f, score)
         })
         .collect();
     Ok(HttpResponse::Ok().json(VideoDetail {
