@@ -2,8 +2,15 @@
 //! validate, call `search`, `jobs` or the catalog, map errors to HTTP in one place
 //! ([`ApiError`]). Also serves the UI (ui/, embedded in the binary), original media
 //! with HTTP Range support, thumbnails, Server-Sent Events, OpenAPI and metrics.
+//!
+//! Layout: this file starts the server and holds its routes and shared state;
+//! `handlers` and `dto` have one file per resource (status, search, tags, videos,
+//! upload, jobs, model); `error` maps errors to responses, `auth` checks the token.
+//! Search parameters are read into `search::params`, the builder the CLI shares.
 
+mod auth;
 mod dto;
+mod error;
 mod handlers;
 mod media;
 mod metrics;
@@ -13,19 +20,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
-use actix_web::middleware::Next;
-use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use serde::Serialize;
 use tokio::sync::{Semaphore, broadcast};
 
 use crate::catalog::Catalog;
 use crate::embed::Embedder;
-use crate::error::{Classified, Fault};
 use crate::jobs::{IndexOptions, JobRunner, Progress};
 
+pub use error::ApiError;
 pub use metrics::Metrics;
 
 /// How the server runs.
@@ -102,149 +105,43 @@ pub struct AppState {
     pub roots: Vec<PathBuf>,
 }
 
-/// The one place errors become HTTP responses: `{"message", "code"}` with a status.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-    pub fn not_found(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", what)
-    }
-    pub fn bad_request(msg: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", msg)
-    }
-    /// The server cannot do it now for a reason that is not the client's (disk full, a
-    /// read-only data folder): 503, with the fix in the message.
-    pub fn unavailable(msg: impl std::fmt::Display) -> Self {
-        tracing::warn!("{msg}");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg.to_string())
-    }
-    /// A file-system failure of the server (a full disk, a read-only folder: 503).
-    pub fn io(e: std::io::Error) -> Self {
-        match crate::error::io_fault(&e) {
-            Fault::Unavailable => {
-                Self::unavailable(format!("{e}; free space or fix the permissions of the library folder"))
-            }
-            _ => Self::internal(e),
-        }
-    }
-    pub fn internal(msg: impl std::fmt::Display) -> Self {
-        tracing::error!("{msg}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg.to_string())
-    }
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.status
-    }
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(serde_json::json!({"message": self.message, "code": self.code}))
-    }
-}
-
-impl ApiError {
-    pub(crate) fn with_code(mut self, code: &'static str) -> Self {
-        self.code = code;
-        self
-    }
-}
-
-/// Every module error becomes a response the same way: its class gives the status, its
-/// code the machine-readable code, its message the text. Internal faults are logged.
-impl<E: Classified> From<E> for ApiError {
-    fn from(e: E) -> Self {
-        let status = match e.fault() {
-            Fault::BadInput => StatusCode::BAD_REQUEST,
-            Fault::NotFound => StatusCode::NOT_FOUND,
-            Fault::Conflict => StatusCode::CONFLICT,
-            Fault::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Fault::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        match e.fault() {
-            Fault::Internal => tracing::error!("{e}"),
-            Fault::Unavailable => tracing::warn!("{e}"),
-            _ => {}
-        }
-        ApiError::new(status, e.code(), e.to_string())
-    }
-}
-
-/// Token check for everything but the UI's static files and the login page.
-async fn require_token(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let path = req.path();
-    // The API's description and its reference page say how to get in: they stay open.
-    let open = path == "/api/openapi.json" || path == "/api/docs";
-    let protected = !open
-        && (path.starts_with("/api")
-            || path.starts_with("/media")
-            || path.starts_with("/thumbs")
-            || path == "/metrics");
-    if let (Some(state), true) = (state, protected)
-        && let Some(token) = state.config.token.as_deref()
-    {
-        let bearer = req
-            .headers()
-            .get("authorization")
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::to_string);
-        let cookie = req.cookie("vidseek_token").map(|c| c.value().to_string());
-        let given = bearer.or(cookie).or_else(|| {
-            // EventSource cannot set headers; the UI passes the token in the query.
-            (path == "/api/events")
-                .then(|| web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string()).ok())
-                .flatten()
-                .and_then(|q| q.get("token").cloned())
+impl AppState {
+    /// The state of a server starting: its job runner started, its job progress sent
+    /// to the event stream.
+    fn start(config: ServeConfig, roots: Vec<PathBuf>, catalog: Arc<Catalog>, model: Arc<Embedder>) -> Self {
+        let (events, _) = broadcast::channel::<ServerEvent>(1024);
+        let ev = events.clone();
+        let progress: crate::jobs::ProgressSink = Arc::new(move |p: Progress| {
+            let _ = ev.send(ServerEvent::Job(p));
         });
-        if !given
-            .as_deref()
-            .is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()))
-        {
-            let e = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                if given.is_some() { "bad_token" } else { "missing_token" },
-                "a valid token is required: send \"Authorization: Bearer TOKEN\" or log in at /login",
-            );
-            return Err(e.into());
+        let runner = JobRunner::start(
+            catalog.clone(),
+            model,
+            config.embed.clone(),
+            config.index.clone(),
+            progress,
+            tokio::runtime::Handle::current(),
+        );
+        AppState {
+            catalog,
+            runner,
+            events,
+            permits: Semaphore::new(config.search_permits.max(1)),
+            metrics: Metrics::default(),
+            config,
+            roots,
         }
     }
-    next.call(req).await
-}
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+    /// Tells the UI that a video left the library (`event: library`, action `removed`):
+    /// the one place a removal (DELETE, prune, a file gone under `--watch`) is announced.
+    pub(crate) fn announce_removed(&self, video_id: i64, path: String) {
+        let _ = self.events.send(ServerEvent::Library {
+            action: "removed".into(),
+            video_id: Some(video_id),
+            path,
+        });
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Maps actix's own extractor errors (bad JSON, bad query, bad path) to `{message, code}`.
-fn json_error(err: impl std::fmt::Display) -> actix_web::Error {
-    ApiError::bad_request(format!("malformed request: {err}"))
-        .with_code("malformed")
-        .into()
 }
 
 /// Routes: shared by the server and the integration tests' in-process app.
@@ -252,37 +149,37 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(1 << 20)
-            .error_handler(|e, _| json_error(e)),
+            .error_handler(|e, _| error::json_error(e)),
     )
-    .app_data(web::QueryConfig::default().error_handler(|e, _| json_error(e)))
+    .app_data(web::QueryConfig::default().error_handler(|e, _| error::json_error(e)))
     .app_data(
         web::PathConfig::default().error_handler(|e, _| ApiError::not_found(format!("no such resource ({e})")).into()),
     )
     .service(
         web::scope("/api")
-            .route("/health", web::get().to(handlers::health))
-            .route("/search", web::get().to(handlers::search))
-            .route("/search", web::post().to(handlers::search_image))
-            .route("/eval", web::post().to(handlers::eval))
-            .route("/tags", web::get().to(handlers::tags))
-            .route("/labels", web::get().to(handlers::labels))
-            .route("/labels", web::put().to(handlers::set_labels))
-            .route("/labels", web::delete().to(handlers::reset_labels))
-            .route("/probes", web::get().to(handlers::probes))
-            .route("/probes", web::post().to(handlers::save_probe))
-            .route("/probes/{name}", web::delete().to(handlers::delete_probe))
-            .route("/videos", web::get().to(handlers::videos))
-            .route("/videos/{id}", web::get().to(handlers::video))
-            .route("/videos/{id}", web::delete().to(handlers::delete_video))
-            .route("/index", web::post().to(handlers::index))
-            .route("/prune", web::post().to(handlers::prune))
-            .route("/model", web::get().to(handlers::model))
-            .route("/model", web::post().to(handlers::switch_model))
-            .route("/upload", web::post().to(handlers::upload))
-            .route("/jobs", web::get().to(handlers::jobs))
-            .route("/jobs/{id}", web::get().to(handlers::job))
-            .route("/jobs/{id}", web::delete().to(handlers::cancel_job))
-            .route("/events", web::get().to(handlers::events))
+            .route("/health", web::get().to(handlers::status::health))
+            .route("/search", web::get().to(handlers::search::search))
+            .route("/search", web::post().to(handlers::search::search_image))
+            .route("/eval", web::post().to(handlers::search::eval))
+            .route("/tags", web::get().to(handlers::tags::tags))
+            .route("/labels", web::get().to(handlers::tags::labels))
+            .route("/labels", web::put().to(handlers::tags::set_labels))
+            .route("/labels", web::delete().to(handlers::tags::reset_labels))
+            .route("/probes", web::get().to(handlers::tags::probes))
+            .route("/probes", web::post().to(handlers::tags::save_probe))
+            .route("/probes/{name}", web::delete().to(handlers::tags::delete_probe))
+            .route("/videos", web::get().to(handlers::videos::videos))
+            .route("/videos/{id}", web::get().to(handlers::videos::video))
+            .route("/videos/{id}", web::delete().to(handlers::videos::delete_video))
+            .route("/index", web::post().to(handlers::videos::index))
+            .route("/prune", web::post().to(handlers::videos::prune))
+            .route("/model", web::get().to(handlers::model::model))
+            .route("/model", web::post().to(handlers::model::switch_model))
+            .route("/upload", web::post().to(handlers::upload::upload))
+            .route("/jobs", web::get().to(handlers::jobs::jobs))
+            .route("/jobs/{id}", web::get().to(handlers::jobs::job))
+            .route("/jobs/{id}", web::delete().to(handlers::jobs::cancel_job))
+            .route("/events", web::get().to(handlers::jobs::events))
             .route("/openapi.json", web::get().to(openapi::spec))
             .route("/docs", web::get().to(openapi::docs))
             .default_service(web::to(|| async {
@@ -292,8 +189,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/media/{id}", web::get().to(media::media))
     .route("/thumbs/{id}", web::get().to(media::thumb))
     .route("/metrics", web::get().to(metrics::metrics))
-    .route("/login", web::get().to(handlers::login_page))
-    .route("/login", web::post().to(handlers::login))
+    .route("/login", web::get().to(auth::login_page))
+    .route("/login", web::post().to(auth::login))
     .route("/", web::get().to(media::ui_index))
     .route("/{file}", web::get().to(media::ui_file));
 }
@@ -303,40 +200,8 @@ pub async fn serve(config: ServeConfig, catalog: Arc<Catalog>, model: Arc<Embedd
     if !config.bind.ip().is_loopback() && config.token.is_none() {
         return Err(ServeError::NeedsToken(config.bind));
     }
-    let mut roots = Vec::new();
-    for r in &config.libraries {
-        std::fs::create_dir_all(r).map_err(|e| ServeError::Library {
-            path: r.clone(),
-            reason: e.to_string(),
-        })?;
-        roots.push(r.canonicalize().map_err(|e| ServeError::Library {
-            path: r.clone(),
-            reason: e.to_string(),
-        })?);
-    }
-    let (events, _) = broadcast::channel::<ServerEvent>(1024);
-    let metrics = Metrics::default();
-    let ev = events.clone();
-    let progress: crate::jobs::ProgressSink = Arc::new(move |p: Progress| {
-        let _ = ev.send(ServerEvent::Job(p));
-    });
-    let runner = JobRunner::start(
-        catalog.clone(),
-        model.clone(),
-        config.embed.clone(),
-        config.index.clone(),
-        progress,
-        tokio::runtime::Handle::current(),
-    );
-    let state = web::Data::new(AppState {
-        catalog: catalog.clone(),
-        runner: runner.clone(),
-        events: events.clone(),
-        permits: Semaphore::new(config.search_permits.max(1)),
-        metrics,
-        config: config.clone(),
-        roots: roots.clone(),
-    });
+    let roots = library_roots(&config.libraries)?;
+    let state = web::Data::new(AppState::start(config.clone(), roots.clone(), catalog.clone(), model));
 
     let _watcher = if config.watch && !roots.is_empty() {
         Some(start_watch(&roots, state.clone())?)
@@ -349,7 +214,7 @@ pub async fn serve(config: ServeConfig, catalog: Arc<Catalog>, model: Arc<Embedd
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(usize::MAX))
-            .wrap(actix_web::middleware::from_fn(require_token))
+            .wrap(actix_web::middleware::from_fn(auth::require_token))
             .configure(configure)
     })
     .workers(2)
@@ -378,6 +243,21 @@ pub async fn serve(config: ServeConfig, catalog: Arc<Catalog>, model: Arc<Embedd
     Ok(())
 }
 
+/// The library folders, made when missing, canonical.
+fn library_roots(libraries: &[PathBuf]) -> Result<Vec<PathBuf>, ServeError> {
+    let bad = |r: &PathBuf, e: std::io::Error| ServeError::Library {
+        path: r.clone(),
+        reason: e.to_string(),
+    };
+    libraries
+        .iter()
+        .map(|r| {
+            std::fs::create_dir_all(r).map_err(|e| bad(r, e))?;
+            r.canonicalize().map_err(|e| bad(r, e))
+        })
+        .collect()
+}
+
 /// `--watch`: files that settle are indexed, files that vanish are removed.
 fn start_watch(roots: &[PathBuf], state: web::Data<AppState>) -> Result<crate::library::Watcher, ServeError> {
     let handle = tokio::runtime::Handle::current();
@@ -395,11 +275,7 @@ fn start_watch(roots: &[PathBuf], state: web::Data<AppState>) -> Result<crate::l
                 if let Ok(Some(v)) = state.catalog.video_by_path(&key).await
                     && state.catalog.remove_video(v.id).await.unwrap_or(false)
                 {
-                    let _ = state.events.send(ServerEvent::Library {
-                        action: "removed".into(),
-                        video_id: Some(v.id),
-                        path: key,
-                    });
+                    state.announce_removed(v.id, key);
                 }
             }
         });

@@ -28,6 +28,7 @@ pub mod calibrate;
 pub mod eval;
 pub mod fuse;
 pub mod group;
+pub mod params;
 pub mod probe;
 pub mod prompts;
 pub mod query;

@@ -1,0 +1,15 @@
+//! Thin handlers: extract, validate, call the shared service function, wrap the result
+//! in the API's types (`dto`). Each carries its OpenAPI description. One file per
+//! resource, as the routes are grouped.
+
+pub(super) mod jobs;
+pub(super) mod model;
+pub(super) mod search;
+pub(super) mod status;
+pub(super) mod tags;
+pub(super) mod upload;
+pub(super) mod videos;
+
+use super::ApiError;
+
+type Result<T> = std::result::Result<T, ApiError>;

@@ -1,0 +1,88 @@
+//! `cli`: the command line (clap). Parses, calls the library, prints. Every command is
+//! a thin shell over the same functions the HTTP API and the tests call.
+//!
+//! Layout: `args` holds every clap definition; one file per command group runs them
+//! (`index`, `search`, `model`, `embed`, `doctor`, `serve`, `demo`, `bench`); `output`
+//! prints an answer as text or as JSON (`--json`), `progress` draws the progress bar.
+
+mod args;
+mod bench;
+mod demo;
+mod doctor;
+mod embed;
+mod index;
+mod model;
+mod output;
+mod progress;
+mod search;
+mod serve;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+
+pub use args::Cli;
+use args::{BenchCmd, Command, Global};
+use output::Output;
+
+use crate::catalog::{Access, Catalog};
+use crate::embed::Embedder;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Embed(cmd) => embed::embed_cmd(g, cmd),
+        Command::Doctor { json } => doctor::doctor(g, Output::new(*json)),
+        Command::Model(cmd) => model::model_cmd(g, cmd),
+        Command::ZeroShot { frames, json } => embed::zero_shot(g, *frames, Output::new(*json)),
+        Command::Bench(BenchCmd::Gpu(args)) => bench::bench_gpu(g, args),
+        Command::Serve(args) => serve::serve(g, args),
+        Command::Demo(args) => demo::demo(g, args),
+        Command::Index(args) => index::index(g, args),
+        Command::Search(args) => search::search_cmd(g, args),
+        Command::Eval(args) => search::eval_cmd(g, args),
+        Command::Labels(cmd) => search::labels_cmd(g, cmd),
+        Command::Tags { json } => search::tags_cmd(g, Output::new(*json)),
+        Command::Videos { json } => index::videos(g, Output::new(*json)),
+        Command::Remove { target } => index::remove(g, target),
+        Command::Prune => index::prune(g),
+        Command::Reembed { json } => model::reembed(g, Output::new(*json)),
+        Command::SampleFootage(args) => demo::sample_footage(args),
+    }
+}
+
+/// The runtime a command's async calls run on: one thread (the server builds its own).
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+/// Loads the model, opens the library with it, runs `f` and closes the library: the
+/// frame of every command that opens the library with the model.
+fn with_library<T>(
+    g: &Global,
+    access: Access,
+    f: impl AsyncFnOnce(&Catalog, &Arc<Embedder>) -> Result<T>,
+) -> Result<T> {
+    let model = Arc::new(g.load_model()?);
+    runtime()?.block_on(async {
+        let catalog = Catalog::open(&g.data_dir(), model.model_name(), model.dim(), access).await?;
+        let r = f(&catalog, &model).await;
+        catalog.close().await;
+        r
+    })
+}
+
+/// The exit status of a failed command: 2 for a query, truth file or argument the user
+/// must fix (as clap uses for usage errors), 1 otherwise.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    use crate::error::{Classified, Fault};
+    use crate::search;
+    let bad = e.chain().any(|c| {
+        c.downcast_ref::<search::SearchError>()
+            .is_some_and(|s| s.fault() == Fault::BadInput)
+            || c.downcast_ref::<search::eval::EvalError>()
+                .is_some_and(|s| s.fault() == Fault::BadInput)
+    });
+    if bad { 2 } else { 1 }
+}

@@ -1,0 +1,39 @@
+//! `vidseek serve`: the model and the catalog opened, then `crate::api::serve`.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use super::args::{Global, ServeArgs};
+use super::index::index_options;
+use crate::catalog::{Access, Catalog};
+use crate::embed::{EmbedOptions, Embedder};
+
+pub(super) fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
+    let embed = EmbedOptions {
+        concurrent_queries: true,
+        ..g.embed_options()
+    };
+    let model = Arc::new(Embedder::load(&g.model_dir(), &embed)?);
+    let index = index_options(args.fps, 0, 0)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let catalog = Arc::new(Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Write).await?);
+        catalog.remember_model_dir(model.dir()).await?;
+        let cfg = crate::api::ServeConfig {
+            bind: args.bind,
+            libraries: args.libraries.clone(),
+            watch: args.watch,
+            token: args.token.clone().filter(|t| !t.is_empty()),
+            max_upload: args.max_upload_mb.saturating_mul(1024 * 1024),
+            index,
+            embed,
+            search_permits: crate::api::SEARCH_PERMITS,
+        };
+        crate::api::serve(cfg, catalog, model).await?;
+        anyhow::Ok(())
+    })
+}
