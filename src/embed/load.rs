@@ -24,42 +24,14 @@ impl Embedder {
         let tokenizer = text::TextTokenizer::load(&tok_path, &manifest.text)?;
         let rt = runtime::init(opts.ort_lib.as_deref())?;
 
-        let (sessions, provider) = match opts.device {
-            Device::Cpu => (open_sessions(dir, &manifest, rt, opts, false)?, "CPU"),
-            Device::Cuda => {
-                if !ort::ep::CUDA::is_available().unwrap_or(false) {
-                    return Err(EmbedError::Cuda {
-                        reason: format!(
-                            "the ONNX Runtime library {} was built without CUDA; install the \
-                             onnxruntime-gpu 1.31 wheel's libraries (see README, GPU)",
-                            rt.library.display()
-                        ),
-                    });
-                }
-                (open_sessions(dir, &manifest, rt, opts, true)?, "CUDA")
-            }
-            Device::Auto => {
-                let cuda = if ort::ep::CUDA::is_available().unwrap_or(false) {
-                    match open_sessions(dir, &manifest, rt, opts, true) {
-                        Ok(s) => Some(s),
-                        Err(e) => {
-                            tracing::warn!("CUDA is not usable, falling back to CPU: {e}");
-                            None
-                        }
-                    }
-                } else {
-                    None
-                };
-                match cuda {
-                    Some(s) => (s, "CUDA"),
-                    None => (open_sessions(dir, &manifest, rt, opts, false)?, "CPU"),
-                }
-            }
-        };
-        let (visual, textual, fp16) = sessions;
-        let provider_is_cpu = provider == "CPU";
+        let Sessions {
+            visual,
+            textual,
+            fp16,
+            provider,
+        } = open_on_device(dir, &manifest, rt, opts)?;
         let (v_path, t_path) = {
-            let (v, t) = graph_files(&manifest, fp16, provider_is_cpu, opts.text_int8);
+            let (v, t) = graph_files(&manifest, fp16, provider == "CPU", opts.text_int8);
             (dir.join(v), dir.join(t))
         };
         let image_batch = check_visual(&visual, &v_path, &manifest)?;
@@ -142,8 +114,54 @@ fn graph_files(m: &Manifest, fp16: bool, cpu: bool, text_int8: bool) -> (&str, &
     }
 }
 
-type Sessions = (Session, Session, bool);
+/// Both towers' sessions on one execution provider.
+struct Sessions {
+    visual: Session,
+    textual: Session,
+    /// The half-precision graphs are the ones open (CUDA with an fp16 package).
+    fp16: bool,
+    /// The execution provider: "CUDA" or "CPU".
+    provider: &'static str,
+}
 
+/// The sessions on the device `opts` asks for: the CPU; CUDA or an error; or CUDA when
+/// the library and the machine support it, else the CPU (logged).
+fn open_on_device(dir: &Path, m: &Manifest, rt: &Runtime, opts: &EmbedOptions) -> Result<Sessions, EmbedError> {
+    match opts.device {
+        Device::Cpu => open_sessions(dir, m, rt, opts, false),
+        Device::Cuda => {
+            if !ort::ep::CUDA::is_available().unwrap_or(false) {
+                return Err(EmbedError::Cuda {
+                    reason: format!(
+                        "the ONNX Runtime library {} was built without CUDA; install the \
+                         onnxruntime-gpu 1.31 wheel's libraries (see README, GPU)",
+                        rt.library.display()
+                    ),
+                });
+            }
+            open_sessions(dir, m, rt, opts, true)
+        }
+        Device::Auto => {
+            let cuda = if ort::ep::CUDA::is_available().unwrap_or(false) {
+                match open_sessions(dir, m, rt, opts, true) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::warn!("CUDA is not usable, falling back to CPU: {e}");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            match cuda {
+                Some(s) => Ok(s),
+                None => open_sessions(dir, m, rt, opts, false),
+            }
+        }
+    }
+}
+
+/// Both towers' sessions on CUDA (`cuda`) or the CPU.
 fn open_sessions(
     dir: &Path,
     m: &Manifest,
@@ -190,7 +208,12 @@ fn open_sessions(
         crate::util::priority::lower_thread_priority(tid, crate::util::priority::BACKGROUND_NICE);
     }
     let textual = open_session(&dir.join(t), rt, opts, cuda, !opts.concurrent_queries)?;
-    Ok((visual, textual, fp16))
+    Ok(Sessions {
+        visual,
+        textual,
+        fp16,
+        provider: if cuda { "CUDA" } else { "CPU" },
+    })
 }
 
 pub(super) fn open_session(
