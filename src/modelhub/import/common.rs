@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::HubError;
-use crate::embed::{self, Io, TextClean, TokenizerFacts};
+use crate::embed::{self, Files, Io, Link, Scoring, TextClean, TokenizerFacts};
 
 pub(super) fn read_json(path: &Path) -> Result<Value, HubError> {
     let text = std::fs::read_to_string(path).map_err(|e| HubError::Config {
@@ -197,4 +197,28 @@ pub(super) fn folder_name(dir: &Path) -> String {
 
 /// OpenAI CLIP's learned temperature (exp of 4.6052, clamped at 100 in training); the
 /// open_clip and M-CLIP models in these layouts use the same bound.
-pub(super) const CLIP_LOGIT_SCALE: f32 = 100.0;
+const CLIP_LOGIT_SCALE: f32 = 100.0;
+
+/// CLIP's scoring: a softmax over the labels at CLIP's temperature.
+pub(super) fn clip_scoring() -> Scoring {
+    Scoring {
+        link: Link::Softmax,
+        logit_scale: CLIP_LOGIT_SCALE,
+        logit_bias: None,
+    }
+}
+
+/// The files of an imported package: the two graphs (the same file for a combined
+/// graph), the tokenizer and the graphs' external data; nothing optional.
+pub(super) fn package_files(visual: &str, textual: &str, tokenizer: &str, external_data: Vec<String>) -> Files {
+    Files {
+        visual: visual.into(),
+        textual: textual.into(),
+        tokenizer: tokenizer.into(),
+        external_data,
+        labels: None,
+        templates: None,
+        textual_int8: None,
+        textual_fused: None,
+    }
+}

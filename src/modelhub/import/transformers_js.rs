@@ -7,10 +7,11 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::common::{
-    CLIP_LOGIT_SCALE, context_of, external, f32x3, folder_name, inspect_graphs, int_of, read_json, specials,
+    Graphs, clip_scoring, context_of, external, f32x3, folder_name, inspect_graphs, int_of, package_files, read_json,
+    specials,
 };
 use super::{ImportOptions, Variant};
-use crate::embed::{self, Files, ImageSpec, Link, Manifest, Origin, Scoring, TextClean, TextSpec};
+use crate::embed::{self, ImageSpec, Link, Manifest, Origin, Scoring, TextClean, TextSpec};
 use crate::modelhub::HubError;
 
 /// The graphs of a transformers.js folder for `variant`: split towers when both are
@@ -64,50 +65,8 @@ pub(super) fn from_transformers_js(dir: &Path, opts: &ImportOptions) -> Result<M
             path: cfg_path.clone(),
             reason: "no \"projection_dim\" and the graphs do not say".into(),
         })?;
-    // CLIP: shortest edge + centre crop; SigLIP: resize to height x width, no crop.
-    let crop = pre.get("do_center_crop").and_then(Value::as_bool).unwrap_or(false);
-    let size = if crop {
-        pre.get("crop_size")
-            .and_then(|s| int_of(s, &["height", "shortest_edge"]))
-    } else {
-        pre.get("size").and_then(|s| int_of(s, &["height", "shortest_edge"]))
-    }
-    .ok_or_else(|| HubError::Config {
-        path: pre_path.clone(),
-        reason: "no \"crop_size\" or \"size\"".into(),
-    })? as u32;
-    let squash = !crop && pre.get("size").is_some_and(|s| s.get("height").is_some());
-    let interpolation = match pre.get("resample").and_then(Value::as_u64) {
-        Some(2) => "bilinear",
-        None | Some(3) => "bicubic",
-        Some(other) => {
-            return Err(HubError::Config {
-                path: pre_path.clone(),
-                reason: format!("resample {other} is not supported (2 bilinear, 3 bicubic)"),
-            });
-        }
-    };
-    let context = context_of(
-        cfg.pointer("/text_config/max_position_embeddings")
-            .and_then(Value::as_u64)
-            .map(|c| c as usize),
-        g.text_len,
-        &cfg_path,
-    )?;
-    let (facts, pad_id) = specials(&dir.join("tokenizer.json"), &dir.join("tokenizer_config.json"), siglip)?;
-    let scoring = if siglip {
-        Scoring {
-            link: Link::Sigmoid,
-            logit_scale: 10.0,
-            logit_bias: Some(-10.0),
-        }
-    } else {
-        Scoring {
-            link: Link::Softmax,
-            logit_scale: CLIP_LOGIT_SCALE,
-            logit_bias: None,
-        }
-    };
+    let image = image_spec(&pre, &pre_path, g.image_batch)?;
+    let text = text_spec(dir, &cfg, &cfg_path, siglip, &g)?;
     let graphs: Vec<&str> = if visual == textual {
         vec![&visual]
     } else {
@@ -119,40 +78,10 @@ pub(super) fn from_transformers_js(dir: &Path, opts: &ImportOptions) -> Result<M
         description: format!("imported from a transformers.js-layout ONNX {model_type}"),
         embedding_dim: dim,
         logit_scale: None,
-        scoring: Some(scoring),
-        image: ImageSpec {
-            size,
-            mean: f32x3(pre.get("image_mean"), &pre_path, "image_mean")?,
-            std: f32x3(pre.get("image_std"), &pre_path, "image_std")?,
-            resize: if squash { "squash" } else { "shortest_side" }.into(),
-            crop: if squash { "none" } else { "center" }.into(),
-            interpolation: interpolation.into(),
-            batch: g.image_batch,
-        },
-        text: TextSpec {
-            context_length: context,
-            dynamic_length: g.text_len.is_none(),
-            start_id: facts.start_id,
-            end_id: facts.end_id,
-            pad_id,
-            pad_to_context: siglip,
-            clean: if siglip {
-                TextClean::Canonicalize
-            } else {
-                TextClean::Whitespace
-            },
-            batch: g.text_batch,
-        },
-        files: Files {
-            visual: visual.clone(),
-            textual: textual.clone(),
-            tokenizer: "tokenizer.json".into(),
-            external_data: external(dir, &graphs)?,
-            labels: None,
-            templates: None,
-            textual_int8: None,
-            textual_fused: None,
-        },
+        scoring: Some(scoring(siglip)),
+        image,
+        text,
+        files: package_files(&visual, &textual, "tokenizer.json", external(dir, &graphs)?),
         fp16: None,
         io: g.io,
         origin: Some(Origin {
@@ -166,4 +95,79 @@ pub(super) fn from_transformers_js(dir: &Path, opts: &ImportOptions) -> Result<M
             ..Origin::default()
         }),
     })
+}
+
+/// The image settings of `preprocessor_config.json`.
+fn image_spec(pre: &Value, pre_path: &Path, batch: Option<usize>) -> Result<ImageSpec, HubError> {
+    // CLIP: shortest edge + centre crop; SigLIP: resize to height x width, no crop.
+    let crop = pre.get("do_center_crop").and_then(Value::as_bool).unwrap_or(false);
+    let size = if crop {
+        pre.get("crop_size")
+            .and_then(|s| int_of(s, &["height", "shortest_edge"]))
+    } else {
+        pre.get("size").and_then(|s| int_of(s, &["height", "shortest_edge"]))
+    }
+    .ok_or_else(|| HubError::Config {
+        path: pre_path.to_path_buf(),
+        reason: "no \"crop_size\" or \"size\"".into(),
+    })? as u32;
+    let squash = !crop && pre.get("size").is_some_and(|s| s.get("height").is_some());
+    let interpolation = match pre.get("resample").and_then(Value::as_u64) {
+        Some(2) => "bilinear",
+        None | Some(3) => "bicubic",
+        Some(other) => {
+            return Err(HubError::Config {
+                path: pre_path.to_path_buf(),
+                reason: format!("resample {other} is not supported (2 bilinear, 3 bicubic)"),
+            });
+        }
+    };
+    Ok(ImageSpec {
+        size,
+        mean: f32x3(pre.get("image_mean"), pre_path, "image_mean")?,
+        std: f32x3(pre.get("image_std"), pre_path, "image_std")?,
+        resize: if squash { "squash" } else { "shortest_side" }.into(),
+        crop: if squash { "none" } else { "center" }.into(),
+        interpolation: interpolation.into(),
+        batch,
+    })
+}
+
+/// The text settings: the context length of `config.json` against the graph, the
+/// tokenizer's special ids, and SigLIP's padding and clean-up.
+fn text_spec(dir: &Path, cfg: &Value, cfg_path: &Path, siglip: bool, g: &Graphs) -> Result<TextSpec, HubError> {
+    let context = context_of(
+        cfg.pointer("/text_config/max_position_embeddings")
+            .and_then(Value::as_u64)
+            .map(|c| c as usize),
+        g.text_len,
+        cfg_path,
+    )?;
+    let (facts, pad_id) = specials(&dir.join("tokenizer.json"), &dir.join("tokenizer_config.json"), siglip)?;
+    Ok(TextSpec {
+        context_length: context,
+        dynamic_length: g.text_len.is_none(),
+        start_id: facts.start_id,
+        end_id: facts.end_id,
+        pad_id,
+        pad_to_context: siglip,
+        clean: if siglip {
+            TextClean::Canonicalize
+        } else {
+            TextClean::Whitespace
+        },
+        batch: g.text_batch,
+    })
+}
+
+fn scoring(siglip: bool) -> Scoring {
+    if siglip {
+        Scoring {
+            link: Link::Sigmoid,
+            logit_scale: 10.0,
+            logit_bias: Some(-10.0),
+        }
+    } else {
+        clip_scoring()
+    }
 }
