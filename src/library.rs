@@ -3,10 +3,12 @@
 //! content hash), and watching library roots for new, changed and removed files
 //! (notify). Knows nothing of decoding or storage.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Errors of looking at the filesystem.
 #[derive(Debug, thiserror::Error)]
@@ -166,12 +168,12 @@ pub struct Changes {
 /// Watches library roots recursively; dropping it stops watching.
 pub struct Watcher {
     _inner: notify::RecommendedWatcher,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -180,36 +182,18 @@ impl Drop for Watcher {
 /// (a copy or an upload in progress is not indexed half-written).
 pub fn watch(
     roots: &[PathBuf],
-    settle: std::time::Duration,
+    settle: Duration,
     on_change: impl Fn(Changes) + Send + 'static,
 ) -> Result<Watcher, LibraryError> {
     use notify::Watcher as _;
-    use std::collections::HashMap;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
 
-    // Per changed path: None until first checked, then the (size, mtime) seen and since when.
-    type Pending = HashMap<PathBuf, Option<(u64, std::time::SystemTime, std::time::Instant)>>;
-    let pending: Arc<Mutex<Pending>> = Arc::default();
-    let p2 = pending.clone();
+    let settling: Arc<Mutex<Settling>> = Arc::default();
+    let s2 = settling.clone();
     let watched: Vec<PathBuf> = roots.to_vec();
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(ev) = res else { return };
-        let mut map = p2.lock().unwrap_or_else(|e| e.into_inner());
-        for path in ev.paths {
-            // Hidden files and folders inside the library are skipped, as by `scan`
-            // (the library root itself may live under a hidden folder).
-            let hidden = watched
-                .iter()
-                .find_map(|r| path.strip_prefix(r).ok())
-                .is_none_or(|rel| {
-                    rel.components()
-                        .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
-                });
-            if is_video_name(&path) && !hidden {
-                map.insert(path, None);
-            }
-        }
+        let mut s = s2.lock().unwrap_or_else(|e| e.into_inner());
+        s.note(ev.paths, &watched);
     })
     .map_err(|e| LibraryError::Watch {
         path: roots.first().cloned().unwrap_or_default(),
@@ -227,40 +211,14 @@ pub fn watch(
     std::thread::Builder::new()
         .name("vidseek-watch".into())
         .spawn(move || {
-            let tick = (settle / 4).max(std::time::Duration::from_millis(100));
+            let tick = (settle / 4).max(Duration::from_millis(100));
             while !stop2.load(Ordering::Relaxed) {
                 std::thread::sleep(tick);
-                let mut changes = Changes::default();
-                {
-                    let mut map = pending.lock().unwrap_or_else(|e| e.into_inner());
-                    let now = std::time::Instant::now();
-                    map.retain(|path, seen| match std::fs::metadata(path) {
-                        Err(_) => {
-                            changes.removed.push(path.clone());
-                            false
-                        }
-                        Ok(m) => {
-                            let stamp = (m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH));
-                            match seen {
-                                Some((len, mtime, since)) if (*len, *mtime) == stamp => {
-                                    if now.duration_since(*since) >= settle {
-                                        changes.ready.push(path.clone());
-                                        false
-                                    } else {
-                                        true
-                                    }
-                                }
-                                _ => {
-                                    *seen = Some((stamp.0, stamp.1, now));
-                                    true
-                                }
-                            }
-                        }
-                    });
-                }
+                let changes = {
+                    let mut s = settling.lock().unwrap_or_else(|e| e.into_inner());
+                    s.take_settled(settle, Instant::now())
+                };
                 if !changes.ready.is_empty() || !changes.removed.is_empty() {
-                    changes.ready.sort();
-                    changes.removed.sort();
                     on_change(changes);
                 }
             }
@@ -270,6 +228,62 @@ pub fn watch(
             reason: e.to_string(),
         })?;
     Ok(Watcher { _inner: w, stop })
+}
+
+/// Changed video files waiting for their size and modification time to hold still.
+#[derive(Default)]
+struct Settling {
+    /// Per changed path: None until first checked, then the (size, mtime) seen and since when.
+    paths: HashMap<PathBuf, Option<(u64, SystemTime, Instant)>>,
+}
+
+impl Settling {
+    /// Notes the video files among the paths of one filesystem event.
+    fn note(&mut self, paths: Vec<PathBuf>, roots: &[PathBuf]) {
+        for path in paths {
+            // Hidden files and folders inside the library are skipped, as by `scan`
+            // (the library root itself may live under a hidden folder).
+            let hidden = roots.iter().find_map(|r| path.strip_prefix(r).ok()).is_none_or(|rel| {
+                rel.components()
+                    .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+            });
+            if is_video_name(&path) && !hidden {
+                self.paths.insert(path, None);
+            }
+        }
+    }
+
+    /// Takes the files whose size and mtime held still for `settle` (as of `now`) and
+    /// those that vanished, each list sorted; the others wait for the next look.
+    fn take_settled(&mut self, settle: Duration, now: Instant) -> Changes {
+        let mut changes = Changes::default();
+        self.paths.retain(|path, seen| match std::fs::metadata(path) {
+            Err(_) => {
+                changes.removed.push(path.clone());
+                false
+            }
+            Ok(m) => {
+                let stamp = (m.len(), m.modified().unwrap_or(UNIX_EPOCH));
+                match seen {
+                    Some((len, mtime, since)) if (*len, *mtime) == stamp => {
+                        if now.duration_since(*since) >= settle {
+                            changes.ready.push(path.clone());
+                            false
+                        } else {
+                            true
+                        }
+                    }
+                    _ => {
+                        *seen = Some((stamp.0, stamp.1, now));
+                        true
+                    }
+                }
+            }
+        });
+        changes.ready.sort();
+        changes.removed.sort();
+        changes
+    }
 }
 
 #[cfg(test)]

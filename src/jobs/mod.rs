@@ -30,6 +30,7 @@ pub use queue::Queue;
 pub use runner::JobRunner;
 pub use switch::run_switch;
 
+use self::pipeline::ModelOutcome;
 use crate::catalog::{Catalog, CatalogError, JobState, StoreError};
 use crate::decode::SampleOptions;
 use crate::embed::{EmbedError, Embedder};
@@ -177,6 +178,23 @@ pub struct JobReport {
     pub wall_seconds: f64,
 }
 
+impl JobReport {
+    /// Adds the files' outcomes to the totals.
+    fn count_files(&mut self) {
+        for f in &self.files {
+            match &f.outcome {
+                Outcome::Indexed { frames, .. } => {
+                    self.indexed += 1;
+                    self.frames += frames;
+                    self.video_seconds += f.duration;
+                }
+                Outcome::Unchanged => self.unchanged += 1,
+                Outcome::Failed { .. } => self.failed += 1,
+            }
+        }
+    }
+}
+
 /// Progress as it happens (the CLI draws a bar, the server sends events).
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -260,22 +278,12 @@ pub async fn run_job(
             return Err(e);
         }
     };
-    let model_result = pipeline::run(catalog, embedder, job_id, &work, opts, &progress, &cancel, &mut report).await?;
+    let model = pipeline::run(catalog, embedder, job_id, &work, opts, &progress, &cancel, &mut report).await?;
     catalog.save_vectors().await?;
 
-    for f in &report.files {
-        match &f.outcome {
-            Outcome::Indexed { frames, .. } => {
-                report.indexed += 1;
-                report.frames += frames;
-                report.video_seconds += f.duration;
-            }
-            Outcome::Unchanged => report.unchanged += 1,
-            Outcome::Failed { .. } => report.failed += 1,
-        }
-    }
+    report.count_files();
     report.wall_seconds = t0.elapsed().as_secs_f64();
-    let (state, error) = if let Err(e) = &model_result {
+    let (state, error) = if let ModelOutcome::Failed(e) = &model {
         (JobState::Failed, Some(e.to_string()))
     } else if cancel.load(Ordering::Relaxed) {
         (JobState::Canceled, None)
@@ -300,6 +308,8 @@ pub async fn run_job(
         unchanged: report.unchanged,
         failed: report.failed,
     });
-    model_result?;
+    if let ModelOutcome::Failed(e) = model {
+        return Err(e);
+    }
     Ok(report)
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use super::plan::{self, Work};
 use super::{FileReport, IndexOptions, JobError, JobReport, Outcome, Progress, ProgressSink};
@@ -35,8 +36,20 @@ enum Embedded {
     Frames(usize, f64),
 }
 
-/// Indexes the planned files; returns the model's verdict (an error there ends the job
-/// as failed after what was finished is kept), or an error that stops it at once.
+/// How the model's side of a pipeline ended, once every file it finished is written.
+/// (An error that stops the job at once, a store that cannot be written, is `run`'s
+/// `Err` instead.)
+#[must_use]
+pub(super) enum ModelOutcome {
+    /// The model embedded every frame it was given.
+    Ran,
+    /// The model failed, or its thread panicked: the files finished before are kept,
+    /// and the job ends as failed with this error.
+    Failed(JobError),
+}
+
+/// Indexes the planned files; returns how the model's side ended (its failure ends the
+/// job as failed after what was finished is kept), or an error that stops it at once.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn run(
     catalog: &Catalog,
@@ -47,10 +60,57 @@ pub(super) async fn run(
     progress: &ProgressSink,
     cancel: &Arc<AtomicBool>,
     report: &mut JobReport,
-) -> Result<Result<(), JobError>, JobError> {
+) -> Result<ModelOutcome, JobError> {
     // Decode threads -> embed thread -> this thread (store + indexes).
+    let (drx, decoder_threads) = start_decoders(&embedder, work, opts, cancel);
+    let (erx, inference) = start_inference(embedder, opts, drx);
+    let mut done = Counters::new(work.len(), report.files.len());
+    // The channel is drained on this async task; each receive blocks briefly, which is
+    // why jobs run on their own runtime thread (CLI) or a blocking task (server).
+    while let Ok(msg) = erx.recv() {
+        match msg {
+            Embedded::Frames(i, t) => done.frame(job_id, i, t, work, progress),
+            Embedded::Video(i, info, frames, texts) => {
+                let w = &work[i];
+                let (video_id, n) = write_video(catalog, w, &info, frames, texts).await?;
+                let r = FileReport {
+                    path: w.path.display().to_string(),
+                    outcome: Outcome::Indexed { video_id, frames: n },
+                    duration: info.duration,
+                };
+                done.file(i, info.duration);
+                file_done(catalog, job_id, r, &done, progress, report).await?;
+            }
+            Embedded::Failed(i, error) => {
+                let r = write_failure(catalog, &work[i], error).await?;
+                done.file(i, 0.0);
+                file_done(catalog, job_id, r, &done, progress, report).await?;
+            }
+        }
+    }
+    for d in decoder_threads {
+        let _ = d.join();
+    }
+    Ok(match inference.join() {
+        Ok(Ok(())) => ModelOutcome::Ran,
+        Ok(Err(e)) => ModelOutcome::Failed(e.into()),
+        Err(_) => {
+            tracing::error!("job {job_id}: the inference thread panicked");
+            ModelOutcome::Failed(JobError::Panicked(
+                "the inference thread panicked; the files in flight were not indexed".into(),
+            ))
+        }
+    })
+}
+
+/// The decode threads, started on `work`: each takes the next file not yet taken.
+fn start_decoders(
+    embedder: &Embedder,
+    work: &[Work],
+    opts: &IndexOptions,
+    cancel: &Arc<AtomicBool>,
+) -> (Receiver<Decoded>, Vec<JoinHandle<()>>) {
     let (dtx, drx) = sync_channel::<Decoded>(opts.queue.max(1));
-    let (etx, erx) = sync_channel::<Embedded>(4);
     let for_decoders: Arc<Vec<(PathBuf, Result<VideoInfo, String>)>> =
         Arc::new(work.iter().map(|w| (w.path.clone(), w.info.clone())).collect());
     let mut sample_opts = opts.sample.clone();
@@ -71,7 +131,7 @@ pub(super) async fn run(
         sample_opts.threads = (cores / decoders).max(1);
     }
     let next_file = Arc::new(AtomicUsize::new(0));
-    let decoder_threads: Vec<_> = (0..decoders)
+    let threads = (0..decoders)
         .map(|d| {
             let (work, opts, tx) = (for_decoders.clone(), sample_opts.clone(), dtx.clone());
             let (cancel, next) = (cancel.clone(), next_file.clone());
@@ -81,95 +141,77 @@ pub(super) async fn run(
                 .expect("spawn decode thread")
         })
         .collect();
-    drop(dtx);
+    (drx, threads)
+}
+
+/// The inference thread, started on the decoders' output.
+fn start_inference(
+    embedder: Arc<Embedder>,
+    opts: &IndexOptions,
+    drx: Receiver<Decoded>,
+) -> (Receiver<Embedded>, JoinHandle<Result<(), EmbedError>>) {
+    let (etx, erx) = sync_channel::<Embedded>(4);
     // A graph fixed at a batch size (Immich's: 1) gets batches of exactly that size.
     let batch = embedder
         .image_batch()
         .unwrap_or_else(|| opts.batch_for(embedder.provider()));
-    let emb = embedder.clone();
     let also = opts.also_embed.clone();
     let inference = std::thread::Builder::new()
         .name("vidseek-embed".into())
-        .spawn(move || embed_frames(emb, also, batch, drx, &etx))
+        .spawn(move || embed_frames(embedder, also, batch, drx, &etx))
         .expect("spawn embed thread");
+    (erx, inference)
+}
 
-    let mut frames_done = 0usize;
-    let mut seconds_done = 0f64;
-    let mut files_done = report.files.len();
-    let mut announced = vec![false; work.len()];
-    let mut reached: HashMap<usize, f64> = HashMap::new();
-    // The channel is drained on this async task; each receive blocks briefly, which is
-    // why jobs run on their own runtime thread (CLI) or a blocking task (server).
-    while let Ok(msg) = erx.recv() {
-        match msg {
-            Embedded::Frames(i, t) => {
-                if !announced[i] {
-                    announced[i] = true;
-                    progress(Progress::FileStarted {
-                        job_id,
-                        path: work[i].path.display().to_string(),
-                    });
-                }
-                frames_done += 1;
-                // Files decode side by side: count how far each unfinished one has got.
-                reached.insert(i, t);
-                progress(Progress::Frames {
-                    job_id,
-                    frames: frames_done,
-                    video_seconds: seconds_done + reached.values().sum::<f64>(),
-                });
-            }
-            Embedded::Video(i, info, frames, texts) => {
-                let w = &work[i];
-                let r = match write_video(catalog, w, &info, frames, texts).await {
-                    Ok((video_id, n)) => FileReport {
-                        path: w.path.display().to_string(),
-                        outcome: Outcome::Indexed { video_id, frames: n },
-                        duration: info.duration,
-                    },
-                    Err(e) => return Err(e),
-                };
-                reached.remove(&i);
-                seconds_done += info.duration;
-                files_done += 1;
-                file_done(catalog, job_id, r, files_done, frames_done, progress, report).await?;
-            }
-            Embedded::Failed(i, error) => {
-                let w = &work[i];
-                let key = w.path.display().to_string();
-                catalog
-                    .put_failed(
-                        &key,
-                        w.identity.size as i64,
-                        w.identity.mtime_ns,
-                        &w.identity.hash,
-                        &error,
-                    )
-                    .await?;
-                let r = FileReport {
-                    path: key,
-                    outcome: Outcome::Failed { error },
-                    duration: 0.0,
-                };
-                reached.remove(&i);
-                files_done += 1;
-                file_done(catalog, job_id, r, files_done, frames_done, progress, report).await?;
-            }
+/// How far the job has got, for its progress events and its row in the queue.
+struct Counters {
+    frames: usize,
+    /// Seconds of video of the files finished.
+    seconds: f64,
+    /// Files finished, those of the plan (unchanged, failed probes) included.
+    files: usize,
+    /// Whether each file's start has been announced.
+    announced: Vec<bool>,
+    /// How far each unfinished file has got (seconds of video).
+    reached: HashMap<usize, f64>,
+}
+
+impl Counters {
+    fn new(files: usize, finished: usize) -> Self {
+        Self {
+            frames: 0,
+            seconds: 0.0,
+            files: finished,
+            announced: vec![false; files],
+            reached: HashMap::new(),
         }
     }
-    for d in decoder_threads {
-        let _ = d.join();
-    }
-    let model_result = match inference.join() {
-        Ok(r) => r.map_err(JobError::from),
-        Err(_) => {
-            tracing::error!("job {job_id}: the inference thread panicked");
-            Err(JobError::Panicked(
-                "the inference thread panicked; the files in flight were not indexed".into(),
-            ))
+
+    /// A frame of file `i`, ending at `t`, has been embedded.
+    fn frame(&mut self, job_id: i64, i: usize, t: f64, work: &[Work], progress: &ProgressSink) {
+        if !self.announced[i] {
+            self.announced[i] = true;
+            progress(Progress::FileStarted {
+                job_id,
+                path: work[i].path.display().to_string(),
+            });
         }
-    };
-    Ok(model_result)
+        self.frames += 1;
+        // Files decode side by side: count how far each unfinished one has got.
+        self.reached.insert(i, t);
+        progress(Progress::Frames {
+            job_id,
+            frames: self.frames,
+            video_seconds: self.seconds + self.reached.values().sum::<f64>(),
+        });
+    }
+
+    /// File `i` is finished, with `seconds` of video indexed.
+    fn file(&mut self, i: usize, seconds: f64) {
+        self.reached.remove(&i);
+        self.seconds += seconds;
+        self.files += 1;
+    }
 }
 
 /// A file is finished (indexed or failed): its outcome recorded on the job, the job's
@@ -178,15 +220,14 @@ async fn file_done(
     catalog: &Catalog,
     job_id: i64,
     r: FileReport,
-    files_done: usize,
-    frames_done: usize,
+    done: &Counters,
     progress: &ProgressSink,
     report: &mut JobReport,
 ) -> Result<(), JobError> {
     plan::record(catalog, job_id, &r).await?;
     catalog
         .queue()
-        .progress(job_id, files_done as i64, frames_done as i64)
+        .progress(job_id, done.files as i64, done.frames as i64)
         .await?;
     progress(Progress::FileDone {
         job_id,
@@ -194,6 +235,25 @@ async fn file_done(
     });
     report.files.push(r);
     Ok(())
+}
+
+/// A file that could not be indexed: recorded as failed in the store; returns its report.
+async fn write_failure(catalog: &Catalog, w: &Work, error: String) -> Result<FileReport, JobError> {
+    let key = w.path.display().to_string();
+    catalog
+        .put_failed(
+            &key,
+            w.identity.size as i64,
+            w.identity.mtime_ns,
+            &w.identity.hash,
+            &error,
+        )
+        .await?;
+    Ok(FileReport {
+        path: key,
+        outcome: Outcome::Failed { error },
+        duration: 0.0,
+    })
 }
 
 async fn write_video(
@@ -351,88 +411,13 @@ fn embed_frames(
     rx: Receiver<Decoded>,
     tx: &SyncSender<Embedded>,
 ) -> Result<(), EmbedError> {
-    struct Open {
-        info: VideoInfo,
-        frames: Vec<Pending>,
-        /// Frames queued or in flight.
-        waiting: usize,
-        /// The decoder's verdict, once it has sent the last frame.
-        end: Option<Result<Vec<NewText>, String>>,
-    }
-    /// Frames of one model call: (file, frame, its vector of the second model).
-    type Batch = Vec<(usize, SampledFrame, Option<Vec<f32>>)>;
-    let mut stream = ImageStream::<Batch>::new(
-        model.clone(),
-        StreamOptions {
-            max_batch: batch,
-            ..StreamOptions::default()
-        },
-    )?;
-    let mut open: HashMap<usize, Open> = HashMap::new();
-    let mut queue: Batch = Vec::new();
-
-    // Puts each finished batch's vectors with their files, then sends on every file whose
-    // frames have all come back and whose decoder is done; false when the receiver has gone.
-    let settle = |open: &mut HashMap<usize, Open>, done: Vec<(Batch, Embeddings)>| -> bool {
-        for (frames, e) in done {
-            for (k, (i, f, extra)) in frames.into_iter().enumerate() {
-                let t = f.end;
-                if let Some(o) = open.get_mut(&i) {
-                    o.waiting -= 1;
-                    o.frames.push(Pending {
-                        frame: f,
-                        vector: e.row(k).to_vec(),
-                        extra: extra.zip(also.as_ref()).map(|(v, m)| (m.model_name().to_string(), v)),
-                    });
-                }
-                let _ = tx.send(Embedded::Frames(i, t));
-            }
-        }
-        let finished: Vec<usize> = open
-            .iter()
-            .filter(|(_, o)| o.waiting == 0 && o.end.is_some())
-            .map(|(i, _)| *i)
-            .collect();
-        for i in finished {
-            let o = open.remove(&i).expect("listed above");
-            let msg = match o.end.expect("listed above") {
-                Ok(texts) if !o.frames.is_empty() => Embedded::Video(i, o.info, o.frames, texts),
-                Ok(_) => Embedded::Failed(i, "no picture could be decoded".into()),
-                Err(e) => Embedded::Failed(i, e),
-            };
-            if tx.send(msg).is_err() {
-                return false;
-            }
-        }
-        true
-    };
-    // Sends the queued frames as one batch (their pixels go into the stream's buffer;
-    // the rest of each frame travels with the batch) and returns what finished.
-    let submit = |stream: &mut ImageStream<Batch>, queue: &mut Batch| -> Result<Vec<(Batch, Embeddings)>, EmbedError> {
-        // Searches first: a batch of image inference holds both cores for a while.
-        crate::util::priority::yield_to_searches(std::time::Duration::from_millis(50));
-        let mut frames = std::mem::take(queue);
-        let images: Vec<RgbImage> = frames
-            .iter_mut()
-            .map(|(_, f, _)| std::mem::replace(&mut f.image, RgbImage::filled(0, 0, [0; 3])))
-            .collect();
-        if let Some(second) = &also {
-            // The switch's model sees the same pictures (decoded at the larger of the
-            // two geometries); its vectors travel with the batch.
-            let e = second.embed_images(&images)?;
-            for (k, f) in frames.iter_mut().enumerate() {
-                f.2 = Some(e.row(k).to_vec());
-            }
-        }
-        stream.submit(frames.len(), frames, |k, out| model.preprocess(&images[k], out))
-    };
-
+    let mut b = Batcher::new(model, also, batch, tx)?;
     while let Ok(msg) = rx.recv() {
         let done = match msg {
             Decoded::Start(i, info) => {
-                open.insert(
+                b.open.insert(
                     i,
-                    Open {
+                    OpenFile {
                         info,
                         frames: Vec::new(),
                         waiting: 0,
@@ -442,17 +427,17 @@ fn embed_frames(
                 continue;
             }
             Decoded::Frame(i, f) => {
-                if let Some(o) = open.get_mut(&i) {
+                if let Some(o) = b.open.get_mut(&i) {
                     o.waiting += 1;
                 }
-                queue.push((i, f, None));
-                if queue.len() < batch {
+                b.queue.push((i, f, None));
+                if b.queue.len() < batch {
                     continue;
                 }
-                submit(&mut stream, &mut queue)?
+                b.submit()?
             }
             Decoded::End(i, result) => {
-                match open.get_mut(&i) {
+                match b.open.get_mut(&i) {
                     Some(o) => o.end = Some(result),
                     None => {
                         let error = result.err().unwrap_or_else(|| "no picture could be decoded".into());
@@ -463,23 +448,131 @@ fn embed_frames(
                     }
                 }
                 // The file's last frames go now, in a short batch if need be.
-                if queue.iter().any(|(q, _, _)| *q == i) {
-                    submit(&mut stream, &mut queue)?
+                if b.queue.iter().any(|(q, _, _)| *q == i) {
+                    b.submit()?
                 } else {
                     Vec::new()
                 }
             }
         };
-        if !settle(&mut open, done) {
+        if !b.settle(done) {
             return Ok(());
         }
     }
-    let mut done = if queue.is_empty() {
-        Vec::new()
-    } else {
-        submit(&mut stream, &mut queue)?
-    };
-    done.extend(stream.flush()?);
-    settle(&mut open, done);
+    let mut done = if b.queue.is_empty() { Vec::new() } else { b.submit()? };
+    done.extend(b.stream.flush()?);
+    b.settle(done);
     Ok(())
+}
+
+/// A file the inference thread has frames of.
+struct OpenFile {
+    info: VideoInfo,
+    frames: Vec<Pending>,
+    /// Frames queued or in flight.
+    waiting: usize,
+    /// The decoder's verdict, once it has sent the last frame.
+    end: Option<Result<Vec<NewText>, String>>,
+}
+
+/// Frames of one model call: (file, frame, its vector of the second model).
+type Batch = Vec<(usize, SampledFrame, Option<Vec<f32>>)>;
+
+/// The inference thread's state: the files open, the frames queued for the next batch,
+/// and the model's batch stream.
+struct Batcher<'a> {
+    model: Arc<Embedder>,
+    /// The model a switch is moving to, when one is under way.
+    also: Option<Arc<Embedder>>,
+    stream: ImageStream<Batch>,
+    open: HashMap<usize, OpenFile>,
+    queue: Batch,
+    tx: &'a SyncSender<Embedded>,
+}
+
+impl<'a> Batcher<'a> {
+    fn new(
+        model: Arc<Embedder>,
+        also: Option<Arc<Embedder>>,
+        batch: usize,
+        tx: &'a SyncSender<Embedded>,
+    ) -> Result<Self, EmbedError> {
+        let stream = ImageStream::<Batch>::new(
+            model.clone(),
+            StreamOptions {
+                max_batch: batch,
+                ..StreamOptions::default()
+            },
+        )?;
+        Ok(Self {
+            model,
+            also,
+            stream,
+            open: HashMap::new(),
+            queue: Vec::new(),
+            tx,
+        })
+    }
+
+    /// Sends the queued frames as one batch (their pixels go into the stream's buffer;
+    /// the rest of each frame travels with the batch) and returns what finished.
+    fn submit(&mut self) -> Result<Vec<(Batch, Embeddings)>, EmbedError> {
+        // Searches first: a batch of image inference holds both cores for a while.
+        crate::util::priority::yield_to_searches(std::time::Duration::from_millis(50));
+        let mut frames = std::mem::take(&mut self.queue);
+        let images: Vec<RgbImage> = frames
+            .iter_mut()
+            .map(|(_, f, _)| std::mem::replace(&mut f.image, RgbImage::filled(0, 0, [0; 3])))
+            .collect();
+        if let Some(second) = &self.also {
+            // The switch's model sees the same pictures (decoded at the larger of the
+            // two geometries); its vectors travel with the batch.
+            let e = second.embed_images(&images)?;
+            for (k, f) in frames.iter_mut().enumerate() {
+                f.2 = Some(e.row(k).to_vec());
+            }
+        }
+        let model = &self.model;
+        self.stream
+            .submit(frames.len(), frames, |k, out| model.preprocess(&images[k], out))
+    }
+
+    /// Puts each finished batch's vectors with their files, then sends on every file whose
+    /// frames have all come back and whose decoder is done; false when the receiver has gone.
+    fn settle(&mut self, done: Vec<(Batch, Embeddings)>) -> bool {
+        for (frames, e) in done {
+            for (k, (i, f, extra)) in frames.into_iter().enumerate() {
+                let t = f.end;
+                if let Some(o) = self.open.get_mut(&i) {
+                    o.waiting -= 1;
+                    o.frames.push(Pending {
+                        frame: f,
+                        vector: e.row(k).to_vec(),
+                        extra: extra
+                            .zip(self.also.as_ref())
+                            .map(|(v, m)| (m.model_name().to_string(), v)),
+                    });
+                }
+                let _ = self.tx.send(Embedded::Frames(i, t));
+            }
+        }
+        let finished: Vec<usize> = self
+            .open
+            .iter()
+            .filter(|(_, o)| o.waiting == 0 && o.end.is_some())
+            .map(|(i, _)| *i)
+            .collect();
+        for i in finished {
+            let o = self.open.remove(&i).expect("listed above");
+            let msg = match o.end.expect("listed above") {
+                Ok(texts) if !o.frames.is_empty() => Embedded::Video(i, o.info, o.frames, texts),
+                Ok(_) => Embedded::Failed(i, "no picture could be decoded".into()),
+                Err(e) => Embedded::Failed(i, e),
+            };
+            if self.tx.send(msg).is_err() {
+                return false;
+            }
+        }
+        true
+    }
 }

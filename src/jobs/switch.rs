@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{JobError, Progress, ProgressSink};
-use crate::catalog::{Catalog, FileState, JobState, Switch};
+use crate::catalog::{Catalog, FileState, JobState, Switch, Video};
 use crate::decode;
 use crate::embed::Embedder;
 use crate::library;
@@ -80,55 +80,7 @@ pub async fn run_switch(
         report.state = JobState::Canceled;
         return Ok(report);
     }
-    let mut skipped: std::collections::HashSet<i64> = Default::default();
-    let mut videos_done = 0usize;
-    loop {
-        let todo: Vec<_> = catalog
-            .videos_missing(&to)
-            .await?
-            .into_iter()
-            .filter(|v| !skipped.contains(&v.id))
-            .collect();
-        if todo.is_empty() || cancel.load(Ordering::Relaxed) {
-            break;
-        }
-        for v in todo {
-            if cancel.load(Ordering::Relaxed) {
-                break;
-            }
-            let path = PathBuf::from(&v.path);
-            // The stored frames stand for this file's content: a file that is gone or
-            // changed cannot give the same pictures.
-            let same = library::identity(&path)
-                .is_ok_and(|id| id.size as i64 == v.size && id.mtime_ns == v.mtime_ns && id.hash == v.hash);
-            let result = if same {
-                reembed_video(catalog, &target, &path, v.id).await
-            } else {
-                Err(format!("{}: missing or changed since it was indexed", v.path))
-            };
-            let (state, error, frames) = match result {
-                Ok(n) => (FileState::Indexed, None, n),
-                Err(e) => {
-                    skipped.insert(v.id);
-                    report.not_reembedded.push(v.path.clone());
-                    (FileState::Failed, Some(e), 0)
-                }
-            };
-            report.frames += frames;
-            videos_done += 1;
-            queue.file(job_id, &v.path, state, error, frames as i64).await?;
-            queue.progress(job_id, videos_done as i64, report.frames as i64).await?;
-            let (missing, total) = catalog.vectors_missing(&to).await?;
-            let rate = report.frames as f64 / t0.elapsed().as_secs_f64().max(1e-3);
-            progress(Progress::Switch {
-                job_id,
-                model: to.clone(),
-                frames_done: (total - missing) as usize,
-                frames_total: total as usize,
-                eta_seconds: (rate > 0.0).then(|| missing as f64 / rate),
-            });
-        }
-    }
+    let videos_done = reembed_library(catalog, &target, job_id, &progress, &cancel, t0, &mut report).await?;
     report.videos = videos_done - report.not_reembedded.len();
     report.wall_seconds = t0.elapsed().as_secs_f64();
     if cancel.load(Ordering::Relaxed) {
@@ -142,6 +94,76 @@ pub async fn run_switch(
     report.state = JobState::Succeeded;
     progress(Progress::Switched { job_id, model: to });
     Ok(report)
+}
+
+/// Re-embeds the videos that have no vectors of `target` yet until none is left (one
+/// that fails is skipped, and counted in the report) or `cancel`; each video's outcome
+/// is recorded on the job. Returns how many videos it went through.
+async fn reembed_library(
+    catalog: &Catalog,
+    target: &Embedder,
+    job_id: i64,
+    progress: &ProgressSink,
+    cancel: &AtomicBool,
+    t0: Instant,
+    report: &mut SwitchReport,
+) -> Result<usize, JobError> {
+    let queue = catalog.queue();
+    let to = target.model_name();
+    let mut skipped: std::collections::HashSet<i64> = Default::default();
+    let mut videos_done = 0usize;
+    loop {
+        let todo: Vec<_> = catalog
+            .videos_missing(to)
+            .await?
+            .into_iter()
+            .filter(|v| !skipped.contains(&v.id))
+            .collect();
+        if todo.is_empty() || cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        for v in todo {
+            if cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            let (state, error, frames) = match reembed_if_unchanged(catalog, target, &v).await {
+                Ok(n) => (FileState::Indexed, None, n),
+                Err(e) => {
+                    skipped.insert(v.id);
+                    report.not_reembedded.push(v.path.clone());
+                    (FileState::Failed, Some(e), 0)
+                }
+            };
+            report.frames += frames;
+            videos_done += 1;
+            queue.file(job_id, &v.path, state, error, frames as i64).await?;
+            queue.progress(job_id, videos_done as i64, report.frames as i64).await?;
+            let (missing, total) = catalog.vectors_missing(to).await?;
+            let rate = report.frames as f64 / t0.elapsed().as_secs_f64().max(1e-3);
+            progress(Progress::Switch {
+                job_id,
+                model: to.to_string(),
+                frames_done: (total - missing) as usize,
+                frames_total: total as usize,
+                eta_seconds: (rate > 0.0).then(|| missing as f64 / rate),
+            });
+        }
+    }
+    Ok(videos_done)
+}
+
+/// Re-embeds video `v` when its file is still the one indexed; returns how many frames.
+async fn reembed_if_unchanged(catalog: &Catalog, target: &Embedder, v: &Video) -> Result<usize, String> {
+    let path = PathBuf::from(&v.path);
+    // The stored frames stand for this file's content: a file that is gone or
+    // changed cannot give the same pictures.
+    let same = library::identity(&path)
+        .is_ok_and(|id| id.size as i64 == v.size && id.mtime_ns == v.mtime_ns && id.hash == v.hash);
+    if same {
+        reembed_video(catalog, target, &path, v.id).await
+    } else {
+        Err(format!("{}: missing or changed since it was indexed", v.path))
+    }
 }
 
 /// Embeds one video's stored frames with `model` and stores the vectors; returns how
