@@ -3,33 +3,14 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use vidseek::{Colour, Scene, Shape, VideoSpec};
+use serde_json::json;
+use vidseek::{Colour, Scene, Shape};
 
-use crate::http::{Server, multipart, request};
-
-fn render(path: &Path, scenes: Vec<(Scene, f64)>) {
-    VideoSpec::new(scenes).write(path).unwrap();
-}
-
-fn wait_job(s: &Server, id: i64) -> Value {
-    let mut last = Value::Null;
-    s.wait_for(120, &format!("job {id}"), |s| {
-        last = s.get(&format!("/api/jobs/{id}")).json();
-        matches!(last["state"].as_str(), Some("succeeded" | "failed" | "canceled"))
-    });
-    last
-}
-
-fn assert_error(r: &crate::http::Response, status: u16, code_part: &str) {
-    assert_eq!(r.status, status, "{}", r.text());
-    let v = r.json();
-    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-    assert!(v["code"].as_str().unwrap().contains(code_part), "{v}");
-}
+use crate::common::assert::{assert_error, assert_provider};
+use crate::common::footage::render;
+use crate::common::server::{Server, request};
 
 #[test]
 fn search_videos_jobs_media_events_and_errors() {
@@ -51,7 +32,7 @@ fn search_videos_jobs_media_events_and_errors() {
     assert_eq!(h.status, 200);
     let h = h.json();
     assert_eq!(h["model"], "tiny-clip-synthetic");
-    crate::common::assert_provider(h["provider"].as_str().unwrap());
+    assert_provider(h["provider"].as_str().unwrap());
 
     // Live events while a job runs.
     let mut events = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
@@ -65,7 +46,7 @@ fn search_videos_jobs_media_events_and_errors() {
     let r = s.post_json("/api/index", &json!({"path": lib}));
     assert_eq!(r.status, 202, "{}", r.text());
     let id = r.json()["id"].as_i64().unwrap();
-    let job = wait_job(&s, id);
+    let job = s.wait_job(id);
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["files"][0]["state"], "indexed");
     assert!(job["progress"]["frames_done"].as_i64().unwrap() >= 3);
@@ -306,194 +287,4 @@ fn search_videos_jobs_media_events_and_errors() {
             .is_empty()
     );
     assert!(video.exists(), "the file itself is never deleted");
-}
-
-#[test]
-fn uploads_are_indexed_non_videos_fail_alone_and_big_ones_get_413() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    std::fs::create_dir_all(&lib).unwrap();
-    let s = Server::start(&tmp.path().join("data"), &[&lib], &["--max-upload-mb", "1"], None);
-
-    let clip = tmp.path().join("clip.mp4");
-    VideoSpec {
-        width: 320,
-        height: 180,
-        ..VideoSpec::new(vec![(Scene::new(Colour::Orange, Shape::Square, Colour::Purple), 2.0)])
-    }
-    .write(&clip)
-    .unwrap();
-    let content = std::fs::read(&clip).unwrap();
-    assert!(content.len() < 1024 * 1024);
-    let (ct, body) = multipart("file", "../../my clip.mp4", &content);
-    let r = s.req("POST", "/api/upload", Some((&ct, &body)));
-    assert_eq!(r.status, 202, "{}", r.text());
-    let up = r.json();
-    let saved = up["uploaded"]["path"].as_str().unwrap().to_string();
-    assert!(
-        saved.starts_with(&lib.canonicalize().unwrap().display().to_string()),
-        "{saved}"
-    );
-    assert!(saved.ends_with("uploads/my clip.mp4"), "{saved}");
-    assert_eq!(std::fs::read(&saved).unwrap(), content);
-    let job = wait_job(&s, up["id"].as_i64().unwrap());
-    assert_eq!(job["state"], "succeeded", "{job}");
-    let top = &s.get("/api/search?q=a%20orange%20square").json()["results"][0];
-    assert_eq!(top["path"], saved);
-
-    // A non-video upload: accepted, its job fails with the reason, nothing else changes.
-    let (ct, body) = multipart("file", "notes.mp4", b"these are not video frames\n");
-    let r = s.req("POST", "/api/upload", Some((&ct, &body)));
-    assert_eq!(r.status, 202);
-    let job = wait_job(&s, r.json()["id"].as_i64().unwrap());
-    assert_eq!(job["state"], "failed");
-    assert!(
-        job["files"][0]["error"].as_str().unwrap().contains("not a readable"),
-        "{job}"
-    );
-    let videos = s.get("/api/videos").json();
-    let indexed = videos["videos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|v| v["status"] == "indexed")
-        .count();
-    assert_eq!(indexed, 1);
-    assert_eq!(
-        s.get("/api/search?q=a%20orange%20square").json()["results"][0]["path"],
-        saved
-    );
-
-    // Over the limit: 413, and no partial file left behind.
-    let big = vec![0u8; 1024 * 1024 + 300_000];
-    let (ct, body) = multipart("file", "big.mp4", &big);
-    let r = s.req("POST", "/api/upload", Some((&ct, &body)));
-    assert_eq!(r.status, 413, "{}", r.text());
-    assert_eq!(r.json()["code"], "too_large");
-    let left: Vec<_> = std::fs::read_dir(lib.join("uploads"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(!left.iter().any(|n| n.contains("big")), "{left:?}");
-
-    // No file field at all.
-    let r = s.req(
-        "POST",
-        "/api/upload",
-        Some(("multipart/form-data; boundary=x", b"--x--\r\n")),
-    );
-    assert_eq!(r.status, 400);
-}
-
-#[test]
-fn token_is_required_off_loopback_and_checked_on_every_call() {
-    let tmp = tempfile::tempdir().unwrap();
-    // Non-loopback without a token: refuses to start.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vidseek"))
-        .args([
-            "--data",
-            tmp.path().join("d0").to_str().unwrap(),
-            "--device",
-            "cpu",
-            "--model",
-            crate::common::tiny_model_dir().to_str().unwrap(),
-            "serve",
-            "--bind",
-            "0.0.0.0:0",
-        ])
-        .env_remove("VIDSEEK_TOKEN")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("without a token"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    let s = Server::start(&tmp.path().join("data"), &[], &[], Some("s3cret-token"));
-    let no = request(s.port, "GET", "/api/health", &[], None);
-    assert_error(&no, 401, "missing_token");
-    let wrong = request(s.port, "GET", "/api/health", &[("Authorization", "Bearer nope")], None);
-    assert_error(&wrong, 401, "bad_token");
-    for p in [
-        "/api/videos",
-        "/api/search?q=x",
-        "/media/1",
-        "/thumbs/1",
-        "/metrics",
-        "/api/jobs",
-    ] {
-        assert_eq!(request(s.port, "GET", p, &[], None).status, 401, "{p}");
-    }
-    assert_eq!(s.get("/api/health").status, 200);
-    // The UI itself loads; its API calls need the token.
-    assert_eq!(request(s.port, "GET", "/", &[], None).status, 200);
-    // The login page sets a cookie that works in place of the header.
-    let r = request(
-        s.port,
-        "POST",
-        "/login",
-        &[],
-        Some(("application/x-www-form-urlencoded", b"token=s3cret-token")),
-    );
-    assert_eq!(r.status, 303);
-    let cookie = r.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
-    assert!(cookie.starts_with("vidseek_token="));
-    assert_eq!(
-        request(s.port, "GET", "/api/health", &[("Cookie", &cookie)], None).status,
-        200
-    );
-    let bad = request(
-        s.port,
-        "POST",
-        "/login",
-        &[],
-        Some(("application/x-www-form-urlencoded", b"token=guess")),
-    );
-    assert_eq!(bad.status, 401);
-}
-
-#[test]
-fn a_file_dropped_into_the_watched_folder_becomes_searchable_without_any_request() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    std::fs::create_dir_all(&lib).unwrap();
-    let s = Server::start(&tmp.path().join("data"), &[&lib], &["--watch"], None);
-    // Written elsewhere, then moved in (as a finished download would be); a copy that
-    // is still growing is covered by the settle time.
-    let staged = tmp.path().join("staged.mp4");
-    render(
-        &staged,
-        vec![
-            (Scene::new(Colour::White, Shape::Triangle, Colour::Red), 3.0),
-            (Scene::empty(Colour::Green), 2.0),
-        ],
-    );
-    let target = lib.join("dropped.mp4");
-    std::fs::copy(&staged, &target).unwrap();
-    s.wait_for(90, "the watched file to be indexed", |s| {
-        s.get("/api/videos").json()["videos"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|v| v["status"] == "indexed")
-    });
-    // The store lists the video as indexed a moment before the catalog has added its
-    // vectors and directory entry (seen once under a loaded machine): allow that moment.
-    s.wait_for(10, "the indexed file to be searchable", |s| {
-        !s.get("/api/search?q=a%20white%20triangle").json()["results"][0].is_null()
-    });
-    let top = &s.get("/api/search?q=a%20white%20triangle").json()["results"][0];
-    assert_eq!(top["path"], target.canonicalize().unwrap().display().to_string());
-    assert!(
-        top["start"].as_f64().unwrap() < 1.0 && top["end"].as_f64().unwrap() > 2.0,
-        "{top}"
-    );
-    // Removing the file removes the video.
-    std::fs::remove_file(&target).unwrap();
-    s.wait_for(60, "the removed file to leave the library", |s| {
-        s.get("/api/videos").json()["videos"].as_array().unwrap().is_empty()
-    });
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vidseek::{Colour, Scene, Shape, VideoSpec};
 
-use crate::common::stderr;
-use crate::index::{index_json, index_json_with, search_json, vs};
+use crate::common::cli::{self, index_json, index_json_with, search_json, stderr, vs};
+use crate::common::models;
 
 /// A library with one good video indexed, and the same folder's data dir.
 fn indexed_library() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
@@ -27,7 +27,7 @@ fn indexed_library() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathB
 
 fn frames_of_good(data: &Path) -> i64 {
     let out = vs(data, &["videos", "--json"]);
-    let v: Value = serde_json::from_str(&crate::common::stdout(&out)).unwrap();
+    let v: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
     v["videos"]
         .as_array()
         .unwrap()
@@ -87,11 +87,7 @@ fn assert_fails_alone(lib: &Path, data: &Path, bad: &Path, reason: &str) {
     assert!(top["path"].as_str().unwrap().ends_with("good.mp4"), "{top}");
     // `videos` lists the failure with its reason.
     let out = vs(data, &["videos"]);
-    assert!(
-        crate::common::stdout(&out).contains("failed"),
-        "{}",
-        crate::common::stdout(&out)
-    );
+    assert!(cli::stdout(&out).contains("failed"), "{}", cli::stdout(&out));
 }
 
 #[test]
@@ -224,7 +220,7 @@ fn file_deleted_while_the_job_runs() {
     VideoSpec::new(vec![(Scene::new(Colour::Blue, Shape::Circle, Colour::Yellow), 2.0)])
         .write(&victim)
         .unwrap();
-    let model = crate::common::tiny_model_dir();
+    let model = models::tiny_model_dir();
     let child = Command::new(env!("CARGO_BIN_EXE_vidseek"))
         .args([
             "--data",

@@ -6,11 +6,12 @@ use std::process::Command;
 use serde_json::json;
 use vidseek::{Codec, Colour, Scene, Shape, VideoSpec};
 
-use crate::http::Server;
+use crate::common;
+use crate::common::server::Server;
 
 #[test]
 fn search_click_and_play_in_headless_chromium() {
-    let root = crate::common::root();
+    let root = common::root();
     let node_modules = root.join("tests/browser/node_modules/playwright-core");
     assert!(
         node_modules.exists(),

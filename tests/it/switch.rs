@@ -13,8 +13,10 @@ use serde_json::{Value, json};
 use vidseek::ImportOptions;
 use vidseek::{Colour, Scene, Shape, VideoSpec};
 
-use crate::common;
-use crate::http::Server;
+use crate::common::assert::overlaps;
+use crate::common::cli::{self, index_json};
+use crate::common::models::{self, replicas};
+use crate::common::server::Server;
 
 const NEW: &str = "XLM-Roberta-Large-Vit-B-16Plus";
 
@@ -62,15 +64,10 @@ fn library(dir: &Path, n: usize, seconds: f64) -> Vec<(PathBuf, String, f64, f64
 }
 
 fn new_model(tmp: &Path) -> PathBuf {
-    let (dir, _) = crate::replicas::replicas();
+    let (dir, _) = replicas();
     let pkg = tmp.join("mclip");
     vidseek::import_model(&dir.join(NEW), &pkg, &ImportOptions::default()).unwrap();
     pkg
-}
-
-fn overlaps(hit: &Value, start: f64, end: f64) -> bool {
-    let (s, e) = (hit["start"].as_f64().unwrap(), hit["end"].as_f64().unwrap());
-    e.min(end) - s.max(start) >= 0.5 * (e - s).min(end - start)
 }
 
 #[test]
@@ -96,7 +93,7 @@ fn a_switch_keeps_search_answering_then_moves_the_library_at_once() {
     assert_eq!(r.json()["code"], "bad_model");
     let r = s.post_json(
         "/api/model",
-        &json!({"dir": common::tiny_model_dir().display().to_string()}),
+        &json!({"dir": models::tiny_model_dir().display().to_string()}),
     );
     assert_eq!(r.status, 409, "{}", r.text());
 
@@ -201,13 +198,13 @@ fn a_switch_keeps_search_answering_then_moves_the_library_at_once() {
 }
 
 fn status(data: &Path) -> Value {
-    let out = common::vidseek(
+    let out = cli::vidseek(
         &["--data", data.to_str().unwrap(), "model", "status", "--json"],
         &[],
         None,
     );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    serde_json::from_str(&common::stdout(&out)).unwrap()
+    assert!(out.status.success(), "{}", cli::stderr(&out));
+    serde_json::from_str(&cli::stdout(&out)).unwrap()
 }
 
 #[test]
@@ -217,8 +214,8 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
     let truth = library(&lib, 10, 18.0);
     let pkg = new_model(tmp.path());
     let data = tmp.path().join("data");
-    let tiny = common::tiny_model_dir();
-    let out = common::vidseek(
+    let tiny = models::tiny_model_dir();
+    let out = cli::vidseek(
         &[
             "--data",
             data.to_str().unwrap(),
@@ -232,7 +229,7 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
         &[],
         None,
     );
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(out.status.success(), "{}", cli::stderr(&out));
 
     // Start the switch and kill -9 it part-way.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vidseek"))
@@ -275,7 +272,7 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
     let done_before = st["switch"]["frames_done"].as_i64().unwrap();
     assert!(done_before > 0 && done_before < total, "{st}");
     let search = |q: &str| -> Value {
-        let out = common::vidseek(
+        let out = cli::vidseek(
             &[
                 "--data",
                 data.to_str().unwrap(),
@@ -290,8 +287,8 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
             &[],
             None,
         );
-        assert!(out.status.success(), "{}", common::stderr(&out));
-        serde_json::from_str(&common::stdout(&out)).unwrap()
+        assert!(out.status.success(), "{}", cli::stderr(&out));
+        serde_json::from_str(&cli::stdout(&out)).unwrap()
     };
     let (path, caption, start, end) = &truth[0];
     let hit = &search(caption)["results"][0];
@@ -301,7 +298,7 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
     );
 
     // The same command resumes: only what was left is re-embedded.
-    let out = common::vidseek(
+    let out = cli::vidseek(
         &[
             "--data",
             data.to_str().unwrap(),
@@ -315,8 +312,8 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
         &[],
         None,
     );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let report: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert!(out.status.success(), "{}", cli::stderr(&out));
+    let report: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
     assert_eq!(report["state"], "succeeded", "{report}");
     let frames = report["frames"].as_i64().unwrap();
     assert!(
@@ -329,8 +326,8 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
     let st = status(&data);
     assert_eq!(st["active"]["name"], NEW);
     assert!(st["switch"].is_null());
-    let out = common::vidseek(&["--data", data.to_str().unwrap(), "videos", "--json"], &[], None);
-    let videos: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    let out = cli::vidseek(&["--data", data.to_str().unwrap(), "videos", "--json"], &[], None);
+    let videos: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
     let list = videos["videos"].as_array().unwrap();
     assert_eq!(list.len(), truth.len());
     let frames_now: i64 = list.iter().map(|v| v["frame_count"].as_i64().unwrap()).sum();
@@ -351,11 +348,11 @@ fn reembed_with_model_moves_the_library_like_model_use() {
     let lib = tmp.path().join("lib");
     let truth = library(&lib, 2, 3.0);
     let data = tmp.path().join("data");
-    let (ok, report) = crate::index::index_json(&data, &[&lib]);
+    let (ok, report) = index_json(&data, &[&lib]);
     assert!(ok, "{report}");
     assert_eq!(status(&data)["active"]["name"], "tiny-clip-synthetic");
     let pkg = new_model(tmp.path());
-    let out = common::vidseek(
+    let out = cli::vidseek(
         &[
             "--data",
             data.to_str().unwrap(),
@@ -369,12 +366,12 @@ fn reembed_with_model_moves_the_library_like_model_use() {
         &[],
         None,
     );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let report: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert!(out.status.success(), "{}", cli::stderr(&out));
+    let report: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
     assert_eq!(report["state"], "succeeded", "{report}");
     assert_eq!(status(&data)["active"]["name"], NEW);
     // Later commands need no --model: the library remembers it, and search answers with it.
-    let out = common::vidseek(
+    let out = cli::vidseek(
         &[
             "--data",
             data.to_str().unwrap(),
@@ -389,8 +386,8 @@ fn reembed_with_model_moves_the_library_like_model_use() {
         &[],
         None,
     );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let hit = &serde_json::from_str::<Value>(&common::stdout(&out)).unwrap()["results"][0];
+    assert!(out.status.success(), "{}", cli::stderr(&out));
+    let hit = &serde_json::from_str::<Value>(&cli::stdout(&out)).unwrap()["results"][0];
     assert!(
         hit["path"] == truth[0].0.display().to_string() && overlaps(hit, truth[0].2, truth[0].3),
         "{hit}"

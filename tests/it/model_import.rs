@@ -6,46 +6,17 @@
 //! tokenization, indexes rendered footage with the default batch size and finds its
 //! scenes at the right times. Bad packages are refused with the file and the fix.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
 use serde_json::Value;
 use vidseek::{Colour, Scene, Shape, VideoSpec};
 use vidseek::{Embedder, Manifest};
 use vidseek::{ImportOptions, Variant};
 
-use crate::common::{self, cosine};
-
-/// The replicas and their reference vectors, built once per checkout (cached under
-/// target/ by the script's fingerprint).
-pub fn replicas() -> &'static (PathBuf, Value) {
-    static R: OnceLock<(PathBuf, Value)> = OnceLock::new();
-    R.get_or_init(|| {
-        let out = common::root().join("target/replicas");
-        let py = common::python();
-        let run = std::process::Command::new(&py)
-            .arg(common::fixtures().join("make_replicas.py"))
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .expect("python runs");
-        assert!(
-            run.status.success(),
-            "make_replicas.py failed: {}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        let r: Value = serde_json::from_str(&std::fs::read_to_string(out.join("reference.json")).unwrap()).unwrap();
-        (out, r["replicas"].clone())
-    })
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
+use crate::common::assert::{cosine, floats, overlaps};
+use crate::common::cli;
+use crate::common::models::{cpu_options, replicas};
+use crate::common::{copy_dir, fixtures};
 
 fn import(name: &str, variant: Variant, dest: &Path) -> Manifest {
     let (dir, _) = replicas();
@@ -160,7 +131,7 @@ fn check_parity(name: &str, e: &Embedder, reference: &Value) -> (f32, f32) {
     let mut images = Vec::new();
     let mut wants = Vec::new();
     for (file, want) in reference["images"].as_object().unwrap() {
-        images.push(vidseek::decode_image(&common::fixtures().join("images").join(file)).unwrap());
+        images.push(vidseek::decode_image(&fixtures().join("images").join(file)).unwrap());
         wants.push((file.clone(), floats(want)));
     }
     for (img, (file, want)) in images.iter().zip(&wants) {
@@ -196,7 +167,7 @@ fn every_replica_imports_with_what_its_layout_says_and_embeds_like_its_reference
             let dest = tmp.path().join(format!("{name}-{}", variant.name()));
             let m = import(name, variant, &dest);
             check_manifest(name, &m, &r["expect"]);
-            let e = Embedder::load(&dest, &common::cpu_options()).unwrap();
+            let e = Embedder::load(&dest, &cpu_options()).unwrap();
             // An English CLIP (OpenAI's BPE ids) gets the paper's 80 prompt templates;
             // the others (XLM-R, SigLIP's vocabularies) embed text as written.
             let clip_bpe = m.text.start_id == Some(49406);
@@ -259,26 +230,25 @@ fn every_replica_indexes_rendered_footage_with_the_default_batch_and_finds_its_s
             "--device",
             "cpu",
         ];
-        let out = common::vidseek(
+        let out = cli::vidseek(
             &[&base[..], &["index", video.to_str().unwrap(), "--json"]].concat(),
             &[],
             None,
         );
-        assert!(out.status.success(), "{name}: index: {}", common::stderr(&out));
-        let report: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+        assert!(out.status.success(), "{name}: index: {}", cli::stderr(&out));
+        let report: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
         assert_eq!(report["jobs"][0]["indexed"], 1, "{name}: {report}");
         for (caption, start, end) in truth {
-            let out = common::vidseek(
+            let out = cli::vidseek(
                 &[&base[..], &["search", caption, "-k", "1", "--json"]].concat(),
                 &[],
                 None,
             );
-            assert!(out.status.success(), "{name}: search: {}", common::stderr(&out));
-            let hit = &serde_json::from_str::<Value>(&common::stdout(&out)).unwrap()["results"][0];
+            assert!(out.status.success(), "{name}: search: {}", cli::stderr(&out));
+            let hit = &serde_json::from_str::<Value>(&cli::stdout(&out)).unwrap()["results"][0];
             let (s, e) = (hit["start"].as_f64().unwrap(), hit["end"].as_f64().unwrap());
-            let overlap = e.min(*end) - s.max(*start);
             assert!(
-                overlap >= 0.5 * (e - s).min(end - start),
+                overlaps(hit, *start, *end),
                 "{name} ({} layout, {}): {caption:?} found at {s}-{e}, the scene is {start}-{end}",
                 r["expect"]["layout"],
                 m.image.resize
@@ -301,7 +271,7 @@ fn replicas_give_other_vectors_when_the_layout_is_read_wrong() {
         let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         edit(&mut m);
         std::fs::write(&path, m.to_string()).unwrap();
-        let e = Embedder::load(&pkg, &common::cpu_options()).unwrap();
+        let e = Embedder::load(&pkg, &cpu_options()).unwrap();
         let got = e.embed_texts(&[text]).unwrap();
         let r = &refs[name];
         let texts = r.get("variants").map_or(&r["texts"], |v| &v["fp32"]["texts"]);
@@ -344,13 +314,13 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
 
     // An external weight file missing from the source: named, nothing installed.
     let src = tmp.path().join("mclip");
-    common::copy_dir(&dir.join("XLM-Roberta-Large-Vit-B-16Plus"), &src);
+    copy_dir(&dir.join("XLM-Roberta-Large-Vit-B-16Plus"), &src);
     let pkg = tmp.path().join("mclip-pkg");
     let m = vidseek::import_model(&src, &pkg, &ImportOptions::default()).unwrap();
     assert!(m.files.external_data.len() > 5, "{:?}", m.files.external_data);
     let victim = &m.files.external_data[3];
     std::fs::remove_file(pkg.join(victim)).unwrap();
-    let e = Embedder::load(&pkg, &common::cpu_options()).unwrap_err().to_string();
+    let e = Embedder::load(&pkg, &cpu_options()).unwrap_err().to_string();
     assert!(e.contains(victim.as_str()) && e.contains("external weights"), "{e}");
     std::fs::remove_file(src.join(victim)).unwrap();
     let again = tmp.path().join("mclip-pkg2");
@@ -362,7 +332,7 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
 
     // The config and the graph disagree on the image size: refused, naming both.
     let src = tmp.path().join("b32");
-    common::copy_dir(&dir.join("ViT-B-32__openai"), &src);
+    copy_dir(&dir.join("ViT-B-32__openai"), &src);
     let cfg = src.join("visual/preprocess_cfg.json");
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     v["size"] = serde_json::json!([256, 256]);
@@ -377,7 +347,7 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
 
     // An XLM-R tower whose tokenizer config names no pad token.
     let src = tmp.path().join("xlmr");
-    common::copy_dir(&dir.join("XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k"), &src);
+    copy_dir(&dir.join("XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k"), &src);
     let tc = src.join("textual/tokenizer_config.json");
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&tc).unwrap()).unwrap();
     v.as_object_mut().unwrap().remove("pad_token");
@@ -389,7 +359,7 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
 
     // A variant the repository does not have: the ones it has are listed.
     let src = tmp.path().join("siglip");
-    common::copy_dir(&dir.join("siglip-base-patch16-224"), &src);
+    copy_dir(&dir.join("siglip-base-patch16-224"), &src);
     for f in ["onnx/vision_model_fp16.onnx", "onnx/text_model_fp16.onnx"] {
         std::fs::remove_file(src.join(f)).unwrap();
     }
@@ -421,5 +391,5 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
     let before = std::fs::read_to_string(good.join("model.json")).unwrap();
     assert!(vidseek::import_model(&src, &good, &opts).is_err());
     assert_eq!(std::fs::read_to_string(good.join("model.json")).unwrap(), before);
-    Embedder::load(&good, &common::cpu_options()).unwrap();
+    Embedder::load(&good, &cpu_options()).unwrap();
 }

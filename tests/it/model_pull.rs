@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use sha1::Digest as _;
 
-use crate::common::{self, cosine};
+use crate::common::assert::{cosine, floats};
+use crate::common::cli;
+use crate::common::models::{cpu_options, replicas};
 
 const PINNED: &str = "77520f2136c0467e32b012be8d190ccf110c5667";
 
@@ -231,7 +233,7 @@ fn pull(hub: &Hub, data: &Path, dest: &Path, extra: &[&str]) -> std::process::Ou
         "--json",
     ];
     args.extend_from_slice(extra);
-    common::vidseek(
+    cli::vidseek(
         &args,
         &[
             ("HF_ENDPOINT", &hub.endpoint()),
@@ -245,7 +247,7 @@ fn pull(hub: &Hub, data: &Path, dest: &Path, extra: &[&str]) -> std::process::Ou
 }
 
 fn replica() -> (PathBuf, Value) {
-    let (dir, refs) = crate::replicas::replicas();
+    let (dir, refs) = replicas();
     (dir.join("ViT-B-32__openai"), refs["ViT-B-32__openai"].clone())
 }
 
@@ -264,8 +266,8 @@ fn pull_resumes_a_dropped_transfer_checks_every_file_and_installs_atomically() {
 
     hub.faults.lock().unwrap().cut_once.insert("visual/model.onnx".into());
     let out = pull(&hub, &data, &dest, &[]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let v: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert!(out.status.success(), "{}", cli::stderr(&out));
+    let v: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
     let report = &v["pull"];
     assert_eq!(report["commit"], PINNED, "{report}");
     assert!(
@@ -302,16 +304,10 @@ fn pull_resumes_a_dropped_transfer_checks_every_file_and_installs_atomically() {
     assert_eq!(m["name"], "clip-vit-b32");
     assert_eq!(m["origin"]["repo"], "immich-app/ViT-B-32__openai");
     assert_eq!(m["origin"]["revision"], PINNED);
-    let e = vidseek::Embedder::load(&dest, &common::cpu_options()).unwrap();
+    let e = vidseek::Embedder::load(&dest, &cpu_options()).unwrap();
     let text = "a red circle on a blue background";
     let got = e.embed_texts(&[text]).unwrap();
-    let want: Vec<f32> = reference["texts"][text]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect();
-    assert!(cosine(got.row(0), &want) > 0.9999);
+    assert!(cosine(got.row(0), &floats(&reference["texts"][text])) > 0.9999);
     let staging: Vec<_> = std::fs::read_dir(dest.parent().unwrap())
         .unwrap()
         .flatten()
@@ -324,19 +320,19 @@ fn pull_resumes_a_dropped_transfer_checks_every_file_and_installs_atomically() {
     hub.faults.lock().unwrap().corrupt.insert("textual/model.onnx".into());
     let out = pull(&hub, &data, &dest, &[]);
     assert!(!out.status.success());
-    let err = common::stderr(&out);
+    let err = cli::stderr(&out);
     assert!(
         err.contains("textual/model.onnx") && err.contains("checksum") && err.matches("sha256 ").count() == 2,
         "{err}"
     );
     assert_eq!(std::fs::read_to_string(dest.join("model.json")).unwrap(), before);
-    vidseek::Embedder::load(&dest, &common::cpu_options()).unwrap();
+    vidseek::Embedder::load(&dest, &cpu_options()).unwrap();
 
     // Fixed on the hub: the next pull fetches only what it lacks.
     hub.faults.lock().unwrap().corrupt.clear();
     let out = pull(&hub, &data, &dest, &[]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let report = &serde_json::from_str::<Value>(&common::stdout(&out)).unwrap()["pull"];
+    assert!(out.status.success(), "{}", cli::stderr(&out));
+    let report = &serde_json::from_str::<Value>(&cli::stdout(&out)).unwrap()["pull"];
     let (fetched, total) = (
         report["fetched_bytes"].as_u64().unwrap(),
         report["total_bytes"].as_u64().unwrap(),
@@ -358,19 +354,19 @@ fn pull_names_what_it_cannot_find() {
     let (data, dest) = (tmp.path().join("data"), tmp.path().join("m"));
     let out = pull(&hub, &data, &dest, &["--revision", "no-such-branch"]);
     assert!(!out.status.success());
-    let err = common::stderr(&out);
+    let err = cli::stderr(&out);
     assert!(
         err.contains("404") && err.contains("no such repository or revision"),
         "{err}"
     );
     assert!(!dest.exists());
-    let out = common::vidseek(&["model", "pull", "no-such-model"], &[], None);
+    let out = cli::vidseek(&["model", "pull", "no-such-model"], &[], None);
     assert!(!out.status.success());
-    let err = common::stderr(&out);
+    let err = cli::stderr(&out);
     assert!(err.contains("clip-vit-b32") && err.contains("siglip-b16"), "{err}");
-    let out = common::vidseek(&["model", "list", "--json"], &[], None);
+    let out = cli::vidseek(&["model", "list", "--json"], &[], None);
     assert!(out.status.success());
-    let list: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    let list: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
     let b32 = list["models"]
         .as_array()
         .unwrap()
