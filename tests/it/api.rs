@@ -1,56 +1,78 @@
 //! The HTTP API against a real server process on a loopback port, a real SQLite file
-//! and rendered videos.
+//! and a rendered video. The library is indexed once through the API while its event
+//! stream is read; each test then runs a server of its own on a copy of it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use vidseek::{Colour, Scene, Shape};
 
 use crate::common::assert::{assert_error, assert_provider};
 use crate::common::footage::render;
 use crate::common::server::{Server, request};
 
-#[test]
-fn search_videos_jobs_media_events_and_errors() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    std::fs::create_dir_all(&lib).unwrap();
-    let video = lib.join("shapes.mp4");
-    render(
-        &video,
-        vec![
-            (Scene::new(Colour::Red, Shape::Circle, Colour::Blue), 3.0),
-            (Scene::new(Colour::Green, Shape::Star, Colour::White), 3.0),
-            (Scene::empty(Colour::Black), 2.0),
-        ],
-    );
-    let s = Server::start(&tmp.path().join("data"), &[&lib], &[], None);
+/// One video of three scenes (a red circle on blue 0-3 s, a green star on white 3-6 s,
+/// an empty black background), indexed through the API.
+struct Indexed {
+    _tmp: tempfile::TempDir,
+    lib: PathBuf,
+    video: PathBuf,
+    data: PathBuf,
+    /// The index job: its id, and the job as it ended.
+    job_id: i64,
+    job: Value,
+    /// The `data:` lines of the event stream, opened before the job was posted.
+    events: Vec<String>,
+}
 
-    let h = s.get("/api/health");
-    assert_eq!(h.status, 200);
-    let h = h.json();
-    assert_eq!(h["model"], "tiny-clip-synthetic");
-    assert_provider(h["provider"].as_str().unwrap());
+fn indexed() -> &'static Indexed {
+    static LIB: OnceLock<Indexed> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let lib = tmp.path().join("lib");
+        std::fs::create_dir_all(&lib).unwrap();
+        let video = lib.join("shapes.mp4");
+        render(
+            &video,
+            vec![
+                (Scene::new(Colour::Red, Shape::Circle, Colour::Blue), 3.0),
+                (Scene::new(Colour::Green, Shape::Star, Colour::White), 3.0),
+                (Scene::empty(Colour::Black), 2.0),
+            ],
+        );
+        let data = tmp.path().join("data");
+        let s = Server::start(&data, &[&lib], &[], None);
+        // Live events while a job runs.
+        let mut events = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        write!(
+            events,
+            "GET /api/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        events.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let r = s.post_json("/api/index", &json!({"path": lib}));
+        assert_eq!(r.status, 202, "{}", r.text());
+        let job_id = r.json()["id"].as_i64().unwrap();
+        let job = s.wait_job(job_id);
+        let events = data_lines_until_finished(events);
+        Indexed {
+            _tmp: tmp,
+            lib,
+            video,
+            data,
+            job_id,
+            job,
+            events,
+        }
+    })
+}
 
-    // Live events while a job runs.
-    let mut events = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-    write!(
-        events,
-        "GET /api/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
-    )
-    .unwrap();
-    events.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-
-    let r = s.post_json("/api/index", &json!({"path": lib}));
-    assert_eq!(r.status, 202, "{}", r.text());
-    let id = r.json()["id"].as_i64().unwrap();
-    let job = s.wait_job(id);
-    assert_eq!(job["state"], "succeeded", "{job}");
-    assert_eq!(job["files"][0]["state"], "indexed");
-    assert!(job["progress"]["frames_done"].as_i64().unwrap() >= 3);
-
+/// The `data:` lines of an event stream, up to the job's `finished` event (30 s at most).
+fn data_lines_until_finished(events: TcpStream) -> Vec<String> {
     let mut reader = BufReader::new(events);
     let mut saw = Vec::new();
     let t0 = Instant::now();
@@ -67,6 +89,36 @@ fn search_videos_jobs_media_events_and_errors() {
             }
         }
     }
+    saw
+}
+
+/// A server of its own on a copy of the indexed library.
+fn serve() -> Server {
+    let lib = indexed();
+    Server::start_on_copy(&lib.data, &[&lib.lib])
+}
+
+/// The id of the library's one video.
+fn video_id(s: &Server) -> i64 {
+    s.get("/api/videos").json()["videos"][0]["id"].as_i64().unwrap()
+}
+
+#[test]
+fn health_names_the_model_and_the_provider_it_runs_on() {
+    let s = serve();
+    let h = s.get("/api/health");
+    assert_eq!(h.status, 200);
+    let h = h.json();
+    assert_eq!(h["model"], "tiny-clip-synthetic");
+    assert_provider(h["provider"].as_str().unwrap());
+}
+
+#[test]
+fn an_index_job_reports_its_files_and_progress_live_on_the_event_stream() {
+    let Indexed { job, events: saw, .. } = indexed();
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["files"][0]["state"], "indexed");
+    assert!(job["progress"]["frames_done"].as_i64().unwrap() >= 3);
     assert!(saw.iter().any(|l| l.contains("\"planned\"")), "{saw:?}");
     assert!(saw.iter().any(|l| l.contains("\"frames\"")), "{saw:?}");
     assert!(
@@ -74,8 +126,13 @@ fn search_videos_jobs_media_events_and_errors() {
             .any(|l| l.contains("\"finished\"") && l.contains("succeeded")),
         "{saw:?}"
     );
+}
 
-    // Search: the same objects as the CLI's JSON.
+#[test]
+fn search_answers_with_the_clis_objects_and_their_thumbnails() {
+    let s = serve();
+    let video = &indexed().video;
+    // The same objects as the CLI's JSON.
     let r = s.get("/api/search?q=a%20red%20circle&k=5");
     assert_eq!(r.status, 200);
     let top = r.json()["results"][0].clone();
@@ -100,8 +157,12 @@ fn search_videos_jobs_media_events_and_errors() {
     assert_eq!(thumb.status, 200);
     assert_eq!(thumb.header("content-type"), Some("image/jpeg"));
     assert_eq!(&thumb.body[..2], &[0xFF, 0xD8]);
-    let vid = top["video_id"].as_i64().unwrap();
+}
 
+#[test]
+fn search_groups_by_video_and_applies_a_cosine_floor() {
+    let s = serve();
+    let vid = video_id(&s);
     let g = s.get("/api/search?q=a%20green%20star&group=video").json();
     assert_eq!(g["groups"][0]["video_id"].as_i64(), Some(vid));
     assert!(g["groups"][0]["segments"][0]["start"].as_f64().unwrap() >= 2.0);
@@ -119,17 +180,25 @@ fn search_videos_jobs_media_events_and_errors() {
         .json();
     assert!(none["results"].as_array().unwrap().is_empty(), "{none}");
     assert_eq!(none["cutoff"], "0.99");
+}
 
-    // Videos.
+#[test]
+fn videos_are_listed_and_detailed_with_each_frames_score() {
+    let s = serve();
+    let vid = video_id(&s);
     let list = s.get("/api/videos").json();
     assert_eq!(list["videos"].as_array().unwrap().len(), 1);
     let detail = s.get(&format!("/api/videos/{vid}?q=a%20green%20star")).json();
     let frames = detail["frames"].as_array().unwrap();
     assert!(frames.len() >= 3);
     assert!(frames.iter().all(|f| f["score"].is_number()));
+}
 
-    // Media with HTTP Range.
-    let bytes = std::fs::read(&video).unwrap();
+#[test]
+fn media_is_served_whole_or_by_http_range() {
+    let s = serve();
+    let (video, vid) = (&indexed().video, video_id(&s));
+    let bytes = std::fs::read(video).unwrap();
     let r = request(
         s.port,
         "GET",
@@ -157,8 +226,11 @@ fn search_videos_jobs_media_events_and_errors() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body.len(), bytes.len());
     assert_eq!(r.header("accept-ranges"), Some("bytes"));
+}
 
-    // Bad input.
+#[test]
+fn bad_requests_get_an_error_with_a_code_and_a_message() {
+    let s = serve();
     assert_error(&s.get("/api/search?q="), 400, "empty");
     assert_error(&s.get("/api/search"), 400, "empty");
     assert_error(&s.get(&format!("/api/search?q={}", "a".repeat(1001))), 400, "too_long");
@@ -185,6 +257,12 @@ fn search_videos_jobs_media_events_and_errors() {
     assert_error(&s.get("/thumbs/999999"), 404, "not_found");
     assert_error(&s.get("/api/videos/abc"), 404, "not_found");
     assert_error(&s.get("/api/nothing-here"), 404, "not_found");
+}
+
+#[test]
+fn paths_to_index_outside_the_library_are_refused() {
+    let s = serve();
+    let lib = &indexed().lib;
     assert_error(
         &s.post_json("/api/index", &json!({"path": "/etc"})),
         403,
@@ -207,7 +285,11 @@ fn search_videos_jobs_media_events_and_errors() {
         404,
         "not_found",
     );
-    // Traversal and absolute paths in URLs never reach the filesystem.
+}
+
+#[test]
+fn traversal_and_absolute_paths_in_urls_never_reach_the_filesystem() {
+    let s = serve();
     for p in [
         "/media/..%2F..%2Fetc%2Fpasswd",
         "/thumbs/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
@@ -221,38 +303,21 @@ fn search_videos_jobs_media_events_and_errors() {
         assert!(r.status == 404 || r.status == 400, "{p}: {}", r.status);
         assert!(!r.text().contains("root:"), "{p} leaked a file");
     }
+}
 
-    // OpenAPI describes exactly the routes there are.
-    let spec = s.get("/api/openapi.json").json();
-    let mut described: Vec<String> = spec["paths"].as_object().unwrap().keys().cloned().collect();
-    described.sort();
-    let mut routes = vec![
-        "/api/docs",
-        "/api/eval",
-        "/api/events",
-        "/api/health",
-        "/api/index",
-        "/api/jobs",
-        "/api/jobs/{id}",
-        "/api/labels",
-        "/api/model",
-        "/api/openapi.json",
-        "/api/probes",
-        "/api/probes/{name}",
-        "/api/prune",
-        "/api/search",
-        "/api/tags",
-        "/api/upload",
-        "/api/videos",
-        "/api/videos/{id}",
-        "/media/{id}",
-        "/metrics",
-        "/thumbs/{id}",
-    ];
-    routes.sort();
-    assert_eq!(described, routes);
-
-    // Metrics.
+#[test]
+fn metrics_count_queries_jobs_and_indexed_frames() {
+    let s = serve();
+    let vid = video_id(&s);
+    // Four searches for the query counter.
+    for q in [
+        "/api/search?q=a%20red%20circle&k=5".to_string(),
+        "/api/search?q=a%20green%20star&group=video".to_string(),
+        format!("/api/search?q=a%20green%20star&video={vid}&min_score=0.5"),
+        format!("/api/search?q=a%20green%20star&video={vid}&min_score=0.99"),
+    ] {
+        assert_eq!(s.get(&q).status, 200, "{q}");
+    }
     let m = s.get("/metrics").text();
     let queries: u64 = m
         .lines()
@@ -270,13 +335,21 @@ fn search_videos_jobs_media_events_and_errors() {
         m.lines()
             .any(|l| l.starts_with("vidseek_indexed_frames ") && !l.ends_with(" 0"))
     );
+}
 
-    // Cancel an already finished job: 200, nothing changes.
+#[test]
+fn canceling_a_finished_job_changes_nothing() {
+    let s = serve();
+    let id = indexed().job_id;
     let r = s.req("DELETE", &format!("/api/jobs/{id}"), None);
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["state"], "succeeded");
+}
 
-    // Delete the video: gone from the API and from search.
+#[test]
+fn a_deleted_video_leaves_the_api_and_search_but_not_the_disk() {
+    let s = serve();
+    let (video, vid) = (&indexed().video, video_id(&s));
     assert_eq!(s.req("DELETE", &format!("/api/videos/{vid}"), None).status, 204);
     assert_error(&s.get(&format!("/api/videos/{vid}")), 404, "not_found");
     assert_error(&s.get(&format!("/media/{vid}")), 404, "not_found");

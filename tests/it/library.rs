@@ -3,6 +3,8 @@
 //! the file itself), `prune` drops the videos whose files are gone, and `VIDSEEK_DATA`
 //! names the data folder in place of `--data`.
 
+use std::path::Path;
+
 use serde_json::Value;
 use vidseek::{Codec, Colour, Scene, Shape, VideoSpec};
 
@@ -10,25 +12,31 @@ use crate::common::cli::{self, index_json, report_files, search_json, stderr, st
 use crate::common::footage::render;
 use crate::common::models;
 
-#[test]
-fn reindexing_skips_unchanged_replaces_changed_and_remove_prune_work() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    std::fs::create_dir_all(&lib).unwrap();
-    let a = lib.join("a.mp4");
+/// `b.webm` in `lib`: a white square on green, 3 s of VP9.
+fn white_square(lib: &Path) -> std::path::PathBuf {
     let b = lib.join("b.webm");
-    VideoSpec::new(vec![
-        (Scene::new(Colour::Yellow, Shape::Triangle, Colour::Purple), 3.0),
-        (Scene::empty(Colour::Black), 2.0),
-    ])
-    .write(&a)
-    .unwrap();
     VideoSpec {
         codec: Codec::Vp9,
         ..VideoSpec::new(vec![(Scene::new(Colour::White, Shape::Square, Colour::Green), 3.0)])
     }
     .write(&b)
     .unwrap();
+    b
+}
+
+#[test]
+fn reindexing_skips_unchanged_files_and_replaces_changed_content_with_its_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    let a = lib.join("a.mp4");
+    VideoSpec::new(vec![
+        (Scene::new(Colour::Yellow, Shape::Triangle, Colour::Purple), 3.0),
+        (Scene::empty(Colour::Black), 2.0),
+    ])
+    .write(&a)
+    .unwrap();
+    let b = white_square(&lib);
     let data = tmp.path().join("data");
     let (ok, _) = index_json(&data, &[&lib]);
     assert!(ok);
@@ -92,13 +100,23 @@ fn reindexing_skips_unchanged_replaces_changed_and_remove_prune_work() {
         of_a.iter().all(|r| r["score"].as_f64().unwrap() < 0.5),
         "old content still answers: {old}"
     );
-    let videos: Value = serde_json::from_str(&stdout(&vs(&data, &["videos", "--json"]))).unwrap();
-    assert_eq!(videos["videos"].as_array().unwrap().len(), 2, "one row per path");
+    assert_eq!(videos(&data).len(), 2, "one row per path");
+}
 
-    // remove by id.
-    let id_b = videos["videos"]
-        .as_array()
-        .unwrap()
+#[test]
+fn remove_by_id_or_path_forgets_the_video_but_never_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    let a = lib.join("a.mp4");
+    render(&a, vec![(Scene::new(Colour::Red, Shape::Circle, Colour::Blue), 4.0)]);
+    let b = white_square(&lib);
+    let data = tmp.path().join("data");
+    let (ok, report) = index_json(&data, &[&lib]);
+    assert!(ok, "{report}");
+
+    // remove ID.
+    let id_b = videos(&data)
         .iter()
         .find(|v| v["path"] == b.display().to_string())
         .unwrap()["id"]
@@ -112,63 +130,6 @@ fn reindexing_skips_unchanged_replaces_changed_and_remove_prune_work() {
             .unwrap()
             .iter()
             .any(|r| r["path"] == b.display().to_string())
-    );
-
-    // prune after the file is deleted.
-    std::fs::remove_file(&a).unwrap();
-    let out = vs(&data, &["prune"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("1 video(s) pruned"), "{}", stdout(&out));
-    let videos: Value = serde_json::from_str(&stdout(&vs(&data, &["videos", "--json"]))).unwrap();
-    assert!(videos["videos"].as_array().unwrap().is_empty());
-    assert!(
-        search_json(&data, "a orange star", 5)["results"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
-}
-
-#[test]
-fn remove_by_path_search_by_video_and_vidseek_data() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    std::fs::create_dir_all(&lib).unwrap();
-    let (a, b) = (lib.join("a.mp4"), lib.join("b.mp4"));
-    render(&a, vec![(Scene::new(Colour::Red, Shape::Circle, Colour::Blue), 4.0)]);
-    render(&b, vec![(Scene::new(Colour::Red, Shape::Circle, Colour::Green), 4.0)]);
-    let data = tmp.path().join("data");
-    let (ok, report) = index_json(&data, &[&lib]);
-    assert!(ok, "{report}");
-
-    // search --video: only that video, though both answer.
-    let both = search_json(&data, "a red circle", 5);
-    let ids: std::collections::HashSet<i64> = both["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["video_id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ids.len(), 2, "{both}");
-    let id_a = videos(&data)
-        .iter()
-        .find(|v| v["path"] == a.display().to_string())
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    let out = vs(
-        &data,
-        &["search", "a red circle", "--video", &id_a.to_string(), "--json"],
-    );
-    let only: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert!(
-        !only["results"].as_array().unwrap().is_empty()
-            && only["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|r| r["video_id"].as_i64() == Some(id_a)),
-        "{only}"
     );
 
     // remove PATH: the file stays, the library forgets it, search no longer finds it.
@@ -187,8 +148,38 @@ fn remove_by_path_search_by_video_and_vidseek_data() {
     );
     let out = vs(&data, &["remove", lib.join("never-indexed.mp4").to_str().unwrap()]);
     assert!(!out.status.success(), "removing an unknown path is an error");
+}
 
-    // VIDSEEK_DATA in place of --data.
+#[test]
+fn prune_drops_the_videos_whose_files_are_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    let a = lib.join("a.mp4");
+    render(&a, vec![(Scene::new(Colour::Orange, Shape::Star, Colour::Blue), 4.0)]);
+    let data = tmp.path().join("data");
+    let (ok, report) = index_json(&data, &[&lib]);
+    assert!(ok, "{report}");
+
+    // The file is deleted, then pruned.
+    std::fs::remove_file(&a).unwrap();
+    let out = vs(&data, &["prune"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 video(s) pruned"), "{}", stdout(&out));
+    assert!(videos(&data).is_empty());
+    assert!(
+        search_json(&data, "a orange star", 5)["results"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn vidseek_data_names_the_data_folder_in_place_of_the_option() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = tmp.path().join("b.mp4");
+    render(&b, vec![(Scene::new(Colour::Red, Shape::Circle, Colour::Green), 4.0)]);
     let data3 = tmp.path().join("data3");
     let model = models::tiny_model_dir();
     let out = cli::vidseek(

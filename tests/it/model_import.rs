@@ -6,7 +6,7 @@
 //! tokenization, indexes rendered footage with the default batch size and finds its
 //! scenes at the right times. Bad packages are refused with the file and the fix.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use vidseek::{Colour, Scene, Shape, VideoSpec};
@@ -307,14 +307,29 @@ fn replicas_give_other_vectors_when_the_layout_is_read_wrong() {
     assert!(c < 0.99, "SigLIP without canonicalize must differ (cosine {c})");
 }
 
-#[test]
-fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
-    let (dir, _) = replicas();
-    let tmp = tempfile::tempdir().unwrap();
+/// A copy of replica `name` in `to`, for a test to break.
+fn replica_copy(name: &str, to: &Path) -> PathBuf {
+    copy_dir(&replicas().0.join(name), to);
+    to.to_path_buf()
+}
 
-    // An external weight file missing from the source: named, nothing installed.
-    let src = tmp.path().join("mclip");
-    copy_dir(&dir.join("XLM-Roberta-Large-Vit-B-16Plus"), &src);
+/// The SigLIP replica in `to` without its fp16 graphs, and the options asking for them.
+fn siglip_without_fp16(to: &Path) -> (PathBuf, ImportOptions) {
+    let src = replica_copy("siglip-base-patch16-224", to);
+    for f in ["onnx/vision_model_fp16.onnx", "onnx/text_model_fp16.onnx"] {
+        std::fs::remove_file(src.join(f)).unwrap();
+    }
+    let opts = ImportOptions {
+        variant: Variant::Fp16,
+        ..Default::default()
+    };
+    (src, opts)
+}
+
+#[test]
+fn a_missing_external_weight_file_is_named_and_nothing_is_installed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = replica_copy("XLM-Roberta-Large-Vit-B-16Plus", &tmp.path().join("mclip"));
     let pkg = tmp.path().join("mclip-pkg");
     let m = vidseek::import_model(&src, &pkg, &ImportOptions::default()).unwrap();
     assert!(m.files.external_data.len() > 5, "{:?}", m.files.external_data);
@@ -329,10 +344,12 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
         .to_string();
     assert!(e.contains(victim.as_str()), "{e}");
     assert!(!again.exists(), "a failed import leaves nothing behind");
+}
 
-    // The config and the graph disagree on the image size: refused, naming both.
-    let src = tmp.path().join("b32");
-    copy_dir(&dir.join("ViT-B-32__openai"), &src);
+#[test]
+fn a_config_and_a_graph_disagreeing_on_the_image_size_are_both_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = replica_copy("ViT-B-32__openai", &tmp.path().join("b32"));
     let cfg = src.join("visual/preprocess_cfg.json");
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     v["size"] = serde_json::json!([256, 256]);
@@ -344,10 +361,12 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
         e.contains("256") && e.contains("224") && e.contains("image.size"),
         "{e}"
     );
+}
 
-    // An XLM-R tower whose tokenizer config names no pad token.
-    let src = tmp.path().join("xlmr");
-    copy_dir(&dir.join("XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k"), &src);
+#[test]
+fn an_xlmr_tokenizer_config_without_a_pad_token_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = replica_copy("XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k", &tmp.path().join("xlmr"));
     let tc = src.join("textual/tokenizer_config.json");
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&tc).unwrap()).unwrap();
     v.as_object_mut().unwrap().remove("pad_token");
@@ -356,23 +375,21 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("tokenizer_config.json") && e.contains("pad"), "{e}");
+}
 
-    // A variant the repository does not have: the ones it has are listed.
-    let src = tmp.path().join("siglip");
-    copy_dir(&dir.join("siglip-base-patch16-224"), &src);
-    for f in ["onnx/vision_model_fp16.onnx", "onnx/text_model_fp16.onnx"] {
-        std::fs::remove_file(src.join(f)).unwrap();
-    }
-    let opts = ImportOptions {
-        variant: Variant::Fp16,
-        ..Default::default()
-    };
+#[test]
+fn a_variant_the_repository_lacks_is_refused_listing_the_ones_it_has() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, opts) = siglip_without_fp16(&tmp.path().join("siglip"));
     let e = vidseek::import_model(&src, &tmp.path().join("siglip-pkg"), &opts)
         .unwrap_err()
         .to_string();
     assert!(e.contains("fp16") && e.contains("vision_model_quantized.onnx"), "{e}");
+}
 
-    // Not a model at all: what was found, and the layouts vidseek reads.
+#[test]
+fn a_folder_that_is_no_model_is_refused_naming_what_was_found_and_the_layouts_read() {
+    let tmp = tempfile::tempdir().unwrap();
     let junk = tmp.path().join("junk");
     std::fs::create_dir_all(junk.join("weights")).unwrap();
     std::fs::write(junk.join("notes.txt"), "x").unwrap();
@@ -383,11 +400,14 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
         e.contains("notes.txt") && e.contains("weights/") && e.contains("transformers.js"),
         "{e}"
     );
+}
 
-    // Re-importing over an existing package replaces it whole; a failed import over
-    // it leaves it as it was.
+#[test]
+fn reimporting_replaces_a_package_whole_and_a_failed_import_leaves_it_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, opts) = siglip_without_fp16(&tmp.path().join("siglip"));
     let good = tmp.path().join("b32-good");
-    vidseek::import_model(&dir.join("ViT-B-32__openai"), &good, &ImportOptions::default()).unwrap();
+    vidseek::import_model(&replicas().0.join("ViT-B-32__openai"), &good, &ImportOptions::default()).unwrap();
     let before = std::fs::read_to_string(good.join("model.json")).unwrap();
     assert!(vidseek::import_model(&src, &good, &opts).is_err());
     assert_eq!(std::fs::read_to_string(good.join("model.json")).unwrap(), before);

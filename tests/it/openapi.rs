@@ -2,7 +2,7 @@
 //! test virtual environment) runs against the document a live `vidseek serve` serves,
 //! on a library with indexed footage, for a bounded time, and must find nothing: no
 //! server error, every status, content type and response body as documented, invalid
-//! input refused. The document describes security as it is.
+//! input refused. The document describes security as it is, and every route there is.
 
 use std::process::Command;
 
@@ -88,4 +88,38 @@ fn with_a_token_the_document_says_so_and_stays_readable() {
     assert_eq!(page.status, 200);
     assert!(page.text().contains("/api/openapi.json"));
     assert_eq!(request(s.port, "GET", "/api/health", &[], None).status, 401);
+}
+
+#[test]
+fn the_document_describes_exactly_the_routes_there_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start(&tmp.path().join("data"), &[], &[], None);
+    let spec = s.get("/api/openapi.json").json();
+    let mut described: Vec<String> = spec["paths"].as_object().unwrap().keys().cloned().collect();
+    described.sort();
+    let mut routes = vec![
+        "/api/docs",
+        "/api/eval",
+        "/api/events",
+        "/api/health",
+        "/api/index",
+        "/api/jobs",
+        "/api/jobs/{id}",
+        "/api/labels",
+        "/api/model",
+        "/api/openapi.json",
+        "/api/probes",
+        "/api/probes/{name}",
+        "/api/prune",
+        "/api/search",
+        "/api/tags",
+        "/api/upload",
+        "/api/videos",
+        "/api/videos/{id}",
+        "/media/{id}",
+        "/metrics",
+        "/thumbs/{id}",
+    ];
+    routes.sort();
+    assert_eq!(described, routes);
 }

@@ -162,15 +162,19 @@ fn cli_embed_image_of_a_non_image_fails_with_the_file_name() {
     );
 }
 
+/// `doctor --json` with the bundled model after `args`, in an environment with `env`.
+fn doctor_json(args: &[&str], env: &[(&str, &str)]) -> Value {
+    let tiny_dir = tiny_model_dir();
+    let mut full = args.to_vec();
+    full.extend(["doctor", "--json", "--model", tiny_dir.to_str().unwrap()]);
+    let out = cli::vidseek(&full, env, None);
+    assert!(out.status.success(), "{args:?}: {}", cli::stderr(&out));
+    serde_json::from_str(&cli::stdout(&out)).unwrap()
+}
+
 #[test]
 fn doctor_reports_runtime_providers_ffmpeg_and_model() {
-    let out = cli::vidseek(
-        &["doctor", "--json", "--model", tiny_model_dir().to_str().unwrap()],
-        &[],
-        None,
-    );
-    assert!(out.status.success(), "{}", cli::stderr(&out));
-    let v: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
+    let v = doctor_json(&[], &[]);
     assert!(v["onnxruntime"]["version"].as_str().unwrap().starts_with("1."));
     assert!(
         v["onnxruntime"]["providers"]
@@ -192,49 +196,37 @@ fn doctor_reports_runtime_providers_ffmpeg_and_model() {
     assert_eq!(v["model"]["valid"], true);
     assert_provider(v["model"]["provider"].as_str().unwrap());
 
-    // --ort-lib (and ORT_DYLIB_PATH) load the library named, wherever it lives.
+    // No --threads: ONNX Runtime's choice.
+    assert!(v["model"]["threads"].is_null(), "{v}");
+}
+
+#[test]
+fn ort_lib_and_ort_dylib_path_load_the_library_named_wherever_it_lives() {
     let elsewhere = tempfile::tempdir().unwrap();
     let found = runtime::locate(None).unwrap();
     let copy = elsewhere.path().join("libonnxruntime.so");
     std::fs::copy(&found, &copy).unwrap();
-    let tiny_dir = tiny_model_dir();
     for (args, env) in [
-        (vec!["--ort-lib", copy.to_str().unwrap(), "doctor", "--json"], vec![]),
-        (
-            vec!["doctor", "--json"],
-            vec![("ORT_DYLIB_PATH", copy.to_str().unwrap())],
-        ),
+        (vec!["--ort-lib", copy.to_str().unwrap()], vec![]),
+        (vec![], vec![("ORT_DYLIB_PATH", copy.to_str().unwrap())]),
     ] {
-        let mut full = args.clone();
-        full.extend(["--model", tiny_dir.to_str().unwrap()]);
-        let out = cli::vidseek(&full, &env, None);
-        assert!(out.status.success(), "{args:?}: {}", cli::stderr(&out));
-        let d: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
+        let d = doctor_json(&args, &env);
         assert_eq!(
             d["onnxruntime"]["library"],
             copy.display().to_string(),
             "{args:?} {env:?}: {d}"
         );
     }
+}
 
-    // --threads reaches the model's configuration (null: ONNX Runtime's choice).
-    assert!(v["model"]["threads"].is_null(), "{v}");
-    let out = cli::vidseek(
-        &[
-            "--threads",
-            "1",
-            "doctor",
-            "--json",
-            "--model",
-            tiny_model_dir().to_str().unwrap(),
-        ],
-        &[],
-        None,
-    );
-    let t: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
+#[test]
+fn threads_reach_the_models_configuration() {
+    let t = doctor_json(&["--threads", "1"], &[]);
     assert_eq!(t["model"]["threads"], 1, "{t}");
+}
 
-    // Strict GPU mode: a model on the CPU is a failure with the reason.
+#[test]
+fn strict_gpu_mode_fails_a_model_on_the_cpu_with_the_reason() {
     let strict = cli::vidseek(
         &[
             "doctor",
@@ -248,7 +240,10 @@ fn doctor_reports_runtime_providers_ffmpeg_and_model() {
     );
     assert!(!strict.status.success(), "{}", cli::stdout(&strict));
     assert!(cli::stdout(&strict).contains("expected       CUDA (VIDSEEK_EXPECT_CUDA=1), but the model runs on CPU"));
+}
 
+#[test]
+fn doctor_with_a_broken_model_says_it_is_invalid() {
     let broken = cli::vidseek(&["doctor", "--model", "/nonexistent/model"], &[], None);
     assert!(!broken.status.success());
     assert!(cli::stdout(&broken).contains("INVALID"));

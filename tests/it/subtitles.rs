@@ -5,7 +5,7 @@
 use vidseek::{Colour, Scene, Shape, VideoSpec};
 
 use crate::common::cli::{index_json, search_json};
-use crate::common::footage::render;
+use crate::common::footage::{ffmpeg, render};
 
 #[test]
 fn sidecar_subtitles_are_found_by_a_word_at_their_time() {
@@ -89,5 +89,55 @@ fn vtt_sidecar_cues_are_found_at_their_time() {
     assert!(
         !hit["text"].as_str().unwrap().contains("<v"),
         "voice tags are stripped: {hit}"
+    );
+}
+
+#[test]
+fn ass_sidecars_and_muxed_subtitle_streams_are_found_at_their_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let talk = tmp.path().join("talk.mp4");
+    render(
+        &talk,
+        vec![(Scene::empty(Colour::Black), 3.0), (Scene::empty(Colour::White), 3.0)],
+    );
+    std::fs::write(
+        tmp.path().join("talk.ass"),
+        "[Script Info]\nScriptType: v4.00+\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
+         Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\i1}the ferry leaves{\\i0}\n",
+    )
+    .unwrap();
+    let srt = tmp.path().join("inner.srt");
+    std::fs::write(&srt, "1\n00:00:03,500 --> 00:00:05,000\nmind the lantern\n").unwrap();
+    let muxed = tmp.path().join("muxed.mkv");
+    ffmpeg(&[
+        "-i",
+        talk.to_str().unwrap(),
+        "-i",
+        srt.to_str().unwrap(),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c",
+        "copy",
+        "-c:s",
+        "srt",
+        muxed.to_str().unwrap(),
+    ]);
+    let data = tmp.path().join("data-subs");
+    let (ok, report) = index_json(&data, &[&talk, &muxed]);
+    assert!(ok, "{report}");
+    let ferry = search_json(&data, "ferry source:text", 3);
+    let hit = &ferry["results"][0];
+    assert!(
+        hit["path"].as_str().unwrap().ends_with("talk.mp4") && (hit["start"].as_f64().unwrap() - 1.0).abs() < 0.01,
+        "{ferry}"
+    );
+    assert_eq!(hit["text"], "the ferry leaves", "override tags are stripped: {hit}");
+    let lantern = search_json(&data, "lantern source:text", 3);
+    let hit = &lantern["results"][0];
+    assert!(
+        hit["path"].as_str().unwrap().ends_with("muxed.mkv") && (hit["start"].as_f64().unwrap() - 3.5).abs() < 0.01,
+        "{lantern}"
     );
 }

@@ -464,18 +464,21 @@ fn templates_embed_short_queries_and_leave_sentences_as_written() {
 }
 
 #[test]
-fn the_api_serves_tags_labels_probes_and_templates() {
+fn the_api_counts_tags_and_lists_labels_like_the_cli() {
     let lib = library();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    copy_dir(&lib.data, &data);
-    let s = Server::start(&data, &[&lib.root], &[], None);
+    let s = Server::start_on_copy(&lib.data, &[&lib.root]);
     let tags = s.get("/api/tags");
     assert_eq!(tags.status, 200, "{}", tags.text());
     let cli = vs_json(&lib.data, &["tags", "--json"]);
     assert_eq!(tags.json(), cli, "the API and the CLI count alike");
     let labels = s.get("/api/labels").json();
     assert_eq!(labels["labels"].as_array().unwrap().len(), 32);
+}
+
+#[test]
+fn the_api_search_takes_a_tag_templates_and_liked_frames() {
+    let lib = library();
+    let s = Server::start_on_copy(&lib.data, &[&lib.root]);
     // A search with a tag parameter, chips on every hit.
     let r = s
         .get("/api/search?q=a%20star&tag=a%20yellow%20star&min_score=off&k=20")
@@ -510,7 +513,13 @@ fn the_api_serves_tags_labels_probes_and_templates() {
     }));
     assert_eq!(s.get("/api/search?like=abc").status, 400);
     assert_eq!(s.get("/api/search?like=99999999").status, 404);
-    // A probe saved as a tag tags the frames it finds.
+}
+
+#[test]
+fn a_probe_saved_through_the_api_tags_the_frames_it_finds() {
+    let lib = library();
+    let s = Server::start_on_copy(&lib.data, &[&lib.root]);
+    let id = frame_in(lib, &Scene::new(Yellow, Star, Purple), 0);
     let r = s.post_json(
         "/api/probes",
         &json!({"name": "purple scenes with a star", "like": [id]}),
@@ -534,7 +543,13 @@ fn the_api_serves_tags_labels_probes_and_templates() {
         200
     );
     assert_eq!(s.req("DELETE", "/api/probes/nothing", None).status, 404);
-    // A new vocabulary through the API; tags follow.
+}
+
+#[test]
+fn a_vocabulary_put_through_the_api_retags_the_library() {
+    let lib = library();
+    let s = Server::start_on_copy(&lib.data, &[&lib.root]);
+    // A new vocabulary; tags follow.
     let r = s.req(
         "PUT",
         "/api/labels",

@@ -46,3 +46,13 @@ pub fn sampled(path: &Path, opts: &SampleOptions) -> Vec<SampledFrame> {
     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     out
 }
+
+/// Every frame the sampler keeps of `path` at `fps` samples a second (no thumbnails).
+pub fn sampled_at(path: &Path, fps: f64) -> Vec<SampledFrame> {
+    let opts = SampleOptions {
+        fps,
+        thumb_short_side: 0,
+        ..Default::default()
+    };
+    sampled(path, &opts)
+}

@@ -15,6 +15,9 @@ pub struct Server {
     pub child: Child,
     pub port: u16,
     pub token: Option<String>,
+    /// The copy of a data folder the server runs on (`start_on_copy`), removed once it
+    /// has stopped.
+    _copy: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -63,6 +66,7 @@ impl Server {
             child,
             port,
             token: token.map(str::to_string),
+            _copy: None,
         };
         let t0 = Instant::now();
         loop {
@@ -73,6 +77,16 @@ impl Server {
             std::thread::sleep(Duration::from_millis(100));
         }
         server
+    }
+
+    /// Starts a server on a copy of the data folder `data` (a server may write: jobs, a
+    /// checkpoint), for the tests that share one library indexed once.
+    pub fn start_on_copy(data: &Path, libraries: &[&Path]) -> Server {
+        let copy = tempfile::tempdir().unwrap();
+        super::copy_dir(data, &copy.path().join("data"));
+        let mut s = Server::start(&copy.path().join("data"), libraries, &[], None);
+        s._copy = Some(copy);
+        s
     }
 
     pub fn url(&self, path: &str) -> String {
