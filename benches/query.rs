@@ -90,10 +90,10 @@ fn data_folder() -> (PathBuf, bool) {
     (data, reuse)
 }
 
-/// 1. The store: one video per shot, written through the catalog to the store only, as
-/// a bulk load (the index is built from the store when the library is next opened).
-/// Every frame's vector, in order (also when the store is reused), and the seconds the
-/// write took.
+/// The store: one video per shot, written through the catalog to the store only, as a
+/// bulk load (the index is built from the store when the library is next opened). Every
+/// frame's vector, in order (also when the store is reused), and the seconds the write
+/// took.
 fn write_store(
     rt: &Runtime,
     data: &Path,
@@ -136,7 +136,7 @@ fn write_store(
     (all, t.elapsed().as_secs_f64())
 }
 
-/// 3. Recall@10 of the vector index against brute force, with its latency.
+/// Recall@10 of the vector index against brute force, with its latency.
 struct Ann {
     /// The product's setting (the first of `CONFIGS`).
     recall: f64,
@@ -251,7 +251,7 @@ fn search_phase(rt: &Runtime, catalog: &Catalog, m: &Arc<Embedder>, suffix: &str
     (lat, text)
 }
 
-/// 4. Latency of the whole search path with text queries.
+/// Latency of the whole search path with text queries.
 struct Searches {
     lat: Vec<Duration>,
     text_fp32: Vec<Duration>,
@@ -298,7 +298,7 @@ fn time_searches(
     }
 }
 
-/// 5. The library reopened with its saved index, and one video added and removed.
+/// The library reopened with its saved index, and one video added and removed.
 struct Reopened {
     reopen_secs: f64,
     graph_ready_secs: f64,
