@@ -12,6 +12,8 @@ mod util;
 use serde_json::json;
 use vidseek::{Device, EmbedOptions, Embedder};
 
+const USAGE: &str = "cargo bench --bench embed (BENCH_REPS=N: repetitions, default 15)";
+
 fn bench_model(dir: &std::path::Path, reps: usize) -> serde_json::Value {
     let opts = EmbedOptions {
         device: Device::Cpu,
@@ -65,6 +67,7 @@ fn bench_model(dir: &std::path::Path, reps: usize) -> serde_json::Value {
 }
 
 fn main() {
+    util::args(USAGE);
     let reps: usize = std::env::var("BENCH_REPS")
         .ok()
         .and_then(|v| v.parse().ok())

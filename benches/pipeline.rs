@@ -18,13 +18,16 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use serde_json::json;
+use tokio::runtime::Runtime;
 use vidseek::{Access, Catalog};
 use vidseek::{Device, EmbedOptions, Embedder};
 use vidseek::{IndexOptions, run_job};
 use vidseek::{Rng, Scene, VideoSpec};
-use vidseek::{SampleOptions, decode_video};
+use vidseek::{SampleOptions, SampledFrame, decode_video};
 
 const SECONDS: f64 = 60.0;
+
+const USAGE: &str = "cargo bench --bench pipeline";
 
 /// The bench video: with a keyframe every `gop` frames, or (None) where the encoder
 /// places them by default (x264: at most 250 apart, and at cuts).
@@ -64,6 +67,116 @@ fn sample_opts(model: &Embedder) -> SampleOptions {
     }
 }
 
+/// Decode-only: the frames the sampler keeps, and the seconds it took.
+fn decode_only(video: &Path, opts: &SampleOptions) -> (Vec<SampledFrame>, f64) {
+    let mut kept = Vec::new();
+    let t = Instant::now();
+    decode_video(video, opts, &mut |f| {
+        kept.push(f);
+        true
+    })
+    .unwrap();
+    (kept, t.elapsed().as_secs_f64())
+}
+
+/// Embed-only (CLIP crop + normalise + inference, batches of 16): seconds.
+fn embed_only(model: &Embedder, frames: &[SampledFrame]) -> f64 {
+    let per = model.pixels_per_image();
+    let t = Instant::now();
+    let mut embedded = 0;
+    for chunk in frames.chunks(16) {
+        let mut pixels = vec![0f32; per * chunk.len()];
+        for (f, out) in chunk.iter().zip(pixels.chunks_exact_mut(per)) {
+            model.preprocess(&f.image, out).unwrap();
+        }
+        embedded += model.embed_pixels(&pixels).unwrap().rows().count();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(embedded, frames.len(), "embed-only embedded another number of frames");
+    secs
+}
+
+/// End-to-end through the real job pipeline into a fresh data folder (with
+/// `--exact-resize` or not), which must index `frames` frames: seconds.
+fn end_to_end(
+    rt: &Runtime,
+    model: &Arc<Embedder>,
+    video: &Path,
+    opts: &SampleOptions,
+    exact: bool,
+    frames: usize,
+) -> f64 {
+    let data = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let catalog = Catalog::open(data.path(), model.model_name(), model.dim(), Access::Write)
+            .await
+            .unwrap();
+        let job = vidseek::JobQueue::new(&catalog)
+            .submit(vidseek::JobKind::Index, &[video.display().to_string()])
+            .await
+            .unwrap();
+        let io = IndexOptions {
+            sample: opts.clone(),
+            exact_resize: exact,
+            ..IndexOptions::default()
+        };
+        let t = Instant::now();
+        let r = run_job(
+            &catalog,
+            model.clone(),
+            job,
+            &[video.to_path_buf()],
+            &io,
+            Arc::new(|_| {}),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            r.frames, frames,
+            "end-to-end (exact resize: {exact}) indexed another number of frames"
+        );
+        let s = t.elapsed().as_secs_f64();
+        catalog.close().await;
+        s
+    })
+}
+
+/// The Python peer on the same video with the same model: (seconds, frames embedded),
+/// or None (said why) when it did not run.
+fn python_peer(video: &Path, model_dir: &Path) -> Option<(f64, f64)> {
+    let out = std::process::Command::new("python3")
+        .arg(util::root().join("benches/python_pipeline.py"))
+        .args([video.to_str().unwrap(), model_dir.to_str().unwrap(), "1", "16"])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            Some((v["seconds"].as_f64().unwrap(), v["frames"].as_f64().unwrap()))
+        }
+        Ok(o) => {
+            eprintln!("python peer failed: {}", String::from_utf8_lossy(&o.stderr));
+            None
+        }
+        Err(e) => {
+            eprintln!("python peer not run: {e}");
+            None
+        }
+    }
+}
+
+/// The seconds of each stage, one entry per round.
+#[derive(Default)]
+struct Rounds {
+    decode: Vec<f64>,
+    embed: Vec<f64>,
+    e2e: Vec<f64>,
+    exact: Vec<f64>,
+    python: Vec<f64>,
+    /// Frames the Python peer embedded.
+    python_frames: f64,
+}
+
 fn bench_model(dir: &Path, video: &Path, label: &str) -> serde_json::Value {
     let model = Arc::new(
         Embedder::load(
@@ -76,120 +189,55 @@ fn bench_model(dir: &Path, video: &Path, label: &str) -> serde_json::Value {
         .unwrap(),
     );
     let opts = sample_opts(&model);
-    let runs = 5;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let per = model.pixels_per_image();
 
     // The stages are interleaved: each round times decode, embed, end-to-end and the
     // Python peer one after the other, so the machine's drift falls on all of them alike
     // (medians over the rounds). Every run must do the same work: the same frames.
-    let mut frames: Vec<vidseek::SampledFrame> = Vec::new();
-    let (mut decode_s, mut embed_s, mut e2e_s, mut py_s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut exact_s = Vec::new();
-    let mut py_frames = 0.0;
-    for round in 0..runs {
-        // Decode-only.
-        let mut kept = Vec::new();
-        let t = Instant::now();
-        decode_video(video, &opts, &mut |f| {
-            kept.push(f);
-            true
-        })
-        .unwrap();
-        decode_s.push(t.elapsed().as_secs_f64());
+    let mut frames: Vec<SampledFrame> = Vec::new();
+    let mut r = Rounds::default();
+    for round in 0..5 {
+        let (kept, secs) = decode_only(video, &opts);
+        r.decode.push(secs);
         if round == 0 {
             frames = kept;
         } else {
             assert_eq!(kept.len(), frames.len(), "decode runs sampled different frames");
         }
-
-        // Embed-only (CLIP crop + normalise + inference, batches of 16).
-        let t = Instant::now();
-        let mut embedded = 0;
-        for chunk in frames.chunks(16) {
-            let mut pixels = vec![0f32; per * chunk.len()];
-            for (f, out) in chunk.iter().zip(pixels.chunks_exact_mut(per)) {
-                model.preprocess(&f.image, out).unwrap();
-            }
-            embedded += model.embed_pixels(&pixels).unwrap().rows().count();
-        }
-        embed_s.push(t.elapsed().as_secs_f64());
-        assert_eq!(embedded, frames.len(), "embed-only embedded another number of frames");
-
-        // End-to-end through the real job pipeline into a fresh data folder: the default
-        // (one swscale pass to the model's size), then with --exact-resize (full
-        // resolution, the model's PIL-exact resize).
-        for exact in [false, true] {
-            let data = tempfile::tempdir().unwrap();
-            let secs = rt.block_on(async {
-                let catalog = Catalog::open(data.path(), model.model_name(), model.dim(), Access::Write)
-                    .await
-                    .unwrap();
-                let job = vidseek::JobQueue::new(&catalog)
-                    .submit(vidseek::JobKind::Index, &[video.display().to_string()])
-                    .await
-                    .unwrap();
-                let io = IndexOptions {
-                    sample: opts.clone(),
-                    exact_resize: exact,
-                    ..IndexOptions::default()
-                };
-                let t = Instant::now();
-                let r = run_job(
-                    &catalog,
-                    model.clone(),
-                    job,
-                    &[video.to_path_buf()],
-                    &io,
-                    Arc::new(|_| {}),
-                    Arc::new(AtomicBool::new(false)),
-                )
-                .await
-                .unwrap();
-                assert_eq!(
-                    r.frames,
-                    frames.len(),
-                    "end-to-end (exact resize: {exact}) indexed another number of frames"
-                );
-                let s = t.elapsed().as_secs_f64();
-                catalog.close().await;
-                s
-            });
-            if exact { exact_s.push(secs) } else { e2e_s.push(secs) }
-        }
-
-        // The Python peer: the same video, the same frames.
-        let out = std::process::Command::new("python3")
-            .arg(util::root().join("benches/python_pipeline.py"))
-            .args([video.to_str().unwrap(), dir.to_str().unwrap(), "1", "16"])
-            .output();
-        match out {
-            Ok(o) if o.status.success() => {
-                let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-                py_frames = v["frames"].as_f64().unwrap();
-                assert_eq!(
-                    py_frames as usize,
-                    frames.len(),
-                    "the Python peer embedded another number of frames: the comparison would be unfair"
-                );
-                py_s.push(v["seconds"].as_f64().unwrap());
-            }
-            Ok(o) => eprintln!("python peer failed: {}", String::from_utf8_lossy(&o.stderr)),
-            Err(e) => eprintln!("python peer not run: {e}"),
+        r.embed.push(embed_only(&model, &frames));
+        // The default (one swscale pass to the model's size), then with --exact-resize
+        // (full resolution, the model's PIL-exact resize).
+        r.e2e.push(end_to_end(&rt, &model, video, &opts, false, frames.len()));
+        r.exact.push(end_to_end(&rt, &model, video, &opts, true, frames.len()));
+        // The same video, the same frames.
+        if let Some((secs, n)) = python_peer(video, dir) {
+            r.python_frames = n;
+            assert_eq!(
+                n as usize,
+                frames.len(),
+                "the Python peer embedded another number of frames: the comparison would be unfair"
+            );
+            r.python.push(secs);
         }
     }
-    let n = frames.len() as f64;
+    summary(&model, label, frames.len() as f64, &r)
+}
+
+/// The model's entry of the report: medians over the rounds, rates, ratios.
+fn summary(model: &Embedder, label: &str, n: f64, r: &Rounds) -> serde_json::Value {
     let (d, e, x) = (
-        vidseek::median(&decode_s),
-        vidseek::median(&embed_s),
-        vidseek::median(&e2e_s),
+        vidseek::median(&r.decode),
+        vidseek::median(&r.embed),
+        vidseek::median(&r.e2e),
     );
     let fps = |secs: f64, n: f64| n / secs;
     let slower = fps(d, n).min(fps(e, n));
-    let py = (!py_s.is_empty()).then(|| vidseek::median(&py_s));
+    let py = (!r.python.is_empty()).then(|| vidseek::median(&r.python));
+    let py_frames = r.python_frames;
+    let exact = vidseek::median(&r.exact);
     json!({
         "model": model.model_name(),
         "video": label,
@@ -198,19 +246,20 @@ fn bench_model(dir: &Path, video: &Path, label: &str) -> serde_json::Value {
         "embed_only": {"seconds": e, "frames_per_s": fps(e, n), "realtime": SECONDS / e},
         "end_to_end": {"seconds": x, "frames_per_s": fps(x, n), "realtime": SECONDS / x},
         "end_to_end_over_slower_stage": fps(x, n) / slower,
-        "end_to_end_exact_resize": {"seconds": vidseek::median(&exact_s), "frames_per_s": fps(vidseek::median(&exact_s), n),
-                                     "over_default": x / vidseek::median(&exact_s)},
+        "end_to_end_exact_resize": {"seconds": exact, "frames_per_s": fps(exact, n),
+                                     "over_default": x / exact},
         "python": py.map(|p| json!({"seconds": p, "frames": py_frames, "frames_per_s": py_frames / p, "realtime": SECONDS / p})),
         "speedup_over_python": py.map(|p| p / x),
-        "speedup_over_python_pairs": (py_s.len() == e2e_s.len()).then(|| {
-            let mut r: Vec<f64> = py_s.iter().zip(&e2e_s).map(|(p, x)| p / x).collect();
-            r.sort_by(f64::total_cmp);
-            json!({"median": vidseek::median(&r), "each": r})
+        "speedup_over_python_pairs": (r.python.len() == r.e2e.len()).then(|| {
+            let mut ratios: Vec<f64> = r.python.iter().zip(&r.e2e).map(|(p, x)| p / x).collect();
+            ratios.sort_by(f64::total_cmp);
+            json!({"median": vidseek::median(&ratios), "each": ratios})
         }),
     })
 }
 
 fn main() {
+    util::args(USAGE);
     let video = bench_video(Some(60));
     // The same footage with the encoder's default keyframe placement: decoding cannot
     // skip as much (keyframes only at cuts), so the ratio to Python is shown for both.

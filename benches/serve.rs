@@ -11,7 +11,8 @@
 mod util;
 
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -19,10 +20,12 @@ use vidseek::{Access, Catalog, NewFrame, NewVideo};
 use vidseek::{Device, EmbedOptions, Embedder};
 use vidseek::{Rng, Scene, VideoSpec};
 
+const USAGE: &str = "cargo bench --bench serve";
+
 const FRAMES: usize = 100_000;
 const SHOT: usize = 200;
 
-fn build_library(data: &std::path::Path) {
+fn build_library(data: &Path) {
     let model = Embedder::load(
         &util::root().join("models/tiny-clip"),
         &EmbedOptions {
@@ -96,7 +99,7 @@ fn ms_of(s: &str) -> f64 {
     }
 }
 
-fn wrk(port: u16, conns: usize, secs: u64, script: &std::path::Path, offset: u64) -> Wrk {
+fn wrk(port: u16, conns: usize, secs: u64, script: &Path, offset: u64) -> Wrk {
     let out = Command::new("wrk")
         .args([
             "-t",
@@ -142,20 +145,25 @@ fn wrk(port: u16, conns: usize, secs: u64, script: &std::path::Path, offset: u64
     }
 }
 
-fn main() {
-    // VIDSEEK_BIN: another build to measure (an A/B against an older commit).
+/// The release binary to measure: VIDSEEK_BIN (another build, an A/B against an older
+/// commit), else target/release/vidseek.
+fn release_binary() -> PathBuf {
     let bin = std::env::var_os("VIDSEEK_BIN")
-        .map(std::path::PathBuf::from)
+        .map(PathBuf::from)
         .unwrap_or_else(|| util::root().join("target/release/vidseek"));
     assert!(bin.exists(), "build the release binary first: cargo build --release");
-    let work = util::root().join("target/bench-serve");
+    bin
+}
+
+/// The library's data folder (built once, kept between runs) and the footage folder for
+/// the indexing-while-searching run, under `work`.
+fn prepare(work: &Path) -> (PathBuf, PathBuf) {
     let data = work.join("data");
     if !data.join("vidseek.db").exists() {
-        let _ = std::fs::remove_dir_all(&work);
+        let _ = std::fs::remove_dir_all(work);
         eprintln!("serve bench: building a {FRAMES}-frame library");
         build_library(&data);
     }
-    // Footage for the indexing-while-searching run.
     let lib = work.join("incoming");
     if !lib.exists() {
         std::fs::create_dir_all(&lib).unwrap();
@@ -172,12 +180,29 @@ fn main() {
             .unwrap();
         }
     }
+    (data, lib)
+}
+
+/// A running `vidseek serve` and its start-up times.
+struct Served {
+    child: Child,
+    port: u16,
+    /// Seconds until it listened.
+    listening: f64,
+    /// Seconds until its vector graph was ready.
+    startup: f64,
+}
+
+/// Starts the server and waits for its vector graph: searches are exact scans until the
+/// graph is loaded (or built from the store on the first start), so the graph is
+/// measured, as a library that has been open a while.
+fn serve(bin: &Path, data: &Path, lib: &Path) -> Served {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut server = Command::new(&bin)
+    let child = Command::new(bin)
         .args([
             "--data",
             data.to_str().unwrap(),
@@ -203,28 +228,28 @@ fn main() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let listening = t0.elapsed().as_secs_f64();
-    // Searches are exact scans until the vector graph is loaded (or built from the store
-    // on the first start): measure the graph, as a library that has been open a while.
-    loop {
-        let h = Command::new("curl")
-            .args(["-s", &format!("http://127.0.0.1:{port}/api/health")])
-            .output()
-            .unwrap();
-        let h: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap_or_default();
-        if h["vectors_ready"] == true {
-            break;
-        }
+    while curl(&[&format!("http://127.0.0.1:{port}/api/health")])["vectors_ready"] != true {
         assert!(t0.elapsed() < Duration::from_secs(900), "the vector graph did not load");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let startup = t0.elapsed().as_secs_f64();
-    // Distinct queries (no repeats a cache could answer): 8 colours x 4 shapes x 8
-    // backgrounds x 8 phrasings x 8 sizes x 8 places x 4 speeds = 524,288 sentences; each
-    // wrk thread takes every other one, each run starts 40,000 further on.
-    let script = work.join("queries.lua");
-    std::fs::write(
-        &script,
-        r#"local colours = {"red", "green", "blue", "yellow", "purple", "orange", "white", "black"}
+    Served {
+        child,
+        port,
+        listening,
+        startup: t0.elapsed().as_secs_f64(),
+    }
+}
+
+/// The JSON `curl -s ARGS` prints (null when it is none).
+fn curl(args: &[&str]) -> serde_json::Value {
+    let out = Command::new("curl").arg("-s").args(args).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
+}
+
+/// Distinct queries (no repeats a cache could answer): 8 colours x 4 shapes x 8
+/// backgrounds x 8 phrasings x 8 sizes x 8 places x 4 speeds = 524,288 sentences; each
+/// wrk thread takes every other one, each run starts 40,000 further on (wrk's argument).
+const QUERIES_LUA: &str = r#"local colours = {"red", "green", "blue", "yellow", "purple", "orange", "white", "black"}
 local shapes = {"circle", "square", "triangle", "star"}
 local forms = {"a %s %s %s on a %s background", "%s %s %s in front of %s", "an image of a %s %s %s over %s",
   "the %s %s %s on %s", "a photo of a %s %s %s against %s", "%s %s %s, %s behind it", "a %s %s %s and a %s backdrop",
@@ -263,22 +288,12 @@ request = function()
   q = q:gsub(" ", "%%20"):gsub(",", "%%2C")
   return wrk.format("GET", "/api/search?k=10&q=" .. q)
 end
-"#,
-    )
-    .unwrap();
-    let _ = wrk(port, 10, 3, &script, 0); // warm-up
-    let mut rows = Vec::new();
-    for (run, c) in [1usize, 10, 50].into_iter().enumerate() {
-        let w = wrk(port, c, 15, &script, 40_000 * (run as u64 + 1));
-        rows.push(json!({"connections": c, "requests_per_s": w.rps, "p50_ms": w.p50_ms, "p99_ms": w.p99_ms, "errors": w.errors, "indexing": false}));
-    }
-    // While a job indexes six 60 s 720p videos in the same server. The data folder is
-    // kept between runs, so first forget the footage an earlier run indexed.
-    let listed = Command::new("curl")
-        .args(["-s", &format!("http://127.0.0.1:{port}/api/videos")])
-        .output()
-        .unwrap();
-    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
+"#;
+
+/// Forgets the footage an earlier run indexed (the data folder is kept between runs),
+/// then starts a job indexing the six 60 s 720p videos in `lib`: the job.
+fn start_indexing(port: u16, lib: &Path) -> serde_json::Value {
+    let listed = curl(&[&format!("http://127.0.0.1:{port}/api/videos")]);
     let videos = listed["videos"]
         .as_array()
         .or(listed.as_array())
@@ -286,46 +301,71 @@ end
         .unwrap_or_default();
     for v in videos {
         if v["path"].as_str().is_some_and(|p| p.starts_with(lib.to_str().unwrap())) {
-            let _ = Command::new("curl")
-                .args([
-                    "-s",
-                    "-X",
-                    "DELETE",
-                    &format!("http://127.0.0.1:{port}/api/videos/{}", v["id"]),
-                ])
-                .output();
+            curl(&[
+                "-X",
+                "DELETE",
+                &format!("http://127.0.0.1:{port}/api/videos/{}", v["id"]),
+            ]);
         }
     }
     let body = json!({"path": lib}).to_string();
-    let curl = Command::new("curl")
-        .args([
-            "-s",
-            "-X",
-            "POST",
-            "-H",
-            "content-type: application/json",
-            "-d",
-            &body,
-            &format!("http://127.0.0.1:{port}/api/index"),
-        ])
-        .output()
-        .unwrap();
-    let job: serde_json::Value = serde_json::from_slice(&curl.stdout).unwrap_or_default();
+    curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        &body,
+        &format!("http://127.0.0.1:{port}/api/index"),
+    ])
+}
+
+/// A run's row of the report.
+fn row(w: &Wrk, connections: usize, indexing: bool) -> serde_json::Value {
+    json!({"connections": connections, "requests_per_s": w.rps, "p50_ms": w.p50_ms, "p99_ms": w.p99_ms, "errors": w.errors, "indexing": indexing})
+}
+
+/// Idle at 1, 10 and 50 connections; at 50 while a job indexes in the same server; idle
+/// at 50 again after the busy run (idle, busy, idle: the ratio uses the mean of the two
+/// idle runs around it, so drift of the machine does not pass for the job's cost).
+fn runs(port: u16, lib: &Path, script: &Path) -> Vec<serde_json::Value> {
+    let _ = wrk(port, 10, 3, script, 0); // warm-up
+    let mut rows = Vec::new();
+    for (run, c) in [1usize, 10, 50].into_iter().enumerate() {
+        let w = wrk(port, c, 15, script, 40_000 * (run as u64 + 1));
+        rows.push(row(&w, c, false));
+    }
+    let job = start_indexing(port, lib);
     std::thread::sleep(Duration::from_secs(2));
-    let w = wrk(port, 50, 15, &script, 160_000);
-    let state = Command::new("curl")
-        .args(["-s", &format!("http://127.0.0.1:{port}/api/jobs/{}", job["id"])])
-        .output()
-        .unwrap();
-    let state: serde_json::Value = serde_json::from_slice(&state.stdout).unwrap_or_default();
-    rows.push(json!({"connections": 50, "requests_per_s": w.rps, "p50_ms": w.p50_ms, "p99_ms": w.p99_ms, "errors": w.errors, "indexing": true,
-        "job_state_after": state["state"], "job_frames_done": state["frames_done"]}));
-    // Idle again after the busy run (idle, busy, idle): the ratio uses the mean of the two
-    // idle runs around it, so drift of the machine does not pass for the job's cost.
-    let w = wrk(port, 50, 15, &script, 200_000);
-    rows.push(json!({"connections": 50, "requests_per_s": w.rps, "p50_ms": w.p50_ms, "p99_ms": w.p99_ms, "errors": w.errors, "indexing": false, "after_busy": true}));
-    let _ = server.kill();
-    let _ = server.wait();
+    let w = wrk(port, 50, 15, script, 160_000);
+    let state = curl(&[&format!("http://127.0.0.1:{port}/api/jobs/{}", job["id"])]);
+    let mut busy = row(&w, 50, true);
+    busy["job_state_after"] = state["state"].clone();
+    busy["job_frames_done"] = state["frames_done"].clone();
+    rows.push(busy);
+    let w = wrk(port, 50, 15, script, 200_000);
+    let mut after = row(&w, 50, false);
+    after["after_busy"] = json!(true);
+    rows.push(after);
+    rows
+}
+
+fn main() {
+    util::args(USAGE);
+    let bin = release_binary();
+    let work = util::root().join("target/bench-serve");
+    let (data, lib) = prepare(&work);
+    let Served {
+        mut child,
+        port,
+        listening,
+        startup,
+    } = serve(&bin, &data, &lib);
+    let script = work.join("queries.lua");
+    std::fs::write(&script, QUERIES_LUA).unwrap();
+    let rows = runs(port, &lib, &script);
+    let _ = child.kill();
+    let _ = child.wait();
 
     println!(
         "machine: {}\nlibrary: {FRAMES} frames, tiny model; server listening after {listening:.1} s, vector graph ready after {startup:.1} s\n",

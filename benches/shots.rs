@@ -18,6 +18,8 @@ use std::time::Instant;
 use serde_json::json;
 use vidseek::{Rng, SampleOptions, Scene, VideoSpec, decode_video};
 
+const USAGE: &str = "cargo bench --bench shots";
+
 struct Run {
     secs: f64,
     decoded: u64,
@@ -107,6 +109,7 @@ fn rendered(name: &str, extra: &[&str], seed: u64) -> (PathBuf, Vec<f64>) {
 }
 
 fn main() {
+    util::args(USAGE);
     let mut clips: Vec<(String, PathBuf, Option<Vec<f64>>)> = Vec::new();
     for (name, extra, seed) in [
         ("x264-default", vec![], 3u64),

@@ -2,14 +2,14 @@
 //! already indexed is lost.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vidseek::{Colour, Scene, Shape, VideoSpec};
 
-use crate::common::stderr;
-use crate::index::{index_json, index_json_with, search_json, vs};
+use crate::common::cli::{self, index_json, index_json_with, report_files, search_json, stderr, vs};
+use crate::common::models;
 
 /// A library with one good video indexed, and the same folder's data dir.
 fn indexed_library() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
@@ -27,7 +27,7 @@ fn indexed_library() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathB
 
 fn frames_of_good(data: &Path) -> i64 {
     let out = vs(data, &["videos", "--json"]);
-    let v: Value = serde_json::from_str(&crate::common::stdout(&out)).unwrap();
+    let v: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
     v["videos"]
         .as_array()
         .unwrap()
@@ -55,12 +55,7 @@ fn assert_fails_alone(lib: &Path, data: &Path, bad: &Path, reason: &str) {
     // Two decoders: the bad file fails while a good one decodes beside it.
     let (ok, report) = index_json_with(data, &[lib], &["--decoders", "2"]);
     assert!(!ok, "a failed file must make the run fail: {report}");
-    let files: Vec<Value> = report["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|j| j["files"].as_array().unwrap().clone())
-        .collect();
+    let files = report_files(&report);
     let entry = files
         .iter()
         .find(|f| {
@@ -87,11 +82,7 @@ fn assert_fails_alone(lib: &Path, data: &Path, bad: &Path, reason: &str) {
     assert!(top["path"].as_str().unwrap().ends_with("good.mp4"), "{top}");
     // `videos` lists the failure with its reason.
     let out = vs(data, &["videos"]);
-    assert!(
-        crate::common::stdout(&out).contains("failed"),
-        "{}",
-        crate::common::stdout(&out)
-    );
+    assert!(cli::stdout(&out).contains("failed"), "{}", cli::stdout(&out));
 }
 
 #[test]
@@ -206,26 +197,11 @@ fn extreme_resolution() {
     assert_fails_alone(&lib, &data, &bad, "8x8");
 }
 
-#[test]
-fn file_deleted_while_the_job_runs() {
-    let (_t, lib, data) = indexed_library();
-    // A long video first (scan order is by name), then the victim.
-    VideoSpec {
-        width: 1280,
-        height: 720,
-        ..VideoSpec::new(vec![
-            (Scene::new(Colour::Orange, Shape::Triangle, Colour::White), 15.0),
-            (Scene::new(Colour::Black, Shape::Star, Colour::Green), 15.0),
-        ])
-    }
-    .write(&lib.join("a-long.mp4"))
-    .unwrap();
-    let victim = lib.join("z-victim.mp4");
-    VideoSpec::new(vec![(Scene::new(Colour::Blue, Shape::Circle, Colour::Yellow), 2.0)])
-        .write(&victim)
-        .unwrap();
-    let model = crate::common::tiny_model_dir();
-    let child = Command::new(env!("CARGO_BIN_EXE_vidseek"))
+/// Starts `index lib --json` into `data` with one decoder (whatever the core count or
+/// GPU), its report piped.
+fn spawn_index_with_one_decoder(lib: &Path, data: &Path) -> Child {
+    let model = models::tiny_model_dir();
+    Command::new(env!("CARGO_BIN_EXE_vidseek"))
         .args([
             "--data",
             data.to_str().unwrap(),
@@ -244,37 +220,49 @@ fn file_deleted_while_the_job_runs() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
-    // Delete the victim as soon as the job is processing (planned, not yet decoded).
-    let db = data.join("vidseek.db");
+        .unwrap()
+}
+
+/// Waits until the store lists a job processing with its files planned.
+fn wait_until_a_job_is_processing(data: &Path) {
     let t0 = Instant::now();
-    loop {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let processing = rt.block_on(async {
-            let j = vidseek::library_info(db.parent().unwrap()).await.unwrap().jobs;
-            j.iter()
-                .any(|j| j.state == vidseek::JobState::Processing && j.files_total > 0)
-        });
-        if processing {
-            break;
-        }
+    while !cli::library_info(data)
+        .jobs
+        .iter()
+        .any(|j| j.state == vidseek::JobState::Processing && j.files_total > 0)
+    {
         assert!(t0.elapsed() < Duration::from_secs(60));
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn file_deleted_while_the_job_runs() {
+    let (_t, lib, data) = indexed_library();
+    // A long video first (scan order is by name), then the victim.
+    VideoSpec {
+        width: 1280,
+        height: 720,
+        ..VideoSpec::new(vec![
+            (Scene::new(Colour::Orange, Shape::Triangle, Colour::White), 15.0),
+            (Scene::new(Colour::Black, Shape::Star, Colour::Green), 15.0),
+        ])
+    }
+    .write(&lib.join("a-long.mp4"))
+    .unwrap();
+    let victim = lib.join("z-victim.mp4");
+    VideoSpec::new(vec![(Scene::new(Colour::Blue, Shape::Circle, Colour::Yellow), 2.0)])
+        .write(&victim)
+        .unwrap();
+    let child = spawn_index_with_one_decoder(&lib, &data);
+    // Delete the victim as soon as the job is processing (planned, not yet decoded).
+    wait_until_a_job_is_processing(&data);
     std::fs::remove_file(&victim).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
     let report: Value =
         serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
-    let files: Vec<Value> = report["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|j| j["files"].as_array().unwrap().clone())
-        .collect();
+    let files = report_files(&report);
     let v = files
         .iter()
         .find(|f| f["path"].as_str().unwrap().ends_with("z-victim.mp4"))

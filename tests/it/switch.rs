@@ -5,6 +5,7 @@
 //! decoded again at another geometry.
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,8 +14,10 @@ use serde_json::{Value, json};
 use vidseek::ImportOptions;
 use vidseek::{Colour, Scene, Shape, VideoSpec};
 
-use crate::common;
-use crate::http::Server;
+use crate::common::assert::overlaps;
+use crate::common::cli::{self, index_json};
+use crate::common::models::{self, replicas};
+use crate::common::server::Server;
 
 const NEW: &str = "XLM-Roberta-Large-Vit-B-16Plus";
 
@@ -62,15 +65,102 @@ fn library(dir: &Path, n: usize, seconds: f64) -> Vec<(PathBuf, String, f64, f64
 }
 
 fn new_model(tmp: &Path) -> PathBuf {
-    let (dir, _) = crate::replicas::replicas();
+    let (dir, _) = replicas();
     let pkg = tmp.join("mclip");
     vidseek::import_model(&dir.join(NEW), &pkg, &ImportOptions::default()).unwrap();
     pkg
 }
 
-fn overlaps(hit: &Value, start: f64, end: f64) -> bool {
-    let (s, e) = (hit["start"].as_f64().unwrap(), hit["end"].as_f64().unwrap());
-    e.min(end) - s.max(start) >= 0.5 * (e - s).min(end - start)
+/// Bad packages are refused before anything starts.
+fn assert_bad_packages_are_refused(s: &Server, tmp: &Path) {
+    let r = s.post_json("/api/model", &json!({"dir": tmp.join("nope").display().to_string()}));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["code"], "bad_model");
+    let r = s.post_json(
+        "/api/model",
+        &json!({"dir": models::tiny_model_dir().display().to_string()}),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+}
+
+/// Searches on a thread of their own until stopped, each for one of the scenes in turn:
+/// (searches, searches made while a switch was under way, failures and misses).
+struct Searches {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<(usize, usize, Vec<String>)>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Searches {
+    fn start(s: &Arc<Server>, truth: &[(PathBuf, String, f64, f64)]) -> Searches {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new((0usize, 0usize, Vec::<String>::new())));
+        let thread = {
+            let (s, stop, seen, truth) = (s.clone(), stop.clone(), seen.clone(), truth.to_vec());
+            std::thread::spawn(move || {
+                let mut k = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let (path, caption, start, end) = &truth[k % truth.len()];
+                    k += 1;
+                    let during = !s.get("/api/model").json()["switch"].is_null();
+                    let r = s.get(&format!(
+                        "/api/search?q={}&k=1&min_score=-1",
+                        caption.replace(' ', "%20")
+                    ));
+                    let mut g = seen.lock().unwrap();
+                    if r.status != 200 {
+                        g.2.push(format!("{} {}", r.status, r.text()));
+                        continue;
+                    }
+                    let hit = &r.json()["results"][0];
+                    if hit["path"] != path.display().to_string() || !overlaps(hit, *start, *end) {
+                        g.2.push(format!("{caption:?}: {hit}"));
+                    }
+                    g.0 += 1;
+                    g.1 += during as usize;
+                }
+            })
+        };
+        Searches { stop, seen, thread }
+    }
+
+    fn stop(self) -> (usize, usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// Adds `late.mp4` (a white star on green, 0-4 s) to `lib` and posts its index job.
+fn add_late_file(s: &Server, lib: &Path) -> (PathBuf, i64) {
+    let late = lib.join("late.mp4");
+    let mut spec = VideoSpec::new(vec![(Scene::new(Colour::White, Shape::Star, Colour::Green), 4.0)]);
+    spec.width = 320;
+    spec.height = 180;
+    spec.write(&late).unwrap();
+    let r = s.post_json("/api/index", &json!({"path": late.display().to_string()}));
+    assert_eq!(r.status, 202);
+    (late, r.json()["id"].as_i64().unwrap())
+}
+
+/// Polls `GET /api/model` until the new model is active (240 s after `t0` at most);
+/// whether it showed the switch part-way.
+fn wait_for_the_new_model(s: &Server, t0: Instant) -> bool {
+    let mut progress_seen = false;
+    loop {
+        let m = s.get("/api/model").json();
+        if let Some(done) = m["switch"]["frames_done"].as_i64() {
+            progress_seen |= done > 0 && done < m["switch"]["frames_total"].as_i64().unwrap();
+        }
+        if m["active"]["name"] == NEW {
+            return progress_seen;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(240),
+            "the switch did not finish: {m}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -86,84 +176,22 @@ fn a_switch_keeps_search_answering_then_moves_the_library_at_once() {
         s.get(&format!("/api/jobs/{job}")).json()["state"] == "succeeded"
     });
     assert_eq!(s.get("/api/model").json()["active"]["name"], "tiny-clip-synthetic");
-
-    // Bad packages are refused before anything starts.
-    let r = s.post_json(
-        "/api/model",
-        &json!({"dir": tmp.path().join("nope").display().to_string()}),
-    );
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(r.json()["code"], "bad_model");
-    let r = s.post_json(
-        "/api/model",
-        &json!({"dir": common::tiny_model_dir().display().to_string()}),
-    );
-    assert_eq!(r.status, 409, "{}", r.text());
+    assert_bad_packages_are_refused(&s, tmp.path());
 
     // Searches run all through the switch; each must answer with the right moment.
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(Mutex::new((0usize, 0usize, Vec::<String>::new())));
-    let searcher = {
-        let (s, stop, seen, truth) = (s.clone(), stop.clone(), seen.clone(), truth.clone());
-        std::thread::spawn(move || {
-            let mut k = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let (path, caption, start, end) = &truth[k % truth.len()];
-                k += 1;
-                let during = !s.get("/api/model").json()["switch"].is_null();
-                let r = s.get(&format!(
-                    "/api/search?q={}&k=1&min_score=-1",
-                    caption.replace(' ', "%20")
-                ));
-                let mut g = seen.lock().unwrap();
-                if r.status != 200 {
-                    g.2.push(format!("{} {}", r.status, r.text()));
-                    continue;
-                }
-                let hit = &r.json()["results"][0];
-                if hit["path"] != path.display().to_string() || !overlaps(hit, *start, *end) {
-                    g.2.push(format!("{caption:?}: {hit}"));
-                }
-                g.0 += 1;
-                g.1 += during as usize;
-            }
-        })
-    };
+    let searches = Searches::start(&s, &truth);
     let t0 = Instant::now();
     let r = s.post_json("/api/model", &json!({"dir": pkg.display().to_string()}));
     assert_eq!(r.status, 202, "{}", r.text());
     let switch_job = r.json()["id"].as_i64().unwrap();
     // A file added during the switch is indexed for both models.
-    let late = lib.join("late.mp4");
-    let mut spec = VideoSpec::new(vec![(Scene::new(Colour::White, Shape::Star, Colour::Green), 4.0)]);
-    spec.width = 320;
-    spec.height = 180;
-    spec.write(&late).unwrap();
-    let r = s.post_json("/api/index", &json!({"path": late.display().to_string()}));
-    assert_eq!(r.status, 202);
-    let late_job = r.json()["id"].as_i64().unwrap();
-    let mut progress_seen = false;
-    loop {
-        let m = s.get("/api/model").json();
-        if let Some(done) = m["switch"]["frames_done"].as_i64() {
-            progress_seen |= done > 0 && done < m["switch"]["frames_total"].as_i64().unwrap();
-        }
-        if m["active"]["name"] == NEW {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(240),
-            "the switch did not finish: {m}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (late, late_job) = add_late_file(&s, &lib);
+    let progress_seen = wait_for_the_new_model(&s, t0);
     let switch_time = t0.elapsed();
     s.wait_for(120, "the late file", |s| {
         s.get(&format!("/api/jobs/{late_job}")).json()["state"] == "succeeded"
     });
-    stop.store(true, Ordering::Relaxed);
-    searcher.join().unwrap();
-    let (searches, during, wrong) = seen.lock().unwrap().clone();
+    let (searches, during, wrong) = searches.stop();
     assert!(wrong.is_empty(), "searches that failed or missed: {wrong:?}");
     assert!(
         during > 0,
@@ -201,40 +229,32 @@ fn a_switch_keeps_search_answering_then_moves_the_library_at_once() {
 }
 
 fn status(data: &Path) -> Value {
-    let out = common::vidseek(
+    let out = cli::vidseek(
         &["--data", data.to_str().unwrap(), "model", "status", "--json"],
         &[],
         None,
     );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    serde_json::from_str(&common::stdout(&out)).unwrap()
+    assert!(out.status.success(), "{}", cli::stderr(&out));
+    serde_json::from_str(&cli::stdout(&out)).unwrap()
 }
 
-#[test]
-fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    let truth = library(&lib, 10, 18.0);
-    let pkg = new_model(tmp.path());
-    let data = tmp.path().join("data");
-    let tiny = common::tiny_model_dir();
-    let out = common::vidseek(
-        &[
-            "--data",
-            data.to_str().unwrap(),
-            "--model",
-            tiny.to_str().unwrap(),
-            "--device",
-            "cpu",
-            "index",
-            lib.to_str().unwrap(),
-        ],
-        &[],
-        None,
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
+/// `vidseek --data DATA --device cpu ARGS` with no `--model`: the one the library recorded.
+fn with_its_model(data: &Path, args: &[&str]) -> Output {
+    let mut full = vec!["--data", data.to_str().unwrap(), "--device", "cpu"];
+    full.extend_from_slice(args);
+    cli::vidseek(&full, &[], None)
+}
 
-    // Start the switch and kill -9 it part-way.
+/// The top hit of a search with the library's own model.
+fn search_with_its_model(data: &Path, q: &str) -> Value {
+    let out = with_its_model(data, &["search", q, "-k", "1", "--json"]);
+    assert!(out.status.success(), "{}", cli::stderr(&out));
+    serde_json::from_str::<Value>(&cli::stdout(&out)).unwrap()["results"][0].clone()
+}
+
+/// Starts `model use pkg` and kills it (-9) once it has re-embedded some frames; the
+/// frames the switch had to re-embed in all.
+fn switch_killed_part_way(data: &Path, pkg: &Path) -> i64 {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vidseek"))
         .args([
             "--data",
@@ -251,16 +271,14 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    let total;
     loop {
-        let st = status(&data);
+        let st = status(data);
         if let Some(done) = st["switch"]["frames_done"].as_i64()
             && done > 0
         {
             child.kill().unwrap();
             child.wait().unwrap();
-            total = st["switch"]["frames_total"].as_i64().unwrap();
-            break;
+            return st["switch"]["frames_total"].as_i64().unwrap();
         }
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -269,54 +287,39 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
         assert!(t0.elapsed() < Duration::from_secs(120), "the switch never started");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    let truth = library(&lib, 10, 18.0);
+    let pkg = new_model(tmp.path());
+    let data = tmp.path().join("data");
+    let tiny = models::tiny_model_dir();
+    let out = with_its_model(
+        &data,
+        &["--model", tiny.to_str().unwrap(), "index", lib.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", cli::stderr(&out));
+    let total = switch_killed_part_way(&data, &pkg);
+
     // Killed: the library still answers with its old model (no --model: the one it recorded).
     let st = status(&data);
     assert_eq!(st["active"]["name"], "tiny-clip-synthetic", "{st}");
     let done_before = st["switch"]["frames_done"].as_i64().unwrap();
     assert!(done_before > 0 && done_before < total, "{st}");
-    let search = |q: &str| -> Value {
-        let out = common::vidseek(
-            &[
-                "--data",
-                data.to_str().unwrap(),
-                "--device",
-                "cpu",
-                "search",
-                q,
-                "-k",
-                "1",
-                "--json",
-            ],
-            &[],
-            None,
-        );
-        assert!(out.status.success(), "{}", common::stderr(&out));
-        serde_json::from_str(&common::stdout(&out)).unwrap()
-    };
     let (path, caption, start, end) = &truth[0];
-    let hit = &search(caption)["results"][0];
+    let hit = &search_with_its_model(&data, caption);
     assert!(
         hit["path"] == path.display().to_string() && overlaps(hit, *start, *end),
         "{hit}"
     );
 
     // The same command resumes: only what was left is re-embedded.
-    let out = common::vidseek(
-        &[
-            "--data",
-            data.to_str().unwrap(),
-            "--device",
-            "cpu",
-            "model",
-            "use",
-            pkg.to_str().unwrap(),
-            "--json",
-        ],
-        &[],
-        None,
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let report: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    let out = with_its_model(&data, &["model", "use", pkg.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", cli::stderr(&out));
+    let report: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
     assert_eq!(report["state"], "succeeded", "{report}");
     let frames = report["frames"].as_i64().unwrap();
     assert!(
@@ -329,15 +332,15 @@ fn a_switch_killed_part_way_resumes_where_it_stopped_and_loses_nothing() {
     let st = status(&data);
     assert_eq!(st["active"]["name"], NEW);
     assert!(st["switch"].is_null());
-    let out = common::vidseek(&["--data", data.to_str().unwrap(), "videos", "--json"], &[], None);
-    let videos: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    let out = cli::vidseek(&["--data", data.to_str().unwrap(), "videos", "--json"], &[], None);
+    let videos: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
     let list = videos["videos"].as_array().unwrap();
     assert_eq!(list.len(), truth.len());
     let frames_now: i64 = list.iter().map(|v| v["frame_count"].as_i64().unwrap()).sum();
     assert_eq!(frames_now, total);
     assert!(list.iter().all(|v| v["status"] == "indexed"), "{videos}");
     for (path, caption, start, end) in &truth {
-        let hit = &search(caption)["results"][0];
+        let hit = &search_with_its_model(&data, caption);
         assert!(
             hit["path"] == path.display().to_string() && overlaps(hit, *start, *end),
             "{caption:?}: {hit}"
@@ -351,46 +354,17 @@ fn reembed_with_model_moves_the_library_like_model_use() {
     let lib = tmp.path().join("lib");
     let truth = library(&lib, 2, 3.0);
     let data = tmp.path().join("data");
-    let (ok, report) = crate::index::index_json(&data, &[&lib]);
+    let (ok, report) = index_json(&data, &[&lib]);
     assert!(ok, "{report}");
     assert_eq!(status(&data)["active"]["name"], "tiny-clip-synthetic");
     let pkg = new_model(tmp.path());
-    let out = common::vidseek(
-        &[
-            "--data",
-            data.to_str().unwrap(),
-            "--device",
-            "cpu",
-            "--model",
-            pkg.to_str().unwrap(),
-            "reembed",
-            "--json",
-        ],
-        &[],
-        None,
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let report: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    let out = with_its_model(&data, &["--model", pkg.to_str().unwrap(), "reembed", "--json"]);
+    assert!(out.status.success(), "{}", cli::stderr(&out));
+    let report: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
     assert_eq!(report["state"], "succeeded", "{report}");
     assert_eq!(status(&data)["active"]["name"], NEW);
     // Later commands need no --model: the library remembers it, and search answers with it.
-    let out = common::vidseek(
-        &[
-            "--data",
-            data.to_str().unwrap(),
-            "--device",
-            "cpu",
-            "search",
-            &truth[0].1,
-            "-k",
-            "1",
-            "--json",
-        ],
-        &[],
-        None,
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let hit = &serde_json::from_str::<Value>(&common::stdout(&out)).unwrap()["results"][0];
+    let hit = &search_with_its_model(&data, &truth[0].1);
     assert!(
         hit["path"] == truth[0].0.display().to_string() && overlaps(hit, truth[0].2, truth[0].3),
         "{hit}"

@@ -12,10 +12,10 @@ use std::sync::OnceLock;
 use serde_json::{Value, json};
 use vidseek::{Codec, Colour, Scene, SceneSpan, Shape, VideoSpec};
 
-use crate::common::{copy_dir, stderr, stdout};
-use crate::http::Server;
-use crate::index::{index_json, vs};
-use crate::search::hit_is;
+use crate::common::assert::hit_is;
+use crate::common::cli::{index_json, stderr, vs, vs_json};
+use crate::common::copy_dir;
+use crate::common::server::Server;
 
 struct Library {
     _tmp: tempfile::TempDir,
@@ -119,16 +119,10 @@ fn label_of(scene: &Scene) -> Option<String> {
     scene.shape.map(|(s, c)| format!("a {} {}", c.name(), s.name()))
 }
 
-fn json_of(data: &Path, args: &[&str]) -> Value {
-    let out = vs(data, args);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
-}
-
 fn search(data: &Path, args: &[&str]) -> Value {
     let mut full = vec!["search", "--json"];
     full.extend_from_slice(args);
-    json_of(data, &full)
+    vs_json(data, &full)
 }
 
 fn results(v: &Value) -> Vec<Value> {
@@ -201,7 +195,7 @@ fn zero_shot_tags_have_precision_and_recall_of_at_least_0_9() {
 #[test]
 fn tags_are_counted_filter_searches_and_exclude() {
     let lib = library();
-    let tags = json_of(&lib.data, &["tags", "--json"]);
+    let tags = vs_json(&lib.data, &["tags", "--json"]);
     let list = tags["tags"].as_array().unwrap();
     let get = |l: &str| list.iter().find(|t| t["label"] == json!(l)).cloned();
     // The yellow star on purple is in three videos, the green square on white in three.
@@ -266,10 +260,10 @@ fn tags_are_recomputed_from_stored_vectors_when_the_vocabulary_changes() {
     std::fs::write(&file, "a yellow star\na red circle\n").unwrap();
     let out = vs(&data, &["labels", "set", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let shown = json_of(&data, &["labels", "show", "--json"]);
+    let shown = vs_json(&data, &["labels", "show", "--json"]);
     assert_eq!(shown["labels"], json!(["a yellow star", "a red circle"]));
     assert_eq!(shown["default"], json!(false));
-    let tags = json_of(&data, &["tags", "--json"]);
+    let tags = vs_json(&data, &["tags", "--json"]);
     let labels: Vec<&str> = tags["tags"]
         .as_array()
         .unwrap()
@@ -288,7 +282,7 @@ fn tags_are_recomputed_from_stored_vectors_when_the_vocabulary_changes() {
     // Back to the default (the model's labels).
     let out = vs(&data, &["labels", "set", "--default"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let shown = json_of(&data, &["labels", "show", "--json"]);
+    let shown = vs_json(&data, &["labels", "show", "--json"]);
     assert_eq!(shown["default"], json!(true));
     assert!(shown["labels"].as_array().unwrap().len() >= 32);
     // A bad vocabulary is refused with the reason, and the old one stays.
@@ -296,7 +290,7 @@ fn tags_are_recomputed_from_stored_vectors_when_the_vocabulary_changes() {
     let out = vs(&data, &["labels", "set", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("empty"), "{}", stderr(&out));
-    assert_eq!(json_of(&data, &["labels", "show", "--json"])["default"], json!(true));
+    assert_eq!(vs_json(&data, &["labels", "show", "--json"])["default"], json!(true));
 }
 
 /// A frame id inside the scene of `content` in `video` (from a search).
@@ -326,7 +320,7 @@ fn frame_in(lib: &Library, content: &Scene, video: usize) -> i64 {
 }
 
 fn video_id(lib: &Library, path: &Path) -> i64 {
-    let v = json_of(&lib.data, &["videos", "--json"]);
+    let v = vs_json(&lib.data, &["videos", "--json"]);
     v.as_array()
         .or_else(|| v["videos"].as_array())
         .unwrap()
@@ -470,18 +464,21 @@ fn templates_embed_short_queries_and_leave_sentences_as_written() {
 }
 
 #[test]
-fn the_api_serves_tags_labels_probes_and_templates() {
+fn the_api_counts_tags_and_lists_labels_like_the_cli() {
     let lib = library();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    copy_dir(&lib.data, &data);
-    let s = Server::start(&data, &[&lib.root], &[], None);
+    let s = Server::start_on_copy(&lib.data, &[&lib.root]);
     let tags = s.get("/api/tags");
     assert_eq!(tags.status, 200, "{}", tags.text());
-    let cli = json_of(&lib.data, &["tags", "--json"]);
+    let cli = vs_json(&lib.data, &["tags", "--json"]);
     assert_eq!(tags.json(), cli, "the API and the CLI count alike");
     let labels = s.get("/api/labels").json();
     assert_eq!(labels["labels"].as_array().unwrap().len(), 32);
+}
+
+#[test]
+fn the_api_search_takes_a_tag_templates_and_liked_frames() {
+    let lib = library();
+    let s = Server::start_on_copy(&lib.data, &[&lib.root]);
     // A search with a tag parameter, chips on every hit.
     let r = s
         .get("/api/search?q=a%20star&tag=a%20yellow%20star&min_score=off&k=20")
@@ -516,7 +513,13 @@ fn the_api_serves_tags_labels_probes_and_templates() {
     }));
     assert_eq!(s.get("/api/search?like=abc").status, 400);
     assert_eq!(s.get("/api/search?like=99999999").status, 404);
-    // A probe saved as a tag tags the frames it finds.
+}
+
+#[test]
+fn a_probe_saved_through_the_api_tags_the_frames_it_finds() {
+    let lib = library();
+    let s = Server::start_on_copy(&lib.data, &[&lib.root]);
+    let id = frame_in(lib, &Scene::new(Yellow, Star, Purple), 0);
     let r = s.post_json(
         "/api/probes",
         &json!({"name": "purple scenes with a star", "like": [id]}),
@@ -540,7 +543,13 @@ fn the_api_serves_tags_labels_probes_and_templates() {
         200
     );
     assert_eq!(s.req("DELETE", "/api/probes/nothing", None).status, 404);
-    // A new vocabulary through the API; tags follow.
+}
+
+#[test]
+fn a_vocabulary_put_through_the_api_retags_the_library() {
+    let lib = library();
+    let s = Server::start_on_copy(&lib.data, &[&lib.root]);
+    // A new vocabulary; tags follow.
     let r = s.req(
         "PUT",
         "/api/labels",

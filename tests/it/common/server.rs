@@ -1,21 +1,23 @@
 //! A real `vidseek serve` process on a loopback port, and a tiny HTTP/1.1 client for it
 //! (std only: the tests talk to the server exactly as any client would).
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::models::tiny_model_dir;
+
 pub struct Server {
     pub child: Child,
     pub port: u16,
-    pub data: PathBuf,
     pub token: Option<String>,
+    /// The copy of a data folder the server runs on (`start_on_copy`), removed once it
+    /// has stopped.
+    _copy: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -25,7 +27,7 @@ impl Drop for Server {
     }
 }
 
-pub fn free_port() -> u16 {
+fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -33,7 +35,7 @@ impl Server {
     /// Starts `vidseek serve` with the bundled model and waits until it answers.
     pub fn start(data: &Path, libraries: &[&Path], extra: &[&str], token: Option<&str>) -> Server {
         let port = free_port();
-        let model = crate::common::tiny_model_dir();
+        let model = tiny_model_dir();
         let bind = format!("127.0.0.1:{port}");
         let mut args: Vec<String> = vec![
             "--data".into(),
@@ -63,8 +65,8 @@ impl Server {
         let server = Server {
             child,
             port,
-            data: data.to_path_buf(),
             token: token.map(str::to_string),
+            _copy: None,
         };
         let t0 = Instant::now();
         loop {
@@ -75,6 +77,16 @@ impl Server {
             std::thread::sleep(Duration::from_millis(100));
         }
         server
+    }
+
+    /// Starts a server on a copy of the data folder `data` (a server may write: jobs, a
+    /// checkpoint), for the tests that share one library indexed once.
+    pub fn start_on_copy(data: &Path, libraries: &[&Path]) -> Server {
+        let copy = tempfile::tempdir().unwrap();
+        super::copy_dir(data, &copy.path().join("data"));
+        let mut s = Server::start(&copy.path().join("data"), libraries, &[], None);
+        s._copy = Some(copy);
+        s
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -104,6 +116,16 @@ impl Server {
             assert!(t0.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Waits until job `id` ends (succeeded, failed or canceled); the job as it ended.
+    pub fn wait_job(&self, id: i64) -> Value {
+        let mut last = Value::Null;
+        self.wait_for(120, &format!("job {id}"), |s| {
+            last = s.get(&format!("/api/jobs/{id}")).json();
+            matches!(last["state"].as_str(), Some("succeeded" | "failed" | "canceled"))
+        });
+        last
     }
 }
 
@@ -190,6 +212,29 @@ fn parse(raw: &[u8]) -> Response {
         body = out;
     }
     Response { status, headers, body }
+}
+
+/// The first bytes of `GET path` on a raw connection (for a stream that stays open):
+/// read until the event stream says it is connected or the server says 401.
+pub fn first_bytes(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut got = String::new();
+    for _ in 0..20 {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                got.push_str(&String::from_utf8_lossy(&buf[..n]));
+                if got.contains("connected") || got.contains("401") {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    got
 }
 
 /// A multipart/form-data body with one file field.

@@ -7,45 +7,16 @@
 //! scenes at the right times. Bad packages are refused with the file and the fix.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use serde_json::Value;
 use vidseek::{Colour, Scene, Shape, VideoSpec};
 use vidseek::{Embedder, Manifest};
 use vidseek::{ImportOptions, Variant};
 
-use crate::common::{self, cosine};
-
-/// The replicas and their reference vectors, built once per checkout (cached under
-/// target/ by the script's fingerprint).
-pub fn replicas() -> &'static (PathBuf, Value) {
-    static R: OnceLock<(PathBuf, Value)> = OnceLock::new();
-    R.get_or_init(|| {
-        let out = common::root().join("target/replicas");
-        let py = common::python();
-        let run = std::process::Command::new(&py)
-            .arg(common::fixtures().join("make_replicas.py"))
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .expect("python runs");
-        assert!(
-            run.status.success(),
-            "make_replicas.py failed: {}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        let r: Value = serde_json::from_str(&std::fs::read_to_string(out.join("reference.json")).unwrap()).unwrap();
-        (out, r["replicas"].clone())
-    })
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
+use crate::common::assert::{cosine, floats, overlaps};
+use crate::common::cli;
+use crate::common::models::{cpu_options, replicas};
+use crate::common::{copy_dir, fixtures};
 
 fn import(name: &str, variant: Variant, dest: &Path) -> Manifest {
     let (dir, _) = replicas();
@@ -160,7 +131,7 @@ fn check_parity(name: &str, e: &Embedder, reference: &Value) -> (f32, f32) {
     let mut images = Vec::new();
     let mut wants = Vec::new();
     for (file, want) in reference["images"].as_object().unwrap() {
-        images.push(vidseek::decode_image(&common::fixtures().join("images").join(file)).unwrap());
+        images.push(vidseek::decode_image(&fixtures().join("images").join(file)).unwrap());
         wants.push((file.clone(), floats(want)));
     }
     for (img, (file, want)) in images.iter().zip(&wants) {
@@ -196,7 +167,7 @@ fn every_replica_imports_with_what_its_layout_says_and_embeds_like_its_reference
             let dest = tmp.path().join(format!("{name}-{}", variant.name()));
             let m = import(name, variant, &dest);
             check_manifest(name, &m, &r["expect"]);
-            let e = Embedder::load(&dest, &common::cpu_options()).unwrap();
+            let e = Embedder::load(&dest, &cpu_options()).unwrap();
             // An English CLIP (OpenAI's BPE ids) gets the paper's 80 prompt templates;
             // the others (XLM-R, SigLIP's vocabularies) embed text as written.
             let clip_bpe = m.text.start_id == Some(49406);
@@ -259,26 +230,25 @@ fn every_replica_indexes_rendered_footage_with_the_default_batch_and_finds_its_s
             "--device",
             "cpu",
         ];
-        let out = common::vidseek(
+        let out = cli::vidseek(
             &[&base[..], &["index", video.to_str().unwrap(), "--json"]].concat(),
             &[],
             None,
         );
-        assert!(out.status.success(), "{name}: index: {}", common::stderr(&out));
-        let report: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+        assert!(out.status.success(), "{name}: index: {}", cli::stderr(&out));
+        let report: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
         assert_eq!(report["jobs"][0]["indexed"], 1, "{name}: {report}");
         for (caption, start, end) in truth {
-            let out = common::vidseek(
+            let out = cli::vidseek(
                 &[&base[..], &["search", caption, "-k", "1", "--json"]].concat(),
                 &[],
                 None,
             );
-            assert!(out.status.success(), "{name}: search: {}", common::stderr(&out));
-            let hit = &serde_json::from_str::<Value>(&common::stdout(&out)).unwrap()["results"][0];
+            assert!(out.status.success(), "{name}: search: {}", cli::stderr(&out));
+            let hit = &serde_json::from_str::<Value>(&cli::stdout(&out)).unwrap()["results"][0];
             let (s, e) = (hit["start"].as_f64().unwrap(), hit["end"].as_f64().unwrap());
-            let overlap = e.min(*end) - s.max(*start);
             assert!(
-                overlap >= 0.5 * (e - s).min(end - start),
+                overlaps(hit, *start, *end),
                 "{name} ({} layout, {}): {caption:?} found at {s}-{e}, the scene is {start}-{end}",
                 r["expect"]["layout"],
                 m.image.resize
@@ -301,7 +271,7 @@ fn replicas_give_other_vectors_when_the_layout_is_read_wrong() {
         let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         edit(&mut m);
         std::fs::write(&path, m.to_string()).unwrap();
-        let e = Embedder::load(&pkg, &common::cpu_options()).unwrap();
+        let e = Embedder::load(&pkg, &cpu_options()).unwrap();
         let got = e.embed_texts(&[text]).unwrap();
         let r = &refs[name];
         let texts = r.get("variants").map_or(&r["texts"], |v| &v["fp32"]["texts"]);
@@ -337,20 +307,35 @@ fn replicas_give_other_vectors_when_the_layout_is_read_wrong() {
     assert!(c < 0.99, "SigLIP without canonicalize must differ (cosine {c})");
 }
 
-#[test]
-fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
-    let (dir, _) = replicas();
-    let tmp = tempfile::tempdir().unwrap();
+/// A copy of replica `name` in `to`, for a test to break.
+fn replica_copy(name: &str, to: &Path) -> PathBuf {
+    copy_dir(&replicas().0.join(name), to);
+    to.to_path_buf()
+}
 
-    // An external weight file missing from the source: named, nothing installed.
-    let src = tmp.path().join("mclip");
-    common::copy_dir(&dir.join("XLM-Roberta-Large-Vit-B-16Plus"), &src);
+/// The SigLIP replica in `to` without its fp16 graphs, and the options asking for them.
+fn siglip_without_fp16(to: &Path) -> (PathBuf, ImportOptions) {
+    let src = replica_copy("siglip-base-patch16-224", to);
+    for f in ["onnx/vision_model_fp16.onnx", "onnx/text_model_fp16.onnx"] {
+        std::fs::remove_file(src.join(f)).unwrap();
+    }
+    let opts = ImportOptions {
+        variant: Variant::Fp16,
+        ..Default::default()
+    };
+    (src, opts)
+}
+
+#[test]
+fn a_missing_external_weight_file_is_named_and_nothing_is_installed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = replica_copy("XLM-Roberta-Large-Vit-B-16Plus", &tmp.path().join("mclip"));
     let pkg = tmp.path().join("mclip-pkg");
     let m = vidseek::import_model(&src, &pkg, &ImportOptions::default()).unwrap();
     assert!(m.files.external_data.len() > 5, "{:?}", m.files.external_data);
     let victim = &m.files.external_data[3];
     std::fs::remove_file(pkg.join(victim)).unwrap();
-    let e = Embedder::load(&pkg, &common::cpu_options()).unwrap_err().to_string();
+    let e = Embedder::load(&pkg, &cpu_options()).unwrap_err().to_string();
     assert!(e.contains(victim.as_str()) && e.contains("external weights"), "{e}");
     std::fs::remove_file(src.join(victim)).unwrap();
     let again = tmp.path().join("mclip-pkg2");
@@ -359,10 +344,12 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
         .to_string();
     assert!(e.contains(victim.as_str()), "{e}");
     assert!(!again.exists(), "a failed import leaves nothing behind");
+}
 
-    // The config and the graph disagree on the image size: refused, naming both.
-    let src = tmp.path().join("b32");
-    common::copy_dir(&dir.join("ViT-B-32__openai"), &src);
+#[test]
+fn a_config_and_a_graph_disagreeing_on_the_image_size_are_both_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = replica_copy("ViT-B-32__openai", &tmp.path().join("b32"));
     let cfg = src.join("visual/preprocess_cfg.json");
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     v["size"] = serde_json::json!([256, 256]);
@@ -374,10 +361,12 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
         e.contains("256") && e.contains("224") && e.contains("image.size"),
         "{e}"
     );
+}
 
-    // An XLM-R tower whose tokenizer config names no pad token.
-    let src = tmp.path().join("xlmr");
-    common::copy_dir(&dir.join("XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k"), &src);
+#[test]
+fn an_xlmr_tokenizer_config_without_a_pad_token_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = replica_copy("XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k", &tmp.path().join("xlmr"));
     let tc = src.join("textual/tokenizer_config.json");
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&tc).unwrap()).unwrap();
     v.as_object_mut().unwrap().remove("pad_token");
@@ -386,23 +375,21 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("tokenizer_config.json") && e.contains("pad"), "{e}");
+}
 
-    // A variant the repository does not have: the ones it has are listed.
-    let src = tmp.path().join("siglip");
-    common::copy_dir(&dir.join("siglip-base-patch16-224"), &src);
-    for f in ["onnx/vision_model_fp16.onnx", "onnx/text_model_fp16.onnx"] {
-        std::fs::remove_file(src.join(f)).unwrap();
-    }
-    let opts = ImportOptions {
-        variant: Variant::Fp16,
-        ..Default::default()
-    };
+#[test]
+fn a_variant_the_repository_lacks_is_refused_listing_the_ones_it_has() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, opts) = siglip_without_fp16(&tmp.path().join("siglip"));
     let e = vidseek::import_model(&src, &tmp.path().join("siglip-pkg"), &opts)
         .unwrap_err()
         .to_string();
     assert!(e.contains("fp16") && e.contains("vision_model_quantized.onnx"), "{e}");
+}
 
-    // Not a model at all: what was found, and the layouts vidseek reads.
+#[test]
+fn a_folder_that_is_no_model_is_refused_naming_what_was_found_and_the_layouts_read() {
+    let tmp = tempfile::tempdir().unwrap();
     let junk = tmp.path().join("junk");
     std::fs::create_dir_all(junk.join("weights")).unwrap();
     std::fs::write(junk.join("notes.txt"), "x").unwrap();
@@ -413,13 +400,16 @@ fn bad_packages_are_refused_before_indexing_naming_the_file_and_the_fix() {
         e.contains("notes.txt") && e.contains("weights/") && e.contains("transformers.js"),
         "{e}"
     );
+}
 
-    // Re-importing over an existing package replaces it whole; a failed import over
-    // it leaves it as it was.
+#[test]
+fn reimporting_replaces_a_package_whole_and_a_failed_import_leaves_it_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, opts) = siglip_without_fp16(&tmp.path().join("siglip"));
     let good = tmp.path().join("b32-good");
-    vidseek::import_model(&dir.join("ViT-B-32__openai"), &good, &ImportOptions::default()).unwrap();
+    vidseek::import_model(&replicas().0.join("ViT-B-32__openai"), &good, &ImportOptions::default()).unwrap();
     let before = std::fs::read_to_string(good.join("model.json")).unwrap();
     assert!(vidseek::import_model(&src, &good, &opts).is_err());
     assert_eq!(std::fs::read_to_string(good.join("model.json")).unwrap(), before);
-    Embedder::load(&good, &common::cpu_options()).unwrap();
+    Embedder::load(&good, &cpu_options()).unwrap();
 }

@@ -2,14 +2,15 @@
 //! test virtual environment) runs against the document a live `vidseek serve` serves,
 //! on a library with indexed footage, for a bounded time, and must find nothing: no
 //! server error, every status, content type and response body as documented, invalid
-//! input refused. The document describes security as it is.
+//! input refused. The document describes security as it is, and every route there is.
 
 use std::process::Command;
 
 use serde_json::{Value, json};
 use vidseek::{Colour, Scene, Shape, VideoSpec};
 
-use crate::http::Server;
+use crate::common;
+use crate::common::server::{Server, request};
 
 #[test]
 fn schemathesis_finds_the_served_api_conforming_to_its_document() {
@@ -37,7 +38,7 @@ fn schemathesis_finds_the_served_api_conforming_to_its_document() {
     assert!(doc["components"]["securitySchemes"].is_null(), "{}", doc["components"]);
     assert!(doc["paths"]["/api/search"]["get"]["security"].is_null());
 
-    let st = crate::common::python().with_file_name("schemathesis");
+    let st = common::python().with_file_name("schemathesis");
     let out = Command::new(&st)
         .arg("run")
         .arg(s.url("/api/openapi.json"))
@@ -77,17 +78,48 @@ fn with_a_token_the_document_says_so_and_stays_readable() {
     let tmp = tempfile::tempdir().unwrap();
     let s = Server::start(&tmp.path().join("data"), &[], &[], Some("t0ken"));
     // The document and its page are open, everything else needs the token.
-    let r = crate::http::request(s.port, "GET", "/api/openapi.json", &[], None);
+    let r = request(s.port, "GET", "/api/openapi.json", &[], None);
     assert_eq!(r.status, 200);
     let doc: Value = r.json();
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     assert_eq!(doc["paths"]["/api/search"]["get"]["security"][0]["bearer"], json!([]));
     assert!(doc["paths"]["/api/openapi.json"]["get"]["security"].is_null());
-    let page = crate::http::request(s.port, "GET", "/api/docs", &[], None);
+    let page = request(s.port, "GET", "/api/docs", &[], None);
     assert_eq!(page.status, 200);
     assert!(page.text().contains("/api/openapi.json"));
-    assert_eq!(
-        crate::http::request(s.port, "GET", "/api/health", &[], None).status,
-        401
-    );
+    assert_eq!(request(s.port, "GET", "/api/health", &[], None).status, 401);
+}
+
+#[test]
+fn the_document_describes_exactly_the_routes_there_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start(&tmp.path().join("data"), &[], &[], None);
+    let spec = s.get("/api/openapi.json").json();
+    let mut described: Vec<String> = spec["paths"].as_object().unwrap().keys().cloned().collect();
+    described.sort();
+    let mut routes = vec![
+        "/api/docs",
+        "/api/eval",
+        "/api/events",
+        "/api/health",
+        "/api/index",
+        "/api/jobs",
+        "/api/jobs/{id}",
+        "/api/labels",
+        "/api/model",
+        "/api/openapi.json",
+        "/api/probes",
+        "/api/probes/{name}",
+        "/api/prune",
+        "/api/search",
+        "/api/tags",
+        "/api/upload",
+        "/api/videos",
+        "/api/videos/{id}",
+        "/media/{id}",
+        "/metrics",
+        "/thumbs/{id}",
+    ];
+    routes.sort();
+    assert_eq!(described, routes);
 }

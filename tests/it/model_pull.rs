@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use sha1::Digest as _;
 
-use crate::common::{self, cosine};
+use crate::common::assert::{cosine, floats};
+use crate::common::cli;
+use crate::common::models::{cpu_options, replicas};
 
 const PINNED: &str = "77520f2136c0467e32b012be8d190ccf110c5667";
 
@@ -99,11 +101,37 @@ fn respond(s: &mut TcpStream, status: &str, headers: &[(String, String)], body: 
     let _ = s.write_all(body);
 }
 
+/// Answers one request: the revision listing, `resolve/` (LFS files redirected to the
+/// CDN route) and the CDN route, with byte ranges and the faults asked for.
 fn serve(mut s: TcpStream, repo: &Repo, faults: &Mutex<Faults>, log: &Mutex<Log>) {
+    let Some((target, range)) = read_request(&s) else {
+        return;
+    };
+    let (path, _query) = target.split_once('?').unwrap_or((&target, ""));
+    let listing = format!("/api/models/{}/revision/", repo.name);
+    let resolve = format!("/{}/resolve/", repo.name);
+    if let Some(rev) = path.strip_prefix(&listing) {
+        return serve_listing(&mut s, repo, rev);
+    }
+    let file = if let Some(rest) = path.strip_prefix(&resolve) {
+        match resolve_file(&mut s, repo, rest) {
+            Some(file) => file,
+            None => return,
+        }
+    } else if let Some(file) = path.strip_prefix("/cdn/") {
+        file.to_string()
+    } else {
+        return respond(&mut s, "404 Not Found", &[], b"no such route");
+    };
+    send_file(&mut s, repo, faults, log, &file, range);
+}
+
+/// The target of a request and its Range header (None if the request cannot be read).
+fn read_request(s: &TcpStream) -> Option<(String, Option<String>)> {
     let mut reader = BufReader::new(s.try_clone().unwrap());
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
-        return;
+        return None;
     }
     let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let mut range = None;
@@ -118,72 +146,86 @@ fn serve(mut s: TcpStream, repo: &Repo, faults: &Mutex<Faults>, log: &Mutex<Log>
             range = Some(v.trim().to_string());
         }
     }
-    let (path, _query) = target.split_once('?').unwrap_or((&target, ""));
-    let listing = format!("/api/models/{}/revision/", repo.name);
-    let resolve = format!("/{}/resolve/", repo.name);
-    if let Some(rev) = path.strip_prefix(&listing) {
-        if rev != PINNED && rev != "main" {
-            return respond(&mut s, "404 Not Found", &[], b"{\"error\":\"Revision Not Found\"}");
-        }
-        let mut siblings: Vec<Value> = repo
-            .files
-            .iter()
-            .map(|(p, c)| {
-                let mut blob = sha1::Sha1::new();
-                blob.update(format!("blob {}\0", c.len()).as_bytes());
-                blob.update(c);
-                let mut v = json!({"rfilename": p, "size": c.len(), "blobId": hex(&blob.finalize())});
-                if c.len() >= LFS_MIN {
-                    v["lfs"] = json!({"sha256": hex(&sha2::Sha256::digest(c)), "size": c.len(), "pointerSize": 134});
-                }
-                v
-            })
-            .collect();
-        siblings.sort_by(|a, b| a["rfilename"].as_str().cmp(&b["rfilename"].as_str()));
-        let body = json!({"id": repo.name, "sha": PINNED, "siblings": siblings}).to_string();
-        return respond(
-            &mut s,
-            "200 OK",
-            &[("Content-Type".into(), "application/json".into())],
-            body.as_bytes(),
-        );
+    Some((target, range))
+}
+
+/// The revision listing: every file with its size and blob id, LFS files with their sha256.
+fn serve_listing(s: &mut TcpStream, repo: &Repo, rev: &str) {
+    if rev != PINNED && rev != "main" {
+        return respond(s, "404 Not Found", &[], b"{\"error\":\"Revision Not Found\"}");
     }
-    let file = if let Some(rest) = path.strip_prefix(&resolve) {
-        let (rev, file) = rest.split_once('/').unwrap_or((rest, ""));
-        if rev != PINNED {
-            return respond(&mut s, "404 Not Found", &[], b"unknown revision");
-        }
-        let file = file.replace("%20", " ");
-        let Some(content) = repo.files.get(&file) else {
-            return respond(&mut s, "404 Not Found", &[], b"no such file");
-        };
-        if content.len() >= LFS_MIN {
-            // LFS files live on a CDN: the hub redirects there, keeping the metadata.
-            let headers = vec![
-                ("Location".into(), format!("/cdn/{file}")),
-                ("X-Repo-Commit".into(), PINNED.into()),
-                (
-                    "X-Linked-Etag".into(),
-                    format!("\"{}\"", hex(&sha2::Sha256::digest(content))),
-                ),
-                ("X-Linked-Size".into(), content.len().to_string()),
-            ];
-            return respond(&mut s, "302 Found", &headers, b"");
-        }
-        file
-    } else if let Some(file) = path.strip_prefix("/cdn/") {
-        file.to_string()
-    } else {
-        return respond(&mut s, "404 Not Found", &[], b"no such route");
-    };
-    log.lock().unwrap().requests.push((file.clone(), range.clone()));
+    let mut siblings: Vec<Value> = repo
+        .files
+        .iter()
+        .map(|(p, c)| {
+            let mut blob = sha1::Sha1::new();
+            blob.update(format!("blob {}\0", c.len()).as_bytes());
+            blob.update(c);
+            let mut v = json!({"rfilename": p, "size": c.len(), "blobId": hex(&blob.finalize())});
+            if c.len() >= LFS_MIN {
+                v["lfs"] = json!({"sha256": hex(&sha2::Sha256::digest(c)), "size": c.len(), "pointerSize": 134});
+            }
+            v
+        })
+        .collect();
+    siblings.sort_by(|a, b| a["rfilename"].as_str().cmp(&b["rfilename"].as_str()));
+    let body = json!({"id": repo.name, "sha": PINNED, "siblings": siblings}).to_string();
+    respond(
+        s,
+        "200 OK",
+        &[("Content-Type".into(), "application/json".into())],
+        body.as_bytes(),
+    );
+}
+
+/// `resolve/REV/FILE`: the file to send, or None once the answer is sent (an unknown
+/// revision or file; an LFS file redirected to the CDN, keeping the metadata).
+fn resolve_file(s: &mut TcpStream, repo: &Repo, rest: &str) -> Option<String> {
+    let (rev, file) = rest.split_once('/').unwrap_or((rest, ""));
+    if rev != PINNED {
+        respond(s, "404 Not Found", &[], b"unknown revision");
+        return None;
+    }
+    let file = file.replace("%20", " ");
     let Some(content) = repo.files.get(&file) else {
-        return respond(&mut s, "404 Not Found", &[], b"no such file");
+        respond(s, "404 Not Found", &[], b"no such file");
+        return None;
+    };
+    if content.len() >= LFS_MIN {
+        // LFS files live on a CDN: the hub redirects there, keeping the metadata.
+        let headers = vec![
+            ("Location".into(), format!("/cdn/{file}")),
+            ("X-Repo-Commit".into(), PINNED.into()),
+            (
+                "X-Linked-Etag".into(),
+                format!("\"{}\"", hex(&sha2::Sha256::digest(content))),
+            ),
+            ("X-Linked-Size".into(), content.len().to_string()),
+        ];
+        respond(s, "302 Found", &headers, b"");
+        return None;
+    }
+    Some(file)
+}
+
+/// Sends `file` from the byte the Range header asks for, corrupted or cut half-way when
+/// the faults say so.
+fn send_file(
+    s: &mut TcpStream,
+    repo: &Repo,
+    faults: &Mutex<Faults>,
+    log: &Mutex<Log>,
+    file: &str,
+    range: Option<String>,
+) {
+    log.lock().unwrap().requests.push((file.to_string(), range.clone()));
+    let Some(content) = repo.files.get(file) else {
+        return respond(s, "404 Not Found", &[], b"no such file");
     };
     let mut content = content.clone();
     let (cut, corrupt) = {
         let mut f = faults.lock().unwrap();
-        (f.cut_once.remove(&file), f.corrupt.contains(&file))
+        (f.cut_once.remove(file), f.corrupt.contains(file))
     };
     if corrupt {
         let mid = content.len() / 2;
@@ -231,7 +273,7 @@ fn pull(hub: &Hub, data: &Path, dest: &Path, extra: &[&str]) -> std::process::Ou
         "--json",
     ];
     args.extend_from_slice(extra);
-    common::vidseek(
+    cli::vidseek(
         &args,
         &[
             ("HF_ENDPOINT", &hub.endpoint()),
@@ -245,28 +287,13 @@ fn pull(hub: &Hub, data: &Path, dest: &Path, extra: &[&str]) -> std::process::Ou
 }
 
 fn replica() -> (PathBuf, Value) {
-    let (dir, refs) = crate::replicas::replicas();
+    let (dir, refs) = replicas();
     (dir.join("ViT-B-32__openai"), refs["ViT-B-32__openai"].clone())
 }
 
-#[test]
-fn pull_resumes_a_dropped_transfer_checks_every_file_and_installs_atomically() {
-    let (src, reference) = replica();
-    let hub = Hub::start(Repo {
-        name: "immich-app/ViT-B-32__openai".into(),
-        files: files_of(&src),
-    });
-    let tmp = tempfile::tempdir().unwrap();
-    let (data, dest) = (tmp.path().join("data"), tmp.path().join("models/clip-vit-b32"));
-    // A stale package with a manifest of its own sits where the pull installs.
-    std::fs::create_dir_all(&dest).unwrap();
-    std::fs::write(dest.join("model.json"), "{\"format\": 1, \"name\": \"stale\"}").unwrap();
-
-    hub.faults.lock().unwrap().cut_once.insert("visual/model.onnx".into());
-    let out = pull(&hub, &data, &dest, &[]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let v: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
-    let report = &v["pull"];
+/// The pull's report and the hub's log: the transfer cut half-way was resumed from where
+/// it stopped, and builds for other hardware were skipped.
+fn assert_the_cut_transfer_was_resumed(hub: &Hub, report: &Value) {
     assert_eq!(report["commit"], PINNED, "{report}");
     assert!(
         report["resumed"].as_u64().unwrap() >= 1,
@@ -296,47 +323,66 @@ fn pull_resumes_a_dropped_transfer_checks_every_file_and_installs_atomically() {
         .collect();
     assert_eq!(resumed.len(), 1, "{requests:?}");
     assert!(requests.iter().all(|(p, _)| !p.ends_with(".armnn")), "{requests:?}");
+}
 
-    // The installed package is the fresh one, pinned, and embeds like the replica.
+/// The installed package is the fresh one, pinned, and embeds like the replica; nothing
+/// but the package is left beside it.
+fn assert_the_pulled_package_is_installed(dest: &Path, reference: &Value) {
     let m: Value = serde_json::from_str(&std::fs::read_to_string(dest.join("model.json")).unwrap()).unwrap();
     assert_eq!(m["name"], "clip-vit-b32");
     assert_eq!(m["origin"]["repo"], "immich-app/ViT-B-32__openai");
     assert_eq!(m["origin"]["revision"], PINNED);
-    let e = vidseek::Embedder::load(&dest, &common::cpu_options()).unwrap();
+    let e = vidseek::Embedder::load(dest, &cpu_options()).unwrap();
     let text = "a red circle on a blue background";
     let got = e.embed_texts(&[text]).unwrap();
-    let want: Vec<f32> = reference["texts"][text]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect();
-    assert!(cosine(got.row(0), &want) > 0.9999);
+    assert!(cosine(got.row(0), &floats(&reference["texts"][text])) > 0.9999);
     let staging: Vec<_> = std::fs::read_dir(dest.parent().unwrap())
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
         .collect();
     assert_eq!(staging.len(), 1, "only the package is left: {staging:?}");
+}
+
+#[test]
+fn pull_resumes_a_dropped_transfer_checks_every_file_and_installs_atomically() {
+    let (src, reference) = replica();
+    let hub = Hub::start(Repo {
+        name: "immich-app/ViT-B-32__openai".into(),
+        files: files_of(&src),
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, dest) = (tmp.path().join("data"), tmp.path().join("models/clip-vit-b32"));
+    // A stale package with a manifest of its own sits where the pull installs.
+    std::fs::create_dir_all(&dest).unwrap();
+    std::fs::write(dest.join("model.json"), "{\"format\": 1, \"name\": \"stale\"}").unwrap();
+
+    hub.faults.lock().unwrap().cut_once.insert("visual/model.onnx".into());
+    let out = pull(&hub, &data, &dest, &[]);
+    assert!(out.status.success(), "{}", cli::stderr(&out));
+    let v: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
+    let report = &v["pull"];
+    assert_the_cut_transfer_was_resumed(&hub, report);
+    assert_the_pulled_package_is_installed(&dest, &reference);
 
     // A corrupted file: a clear error with both sums, and the installed package untouched.
     let before = std::fs::read_to_string(dest.join("model.json")).unwrap();
     hub.faults.lock().unwrap().corrupt.insert("textual/model.onnx".into());
     let out = pull(&hub, &data, &dest, &[]);
     assert!(!out.status.success());
-    let err = common::stderr(&out);
+    let err = cli::stderr(&out);
     assert!(
         err.contains("textual/model.onnx") && err.contains("checksum") && err.matches("sha256 ").count() == 2,
         "{err}"
     );
     assert_eq!(std::fs::read_to_string(dest.join("model.json")).unwrap(), before);
-    vidseek::Embedder::load(&dest, &common::cpu_options()).unwrap();
+    vidseek::Embedder::load(&dest, &cpu_options()).unwrap();
 
     // Fixed on the hub: the next pull fetches only what it lacks.
     hub.faults.lock().unwrap().corrupt.clear();
     let out = pull(&hub, &data, &dest, &[]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let report = &serde_json::from_str::<Value>(&common::stdout(&out)).unwrap()["pull"];
+    assert!(out.status.success(), "{}", cli::stderr(&out));
+    let report = &serde_json::from_str::<Value>(&cli::stdout(&out)).unwrap()["pull"];
     let (fetched, total) = (
         report["fetched_bytes"].as_u64().unwrap(),
         report["total_bytes"].as_u64().unwrap(),
@@ -358,19 +404,19 @@ fn pull_names_what_it_cannot_find() {
     let (data, dest) = (tmp.path().join("data"), tmp.path().join("m"));
     let out = pull(&hub, &data, &dest, &["--revision", "no-such-branch"]);
     assert!(!out.status.success());
-    let err = common::stderr(&out);
+    let err = cli::stderr(&out);
     assert!(
         err.contains("404") && err.contains("no such repository or revision"),
         "{err}"
     );
     assert!(!dest.exists());
-    let out = common::vidseek(&["model", "pull", "no-such-model"], &[], None);
+    let out = cli::vidseek(&["model", "pull", "no-such-model"], &[], None);
     assert!(!out.status.success());
-    let err = common::stderr(&out);
+    let err = cli::stderr(&out);
     assert!(err.contains("clip-vit-b32") && err.contains("siglip-b16"), "{err}");
-    let out = common::vidseek(&["model", "list", "--json"], &[], None);
+    let out = cli::vidseek(&["model", "list", "--json"], &[], None);
     assert!(out.status.success());
-    let list: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    let list: Value = serde_json::from_str(&cli::stdout(&out)).unwrap();
     let b32 = list["models"]
         .as_array()
         .unwrap()
