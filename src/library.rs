@@ -192,6 +192,9 @@ pub fn watch(
     let watched: Vec<PathBuf> = roots.to_vec();
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(ev) = res else { return };
+        if !changes_content(&ev.kind) {
+            return;
+        }
         let mut s = s2.lock().unwrap_or_else(|e| e.into_inner());
         s.note(ev.paths, &watched);
     })
@@ -228,6 +231,20 @@ pub fn watch(
             reason: e.to_string(),
         })?;
     Ok(Watcher { _inner: w, stop })
+}
+
+/// Whether an event can mean a file appeared, changed or went: not a read (opening,
+/// reading or closing a file unwritten, which a player streaming it does all the time,
+/// and whose re-check would queue an index job on every play), nor an access time.
+fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
+        _ => true,
+    }
 }
 
 /// Changed video files waiting for their size and modification time to hold still.
@@ -289,6 +306,29 @@ impl Settling {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_of_a_file_are_not_changes() {
+        use notify::EventKind;
+        use notify::event::{AccessKind, AccessMode, CreateKind, MetadataKind, ModifyKind, RemoveKind};
+        for read in [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+        ] {
+            assert!(!changes_content(&read), "{read:?}");
+        }
+        for change in [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Any),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Any,
+        ] {
+            assert!(changes_content(&change), "{change:?}");
+        }
+    }
 
     #[test]
     fn scan_finds_videos_recursively_skips_hidden_and_follows_links_once() {

@@ -46,6 +46,17 @@ fn a_file_dropped_into_the_watched_folder_becomes_searchable_without_any_request
         top["start"].as_f64().unwrap() < 1.0 && top["end"].as_f64().unwrap() > 2.0,
         "{top}"
     );
+    // Playing it (the media route streams the file; a player reads it over and over) is
+    // no change: no index job is queued for a file only read.
+    let jobs = |s: &Server| s.get("/api/jobs").json()["jobs"].as_array().unwrap().len();
+    let before = jobs(&s);
+    let id = top["video_id"].as_i64().unwrap();
+    for _ in 0..3 {
+        assert_eq!(s.get(&format!("/media/{id}")).status, 200);
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(jobs(&s), before, "{}", s.get("/api/jobs").text());
     // Removing the file removes the video.
     std::fs::remove_file(&target).unwrap();
     s.wait_for(60, "the removed file to leave the library", |s| {
