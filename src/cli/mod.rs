@@ -31,6 +31,15 @@ use crate::embed::Embedder;
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
+    // A command that prints its answer ends quietly when its reader goes (`| head`), as
+    // Unix tools do; the server and the footage writers (pipes into ffmpeg) keep
+    // treating a closed pipe as an error to handle.
+    if !matches!(
+        cli.command,
+        Command::Serve(_) | Command::Demo(_) | Command::SampleFootage(_)
+    ) {
+        crate::util::end_on_broken_pipe();
+    }
     match &cli.command {
         Command::Embed(cmd) => embed::embed_cmd(g, cmd),
         Command::Doctor { json } => doctor::doctor(g, Output::new(*json)),

@@ -36,6 +36,24 @@ pub fn trim_heap() {
     }
 }
 
+/// Restores the default action of SIGPIPE (Rust ignores it, so that a write to a closed
+/// pipe returns an error, which `println!` turns into a panic): the process ends
+/// quietly when the reader of its output goes away.
+pub fn end_on_broken_pipe() {
+    #[cfg(unix)]
+    {
+        unsafe extern "C" {
+            fn signal(signum: i32, handler: usize) -> usize;
+        }
+        const SIGPIPE: i32 = 13;
+        const SIG_DFL: usize = 0;
+        // SAFETY: restoring a signal's default disposition has no preconditions.
+        unsafe {
+            signal(SIGPIPE, SIG_DFL);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -248,3 +248,24 @@ fn doctor_with_a_broken_model_says_it_is_invalid() {
     assert!(!broken.status.success());
     assert!(cli::stdout(&broken).contains("INVALID"));
 }
+
+/// `vidseek model list | head -1`: the reader goes before the command has printed; the
+/// command ends the way Unix tools do (by SIGPIPE, silently), not with a panic about a
+/// failed print.
+#[test]
+fn a_printing_command_ends_quietly_when_its_reader_goes() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vidseek"))
+        .args(["model", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the only read end before the process (still starting) writes anything.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.signal(), Some(13), "{:?}: {err}", out.status);
+}
