@@ -134,7 +134,7 @@ fn open_on_device(dir: &Path, m: &Manifest, rt: &Runtime, opts: &EmbedOptions) -
                 return Err(EmbedError::Cuda {
                     reason: format!(
                         "the ONNX Runtime library {} was built without CUDA; install the \
-                         onnxruntime-gpu 1.31 wheel's libraries (see README, GPU)",
+                         onnxruntime-gpu 1.31 wheel's libraries (docs/benchmarks.md, GPU)",
                         rt.library.display()
                     ),
                 });

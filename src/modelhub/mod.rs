@@ -105,7 +105,7 @@ impl Known {
 }
 
 /// The models `pull` knows. Commits, file sizes and sha256 sums were read from stored
-/// copies of the hub's pages (see README, "Models"); none of it could be fetched here.
+/// copies of the hub's pages (docs/models.md); none of it could be fetched here.
 pub const KNOWN: &[Known] = &[
     Known {
         name: "clip-vit-b32",

@@ -10,7 +10,7 @@ use super::{min_score_schema, thumb_url};
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchQueryString {
-    /// What to look for, in the query language (see the README): words, "quoted
+    /// What to look for, in the query language (docs/guide.md): words, "quoted
     /// phrases", -negatives, weights (beach^2), filters (path: ext: after: before:
     /// longer: shorter: video: source:) and sequences (A >> B). May be empty with `frame`.
     #[param(max_length = 1000)]
@@ -228,7 +228,7 @@ pub struct MissDto {
     pub first_is_truth: bool,
 }
 
-/// `POST /api/eval`: R@k, mAP, the median peak error and the misses (the rule: README).
+/// `POST /api/eval`: R@k, mAP, the median peak error and the misses (the rule: docs/guide.md).
 #[derive(Serialize, ToSchema)]
 pub struct EvalReport {
     pub queries: usize,

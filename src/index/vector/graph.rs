@@ -10,7 +10,7 @@ use super::quant::{DistQ8, quantise};
 
 /// How the graph is built: neighbours per node (M; twice as many on the bottom layer)
 /// and the build beam width. The default was chosen by `cargo bench --bench hnsw`
-/// (recall@10, self-recall, build time and memory on shot-structured vectors; README).
+/// (recall@10, self-recall, build time and memory on shot-structured vectors; docs/benchmarks.md).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HnswParams {
     /// M: neighbours kept per node on the upper layers (2M on the bottom one).
