@@ -12,12 +12,14 @@
 //! graph), `stream` (the indexing path's device-resident image batches), `combine`
 //! (concurrent text runs as one), `preprocess` (pixels), `text` (tokens), `labels`
 //! (the vocabulary files), `inspect` (a graph's inputs and outputs), `external`
-//! (external-data files), `runtime` (the ONNX Runtime library), `error`, `options`.
+//! (external-data files), `runtime` (the ONNX Runtime library), `graph` (a plain graph
+//! for the other leaves that run models: `ocr`), `error`, `options`.
 
 mod check;
 mod combine;
 mod error;
 mod external;
+pub mod graph;
 mod image_tower;
 mod inspect;
 mod labels;

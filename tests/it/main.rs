@@ -17,6 +17,8 @@ mod library;
 mod model_import;
 mod model_package;
 mod model_pull;
+mod ocr;
+mod ocr_footage;
 mod openapi;
 mod runtime;
 mod search;
