@@ -17,6 +17,10 @@ pub type VideoId = i64;
 /// consecutive ids, in order.
 pub type FrameId = i64;
 
+/// Where words are in a picture: its four corners (top-left, top-right, bottom-right,
+/// bottom-left) as fractions of the picture's width and height.
+pub type Quad = [[f32; 2]; 4];
+
 /// What a searchable text is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TextKind {
@@ -26,6 +30,8 @@ pub enum TextKind {
     Title,
     /// The file's name, as words.
     Filename,
+    /// Text read on screen by OCR, with its time range and box.
+    Ocr,
 }
 
 impl TextKind {
@@ -35,6 +41,7 @@ impl TextKind {
             TextKind::Subtitle => "subtitle",
             TextKind::Title => "title",
             TextKind::Filename => "filename",
+            TextKind::Ocr => "ocr",
         }
     }
 
@@ -44,6 +51,7 @@ impl TextKind {
             "subtitle" => Some(TextKind::Subtitle),
             "title" => Some(TextKind::Title),
             "filename" => Some(TextKind::Filename),
+            "ocr" => Some(TextKind::Ocr),
             _ => None,
         }
     }
@@ -61,7 +69,7 @@ mod tests {
 
     #[test]
     fn a_text_kind_reads_back_its_own_name() {
-        for k in [TextKind::Subtitle, TextKind::Title, TextKind::Filename] {
+        for k in [TextKind::Subtitle, TextKind::Title, TextKind::Filename, TextKind::Ocr] {
             assert_eq!(TextKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(TextKind::parse("Subtitle"), None);

@@ -170,6 +170,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/probes/{name}", web::delete().to(handlers::tags::delete_probe))
             .route("/videos", web::get().to(handlers::videos::videos))
             .route("/videos/{id}", web::get().to(handlers::videos::video))
+            .route("/videos/{id}/text", web::get().to(handlers::videos::screen_text))
             .route("/videos/{id}", web::delete().to(handlers::videos::delete_video))
             .route("/index", web::post().to(handlers::videos::index))
             .route("/prune", web::post().to(handlers::videos::prune))

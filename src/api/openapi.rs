@@ -31,6 +31,7 @@ use super::{AppState, dto, handlers, media, metrics};
         handlers::tags::delete_probe,
         handlers::videos::videos,
         handlers::videos::video,
+        handlers::videos::screen_text,
         handlers::videos::delete_video,
         handlers::videos::prune,
         handlers::videos::index,

@@ -11,7 +11,7 @@
 //! the one write lock), `read` (the store's rows and the frames cache), `indexes` (searches
 //! of the derived indexes), `tags` (tags, probes, the vocabulary), `switch` (moving to
 //! another model), `consistency` (the check that everything agrees), `info` (a folder
-//! read without opening it).
+//! read without opening it), `ocr` (the on-screen text settings and reads).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,7 @@ mod directory;
 mod frames;
 mod indexes;
 mod info;
+mod ocr;
 mod open;
 mod queue;
 mod read;

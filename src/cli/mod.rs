@@ -2,7 +2,7 @@
 //! a thin shell over the same functions the HTTP API and the tests call.
 //!
 //! Layout: `args` holds every clap definition; one file per command group runs them
-//! (`index`, `search`, `model`, `embed`, `doctor`, `serve`, `demo`, `bench`); `output`
+//! (`index`, `search`, `model`, `ocr`, `embed`, `doctor`, `serve`, `demo`, `bench`); `output`
 //! prints an answer as text or as JSON (`--json`), `progress` draws the progress bar.
 
 mod args;
@@ -12,6 +12,7 @@ mod doctor;
 mod embed;
 mod index;
 mod model;
+mod ocr;
 mod output;
 mod progress;
 mod search;
@@ -55,6 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Tags { json } => search::tags_cmd(g, Output::new(*json)),
         Command::Videos { json } => index::videos(g, Output::new(*json)),
         Command::Remove { target } => index::remove(g, target),
+        Command::Text { target, json } => ocr::text_cmd(g, target, Output::new(*json)),
         Command::Prune => index::prune(g),
         Command::Reembed { json } => model::reembed(g, Output::new(*json)),
         Command::SampleFootage(args) => demo::sample_footage(args),

@@ -15,7 +15,7 @@ pub(super) fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
         ..g.embed_options()
     };
     let model = Arc::new(Embedder::load(&g.model_dir(), &embed)?);
-    let index = index_options(args.fps, 0, 0)?;
+    let mut index = index_options(args.fps, 0, 0)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -23,6 +23,7 @@ pub(super) fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
     rt.block_on(async {
         let catalog = Arc::new(Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Write).await?);
         catalog.remember_model_dir(model.dir()).await?;
+        index.ocr = super::ocr::ocr_for(g, &catalog).await?;
         let cfg = crate::api::ServeConfig {
             bind: args.bind,
             libraries: args.libraries.clone(),

@@ -6,13 +6,18 @@
 use std::path::Path;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery, TermSetQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery, TermSetQuery};
 use tantivy::schema::{Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, Value};
 use tantivy::tokenizer::TokenStream;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 
 use super::IndexError;
-use crate::types::TextKind;
+use crate::types::{Quad, TextKind};
+
+/// Words this long or longer in a query also match on-screen text one character away.
+pub const MISREAD_MIN_CHARS: usize = 5;
+/// The weight of such a near match against an exact one.
+pub const MISREAD_WEIGHT: f32 = 0.5;
 
 /// A searchable text with where it belongs.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +29,8 @@ pub struct TextDoc {
     pub start: Option<f64>,
     pub end: Option<f64>,
     pub text: String,
+    /// Where on-screen text is (OCR), stored beside it.
+    pub quad: Option<Quad>,
 }
 
 /// A structured lexical query (the query language's lexical side; see `search::query`).
@@ -51,6 +58,7 @@ struct Fields {
     start: Field,
     end: Field,
     text: Field,
+    quad: Field,
 }
 
 pub struct TextIndex {
@@ -74,6 +82,7 @@ fn schema() -> (Schema, Fields) {
         start: b.add_f64_field("start", STORED),
         end: b.add_f64_field("end", STORED),
         text: b.add_text_field("text", TEXT | STORED),
+        quad: b.add_text_field("quad", STORED),
     };
     (b.build(), fields)
 }
@@ -176,6 +185,9 @@ impl TextIndex {
         if let Some(e) = d.end {
             doc.add_f64(f.end, e);
         }
+        if let Some(q) = &d.quad {
+            doc.add_text(f.quad, serde_json::to_string(q).expect("four pairs of numbers"));
+        }
         doc
     }
 
@@ -199,6 +211,23 @@ impl TextIndex {
         })
     }
 
+    /// On-screen text one misread character away from `term` (OCR readings only, words
+    /// of at least [`MISREAD_MIN_CHARS`] characters): tantivy's fuzzy term at edit
+    /// distance 1, a transposition counting as one edit.
+    fn misread(&self, term: &Term) -> Option<Box<dyn Query>> {
+        let long = term
+            .value()
+            .as_str()
+            .is_some_and(|s| s.chars().count() >= MISREAD_MIN_CHARS);
+        long.then(|| -> Box<dyn Query> {
+            let ocr = Term::from_field_text(self.fields.kind, TextKind::Ocr.as_str());
+            Box::new(BooleanQuery::new(vec![
+                (Occur::Must, Box::new(FuzzyTermQuery::new(term.clone(), 1, true))),
+                (Occur::Must, Box::new(TermQuery::new(ocr, IndexRecordOption::Basic))),
+            ]))
+        })
+    }
+
     /// The best `limit` matches of a structured query, only in `videos` when given: any
     /// of the words (each boosted by its weight), every phrase, none of `not`.
     pub fn search(
@@ -212,6 +241,9 @@ impl TextIndex {
         let mut words: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (w, weight) in &query.words {
             for t in self.tokens(w)? {
+                if let Some(fuzzy) = self.misread(&t) {
+                    words.push((Occur::Should, Box::new(BoostQuery::new(fuzzy, weight * MISREAD_WEIGHT))));
+                }
                 let tq: Box<dyn Query> = Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs));
                 words.push((Occur::Should, Box::new(BoostQuery::new(tq, *weight))));
             }
@@ -261,6 +293,10 @@ impl TextIndex {
                     start: f64_of(f.start),
                     end: f64_of(f.end),
                     text: str_of(f.text),
+                    quad: d
+                        .get_first(f.quad)
+                        .and_then(|v| v.as_str())
+                        .and_then(|s| serde_json::from_str(s).ok()),
                 },
                 score,
             });
@@ -285,6 +321,7 @@ mod tests {
             start: Some(start),
             end: Some(start + 2.0),
             text: text.into(),
+            quad: None,
         }
     }
 

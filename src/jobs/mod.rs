@@ -1,6 +1,7 @@
 //! `jobs`: the write path. Turns "index these paths" into stored, searchable videos:
 //! `plan` (library scan, unchanged files skipped, each file probed once) then
-//! `pipeline` (decode -> embed -> store -> index). Also moves a library to another
+//! `pipeline` (decode -> embed -> store -> index; `texts`: subtitles and on-screen
+//! text read on the way). Also moves a library to another
 //! model (`switch`). `Queue` owns the job queue: the one drain the CLI and the server
 //! both run jobs through; `JobRunner` is the server's (threads beside the executor).
 //!
@@ -18,6 +19,7 @@ mod plan;
 mod queue;
 mod runner;
 mod switch;
+mod texts;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +38,7 @@ use crate::decode::SampleOptions;
 use crate::embed::{EmbedError, Embedder};
 use crate::error::{Classified, Fault};
 use crate::library;
+use crate::ocr::Ocr;
 
 /// Errors that stop a whole job (a single bad file never does).
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +112,11 @@ pub struct IndexOptions {
     /// Decode at full resolution and let the model's preprocessing resize (bit-exact
     /// with PIL, the reference) instead of one swscale pass to the model's size.
     pub exact_resize: bool,
+    /// Read on-screen text with this OCR model (the sampled frames, decoded at full
+    /// resolution): stored as timed text of kind `ocr` with its box.
+    pub ocr: Option<Arc<Ocr>>,
+    /// Readings below this confidence (0..1) are dropped.
+    pub ocr_min_confidence: f32,
 }
 
 impl IndexOptions {
@@ -142,6 +150,8 @@ impl Default for IndexOptions {
             decoders: 0,
             also_embed: None,
             exact_resize: false,
+            ocr: None,
+            ocr_min_confidence: crate::ocr::MIN_CONFIDENCE,
         }
     }
 }

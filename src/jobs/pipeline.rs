@@ -2,18 +2,20 @@
 //! writes each finished video to the catalog in one transaction.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use super::plan::{self, Work};
+use super::texts::{read_text, screen_text, subtitles};
 use super::{FileReport, IndexOptions, JobError, JobReport, Outcome, Progress, ProgressSink};
 use crate::catalog::{Catalog, NewFrame, NewText, NewVideo, TextKind};
 use crate::decode::{self, SampleOptions, SampledFrame, VideoInfo};
 use crate::embed::{EmbedError, Embedder, Embeddings, ImageStream, StreamOptions};
 use crate::image::RgbImage;
+use crate::ocr::{CueReader, Ocr};
 
 /// Decoded material for one file, in order: `Start`, frames, then `End`.
 enum Decoded {
@@ -110,7 +112,13 @@ fn start_decoders(
     opts: &IndexOptions,
     cancel: &Arc<AtomicBool>,
 ) -> (Receiver<Decoded>, Vec<JoinHandle<()>>) {
-    let (dtx, drx) = sync_channel::<Decoded>(opts.queue.max(1));
+    // Frames for OCR come at full resolution: fewer of them in flight.
+    let queue = if opts.ocr.is_some() {
+        opts.queue.min(16)
+    } else {
+        opts.queue
+    };
+    let (dtx, drx) = sync_channel::<Decoded>(queue.max(1));
     let for_decoders: Arc<Vec<(PathBuf, Result<VideoInfo, String>)>> =
         Arc::new(work.iter().map(|w| (w.path.clone(), w.info.clone())).collect());
     let mut sample_opts = opts.sample.clone();
@@ -119,8 +127,15 @@ fn start_decoders(
     sample_opts.short_side = embedder
         .image_size()
         .max(opts.also_embed.as_ref().map_or(0, |m| m.image_size()));
-    if opts.exact_resize {
-        sample_opts.short_side = 0; // full resolution; the model's PIL-exact resize does the rest
+    if opts.exact_resize || opts.ocr.is_some() {
+        // Full resolution (OCR reads small print there); the model's PIL-exact resize
+        // does the rest.
+        sample_opts.short_side = 0;
+    }
+    if opts.ocr.is_some() {
+        // A caption appearing is a small change of the picture: every periodic sample is
+        // kept (and read; unchanged pictures are not read twice, see ocr::cues).
+        sample_opts.dedup_threshold = 0.0;
     }
     // The model on the GPU: decode there too (NVDEC), in software where that fails.
     sample_opts.hwaccel = opts.hwaccel.unwrap_or(embedder.provider() == "CUDA");
@@ -131,13 +146,14 @@ fn start_decoders(
         sample_opts.threads = (cores / decoders).max(1);
     }
     let next_file = Arc::new(AtomicUsize::new(0));
+    let ocr = opts.ocr.clone().map(|o| (o, opts.ocr_min_confidence));
     let threads = (0..decoders)
         .map(|d| {
             let (work, opts, tx) = (for_decoders.clone(), sample_opts.clone(), dtx.clone());
-            let (cancel, next) = (cancel.clone(), next_file.clone());
+            let (cancel, next, ocr) = (cancel.clone(), next_file.clone(), ocr.clone());
             std::thread::Builder::new()
                 .name(format!("vidseek-decode-{d}"))
-                .spawn(move || decode_files(&work, &next, &opts, &tx, &cancel))
+                .spawn(move || decode_files(&work, &next, &opts, ocr, &tx, &cancel))
                 .expect("spawn decode thread")
         })
         .collect();
@@ -273,6 +289,7 @@ async fn write_video(
         start: None,
         end: None,
         text: words.split_whitespace().collect::<Vec<_>>().join(" "),
+        quad: None,
     });
     if let Some(title) = &info.title {
         texts.push(NewText {
@@ -280,6 +297,7 @@ async fn write_video(
             start: None,
             end: None,
             text: title.clone(),
+            quad: None,
         });
     }
     let n = frames.len();
@@ -319,6 +337,7 @@ fn decode_files(
     work: &[(PathBuf, Result<VideoInfo, String>)],
     next: &AtomicUsize,
     opts: &SampleOptions,
+    ocr: Option<(Arc<Ocr>, f32)>,
     tx: &SyncSender<Decoded>,
     cancel: &AtomicBool,
 ) {
@@ -345,13 +364,15 @@ fn decode_files(
             return;
         }
         let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut reader = ocr.as_ref().map(|(o, c)| CueReader::new(o, *c));
             let mut sink = |f: SampledFrame| {
                 // Decoding yields to searches between sampled frames too.
                 crate::util::priority::yield_to_searches(std::time::Duration::from_millis(20));
+                read_text(&mut reader, path, &f);
                 !cancel.load(Ordering::Relaxed) && tx.send(Decoded::Frame(i, f)).is_ok()
             };
             match decode::sample(path, opts, &mut sink) {
-                Ok((info, _stats)) => Ok(subtitles(path, &info)),
+                Ok((info, _stats)) => Ok([subtitles(path, &info), screen_text(reader, path)].concat()),
                 Err(e) => Err(e.to_string()),
             }
         }));
@@ -374,31 +395,6 @@ fn decode_files(
             return;
         }
     }
-}
-
-/// Subtitle cues from the file's own streams and from sidecar files.
-fn subtitles(path: &Path, info: &VideoInfo) -> Vec<NewText> {
-    let mut cues = Vec::new();
-    if info.subtitle_streams > 0 {
-        match decode::embedded_subtitles(path) {
-            Ok(c) => cues.extend(c),
-            Err(e) => tracing::warn!("{e}"),
-        }
-    }
-    for side in decode::sidecar_files(path) {
-        match decode::subtitle_file(&side) {
-            Ok(c) => cues.extend(c),
-            Err(e) => tracing::warn!("{e}"),
-        }
-    }
-    cues.into_iter()
-        .map(|c| NewText {
-            kind: TextKind::Subtitle,
-            start: Some(c.start),
-            end: Some(c.end),
-            text: c.text,
-        })
-        .collect()
 }
 
 /// The inference thread: batches frames (across files) into the model's batch stream.

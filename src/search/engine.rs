@@ -17,6 +17,7 @@ use super::{SearchError, prompts, segments};
 use crate::catalog::{Catalog, Frame};
 use crate::embed::Embedder;
 use crate::simd::dot;
+use crate::types::TextKind;
 
 /// The model's logit scale (its trained temperature).
 pub(crate) fn logit_scale(model: &Embedder) -> f32 {
@@ -69,14 +70,14 @@ impl<'a> Engine<'a> {
         source: Option<SourceFilter>,
         k: usize,
     ) -> Result<Found, SearchError> {
-        let visual = if source != Some(SourceFilter::Text) {
+        let visual = if !matches!(source, Some(SourceFilter::Text | SourceFilter::Ocr)) {
             self.visual(qv, scope, k).await?
         } else {
             VisualHits::default()
         };
         // Tags are about the pictures: a tag filter keeps visual moments only.
         let lexical = if source != Some(SourceFilter::Visual) && scope.frames.is_none() {
-            self.lexical(clause, scope, k)?
+            self.lexical(clause, scope, source == Some(SourceFilter::Ocr), k)?
         } else {
             LexicalHits::default()
         };
@@ -177,20 +178,23 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// The lexical candidates: cues (with times) are fused; titles and file names wait.
-    fn lexical(&self, clause: &Clause, scope: &Scope, k: usize) -> Result<LexicalHits, SearchError> {
+    /// The lexical candidates: cues (subtitles, on-screen text: with times) are fused;
+    /// titles and file names wait. `ocr_only`: on-screen text alone (`source:ocr`).
+    fn lexical(&self, clause: &Clause, scope: &Scope, ocr_only: bool, k: usize) -> Result<LexicalHits, SearchError> {
         let mut hits = LexicalHits::default();
         let lexical = clause.lexical();
         for hit in retrieve::lexical(self.catalog, &lexical, scope, (k * 3).clamp(20, 300))? {
             let d = hit.doc;
             match (d.start, d.end) {
-                (Some(s), Some(e)) if d.kind == crate::types::TextKind::Subtitle => {
+                _ if ocr_only && d.kind != TextKind::Ocr => {}
+                (Some(s), Some(e)) if matches!(d.kind, TextKind::Subtitle | TextKind::Ocr) => {
                     hits.cues.push(Segment {
                         start: s,
                         end: e.max(s),
                         peak: s,
                         score: f32::NAN,
                         text: Some(d.text),
+                        quad: d.quad,
                         ..Segment::new(d.video_id, Source::Text)
                     });
                     hits.bm25.push(hit.score);

@@ -102,6 +102,7 @@ impl Fusion for Rrf {
                     v.source = Source::Both;
                     if v.text.is_none() {
                         v.text = t.text.clone();
+                        v.quad = t.quad;
                     }
                 }
                 None => out.push(Segment {

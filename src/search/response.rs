@@ -29,6 +29,10 @@ pub struct Segment {
     /// The matching subtitle, title or file name, for text results.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// Where the matching words are on screen, when they were read by OCR: the four
+    /// corners (top-left, top-right, bottom-right, bottom-left) as fractions of the frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quad: Option<crate::types::Quad>,
     /// Fused rank score (reciprocal rank fusion).
     pub rank_score: f64,
     /// The zero-shot tags of the moment's frames, most probable first.
@@ -48,6 +52,7 @@ impl Segment {
             source,
             frame_id: None,
             text: None,
+            quad: None,
             rank_score: 0.0,
             tags: Vec::new(),
         }

@@ -92,6 +92,10 @@ pub struct SegmentDto {
     pub thumbnail: Option<String>,
     /// The matching subtitle or title, for text results.
     pub text: Option<String>,
+    /// Where the matching words are on screen, when they were read by OCR: corners
+    /// (top-left, top-right, bottom-right, bottom-left) as fractions of the frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quad: Option<[[f32; 2]; 4]>,
     /// Fused rank score.
     pub rank_score: f64,
     /// The moment's zero-shot tags, most probable first.
@@ -115,6 +119,7 @@ impl From<crate::search::Segment> for SegmentDto {
             thumbnail: s.frame_id.map(thumb_url),
             frame_id: s.frame_id,
             text: s.text,
+            quad: s.quad,
             rank_score: s.rank_score,
             tags: s.tags,
         }

@@ -137,3 +137,22 @@ pub struct UploadForm {
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
 }
+
+/// A line of on-screen text (OCR): when it shows, where, what it says.
+#[derive(Serialize, ToSchema)]
+pub struct ScreenTextDto {
+    /// Seconds.
+    pub start: f64,
+    pub end: f64,
+    /// The reading.
+    pub text: String,
+    /// Corners (top-left, top-right, bottom-right, bottom-left) as fractions of the frame.
+    pub quad: Option<[[f32; 2]; 4]>,
+}
+
+/// `GET /api/videos/{id}/text`.
+#[derive(Serialize, ToSchema)]
+pub struct ScreenText {
+    pub video_id: i64,
+    pub texts: Vec<ScreenTextDto>,
+}

@@ -10,7 +10,9 @@ use super::jobs::job_dto;
 use crate::api::dto::ErrorBody;
 use crate::api::dto::jobs::JobDto;
 use crate::api::dto::media_url;
-use crate::api::dto::videos::{FrameDto, IndexBody, Pruned, Removed, VideoDetail, VideoParams, Videos};
+use crate::api::dto::videos::{
+    FrameDto, IndexBody, Pruned, Removed, ScreenText, ScreenTextDto, VideoDetail, VideoParams, Videos,
+};
 use crate::api::{ApiError, AppState};
 use crate::search;
 use crate::search::params::SearchParams;
@@ -62,6 +64,30 @@ pub async fn video(state: web::Data<AppState>, id: web::Path<i64>, p: web::Query
         video: v.into(),
         frames,
     }))
+}
+
+#[utoipa::path(get, path = "/api/videos/{id}/text", tag = "library", params(("id" = i64, Path)),
+    responses((status = 200, body = ScreenText), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// A video's on-screen text (OCR): times, boxes, readings.
+pub async fn screen_text(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse> {
+    let id = id.into_inner();
+    if state.catalog.video(id).await?.is_none() {
+        return Err(ApiError::not_found(format!("video {id} does not exist")));
+    }
+    let texts = state
+        .catalog
+        .screen_text(id)
+        .await?
+        .into_iter()
+        .map(|t| ScreenTextDto {
+            start: t.start.unwrap_or(0.0),
+            end: t.end.unwrap_or(0.0),
+            text: t.text,
+            quad: t.quad,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(ScreenText { video_id: id, texts }))
 }
 
 #[utoipa::path(delete, path = "/api/videos/{id}", tag = "library", params(("id" = i64, Path)),

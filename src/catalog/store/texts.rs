@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::*;
-pub use crate::types::TextKind;
+pub use crate::types::{Quad, TextKind};
 
 /// The kind stored in a text row's `kind` column (its CHECK constraint in migrations/
 /// allows exactly the names of [`TextKind`]; another is a corrupt store).
@@ -20,6 +20,8 @@ pub struct Text {
     pub start: Option<f64>,
     pub end: Option<f64>,
     pub text: String,
+    /// Where on-screen text is (OCR): corners as fractions of the frame.
+    pub quad: Option<Quad>,
 }
 
 #[derive(Clone, Debug)]
@@ -28,11 +30,13 @@ pub struct NewText {
     pub start: Option<f64>,
     pub end: Option<f64>,
     pub text: String,
+    /// Where on-screen text is (OCR): corners as fractions of the frame.
+    pub quad: Option<Quad>,
 }
 
 impl Store {
     pub async fn texts(&self) -> Result<Vec<Text>> {
-        sqlx::query("SELECT id, video_id, kind, start, \"end\", text FROM texts ORDER BY id")
+        sqlx::query("SELECT id, video_id, kind, start, \"end\", text, quad FROM texts ORDER BY id")
             .fetch_all(&self.read)
             .await
             .map_err(q("reading texts"))?
@@ -45,8 +49,49 @@ impl Store {
                     start: r.get(3),
                     end: r.get(4),
                     text: r.get(5),
+                    quad: quad_of(r.get(6))?,
                 })
             })
             .collect()
+    }
+}
+
+/// A stored box (JSON `[[x, y], ...]`, four corners); None stays None.
+pub(super) fn quad_text(q: Option<&Quad>) -> Option<String> {
+    q.map(|q| serde_json::to_string(q).expect("four pairs of numbers"))
+}
+
+fn quad_of(s: Option<String>) -> Result<Option<Quad>> {
+    s.map(|s| {
+        serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("a text box {s:?} is not four corners: {e}")))
+    })
+    .transpose()
+}
+
+impl Store {
+    /// The texts of `kind` of one video, by start time.
+    pub async fn texts_of(&self, video: VideoId, kind: TextKind) -> Result<Vec<Text>> {
+        sqlx::query(
+            "SELECT id, video_id, kind, start, \"end\", text, quad FROM texts WHERE video_id = ? AND kind = ? \
+             ORDER BY start, id",
+        )
+        .bind(video)
+        .bind(kind.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(q("reading a video's texts"))?
+        .iter()
+        .map(|r| {
+            Ok(Text {
+                id: r.get(0),
+                video_id: r.get(1),
+                kind: kind_of(r.get(2))?,
+                start: r.get(3),
+                end: r.get(4),
+                text: r.get(5),
+                quad: quad_of(r.get(6))?,
+            })
+        })
+        .collect()
     }
 }

@@ -292,12 +292,13 @@ impl Store {
             ids.push(fid);
         }
         for t in &v.texts {
-            sqlx::query("INSERT INTO texts(video_id, kind, start, \"end\", text) VALUES (?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO texts(video_id, kind, start, \"end\", text, quad) VALUES (?, ?, ?, ?, ?, ?)")
                 .bind(id)
                 .bind(t.kind.as_str())
                 .bind(t.start)
                 .bind(t.end)
                 .bind(&t.text)
+                .bind(super::texts::quad_text(t.quad.as_ref()))
                 .execute(&mut *tx)
                 .await
                 .map_err(q("inserting a text"))?;

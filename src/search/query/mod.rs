@@ -15,8 +15,9 @@
 //!                                 the start of YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]
 //! longer:30s  shorter:1h30m       video duration: 90, 90s, 1.5m, 2m30s, 1h, 1:30, 1:02:03
 //! video:12,14                     only these videos (ids)
-//! source:visual|text              only moments found in the pictures, or only in subtitles,
-//!                                 titles and file names
+//! source:visual|text|ocr          only moments found in the pictures, or only in subtitles,
+//!                                 on-screen text, titles and file names, or only in
+//!                                 on-screen text (OCR)
 //! tag:"a red circle"  -tag:night  only moments carrying the zero-shot tag (or not); a
 //!                                 query of tags alone finds their moments
 //! -path:tmp  -ext:gif  -video:3   exclusions
@@ -79,11 +80,12 @@ pub struct Clause {
     pub negatives: Vec<Term>,
 }
 
-/// Only visual or only lexical results.
+/// Only visual or only lexical results, or only on-screen text (OCR).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SourceFilter {
     Visual,
     Text,
+    Ocr,
 }
 
 /// A parsed query: one clause, or several in sequence (`A >> B`), and the filters.

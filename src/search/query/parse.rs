@@ -357,14 +357,15 @@ fn video_ids(value: &str, value_at: usize) -> Result<Vec<i64>, QueryError> {
         .collect()
 }
 
-/// The source of `source:visual` or `source:text` (any case).
+/// The source of `source:visual`, `source:text` or `source:ocr` (any case).
 fn source_filter(value: &str, value_at: usize) -> Result<SourceFilter, QueryError> {
     match value.to_ascii_lowercase().as_str() {
         "visual" => Ok(SourceFilter::Visual),
         "text" => Ok(SourceFilter::Text),
+        "ocr" => Ok(SourceFilter::Ocr),
         _ => Err(err(
             value_at,
-            format!("`source:{value}`: the sources are source:visual and source:text"),
+            format!("`source:{value}`: the sources are source:visual, source:text and source:ocr"),
         )),
     }
 }

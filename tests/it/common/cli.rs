@@ -16,7 +16,9 @@ pub fn vidseek(args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> Outpu
         .env_remove("VIDSEEK_MODEL")
         .env_remove("VIDSEEK_DATA")
         .env_remove("ORT_DYLIB_PATH")
-        .env_remove("VIDSEEK_DEVICE");
+        .env_remove("VIDSEEK_DEVICE")
+        .env_remove("VIDSEEK_OCR")
+        .env_remove("VIDSEEK_OCR_MODEL");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -56,6 +56,8 @@ impl Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vidseek"));
         cmd.args(&args)
             .env_remove("VIDSEEK_TOKEN")
+            .env_remove("VIDSEEK_OCR")
+            .env_remove("VIDSEEK_OCR_MODEL")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if let Some(t) = token {
