@@ -143,9 +143,12 @@ fn end_to_end(
 }
 
 /// The Python peer on the same video with the same model: (seconds, frames embedded),
-/// or None (said why) when it did not run.
+/// or None (said why) when it did not run. It runs with the test tools' Python
+/// (`.venv/`, made by `.ci/setup --test`: numpy, Pillow, onnxruntime) where there is one.
 fn python_peer(video: &Path, model_dir: &Path) -> Option<(f64, f64)> {
-    let out = std::process::Command::new("python3")
+    let venv = util::root().join(".venv/bin/python");
+    let python = if venv.exists() { venv } else { PathBuf::from("python3") };
+    let out = std::process::Command::new(python)
         .arg(util::root().join("benches/python_pipeline.py"))
         .args([video.to_str().unwrap(), model_dir.to_str().unwrap(), "1", "16"])
         .output();
