@@ -1,4 +1,5 @@
-// The player: plays a hit from its start, and under it the timeline of the video's
+// The player: plays a hit from its start (a hit from on-screen text with its box drawn
+// over the picture while the text is shown), and under it the timeline of the video's
 // stored frames, each bar as tall as its similarity to the typed text, the played
 // segment outlined and a playhead following the video.
 
@@ -24,10 +25,38 @@ export async function play(i) {
   } else {
     seek();
   }
+  showTextBox(v, s);
   document.querySelectorAll(".hit.playing").forEach((el) => el.classList.remove("playing"));
   const el = document.querySelector('.hit[data-index="' + i + '"]');
   if (el) el.classList.add("playing");
   drawTimeline(s);
+}
+
+// For on-screen text: its box over the picture (the video letterboxed in its element)
+// while the played time is inside the text's span, with the recognised line.
+function showTextBox(v, s) {
+  const box = $("#player-ocr");
+  const place = () => {
+    const seg = state.playing;
+    const on = seg && seg.quad && v.videoWidth && v.currentTime >= seg.start - 0.05 && v.currentTime < seg.end;
+    box.hidden = !on;
+    if (!on) return;
+    const scale = Math.min(v.clientWidth / v.videoWidth, v.clientHeight / v.videoHeight);
+    const [w, ht] = [v.videoWidth * scale, v.videoHeight * scale];
+    const [ox, oy] = [v.offsetLeft + (v.clientWidth - w) / 2, v.offsetTop + (v.clientHeight - ht) / 2];
+    const xs = seg.quad.map((p) => p[0]), ys = seg.quad.map((p) => p[1]);
+    Object.assign(box.style, {
+      left: ox + w * Math.min(...xs) + "px", top: oy + ht * Math.min(...ys) + "px",
+      width: w * (Math.max(...xs) - Math.min(...xs)) + "px", height: ht * (Math.max(...ys) - Math.min(...ys)) + "px",
+    });
+    box.title = seg.text || "";
+    box.dataset.text = seg.text || "";
+  };
+  if (!v.dataset.ocrBound) {
+    v.dataset.ocrBound = "1";
+    for (const ev of ["timeupdate", "seeked", "loadedmetadata", "resize"]) v.addEventListener(ev, place);
+  }
+  place();
 }
 
 async function drawTimeline(seg) {

@@ -1,6 +1,6 @@
 // Drawing the search's answer: the status line, one group a video with a strip of
-// moment cards (thumbnail, time range, score, subtitle cue, tag chips, "pick" and "more
-// like this"), the no-match state, the keyboard's selection and the picked moments'
+// moment cards (thumbnail with the box of on-screen text, time range, score, subtitle or
+// on-screen text, tag chips, "pick" and "more like this"), the no-match state, the keyboard's selection and the picked moments'
 // bar. Reads the shared state; what a card's buttons ask goes back to search.js.
 
 import { $, basename, clock, h, plural } from "./dom.js";
@@ -57,6 +57,29 @@ function groupItem(g) {
     strip);
 }
 
+// The moment's thumbnail; for on-screen text, with the box where the words are drawn
+// over it (placed once the picture's own aspect is known: the card crops to 16:9).
+function picture(s) {
+  if (!s.thumbnail) return h("div", { class: "noimg" }, "text");
+  if (!s.quad) return h("img", { loading: "lazy", alt: "", src: s.thumbnail });
+  const box = h("span", { class: "ocrbox", title: s.text || "" });
+  const img = h("img", { loading: "lazy", alt: "", src: s.thumbnail, onload: () => placeOnCover(box, s.quad, img) });
+  return h("span", { class: "shot" }, img, box);
+}
+
+// Places `box` over the part `quad` (fractions of the frame) of a picture shown with
+// object-fit: cover in a 16:9 frame.
+function placeOnCover(box, quad, img) {
+  const a = img.naturalWidth / img.naturalHeight, c = 16 / 9;
+  let [x0, y0, w, ht] = [0, 0, 1, 1];
+  if (a > c) { w = c / a; x0 = (1 - w) / 2; } else { ht = a / c; y0 = (1 - ht) / 2; }
+  const xs = quad.map((p) => p[0]), ys = quad.map((p) => p[1]);
+  const l = (Math.min(...xs) - x0) / w, r = (Math.max(...xs) - x0) / w;
+  const t = (Math.min(...ys) - y0) / ht, b = (Math.max(...ys) - y0) / ht;
+  Object.assign(box.style, { left: 100 * l + "%", top: 100 * t + "%", width: 100 * (r - l) + "%", height: 100 * (b - t) + "%" });
+  box.classList.add("placed");
+}
+
 // A moment: the button that plays it and, for a moment with a stored frame, "pick" and
 // "more like this".
 function card(s, idx) {
@@ -64,7 +87,7 @@ function card(s, idx) {
     type: "button", class: "hit", dataset: { index: idx, start: s.start, end: s.end },
     onclick: () => { select(idx); play(idx); },
   },
-  s.thumbnail ? h("img", { loading: "lazy", alt: "", src: s.thumbnail }) : h("div", { class: "noimg" }, "text"),
+  picture(s),
   h("span", { class: "range" }, clock(s.start) + "–" + clock(s.end)),
   h("span", { class: "meta" }, h("span", { class: "src " + s.source }, s.source), " " + s.score.toFixed(3)),
   s.text ? h("span", { class: "cue" }, s.text) : null,

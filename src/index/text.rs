@@ -213,14 +213,16 @@ impl TextIndex {
 
     /// On-screen text one misread character away from `term` (OCR readings only, words
     /// of at least [`MISREAD_MIN_CHARS`] characters): tantivy's fuzzy term at edit
-    /// distance 1, a transposition counting as one edit.
+    /// distance 1, a transposition counting as one edit. None in an index without
+    /// on-screen text (the fuzzy automaton is not free).
     fn misread(&self, term: &Term) -> Option<Box<dyn Query>> {
         let long = term
             .value()
             .as_str()
             .is_some_and(|s| s.chars().count() >= MISREAD_MIN_CHARS);
-        long.then(|| -> Box<dyn Query> {
-            let ocr = Term::from_field_text(self.fields.kind, TextKind::Ocr.as_str());
+        let ocr = Term::from_field_text(self.fields.kind, TextKind::Ocr.as_str());
+        let any_ocr = long && self.reader.searcher().doc_freq(&ocr).is_ok_and(|n| n > 0);
+        any_ocr.then(|| -> Box<dyn Query> {
             Box::new(BooleanQuery::new(vec![
                 (Occur::Must, Box::new(FuzzyTermQuery::new(term.clone(), 1, true))),
                 (Occur::Must, Box::new(TermQuery::new(ocr, IndexRecordOption::Basic))),

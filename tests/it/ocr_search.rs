@@ -107,8 +107,9 @@ fn every_planted_phrase_is_found_by_two_words_at_its_time_and_place_in_the_cli_a
             failures.push(format!("API {q:?}: {e}"));
         }
     }
-    // One misread character in a long word does not lose the hit.
-    let q = "revenue forecazt source:ocr";
+    // One misread character in a long word does not lose the hit (both words misread:
+    // only the tolerant match can find it).
+    let q = "Quarterlv forecazt source:ocr";
     if let Err(e) = found(
         f,
         0,
@@ -183,4 +184,51 @@ fn a_folder_that_is_not_an_ocr_model_and_a_wrong_dictionary_are_refused_naming_t
     // Nothing indexed was lost.
     let videos = vs_json(data.path(), &["videos", "--json"]);
     assert_eq!(videos["videos"].as_array().unwrap().len(), 1, "{videos}");
+}
+
+#[test]
+fn a_planted_phrase_is_found_in_the_ui_with_its_box_drawn_on_the_thumbnail_and_the_player() {
+    let root = crate::common::root();
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists(),
+        "playwright-core or chromium is not installed: run `.ci/setup --test`"
+    );
+    let f = footage();
+    let tmp = tempfile::tempdir().unwrap();
+    // VP9 plays in every Chromium build.
+    let webm = tmp.path().join("onscreen.webm");
+    let (src, dst) = (f.video.to_str().unwrap(), webm.to_str().unwrap());
+    let vp9 = [
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        "-b:v",
+        "2M",
+    ];
+    crate::common::footage::ffmpeg(&[&["-i", src][..], &vp9[..], &[dst][..]].concat());
+    let data = tmp.path().join("data");
+    index_with_ocr(&data, &webm);
+    let server = Server::start(&data, &[], &[], None);
+    // Phrase 0 where it is in the frame at 1 s, as fractions of the frame.
+    let b = f.bounds[0][1].unwrap();
+    let want = [b[0] / W as f32, b[1] / H as f32, b[2] / W as f32, b[3] / H as f32].map(|x| x.to_string());
+    let out = root.join("target/browser-test");
+    std::fs::create_dir_all(&out).unwrap();
+    let run = std::process::Command::new("node")
+        .arg(root.join("tests/browser/ocr.mjs"))
+        .args([&server.url("/"), "revenue forecast source:ocr", Footage::text(0)])
+        .args(&want)
+        .arg(&out)
+        .output()
+        .expect("node runs");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success(), "browser test failed:\n{log}");
+    assert!(log.contains("ok: the box over the player at"), "{log}");
 }

@@ -116,6 +116,7 @@ fn the_document_describes_exactly_the_routes_there_are() {
         "/api/upload",
         "/api/videos",
         "/api/videos/{id}",
+        "/api/videos/{id}/text",
         "/media/{id}",
         "/metrics",
         "/thumbs/{id}",
