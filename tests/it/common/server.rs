@@ -53,7 +53,7 @@ impl Server {
             args.push(l.display().to_string());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vidseek"));
+        let mut cmd = Command::new(crate::common::bin());
         cmd.args(&args)
             .env_remove("VIDSEEK_TOKEN")
             .stdout(Stdio::null())
