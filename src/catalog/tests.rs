@@ -84,22 +84,8 @@ async fn saved_library() -> Saved {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let c = open(&dir).await;
-    let with_texts = |path: &str, seed: u64| {
-        let mut v = video(path, seed, 20);
-        v.texts = ["a name", "a first cue", "a second cue"]
-            .iter()
-            .enumerate()
-            .map(|(i, t)| NewText {
-                kind: if i == 0 { TextKind::Filename } else { TextKind::Subtitle },
-                start: (i > 0).then_some(i as f64),
-                end: (i > 0).then_some(i as f64 + 1.0),
-                text: (*t).into(),
-            })
-            .collect();
-        v
-    };
-    let a = c.add_video(&with_texts("/a.mp4", 1)).await.unwrap();
-    let b = c.add_video(&with_texts("/b.mp4", 2)).await.unwrap();
+    let a = c.add_video(&video("/a.mp4", 1, 20)).await.unwrap();
+    let b = c.add_video(&video("/b.mp4", 2, 20)).await.unwrap();
     let d = c.add_video(&video("/d.mp4", 3, 20)).await.unwrap();
     c.add_video(&video("/e.mp4", 4, 200)).await.unwrap();
     let (a_ids, d_ids) = (frame_ids(&c, a).await, frame_ids(&c, d).await);
@@ -229,25 +215,27 @@ fn a_checkpoint_that_keeps_a_large_dump_records_the_generation_and_the_tombstone
     });
 }
 
+/// A 20-frame video with a file name and two timed cues.
+fn with_texts(path: &str, seed: u64) -> NewVideo {
+    let mut v = video(path, seed, 20);
+    v.texts = ["a name", "a first cue", "a second cue"]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| NewText {
+            kind: if i == 0 { TextKind::Filename } else { TextKind::Subtitle },
+            start: (i > 0).then_some(i as f64),
+            end: (i > 0).then_some(i as f64 + 1.0),
+            text: (*t).into(),
+        })
+        .collect();
+    v
+}
+
 /// A fresh library of two 20-frame videos (each with its file name in the text index)
 /// that agrees with itself: (catalog, its folder, a's frame ids, b's frame ids, b).
 async fn two_videos() -> (Catalog, tempfile::TempDir, Vec<FrameId>, Vec<FrameId>, VideoId) {
     let tmp = tempfile::tempdir().unwrap();
     let c = open(tmp.path()).await;
-    let with_texts = |path: &str, seed: u64| {
-        let mut v = video(path, seed, 20);
-        v.texts = ["a name", "a first cue", "a second cue"]
-            .iter()
-            .enumerate()
-            .map(|(i, t)| NewText {
-                kind: if i == 0 { TextKind::Filename } else { TextKind::Subtitle },
-                start: (i > 0).then_some(i as f64),
-                end: (i > 0).then_some(i as f64 + 1.0),
-                text: (*t).into(),
-            })
-            .collect();
-        v
-    };
     let a = c.add_video(&with_texts("/a.mp4", 1)).await.unwrap();
     let b = c.add_video(&with_texts("/b.mp4", 2)).await.unwrap();
     let (a_ids, b_ids) = (frame_ids(&c, a).await, frame_ids(&c, b).await);

@@ -107,18 +107,7 @@ fn search_click_and_play_in_headless_chromium() {
         });
     }
     // The distractor really does sort first by id.
-    let videos = s.get("/api/videos").json();
-    let id_of = |name: &str| {
-        videos["videos"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["path"].as_str().unwrap().ends_with(name))
-            .unwrap()["id"]
-            .as_i64()
-            .unwrap()
-    };
-    assert!(id_of("alder.webm") < id_of("garden.webm"), "{videos}");
+    assert!(s.video_id("alder.webm") < s.video_id("garden.webm"));
 
     // Screenshots are kept under target/ for a look after the run.
     let out = root.join("target/browser-test");

@@ -100,6 +100,19 @@ impl Server {
         request(self.port, method, path, &headers, body)
     }
 
+    /// The id of the video whose path ends with `name`, from `GET /api/videos`.
+    pub fn video_id(&self, name: &str) -> i64 {
+        let v = self.get("/api/videos").json();
+        v["videos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["path"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no video {name} in {v}"))["id"]
+            .as_i64()
+            .unwrap()
+    }
+
     pub fn get(&self, path: &str) -> Response {
         self.req("GET", path, None)
     }
