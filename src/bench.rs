@@ -5,7 +5,10 @@
 //! elsewhere, reported): embed-only images/s at the asked batch sizes with host input,
 //! through the indexing path's batch stream, and with device-resident input; then
 //! end-to-end indexing of a folder of videos with software decoding and with FFmpeg's
-//! CUDA hwaccel, as video-seconds indexed per wall second. The report is JSON.
+//! CUDA hwaccel, as video-seconds indexed per wall second, with each file's actual
+//! decoder (NVDEC, or software with the reason where it fell back). The report is JSON.
+//! Under `VIDSEEK_EXPECT_CUDA=1` (a GPU machine's check) [`cuda_problems`] lists what
+//! did not run on the GPU, and the command fails.
 //! Videos are rendered beforehand (`--prepare`), because a GPU test machine may have no
 //! `ffmpeg` command.
 
@@ -199,8 +202,24 @@ async fn index_run(
             _ => None,
         })
         .collect();
+    // How each file was decoded, as the decoder reported it.
+    let decoders: Vec<Value> = report
+        .files
+        .iter()
+        .filter_map(|f| match &f.outcome {
+            jobs::Outcome::Indexed { decoder, .. } => Some(json!({"path": f.path, "decoder": decoder})),
+            _ => None,
+        })
+        .collect();
+    let fell_back: Vec<Value> = if hwaccel {
+        decoders.iter().filter(|d| d["decoder"] != "cuda").cloned().collect()
+    } else {
+        Vec::new()
+    };
     Ok(json!({
-        "decode": if hwaccel { "cuda hwaccel (software where it fails)" } else { "software" },
+        "decode": if hwaccel { "cuda hwaccel asked" } else { "software" },
+        "decoders": decoders,
+        "fell_back": fell_back,
         "files": videos.len(),
         "failed": failed,
         "frames": report.frames,
@@ -209,6 +228,26 @@ async fn index_run(
         "video_seconds_per_s": report.video_seconds / wall,
         "frames_per_s": report.frames as f64 / wall,
     }))
+}
+
+/// What a report shows running off the GPU, for a machine that must run on it
+/// (`VIDSEEK_EXPECT_CUDA=1`): the model not on CUDA, files of the hwaccel run decoded
+/// in software (each with its reason) or not indexed. Empty: all on the GPU.
+pub fn cuda_problems(report: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if report["provider"] != "CUDA" {
+        out.push(format!("the model ran on {}, not CUDA", report["provider"]));
+    }
+    let runs = report["end_to_end"].as_array().map(Vec::as_slice).unwrap_or_default();
+    for run in runs.iter().filter(|r| r["decode"] != "software") {
+        for f in run["fell_back"].as_array().into_iter().flatten() {
+            out.push(format!("{} was not decoded by NVDEC: {}", f["path"], f["decoder"]));
+        }
+        for f in run["failed"].as_array().into_iter().flatten() {
+            out.push(format!("{} failed: {}", f["path"], f["error"]));
+        }
+    }
+    out
 }
 
 /// Runs the whole benchmark and returns the report.

@@ -18,8 +18,11 @@ pub struct Consistency {
     /// Stored frames looked up by their own vector, and those not found.
     pub frames_checked: usize,
     pub frames_unreachable: Vec<FrameId>,
-    /// Documents in the text index.
+    /// Documents in the text index, the stored texts it lacks and the documents whose
+    /// text the store lacks (by text id).
     pub text_docs: u64,
+    pub texts_not_in_text_index: Vec<i64>,
+    pub text_docs_not_in_store: Vec<i64>,
     /// True when nothing above disagrees.
     pub agree: bool,
 }
@@ -28,7 +31,7 @@ impl Catalog {
     /// Whether the store and both indexes agree: the vector index holds exactly the
     /// stored frames (deleted ones are tombstones), a sample of `max_frames` of them
     /// (spread evenly, all when fewer) is found by its own vector, and the text index
-    /// holds exactly the store's texts.
+    /// holds exactly the store's texts (by id). What disagrees is named by id.
     pub async fn consistency(&self, max_frames: usize) -> Result<Consistency, CatalogError> {
         let _w = self.writes.lock().await;
         let counts = self.store.counts().await?;
@@ -38,16 +41,8 @@ impl Catalog {
             (v.live_ids(), v.tombstones())
         };
         live.sort_unstable();
-        let not_in_index: Vec<FrameId> = stored
-            .iter()
-            .filter(|id| live.binary_search(id).is_err())
-            .copied()
-            .collect();
-        let not_in_store: Vec<FrameId> = live
-            .iter()
-            .filter(|id| stored.binary_search(id).is_err())
-            .copied()
-            .collect();
+        let not_in_index = missing_from(&stored, &live);
+        let not_in_store = missing_from(&live, &stored);
         let step = (stored.len() / max_frames.max(1)).max(1);
         let mut checked = 0;
         let mut unreachable = Vec::new();
@@ -73,9 +68,14 @@ impl Catalog {
             }
         }
         let text_docs = self.text.num_docs();
+        let (stored_texts, docs) = (self.store.text_ids().await?, self.text.text_ids()?);
+        let texts_not_in_text_index = missing_from(&stored_texts, &docs);
+        let text_docs_not_in_store = missing_from(&docs, &stored_texts);
         let agree = not_in_index.is_empty()
             && not_in_store.is_empty()
             && unreachable.is_empty()
+            && texts_not_in_text_index.is_empty()
+            && text_docs_not_in_store.is_empty()
             && text_docs == counts.texts as u64;
         Ok(Consistency {
             frames: counts.frames,
@@ -87,7 +87,14 @@ impl Catalog {
             frames_checked: checked,
             frames_unreachable: unreachable,
             text_docs,
+            texts_not_in_text_index,
+            text_docs_not_in_store,
             agree,
         })
     }
+}
+
+/// The ids of `a` not in `b` (`b` sorted).
+fn missing_from(a: &[i64], b: &[i64]) -> Vec<i64> {
+    a.iter().filter(|id| b.binary_search(id).is_err()).copied().collect()
 }

@@ -214,3 +214,105 @@ fn a_checkpoint_that_keeps_a_large_dump_records_the_generation_and_the_tombstone
         c.close().await;
     });
 }
+
+/// A 20-frame video with a file name and two timed cues.
+fn with_texts(path: &str, seed: u64) -> NewVideo {
+    let mut v = video(path, seed, 20);
+    v.texts = ["a name", "a first cue", "a second cue"]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| NewText {
+            kind: if i == 0 { TextKind::Filename } else { TextKind::Subtitle },
+            start: (i > 0).then_some(i as f64),
+            end: (i > 0).then_some(i as f64 + 1.0),
+            text: (*t).into(),
+            quad: None,
+        })
+        .collect();
+    v
+}
+
+/// A fresh library of two 20-frame videos (each with its file name in the text index)
+/// that agrees with itself: (catalog, its folder, a's frame ids, b's frame ids, b).
+async fn two_videos() -> (Catalog, tempfile::TempDir, Vec<FrameId>, Vec<FrameId>, VideoId) {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = open(tmp.path()).await;
+    let a = c.add_video(&with_texts("/a.mp4", 1)).await.unwrap();
+    let b = c.add_video(&with_texts("/b.mp4", 2)).await.unwrap();
+    let (a_ids, b_ids) = (frame_ids(&c, a).await, frame_ids(&c, b).await);
+    let ok = c.consistency(1000).await.unwrap();
+    assert!(
+        ok.agree && ok.texts == 6 && ok.text_docs == 6 && ok.frames_checked == 40,
+        "{ok:?}"
+    );
+    (c, tmp, a_ids, b_ids, b)
+}
+
+#[test]
+fn the_agreement_check_names_the_frames_the_vector_index_lost_or_invented() {
+    block_on(async {
+        let (c, _tmp, a_ids, b_ids, _) = two_videos().await;
+        // A stored frame's vector deleted from the index (a tombstone the store does not
+        // know of), and a point for a frame the store never had.
+        let stray = b_ids[b_ids.len() - 1] + 1000;
+        let v = c.vectors_by_ids("m", &[b_ids[0]]).await.unwrap().remove(0).1;
+        {
+            let mut vectors = c.vectors.write().unwrap();
+            vectors.delete(&[a_ids[3]]);
+            vectors.upsert(&[(stray, &v[..])]).unwrap();
+        }
+        let r = c.consistency(1000).await.unwrap();
+        assert!(!r.agree, "{r:?}");
+        assert_eq!(r.frames_not_in_vector_index, vec![a_ids[3]], "{r:?}");
+        assert_eq!(r.vector_points_not_in_store, vec![stray], "{r:?}");
+        assert!(
+            r.texts_not_in_text_index.is_empty() && r.text_docs_not_in_store.is_empty(),
+            "{r:?}"
+        );
+        c.close().await;
+    });
+}
+
+#[test]
+fn the_agreement_check_names_the_texts_the_text_index_lost_or_invented() {
+    block_on(async {
+        let (c, _tmp, _, _, b) = two_videos().await;
+        // b's documents replaced by as many stray ones: the counts still match, the ids
+        // do not.
+        let gone: Vec<i64> = c
+            .store
+            .texts()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|t| t.video_id == b)
+            .map(|t| t.id)
+            .collect();
+        assert!(!gone.is_empty());
+        let strays: Vec<i64> = gone.iter().map(|id| id + 1000).collect();
+        let docs: Vec<crate::index::TextDoc> = strays
+            .iter()
+            .map(|id| crate::index::TextDoc {
+                text_id: *id,
+                video_id: b,
+                kind: crate::types::TextKind::Filename,
+                start: None,
+                end: None,
+                text: "stray words".into(),
+                quad: None,
+            })
+            .collect();
+        let generation = c.store.generation().await.unwrap();
+        c.text.update(&[b], &docs, generation).unwrap();
+        let r = c.consistency(1000).await.unwrap();
+        assert!(!r.agree, "{r:?}");
+        assert_eq!(r.text_docs, r.texts as u64, "{r:?}");
+        assert_eq!(r.texts_not_in_text_index, gone, "{r:?}");
+        assert_eq!(r.text_docs_not_in_store, strays, "{r:?}");
+        assert!(
+            r.frames_not_in_vector_index.is_empty() && r.vector_points_not_in_store.is_empty(),
+            "{r:?}"
+        );
+        c.close().await;
+    });
+}

@@ -30,8 +30,9 @@ impl Catalog {
         let texts: Vec<TextDoc> = v
             .texts
             .iter()
-            .map(|t| TextDoc {
-                text_id: 0,
+            .zip(&w.text_ids)
+            .map(|(t, text_id)| TextDoc {
+                text_id: *text_id,
                 video_id: id,
                 kind: t.kind,
                 start: t.start,

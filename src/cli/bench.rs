@@ -41,5 +41,17 @@ pub(super) fn bench_gpu(g: &Global, a: &GpuArgs) -> Result<()> {
         std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
     }
     println!("{text}");
+    // A GPU machine's check (`.ci/gpu-run`) accepts no fallback: the report is written,
+    // then the command fails naming what ran off the GPU.
+    if std::env::var("VIDSEEK_EXPECT_CUDA").is_ok_and(|v| v.trim() == "1") {
+        let problems = bench::cuda_problems(&report);
+        if !problems.is_empty() {
+            bail!(
+                "VIDSEEK_EXPECT_CUDA=1, but not everything ran on the GPU:\n  {}\n(unset VIDSEEK_EXPECT_CUDA to \
+                 measure with fallbacks, or fix the CUDA/NVDEC setup `vidseek doctor` reports)",
+                problems.join("\n  ")
+            );
+        }
+    }
     Ok(())
 }

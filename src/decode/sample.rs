@@ -114,6 +114,8 @@ pub enum SampleReason {
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct SampleStats {
     pub decoded_frames: u64,
+    /// Of those, pictures NVDEC decoded (all of them, or `hwaccel` says "software").
+    pub gpu_frames: u64,
     /// Packets not decoded at all (no sample was due before the next keyframe).
     pub skipped_packets: u64,
     /// Stretches between keyframes decoded on their own (1: the stream in one piece).
@@ -123,8 +125,9 @@ pub struct SampleStats {
     pub shot_changes: u64,
     /// Last decoded presentation time (seconds).
     pub last_time: f64,
-    /// How the pictures were decoded: "software", "cuda", or "software (REASON)" when
-    /// the hwaccel was asked for and could not be used.
+    /// How the pictures were decoded: "software", "cuda" (every picture came from
+    /// NVDEC), or "software (REASON)" when the hwaccel was asked for and could not be
+    /// used, or was attached but FFmpeg decoded without it.
     pub hwaccel: String,
 }
 

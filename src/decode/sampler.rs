@@ -78,6 +78,7 @@ impl<'a> Sampler<'a> {
             Piece::Failed(e) => return Err(e),
             Piece::End(end) => {
                 self.stats.decoded_frames += end.decoded;
+                self.stats.gpu_frames += end.gpu;
                 self.stats.skipped_packets += end.skipped;
                 self.stats.spans += 1;
                 self.stats.last_time = self.stats.last_time.max(end.last_time);
@@ -147,7 +148,7 @@ impl<'a> Sampler<'a> {
         let Sampler {
             path,
             interval,
-            stats,
+            mut stats,
             mut pending,
             sink,
             ..
@@ -158,6 +159,16 @@ impl<'a> Sampler<'a> {
                 path: path.to_path_buf(),
                 reason: "the video stream holds no decodable picture".into(),
             });
+        }
+        // NVDEC attached is not NVDEC used: FFmpeg decodes in software by itself where the
+        // stream's profile or size is beyond the hardware. The pictures say which.
+        if stats.hwaccel == "cuda" && stats.gpu_frames < stats.decoded_frames {
+            stats.hwaccel = format!(
+                "software (FFmpeg decoded {} of {} pictures without NVDEC: the stream's profile or size is not \
+                 supported by it)",
+                stats.decoded_frames - stats.gpu_frames,
+                stats.decoded_frames
+            );
         }
         // A stream that ends well before its declared duration was cut short.
         if !stopped && info.duration > 2.0 && stats.last_time + frame_dt < 0.9 * info.duration - 1.0 {

@@ -309,6 +309,21 @@ impl TextIndex {
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
     }
+
+    /// The `text_id` of every document, sorted (the store/index agreement check).
+    pub fn text_ids(&self) -> Result<Vec<i64>, IndexError> {
+        let searcher = self.reader.searcher();
+        let docs = searcher
+            .search(&tantivy::query::AllQuery, &tantivy::collector::DocSetCollector)
+            .map_err(terr)?;
+        let mut ids = Vec::with_capacity(docs.len());
+        for addr in docs {
+            let d: TantivyDocument = searcher.doc(addr).map_err(terr)?;
+            ids.push(d.get_first(self.fields.text_id).and_then(|v| v.as_i64()).unwrap_or(0));
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
 }
 
 #[cfg(test)]

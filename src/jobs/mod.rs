@@ -160,9 +160,17 @@ impl Default for IndexOptions {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(rename_all = "lowercase", tag = "state")]
 pub enum Outcome {
-    Indexed { video_id: i64, frames: usize },
+    /// `decoder`: how its pictures were decoded ("software", "cuda", or "software
+    /// (REASON)" where the CUDA hwaccel was asked for and fell back).
+    Indexed {
+        video_id: i64,
+        frames: usize,
+        decoder: String,
+    },
     Unchanged,
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 #[derive(Clone, Debug, Serialize)]

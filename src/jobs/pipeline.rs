@@ -21,7 +21,15 @@ use crate::ocr::{CueReader, Ocr};
 enum Decoded {
     Start(usize, VideoInfo),
     Frame(usize, SampledFrame),
-    End(usize, Result<Vec<NewText>, String>),
+    End(usize, Result<Ended, String>),
+}
+
+/// What a decoder hands on once a file's frames are all sent: its texts, and how its
+/// pictures were decoded (`SampleStats::hwaccel`: "software", "cuda", or "software
+/// (REASON)" where the hwaccel was asked for and could not be used).
+struct Ended {
+    texts: Vec<NewText>,
+    decoder: String,
 }
 
 /// A frame on its way to the store.
@@ -33,7 +41,7 @@ struct Pending {
 }
 
 enum Embedded {
-    Video(usize, VideoInfo, Vec<Pending>, Vec<NewText>),
+    Video(usize, VideoInfo, Vec<Pending>, Ended),
     Failed(usize, String),
     Frames(usize, f64),
 }
@@ -72,12 +80,16 @@ pub(super) async fn run(
     while let Ok(msg) = erx.recv() {
         match msg {
             Embedded::Frames(i, t) => done.frame(job_id, i, t, work, progress),
-            Embedded::Video(i, info, frames, texts) => {
+            Embedded::Video(i, info, frames, ended) => {
                 let w = &work[i];
-                let (video_id, n) = write_video(catalog, w, &info, frames, texts).await?;
+                let (video_id, n) = write_video(catalog, w, &info, frames, ended.texts).await?;
                 let r = FileReport {
                     path: w.path.display().to_string(),
-                    outcome: Outcome::Indexed { video_id, frames: n },
+                    outcome: Outcome::Indexed {
+                        video_id,
+                        frames: n,
+                        decoder: ended.decoder,
+                    },
                     duration: info.duration,
                 };
                 done.file(i, info.duration);
@@ -372,7 +384,10 @@ fn decode_files(
                 !cancel.load(Ordering::Relaxed) && tx.send(Decoded::Frame(i, f)).is_ok()
             };
             match decode::sample(path, opts, &mut sink) {
-                Ok((info, _stats)) => Ok([subtitles(path, &info), screen_text(reader, path)].concat()),
+                Ok((info, stats)) => Ok(Ended {
+                    texts: [subtitles(path, &info), screen_text(reader, path)].concat(),
+                    decoder: stats.hwaccel,
+                }),
                 Err(e) => Err(e.to_string()),
             }
         }));
@@ -468,7 +483,7 @@ struct OpenFile {
     /// Frames queued or in flight.
     waiting: usize,
     /// The decoder's verdict, once it has sent the last frame.
-    end: Option<Result<Vec<NewText>, String>>,
+    end: Option<Result<Ended, String>>,
 }
 
 /// Frames of one model call: (file, frame, its vector of the second model).
@@ -561,7 +576,7 @@ impl<'a> Batcher<'a> {
         for i in finished {
             let o = self.open.remove(&i).expect("listed above");
             let msg = match o.end.expect("listed above") {
-                Ok(texts) if !o.frames.is_empty() => Embedded::Video(i, o.info, o.frames, texts),
+                Ok(ended) if !o.frames.is_empty() => Embedded::Video(i, o.info, o.frames, ended),
                 Ok(_) => Embedded::Failed(i, "no picture could be decoded".into()),
                 Err(e) => Embedded::Failed(i, e),
             };

@@ -1,10 +1,11 @@
 // End-to-end test of the web UI in headless Chromium (Debian's /usr/bin/chromium driven
 // by playwright-core). Run by tests/it/browser.rs against a live `vidseek serve`:
 //
-//   node tests/browser/e2e.mjs URL QUERY FILE_NAME START END OUT_DIR TRUTH_FILE
+//   node tests/browser/e2e.mjs URL QUERY FILE_NAME START END OUT_DIR TRUTH_FILE DISTRACTOR
 //
-// Types QUERY, expects FILE_NAME's group first with a segment overlapping [START, END],
-// clicks it, and checks that the <video> element's currentTime lands inside the
+// Types QUERY, expects FILE_NAME's group first with a segment overlapping [START, END]
+// (DISTRACTOR, a video that sorts first by name and id, listed after it with a credible
+// near-match; the group's weaker, earlier moment after the strong one), clicks it, and checks that the <video> element's currentTime lands inside the
 // segment. Then keyboard navigation, the no-match state with "show weaker matches", the
 // filters bar, "more like this", a picture dropped on the search box, tag facets and
 // chips, picking moments for "more like these", the library view with the label editor
@@ -12,7 +13,7 @@
 // to OUT_DIR. Exits non-zero with a message on the first failed check.
 import { chromium } from "playwright-core";
 
-const [url, query, fileName, startS, endS, outDir, truthFile] = process.argv.slice(2);
+const [url, query, fileName, startS, endS, outDir, truthFile, distractor] = process.argv.slice(2);
 const want = { start: Number(startS), end: Number(endS) };
 
 function check(cond, msg) {
@@ -53,6 +54,12 @@ try {
   const seg = await page.$eval(".group .hit", (e) => ({ start: Number(e.dataset.start), end: Number(e.dataset.end) }));
   const overlap = Math.min(seg.end, want.end) - Math.max(seg.start, want.start);
   check(overlap >= 0.5 * Math.min(seg.end - seg.start, want.end - want.start), `first segment ${seg.start}-${seg.end} matches the scene ${want.start}-${want.end}`);
+  // The order was earned: the distractor (first by name and id) is there with a
+  // credible hit, below; the first group's hits are in score order, not time order.
+  const names = await page.$$eval(".group .name", (els) => els.map((e) => e.textContent));
+  check(names.indexOf(distractor) > 0, `the distractor ${distractor} is listed with a credible match, after ${fileName} (${names.join(", ")})`);
+  const starts = await page.$eval(".group", (g) => Array.from(g.querySelectorAll(".hit")).map((e) => Number(e.dataset.start)));
+  check(starts.length > 1 && starts.slice(1).some((s) => s < starts[0]), `the first hit is the strongest moment, not the earliest (hits start at ${starts.join(", ")})`);
 
   // Click: the page plays the video from the segment start.
   await page.click(".group .hit");
@@ -180,8 +187,8 @@ try {
   check(true, "the library view names the active model");
   await page.fill("#switch-dir", "/no/such/model");
   await page.click("#switch-form button");
-  await page.waitForFunction(() => !document.querySelector("#error").hidden && /not a usable model package/.test(document.querySelector("#error").textContent), null, { timeout: 10000 });
-  check(true, "switching to a folder that is not a model package shows why");
+  await page.waitForFunction(() => !document.querySelector("#error").hidden && /no such folder/.test(document.querySelector("#error").textContent), null, { timeout: 10000 });
+  check(true, "switching to a folder that does not exist shows why");
 
   // The label editor: a new vocabulary retags the library; the facets follow.
   await page.click("#labels-panel summary");

@@ -12,7 +12,7 @@ use crate::common::server::{Server, first_bytes, request};
 fn token_is_required_off_loopback_and_checked_on_every_call() {
     let tmp = tempfile::tempdir().unwrap();
     // Non-loopback without a token: refuses to start.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vidseek"))
+    let out = std::process::Command::new(crate::common::bin())
         .args([
             "--data",
             tmp.path().join("d0").to_str().unwrap(),

@@ -201,7 +201,7 @@ fn extreme_resolution() {
 /// GPU), its report piped.
 fn spawn_index_with_one_decoder(lib: &Path, data: &Path) -> Child {
     let model = models::tiny_model_dir();
-    Command::new(env!("CARGO_BIN_EXE_vidseek"))
+    Command::new(crate::common::bin())
         .args([
             "--data",
             data.to_str().unwrap(),

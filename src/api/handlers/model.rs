@@ -34,7 +34,7 @@ pub async fn model(state: web::Data<AppState>) -> Result<HttpResponse> {
 
 #[utoipa::path(post, path = "/api/model", tag = "model", request_body = SwitchBody,
     responses((status = 202, body = JobDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 /// Move the library to another model package without downtime: re-embedded in the
 /// background, search keeps the current model until it is done.
 pub async fn switch_model(state: web::Data<AppState>, body: web::Json<SwitchBody>) -> Result<HttpResponse> {
@@ -42,6 +42,12 @@ pub async fn switch_model(state: web::Data<AppState>, body: web::Json<SwitchBody
         return Err(ApiError::bad_request(
             "dir is empty: give the folder of a model package",
         ));
+    }
+    if !Path::new(&body.dir).is_dir() {
+        return Err(ApiError::not_found(format!(
+            "{}: no such folder on the server: give the folder of a model package",
+            body.dir
+        )));
     }
     let id = state
         .runner

@@ -35,6 +35,15 @@ pub struct NewText {
 }
 
 impl Store {
+    /// The id of every text, in order.
+    pub async fn text_ids(&self) -> Result<Vec<i64>> {
+        sqlx::query("SELECT id FROM texts ORDER BY id")
+            .fetch_all(&self.read)
+            .await
+            .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+            .map_err(q("listing texts"))
+    }
+
     pub async fn texts(&self) -> Result<Vec<Text>> {
         sqlx::query("SELECT id, video_id, kind, start, \"end\", text, quad FROM texts ORDER BY id")
             .fetch_all(&self.read)

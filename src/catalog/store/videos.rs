@@ -101,6 +101,8 @@ pub struct Written {
     pub video_id: VideoId,
     /// The new frames' ids, in order.
     pub frame_ids: Vec<FrameId>,
+    /// The new texts' ids, in the order of `NewVideo::texts`.
+    pub text_ids: Vec<i64>,
     /// The earlier row of the same path and its frames, now deleted.
     pub replaced_video: Option<VideoId>,
     pub replaced_frames: Vec<FrameId>,
@@ -291,8 +293,9 @@ impl Store {
             insert_frame(&mut tx, id, seq, fid, f, model).await?;
             ids.push(fid);
         }
+        let mut text_ids = Vec::with_capacity(v.texts.len());
         for t in &v.texts {
-            sqlx::query("INSERT INTO texts(video_id, kind, start, \"end\", text, quad) VALUES (?, ?, ?, ?, ?, ?)")
+            let r = sqlx::query("INSERT INTO texts(video_id, kind, start, \"end\", text, quad) VALUES (?, ?, ?, ?, ?, ?)")
                 .bind(id)
                 .bind(t.kind.as_str())
                 .bind(t.start)
@@ -302,12 +305,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(q("inserting a text"))?;
+            text_ids.push(r.last_insert_rowid());
         }
         let generation = bump_generation(&mut tx).await?;
         tx.commit().await.map_err(q("committing a video"))?;
         Ok(Written {
             video_id: id,
             frame_ids: ids,
+            text_ids,
             replaced_video: replaced.first().map(|r| r.0),
             replaced_frames: replaced.iter().map(|r| r.1).filter(|f| *f > 0).collect(),
             generation,

@@ -72,6 +72,8 @@ pub(super) enum Piece {
 /// A finished span.
 pub(super) struct SpanEnd {
     pub(super) decoded: u64,
+    /// Of those, pictures that came from NVDEC (GPU memory).
+    pub(super) gpu: u64,
     pub(super) skipped: u64,
     pub(super) last_time: f64,
     /// The last decoded picture's signature (the next span's first is compared with it).

@@ -125,6 +125,7 @@ impl<'a> SpanState<'a> {
             next_key: None,
             end: SpanEnd {
                 decoded: 0,
+                gpu: 0,
                 skipped: 0,
                 last_time: f64::NEG_INFINITY,
                 last_sig: None,
@@ -324,6 +325,7 @@ impl<'a> SpanState<'a> {
         // Pictures decoded on the GPU come back to host memory (NV12) for the luma
         // signature and swscale.
         if frame.format() == Pixel::CUDA {
+            self.end.gpu += 1;
             *frame = download(frame).map_err(failed_at(self.path, "copying a picture from the GPU"))?;
         }
         let end = &mut self.end;

@@ -11,7 +11,7 @@ use super::models::tiny_model_dir;
 
 /// Runs the vidseek binary with `args` (and extra environment), no inherited model/data env.
 pub fn vidseek(args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vidseek"));
+    let mut cmd = Command::new(crate::common::bin());
     cmd.args(args)
         .env_remove("VIDSEEK_MODEL")
         .env_remove("VIDSEEK_DATA")

@@ -11,8 +11,15 @@ pub mod server;
 
 use std::path::{Path, PathBuf};
 
+/// The repository: `VIDSEEK_TEST_ROOT`, else where the suite was built (a GPU machine
+/// runs the packed test binary in a checkout elsewhere: `.ci/gpu-run`).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("VIDSEEK_TEST_ROOT").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
+/// The `vidseek` binary under test: `VIDSEEK_TEST_BIN`, else the one built with the suite.
+pub fn bin() -> PathBuf {
+    std::env::var_os("VIDSEEK_TEST_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vidseek")), PathBuf::from)
 }
 
 pub fn fixtures() -> PathBuf {

@@ -53,7 +53,7 @@ impl Server {
             args.push(l.display().to_string());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vidseek"));
+        let mut cmd = Command::new(crate::common::bin());
         cmd.args(&args)
             .env_remove("VIDSEEK_TOKEN")
             .env_remove("VIDSEEK_OCR")
@@ -100,6 +100,19 @@ impl Server {
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
         let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
         request(self.port, method, path, &headers, body)
+    }
+
+    /// The id of the video whose path ends with `name`, from `GET /api/videos`.
+    pub fn video_id(&self, name: &str) -> i64 {
+        let v = self.get("/api/videos").json();
+        v["videos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["path"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no video {name} in {v}"))["id"]
+            .as_i64()
+            .unwrap()
     }
 
     pub fn get(&self, path: &str) -> Response {

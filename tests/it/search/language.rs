@@ -57,12 +57,15 @@ fn the_cut_off_returns_nothing_for_absent_pairs_and_keeps_present_ones_first() {
     eprintln!(
         "cut-off: absent pairs empty {absent_empty}/{absent_asked}, present pairs first {present_first}/{present_asked}"
     );
-    assert!(
-        absent >= 0.9,
+    // The figures docs/guide.md states: 32 of 32 each way.
+    assert_eq!(
+        (absent_empty, absent_asked),
+        (32, 32),
         "absent pairs returned nothing {absent:.3} of the time: {failures:#?}"
     );
-    assert!(
-        present >= 0.95,
+    assert_eq!(
+        (present_first, present_asked),
+        (32, 32),
         "present pairs came first {present:.3} of the time: {failures:#?}"
     );
     // Off shows the weaker matches the cut-off held back.
@@ -252,14 +255,30 @@ fn names_never_outrank_a_strong_visual_moment() {
         path_of(first).contains("video-") || path_of(first).ends_with("beach.webm"),
         "{res}"
     );
-    for (i, r) in results(&res).iter().enumerate() {
-        if path_of(r).ends_with("/circle.mp4") {
-            assert!(i > 0, "{res}");
-            assert!(
-                r["end"].as_f64().unwrap() - r["start"].as_f64().unwrap() < 8.9,
-                "a name match is a moment, not the whole video: {r}"
-            );
-        }
+    // A query whose words its name holds ("a circle": `a` is a stop word) lists it by
+    // its name (its pictures are empty backgrounds: `source` is text), below the
+    // credible visual circles, as a moment. ("a red circle" does not match the name; a
+    // list already full of moments has no room for names.)
+    let res = search(&["a circle", "-k", "10"]);
+    assert!(
+        path_of(&results(&res)[0]).contains("video-") || path_of(&results(&res)[0]).ends_with("beach.webm"),
+        "{res}"
+    );
+    let named: Vec<(usize, &Value)> = results(&res)
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| path_of(r).ends_with("/circle.mp4") && r["source"] != "visual")
+        .collect();
+    assert!(
+        !named.is_empty(),
+        "the file named like the query is listed by its name: {res}"
+    );
+    for (i, r) in named {
+        assert!(i > 0, "{res}");
+        assert!(
+            r["end"].as_f64().unwrap() - r["start"].as_f64().unwrap() < 8.9,
+            "a name match is a moment, not the whole video: {r}"
+        );
     }
     // `a.mp4`: its name is a stop word; only empty backgrounds are in it.
     let res = search(&["a green triangle", "--min-score", "off", "-k", "3"]);
