@@ -186,23 +186,26 @@ pub(super) async fn open_for_maintenance(g: &Global) -> Result<Catalog> {
     Ok(Catalog::open(&data, &name, dim, Access::Write).await?)
 }
 
+/// The video `target` names: an id, or a path (made absolute as the library stores it).
+pub(super) async fn find_video(catalog: &Catalog, target: &str) -> Result<Video> {
+    let video = match target.parse::<i64>() {
+        Ok(id) => catalog.video(id).await?,
+        Err(_) => {
+            let p = std::path::Path::new(target);
+            let key = p
+                .canonicalize()
+                .unwrap_or_else(|_| std::path::absolute(p).unwrap_or(p.to_path_buf()));
+            catalog.video_by_path(&key.display().to_string()).await?
+        }
+    };
+    video.ok_or_else(|| anyhow::anyhow!("{target}: not in the library (see `vidseek videos`)"))
+}
+
 pub(super) fn remove(g: &Global, target: &str) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         let catalog = open_for_maintenance(g).await?;
-        let video = match target.parse::<i64>() {
-            Ok(id) => catalog.video(id).await?,
-            Err(_) => {
-                let p = std::path::Path::new(target);
-                let key = p
-                    .canonicalize()
-                    .unwrap_or_else(|_| std::path::absolute(p).unwrap_or(p.to_path_buf()));
-                catalog.video_by_path(&key.display().to_string()).await?
-            }
-        };
-        let Some(v) = video else {
-            bail!("{target}: not in the library (see `vidseek videos`)");
-        };
+        let v = find_video(&catalog, target).await?;
         catalog.remove_video(v.id).await?;
         catalog.save_vectors().await?;
         println!("removed {} ({} frames)", v.path, v.frame_count);

@@ -100,19 +100,7 @@ pub(super) fn text_cmd(g: &Global, target: &str, out: Output) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         let catalog = open_for_maintenance(g).await?;
-        let video = match target.parse::<i64>() {
-            Ok(id) => catalog.video(id).await?,
-            Err(_) => {
-                let p = std::path::Path::new(target);
-                let key = p
-                    .canonicalize()
-                    .unwrap_or_else(|_| std::path::absolute(p).unwrap_or(p.to_path_buf()));
-                catalog.video_by_path(&key.display().to_string()).await?
-            }
-        };
-        let Some(v) = video else {
-            bail!("{target}: not in the library (see `vidseek videos`)");
-        };
+        let v = super::index::find_video(&catalog, target).await?;
         let texts = catalog.screen_text(v.id).await?;
         let lines: Vec<_> = texts
             .iter()

@@ -50,19 +50,22 @@ impl Store {
             .await
             .map_err(q("reading texts"))?
             .iter()
-            .map(|r| {
-                Ok(Text {
-                    id: r.get(0),
-                    video_id: r.get(1),
-                    kind: kind_of(r.get(2))?,
-                    start: r.get(3),
-                    end: r.get(4),
-                    text: r.get(5),
-                    quad: quad_of(r.get(6))?,
-                })
-            })
+            .map(text_from)
             .collect()
     }
+}
+
+/// A row of `id, video_id, kind, start, "end", text, quad`.
+fn text_from(r: &sqlx::sqlite::SqliteRow) -> Result<Text> {
+    Ok(Text {
+        id: r.get(0),
+        video_id: r.get(1),
+        kind: kind_of(r.get(2))?,
+        start: r.get(3),
+        end: r.get(4),
+        text: r.get(5),
+        quad: quad_of(r.get(6))?,
+    })
 }
 
 /// A stored box (JSON `[[x, y], ...]`, four corners); None stays None.
@@ -90,17 +93,7 @@ impl Store {
         .await
         .map_err(q("reading a video's texts"))?
         .iter()
-        .map(|r| {
-            Ok(Text {
-                id: r.get(0),
-                video_id: r.get(1),
-                kind: kind_of(r.get(2))?,
-                start: r.get(3),
-                end: r.get(4),
-                text: r.get(5),
-                quad: quad_of(r.get(6))?,
-            })
-        })
+        .map(text_from)
         .collect()
     }
 }

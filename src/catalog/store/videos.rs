@@ -295,16 +295,17 @@ impl Store {
         }
         let mut text_ids = Vec::with_capacity(v.texts.len());
         for t in &v.texts {
-            let r = sqlx::query("INSERT INTO texts(video_id, kind, start, \"end\", text, quad) VALUES (?, ?, ?, ?, ?, ?)")
-                .bind(id)
-                .bind(t.kind.as_str())
-                .bind(t.start)
-                .bind(t.end)
-                .bind(&t.text)
-                .bind(super::texts::quad_text(t.quad.as_ref()))
-                .execute(&mut *tx)
-                .await
-                .map_err(q("inserting a text"))?;
+            let r =
+                sqlx::query("INSERT INTO texts(video_id, kind, start, \"end\", text, quad) VALUES (?, ?, ?, ?, ?, ?)")
+                    .bind(id)
+                    .bind(t.kind.as_str())
+                    .bind(t.start)
+                    .bind(t.end)
+                    .bind(&t.text)
+                    .bind(super::texts::quad_text(t.quad.as_ref()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("inserting a text"))?;
             text_ids.push(r.last_insert_rowid());
         }
         let generation = bump_generation(&mut tx).await?;
