@@ -144,14 +144,26 @@ fn pruner(lib: PathBuf, bytes: Vec<u8>) -> Racer {
         let r = s.post_json("/api/index", &json!({ "path": f.display().to_string() }));
         let mut l = log.lock().unwrap();
         l.saw("pruner", "POST /api/index (file)", &r);
-        if r.status == 202 {
-            l.jobs.push(r.json()["id"].as_i64().unwrap());
+        let job = if r.status == 202 {
+            let id = r.json()["id"].as_i64().unwrap();
+            l.jobs.push(id);
+            Some(id)
         } else {
             l.server_errors
                 .push(format!("pruner: unexpected {} {}", r.status, r.text()));
-        }
+            None
+        };
         drop(l);
-        std::thread::sleep(Duration::from_millis(800));
+        // The file goes once its job has ended (a fixed pause lost the race to a busy
+        // queue: the file was gone before it was indexed, and there was nothing to prune).
+        let until = Instant::now() + Duration::from_secs(20);
+        while let Some(id) = job {
+            let state = s.get(&format!("/api/jobs/{id}")).json()["state"].clone();
+            if !(state == "enqueued" || state == "processing") || Instant::now() > until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         std::fs::remove_file(&f).unwrap();
         let r = s.req("POST", "/api/prune", None);
         let mut l = log.lock().unwrap();
