@@ -17,6 +17,7 @@ mod config;
 mod decode;
 mod embed;
 mod error;
+mod export;
 mod image;
 mod index;
 mod jobs;

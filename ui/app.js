@@ -9,6 +9,7 @@
 //   search.js   the query (typed text, filters, facets, picture) and sending it
 //   results.js  drawing the answer: groups, moment cards, selection, picked moments
 //   player.js   the player and the score timeline under it
+//   export.js   clips of moments and the result list as OTIO / EDL (links to download)
 //   tags.js     tag facets, saving picked moments as a tag, the label editor
 //   library.js  the video table, uploads, indexing a path, the model panel
 //   eval.js     the evaluation panel

@@ -1,10 +1,11 @@
 // The player: plays a hit from its start (a hit from on-screen text with its box drawn
 // over the picture while the text is shown), and under it the timeline of the video's
 // stored frames, each bar as tall as its similarity to the typed text, the played
-// segment outlined and a playhead following the video.
+// segment outlined and a playhead following the video; the clip bar to save the span.
 
 import { api } from "./api.js";
 import { $, basename, clock, h } from "./dom.js";
+import { clipBar } from "./export.js";
 import { state } from "./state.js";
 
 const pct = (x) => x + "%";
@@ -16,6 +17,7 @@ export async function play(i) {
   const v = $("#player");
   $("#player-box").hidden = false;
   $("#player-title").textContent = basename(s.path) + "  " + clock(s.start) + "–" + clock(s.end);
+  $("#player-clip").replaceChildren(clipBar(s, null));
   const src = "/media/" + s.video_id;
   const seek = () => { v.currentTime = s.start; v.play().catch(() => {}); };
   if (v.getAttribute("src") !== src) {
@@ -66,6 +68,7 @@ async function drawTimeline(seg) {
     const d = await api("/api/videos/" + seg.video_id + (typed ? "?q=" + encodeURIComponent(typed) : ""));
     if (state.playing !== seg) return;
     const dur = d.video.duration || Math.max(...d.frames.map((f) => f.end), 1);
+    if (d.video.duration) $("#player-clip").replaceChildren(clipBar(seg, d.video.duration));
     const scores = d.frames.map((f) => f.score).filter((x) => typeof x === "number");
     const lo = Math.min(...scores), hi = Math.max(...scores);
     const v = $("#player");

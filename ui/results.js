@@ -1,9 +1,10 @@
 // Drawing the search's answer: the status line, one group a video with a strip of
 // moment cards (thumbnail with the box of on-screen text, time range, score, subtitle or
-// on-screen text, tag chips, "pick" and "more like this"), the no-match state, the keyboard's selection and the picked moments'
+// on-screen text, tag chips, "pick", "more like this" and "save clip"), the no-match state, the keyboard's selection and the picked moments'
 // bar. Reads the shared state; what a card's buttons ask goes back to search.js.
 
 import { $, basename, clock, h, plural } from "./dom.js";
+import { saveClipLink, timelineLinks } from "./export.js";
 import { play } from "./player.js";
 import { moreLikeThis, runSearch } from "./search.js";
 import { state } from "./state.js";
@@ -21,7 +22,8 @@ export function render() {
   if (state.groups.length) {
     const n = state.groups.reduce((a, g) => a + g.segments.length, 0);
     $("#status").textContent = plural(n, "moment") + " in " + plural(state.groups.length, "video") +
-      (state.weaker ? " (weaker matches shown)" : state.withheld ? " (" + state.withheld + " weaker held back)" : "") + " — ↑↓ to move, Enter to play";
+      (state.weaker ? " (weaker matches shown)" : state.withheld ? " (" + state.withheld + " weaker held back)" : "") + " — ↑↓ to move, Enter to play.";
+    if (state.params) $("#status").append(timelineLinks(state.params));
   }
   for (const g of state.groups) list.append(groupItem(g));
   if (state.hits.length) select(0, false);
@@ -92,7 +94,7 @@ function card(s, idx) {
   h("span", { class: "meta" }, h("span", { class: "src " + s.source }, s.source), " " + s.score.toFixed(3)),
   s.text ? h("span", { class: "cue" }, s.text) : null,
   s.tags && s.tags.length ? h("span", { class: "tags" }, s.tags.slice(0, 4).map((t) => h("span", { class: "chip" }, t))) : null);
-  if (s.frame_id == null) return h("div", { class: "card" }, hit);
+  if (s.frame_id == null) return h("div", { class: "card" }, hit, saveClipLink(s));
   const onPick = (e) => {
     if (e.target.checked) state.picked.set(s.frame_id, s); else state.picked.delete(s.frame_id);
     showSelection();
@@ -101,7 +103,8 @@ function card(s, idx) {
     h("label", { class: "pick-hit", title: "Pick moments, then 'More like these'" },
       h("input", { type: "checkbox", onchange: onPick }), " pick"),
     h("button", { type: "button", class: "more", title: "Search for moments that look like this frame", onclick: () => moreLikeThis(s) },
-      "more like this"));
+      "more like this"),
+    saveClipLink(s));
 }
 
 // Moves the keyboard's selection to hit i (clamped), scrolling it into view.

@@ -107,13 +107,21 @@ export async function runSearch() {
   }
 }
 
+// The search's parameters (without the grouping); kept in state.params for the
+// timeline export, which the server answers by searching again (none for a picture).
+function searchParams(q) {
+  return "k=40&min_score=" + (state.weaker ? "off" : "auto") + "&q=" + encodeURIComponent(q) +
+    (state.frame ? "&frame=" + state.frame.id : "") + (state.like ? "&like=" + state.like.join(",") : "");
+}
+
 // The request: a picture is posted, everything else is a GET.
 async function ask(q) {
-  const url = "/api/search?group=video&k=40&min_score=" + (state.weaker ? "off" : "auto") + "&q=" + encodeURIComponent(q);
+  const params = searchParams(q);
+  state.params = state.image ? null : params;
   if (state.image) {
     const fd = new FormData();
     fd.append("image", state.image, state.image.name || "picture");
-    return api(url, { method: "POST", body: fd });
+    return api("/api/search?group=video&" + params, { method: "POST", body: fd });
   }
-  return api(url + (state.frame ? "&frame=" + state.frame.id : "") + (state.like ? "&like=" + state.like.join(",") : ""));
+  return api("/api/search?group=video&" + params);
 }

@@ -19,4 +19,6 @@ export const state = {
   image: null, frame: null, like: null,
   // The tag facets switched on, and the moments picked on the page (frame id → segment).
   tags: [], picked: new Map(),
+  // The shown search's query string (for "Export OTIO / EDL"); null for a picture.
+  params: null,
 };

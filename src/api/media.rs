@@ -86,6 +86,7 @@ const UI_FILES: &[(&str, &str, &str)] = &[
     ("dom.js", include_str!("../../ui/dom.js"), JS),
     ("eval.js", include_str!("../../ui/eval.js"), JS),
     ("events.js", include_str!("../../ui/events.js"), JS),
+    ("export.js", include_str!("../../ui/export.js"), JS),
     ("library.js", include_str!("../../ui/library.js"), JS),
     ("player.js", include_str!("../../ui/player.js"), JS),
     ("progress.js", include_str!("../../ui/progress.js"), JS),

@@ -46,6 +46,19 @@ pub struct ServeConfig {
     pub embed: crate::embed::EmbedOptions,
     /// Concurrent searches (each takes a permit; the rest wait their turn).
     pub search_permits: usize,
+    /// Cutting clips.
+    pub clips: ClipSettings,
+}
+
+/// How `GET /api/videos/{id}/clip` cuts.
+#[derive(Clone, Debug)]
+pub struct ClipSettings {
+    /// The longest clip and GIF.
+    pub limits: crate::export::Limits,
+    /// Clips cut at once; a request past them gets 429.
+    pub exports: usize,
+    /// Where clips are written before they are sent (emptied at start).
+    pub tmp: PathBuf,
 }
 
 /// Searches in flight at once. More than the cores: a search waits for its query's
@@ -99,6 +112,8 @@ pub struct AppState {
     pub runner: Arc<JobRunner>,
     pub events: broadcast::Sender<ServerEvent>,
     pub permits: Semaphore,
+    /// One per clip being cut (`ClipSettings::exports`).
+    pub clip_slots: Arc<Semaphore>,
     pub metrics: Metrics,
     pub config: ServeConfig,
     /// Canonical library roots.
@@ -127,6 +142,7 @@ impl AppState {
             runner,
             events,
             permits: Semaphore::new(config.search_permits.max(1)),
+            clip_slots: Arc::new(Semaphore::new(config.clips.exports.max(1))),
             metrics: Metrics::default(),
             config,
             roots,
@@ -171,6 +187,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/videos", web::get().to(handlers::videos::videos))
             .route("/videos/{id}", web::get().to(handlers::videos::video))
             .route("/videos/{id}/text", web::get().to(handlers::videos::screen_text))
+            .route("/videos/{id}/clip", web::get().to(handlers::clips::clip))
+            .route("/timeline", web::get().to(handlers::clips::timeline))
             .route("/videos/{id}", web::delete().to(handlers::videos::delete_video))
             .route("/index", web::post().to(handlers::videos::index))
             .route("/prune", web::post().to(handlers::videos::prune))
@@ -202,6 +220,8 @@ pub async fn serve(config: ServeConfig, catalog: Arc<Catalog>, model: Arc<Embedd
         return Err(ServeError::NeedsToken(config.bind));
     }
     let roots = library_roots(&config.libraries)?;
+    // Clips left by a server that stopped while cutting them.
+    let _ = std::fs::remove_dir_all(&config.clips.tmp);
     let state = web::Data::new(AppState::start(config.clone(), roots.clone(), catalog.clone(), model));
 
     let _watcher = if config.watch && !roots.is_empty() {
@@ -218,6 +238,7 @@ pub async fn serve(config: ServeConfig, catalog: Arc<Catalog>, model: Arc<Embedd
             .wrap(actix_web::middleware::from_fn(auth::require_token))
             .configure(configure)
     })
+    .on_connect(handlers::clips::remember_peer)
     .workers(2)
     .bind(config.bind)
     .map_err(|e| ServeError::Bind {

@@ -32,6 +32,8 @@ use super::{AppState, dto, handlers, media, metrics};
         handlers::videos::videos,
         handlers::videos::video,
         handlers::videos::screen_text,
+        handlers::clips::clip,
+        handlers::clips::timeline,
         handlers::videos::delete_video,
         handlers::videos::prune,
         handlers::videos::index,

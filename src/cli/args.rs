@@ -133,6 +133,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Cut a span of a video into a file: frame-accurate re-encode by default, a stream
+    /// copy from the keyframe at or before START with --fast.
+    Clip(ClipArgs),
     /// Remove a video from the library by path or id (the file is not touched).
     Remove { target: String },
     /// Remove videos whose files no longer exist.
@@ -227,6 +230,41 @@ pub struct SearchArgs {
     /// Save the probe of --like/--unlike (and the query) as a named tag.
     #[arg(long, value_name = "NAME", requires = "like")]
     pub save_tag: Option<String>,
+    /// Also write the results as an OpenTimelineIO timeline (.otio), one clip per
+    /// moment in rank order.
+    #[arg(long, value_name = "FILE")]
+    pub export_otio: Option<PathBuf>,
+    /// Also write the results as a CMX 3600 EDL, one event per moment in rank order.
+    #[arg(long, value_name = "FILE")]
+    pub export_edl: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+// `vidseek clip`.
+#[derive(Args, Debug, Clone)]
+pub struct ClipArgs {
+    /// A video: its id in the library, or a file's path (in the library or not).
+    pub target: String,
+    /// Where the clip starts: seconds (12.5) or m:ss / h:mm:ss (1:02.5), from the
+    /// video's start as vidseek shows times.
+    pub start: String,
+    /// Where it ends (the same forms).
+    pub end: String,
+    /// The file to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// mp4 (H.264 + AAC), webm (VP9 + Opus) or gif (a small preview); default: from the
+    /// output's extension, else mp4.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Copy the streams instead of re-encoding: starts at the keyframe at or before
+    /// START (says how much earlier), no quality loss, much faster.
+    #[arg(long)]
+    pub fast: bool,
+    /// The longest clip, seconds.
+    #[arg(long, default_value_t = 3600.0, value_name = "SECONDS")]
+    pub max_seconds: f64,
     #[arg(long)]
     pub json: bool,
 }
@@ -304,6 +342,12 @@ pub struct ServeArgs {
     /// Largest upload in MiB.
     #[arg(long, default_value_t = 4096)]
     pub max_upload_mb: u64,
+    /// The longest clip `GET /api/videos/{id}/clip` cuts, seconds (longer: 400).
+    #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
+    pub clip_max_seconds: f64,
+    /// Clips cut at once (more: 429).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub clip_exports: usize,
     /// Periodic samples per second when indexing.
     #[arg(long, default_value_t = 1.0)]
     pub fps: f64,

@@ -168,6 +168,8 @@ pub(super) fn demo(g: &Global, args: &DemoArgs) -> Result<()> {
             token: None,
             max_upload_mb: 4096,
             fps: 1.0,
+            clip_max_seconds: 600.0,
+            clip_exports: 2,
         },
     )
 }

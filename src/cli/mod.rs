@@ -2,11 +2,13 @@
 //! a thin shell over the same functions the HTTP API and the tests call.
 //!
 //! Layout: `args` holds every clap definition; one file per command group runs them
-//! (`index`, `search`, `model`, `ocr`, `embed`, `doctor`, `serve`, `demo`, `bench`); `output`
+//! (`index`, `search`, `clip`, `model`, `ocr`, `embed`, `doctor`, `serve`, `demo`,
+//! `bench`); `output`
 //! prints an answer as text or as JSON (`--json`), `progress` draws the progress bar.
 
 mod args;
 mod bench;
+mod clip;
 mod demo;
 mod doctor;
 mod embed;
@@ -55,6 +57,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Labels(cmd) => search::labels_cmd(g, cmd),
         Command::Tags { json } => search::tags_cmd(g, Output::new(*json)),
         Command::Videos { json } => index::videos(g, Output::new(*json)),
+        Command::Clip(args) => clip::clip(g, args),
         Command::Remove { target } => index::remove(g, target),
         Command::Text { target, json } => ocr::text_cmd(g, target, Output::new(*json)),
         Command::Prune => index::prune(g),
@@ -93,6 +96,8 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         c.downcast_ref::<search::SearchError>()
             .is_some_and(|s| s.fault() == Fault::BadInput)
             || c.downcast_ref::<search::eval::EvalError>()
+                .is_some_and(|s| s.fault() == Fault::BadInput)
+            || c.downcast_ref::<crate::export::ExportError>()
                 .is_some_and(|s| s.fault() == Fault::BadInput)
     });
     if bad { 2 } else { 1 }

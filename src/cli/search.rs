@@ -13,6 +13,7 @@ use super::output::Output;
 use super::with_library;
 use crate::catalog::{Access, Catalog, SavedProbe};
 use crate::embed::Embedder;
+use crate::export;
 use crate::search::eval::{Miss, Report};
 use crate::search::params::{self, SearchParams, TemplatesArg};
 use crate::search::{self, ImageQuery, MinScore, SearchResponse};
@@ -54,7 +55,40 @@ pub(super) fn search_cmd(g: &Global, args: &SearchArgs) -> Result<()> {
         }
         Ok(resp)
     })?;
+    export_timelines(args, &resp)?;
     Output::new(args.json).print(&resp, || print_results(&resp))
+}
+
+/// `--export-otio FILE`, `--export-edl FILE`: the results as timelines, in rank order.
+fn export_timelines(args: &SearchArgs, resp: &SearchResponse) -> Result<()> {
+    if args.export_otio.is_none() && args.export_edl.is_none() {
+        return Ok(());
+    }
+    let moments: Vec<export::Moment> = resp
+        .results
+        .iter()
+        .map(|r| export::Moment {
+            video_id: r.video_id,
+            path: r.path.clone(),
+            start: r.start,
+            end: r.end,
+            score: r.score,
+        })
+        .collect();
+    let clips = export::timeline_clips(&moments)?;
+    let title = format!("vidseek: {}", resp.query);
+    let write = |path: &PathBuf, text: String| {
+        std::fs::write(path, text).with_context(|| format!("cannot write the timeline {}", path.display()))
+    };
+    if let Some(p) = &args.export_otio {
+        write(p, serde_json::to_string_pretty(&export::otio(&title, &clips))?)?;
+        eprintln!("wrote {} moments to {}", clips.len(), p.display());
+    }
+    if let Some(p) = &args.export_edl {
+        write(p, export::edl(&title, &clips))?;
+        eprintln!("wrote {} moments to {}", clips.len(), p.display());
+    }
+    Ok(())
 }
 
 /// `--save-tag NAME`: the probe of `--like`/`--unlike` kept as a tag.

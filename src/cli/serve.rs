@@ -33,6 +33,14 @@ pub(super) fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
             index,
             embed,
             search_permits: crate::api::SEARCH_PERMITS,
+            clips: crate::api::ClipSettings {
+                limits: crate::export::Limits {
+                    max_seconds: args.clip_max_seconds,
+                    ..Default::default()
+                },
+                exports: args.clip_exports,
+                tmp: g.data_dir().join("tmp"),
+            },
         };
         crate::api::serve(cfg, catalog, model).await?;
         anyhow::Ok(())

@@ -8,9 +8,11 @@
 //! public sampling entry point and its options) driving `spans` (decoding stretches
 //! between keyframes) and `sampler` (which pictures are kept), with `signature` (shot
 //! changes), `convert` (scaling to RGB), `thumbnail` (JPEG) and `hwaccel` (NVDEC) as
-//! their tools; `frames_at` re-decodes chosen times; `subtitles` reads cues.
+//! their tools; `frames_at` re-decodes chosen times; `subtitles` reads cues; `cut`
+//! reads what cutting a span needs (start times, the exact rate, keyframes).
 
 mod convert;
+mod cut;
 mod frames_at;
 mod hwaccel;
 mod open;
@@ -24,6 +26,7 @@ mod thumbnail;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+pub use cut::{CutFacts, cut_facts, keyframe_at_or_before};
 pub use frames_at::frames_at;
 pub use open::{VideoInfo, probe};
 pub use sample::{SampleOptions, SampleReason, SampledFrame, sample};

@@ -4,6 +4,7 @@
 //! here; URLs (media, thumbnails) are built here from ids. One file per resource, as
 //! the handlers are split.
 
+pub(super) mod clips;
 pub(super) mod jobs;
 pub(super) mod model;
 pub(super) mod search;

@@ -2,6 +2,7 @@
 //! in the API's types (`dto`). Each carries its OpenAPI description. One file per
 //! resource, as the routes are grouped.
 
+pub(super) mod clips;
 pub(super) mod jobs;
 pub(super) mod model;
 pub(super) mod search;

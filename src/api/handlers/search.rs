@@ -30,7 +30,7 @@ pub async fn search(state: web::Data<AppState>, p: web::Query<SearchQueryString>
 }
 
 /// The search the query string asks for (its own syntax: `like=12,40`).
-fn params_of(p: SearchQueryString) -> Result<SearchParams> {
+pub(super) fn params_of(p: SearchQueryString) -> Result<SearchParams> {
     Ok(SearchParams {
         video: p.video,
         min_score: p.min_score,
@@ -121,6 +121,12 @@ async fn read_image(mut payload: actix_multipart::Multipart) -> Result<(String, 
 /// Builds and checks the request, takes a search permit, searches (once more when a
 /// model switch finished meanwhile), records the metrics.
 async fn run_search(state: &AppState, params: SearchParams, group: bool) -> Result<HttpResponse> {
+    let res = searched(state, params).await?;
+    Ok(HttpResponse::Ok().json(SearchResponse::new(res, group)))
+}
+
+/// The answer to `params` (what `run_search` and the timeline export share).
+pub(super) async fn searched(state: &AppState, params: SearchParams) -> Result<search::SearchResponse> {
     let t = Instant::now();
     let res = match params.request() {
         Ok(req) => {
@@ -137,7 +143,7 @@ async fn run_search(state: &AppState, params: SearchParams, group: bool) -> Resu
         Err(e) => Err(e),
     };
     state.metrics.observe_query(t.elapsed(), res.is_ok());
-    Ok(HttpResponse::Ok().json(SearchResponse::new(res?, group)))
+    Ok(res?)
 }
 
 #[utoipa::path(post, path = "/api/eval", tag = "search", params(EvalParams),
