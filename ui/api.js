@@ -4,7 +4,11 @@
 
 export async function api(path, opts) {
   const res = await fetch(path, Object.assign({ credentials: "same-origin" }, opts || {}));
-  if (res.status === 401) { location.href = "/login"; throw new Error("log in first"); }
+  if (res.status === 401) {
+    // Back to this very address once logged in (a link into the UI keeps its moment).
+    location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+    throw new Error("log in first");
+  }
   if (res.status === 204) return null;
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(body.message || ("HTTP " + res.status));

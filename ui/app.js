@@ -10,6 +10,7 @@
 //   results.js  drawing the answer: groups, moment cards, selection, picked moments
 //   player.js   the player and the score timeline under it
 //   export.js   clips of moments and the result list as OTIO / EDL (links to download)
+//   links.js    the address holding the page's state: written, restored, moment links
 //   tags.js     tag facets, saving picked moments as a tag, the label editor
 //   library.js  the video table, uploads, indexing a path, the model panel
 //   eval.js     the evaluation panel
@@ -22,7 +23,8 @@ import { $, h } from "./dom.js";
 import { runEval } from "./eval.js";
 import { listen } from "./events.js";
 import { indexPath, loadLibrary, loadModel, switchModel, upload } from "./library.js";
-import { play } from "./player.js";
+import { restoreAddress } from "./links.js";
+import { closePlayer, play, playSegment } from "./player.js";
 import { select, showSelection } from "./results.js";
 import { clearPicture, likeThese, runSearch, scheduleSearch, searchByImage, searchNow, showPicture } from "./search.js";
 import { state } from "./state.js";
@@ -114,5 +116,8 @@ loadLibrary().then(() => {
     $("#status").replaceChildren(h("span", { class: "empty" }, "Library empty: add a folder (see the Library tab)."));
   }
 });
-const q = new URLSearchParams(location.search).get("q");
-if (q) { $("#q").value = q; runSearch(); }
+// The address's search and moment, now and on back/forward.
+const openMoment = async (s) => { if (s) playSegment(s); else closePlayer(); };
+const search = async () => { showPicture(); await runSearch(); };
+restoreAddress(search, openMoment);
+window.addEventListener("popstate", () => restoreAddress(search, openMoment));

@@ -6,13 +6,30 @@
 import { api } from "./api.js";
 import { $, basename, clock, h } from "./dom.js";
 import { clipBar } from "./export.js";
+import { saveAddress } from "./links.js";
 import { state } from "./state.js";
 
 const pct = (x) => x + "%";
 
+// Plays hit i; the address gets a new history entry with the moment.
 export async function play(i) {
   const s = state.hits[i];
   if (!s) return;
+  playSegment(s, i);
+  saveAddress(true);
+}
+
+// Closes the player (an address without a moment).
+export function closePlayer() {
+  state.playing = null;
+  const v = $("#player");
+  v.pause();
+  $("#player-box").hidden = true;
+  document.querySelectorAll(".hit.playing").forEach((el) => el.classList.remove("playing"));
+}
+
+// Plays segment s (hit i of the list, or -1 for a moment from a link).
+export function playSegment(s, i = -1) {
   state.playing = s;
   const v = $("#player");
   $("#player-box").hidden = false;

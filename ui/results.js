@@ -1,10 +1,11 @@
 // Drawing the search's answer: the status line, one group a video with a strip of
 // moment cards (thumbnail with the box of on-screen text, time range, score, subtitle or
-// on-screen text, tag chips, "pick", "more like this" and "save clip"), the no-match state, the keyboard's selection and the picked moments'
+// on-screen text, tag chips, "pick", "more like this", "save clip" and "copy link"), the no-match state, the keyboard's selection and the picked moments'
 // bar. Reads the shared state; what a card's buttons ask goes back to search.js.
 
 import { $, basename, clock, h, plural } from "./dom.js";
 import { saveClipLink, timelineLinks } from "./export.js";
+import { momentLink } from "./links.js";
 import { play } from "./player.js";
 import { moreLikeThis, runSearch } from "./search.js";
 import { state } from "./state.js";
@@ -94,7 +95,7 @@ function card(s, idx) {
   h("span", { class: "meta" }, h("span", { class: "src " + s.source }, s.source), " " + s.score.toFixed(3)),
   s.text ? h("span", { class: "cue" }, s.text) : null,
   s.tags && s.tags.length ? h("span", { class: "tags" }, s.tags.slice(0, 4).map((t) => h("span", { class: "chip" }, t))) : null);
-  if (s.frame_id == null) return h("div", { class: "card" }, hit, saveClipLink(s));
+  if (s.frame_id == null) return h("div", { class: "card" }, hit, saveClipLink(s), linkTo(s));
   const onPick = (e) => {
     if (e.target.checked) state.picked.set(s.frame_id, s); else state.picked.delete(s.frame_id);
     showSelection();
@@ -104,7 +105,21 @@ function card(s, idx) {
       h("input", { type: "checkbox", onchange: onPick }), " pick"),
     h("button", { type: "button", class: "more", title: "Search for moments that look like this frame", onclick: () => moreLikeThis(s) },
       "more like this"),
-    saveClipLink(s));
+    saveClipLink(s), linkTo(s));
+}
+
+// "copy link": the address of this page with the moment playing, copied on a click (a
+// plain link too: open it in a new tab, or copy it from the browser's menu).
+function linkTo(s) {
+  const href = momentLink(s);
+  const a = h("a", { class: "moment-link", href, title: "Copy a link to this moment (opens the player at it)" }, "copy link");
+  a.addEventListener("click", (e) => {
+    e.preventDefault();
+    const done = () => { a.textContent = "link copied"; setTimeout(() => { a.textContent = "copy link"; }, 1500); };
+    if (navigator.clipboard) navigator.clipboard.writeText(href).then(done, () => prompt("Copy this link:", href));
+    else prompt("Copy this link:", href);
+  });
+  return a;
 }
 
 // Moves the keyboard's selection to hit i (clamped), scrolling it into view.

@@ -5,6 +5,7 @@
 
 import { api } from "./api.js";
 import { $, basename, plural, showError } from "./dom.js";
+import { saveAddress } from "./links.js";
 import { render, showSelection } from "./results.js";
 import { state } from "./state.js";
 
@@ -16,10 +17,17 @@ export function scheduleSearch() {
   state.timer = setTimeout(runSearch, 250);
 }
 
-// Search now, dropping any pending search-as-you-type.
+// Search now, dropping any pending search-as-you-type (a new entry in the history).
 export function searchNow() {
   clearTimeout(state.timer);
+  state.pushNext = true;
   runSearch();
+}
+
+// The address follows the search: replaced while typing, a new entry for an explicit one.
+function followAddress() {
+  saveAddress(state.pushNext);
+  state.pushNext = false;
 }
 
 // The filters bar, as tokens of the query language.
@@ -88,6 +96,7 @@ export async function runSearch() {
   if (!typed && !byTags && !state.image && !state.frame && !state.like) {
     state.groups = []; state.withheld = 0; render();
     $("#status").textContent = IDLE;
+    followAddress();
     return;
   }
   $("#status").textContent = "Searching…";
@@ -99,6 +108,7 @@ export async function runSearch() {
     state.groups = body.groups || [];
     state.withheld = body.withheld || 0;
     render();
+    followAddress();
   } catch (e) {
     if (seq !== state.seq) return;
     state.groups = []; state.withheld = 0; render();

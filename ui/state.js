@@ -21,4 +21,7 @@ export const state = {
   tags: [], picked: new Map(),
   // The shown search's query string (for "Export OTIO / EDL"); null for a picture.
   params: null,
+  // While the address is put back on the page (links.js), nothing writes it; the next
+  // search's address is a new history entry (an explicit search, not typing).
+  restoring: false, pushNext: false,
 };

@@ -72,6 +72,26 @@ pub async fn login_page() -> HttpResponse {
 #[derive(Deserialize)]
 pub struct LoginForm {
     token: String,
+    /// Where the browser was going (a link into the UI): a path on this server.
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Where to go after logging in: `next` when it is a path on this server (`/?q=...`),
+/// never another site (`//host`, `/\host`, a scheme); else the UI.
+fn after_login(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && n.len() <= 4000
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            n
+        }
+        _ => "/",
+    }
 }
 
 pub async fn login(state: web::Data<AppState>, form: web::Form<LoginForm>) -> HttpResponse {
@@ -83,11 +103,13 @@ pub async fn login(state: web::Data<AppState>, form: web::Form<LoginForm>) -> Ht
                 .same_site(actix_web::cookie::SameSite::Strict)
                 .finish();
             HttpResponse::SeeOther()
-                .insert_header(("Location", "/"))
+                .insert_header(("Location", after_login(form.next.as_deref())))
                 .cookie(cookie)
                 .finish()
         }
-        None => HttpResponse::SeeOther().insert_header(("Location", "/")).finish(),
+        None => HttpResponse::SeeOther()
+            .insert_header(("Location", after_login(form.next.as_deref())))
+            .finish(),
         Some(_) => HttpResponse::Unauthorized()
             .content_type("text/html; charset=utf-8")
             .body(LOGIN_HTML.replace("<!--error-->", "<p class=\"error\">Wrong token.</p>")),
@@ -98,4 +120,6 @@ const LOGIN_HTML: &str = r#"<!doctype html><html lang="en"><head><meta charset="
 <title>vidseek - log in</title><link rel="stylesheet" href="/style.css"></head>
 <body class="login"><main><h1>vidseek</h1><p>This server needs its access token.</p><!--error-->
 <form method="post" action="/login"><input type="password" name="token" placeholder="token" autofocus required>
-<button type="submit">Log in</button></form></main></body></html>"#;
+<input type="hidden" name="next" value="/"><button type="submit">Log in</button></form></main>
+<script>document.querySelector("[name=next]").value = new URLSearchParams(location.search).get("next") || "/";</script>
+</body></html>"#;

@@ -88,6 +88,7 @@ const UI_FILES: &[(&str, &str, &str)] = &[
     ("events.js", include_str!("../../ui/events.js"), JS),
     ("export.js", include_str!("../../ui/export.js"), JS),
     ("library.js", include_str!("../../ui/library.js"), JS),
+    ("links.js", include_str!("../../ui/links.js"), JS),
     ("player.js", include_str!("../../ui/player.js"), JS),
     ("progress.js", include_str!("../../ui/progress.js"), JS),
     ("results.js", include_str!("../../ui/results.js"), JS),

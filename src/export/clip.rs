@@ -140,6 +140,12 @@ impl Plan {
                 facts.duration
             )));
         }
+        if end - start < frame - 1e-6 {
+            return Err(ExportError::Span(format!(
+                "{start}-{end} s is shorter than one picture of {} ({frame:.3} s): ask for a longer span",
+                source.display()
+            )));
+        }
         check_length(req, limits)?;
         let from = if req.fast {
             check_copy(source, req.format, &facts)?;

@@ -6,7 +6,9 @@
 // Types QUERY; the first card's "save clip" link downloads the moment (saved as
 // OUT_DIR/card-clip.mp4); clicking the card opens the player, whose clip bar starts a
 // second earlier after a click on its handle and, as webm, downloads OUT_DIR/player-clip.webm;
-// "Export EDL" downloads the result list (OUT_DIR/hits.edl). Prints each span as
+// "Export EDL" downloads the result list (OUT_DIR/hits.edl). Then links: the address
+// holds the query and the moment playing; reload, back and forward restore them; a
+// card's "copy link" opened in another browser shows the same. Prints each span as
 // "span START END" for the Rust side to check the files against. Exits non-zero on the
 // first failed check.
 import { chromium } from "playwright-core";
@@ -47,6 +49,7 @@ try {
   }, query, { timeout: 20000 });
 
   const seg = await page.$eval(".card .hit", (e) => ({ start: Number(e.dataset.start), end: Number(e.dataset.end) }));
+  check(seg.start >= 1, `the first moment starts after 1 s, so that a handle can widen it (${seg.start})`);
   const name = await download(page, ".card .save-clip", "card-clip.mp4");
   check(/\.mp4$/.test(name), `the card's "save clip" downloads an MP4 (${name})`);
   console.log(`span card ${seg.start} ${seg.end}`);
@@ -68,6 +71,40 @@ try {
   check(edl.startsWith("/api/timeline?format=edl&") && !/token/i.test(edl), `the result list exports as an EDL (${edl})`);
   await download(page, "#export-edl", "hits.edl");
   await page.screenshot({ path: outDir + "/clips.png" });
+
+  // Links: the address holds the search and the moment playing.
+  const near = (a, b) => Math.abs(Number(a) - b) < 0.01;
+  let addr = new URL(page.url()).searchParams;
+  check(addr.get("q") === query && addr.get("v") && near(addr.get("t"), seg.start) && near(addr.get("e"), seg.end),
+    `the address holds the query and the moment playing (${page.url()})`);
+  const showsMoment = async (p, what) => {
+    await p.waitForFunction((q) => {
+      const r = document.querySelector("#results");
+      return r.dataset.state === "done" && r.dataset.query === q && !document.querySelector("#player-box").hidden;
+    }, query, { timeout: 20000 });
+    const shown = await p.evaluate(() => ({ q: document.querySelector("#q").value, title: document.querySelector("#player-title").textContent,
+      src: document.querySelector("#player").getAttribute("src") }));
+    const at = String(Math.floor(seg.start / 60)).padStart(2, "0") + ":" + (seg.start % 60).toFixed(1).padStart(4, "0");
+    check(shown.q === query && shown.src === "/media/" + addr.get("v") && shown.title.includes(at),
+      `${what} shows the same search and opens the player at the moment (${JSON.stringify(shown)})`);
+  };
+  await page.reload({ waitUntil: "domcontentloaded" });
+  await showsMoment(page, "a reload");
+  await page.goBack({ waitUntil: "commit" });
+  await page.waitForFunction(() => document.querySelector("#player-box").hidden && !new URL(location.href).searchParams.get("v"), null, { timeout: 10000 });
+  check(new URL(page.url()).searchParams.get("q") === query, `back goes to the search without the moment (${page.url()})`);
+  await page.goForward({ waitUntil: "commit" });
+  await showsMoment(page, "forward");
+
+  // "copy link" of a card, pasted into another browser (a fresh context: no cookies, no history).
+  const link = await page.$eval(".card .moment-link", (a) => a.href);
+  check(!/token/i.test(link), `a moment's link carries no token (${link})`);
+  const other = await browser.newContext();
+  const p2 = await other.newPage();
+  p2.on("pageerror", (e) => errors.push(String(e)));
+  await p2.goto(link, { waitUntil: "domcontentloaded" });
+  await showsMoment(p2, "the pasted link");
+  await other.close();
   check(errors.length === 0, "no script errors (" + errors.join("; ") + ")");
 } finally {
   await browser.close();

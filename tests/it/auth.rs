@@ -75,6 +75,22 @@ fn token_is_required_off_loopback_and_checked_on_every_call() {
         Some(("application/x-www-form-urlencoded", b"token=guess")),
     );
     assert_eq!(bad.status, 401);
+    // A link into the UI survives the login; another site is never the way out.
+    for (next, to) in [
+        ("%2F%3Fq%3Da%2Bdog%26v%3D3%26t%3D12.50", "/?q=a+dog&v=3&t=12.50"),
+        ("%2F%2Fevil.example", "/"),
+        ("https%3A%2F%2Fevil.example", "/"),
+    ] {
+        let body = format!("token=s3cret-token&next={next}");
+        let r = request(
+            s.port,
+            "POST",
+            "/login",
+            &[],
+            Some(("application/x-www-form-urlencoded", body.as_bytes())),
+        );
+        assert_eq!((r.status, r.header("location")), (303, Some(to)), "next={next}");
+    }
 }
 
 #[test]

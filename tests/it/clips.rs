@@ -302,6 +302,7 @@ fn bad_spans_formats_and_files_are_refused_naming_the_fix() {
     for (args, want) in [
         (vec![src, "5", "3"], "is not before end"),
         (vec![src, "4", "4"], "is not before end"),
+        (vec![src, "4", "4.01"], "shorter than one picture"),
         (vec![src, "3", "30"], "is past the end of"),
         (vec![src, "abc", "3"], "is not a time"),
         (
@@ -443,7 +444,7 @@ fn past_the_export_limit_is_429_and_a_client_that_leaves_frees_its_slot_and_file
 }
 
 #[test]
-fn the_ui_saves_clips_of_a_hit_and_from_the_player_and_exports_the_list() {
+fn the_ui_saves_clips_exports_the_list_and_keeps_its_state_in_links() {
     let root = crate::common::root();
     assert!(
         root.join("tests/browser/node_modules/playwright-core").exists(),
@@ -458,7 +459,11 @@ fn the_ui_saves_clips_of_a_hit_and_from_the_player_and_exports_the_list() {
     std::fs::create_dir_all(&out).unwrap();
     let run = std::process::Command::new("node")
         .arg(root.join("tests/browser/clips.mjs"))
-        .args([&s.url("/"), "a red circle on a blue background", out.to_str().unwrap()])
+        .args([
+            &s.url("/"),
+            "a green square on a white background",
+            out.to_str().unwrap(),
+        ])
         .output()
         .expect("node runs");
     let log = format!(
@@ -483,4 +488,12 @@ fn the_ui_saves_clips_of_a_hit_and_from_the_player_and_exports_the_list() {
     }
     let edl = std::fs::read_to_string(out.join("hits.edl")).unwrap();
     assert!(edl.contains("* FROM CLIP: ") && edl.contains("scenes.mp4"), "{edl}");
+    for step in [
+        "a reload shows",
+        "back goes to the search",
+        "forward shows",
+        "the pasted link shows",
+    ] {
+        assert!(log.contains(&format!("ok: {step}")), "{step}: {log}");
+    }
 }
