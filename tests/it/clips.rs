@@ -213,6 +213,18 @@ fn a_reencoded_clip_starts_at_start_and_lasts_the_span_with_audio_and_subtitles(
     );
     // The scene changes at picture 75 (3.0 s): the clip starts with it, not the one before.
     starts_with_picture(&out, &f.src, 75, 74);
+    // ... and a clip ending there ends with picture 74: not a picture late, not one early.
+    let before = dir.path().join("before.mp4");
+    let o = clip_cli(&[src, "1", "3", "-o", before.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let n = num(&stream(&probe(&before), "video").unwrap()["nb_read_frames"]) as usize;
+    assert_eq!(n, 50, "1 s to 3 s at 25 fps");
+    let last = picture(&before, n - 1);
+    let (want, not) = (diff(&last, &picture(&f.src, 74)), diff(&last, &picture(&f.src, 75)));
+    assert!(
+        want < 4.0 && not > 4.0 * want.max(1.0),
+        "last picture: {want:.2} from picture 74, {not:.2} from 75"
+    );
 
     // By id and in clock form, as WebM: VP9 and Opus; the cut at 6.0 s.
     let id = crate::common::cli::videos(&f.data)
