@@ -50,7 +50,14 @@ use super::{AppState, dto, handlers, media, metrics};
         media::thumb,
         metrics::metrics,
     ),
-    components(schemas(dto::ErrorBody, dto::videos::UploadForm, dto::search::SearchForm, dto::search::GroupBy)),
+    components(schemas(
+        dto::ErrorBody,
+        dto::videos::UploadForm,
+        dto::search::SearchForm,
+        dto::search::GroupBy,
+        dto::clips::ClipFormatDto,
+        dto::clips::TimelineFormat
+    )),
     tags(
         (name = "search", description = "Finding moments"),
         (name = "library", description = "Videos, indexing, uploads"),
