@@ -28,6 +28,18 @@ pub struct Global {
     /// Data folder (database, indexes, thumbnails).
     #[arg(long, global = true, env = "VIDSEEK_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Keep the library's store in a PostgreSQL server shared by several machines
+    /// (postgres://user:password@host:port/database; TLS with ?sslmode=require). Without
+    /// it the store is SQLite in the --data folder. Each machine keeps its own --data
+    /// folder for the indexes derived from the store.
+    #[arg(
+        long,
+        global = true,
+        env = "VIDSEEK_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
     /// Model package folder (model.json + ONNX graphs + tokenizer.json).
     #[arg(long, global = true, env = "VIDSEEK_MODEL", value_name = "DIR")]
     pub model: Option<PathBuf>,
@@ -58,6 +70,10 @@ pub struct Global {
 }
 
 impl Global {
+    /// The PostgreSQL server holding the library, if any (None: SQLite in the data folder).
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref().filter(|d| !d.trim().is_empty())
+    }
     pub fn data_dir(&self) -> PathBuf {
         self.data.clone().unwrap_or_else(config::default_data_dir)
     }
@@ -69,9 +85,13 @@ impl Global {
         }
         let data = self.data_dir();
         let db = crate::catalog::db_path(&data);
-        if db.is_file()
+        if (db.is_file() || self.database.is_some())
             && let Ok(rt) = runtime()
-            && let Ok(Some(dir)) = rt.block_on(async { crate::catalog::info(&data).await.map(|i| i.model_dir) })
+            && let Ok(Some(dir)) = rt.block_on(async {
+                crate::catalog::info_in(&data, self.database())
+                    .await
+                    .map(|i| i.model_dir)
+            })
             && dir.join(embed::MANIFEST_FILE).is_file()
         {
             return dir;

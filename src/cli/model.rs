@@ -137,7 +137,7 @@ fn known_json(k: &Known) -> serde_json::Value {
 /// `model status`: the library's model and the switch under way.
 fn status(g: &Global, out: Output) -> Result<()> {
     let rt = runtime()?;
-    let i = rt.block_on(crate::catalog::info(&g.data_dir()))?;
+    let i = rt.block_on(crate::catalog::info_in(&g.data_dir(), g.database()))?;
     let (model, dir, switch) = (i.model, i.model_dir, i.switch);
     let active = json!({"name": model.as_ref().map(|m| &m.0), "dim": model.as_ref().map(|m| m.1), "dir": dir});
     out.print_line(&json!({"active": active, "switch": switch}), || {
