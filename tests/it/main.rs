@@ -24,6 +24,7 @@ mod openapi;
 mod runtime;
 mod search;
 mod setup;
+mod store_backends;
 mod subtitles;
 mod switch;
 mod transfer;
