@@ -19,6 +19,7 @@ mod model_package;
 mod model_pull;
 mod ocr;
 mod ocr_footage;
+mod ocr_pull;
 mod ocr_search;
 mod openapi;
 mod runtime;
