@@ -18,6 +18,7 @@ mod model_import;
 mod model_package;
 mod model_pull;
 mod ocr;
+mod ocr_bad_input;
 mod ocr_footage;
 mod ocr_pull;
 mod ocr_search;

@@ -47,7 +47,7 @@ fn pull(hub: &Hub, data: &Path) -> std::process::Output {
 }
 
 /// A 3-second clip with one line of text on it.
-fn clip_with(text: &str, dir: &Path) -> PathBuf {
+pub fn clip_with(text: &str, dir: &Path) -> PathBuf {
     let out = dir.join("sign.mp4");
     let draw = format!(
         "drawtext=fontfile=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf:text='{text}':fontsize=40:\
