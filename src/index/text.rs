@@ -365,6 +365,39 @@ mod tests {
         }
     }
 
+    /// A query word one character off (a substitution, a transposition) finds on-screen
+    /// text, not subtitles, and ranks below an exact match.
+    #[test]
+    fn a_misread_word_finds_on_screen_text_only() {
+        let idx = TextIndex::in_memory().unwrap();
+        let ocr = TextDoc {
+            kind: TextKind::Ocr,
+            quad: Some([[0.1, 0.1], [0.5, 0.1], [0.5, 0.2], [0.1, 0.2]]),
+            ..cue(1, 10, "quarterly revenue forecast", 4.0)
+        };
+        idx.rebuild(&[ocr, cue(2, 11, "the forecast for tomorrow", 3.0)], 1)
+            .unwrap();
+        let q = |w: &str, kind| LexicalQuery {
+            words: vec![(w.to_string(), 1.0)],
+            kind,
+            ..Default::default()
+        };
+        for misread in ["forecazt", "forceast", "revenve"] {
+            let hits = idx.search(&q(misread, None), None, 10).unwrap();
+            let ids: Vec<i64> = hits.iter().map(|h| h.doc.text_id).collect();
+            assert_eq!(ids, [1], "{misread}");
+            let only = idx.search(&q(misread, Some(TextKind::Ocr)), None, 10).unwrap();
+            assert_eq!(only.len(), 1, "{misread} with source:ocr");
+        }
+        // Short words and two edits do not.
+        assert!(idx.search(&q("forecazz", None), None, 10).unwrap().is_empty());
+        let exact = idx.search(&q("forecast", None), None, 10).unwrap();
+        assert_eq!(exact.len(), 2);
+        let misread = idx.search(&q("forecazt", None), None, 10).unwrap();
+        let exact_ocr = exact.iter().find(|h| h.doc.text_id == 1).unwrap();
+        assert!(misread[0].score < exact_ocr.score);
+    }
+
     #[test]
     fn finds_words_with_times_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,8 @@
 //! On-screen text with bad input, with the real PP-OCRv5 models: frames of noise and of
 //! foliage-like texture (bounded work, no junk stored), vertical and rotated text (what
 //! the engine reads of each), a database made before migration 0005 upgraded with its
-//! texts intact, and indexing started through the API with OCR on.
+//! texts intact, and indexing started through the API with OCR on (the phrase found,
+//! also by a query word one character off).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -332,4 +333,14 @@ fn indexing_started_through_the_api_with_ocr_on_finds_a_planted_phrase() {
         })
         .unwrap_or_else(|| panic!("{hits}"));
     assert!(hit["quad"].is_array(), "{hit}");
+    // A query word one character off what is on screen ("tomight" for TONIGHT) still
+    // finds it: only the misread-tolerant match can.
+    let hits = server.get("/api/search?q=tomight%20source%3Aocr&k=5").json();
+    let misread = hits["results"].as_array().unwrap();
+    assert!(
+        misread
+            .iter()
+            .any(|r| r["text"].as_str().is_some_and(|t| t.contains("TONIGHT"))),
+        "{hits}"
+    );
 }
