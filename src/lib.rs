@@ -30,7 +30,10 @@ mod synth;
 mod types;
 mod util;
 
-pub use catalog::{Access, Catalog, JobKind, JobState, LibraryInfo, NewFrame, NewVideo, info as library_info};
+pub use catalog::{
+    Access, Catalog, JobKind, JobState, LibraryInfo, NewFrame, NewVideo, info as library_info,
+    info_in as library_info_in,
+};
 pub use cli::{Cli, exit_code, run};
 pub use decode::{
     SampleOptions, SampleReason, SampledFrame, VideoInfo, image as decode_image, probe as probe_video,

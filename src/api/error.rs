@@ -59,9 +59,18 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(serde_json::json!({"message": self.message, "code": self.code}))
+        let mut r = HttpResponse::build(self.status);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // What is unavailable (a full disk, a database server restarting) is worth
+            // asking again a little later.
+            r.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        }
+        r.json(serde_json::json!({"message": self.message, "code": self.code}))
     }
 }
+
+/// The `Retry-After` of a 503.
+const RETRY_AFTER_SECONDS: u32 = 5;
 
 impl ApiError {
     pub(crate) fn with_code(mut self, code: &'static str) -> Self {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{CatalogError, Counts, Integrity, Job, Store, SwitchStatus, Video, db_path};
+use super::{CatalogError, Counts, Integrity, Job, SwitchStatus, Video};
 
 /// What a data folder holds, read without a model or the writer's lock (the CLI's
 /// `videos`, `model status`; checks).
@@ -28,7 +28,13 @@ pub struct LibraryInfo {
 
 /// Reads [`LibraryInfo`] of the data folder `data_dir`.
 pub async fn info(data_dir: &Path) -> Result<LibraryInfo, CatalogError> {
-    let store = Store::open(&db_path(data_dir)).await?;
+    info_in(data_dir, None).await
+}
+
+/// Reads [`LibraryInfo`] of the library whose store is `database` (None: the SQLite
+/// database in `data_dir`).
+pub async fn info_in(data_dir: &Path, database: Option<&str>) -> Result<LibraryInfo, CatalogError> {
+    let store = super::open::open_store(data_dir, database).await?;
     let model = store.model().await?;
     let integrity = store.integrity(model.as_ref().map_or("", |m| m.0.as_str())).await?;
     let info = LibraryInfo {

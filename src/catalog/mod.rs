@@ -21,6 +21,7 @@ use crate::index::{IndexError, TextIndex, VectorBackend};
 
 mod consistency;
 mod directory;
+mod follow;
 mod frames;
 mod indexes;
 mod info;
@@ -39,11 +40,12 @@ mod write;
 
 pub use consistency::Consistency;
 pub use directory::{Directory, Listed};
-pub use info::{LibraryInfo, info};
+
+pub use info::{LibraryInfo, info, info_in};
 pub use queue::Queue;
 use store::Store;
 pub use store::{
-    Counts, FileState, Frame, FrameTag, Integrity, Job, JobFile, JobKind, JobState, NewFrame, NewText, NewVideo,
+    Claim, Counts, FileState, Frame, FrameTag, Integrity, Job, JobFile, JobKind, JobState, NewFrame, NewText, NewVideo,
     SavedProbe, Span, SpanTag, StoreError, Switch, SwitchStatus, TaggedFrame, Text, TextKind, Video, VideoStatus, now,
 };
 
@@ -54,6 +56,12 @@ pub enum CatalogError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// `--database` names something other than a PostgreSQL server.
+    #[error(
+        "--database takes a PostgreSQL URL (postgres://user:password@host:port/database), not {given:?}: leave it out \
+         to keep the library in the --data folder (SQLite)"
+    )]
+    BadDatabase { given: String },
     /// The folder's vectors were made by another model.
     #[error(
         "this library was indexed with the model {indexed:?} but {given:?} is loaded: search with --model pointing at \
@@ -81,6 +89,7 @@ impl crate::error::Classified for CatalogError {
             CatalogError::Index(e) => e.fault(),
             CatalogError::ModelMismatch { .. } | CatalogError::Locked { .. } => Fault::Conflict,
             CatalogError::ReadOnly { .. } => Fault::Unavailable,
+            CatalogError::BadDatabase { .. } => Fault::BadInput,
         }
     }
 
@@ -91,6 +100,7 @@ impl crate::error::Classified for CatalogError {
             CatalogError::ModelMismatch { .. } => "model_mismatch",
             CatalogError::Locked { .. } => "locked",
             CatalogError::ReadOnly { .. } => "read_only",
+            CatalogError::BadDatabase { .. } => "bad_database",
         }
     }
 }
@@ -113,6 +123,9 @@ pub struct Catalog {
     /// store and both indexes see changes in the same order: a video deleted while it is
     /// being written can never leave its texts or vectors behind.
     writes: tokio::sync::Mutex<()>,
+    /// The store generation the indexes reflect of other processes' writes (see
+    /// [`Catalog::follow`]).
+    followed: std::sync::atomic::AtomicU64,
     _lock: Option<File>,
 }
 
@@ -147,6 +160,12 @@ impl Catalog {
     /// The active model's vector dimension.
     pub fn dim(&self) -> usize {
         self.active.read().unwrap_or_else(|e| e.into_inner()).1
+    }
+
+    /// True when the store is a server other machines share (PostgreSQL): their writes
+    /// reach this node's indexes through [`Catalog::follow`].
+    pub fn is_shared(&self) -> bool {
+        !matches!(self.store.backend(), store::Backend::Sqlite)
     }
 
     /// The job queue (its rows live in the store).

@@ -8,18 +8,45 @@ use std::sync::{Arc, RwLock};
 use super::rebuild::{
     MAX_TOMBSTONE_SHARE, catch_up, check_recall, delete_gone, fill_from_store, load_directory, text_doc,
 };
+use super::store::is_postgres_url;
 use super::{Access, Catalog, CatalogError, Store, db_path};
 use crate::index::{IndexError, TextIndex, VectorBackend, VectorIndex};
 
+/// The library's store: a PostgreSQL server when `database` names one (the library is
+/// shared by the machines that name it), else the SQLite database in `data_dir`.
+pub(super) async fn open_store(data_dir: &Path, database: Option<&str>) -> Result<Store, CatalogError> {
+    match database {
+        None => Ok(Store::open(&db_path(data_dir)).await?),
+        Some(url) if is_postgres_url(url) => Ok(Store::connect(url).await?),
+        Some(other) => Err(CatalogError::BadDatabase {
+            given: other.chars().take_while(|c| *c != ':').collect(),
+        }),
+    }
+}
+
 impl Catalog {
-    /// Opens `data_dir` for vectors of `model` (`dim` values each).
+    /// Opens `data_dir` for vectors of `model` (`dim` values each), its store the
+    /// SQLite database in the folder.
     pub async fn open(data_dir: &Path, model: &str, dim: usize, access: Access) -> Result<Self, CatalogError> {
+        Self::open_in(data_dir, None, model, dim, access).await
+    }
+
+    /// Opens a library whose store is `database` (a `postgres://` URL; None: the
+    /// SQLite database in `data_dir`); its derived indexes live in `data_dir`, which the
+    /// writer locks (each machine of a shared library has its own).
+    pub async fn open_in(
+        data_dir: &Path,
+        database: Option<&str>,
+        model: &str,
+        dim: usize,
+        access: Access,
+    ) -> Result<Self, CatalogError> {
         std::fs::create_dir_all(data_dir).map_err(|e| IndexError::io(data_dir, e))?;
         let lock = match access {
             Access::Write => Some(lock_folder(data_dir)?),
             Access::Read => None,
         };
-        let store = Store::open(&db_path(data_dir)).await?;
+        let store = open_store(data_dir, database).await?;
         match store.model().await? {
             Some((indexed, _)) if indexed != model => {
                 return Err(CatalogError::ModelMismatch {
@@ -63,6 +90,7 @@ impl Catalog {
             directory: RwLock::new(Arc::new(directory)),
             frames: Default::default(),
             writes: tokio::sync::Mutex::new(()),
+            followed: generation.into(),
             _lock: lock,
         })
     }

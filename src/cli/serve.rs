@@ -21,9 +21,21 @@ pub(super) fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let catalog = Arc::new(Catalog::open(&g.data_dir(), model.model_name(), model.dim(), Access::Write).await?);
+        let catalog = Arc::new(
+            Catalog::open_in(
+                &g.data_dir(),
+                g.database(),
+                model.model_name(),
+                model.dim(),
+                Access::Write,
+            )
+            .await?,
+        );
         catalog.remember_model_dir(model.dir()).await?;
         index.ocr = super::ocr::ocr_for(g, &catalog).await?;
+        if catalog.is_shared() {
+            tokio::spawn(follow(catalog.clone()));
+        }
         let cfg = crate::api::ServeConfig {
             bind: args.bind,
             libraries: args.libraries.clone(),
@@ -45,4 +57,19 @@ pub(super) fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
         crate::api::serve(cfg, catalog, model).await?;
         anyhow::Ok(())
     })
+}
+
+/// How often a node of a shared library looks for other nodes' writes.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Keeps this node's indexes level with what the other nodes of a shared library
+/// commit (a video indexed by any worker is searchable here within about a second).
+async fn follow(catalog: Arc<Catalog>) {
+    loop {
+        tokio::time::sleep(FOLLOW_EVERY).await;
+        if let Err(e) = catalog.follow().await {
+            tracing::warn!("following the shared library: {e}");
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    }
 }

@@ -22,33 +22,6 @@ pub(super) fn scaled_dims(w: u32, h: u32, short: u32) -> (u32, u32) {
     }
 }
 
-/// Rotates packed RGB clockwise by 90, 180 or 270 degrees.
-pub(super) fn rotate(img: RgbImage, cw: u32) -> RgbImage {
-    let (w, h) = (img.width as usize, img.height as usize);
-    if cw == 0 {
-        return img;
-    }
-    let (nw, nh) = if cw == 180 { (w, h) } else { (h, w) };
-    let mut out = vec![0u8; w * h * 3];
-    for y in 0..h {
-        for x in 0..w {
-            let (nx, ny) = match cw {
-                90 => (h - 1 - y, x),
-                180 => (w - 1 - x, h - 1 - y),
-                _ => (y, w - 1 - x), // 270
-            };
-            let s = (y * w + x) * 3;
-            let d = (ny * nw + nx) * 3;
-            out[d..d + 3].copy_from_slice(&img.data[s..s + 3]);
-        }
-    }
-    RgbImage {
-        width: nw as u32,
-        height: nh as u32,
-        data: out,
-    }
-}
-
 /// Decoded pictures to packed RGB at the sampling geometry, rotated for display: one
 /// swscale pass from the decoder's own format.
 pub(super) struct ToRgb {
@@ -100,7 +73,7 @@ impl ToRgb {
             .0
             .run(frame, &mut rgb)
             .map_err(failed_at(path, "scaling"))?;
-        Ok(rotate(packed_rgb(&rgb), self.rotation))
+        Ok(packed_rgb(&rgb).rotate(self.rotation))
     }
 }
 
@@ -144,20 +117,6 @@ fn packed_rgb(rgb: &ffmpeg::frame::Video) -> RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rotation_moves_corners_clockwise() {
-        // 2x1 image: red, green.
-        let img = RgbImage::from_raw(2, 1, vec![255, 0, 0, 0, 255, 0]).unwrap();
-        let r90 = rotate(img.clone(), 90);
-        assert_eq!((r90.width, r90.height), (1, 2));
-        assert_eq!(r90.pixel(0, 0), [255, 0, 0]);
-        assert_eq!(r90.pixel(0, 1), [0, 255, 0]);
-        let r270 = rotate(img.clone(), 270);
-        assert_eq!(r270.pixel(0, 0), [0, 255, 0]);
-        let r180 = rotate(img, 180);
-        assert_eq!(r180.pixel(0, 0), [0, 255, 0]);
-    }
 
     #[test]
     fn scaled_dims_keep_the_shorter_side() {

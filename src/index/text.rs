@@ -1,12 +1,15 @@
 //! `index::text`: full-text search over subtitle cues, titles and file names (the only
 //! importer of tantivy). Each document keeps its video id and, for cues, the time range
-//! it is shown, so a word match comes back as a moment in a video. The store generation
+//! it is shown, so a word match comes back as a moment in a video (`source:ocr` asks for
+//! on-screen text as a required term). The store generation
 //! is saved as the commit payload.
 
 use std::path::Path;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery, TermSetQuery};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery, TermSetQuery,
+};
 use tantivy::schema::{Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, Value};
 use tantivy::tokenizer::TokenStream;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
@@ -42,6 +45,9 @@ pub struct LexicalQuery {
     pub phrases: Vec<String>,
     /// None may match (words or phrases).
     pub not: Vec<String>,
+    /// Only texts of this kind (`source:ocr`): a required term of the query, so the
+    /// best `limit` are the best of that kind.
+    pub kind: Option<TextKind>,
 }
 
 /// A match with its BM25 score.
@@ -211,27 +217,38 @@ impl TextIndex {
         })
     }
 
+    fn kind_term(&self, kind: TextKind) -> Term {
+        Term::from_field_text(self.fields.kind, kind.as_str())
+    }
+
+    /// Whether the index holds any on-screen text (asked once per search: the misread
+    /// match is only built when it does, the fuzzy automaton is not free).
+    fn has_ocr(&self, searcher: &tantivy::Searcher) -> bool {
+        searcher.doc_freq(&self.kind_term(TextKind::Ocr)).is_ok_and(|n| n > 0)
+    }
+
     /// On-screen text one misread character away from `term` (OCR readings only, words
     /// of at least [`MISREAD_MIN_CHARS`] characters): tantivy's fuzzy term at edit
-    /// distance 1, a transposition counting as one edit. None in an index without
-    /// on-screen text (the fuzzy automaton is not free).
+    /// distance 1, a transposition counting as one edit.
     fn misread(&self, term: &Term) -> Option<Box<dyn Query>> {
         let long = term
             .value()
             .as_str()
             .is_some_and(|s| s.chars().count() >= MISREAD_MIN_CHARS);
-        let ocr = Term::from_field_text(self.fields.kind, TextKind::Ocr.as_str());
-        let any_ocr = long && self.reader.searcher().doc_freq(&ocr).is_ok_and(|n| n > 0);
-        any_ocr.then(|| -> Box<dyn Query> {
+        long.then(|| -> Box<dyn Query> {
             Box::new(BooleanQuery::new(vec![
                 (Occur::Must, Box::new(FuzzyTermQuery::new(term.clone(), 1, true))),
-                (Occur::Must, Box::new(TermQuery::new(ocr, IndexRecordOption::Basic))),
+                (
+                    Occur::Must,
+                    Box::new(TermQuery::new(self.kind_term(TextKind::Ocr), IndexRecordOption::Basic)),
+                ),
             ]))
         })
     }
 
     /// The best `limit` matches of a structured query, only in `videos` when given: any
-    /// of the words (each boosted by its weight), every phrase, none of `not`.
+    /// of the words (each boosted by its weight), every phrase, none of `not`, only of
+    /// `kind` when given.
     pub fn search(
         &self,
         query: &LexicalQuery,
@@ -239,11 +256,13 @@ impl TextIndex {
         limit: usize,
     ) -> Result<Vec<TextHit>, IndexError> {
         let f = &self.fields;
+        let searcher = self.reader.searcher();
+        let misreads = self.has_ocr(&searcher) && query.kind.is_none_or(|k| k == TextKind::Ocr);
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut words: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (w, weight) in &query.words {
             for t in self.tokens(w)? {
-                if let Some(fuzzy) = self.misread(&t) {
+                if misreads && let Some(fuzzy) = self.misread(&t) {
                     words.push((Occur::Should, Box::new(BoostQuery::new(fuzzy, weight * MISREAD_WEIGHT))));
                 }
                 let tq: Box<dyn Query> = Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs));
@@ -273,8 +292,12 @@ impl TextIndex {
             let terms = videos.iter().map(|v| Term::from_field_i64(f.video_id, *v));
             clauses.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
         }
+        if let Some(kind) = query.kind {
+            // Scores nothing: the hits keep the BM25 of their words.
+            let only = TermQuery::new(self.kind_term(kind), IndexRecordOption::Basic);
+            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(only), 0.0))));
+        }
         let q = BooleanQuery::new(clauses);
-        let searcher = self.reader.searcher();
         let top = searcher
             .search(&q, &TopDocs::with_limit(limit.max(1)).order_by_score())
             .map_err(terr)?;
@@ -340,6 +363,39 @@ mod tests {
             text: text.into(),
             quad: None,
         }
+    }
+
+    /// A query word one character off (a substitution, a transposition) finds on-screen
+    /// text, not subtitles, and ranks below an exact match.
+    #[test]
+    fn a_misread_word_finds_on_screen_text_only() {
+        let idx = TextIndex::in_memory().unwrap();
+        let ocr = TextDoc {
+            kind: TextKind::Ocr,
+            quad: Some([[0.1, 0.1], [0.5, 0.1], [0.5, 0.2], [0.1, 0.2]]),
+            ..cue(1, 10, "quarterly revenue forecast", 4.0)
+        };
+        idx.rebuild(&[ocr, cue(2, 11, "the forecast for tomorrow", 3.0)], 1)
+            .unwrap();
+        let q = |w: &str, kind| LexicalQuery {
+            words: vec![(w.to_string(), 1.0)],
+            kind,
+            ..Default::default()
+        };
+        for misread in ["forecazt", "forceast", "revenve"] {
+            let hits = idx.search(&q(misread, None), None, 10).unwrap();
+            let ids: Vec<i64> = hits.iter().map(|h| h.doc.text_id).collect();
+            assert_eq!(ids, [1], "{misread}");
+            let only = idx.search(&q(misread, Some(TextKind::Ocr)), None, 10).unwrap();
+            assert_eq!(only.len(), 1, "{misread} with source:ocr");
+        }
+        // Short words and two edits do not.
+        assert!(idx.search(&q("forecazz", None), None, 10).unwrap().is_empty());
+        let exact = idx.search(&q("forecast", None), None, 10).unwrap();
+        assert_eq!(exact.len(), 2);
+        let misread = idx.search(&q("forecazt", None), None, 10).unwrap();
+        let exact_ocr = exact.iter().find(|h| h.doc.text_id == 1).unwrap();
+        assert!(misread[0].score < exact_ocr.score);
     }
 
     #[test]

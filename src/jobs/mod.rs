@@ -33,7 +33,7 @@ pub use runner::JobRunner;
 pub use switch::run_switch;
 
 use self::pipeline::ModelOutcome;
-use crate::catalog::{Catalog, CatalogError, JobState, StoreError};
+use crate::catalog::{Catalog, CatalogError, Claim, JobState, StoreError};
 use crate::decode::SampleOptions;
 use crate::embed::{EmbedError, Embedder};
 use crate::error::{Classified, Fault};
@@ -285,8 +285,12 @@ pub async fn run_job(
         wall_seconds: 0.0,
     };
     let work = match plan::plan(catalog, job_id, paths, &mut report, &progress).await {
-        Ok(Some(work)) => work,
-        Ok(None) => {
+        Ok(Ok(work)) => work,
+        Ok(Err(Claim::Elsewhere)) => {
+            // Another node of a shared library runs it.
+            return Ok(report);
+        }
+        Ok(Err(_)) => {
             // Canceled while it waited in the queue.
             report.state = JobState::Canceled;
             return Ok(report);
@@ -296,8 +300,15 @@ pub async fn run_job(
             return Err(e);
         }
     };
+    let lease = queue.heartbeat(job_id, cancel.clone());
     let model = pipeline::run(catalog, embedder, job_id, &work, opts, &progress, &cancel, &mut report).await?;
     catalog.save_vectors().await?;
+    if lease.lost() {
+        // Another node took the job over (this one was cut off past its lease): the
+        // job's outcome is that node's to record.
+        report.state = JobState::Processing;
+        return Ok(report);
+    }
 
     report.count_files();
     report.wall_seconds = t0.elapsed().as_secs_f64();

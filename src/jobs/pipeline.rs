@@ -101,6 +101,9 @@ pub(super) async fn run(
                 file_done(catalog, job_id, r, &done, progress, report).await?;
             }
         }
+        // Let the runtime's other tasks run between messages (the job's lease heartbeat
+        // on the CLI's one-thread runtime).
+        tokio::task::yield_now().await;
     }
     for d in decoder_threads {
         let _ = d.join();

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::{FileReport, JobError, JobReport, Outcome, Progress, ProgressSink};
-use crate::catalog::{Catalog, FileState, VideoStatus};
+use crate::catalog::{Catalog, Claim, FileState, VideoStatus};
 use crate::decode::{self, VideoInfo};
 use crate::library::{self, FileIdentity};
 
@@ -17,19 +17,20 @@ pub(super) struct Work {
     pub info: Result<VideoInfo, String>,
 }
 
-/// Plans job `job_id` over `paths`: records unreadable and unchanged files on the job
-/// and in `report`, and returns the files to index. None when the job was canceled
-/// while it waited.
+/// Plans job `job_id` over `paths`: claims it, records unreadable and unchanged files on
+/// the job and in `report`, and returns the files to index. Err(claim) when it is not
+/// this process's to run (canceled while it waited, or another node runs it).
 pub(super) async fn plan(
     catalog: &Catalog,
     job_id: i64,
     paths: &[PathBuf],
     report: &mut JobReport,
     progress: &ProgressSink,
-) -> Result<Option<Vec<Work>>, JobError> {
+) -> Result<Result<Vec<Work>, Claim>, JobError> {
     let scan = library::scan(paths)?;
-    if !catalog.queue().start(job_id, scan.files.len() as i64).await? {
-        return Ok(None);
+    match catalog.queue().start(job_id, scan.files.len() as i64).await? {
+        Claim::Mine => {}
+        other => return Ok(Err(other)),
     }
     for (path, reason) in &scan.errors {
         let r = FileReport {
@@ -92,7 +93,7 @@ pub(super) async fn plan(
             .map(|i| i.duration)
             .sum(),
     });
-    Ok(Some(work))
+    Ok(Ok(work))
 }
 
 /// Records a file's outcome on its job.

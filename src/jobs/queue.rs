@@ -44,6 +44,10 @@ impl<'a> Queue<'a> {
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         loop {
+            if self.catalog.is_shared() {
+                // Jobs of nodes that died (their lease expired) are anyone's again.
+                self.requeue_interrupted().await?;
+            }
             let waiting: Vec<Job> = self
                 .catalog
                 .queue()

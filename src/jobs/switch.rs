@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{JobError, Progress, ProgressSink};
-use crate::catalog::{Catalog, FileState, JobState, Switch, Video};
+use crate::catalog::{Catalog, Claim, FileState, JobState, Switch, Video};
 use crate::decode;
 use crate::embed::Embedder;
 use crate::library;
@@ -75,7 +75,7 @@ pub async fn run_switch(
     }
     catalog.begin_switch(&switch).await?;
     let todo = catalog.videos_missing(&to).await?;
-    if !queue.start(job_id, todo.len() as i64).await? {
+    if queue.start(job_id, todo.len() as i64).await? != Claim::Mine {
         catalog.cancel_switch().await?;
         report.state = JobState::Canceled;
         return Ok(report);

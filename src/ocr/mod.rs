@@ -24,7 +24,7 @@ use std::path::Path;
 pub use cues::{Cue, CueReader, ReaderStats};
 pub use error::OcrError;
 pub use geom::iou;
-pub use model::{ModelFiles, find_installed};
+pub use model::{ModelFiles, find_installed, locate};
 
 use crate::embed::EmbedOptions;
 use crate::embed::graph::Graph;
@@ -177,6 +177,11 @@ impl Ocr {
     /// The folder the model came from.
     pub fn dir(&self) -> &Path {
         &self.files.dir
+    }
+
+    /// The recogniser's classes (the dictionary's entries, the CTC blank included).
+    pub fn classes(&self) -> usize {
+        self.dict.len()
     }
 
     /// "CUDA" or "CPU".

@@ -158,36 +158,6 @@ pub fn warp(img: &RgbImage, q: &[Pt; 4], w: u32, h: u32) -> Option<RgbImage> {
     })
 }
 
-/// `img` turned a quarter counter-clockwise (numpy's `rot90`).
-pub fn rot90(img: &RgbImage) -> RgbImage {
-    let (w, h) = (img.width as usize, img.height as usize);
-    let mut out = vec![0u8; w * h * 3];
-    // New size h x w: new(x, y) = old(w - 1 - y, x).
-    for y in 0..w {
-        for x in 0..h {
-            let s = (x * w + (w - 1 - y)) * 3;
-            let d = (y * h + x) * 3;
-            out[d..d + 3].copy_from_slice(&img.data[s..s + 3]);
-        }
-    }
-    RgbImage {
-        width: h as u32,
-        height: w as u32,
-        data: out,
-    }
-}
-
-/// `img` turned half a turn.
-pub fn rot180(img: &RgbImage) -> RgbImage {
-    let mut data: Vec<u8> = img.data.chunks_exact(3).rev().flatten().copied().collect();
-    data.shrink_to_fit();
-    RgbImage {
-        width: img.width,
-        height: img.height,
-        data,
-    }
-}
-
 /// `img` into `out` (3 planes of `stride` columns, BGR, `(v / 255 - 0.5) / 0.5`), from
 /// column 0; the columns beyond its width are left as they are (the caller's padding).
 pub fn normalise_into(img: &RgbImage, out: &mut [f32], stride: usize) {
@@ -224,16 +194,5 @@ mod tests {
         assert_eq!(resize(&img, 12, 8), img);
         let q = [[0.0, 0.0], [12.0, 0.0], [12.0, 8.0], [0.0, 8.0]];
         assert_eq!(warp(&img, &q, 12, 8).unwrap(), img);
-    }
-
-    #[test]
-    fn quarter_turns_move_corners() {
-        let img = ramp(3, 2);
-        let r = rot90(&img);
-        assert_eq!((r.width, r.height), (2, 3));
-        // The old top-right corner is the new top-left.
-        assert_eq!(r.pixel(0, 0), img.pixel(2, 0));
-        assert_eq!(rot180(&rot180(&img)), img);
-        assert_eq!(rot180(&img).pixel(0, 0), img.pixel(2, 1));
     }
 }

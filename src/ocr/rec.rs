@@ -23,7 +23,7 @@ pub fn crop(frame: &RgbImage, d: &Detected) -> Option<RgbImage> {
     }
     let img = pixels::warp(frame, &p, w, h)?;
     Some(if h as f32 / w as f32 >= 1.5 {
-        pixels::rot90(&img)
+        img.rotate(270)
     } else {
         img
     })
@@ -68,7 +68,7 @@ pub fn orient(graph: &Graph, crops: &mut [RgbImage], p: &Params) -> Result<(), O
         for (k, &i) in batch.iter().enumerate() {
             let (up, down) = (out.data[2 * k], out.data[2 * k + 1]);
             if down > up && down > p.cls_thresh {
-                crops[i] = pixels::rot180(&crops[i]);
+                crops[i] = std::mem::take(&mut crops[i]).rotate(180);
             }
         }
     }

@@ -10,6 +10,7 @@ use super::SearchError;
 use super::query::{Filters, Lexical, VideoFacts};
 use crate::catalog::{Catalog, Directory, Frame, Listed};
 use crate::index::{LexicalQuery, TextHit};
+use crate::types::TextKind;
 
 /// Allowed frames at or below which the visual retriever scans them exactly instead of
 /// searching the graph with a filter.
@@ -156,9 +157,15 @@ pub async fn visual(
     Ok(out)
 }
 
-/// The best `limit` lexical matches in the scope (nothing when the clause has no word
-/// that is not a stop word and no phrase).
-pub fn lexical(catalog: &Catalog, lex: &Lexical, scope: &Scope, limit: usize) -> Result<Vec<TextHit>, SearchError> {
+/// The best `limit` lexical matches in the scope, only texts of `kind` when given
+/// (nothing when the clause has no word that is not a stop word and no phrase).
+pub fn lexical(
+    catalog: &Catalog,
+    lex: &Lexical,
+    scope: &Scope,
+    kind: Option<TextKind>,
+    limit: usize,
+) -> Result<Vec<TextHit>, SearchError> {
     if lex.is_empty() {
         return Ok(Vec::new());
     }
@@ -166,6 +173,7 @@ pub fn lexical(catalog: &Catalog, lex: &Lexical, scope: &Scope, limit: usize) ->
         words: lex.words.clone(),
         phrases: lex.phrases.clone(),
         not: lex.not.clone(),
+        kind,
     };
     Ok(catalog.text_search(&q, scope.videos.as_deref(), limit)?)
 }

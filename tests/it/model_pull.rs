@@ -2,7 +2,8 @@
 //! Hugging Face hub: it serves a replica repository through the routes the client
 //! calls (the revision listing with blob ids and LFS sha256, `resolve/` with redirects
 //! to a CDN route for LFS files, byte ranges), and can cut a transfer half-way or
-//! corrupt a file.
+//! corrupt a file. It also serves files at their own paths, as PyPI's file host does
+//! (tests/it/ocr_pull.rs).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -20,29 +21,29 @@ use crate::common::models::{cpu_options, replicas};
 const PINNED: &str = "77520f2136c0467e32b012be8d190ccf110c5667";
 
 #[derive(Default)]
-struct Faults {
+pub struct Faults {
     /// Paths whose next transfer stops half-way (the connection closes).
-    cut_once: HashSet<String>,
+    pub cut_once: HashSet<String>,
     /// Paths served with one byte changed.
-    corrupt: HashSet<String>,
+    pub corrupt: HashSet<String>,
 }
 
 #[derive(Default)]
-struct Log {
+pub struct Log {
     /// (path, Range header) of every file request.
-    requests: Vec<(String, Option<String>)>,
+    pub requests: Vec<(String, Option<String>)>,
 }
 
-struct Hub {
+pub struct Hub {
     port: u16,
-    faults: Arc<Mutex<Faults>>,
-    log: Arc<Mutex<Log>>,
+    pub faults: Arc<Mutex<Faults>>,
+    pub log: Arc<Mutex<Log>>,
 }
 
-struct Repo {
-    name: String,
-    /// path -> content
-    files: HashMap<String, Vec<u8>>,
+pub struct Repo {
+    pub name: String,
+    /// path -> content (also served at `/{path}`, as a plain file host such as PyPI's).
+    pub files: HashMap<String, Vec<u8>>,
 }
 
 fn hex(b: &[u8]) -> String {
@@ -70,7 +71,7 @@ fn files_of(dir: &Path) -> HashMap<String, Vec<u8>> {
 const LFS_MIN: usize = 100 * 1024;
 
 impl Hub {
-    fn start(repo: Repo) -> Hub {
+    pub fn start(repo: Repo) -> Hub {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let faults = Arc::new(Mutex::new(Faults::default()));
@@ -86,7 +87,7 @@ impl Hub {
         Hub { port, faults, log }
     }
 
-    fn endpoint(&self) -> String {
+    pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 }
@@ -120,6 +121,8 @@ fn serve(mut s: TcpStream, repo: &Repo, faults: &Mutex<Faults>, log: &Mutex<Log>
         }
     } else if let Some(file) = path.strip_prefix("/cdn/") {
         file.to_string()
+    } else if repo.files.contains_key(&path[1.min(path.len())..]) {
+        path[1..].to_string()
     } else {
         return respond(&mut s, "404 Not Found", &[], b"no such route");
     };

@@ -298,16 +298,8 @@ fn search_with_its_model(data: &Path, q: &str) -> Value {
 /// frames the switch had to re-embed in all.
 fn switch_killed_part_way(data: &Path, pkg: &Path) -> i64 {
     let mut child = std::process::Command::new(crate::common::bin())
-        .args([
-            "--data",
-            data.to_str().unwrap(),
-            "--device",
-            "cpu",
-            "model",
-            "use",
-            pkg.to_str().unwrap(),
-            "--json",
-        ])
+        .args(cli::data_args(data))
+        .args(["--device", "cpu", "model", "use", pkg.to_str().unwrap(), "--json"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

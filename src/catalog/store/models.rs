@@ -104,13 +104,13 @@ impl Store {
     pub async fn vectors_missing(&self, model: &str) -> Result<(i64, i64)> {
         let r = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM frames f WHERE NOT EXISTS
-                       (SELECT 1 FROM embeddings e WHERE e.frame_id = f.id AND e.model = ?)),
+                       (SELECT 1 FROM embeddings e WHERE e.frame_id = f.id AND e.model = $1)),
                     (SELECT COUNT(*) FROM frames)",
         )
         .bind(model)
         .fetch_one(&self.read)
         .await
-        .map_err(q("counting vectors"))?;
+        .map_err(self.q("counting vectors"))?;
         Ok((r.get(0), r.get(1)))
     }
 
@@ -119,24 +119,24 @@ impl Store {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {VIDEO_COLS} FROM videos v WHERE v.status = 'indexed' AND EXISTS
                (SELECT 1 FROM frames f WHERE f.video_id = v.id AND NOT EXISTS
-                  (SELECT 1 FROM embeddings e WHERE e.frame_id = f.id AND e.model = ?))
+                  (SELECT 1 FROM embeddings e WHERE e.frame_id = f.id AND e.model = $1))
              ORDER BY v.id"
         )))
         .bind(model)
         .fetch_all(&self.read)
         .await
         .map(|rows| rows.iter().map(video_from).collect())
-        .map_err(q("listing videos to re-embed"))
+        .map_err(self.q("listing videos to re-embed"))
     }
 
     /// Adds `model`'s vectors for frames, in one transaction (frames deleted meanwhile
     /// are skipped). Returns how many were written.
     pub async fn put_vectors(&self, model: &str, vectors: &[(FrameId, Vec<f32>)]) -> Result<u64> {
-        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
+        let mut tx = self.begin_write().await.map_err(self.q("starting a transaction"))?;
         let mut n = 0;
         for (fid, v) in vectors {
             n += sqlx::query(
-                "INSERT INTO embeddings(frame_id, model, vector) SELECT id, ?, ? FROM frames WHERE id = ?
+                "INSERT INTO embeddings(frame_id, model, vector) SELECT id, $1, $2 FROM frames WHERE id = $3
                  ON CONFLICT(frame_id, model) DO UPDATE SET vector = excluded.vector",
             )
             .bind(model)
@@ -144,10 +144,10 @@ impl Store {
             .bind(fid)
             .execute(&mut *tx)
             .await
-            .map_err(q("inserting an embedding"))?
+            .map_err(self.q("inserting an embedding"))?
             .rows_affected();
         }
-        tx.commit().await.map_err(q("committing embeddings"))?;
+        tx.commit().await.map_err(self.q("committing embeddings"))?;
         Ok(n)
     }
 
@@ -156,25 +156,25 @@ impl Store {
     /// could not be re-embedded (their file was gone or changed) keep their row as
     /// failed with the reason, their frames gone.
     pub async fn finish_switch(&self, s: &Switch) -> Result<Switched> {
-        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
+        let mut tx = self.begin_write().await.map_err(self.q("starting a transaction"))?;
         let stale: Vec<VideoId> = sqlx::query(
             "SELECT DISTINCT f.video_id FROM frames f WHERE NOT EXISTS
-               (SELECT 1 FROM embeddings e WHERE e.frame_id = f.id AND e.model = ?)",
+               (SELECT 1 FROM embeddings e WHERE e.frame_id = f.id AND e.model = $1)",
         )
         .bind(&s.model)
         .fetch_all(&mut *tx)
         .await
-        .map_err(q("listing videos not re-embedded"))?
+        .map_err(self.q("listing videos not re-embedded"))?
         .iter()
         .map(|r| r.get(0))
         .collect();
         for id in &stale {
-            sqlx::query("DELETE FROM frames WHERE video_id = ?")
+            sqlx::query("DELETE FROM frames WHERE video_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await
-                .map_err(q("removing frames"))?;
-            sqlx::query("UPDATE videos SET status = 'failed', frame_count = 0, error = ? WHERE id = ?")
+                .map_err(self.q("removing frames"))?;
+            sqlx::query("UPDATE videos SET status = 'failed', frame_count = 0, error = $1 WHERE id = $2")
                 .bind(format!(
                     "not re-embedded with {} (the file was missing or changed during the switch): index it again",
                     s.model
@@ -182,33 +182,33 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await
-                .map_err(q("recording a video not re-embedded"))?;
+                .map_err(self.q("recording a video not re-embedded"))?;
         }
-        sqlx::query("DELETE FROM embeddings WHERE model <> ?")
+        sqlx::query("DELETE FROM embeddings WHERE model <> $1")
             .bind(&s.model)
             .execute(&mut *tx)
             .await
-            .map_err(q("removing the old model's vectors"))?;
+            .map_err(self.q("removing the old model's vectors"))?;
         for (k, v) in [
             ("model", s.model.clone()),
             ("dim", s.dim.to_string()),
             ("model_dir", s.dir.display().to_string()),
         ] {
             sqlx::query(
-                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO meta(key, value) VALUES ($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             )
             .bind(k)
             .bind(v)
             .execute(&mut *tx)
             .await
-            .map_err(q("recording the model"))?;
+            .map_err(self.q("recording the model"))?;
         }
         sqlx::query("DELETE FROM meta WHERE key = 'switch'")
             .execute(&mut *tx)
             .await
-            .map_err(q("ending the switch"))?;
-        let generation = bump_generation(&mut tx).await?;
-        tx.commit().await.map_err(q("committing the switch"))?;
+            .map_err(self.q("ending the switch"))?;
+        let generation = self.bump_generation(&mut tx).await?;
+        tx.commit().await.map_err(self.q("committing the switch"))?;
         Ok(Switched { generation, stale })
     }
 
@@ -217,23 +217,23 @@ impl Store {
         let Some(s) = self.pending_switch().await? else {
             return Ok(());
         };
-        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
+        let mut tx = self.begin_write().await.map_err(self.q("starting a transaction"))?;
         let active = sqlx::query("SELECT value FROM meta WHERE key = 'model'")
             .fetch_optional(&mut *tx)
             .await
-            .map_err(q("reading meta"))?
+            .map_err(self.q("reading meta"))?
             .map(|r| r.get::<String, _>(0));
         if active.as_deref() != Some(s.model.as_str()) {
-            sqlx::query("DELETE FROM embeddings WHERE model = ?")
+            sqlx::query("DELETE FROM embeddings WHERE model = $1")
                 .bind(&s.model)
                 .execute(&mut *tx)
                 .await
-                .map_err(q("removing the abandoned vectors"))?;
+                .map_err(self.q("removing the abandoned vectors"))?;
         }
         sqlx::query("DELETE FROM meta WHERE key = 'switch'")
             .execute(&mut *tx)
             .await
-            .map_err(q("ending the switch"))?;
-        tx.commit().await.map_err(q("committing"))
+            .map_err(self.q("ending the switch"))?;
+        tx.commit().await.map_err(self.q("committing"))
     }
 }

@@ -56,7 +56,7 @@ fn ids_of(text: &str) -> Vec<FrameId> {
 }
 
 /// A `frame_tags` row read as (frame id, label, probability).
-fn frame_tag_from(r: &sqlx::sqlite::SqliteRow) -> FrameTag {
+fn frame_tag_from(r: &sqlx::any::AnyRow) -> FrameTag {
     FrameTag {
         frame: r.get(0),
         label: r.get(1),
@@ -65,53 +65,69 @@ fn frame_tag_from(r: &sqlx::sqlite::SqliteRow) -> FrameTag {
 }
 
 impl Store {
+    /// How frames are joined to their tags: on SQLite `CROSS JOIN` keeps the frames (of
+    /// the videos asked for) as the outer loop, which its planner would otherwise not
+    /// always choose; PostgreSQL plans the join itself and has no `CROSS JOIN ... ON`.
+    fn tags_join(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "CROSS JOIN",
+            Backend::Postgres { .. } => "JOIN",
+        }
+    }
+
     /// Indexed videos whose tags are not of `stamp` (never tagged, or tagged with another
     /// vocabulary or model).
     pub async fn videos_to_tag(&self, stamp: &str) -> Result<Vec<VideoId>> {
         sqlx::query(
             "SELECT v.id FROM videos v LEFT JOIN tagged_videos t ON t.video_id = v.id
-             WHERE v.status = 'indexed' AND (t.stamp IS NULL OR t.stamp <> ?) ORDER BY v.id",
+             WHERE v.status = 'indexed' AND (t.stamp IS NULL OR t.stamp <> $1) ORDER BY v.id",
         )
         .bind(stamp)
         .fetch_all(&self.read)
         .await
         .map(|rows| rows.iter().map(|r| r.get(0)).collect())
-        .map_err(q("listing videos to tag"))
+        .map_err(self.q("listing videos to tag"))
     }
 
     /// Replaces a video's tags (one transaction). A video removed meanwhile is left alone.
     pub async fn put_tags(&self, video: VideoId, stamp: &str, tags: &[FrameTag]) -> Result<()> {
-        let mut tx = self.begin_write().await.map_err(q("writing tags"))?;
-        let exists = sqlx::query("SELECT 1 FROM videos WHERE id = ?")
+        let mut tx = self.begin_write().await.map_err(self.q("writing tags"))?;
+        let exists = sqlx::query("SELECT 1 FROM videos WHERE id = $1")
             .bind(video)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(q("writing tags"))?
+            .map_err(self.q("writing tags"))?
             .is_some();
         if !exists {
             return Ok(());
         }
-        sqlx::query("DELETE FROM frame_tags WHERE frame_id IN (SELECT id FROM frames WHERE video_id = ?)")
+        sqlx::query("DELETE FROM frame_tags WHERE frame_id IN (SELECT id FROM frames WHERE video_id = $1)")
             .bind(video)
             .execute(&mut *tx)
             .await
-            .map_err(q("writing tags"))?;
+            .map_err(self.q("writing tags"))?;
         for t in tags {
-            sqlx::query("INSERT OR REPLACE INTO frame_tags(frame_id, label, prob) VALUES (?, ?, ?)")
-                .bind(t.frame)
-                .bind(&t.label)
-                .bind(t.prob)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("writing tags"))?;
-        }
-        sqlx::query("INSERT OR REPLACE INTO tagged_videos(video_id, stamp) VALUES (?, ?)")
-            .bind(video)
-            .bind(stamp)
+            sqlx::query(
+                "INSERT INTO frame_tags(frame_id, label, prob) VALUES ($1, $2, $3) \
+                 ON CONFLICT(frame_id, label) DO UPDATE SET prob = excluded.prob",
+            )
+            .bind(t.frame)
+            .bind(&t.label)
+            .bind(t.prob)
             .execute(&mut *tx)
             .await
-            .map_err(q("writing tags"))?;
-        tx.commit().await.map_err(q("writing tags"))
+            .map_err(self.q("writing tags"))?;
+        }
+        sqlx::query(
+            "INSERT INTO tagged_videos(video_id, stamp) VALUES ($1, $2) \
+             ON CONFLICT(video_id) DO UPDATE SET stamp = excluded.stamp",
+        )
+        .bind(video)
+        .bind(stamp)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.q("writing tags"))?;
+        tx.commit().await.map_err(self.q("writing tags"))
     }
 
     /// Every tagged frame, by label, video, seq.
@@ -131,33 +147,37 @@ impl Store {
                 })
                 .collect()
         })
-        .map_err(q("reading tags"))
+        .map_err(self.q("reading tags"))
     }
 
     /// The frames tagged with `label` (case-insensitive).
     pub async fn frames_tagged(&self, label: &str) -> Result<Vec<FrameId>> {
-        sqlx::query("SELECT frame_id FROM frame_tags WHERE label = ? COLLATE NOCASE")
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT frame_id FROM frame_tags WHERE label = $1 COLLATE NOCASE",
+            Backend::Postgres { .. } => "SELECT frame_id FROM frame_tags WHERE lower(label) = lower($1)",
+        };
+        sqlx::query(sql)
             .bind(label)
             .fetch_all(&self.read)
             .await
             .map(|rows| rows.iter().map(|r| r.get(0)).collect())
-            .map_err(q("reading tags"))
+            .map_err(self.q("reading tags"))
     }
 
     /// The tags of several videos' frames, by frame id.
     pub async fn tags_of_videos(&self, videos: &[VideoId]) -> Result<Vec<FrameTag>> {
         let mut out = Vec::new();
         for chunk in videos.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(",");
+            let (marks, join) = (marks(1, chunk.len()), self.tags_join());
             let sql = format!(
-                "SELECT t.frame_id, t.label, t.prob FROM frames f CROSS JOIN frame_tags t ON t.frame_id = f.id
+                "SELECT t.frame_id, t.label, t.prob FROM frames f {join} frame_tags t ON t.frame_id = f.id
                  WHERE f.video_id IN ({marks}) ORDER BY t.frame_id"
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in chunk {
                 query = query.bind(id);
             }
-            let rows = query.fetch_all(&self.read).await.map_err(q("reading tags"))?;
+            let rows = query.fetch_all(&self.read).await.map_err(self.q("reading tags"))?;
             out.extend(rows.iter().map(frame_tag_from));
         }
         Ok(out)
@@ -165,15 +185,16 @@ impl Store {
 
     /// A video's tags, by frame id.
     pub async fn tags_of_video(&self, video: VideoId) -> Result<Vec<FrameTag>> {
-        sqlx::query(
-            "SELECT t.frame_id, t.label, t.prob FROM frames f CROSS JOIN frame_tags t ON t.frame_id = f.id
-             WHERE f.video_id = ? ORDER BY t.frame_id",
-        )
+        let join = self.tags_join();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT t.frame_id, t.label, t.prob FROM frames f {join} frame_tags t ON t.frame_id = f.id
+             WHERE f.video_id = $1 ORDER BY t.frame_id"
+        )))
         .bind(video)
         .fetch_all(&self.read)
         .await
         .map(|rows| rows.iter().map(frame_tag_from).collect())
-        .map_err(q("reading tags"))
+        .map_err(self.q("reading tags"))
     }
 
     /// The tags of the frames inside time spans of videos, each with its span's index.
@@ -182,16 +203,27 @@ impl Store {
     pub async fn tags_in_spans(&self, spans: &[Span]) -> Result<Vec<SpanTag>> {
         let mut out = Vec::new();
         for (c, chunk) in spans.chunks(100).enumerate() {
-            let conds = vec!["(f.video_id = ? AND f.\"end\" > ? AND f.start < ?)"; chunk.len()].join(" OR ");
+            let conds = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(f.video_id = ${} AND f.\"end\" > ${} AND f.start < ${})",
+                        3 * i + 1,
+                        3 * i + 2,
+                        3 * i + 3
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let join = self.tags_join();
             let sql = format!(
-                "SELECT f.video_id, f.start, f.\"end\", t.label, t.prob FROM frames f CROSS JOIN frame_tags t ON t.frame_id = f.id
+                "SELECT f.video_id, f.start, f.\"end\", t.label, t.prob FROM frames f {join} frame_tags t ON t.frame_id = f.id
                  WHERE {conds}"
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for s in chunk {
                 query = query.bind(s.video).bind(s.start).bind(s.end);
             }
-            let rows = query.fetch_all(&self.read).await.map_err(q("reading tags"))?;
+            let rows = query.fetch_all(&self.read).await.map_err(self.q("reading tags"))?;
             for r in &rows {
                 let (v, fs, fe): (VideoId, f64, f64) = (r.get(0), r.get(1), r.get(2));
                 for (k, s) in chunk.iter().enumerate() {
@@ -214,7 +246,7 @@ impl Store {
             .fetch_all(&self.read)
             .await
             .map(|rows| rows.iter().map(|r| r.get(0)).collect())
-            .map_err(q("listing frames"))
+            .map_err(self.q("listing frames"))
     }
 
     /// Random frame ids that have a vector of `model` (about `n`; fewer in a small library).
@@ -223,7 +255,7 @@ impl Store {
             .fetch_one(&self.read)
             .await
             .map(|r| (r.get(0), r.get(1)))
-            .map_err(q("sampling frames"))?;
+            .map_err(self.q("sampling frames"))?;
         let (Some(lo), Some(hi)) = (lo, hi) else {
             return Ok(Vec::new());
         };
@@ -262,28 +294,32 @@ impl Store {
                     })
                     .collect()
             })
-            .map_err(q("reading probes"))
+            .map_err(self.q("reading probes"))
     }
 
     pub async fn put_probe(&self, p: &SavedProbe) -> Result<()> {
-        sqlx::query("INSERT OR REPLACE INTO probes(name, query, likes, unlikes, created) VALUES (?, ?, ?, ?, ?)")
-            .bind(&p.name)
-            .bind(&p.query)
-            .bind(ids_text(&p.likes))
-            .bind(ids_text(&p.unlikes))
-            .bind(now())
-            .execute(&self.write)
-            .await
-            .map(|_| ())
-            .map_err(q("saving a probe"))
+        sqlx::query(
+            "INSERT INTO probes(name, query, likes, unlikes, created) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT(name) DO UPDATE SET query = excluded.query, likes = excluded.likes, \
+             unlikes = excluded.unlikes, created = excluded.created",
+        )
+        .bind(&p.name)
+        .bind(&p.query)
+        .bind(ids_text(&p.likes))
+        .bind(ids_text(&p.unlikes))
+        .bind(now())
+        .execute(&self.write)
+        .await
+        .map(|_| ())
+        .map_err(self.q("saving a probe"))
     }
 
     pub async fn delete_probe(&self, name: &str) -> Result<bool> {
-        sqlx::query("DELETE FROM probes WHERE name = ?")
+        sqlx::query("DELETE FROM probes WHERE name = $1")
             .bind(name)
             .execute(&self.write)
             .await
             .map(|r| r.rows_affected() > 0)
-            .map_err(q("deleting a probe"))
+            .map_err(self.q("deleting a probe"))
     }
 }

@@ -41,14 +41,14 @@ impl Store {
             .fetch_all(&self.read)
             .await
             .map(|rows| rows.iter().map(|r| r.get(0)).collect())
-            .map_err(q("listing texts"))
+            .map_err(self.q("listing texts"))
     }
 
     pub async fn texts(&self) -> Result<Vec<Text>> {
         sqlx::query("SELECT id, video_id, kind, start, \"end\", text, quad FROM texts ORDER BY id")
             .fetch_all(&self.read)
             .await
-            .map_err(q("reading texts"))?
+            .map_err(self.q("reading texts"))?
             .iter()
             .map(text_from)
             .collect()
@@ -56,7 +56,7 @@ impl Store {
 }
 
 /// A row of `id, video_id, kind, start, "end", text, quad`.
-fn text_from(r: &sqlx::sqlite::SqliteRow) -> Result<Text> {
+fn text_from(r: &sqlx::any::AnyRow) -> Result<Text> {
     Ok(Text {
         id: r.get(0),
         video_id: r.get(1),
@@ -81,17 +81,29 @@ fn quad_of(s: Option<String>) -> Result<Option<Quad>> {
 }
 
 impl Store {
+    /// Every text of one video, by id.
+    pub async fn texts_of_video(&self, video: VideoId) -> Result<Vec<Text>> {
+        sqlx::query("SELECT id, video_id, kind, start, \"end\", text, quad FROM texts WHERE video_id = $1 ORDER BY id")
+            .bind(video)
+            .fetch_all(&self.read)
+            .await
+            .map_err(self.q("reading a video's texts"))?
+            .iter()
+            .map(text_from)
+            .collect()
+    }
+
     /// The texts of `kind` of one video, by start time.
     pub async fn texts_of(&self, video: VideoId, kind: TextKind) -> Result<Vec<Text>> {
         sqlx::query(
-            "SELECT id, video_id, kind, start, \"end\", text, quad FROM texts WHERE video_id = ? AND kind = ? \
+            "SELECT id, video_id, kind, start, \"end\", text, quad FROM texts WHERE video_id = $1 AND kind = $2 \
              ORDER BY start, id",
         )
         .bind(video)
         .bind(kind.as_str())
         .fetch_all(&self.read)
         .await
-        .map_err(q("reading a video's texts"))?
+        .map_err(self.q("reading a video's texts"))?
         .iter()
         .map(text_from)
         .collect()

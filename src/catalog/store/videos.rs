@@ -127,7 +127,7 @@ pub struct FrameRun {
 
 pub(super) const VIDEO_COLS: &str = "id, path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, error, frame_count, indexed_at";
 
-pub(super) fn video_from(r: &sqlx::sqlite::SqliteRow) -> Video {
+pub(super) fn video_from(r: &sqlx::any::AnyRow) -> Video {
     Video {
         id: r.get(0),
         path: r.get(1),
@@ -147,7 +147,7 @@ pub(super) fn video_from(r: &sqlx::sqlite::SqliteRow) -> Video {
     }
 }
 
-pub(super) fn frame_from(r: &sqlx::sqlite::SqliteRow) -> Frame {
+pub(super) fn frame_from(r: &sqlx::any::AnyRow) -> Frame {
     Frame {
         id: r.get(0),
         video_id: r.get(1),
@@ -159,63 +159,67 @@ pub(super) fn frame_from(r: &sqlx::sqlite::SqliteRow) -> Frame {
     }
 }
 
-/// Deletes the video row of `path` (its frames, vectors, thumbnails and texts go with
-/// it); returns (video id, frame id) of what went, a frame id of 0 for a video without
-/// frames.
-async fn delete_path(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, path: &str) -> Result<Vec<(VideoId, FrameId)>> {
-    let replaced: Vec<(VideoId, FrameId)> =
-        sqlx::query("SELECT v.id, f.id FROM videos v LEFT JOIN frames f ON f.video_id = v.id WHERE v.path = ?")
+impl Store {
+    /// Deletes the video row of `path` (its frames, vectors, thumbnails and texts go with
+    /// it); returns (video id, frame id) of what went, a frame id of 0 for a video without
+    /// frames.
+    async fn delete_path(&self, tx: &mut Tx, path: &str) -> Result<Vec<(VideoId, FrameId)>> {
+        let replaced: Vec<(VideoId, FrameId)> =
+            sqlx::query("SELECT v.id, f.id FROM videos v LEFT JOIN frames f ON f.video_id = v.id WHERE v.path = $1")
+                .bind(path)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(self.q("reading the replaced video"))?
+                .iter()
+                .map(|r| (r.get(0), r.get::<Option<FrameId>, _>(1).unwrap_or(0)))
+                .collect();
+        sqlx::query("DELETE FROM videos WHERE path = $1")
             .bind(path)
-            .fetch_all(&mut **tx)
+            .execute(&mut **tx)
             .await
-            .map_err(q("reading the replaced video"))?
-            .iter()
-            .map(|r| (r.get(0), r.get::<Option<FrameId>, _>(1).unwrap_or(0)))
-            .collect();
-    sqlx::query("DELETE FROM videos WHERE path = ?")
-        .bind(path)
+            .map_err(self.q("replacing a video"))?;
+        Ok(replaced)
+    }
+
+    /// The row of an indexed video `id`.
+    async fn insert_video(&self, tx: &mut Tx, id: VideoId, v: &NewVideo) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO videos(id, path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, frame_count, indexed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'indexed', $12, $13)",
+        )
+        .bind(id)
+        .bind(&v.path)
+        .bind(v.size)
+        .bind(v.mtime_ns)
+        .bind(&v.hash)
+        .bind(v.duration)
+        .bind(v.fps)
+        .bind(v.width)
+        .bind(v.height)
+        .bind(&v.codec)
+        .bind(v.rotation)
+        .bind(v.frames.len() as i64)
+        .bind(now())
         .execute(&mut **tx)
         .await
-        .map_err(q("replacing a video"))?;
-    Ok(replaced)
-}
+        .map(|_| ())
+        .map_err(self.q("inserting a video"))
+    }
 
-/// The row of an indexed video `id`.
-async fn insert_video(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: VideoId, v: &NewVideo) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO videos(id, path, size, mtime_ns, hash, duration, fps, width, height, codec, rotation, status, frame_count, indexed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', ?, ?)",
-    )
-    .bind(id)
-    .bind(&v.path)
-    .bind(v.size)
-    .bind(v.mtime_ns)
-    .bind(&v.hash)
-    .bind(v.duration)
-    .bind(v.fps)
-    .bind(v.width)
-    .bind(v.height)
-    .bind(&v.codec)
-    .bind(v.rotation)
-    .bind(v.frames.len() as i64)
-    .bind(now())
-    .execute(&mut **tx)
-    .await
-    .map(|_| ())
-    .map_err(q("inserting a video"))
-}
-
-/// Frame `fid`, the `seq`th of video `video`, with its vectors (`model`'s and any
-/// other's) and its thumbnail.
-async fn insert_frame(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    video: VideoId,
-    seq: usize,
-    fid: FrameId,
-    f: &NewFrame,
-    model: &str,
-) -> Result<()> {
-    sqlx::query("INSERT INTO frames(id, video_id, seq, start, \"end\", peak, shot) VALUES (?, ?, ?, ?, ?, ?, ?)")
+    /// Frame `fid`, the `seq`th of video `video`, with its vectors (`model`'s and any
+    /// other's) and its thumbnail.
+    async fn insert_frame(
+        &self,
+        tx: &mut Tx,
+        video: VideoId,
+        seq: usize,
+        fid: FrameId,
+        f: &NewFrame,
+        model: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO frames(id, video_id, seq, start, \"end\", peak, shot) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
         .bind(fid)
         .bind(video)
         .bind(seq as i64)
@@ -225,48 +229,51 @@ async fn insert_frame(
         .bind(f.shot as i64)
         .execute(&mut **tx)
         .await
-        .map_err(q("inserting a frame"))?;
-    for (m, vector) in std::iter::once((model, &f.vector)).chain(f.extra_vectors.iter().map(|(m, v)| (m.as_str(), v))) {
-        sqlx::query("INSERT INTO embeddings(frame_id, model, vector) VALUES (?, ?, ?)")
-            .bind(fid)
-            .bind(m)
-            .bind(vector_to_blob(vector))
-            .execute(&mut **tx)
-            .await
-            .map_err(q("inserting an embedding"))?;
+        .map_err(self.q("inserting a frame"))?;
+        for (m, vector) in
+            std::iter::once((model, &f.vector)).chain(f.extra_vectors.iter().map(|(m, v)| (m.as_str(), v)))
+        {
+            sqlx::query("INSERT INTO embeddings(frame_id, model, vector) VALUES ($1, $2, $3)")
+                .bind(fid)
+                .bind(m)
+                .bind(vector_to_blob(vector))
+                .execute(&mut **tx)
+                .await
+                .map_err(self.q("inserting an embedding"))?;
+        }
+        if !f.thumbnail.is_empty() {
+            sqlx::query("INSERT INTO thumbnails(frame_id, jpeg) VALUES ($1, $2)")
+                .bind(fid)
+                .bind(&f.thumbnail)
+                .execute(&mut **tx)
+                .await
+                .map_err(self.q("inserting a thumbnail"))?;
+        }
+        Ok(())
     }
-    if !f.thumbnail.is_empty() {
-        sqlx::query("INSERT INTO thumbnails(frame_id, jpeg) VALUES (?, ?)")
-            .bind(fid)
-            .bind(&f.thumbnail)
-            .execute(&mut **tx)
-            .await
-            .map_err(q("inserting a thumbnail"))?;
-    }
-    Ok(())
 }
 
 impl Store {
     pub async fn video(&self, id: VideoId) -> Result<Option<Video>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {VIDEO_COLS} FROM videos WHERE id = ?"
+            "SELECT {VIDEO_COLS} FROM videos WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.read)
         .await
         .map(|r| r.as_ref().map(video_from))
-        .map_err(q("reading a video"))
+        .map_err(self.q("reading a video"))
     }
 
     pub async fn video_by_path(&self, path: &str) -> Result<Option<Video>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {VIDEO_COLS} FROM videos WHERE path = ?"
+            "SELECT {VIDEO_COLS} FROM videos WHERE path = $1"
         )))
         .bind(path)
         .fetch_optional(&self.read)
         .await
         .map(|r| r.as_ref().map(video_from))
-        .map_err(q("reading a video"))
+        .map_err(self.q("reading a video"))
     }
 
     pub async fn videos(&self) -> Result<Vec<Video>> {
@@ -276,40 +283,41 @@ impl Store {
         .fetch_all(&self.read)
         .await
         .map(|rows| rows.iter().map(video_from).collect())
-        .map_err(q("listing videos"))
+        .map_err(self.q("listing videos"))
     }
 
     /// Writes an indexed video in one transaction, replacing any earlier row for the
     /// same path (its frames, vectors, thumbnails and texts go with it).
     pub async fn put_video(&self, v: &NewVideo, model: &str) -> Result<Written> {
-        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
-        let replaced = delete_path(&mut tx, &v.path).await?;
-        let id = next_ids(&mut tx, "videos", 1).await?;
-        insert_video(&mut tx, id, v).await?;
-        let first = next_ids(&mut tx, "frames", v.frames.len() as i64).await?;
+        let mut tx = self.begin_write().await.map_err(self.q("starting a transaction"))?;
+        let replaced = self.delete_path(&mut tx, &v.path).await?;
+        let id = self.next_ids(&mut tx, "videos", 1).await?;
+        self.insert_video(&mut tx, id, v).await?;
+        let first = self.next_ids(&mut tx, "frames", v.frames.len() as i64).await?;
         let mut ids = Vec::with_capacity(v.frames.len());
         for (seq, f) in v.frames.iter().enumerate() {
             let fid = first + seq as i64;
-            insert_frame(&mut tx, id, seq, fid, f, model).await?;
+            self.insert_frame(&mut tx, id, seq, fid, f, model).await?;
             ids.push(fid);
         }
         let mut text_ids = Vec::with_capacity(v.texts.len());
         for t in &v.texts {
-            let r =
-                sqlx::query("INSERT INTO texts(video_id, kind, start, \"end\", text, quad) VALUES (?, ?, ?, ?, ?, ?)")
+            let r = sqlx::query(
+                "INSERT INTO texts(video_id, kind, start, \"end\", text, quad) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
                     .bind(id)
                     .bind(t.kind.as_str())
                     .bind(t.start)
                     .bind(t.end)
                     .bind(&t.text)
                     .bind(super::texts::quad_text(t.quad.as_ref()))
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await
-                    .map_err(q("inserting a text"))?;
-            text_ids.push(r.last_insert_rowid());
+                    .map_err(self.q("inserting a text"))?;
+            text_ids.push(r.get(0));
         }
-        let generation = bump_generation(&mut tx).await?;
-        tx.commit().await.map_err(q("committing a video"))?;
+        let generation = self.bump_generation(&mut tx).await?;
+        tx.commit().await.map_err(self.q("committing a video"))?;
         Ok(Written {
             video_id: id,
             frame_ids: ids,
@@ -323,25 +331,25 @@ impl Store {
     /// Records that a file could not be indexed. A file that was indexed before keeps
     /// its frames (nothing already indexed is lost); only the error is noted.
     pub async fn put_failed(&self, path: &str, size: i64, mtime_ns: i64, hash: &str, error: &str) -> Result<()> {
-        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
-        let existing: Option<(VideoId, String)> = sqlx::query("SELECT id, status FROM videos WHERE path = ?")
+        let mut tx = self.begin_write().await.map_err(self.q("starting a transaction"))?;
+        let existing: Option<(VideoId, String)> = sqlx::query("SELECT id, status FROM videos WHERE path = $1")
             .bind(path)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(q("reading a video"))?
+            .map_err(self.q("reading a video"))?
             .map(|r| (r.get(0), r.get(1)));
         match existing {
             Some((id, status)) if status == VideoStatus::Indexed.as_str() => {
-                sqlx::query("UPDATE videos SET error = ? WHERE id = ?")
+                sqlx::query("UPDATE videos SET error = $1 WHERE id = $2")
                     .bind(error)
                     .bind(id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(q("noting an error"))?;
+                    .map_err(self.q("noting an error"))?;
             }
             Some((id, _)) => {
                 sqlx::query(
-                    "UPDATE videos SET size = ?, mtime_ns = ?, hash = ?, status = 'failed', error = ?, indexed_at = ? WHERE id = ?",
+                    "UPDATE videos SET size = $1, mtime_ns = $2, hash = $3, status = 'failed', error = $4, indexed_at = $5 WHERE id = $6",
                 )
                 .bind(size)
                 .bind(mtime_ns)
@@ -351,12 +359,12 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await
-                .map_err(q("recording a failed file"))?;
+                .map_err(self.q("recording a failed file"))?;
             }
             None => {
-                let id = next_ids(&mut tx, "videos", 1).await?;
+                let id = self.next_ids(&mut tx, "videos", 1).await?;
                 sqlx::query(
-                    "INSERT INTO videos(id, path, size, mtime_ns, hash, status, error, indexed_at) VALUES (?, ?, ?, ?, ?, 'failed', ?, ?)",
+                    "INSERT INTO videos(id, path, size, mtime_ns, hash, status, error, indexed_at) VALUES ($1, $2, $3, $4, $5, 'failed', $6, $7)",
                 )
                 .bind(id)
                 .bind(path)
@@ -367,52 +375,52 @@ impl Store {
                 .bind(now())
                 .execute(&mut *tx)
                 .await
-                .map_err(q("recording a failed file"))?;
+                .map_err(self.q("recording a failed file"))?;
             }
         }
-        tx.commit().await.map_err(q("committing a failed file"))
+        tx.commit().await.map_err(self.q("committing a failed file"))
     }
 
     /// Deletes a video and everything derived from it; returns the frame ids that were
     /// removed and the new generation (None: no such video).
     pub async fn remove_video(&self, id: VideoId) -> Result<Option<Removed>> {
-        let mut tx = self.begin_write().await.map_err(q("starting a transaction"))?;
-        let frames: Vec<FrameId> = sqlx::query("SELECT id FROM frames WHERE video_id = ?")
+        let mut tx = self.begin_write().await.map_err(self.q("starting a transaction"))?;
+        let frames: Vec<FrameId> = sqlx::query("SELECT id FROM frames WHERE video_id = $1")
             .bind(id)
             .fetch_all(&mut *tx)
             .await
-            .map_err(q("listing frames"))?
+            .map_err(self.q("listing frames"))?
             .iter()
             .map(|r| r.get(0))
             .collect();
-        let n = sqlx::query("DELETE FROM videos WHERE id = ?")
+        let n = sqlx::query("DELETE FROM videos WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await
-            .map_err(q("removing a video"))?
+            .map_err(self.q("removing a video"))?
             .rows_affected();
         if n == 0 {
             return Ok(None);
         }
-        let generation = bump_generation(&mut tx).await?;
-        tx.commit().await.map_err(q("committing a removal"))?;
+        let generation = self.bump_generation(&mut tx).await?;
+        tx.commit().await.map_err(self.q("committing a removal"))?;
         Ok(Some(Removed { frames, generation }))
     }
 
     pub async fn frames_of(&self, video_id: VideoId) -> Result<Vec<Frame>> {
-        sqlx::query("SELECT id, video_id, seq, start, \"end\", peak, shot FROM frames WHERE video_id = ? ORDER BY seq")
+        sqlx::query("SELECT id, video_id, seq, start, \"end\", peak, shot FROM frames WHERE video_id = $1 ORDER BY seq")
             .bind(video_id)
             .fetch_all(&self.read)
             .await
             .map(|rows| rows.iter().map(frame_from).collect())
-            .map_err(q("listing frames"))
+            .map_err(self.q("listing frames"))
     }
 
     /// The frames of several videos, by video and in order.
     pub async fn frames_of_videos(&self, videos: &[VideoId]) -> Result<Vec<Frame>> {
         let mut out = Vec::new();
         for chunk in videos.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(",");
+            let marks = marks(1, chunk.len());
             let sql = format!(
                 "SELECT id, video_id, seq, start, \"end\", peak, shot FROM frames WHERE video_id IN ({marks}) ORDER BY video_id, seq"
             );
@@ -420,7 +428,7 @@ impl Store {
             for id in chunk {
                 query = query.bind(id);
             }
-            let rows = query.fetch_all(&self.read).await.map_err(q("listing frames"))?;
+            let rows = query.fetch_all(&self.read).await.map_err(self.q("listing frames"))?;
             out.extend(rows.iter().map(frame_from));
         }
         Ok(out)
@@ -430,13 +438,13 @@ impl Store {
     pub async fn frames_by_ids(&self, ids: &[FrameId]) -> Result<Vec<Frame>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(",");
+            let marks = marks(1, chunk.len());
             let sql = format!("SELECT id, video_id, seq, start, \"end\", peak, shot FROM frames WHERE id IN ({marks})");
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in chunk {
                 query = query.bind(id);
             }
-            let rows = query.fetch_all(&self.read).await.map_err(q("reading frames"))?;
+            let rows = query.fetch_all(&self.read).await.map_err(self.q("reading frames"))?;
             out.extend(rows.iter().map(frame_from));
         }
         Ok(out)
@@ -457,20 +465,20 @@ impl Store {
                     })
                     .collect()
             })
-            .map_err(q("listing frame runs"))
+            .map_err(self.q("listing frame runs"))
     }
 
     /// (frame id, vector) of `model` for the given frames (absent ones are skipped).
     pub async fn vectors_by_ids(&self, model: &str, ids: &[FrameId]) -> Result<Vec<(FrameId, Vec<f32>)>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(",");
-            let sql = format!("SELECT frame_id, vector FROM embeddings WHERE model = ? AND frame_id IN ({marks})");
+            let marks = marks(2, chunk.len());
+            let sql = format!("SELECT frame_id, vector FROM embeddings WHERE model = $1 AND frame_id IN ({marks})");
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(model);
             for id in chunk {
                 query = query.bind(id);
             }
-            let rows = query.fetch_all(&self.read).await.map_err(q("reading vectors"))?;
+            let rows = query.fetch_all(&self.read).await.map_err(self.q("reading vectors"))?;
             out.extend(rows.iter().map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1)))));
         }
         Ok(out)
@@ -479,8 +487,8 @@ impl Store {
     /// (frame id, vector) of a video's frames in order, `model`'s vectors.
     pub async fn vectors_of(&self, video_id: VideoId, model: &str) -> Result<Vec<(FrameId, Vec<f32>)>> {
         sqlx::query(
-            "SELECT f.id, e.vector FROM frames f JOIN embeddings e ON e.frame_id = f.id AND e.model = ?
-             WHERE f.video_id = ? ORDER BY f.seq",
+            "SELECT f.id, e.vector FROM frames f JOIN embeddings e ON e.frame_id = f.id AND e.model = $1
+             WHERE f.video_id = $2 ORDER BY f.seq",
         )
         .bind(model)
         .bind(video_id)
@@ -491,14 +499,14 @@ impl Store {
                 .map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1))))
                 .collect()
         })
-        .map_err(q("reading vectors"))
+        .map_err(self.q("reading vectors"))
     }
 
     /// (frame id, vector) of `model` for every frame with id > `after`, in id order,
     /// `limit` at a time.
     pub async fn vectors_after(&self, after: FrameId, limit: i64, model: &str) -> Result<Vec<(FrameId, Vec<f32>)>> {
         sqlx::query(
-            "SELECT frame_id, vector FROM embeddings WHERE model = ? AND frame_id > ? ORDER BY frame_id LIMIT ?",
+            "SELECT frame_id, vector FROM embeddings WHERE model = $1 AND frame_id > $2 ORDER BY frame_id LIMIT $3",
         )
         .bind(model)
         .bind(after)
@@ -510,7 +518,7 @@ impl Store {
                 .map(|r| (r.get(0), blob_to_vector(r.get::<&[u8], _>(1))))
                 .collect()
         })
-        .map_err(q("reading vectors"))
+        .map_err(self.q("reading vectors"))
     }
 
     /// Every stored frame id, ascending.
@@ -519,7 +527,7 @@ impl Store {
             .fetch_all(&self.read)
             .await
             .map(|rows| rows.iter().map(|r| r.get(0)).collect())
-            .map_err(q("listing frames"))
+            .map_err(self.q("listing frames"))
     }
 
     pub async fn max_frame_id(&self) -> Result<FrameId> {
@@ -527,15 +535,15 @@ impl Store {
             .fetch_one(&self.read)
             .await
             .map(|r| r.get(0))
-            .map_err(q("reading frames"))
+            .map_err(self.q("reading frames"))
     }
 
     pub async fn thumbnail(&self, frame_id: FrameId) -> Result<Option<Vec<u8>>> {
-        sqlx::query("SELECT jpeg FROM thumbnails WHERE frame_id = ?")
+        sqlx::query("SELECT jpeg FROM thumbnails WHERE frame_id = $1")
             .bind(frame_id)
             .fetch_optional(&self.read)
             .await
             .map(|r| r.map(|r| r.get(0)))
-            .map_err(q("reading a thumbnail"))
+            .map_err(self.q("reading a thumbnail"))
     }
 }

@@ -9,8 +9,8 @@ impl Store {
     pub async fn text_vectors(&self, model: &str, texts: &[String]) -> Result<Vec<(String, Vec<f32>)>> {
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(400) {
-            let marks = vec!["?"; chunk.len()].join(",");
-            let sql = format!("SELECT text, vector FROM text_vectors WHERE model = ? AND text IN ({marks})");
+            let marks = marks(2, chunk.len());
+            let sql = format!("SELECT text, vector FROM text_vectors WHERE model = $1 AND text IN ({marks})");
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(model);
             for t in chunk {
                 query = query.bind(t);
@@ -18,7 +18,7 @@ impl Store {
             let rows = query
                 .fetch_all(&self.read)
                 .await
-                .map_err(q("reading cached text vectors"))?;
+                .map_err(self.q("reading cached text vectors"))?;
             out.extend(
                 rows.iter()
                     .map(|r| (r.get::<String, _>(0), blob_to_vector(r.get::<&[u8], _>(1)))),
@@ -29,16 +29,19 @@ impl Store {
 
     /// Caches vectors of `model` for texts (one transaction).
     pub async fn put_text_vectors(&self, model: &str, items: &[(String, Vec<f32>)]) -> Result<()> {
-        let mut tx = self.begin_write().await.map_err(q("caching text vectors"))?;
+        let mut tx = self.begin_write().await.map_err(self.q("caching text vectors"))?;
         for (text, v) in items {
-            sqlx::query("INSERT OR REPLACE INTO text_vectors(model, text, vector) VALUES (?, ?, ?)")
-                .bind(model)
-                .bind(text)
-                .bind(vector_to_blob(v))
-                .execute(&mut *tx)
-                .await
-                .map_err(q("caching text vectors"))?;
+            sqlx::query(
+                "INSERT INTO text_vectors(model, text, vector) VALUES ($1, $2, $3) \
+                 ON CONFLICT(model, text) DO UPDATE SET vector = excluded.vector",
+            )
+            .bind(model)
+            .bind(text)
+            .bind(vector_to_blob(v))
+            .execute(&mut *tx)
+            .await
+            .map_err(self.q("caching text vectors"))?;
         }
-        tx.commit().await.map_err(q("caching text vectors"))
+        tx.commit().await.map_err(self.q("caching text vectors"))
     }
 }

@@ -10,15 +10,28 @@ use serde_json::Value;
 use super::models::tiny_model_dir;
 
 /// Runs the vidseek binary with `args` (and extra environment), no inherited model/data env.
+/// In the store backend mode a `--data DIR` pair gains the folder's `--database`.
 pub fn vidseek(args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> Output {
     let mut cmd = Command::new(crate::common::bin());
-    cmd.args(args)
+    let mut full: Vec<String> = Vec::with_capacity(args.len() + 2);
+    for (i, a) in args.iter().enumerate() {
+        full.push(a.to_string());
+        if i > 0
+            && args[i - 1] == "--data"
+            && !args.contains(&"--database")
+            && let Some(db) = super::pg::database_for(Path::new(a))
+        {
+            full.extend(["--database".to_string(), db]);
+        }
+    }
+    cmd.args(&full)
         .env_remove("VIDSEEK_MODEL")
         .env_remove("VIDSEEK_DATA")
         .env_remove("ORT_DYLIB_PATH")
         .env_remove("VIDSEEK_DEVICE")
         .env_remove("VIDSEEK_OCR")
-        .env_remove("VIDSEEK_OCR_MODEL");
+        .env_remove("VIDSEEK_OCR_MODEL")
+        .env_remove("VIDSEEK_DATABASE_URL");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -36,7 +49,19 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Runs the binary against a data folder with the bundled model on the CPU.
+/// `--data DIR`, and in the store backend mode the folder's `--database`: for a test
+/// that starts the binary itself.
+pub fn data_args(data: &Path) -> Vec<String> {
+    let mut args = vec!["--data".to_string(), data.display().to_string()];
+    if let Some(db) = super::pg::database_for(data) {
+        args.extend(["--database".to_string(), db]);
+    }
+    args
+}
+
+/// Runs the binary against a data folder with the bundled model on the CPU (and, in
+/// the store backend mode, the folder's database on the test PostgreSQL server: see
+/// [`vidseek`]).
 pub fn vs(data: &Path, args: &[&str]) -> Output {
     let mut full = vec!["--data", data.to_str().unwrap(), "--device", "cpu"];
     full.extend_from_slice(args);
@@ -94,5 +119,6 @@ pub fn library_info(data: &Path) -> vidseek::LibraryInfo {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(vidseek::library_info(data)).unwrap()
+    let db = super::pg::database_for(data);
+    rt.block_on(vidseek::library_info_in(data, db.as_deref())).unwrap()
 }

@@ -7,6 +7,7 @@ pub mod assert;
 pub mod cli;
 pub mod footage;
 pub mod models;
+pub mod pg;
 pub mod server;
 
 use std::path::{Path, PathBuf};
@@ -65,4 +66,11 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&p, to.join(e.file_name())).unwrap();
         }
     }
+}
+
+/// Copies a library's data folder into `to` (in the store backend mode its PostgreSQL
+/// database too: the copy is another library).
+pub fn copy_library(from: &Path, to: &Path) {
+    copy_dir(from, to);
+    pg::copy_database(from, to);
 }

@@ -44,10 +44,11 @@ impl Server {
             "cpu".into(),
             "--model".into(),
             model.display().to_string(),
-            "serve".into(),
-            "--bind".into(),
-            bind,
         ];
+        if let Some(db) = super::pg::database_for(data) {
+            args.extend(["--database".into(), db]);
+        }
+        args.extend(["serve".into(), "--bind".into(), bind]);
         for l in libraries {
             args.push("--library".into());
             args.push(l.display().to_string());
@@ -85,7 +86,7 @@ impl Server {
     /// checkpoint), for the tests that share one library indexed once.
     pub fn start_on_copy(data: &Path, libraries: &[&Path]) -> Server {
         let copy = tempfile::tempdir().unwrap();
-        super::copy_dir(data, &copy.path().join("data"));
+        super::copy_library(data, &copy.path().join("data"));
         let mut s = Server::start(&copy.path().join("data"), libraries, &[], None);
         s._copy = Some(copy);
         s

@@ -14,7 +14,7 @@ fn the_api_speaks_the_same_language() {
     let tmp = tempfile::tempdir().unwrap();
     // A copy of the data folder: the server may write (jobs, a checkpoint).
     let data = tmp.path().join("data");
-    crate::common::copy_dir(&lib.data, &data);
+    crate::common::copy_library(&lib.data, &data);
     let s = Server::start(&data, &[&lib.root], &[], None);
     let r = s.get("/api/search?q=a%20%22star&k=5");
     assert_eq!(r.status, 400, "{}", r.text());
