@@ -88,6 +88,19 @@ pub fn node_id() -> &'static str {
     })
 }
 
+/// True when `owner` (a [`node_id`]) was a process of this machine that no longer runs.
+fn gone_from_here(owner: &str) -> bool {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "host".into());
+    let mut parts = owner.split('/');
+    let (Some(h), Some(pid)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    h == host.trim()
+        && owner != node_id()
+        && pid.parse::<u32>().is_ok()
+        && !std::path::Path::new("/proc").join(pid).exists()
+}
+
 /// A job row.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Job {
@@ -207,10 +220,12 @@ impl Store {
 
     /// Puts jobs whose process died back in the queue; returns how many. On SQLite
     /// (one process runs the queue: the data folder's lock holder) every job left
-    /// `processing`; on a shared server only those whose lease has expired.
+    /// `processing`; on a shared server those whose lease has expired, and at once those
+    /// of a process of this machine that is gone (a killed CLI run resumes without
+    /// waiting out its lease).
     pub async fn requeue_interrupted(&self) -> Result<u64> {
         let every = matches!(self.backend, Backend::Sqlite);
-        sqlx::query(
+        let mut n = sqlx::query(
             "UPDATE jobs SET state = 'enqueued', owner = NULL
              WHERE state = 'processing' AND ($1 OR lease_until IS NULL OR lease_until < $2)",
         )
@@ -219,7 +234,25 @@ impl Store {
         .execute(&self.write)
         .await
         .map(|r| r.rows_affected())
-        .map_err(self.q("re-queueing jobs"))
+        .map_err(self.q("re-queueing jobs"))?;
+        let running: Vec<(i64, String)> =
+            sqlx::query("SELECT id, owner FROM jobs WHERE state = 'processing' AND owner IS NOT NULL")
+                .fetch_all(&self.read)
+                .await
+                .map_err(self.q("re-queueing jobs"))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+        for (id, owner) in running.iter().filter(|(_, o)| gone_from_here(o)) {
+            n += sqlx::query("UPDATE jobs SET state = 'enqueued', owner = NULL WHERE id = $1 AND owner = $2")
+                .bind(id)
+                .bind(owner)
+                .execute(&self.write)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(self.q("re-queueing jobs"))?;
+        }
+        Ok(n)
     }
 
     /// Claims a queued (or interrupted) job for this process until `now + LEASE`.
