@@ -20,12 +20,7 @@ use crate::catalog::VideoStatus;
 /// The original file of an indexed video, with HTTP Range support.
 pub async fn media(state: web::Data<AppState>, req: HttpRequest, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let v = state
-        .catalog
-        .video(id)
-        .await?
-        .filter(|v| v.status == VideoStatus::Indexed)
-        .ok_or_else(|| ApiError::not_found(format!("video {id} is not in the library")))?;
+    let v = indexed_video(&state, id).await?;
     let file = actix_files::NamedFile::open_async(&v.path)
         .await
         .map_err(|e| ApiError::not_found(format!("the file of video {id} is gone ({e}); run prune or re-index")))?;
@@ -126,4 +121,14 @@ mod tests {
             }
         }
     }
+}
+
+/// The indexed video `id` (404 when it is not in the library or failed to index).
+pub(super) async fn indexed_video(state: &AppState, id: i64) -> Result<crate::catalog::Video, ApiError> {
+    state
+        .catalog
+        .video(id)
+        .await?
+        .filter(|v| v.status == VideoStatus::Indexed)
+        .ok_or_else(|| ApiError::not_found(format!("video {id} is not in the library")))
 }

@@ -18,7 +18,6 @@ use crate::api::dto::ErrorBody;
 use crate::api::dto::clips::{ClipParams, TimelineFormat, TimelineParams};
 use crate::api::dto::search::SearchQueryString;
 use crate::api::{ApiError, AppState};
-use crate::catalog::VideoStatus;
 use crate::export::{self, ClipFormat, ClipRequest, Moment, Plan};
 
 #[utoipa::path(get, path = "/api/videos/{id}/clip", tag = "media", params(("id" = i64, Path), ClipParams),
@@ -38,12 +37,7 @@ pub async fn clip(
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
     let p = p.into_inner();
-    let v = state
-        .catalog
-        .video(id)
-        .await?
-        .filter(|v| v.status == VideoStatus::Indexed)
-        .ok_or_else(|| ApiError::not_found(format!("video {id} is not in the library")))?;
+    let v = crate::api::media::indexed_video(&state, id).await?;
     let format: ClipFormat = p.format.map_or(ClipFormat::Mp4, Into::into);
     let ask = ClipRequest {
         start: p.start,

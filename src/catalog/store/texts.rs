@@ -45,17 +45,22 @@ impl Store {
     }
 
     pub async fn texts(&self) -> Result<Vec<Text>> {
-        sqlx::query("SELECT id, video_id, kind, start, \"end\", text, quad FROM texts ORDER BY id")
-            .fetch_all(&self.read)
-            .await
-            .map_err(self.q("reading texts"))?
-            .iter()
-            .map(text_from)
-            .collect()
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TEXT_COLS} FROM texts ORDER BY id"
+        )))
+        .fetch_all(&self.read)
+        .await
+        .map_err(self.q("reading texts"))?
+        .iter()
+        .map(text_from)
+        .collect()
     }
 }
 
-/// A row of `id, video_id, kind, start, "end", text, quad`.
+/// The columns [`text_from`] reads, in its order.
+const TEXT_COLS: &str = "id, video_id, kind, start, \"end\", text, quad";
+
+/// A row of [`TEXT_COLS`].
 fn text_from(r: &sqlx::any::AnyRow) -> Result<Text> {
     Ok(Text {
         id: r.get(0),
@@ -83,22 +88,23 @@ fn quad_of(s: Option<String>) -> Result<Option<Quad>> {
 impl Store {
     /// Every text of one video, by id.
     pub async fn texts_of_video(&self, video: VideoId) -> Result<Vec<Text>> {
-        sqlx::query("SELECT id, video_id, kind, start, \"end\", text, quad FROM texts WHERE video_id = $1 ORDER BY id")
-            .bind(video)
-            .fetch_all(&self.read)
-            .await
-            .map_err(self.q("reading a video's texts"))?
-            .iter()
-            .map(text_from)
-            .collect()
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TEXT_COLS} FROM texts WHERE video_id = $1 ORDER BY id"
+        )))
+        .bind(video)
+        .fetch_all(&self.read)
+        .await
+        .map_err(self.q("reading a video's texts"))?
+        .iter()
+        .map(text_from)
+        .collect()
     }
 
     /// The texts of `kind` of one video, by start time.
     pub async fn texts_of(&self, video: VideoId, kind: TextKind) -> Result<Vec<Text>> {
-        sqlx::query(
-            "SELECT id, video_id, kind, start, \"end\", text, quad FROM texts WHERE video_id = $1 AND kind = $2 \
-             ORDER BY start, id",
-        )
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TEXT_COLS} FROM texts WHERE video_id = $1 AND kind = $2 ORDER BY start, id"
+        )))
         .bind(video)
         .bind(kind.as_str())
         .fetch_all(&self.read)
