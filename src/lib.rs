@@ -22,6 +22,7 @@ mod image;
 mod index;
 mod jobs;
 mod library;
+mod mcp;
 mod modelhub;
 mod ocr;
 mod search;

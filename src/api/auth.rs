@@ -23,7 +23,8 @@ pub(super) async fn require_token(
         && (path.starts_with("/api")
             || path.starts_with("/media")
             || path.starts_with("/thumbs")
-            || path == "/metrics");
+            || path == "/metrics"
+            || path == "/mcp");
     if let (Some(state), true) = (state, protected)
         && let Some(token) = state.config.token.as_deref()
     {

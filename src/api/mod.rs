@@ -5,13 +5,15 @@
 //!
 //! Layout: this file starts the server and holds its routes and shared state;
 //! `handlers` and `dto` have one file per resource (status, search, tags, videos,
-//! upload, jobs, model); `error` maps errors to responses, `auth` checks the token.
+//! upload, jobs, model); `error` maps errors to responses, `auth` checks the token;
+//! `mcp` carries the MCP endpoint (`/mcp`, the tools of `crate::mcp`) over actix.
 //! Search parameters are read into `search::params`, the builder the CLI shares.
 
 mod auth;
 mod dto;
 mod error;
 mod handlers;
+mod mcp;
 mod media;
 mod metrics;
 mod openapi;
@@ -48,6 +50,11 @@ pub struct ServeConfig {
     pub search_permits: usize,
     /// Cutting clips.
     pub clips: ClipSettings,
+    /// The MCP tool `index` allowed at `/mcp` (`--mcp-index`).
+    pub mcp_index: bool,
+    /// The address links in MCP answers start with (`--base-url`; default: the
+    /// address each request came to).
+    pub base_url: Option<String>,
 }
 
 /// How `GET /api/videos/{id}/clip` cuts.
@@ -205,6 +212,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 Err::<HttpResponse, _>(ApiError::not_found("no such API endpoint"))
             })),
     )
+    .route("/mcp", web::route().to(mcp::mcp))
     .route("/media/{id}", web::get().to(media::media))
     .route("/thumbs/{id}", web::get().to(media::thumb))
     .route("/metrics", web::get().to(metrics::metrics))
@@ -231,9 +239,13 @@ pub async fn serve(config: ServeConfig, catalog: Arc<Catalog>, model: Arc<Embedd
     };
 
     let data = state.clone();
+    // Any Host header once a token guards the endpoint; else rmcp's loopback-only check.
+    let host = Arc::new(mcp::ServerHost { state: state.clone() });
+    let endpoint = web::Data::new(crate::mcp::HttpMcp::new(host, config.token.is_some()));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(endpoint.clone())
             .app_data(web::PayloadConfig::new(usize::MAX))
             .wrap(actix_web::middleware::from_fn(auth::require_token))
             .configure(configure)

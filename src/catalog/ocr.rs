@@ -36,4 +36,9 @@ impl Catalog {
     pub async fn screen_text(&self, video: VideoId) -> Result<Vec<Text>, CatalogError> {
         Ok(self.store.texts_of(video, TextKind::Ocr).await?)
     }
+
+    /// One video's texts of one kind (subtitle cues, on-screen text), by start time.
+    pub async fn texts_of(&self, video: VideoId, kind: TextKind) -> Result<Vec<Text>, CatalogError> {
+        Ok(self.store.texts_of(video, kind).await?)
+    }
 }

@@ -171,6 +171,9 @@ pub enum Command {
     SampleFootage(SampleFootageArgs),
     /// Serve the web UI and HTTP API.
     Serve(ServeArgs),
+    /// Serve the library's tools to an AI assistant over the Model Context Protocol
+    /// (JSON-RPC on stdin/stdout): search, get_moment, list_videos, index_status, index.
+    Mcp(McpArgs),
     /// The offline demo: render sample footage, index it, show searches, serve the UI.
     Demo(DemoArgs),
     /// Benchmarks that need no source tree (`bench gpu`: the device check).
@@ -370,6 +373,28 @@ pub struct ServeArgs {
     /// Clips cut at once (more: 429).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub clip_exports: usize,
+    /// Periodic samples per second when indexing.
+    #[arg(long, default_value_t = 1.0)]
+    pub fps: f64,
+    /// Allow the MCP tool `index` to holders of the token at /mcp (with no token: to
+    /// anyone who can reach the loopback address).
+    #[arg(long)]
+    pub mcp_index: bool,
+    /// The address links in MCP answers start with (default: the address each request
+    /// came to), e.g. https://videos.example.org.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct McpArgs {
+    /// Allow the tool `index` (it opens the library for writing, as `vidseek index` does).
+    #[arg(long)]
+    pub allow_index: bool,
+    /// The address of a `vidseek serve` of this library: search results carry links
+    /// that open each moment in its UI (without it, file paths and times only).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
     /// Periodic samples per second when indexing.
     #[arg(long, default_value_t = 1.0)]
     pub fps: f64,

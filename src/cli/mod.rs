@@ -2,8 +2,8 @@
 //! a thin shell over the same functions the HTTP API and the tests call.
 //!
 //! Layout: `args` holds every clap definition; one file per command group runs them
-//! (`index`, `search`, `clip`, `model`, `ocr`, `embed`, `doctor`, `serve`, `demo`,
-//! `bench`); `output`
+//! (`index`, `search`, `clip`, `model`, `ocr`, `embed`, `doctor`, `serve`, `mcp`,
+//! `demo`, `bench`); `output`
 //! prints an answer as text or as JSON (`--json`), `progress` draws the progress bar.
 
 mod args;
@@ -13,6 +13,7 @@ mod demo;
 mod doctor;
 mod embed;
 mod index;
+mod mcp;
 mod model;
 mod ocr;
 mod output;
@@ -39,7 +40,7 @@ pub fn run(cli: Cli) -> Result<()> {
     // treating a closed pipe as an error to handle.
     if !matches!(
         cli.command,
-        Command::Serve(_) | Command::Demo(_) | Command::SampleFootage(_)
+        Command::Serve(_) | Command::Mcp(_) | Command::Demo(_) | Command::SampleFootage(_)
     ) {
         crate::util::end_on_broken_pipe();
     }
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ZeroShot { frames, json } => embed::zero_shot(g, *frames, Output::new(*json)),
         Command::Bench(BenchCmd::Gpu(args)) => bench::bench_gpu(g, args),
         Command::Serve(args) => serve::serve(g, args),
+        Command::Mcp(args) => mcp::mcp(g, args),
         Command::Demo(args) => demo::demo(g, args),
         Command::Index(args) => index::index(g, args),
         Command::Search(args) => search::search_cmd(g, args),

@@ -15,6 +15,7 @@ mod embed_stream;
 mod index;
 mod jobs;
 mod library;
+mod mcp;
 mod model_import;
 mod model_package;
 mod model_pull;

@@ -7,7 +7,7 @@ use crate::api::dto::ErrorBody;
 use crate::api::dto::jobs::{JobDto, Jobs};
 use crate::api::{ApiError, AppState, ServerEvent};
 
-pub(super) async fn job_dto(state: &AppState, id: i64) -> Result<JobDto> {
+pub(in crate::api) async fn job_dto(state: &AppState, id: i64) -> Result<JobDto> {
     let queue = state.catalog.queue();
     let job = queue
         .job(id)

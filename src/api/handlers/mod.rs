@@ -3,13 +3,13 @@
 //! resource, as the routes are grouped.
 
 pub(super) mod clips;
-pub(super) mod jobs;
+pub(in crate::api) mod jobs;
 pub(super) mod model;
-pub(super) mod search;
+pub(in crate::api) mod search;
 pub(super) mod status;
 pub(super) mod tags;
 pub(super) mod upload;
-pub(super) mod videos;
+pub(in crate::api) mod videos;
 
 use super::ApiError;
 

@@ -126,7 +126,7 @@ async fn run_search(state: &AppState, params: SearchParams, group: bool) -> Resu
 }
 
 /// The answer to `params` (what `run_search` and the timeline export share).
-pub(super) async fn searched(state: &AppState, params: SearchParams) -> Result<search::SearchResponse> {
+pub(in crate::api) async fn searched(state: &AppState, params: SearchParams) -> Result<search::SearchResponse> {
     let t = Instant::now();
     let res = match params.request() {
         Ok(req) => {

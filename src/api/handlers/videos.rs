@@ -125,7 +125,7 @@ pub async fn prune(state: web::Data<AppState>) -> Result<HttpResponse> {
 }
 
 /// A path inside a library root, resolved (symlinks, `..`); 403 outside, 404 missing.
-fn inside_library(state: &AppState, path: &str) -> Result<PathBuf> {
+pub(in crate::api) fn inside_library(state: &AppState, path: &str) -> Result<PathBuf> {
     if path.trim().is_empty() {
         return Err(ApiError::bad_request("path is empty"));
     }
