@@ -62,6 +62,9 @@ impl HttpMcp {
 
     /// Answers one request.
     pub async fn handle(&self, req: McpRequest) -> McpResponse {
+        if let Some(refused) = not_json_rpc(&req) {
+            return refused;
+        }
         let mut b = http::Request::builder()
             .method(req.method.as_str())
             .uri(req.uri.as_str());
@@ -74,11 +77,15 @@ impl HttpMcp {
         };
         let response = self.service.handle(request).await;
         let (parts, body) = response.into_parts();
-        let headers = parts
+        let mut headers: Vec<(String, Vec<u8>)> = parts
             .headers
             .iter()
             .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
             .collect();
+        // rmcp's refusals (406, 415, a missing session) are plain words without a type.
+        if !parts.headers.contains_key(http::header::CONTENT_TYPE) {
+            headers.push(("content-type".into(), b"text/plain; charset=utf-8".to_vec()));
+        }
         let body = body.into_data_stream().map(|chunk| match chunk {
             Ok(bytes) => bytes,
             Err(never) => match never {},
@@ -89,6 +96,39 @@ impl HttpMcp {
             body: Box::pin(body),
         }
     }
+}
+
+/// A POST of JSON that is not one JSON-RPC 2.0 message: 400 with the JSON-RPC error a
+/// client can read (-32700 for a body that is not JSON, -32600 for JSON that is not a
+/// request, notification or response). rmcp itself would answer 415, which says the
+/// media type is wrong when the content is.
+fn not_json_rpc(req: &McpRequest) -> Option<McpResponse> {
+    let json_typed = req.headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("content-type") && v.to_ascii_lowercase().starts_with(b"application/json")
+    });
+    if req.method != "POST" || !json_typed {
+        return None;
+    }
+    let (code, message) = match serde_json::from_slice::<serde_json::Value>(&req.body) {
+        Err(e) => (-32700, format!("Parse error: the body is not JSON ({e})")),
+        Ok(serde_json::Value::Array(_)) => (
+            -32600,
+            "Invalid Request: one JSON-RPC message per POST (batches are not supported)".to_string(),
+        ),
+        Ok(v) if v["jsonrpc"] != "2.0" || !(v.get("method").is_some() || v.get("result").is_some() || v.get("error").is_some()) => (
+            -32600,
+            "Invalid Request: not a JSON-RPC 2.0 message (an object with \"jsonrpc\": \"2.0\" and a method, result or error)".to_string(),
+        ),
+        Ok(_) => return None,
+    };
+    let body = serde_json::json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
+    Some(McpResponse {
+        status: 400,
+        headers: vec![("content-type".into(), b"application/json".to_vec())],
+        body: Box::pin(futures_util::stream::once(async move {
+            bytes::Bytes::from(body.to_string())
+        })),
+    })
 }
 
 fn plain(status: u16, text: String) -> McpResponse {

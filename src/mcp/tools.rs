@@ -143,11 +143,18 @@ fn tools() -> Vec<Tool> {
 fn args<T: DeserializeOwned>(arguments: Option<JsonObject>) -> Result<T, ErrorData> {
     let value = Value::Object(arguments.unwrap_or_default());
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
+        let mut path = e.path().to_string();
+        let inner = e.inner().to_string();
+        // A missing or unknown field is named by serde's message, not by the path.
+        if path == "."
+            && let Some(name) = inner.split('`').nth(1)
+        {
+            path = name.to_string();
+        }
         let message = if path == "." {
-            format!("invalid arguments: {}", e.inner())
+            format!("invalid arguments: {inner}")
         } else {
-            format!("invalid argument {path}: {}", e.inner())
+            format!("invalid argument {path}: {inner}")
         };
         ErrorData::invalid_params(message, Some(json!({ "field": path })))
     })

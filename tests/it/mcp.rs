@@ -132,7 +132,12 @@ fn assert_tools(report: &Value) {
     assert_eq!(moment["required"], json!(["video_id", "start"]), "{moment}");
     assert_eq!(moment["properties"]["video_id"]["type"], "integer", "{moment}");
     assert_eq!(schema("index")["required"], json!(["path"]));
-    assert_eq!(schema("list_videos")["properties"], json!({}));
+    let none = schema("list_videos");
+    assert_eq!(
+        (&none["type"], &none["required"]),
+        (&json!("object"), &Value::Null),
+        "{none}"
+    );
 }
 
 /// The first moment of "a red circle": the red video inside 0-3 s, with its links.
@@ -265,6 +270,7 @@ fn stdio_answers_a_real_client_with_moments_links_pictures_and_field_errors() {
     assert_eq!(c[3]["structured"]["index_allowed"], false);
     assert_tool_error(&c[4], "administrators");
     assert_names_field(&c[5], "query");
+    assert_eq!(c[5]["error"]["data"]["field"], "query", "{}", c[5]);
     assert_names_field(&c[6], "argument k");
     assert_names_field(&c[7], "argument k");
     assert_names_field(&c[8], "ned");
@@ -321,19 +327,33 @@ fn http_serves_the_tools_behind_the_token_and_refuses_index_and_non_json_rpc() {
     }
     let bearer = format!("Bearer {TOKEN}");
     let ok = [accept, ("Authorization", bearer.as_str())];
-    for (ct, body) in [
-        ("application/json", "this is not JSON"),
-        ("application/json", r#"{"hello": "world"}"#),
-        ("text/plain", "hello"),
+    // JSON that is not one JSON-RPC message: 400 with the JSON-RPC error saying so.
+    for (body, code, says) in [
+        ("this is not JSON", -32700, "not JSON"),
+        (r#"{"hello": "world"}"#, -32600, "not a JSON-RPC 2.0 message"),
+        (r#"[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]"#, -32600, "batches"),
     ] {
+        let resp = post(&ok, "application/json", body);
+        assert_eq!(resp.status, 400, "{body:?}: {}", String::from_utf8_lossy(&resp.body));
+        let e = resp.json();
+        assert_eq!(e["error"]["code"], code, "{body:?}: {e}");
+        assert!(e["error"]["message"].as_str().unwrap().contains(says), "{body:?}: {e}");
+    }
+    // Not JSON at all, or a request without a session: rmcp's own 4xx, in words.
+    let no_session = r#"{"jsonrpc": "2.0", "id": 2, "method": "tools/list"}"#;
+    for (ct, body, status) in [("text/plain", "hello", 415), ("application/json", no_session, 400)] {
         let resp = post(&ok, ct, body);
-        let text = String::from_utf8_lossy(&resp.body);
-        assert!(
-            (400..500).contains(&resp.status),
-            "{ct} {body:?}: {} {text}",
-            resp.status
+        assert_eq!(
+            resp.status,
+            status,
+            "{ct} {body:?}: {}",
+            String::from_utf8_lossy(&resp.body)
         );
-        assert!(!text.is_empty(), "{ct} {body:?}: a {} without a word", resp.status);
+        assert!(
+            resp.header("content-type").unwrap().starts_with("text/plain"),
+            "{resp:?}"
+        );
+        assert!(!resp.body.is_empty());
     }
     // The server is still whole.
     assert_eq!(post(&ok, "application/json", &init).status, 200);
