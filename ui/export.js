@@ -22,7 +22,8 @@ export function saveClipLink(s) {
 export function clipBar(s, duration) {
   const span = { start: s.start, end: s.end };
   const fmt = h("select", { id: "clip-format", "aria-label": "Clip format" },
-    h("option", { value: "mp4" }, "mp4"), h("option", { value: "webm" }, "webm"), h("option", { value: "gif" }, "gif"));
+    h("option", { value: "mp4" }, "mp4"), h("option", { value: "webm" }, "webm"), h("option", { value: "gif" }, "gif"),
+    h("option", { value: "webp" }, "webp"));
   const link = h("a", { id: "save-clip", class: "button", download: "" }, "Save clip");
   const label = h("span", { id: "clip-span", class: "muted" });
   const show = () => {

@@ -279,7 +279,7 @@ pub struct ClipArgs {
     /// The file to write.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
-    /// mp4 (H.264 + AAC), webm (VP9 + Opus) or gif (a small preview); default: from the
+    /// mp4 (H.264 + AAC), webm (VP9 + Opus), or gif or webp (a small preview); default: from the
     /// output's extension, else mp4.
     #[arg(long)]
     pub format: Option<String>,

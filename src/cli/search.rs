@@ -64,18 +64,7 @@ fn export_timelines(args: &SearchArgs, resp: &SearchResponse) -> Result<()> {
     if args.export_otio.is_none() && args.export_edl.is_none() {
         return Ok(());
     }
-    let moments: Vec<export::Moment> = resp
-        .results
-        .iter()
-        .map(|r| export::Moment {
-            video_id: r.video_id,
-            path: r.path.clone(),
-            start: r.start,
-            end: r.end,
-            score: r.score,
-        })
-        .collect();
-    let clips = export::timeline_clips(&moments)?;
+    let clips = export::timeline_clips(&resp.moments())?;
     let title = format!("vidseek: {}", resp.query);
     let write = |path: &PathBuf, text: String| {
         std::fs::write(path, text).with_context(|| format!("cannot write the timeline {}", path.display()))

@@ -8,7 +8,9 @@
 //! the streams from the keyframe at or before START instead (no quality loss, no
 //! encoding; the cut starts earlier by [`Plan::widened`]). Audio is kept, and text
 //! subtitles where the container holds them (converted to `mov_text` in MP4, WebVTT in
-//! WebM). A GIF is a small preview: 10 pictures a second, at most `gif_width` wide.
+//! WebM). A GIF or an animated WebP is a small preview: 10 pictures a second, at most
+//! `gif_width` wide, at most `gif_seconds` long (WebP through FFmpeg's libwebp encoder:
+//! full colour where GIF has 256, and smaller files).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,8 @@ pub enum ClipFormat {
     Webm,
     /// An animated GIF preview (no sound).
     Gif,
+    /// An animated WebP preview (no sound).
+    Webp,
 }
 
 impl ClipFormat {
@@ -36,6 +40,7 @@ impl ClipFormat {
             ClipFormat::Mp4 => "mp4",
             ClipFormat::Webm => "webm",
             ClipFormat::Gif => "gif",
+            ClipFormat::Webp => "webp",
         }
     }
 
@@ -45,7 +50,13 @@ impl ClipFormat {
             ClipFormat::Mp4 => "video/mp4",
             ClipFormat::Webm => "video/webm",
             ClipFormat::Gif => "image/gif",
+            ClipFormat::Webp => "image/webp",
         }
+    }
+
+    /// A short, small preview (GIF, WebP): no sound, limited by `gif_seconds`.
+    pub fn is_preview(self) -> bool {
+        matches!(self, ClipFormat::Gif | ClipFormat::Webp)
     }
 
     /// The format a file name's extension asks for, if it is one of these.
@@ -61,6 +72,7 @@ impl std::str::FromStr for ClipFormat {
             "mp4" => Ok(ClipFormat::Mp4),
             "webm" => Ok(ClipFormat::Webm),
             "gif" => Ok(ClipFormat::Gif),
+            "webp" => Ok(ClipFormat::Webp),
             _ => Err(ExportError::Format(s.to_string())),
         }
     }
@@ -190,12 +202,13 @@ impl Plan {
         a.push(self.source.clone().into_os_string());
         let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
         push(&["-t", &format!("{:.6}", self.to - self.from), "-map", "0:v:0"]);
+        let scale = format!("fps=10,scale='min({},iw)':-2:flags=lanczos", self.gif_width);
         if self.format == ClipFormat::Gif {
-            let graph = format!(
-                "fps=10,scale='min({},iw)':-2:flags=lanczos,split[a][b];[a]palettegen[p];[b][p]paletteuse",
-                self.gif_width
-            );
+            let graph = format!("{scale},split[a][b];[a]palettegen[p];[b][p]paletteuse");
             push(&["-an", "-sn", "-filter_complex", &graph, "-f", "gif"]);
+        } else if self.format == ClipFormat::Webp {
+            push(&["-an", "-sn", "-vf", &scale, "-c:v", "libwebp_anim", "-lossless", "0"]);
+            push(&["-q:v", "75", "-loop", "0", "-pix_fmt", "yuv420p", "-f", "webp"]);
         } else {
             push(&["-map", "0:a?"]);
             for (i, c) in self.facts.subtitle_codecs.iter().enumerate() {
@@ -283,11 +296,15 @@ fn check_length(req: &ClipRequest, limits: &Limits) -> Result<(), ExportError> {
             what: "a clip",
         });
     }
-    if req.format == ClipFormat::Gif && seconds > limits.gif_seconds {
+    if req.format.is_preview() && seconds > limits.gif_seconds {
         return Err(ExportError::TooLong {
             seconds,
             limit: limits.gif_seconds,
-            what: "a GIF preview (use mp4 or webm for longer clips)",
+            what: if req.format == ClipFormat::Gif {
+                "a GIF preview (use mp4 or webm for longer clips)"
+            } else {
+                "a WebP preview (use mp4 or webm for longer clips)"
+            },
         });
     }
     Ok(())
@@ -296,9 +313,11 @@ fn check_length(req: &ClipRequest, limits: &Limits) -> Result<(), ExportError> {
 /// A stream copy keeps the source's codecs: refused where the container cannot hold them.
 fn check_copy(source: &Path, format: ClipFormat, facts: &CutFacts) -> Result<(), ExportError> {
     match format {
-        ClipFormat::Gif => Err(ExportError::Copy(
-            "a GIF preview is always encoded: leave out fast (--fast) for gif".into(),
-        )),
+        ClipFormat::Gif | ClipFormat::Webp => Err(ExportError::Copy(format!(
+            "a {} preview is always encoded: leave out fast (--fast) for {}",
+            format.extension().to_uppercase(),
+            format.extension()
+        ))),
         ClipFormat::Webm if !WEBM_VIDEO.contains(&facts.codec.as_str()) => Err(ExportError::Copy(format!(
             "{} holds {} video, which WebM cannot hold without re-encoding: use mp4 with fast, or leave out fast",
             source.display(),

@@ -33,8 +33,8 @@ pub enum ExportError {
         limit: f64,
         what: &'static str,
     },
-    /// A format other than mp4, webm or gif.
-    #[error("unknown clip format {0:?}: use mp4, webm or gif")]
+    /// A format other than mp4, webm, gif or webp.
+    #[error("unknown clip format {0:?}: use mp4, webm, gif or webp")]
     Format(String),
     /// A stream copy into a container that cannot hold the source's codec.
     #[error("{0}")]

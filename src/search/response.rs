@@ -69,3 +69,20 @@ pub struct SearchResponse {
     /// The cut-off used: "auto", "off" or the number.
     pub cutoff: String,
 }
+
+impl SearchResponse {
+    /// The results as moments to take out (timelines, clips), in rank order: what the
+    /// CLI's `--export-otio/--export-edl` and `GET /api/timeline` both write.
+    pub fn moments(&self) -> Vec<crate::export::Moment> {
+        self.results
+            .iter()
+            .map(|r| crate::export::Moment {
+                video_id: r.video_id,
+                path: r.path.clone(),
+                start: r.start,
+                end: r.end,
+                score: r.score,
+            })
+            .collect()
+    }
+}

@@ -307,6 +307,68 @@ fn a_gif_is_a_small_short_preview() {
     );
 }
 
+/// An animated WebP read by Pillow (FFmpeg 5.1 cannot decode animated WebP): its format,
+/// size, the duration of each picture, and the centre pixel of the first and last.
+fn read_webp(path: &Path) -> Value {
+    let script = "import sys, json\nfrom PIL import Image\nim = Image.open(sys.argv[1])\n\
+        d = []\nfor i in range(im.n_frames):\n    im.seek(i); d.append(im.info['duration'])\n\
+        def mid(i):\n    im.seek(i); f = im.convert('RGB'); return f.getpixel((f.width // 2, f.height // 2))\n\
+        print(json.dumps({'format': im.format, 'size': im.size, 'durations': d, 'first': mid(0), 'last': mid(im.n_frames - 1)}))";
+    let out = std::process::Command::new(crate::common::python())
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_webp_is_the_same_small_short_preview_in_full_colour() {
+    let f = footage();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.webp");
+    let src = f.src.to_str().unwrap();
+    // 2-4 s: the red circle on blue (to 3 s), then the green square on white.
+    let o = clip_cli(&[src, "2", "4", "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w = read_webp(&out);
+    assert_eq!(w["format"], "WEBP");
+    assert_eq!(w["size"][0], 320, "{w}");
+    let d: Vec<f64> = w["durations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert!((d.len() as f64 - 20.0).abs() <= 1.0, "10 pictures a second: {w}");
+    assert!((d.iter().sum::<f64>() - 2000.0).abs() <= 100.0, "2 s: {w}");
+    let px = |k: &str| -> Vec<i64> { w[k].as_array().unwrap().iter().map(|c| c.as_i64().unwrap()).collect() };
+    let (first, last) = (px("first"), px("last"));
+    assert!(
+        first[0] > 180 && first[1] < 80 && first[2] < 80,
+        "first picture not the red disc: {w}"
+    );
+    assert!(
+        last[1] > 120 && last[0] < 80 && last[2] < 100,
+        "last picture not the green square: {w}"
+    );
+    let o = clip_cli(&[src, "0", "11", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("a WebP preview (use mp4 or webm for longer clips) is at most 10.0 s"),
+        "{}",
+        stderr(&o)
+    );
+    let o = clip_cli(&[src, "2", "4", "-o", out.to_str().unwrap(), "--fast"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("a WEBP preview is always encoded"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn bad_spans_formats_and_files_are_refused_naming_the_fix() {
     let f = footage();
@@ -319,7 +381,7 @@ fn bad_spans_formats_and_files_are_refused_naming_the_fix() {
         (vec![src, "abc", "3"], "is not a time"),
         (
             vec![src, "1", "2", "--format", "avi"],
-            "unknown clip format \"avi\": use mp4, webm or gif",
+            "unknown clip format \"avi\": use mp4, webm, gif or webp",
         ),
         (vec![src, "1", "3", "--max-seconds", "1"], "a clip is at most 1.0 s"),
         (
@@ -370,12 +432,18 @@ fn the_api_streams_a_clip_as_an_attachment_and_refuses_bad_requests() {
     assert_eq!(r.header("x-clip-start"), Some("2.000000"), "{:?}", r.headers);
     let r = s.get(&format!("/api/videos/{id}/clip?start=2&end=3.5&format=gif"));
     assert_eq!((r.status, r.header("content-type")), (200, Some("image/gif")));
+    let r = s.get(&format!("/api/videos/{id}/clip?start=2&end=3.5&format=webp"));
+    assert_eq!((r.status, r.header("content-type")), (200, Some("image/webp")));
+    let got = dir.path().join("api.webp");
+    std::fs::write(&got, &r.body).unwrap();
+    assert_eq!(read_webp(&got)["durations"].as_array().unwrap().len(), 15);
 
     for (q, status, code) in [
         ("start=5&end=3", 400, "bad_span"),
         ("start=1&end=99", 400, "bad_span"),
         ("start=1&end=2&format=avi", 400, "malformed"),
         ("start=0&end=11&format=gif", 400, "span_too_long"),
+        ("start=0&end=11&format=webp", 400, "span_too_long"),
         ("start=1&end=2&fast=true&format=webm", 400, "cannot_copy"),
     ] {
         assert_error(&s.get(&format!("/api/videos/{id}/clip?{q}")), status, code);

@@ -13,7 +13,7 @@ pub struct ClipParams {
     /// Seconds; after `start`, at most the video's length.
     #[param(minimum = 0.0)]
     pub end: f64,
-    /// mp4 (H.264 + AAC, the default), webm (VP9 + Opus) or gif (a small preview).
+    /// mp4 (H.264 + AAC, the default), webm (VP9 + Opus), or gif or webp (a small preview).
     pub format: Option<ClipFormatDto>,
     /// Copy the streams from the keyframe at or before `start` instead of re-encoding
     /// (faster, starts earlier: the `X-Clip-Start` header says where).
@@ -27,6 +27,7 @@ pub enum ClipFormatDto {
     Mp4,
     Webm,
     Gif,
+    Webp,
 }
 
 impl From<ClipFormatDto> for crate::export::ClipFormat {
@@ -35,6 +36,7 @@ impl From<ClipFormatDto> for crate::export::ClipFormat {
             ClipFormatDto::Mp4 => Self::Mp4,
             ClipFormatDto::Webm => Self::Webm,
             ClipFormatDto::Gif => Self::Gif,
+            ClipFormatDto::Webp => Self::Webp,
         }
     }
 }

@@ -18,11 +18,11 @@ use crate::api::dto::ErrorBody;
 use crate::api::dto::clips::{ClipParams, TimelineFormat, TimelineParams};
 use crate::api::dto::search::SearchQueryString;
 use crate::api::{ApiError, AppState};
-use crate::export::{self, ClipFormat, ClipRequest, Moment, Plan};
+use crate::export::{self, ClipFormat, ClipRequest, Plan};
 
 #[utoipa::path(get, path = "/api/videos/{id}/clip", tag = "media", params(("id" = i64, Path), ClipParams),
     responses((status = 200, description = "the clip, as an attachment; X-Clip-Start and X-Clip-End say the span cut",
-                  content((Vec<u8> = "video/mp4"), (Vec<u8> = "video/webm"), (Vec<u8> = "image/gif"))),
+                  content((Vec<u8> = "video/mp4"), (Vec<u8> = "video/webm"), (Vec<u8> = "image/gif"), (Vec<u8> = "image/webp"))),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 /// A span of a video as a file: a frame-accurate re-encode (MP4: H.264 + AAC, WebM:
@@ -142,17 +142,7 @@ pub async fn timeline(
     p: web::Query<SearchQueryString>,
 ) -> Result<HttpResponse> {
     let resp = searched(&state, params_of(p.into_inner())?).await?;
-    let moments: Vec<Moment> = resp
-        .results
-        .iter()
-        .map(|r| Moment {
-            video_id: r.video_id,
-            path: r.path.clone(),
-            start: r.start,
-            end: r.end,
-            score: r.score,
-        })
-        .collect();
+    let moments = resp.moments();
     let clips = web::block(move || export::timeline_clips(&moments))
         .await
         .map_err(ApiError::internal)??;
