@@ -35,3 +35,4 @@ mod timelines;
 mod transfer;
 mod upload;
 mod watch;
+mod workers;
