@@ -57,4 +57,5 @@ pub use search::tags::Tagger;
 pub use search::{MinScore, SearchRequest, search};
 pub use simd::{DotI8, dot_i8_kernels};
 pub use synth::{Codec, Colour, Rng, Scene, SceneSpan, Shape, VideoSpec, render};
+pub use util::secret::key_hash;
 pub use util::{median, trim_heap};

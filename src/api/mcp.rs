@@ -6,13 +6,13 @@
 //!
 //! The server's [`Host`]: searches take a permit and count in the metrics as
 //! `GET /api/search` does; `index` queues a job on the server's runner for a path inside
-//! the library folders, as `POST /api/index` does, and only when the server was started
-//! with `--mcp-index`.
+//! the library folders, as `POST /api/index` does, for callers with the `admin` scope
+//! (the token, an admin key, or a server that asks for neither), as there.
 
 use std::path::PathBuf;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 
@@ -20,9 +20,9 @@ use super::handlers::jobs::job_dto;
 use super::handlers::search::searched;
 use super::handlers::videos::inside_library;
 use super::{ApiError, AppState};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, KeyScope};
 use crate::error::Fault;
-use crate::mcp::{Host, HttpMcp, McpError, McpRequest};
+use crate::mcp::{Caller, Host, HttpMcp, McpError, McpRequest};
 use crate::search::SearchResponse;
 use crate::search::params::SearchParams;
 
@@ -55,7 +55,7 @@ impl Host for ServerHost {
     }
 
     fn may_index(&self) -> bool {
-        self.state.config.mcp_index
+        true
     }
 
     fn index(&self, path: PathBuf) -> BoxFuture<'_, Result<serde_json::Value, McpError>> {
@@ -107,6 +107,10 @@ pub(super) async fn mcp(req: HttpRequest, mut payload: web::Payload) -> Result<H
             .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
             .collect(),
         body: body.freeze(),
+        // The scope `auth` found (none asked for: everything, as on every route).
+        caller: Caller {
+            admin: req.extensions().get::<KeyScope>().is_none_or(|s| *s == KeyScope::Admin),
+        },
     };
     let answer = endpoint.handle(request).await;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -130,6 +130,9 @@ pub enum Command {
     Model(ModelCmd),
     /// Index video files or folders (recursive); unchanged files are skipped.
     Index(IndexArgs),
+    /// Work on a shared library's job queue (`--database`) until stopped: indexing
+    /// jobs queued by any node, woken as they are queued.
+    Worker(WorkerArgs),
     /// Search the library: text in the query language, a picture, or a frame.
     #[command(after_long_help = QUERY_HELP)]
     Search(SearchArgs),
@@ -139,6 +142,10 @@ pub enum Command {
     /// The library's label vocabulary for zero-shot tags.
     #[command(subcommand)]
     Labels(LabelsCmd),
+    /// API keys of the library, shared by every server on it: `search` keys read,
+    /// `admin` keys also index, delete and change settings.
+    #[command(subcommand)]
+    Keys(KeysCmd),
     /// The zero-shot tags of the library: each label with its moments and videos.
     Tags {
         #[arg(long)]
@@ -208,6 +215,33 @@ pub struct IndexArgs {
     #[arg(long)]
     pub exact_resize: bool,
     /// Machine-readable summary instead of a progress bar.
+    #[arg(long)]
+    pub json: bool,
+    /// Only queue the job for the workers of a shared library (`--database`) and print
+    /// its id; no model is loaded.
+    #[arg(long)]
+    pub enqueue_only: bool,
+    /// With --enqueue-only: show the job's progress until the workers have finished it.
+    #[arg(long, requires = "enqueue_only")]
+    pub wait: bool,
+}
+
+// `vidseek worker`.
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    /// Periodic samples per second (shot changes add more).
+    #[arg(long, default_value_t = 1.0)]
+    pub fps: f64,
+    /// Frames per model call (0: 16 on the CPU, 256 on CUDA).
+    #[arg(long, default_value_t = 0)]
+    pub batch: usize,
+    /// Files decoded at once (0: 4 with GPU decoding, else one per four cores).
+    #[arg(long, default_value_t = 0)]
+    pub decoders: usize,
+    /// Seconds between looks at the queue when no announcement wakes it.
+    #[arg(long, default_value_t = 5.0)]
+    pub poll: f64,
+    /// One JSON line per finished job instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -350,6 +384,27 @@ pub enum LabelsCmd {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum KeysCmd {
+    /// Make a key and print it (shown this once: only its hash is kept).
+    Create {
+        /// A name to tell it by (letters, digits, '-', '_', '.').
+        name: String,
+        /// `search`: searches and reads only; `admin`: everything.
+        #[arg(long, default_value = "search", value_parser = ["search", "admin"])]
+        scope: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the keys (names, scopes, first characters; never the keys).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: every server refuses it within 5 seconds.
+    Revoke { name: String },
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Address to listen on (a non-loopback address needs --token).
@@ -376,10 +431,6 @@ pub struct ServeArgs {
     /// Periodic samples per second when indexing.
     #[arg(long, default_value_t = 1.0)]
     pub fps: f64,
-    /// Allow the MCP tool `index` to holders of the token at /mcp (with no token: to
-    /// anyone who can reach the loopback address).
-    #[arg(long)]
-    pub mcp_index: bool,
     /// The address links in MCP answers start with (default: the address each request
     /// came to), e.g. https://videos.example.org.
     #[arg(long, value_name = "URL")]

@@ -177,7 +177,6 @@ pub(super) fn demo(g: &Global, args: &DemoArgs) -> Result<()> {
             fps: 1.0,
             clip_max_seconds: 600.0,
             clip_exports: 2,
-            mcp_index: false,
             base_url: None,
         },
     )

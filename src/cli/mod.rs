@@ -13,6 +13,7 @@ mod demo;
 mod doctor;
 mod embed;
 mod index;
+mod keys;
 mod mcp;
 mod model;
 mod ocr;
@@ -20,6 +21,7 @@ mod output;
 mod progress;
 mod search;
 mod serve;
+mod worker;
 
 use std::sync::Arc;
 
@@ -54,9 +56,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Mcp(args) => mcp::mcp(g, args),
         Command::Demo(args) => demo::demo(g, args),
         Command::Index(args) => index::index(g, args),
+        Command::Worker(args) => worker::worker(g, args),
         Command::Search(args) => search::search_cmd(g, args),
         Command::Eval(args) => search::eval_cmd(g, args),
         Command::Labels(cmd) => search::labels_cmd(g, cmd),
+        Command::Keys(cmd) => keys::keys_cmd(g, cmd),
         Command::Tags { json } => search::tags_cmd(g, Output::new(*json)),
         Command::Videos { json } => index::videos(g, Output::new(*json)),
         Command::Clip(args) => clip::clip(g, args),

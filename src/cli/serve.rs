@@ -53,7 +53,6 @@ pub(super) fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
                 exports: args.clip_exports,
                 tmp: g.data_dir().join("tmp"),
             },
-            mcp_index: args.mcp_index,
             base_url: args.base_url.clone(),
         };
         crate::api::serve(cfg, catalog, model).await?;

@@ -28,6 +28,8 @@ pub struct McpRequest {
     pub uri: String,
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: bytes::Bytes,
+    /// Who sent it (the tools read it: `index` is for administrators).
+    pub caller: super::Caller,
 }
 
 /// The answer: status, headers and the body as it is produced (an SSE stream stays open
@@ -71,6 +73,7 @@ impl HttpMcp {
         for (k, v) in &req.headers {
             b = b.header(k.as_str(), v.as_slice());
         }
+        let b = b.extension(req.caller);
         let request = match b.body(http_body_util::Full::new(req.body)) {
             Ok(r) => r,
             Err(e) => return plain(400, format!("Bad Request: {e}")),

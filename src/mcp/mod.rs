@@ -32,12 +32,21 @@ pub trait Host: Send + Sync + 'static {
     fn catalog(&self) -> &Catalog;
     /// The answer to a search, taking its turn as the adapter's other searches do.
     fn search(&self, params: SearchParams) -> BoxFuture<'_, Result<SearchResponse, McpError>>;
-    /// Whether `index` is allowed (`--allow-index` on `vidseek mcp`, `--mcp-index` on serve).
+    /// Whether `index` may run at all (`--allow-index` on `vidseek mcp`; on the server
+    /// always, for callers with the `admin` scope: see [`Caller`]).
     fn may_index(&self) -> bool;
     /// Indexes a file or folder: what was done or queued, as JSON.
     fn index(&self, path: PathBuf) -> BoxFuture<'_, Result<serde_json::Value, McpError>>;
     /// The UI's address (`http://host:port`) when the adapter was told it.
     fn base_url(&self) -> Option<String>;
+}
+
+/// Who sent an HTTP request, as the adapter's authentication found it (absent on
+/// stdio, where the user who started vidseek is the caller).
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    /// The token, an `admin` key, or a server that asks for none.
+    pub admin: bool,
 }
 
 /// Failures of a tool or of serving: each becomes a tool error (the assistant reads
@@ -54,8 +63,8 @@ pub enum McpError {
     #[error("{field}: {why}")]
     BadArgument { field: &'static str, why: String },
     #[error(
-        "index is for administrators: this server was started without allowing it \
-         (vidseek mcp --allow-index, or vidseek serve --mcp-index with a token)"
+        "index is for administrators: on /mcp it needs the server's token or an `admin` API key \
+         (vidseek keys create NAME --scope admin); on stdio, vidseek mcp --allow-index"
     )]
     NotAllowed,
     /// The adapter's own refusal or failure (outside the library folders, a job that failed).

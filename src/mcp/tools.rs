@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{Host, McpError};
+use super::{Caller, Host, McpError};
 use crate::catalog::{TextKind, Video};
 use crate::search::Segment;
 use crate::search::params::SearchParams;
@@ -133,7 +133,7 @@ fn tools() -> Vec<Tool> {
         ),
         tool::<IndexArgs>(
             "index",
-            "Index a video file or folder (administrators only: the server must allow it).",
+            "Index a video file or folder (administrators only: the server's token or an admin key).",
             false,
         ),
     ]
@@ -221,12 +221,12 @@ impl Vidseek {
             }
             "index_status" => {
                 args::<NoArgs>(req.arguments)?;
-                self.index_status().await
+                self.index_status(admin(ctx)).await
             }
             "index" => {
                 let a: IndexArgs = args(req.arguments)?;
                 length("path", &a.path, 1, 4096)?;
-                self.index(a).await
+                self.index(a, admin(ctx)).await
             }
             other => {
                 return Err(ErrorData::invalid_params(
@@ -358,7 +358,7 @@ impl Vidseek {
         Ok(CallToolResult::structured(json!({ "videos": videos })))
     }
 
-    async fn index_status(&self) -> Result<CallToolResult, McpError> {
+    async fn index_status(&self, admin: bool) -> Result<CallToolResult, McpError> {
         let catalog = self.host.catalog();
         let counts = catalog.counts().await?;
         let jobs = catalog.queue().recent(10).await?;
@@ -371,18 +371,27 @@ impl Vidseek {
             "texts": counts.texts,
             "vectors_ready": catalog.vectors_ready(),
             "vector_points": catalog.vector_points(),
-            "index_allowed": self.host.may_index(),
+            "index_allowed": self.host.may_index() && admin,
             "jobs": jobs,
         })))
     }
 
-    async fn index(&self, a: IndexArgs) -> Result<CallToolResult, McpError> {
-        if !self.host.may_index() {
+    async fn index(&self, a: IndexArgs, admin: bool) -> Result<CallToolResult, McpError> {
+        if !(self.host.may_index() && admin) {
             return Err(McpError::NotAllowed);
         }
         let done = self.host.index(PathBuf::from(a.path)).await?;
         Ok(CallToolResult::structured(done))
     }
+}
+
+/// Whether the caller may change the library: on HTTP the scope the API's
+/// authentication found; on stdio (no [`Caller`]) the user who started vidseek.
+fn admin(ctx: &RequestContext<RoleServer>) -> bool {
+    ctx.extensions
+        .get::<http::request::Parts>()
+        .and_then(|p| p.extensions.get::<Caller>())
+        .is_none_or(|c| c.admin)
 }
 
 /// Up to `n` indexes spread evenly over `len` items (first and last included).

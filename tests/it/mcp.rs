@@ -3,8 +3,8 @@
 //! both transports, on rendered footage whose red circle is at known times. Checked:
 //! the tools and their schemas; "a red circle" found at its time with links; a moment's
 //! pictures decoded by the ffmpeg CLI (size and colour) with its subtitle and tags;
-//! list_videos and index_status equal to the CLI's; `index` refused unless allowed and
-//! queued when it is; malformed calls answered with errors naming the field (the session
+//! list_videos and index_status equal to the CLI's; `index` refused on stdio unless
+//! allowed and on HTTP to a `search` API key, queued for an admin; malformed calls answered with errors naming the field (the session
 //! lives on); a body that is not JSON-RPC and a missing or wrong token answered with
 //! clear 4xx statuses.
 
@@ -288,8 +288,12 @@ fn http_serves_the_tools_behind_the_token_and_refuses_index_and_non_json_rpc() {
     let f = footage();
     let id = red_id();
     let copy = tempfile::tempdir().unwrap();
-    crate::common::copy_library(&f.data, &copy.path().join("data"));
-    let s = Server::start(&copy.path().join("data"), &[&f.lib], &[], Some(TOKEN));
+    let data = copy.path().join("data");
+    crate::common::copy_library(&f.data, &data);
+    // An agent's key that may search and read, not change the library.
+    let key: Value = crate::common::cli::vs_json(&data, &["keys", "create", "agent", "--scope", "search", "--json"]);
+    let key = key["key"].as_str().unwrap().to_string();
+    let s = Server::start(&data, &[&f.lib], &[], Some(TOKEN));
     let out = tempfile::tempdir().unwrap();
     let calls = json!([
         { "tool": "search", "args": { "query": "a red circle", "k": 5 } },
@@ -299,7 +303,7 @@ fn http_serves_the_tools_behind_the_token_and_refuses_index_and_non_json_rpc() {
         { "tool": "index", "args": { "path": f.red.display().to_string() } },
         { "tool": "search", "args": { "query": 42 } },
     ]);
-    let plan = json!({ "transport": "http", "url": s.url("/mcp"), "token": TOKEN, "calls": calls });
+    let plan = json!({ "transport": "http", "url": s.url("/mcp"), "token": key, "calls": calls });
     let r = client(plan, out.path());
     assert_tools(&r);
     let c = r["calls"].as_array().unwrap();
@@ -307,6 +311,7 @@ fn http_serves_the_tools_behind_the_token_and_refuses_index_and_non_json_rpc() {
     assert_red_found(&c[0], Some(&format!("http://127.0.0.1:{}", s.port)));
     assert_red_moment(&c[1], id);
     assert_matches_cli(&c[2], &c[3]);
+    assert_eq!(c[3]["structured"]["index_allowed"], false);
     assert_tool_error(&c[4], "administrators");
     assert_names_field(&c[5], "argument query");
     assert_eq!(r["alive"], 5);
@@ -360,7 +365,7 @@ fn http_serves_the_tools_behind_the_token_and_refuses_index_and_non_json_rpc() {
 }
 
 #[test]
-fn http_index_queues_a_job_when_the_server_allows_it() {
+fn http_index_queues_a_job_for_an_administrator() {
     let f = footage();
     let copy = tempfile::tempdir().unwrap();
     crate::common::copy_library(&f.data, &copy.path().join("data"));
@@ -370,14 +375,14 @@ fn http_index_queues_a_job_when_the_server_allows_it() {
         &lib.join("late.mp4"),
         vec![(Scene::new(Colour::Orange, Shape::Triangle, Colour::Green), 3.0)],
     );
-    let s = Server::start(&copy.path().join("data"), &[&lib], &["--mcp-index"], None);
+    let s = Server::start(&copy.path().join("data"), &[&lib], &[], Some(TOKEN));
     let out = tempfile::tempdir().unwrap();
     let calls = json!([
         { "tool": "index_status" },
         { "tool": "index", "args": { "path": lib.join("late.mp4").display().to_string() } },
         { "tool": "index", "args": { "path": f.red.display().to_string() } },
     ]);
-    let plan = json!({ "transport": "http", "url": s.url("/mcp"), "calls": calls });
+    let plan = json!({ "transport": "http", "url": s.url("/mcp"), "token": TOKEN, "calls": calls });
     let r = client(plan, out.path());
     let c = r["calls"].as_array().unwrap();
     assert_eq!(c[0]["structured"]["index_allowed"], true);
