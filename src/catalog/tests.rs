@@ -227,6 +227,7 @@ fn with_texts(path: &str, seed: u64) -> NewVideo {
             end: (i > 0).then_some(i as f64 + 1.0),
             text: (*t).into(),
             quad: None,
+            words: None,
         })
         .collect();
     v

@@ -27,6 +27,8 @@ mod openapi;
 mod runtime;
 mod search;
 mod setup;
+mod speech;
+mod speech_footage;
 mod store_backends;
 mod subtitles;
 mod switch;
