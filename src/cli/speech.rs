@@ -126,49 +126,20 @@ pub enum TranscriptFormat {
     Json,
 }
 
-/// A time as SRT (`00:01:02,345`) or WebVTT (`00:01:02.345`) writes it.
-pub fn cue_time(t: f64, sep: char) -> String {
-    let ms = (t.max(0.0) * 1000.0).round() as u64;
-    format!(
-        "{:02}:{:02}:{:02}{sep}{:03}",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
-}
-
 /// The transcript as SRT, WebVTT or plain lines.
 pub fn render_transcript(texts: &[Text], format: TranscriptFormat) -> String {
-    let mut out = String::new();
-    if format == TranscriptFormat::Vtt {
-        out.push_str("WEBVTT\n\n");
+    let lines: Vec<(f64, f64, &str)> = texts
+        .iter()
+        .map(|t| (t.start.unwrap_or(0.0), t.end.unwrap_or(0.0), t.text.as_str()))
+        .collect();
+    match format {
+        TranscriptFormat::Srt => speech::srt(&lines),
+        TranscriptFormat::Vtt => speech::vtt(&lines),
+        _ => lines
+            .iter()
+            .map(|(s, e, t)| format!("{} - {}  {t}\n", crate::search::clock(*s), crate::search::clock(*e)))
+            .collect(),
     }
-    for (k, t) in texts.iter().enumerate() {
-        let (s, e) = (t.start.unwrap_or(0.0), t.end.unwrap_or(0.0));
-        match format {
-            TranscriptFormat::Srt => out.push_str(&format!(
-                "{}\n{} --> {}\n{}\n\n",
-                k + 1,
-                cue_time(s, ','),
-                cue_time(e, ','),
-                t.text
-            )),
-            TranscriptFormat::Vtt => out.push_str(&format!(
-                "{} --> {}\n{}\n\n",
-                cue_time(s, '.'),
-                cue_time(e, '.'),
-                t.text
-            )),
-            _ => out.push_str(&format!(
-                "{} - {}  {}\n",
-                crate::search::clock(s),
-                crate::search::clock(e),
-                t.text
-            )),
-        }
-    }
-    out
 }
 
 /// The transcript as JSON: segments with their words.

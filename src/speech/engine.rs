@@ -1,9 +1,9 @@
 //! The engine seam and its one implementation: whisper.cpp through `whisper-rs`. Words
 //! are the tokens between spaces; their start times come from whisper.cpp's DTW token
 //! timestamps over the model's alignment heads (`config.json`'s `alignment_heads`),
-//! else from its token timestamps. Decoding follows faster-whisper's defaults where
-//! whisper.cpp has them: beam search of 5, temperature fallback, English for `.en`
-//! models. Audio in: 16 kHz mono `f32`.
+//! else from its token timestamps. Decoding: greedy with whisper.cpp's temperature
+//! fallback, faster-whisper's non-speech token suppression, English for `.en` models.
+//! Audio in: 16 kHz mono `f32`.
 
 use std::path::PathBuf;
 
@@ -26,7 +26,9 @@ pub trait Engine: Send + Sync {
 pub struct Settings {
     /// CPU threads (0: all cores).
     pub threads: usize,
-    /// Beam width (1: greedy).
+    /// Beam width (1: greedy, the default: on the test footage whisper.cpp's greedy
+    /// decoding gave faster-whisper's own transcript word for word, while its beam of 5
+    /// lost the last sentence after a long segment).
     pub beam: usize,
     /// The spoken language for multilingual models (None: detected).
     pub language: Option<String>,
@@ -38,7 +40,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             threads: 0,
-            beam: 5,
+            beam: 1,
             language: None,
             gpu: cfg!(feature = "speech-cuda"),
         }
@@ -124,6 +126,8 @@ impl Whisper {
         };
         p.set_language(lang.or(Some("auto")));
         p.set_token_timestamps(true);
+        // faster-whisper's default `suppress_tokens=[-1]`: no symbols or music notes.
+        p.set_suppress_nst(true);
         for quiet in [
             FullParams::set_print_progress,
             FullParams::set_print_realtime,

@@ -6,16 +6,18 @@
 //! whisper.cpp file (`ggml-*.bin`) is used as it is.
 //!
 //! Owns: model folders (`model`), the conversion, the engine and its settings
-//! (`engine`). Does not: decode audio (that is `decode`), store or index anything.
+//! (`engine`), writing a transcript as SRT or WebVTT (`export`). Does not: decode audio (that is `decode`), store or index anything.
 
 mod ct2;
 mod engine;
 mod error;
+mod export;
 mod ggml;
 mod model;
 
 pub use engine::{Engine, Settings, Whisper};
 pub use error::SpeechError;
+pub use export::{srt, vtt};
 #[allow(unused_imports)]
 pub use ggml::{Dims, mel_filters};
 #[allow(unused_imports)]

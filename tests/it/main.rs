@@ -29,6 +29,7 @@ mod search;
 mod setup;
 mod speech;
 mod speech_footage;
+mod speech_search;
 mod store_backends;
 mod subtitles;
 mod switch;

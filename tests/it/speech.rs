@@ -112,16 +112,9 @@ fn converted_tiny_en_transcribes_as_faster_whisper_does() {
         ref_text.join(" ")
     );
     eprintln!("WER vs known: vidseek {w_ours:.3}, faster-whisper {w_ref:.3}; vidseek vs faster-whisper {w_between:.3}");
-    assert!(
-        w_ours <= w_ref + 0.02,
-        "vidseek's WER {w_ours:.3} is worse than faster-whisper's {w_ref:.3} by more than 2 points"
-    );
-    assert!(
-        w_between <= 0.02,
-        "the transcripts differ ({w_between:.3} WER between them)"
-    );
 
     // Each sentence's first word where its first sound is.
+    let mut late: Vec<(usize, f64)> = Vec::new();
     for (k, onset) in f.onsets.iter().enumerate() {
         let first = words(SENTENCES[k].text)[0].clone();
         let w = ours
@@ -131,11 +124,7 @@ fn converted_tiny_en_transcribes_as_faster_whisper_does() {
             .min_by(|a, b| (a.start - onset).abs().total_cmp(&(b.start - onset).abs()))
             .unwrap_or_else(|| panic!("no word {first:?} recognised"));
         eprintln!("sentence {k}: first sound {onset:.2} s, {first:?} at {:.2} s", w.start);
-        assert!(
-            (w.start - onset).abs() <= 0.3,
-            "sentence {k}: {first:?} at {:.2} s, its sound at {onset:.2} s",
-            w.start
-        );
+        late.push((k, w.start - onset));
     }
     // Every word at the reference's time for it.
     let ref_words: Vec<(String, f64)> = theirs
@@ -160,6 +149,18 @@ fn converted_tiny_en_transcribes_as_faster_whisper_does() {
     }
     eprintln!("word start - reference's: {gaps:?}");
     let worst = gaps.iter().map(|g| g.1.abs()).fold(0.0, f64::max);
+    assert!(
+        w_ours <= w_ref + 0.02,
+        "vidseek's WER {w_ours:.3} is worse than faster-whisper's {w_ref:.3} by more than 2 points"
+    );
+    assert!(
+        late.iter().all(|(_, d)| d.abs() <= 0.3),
+        "first words off their sound (sentence, seconds): {late:?}"
+    );
+    assert!(
+        w_between <= 0.02,
+        "the transcripts differ ({w_between:.3} WER between them)"
+    );
     assert!(
         gaps.len() >= truth.len() * 8 / 10 && worst <= 0.3,
         "word times off the reference by up to {worst:.2} s"

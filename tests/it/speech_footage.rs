@@ -124,7 +124,7 @@ fn build() -> SpeechFootage {
         let ms = (s.at * 1000.0 - 500.0).round() as u64;
         format!("{src}:d=5,aresample=48000,adelay={ms}|{ms},apad=whole_dur={DURATION}[b{k}]")
     };
-    chains.push(bed(1, "anoisesrc=c=pink:a=0.06:r=48000"));
+    chains.push(bed(1, "anoisesrc=c=pink:a=0.06:r=48000:seed=7"));
     chains.push(bed(
         2,
         "aevalsrc='0.05*sin(2*PI*220*t)+0.04*sin(2*PI*277*t)+0.04*sin(2*PI*330*t)':s=48000",
