@@ -2,9 +2,10 @@
 //! FFmpeg's swresample to 16 kHz mono `f32` (any sample format, rate or channel layout
 //! in: 8-bit, 96 kHz and 7.1 are downmixed and resampled the same way). Which stream:
 //! the one asked for (`--audio-stream N`, counted among the audio streams from 0), else
-//! FFmpeg's best. A damaged stretch ends the track there: what was decoded before is
-//! kept and the reason returned with it. Times: sample 0 is at `offset` seconds of the
-//! file's timeline (the first audio frame's time from the container's start).
+//! FFmpeg's best. Packets that cannot be decoded are skipped (counted, the first
+//! reason kept); frames are placed by their timestamps, so a gap left by skipped packets
+//! stays silence and later speech keeps its time. Times: sample 0 is at `offset` seconds
+//! of the file's timeline (the first audio frame's time from the container's start).
 
 use std::path::Path;
 
@@ -30,7 +31,7 @@ pub struct AudioTrack {
     pub streams: usize,
     /// What the stream was: codec, rate, channels, sample format.
     pub source: String,
-    /// Why decoding stopped early, when it did (the samples before are kept).
+    /// What could not be decoded, when something could not (the rest is kept).
     pub damaged: Option<String>,
 }
 
@@ -104,46 +105,44 @@ pub fn audio(path: &Path, stream: Option<usize>) -> Result<AudioTrack, DecodeErr
         ),
         ..Default::default()
     };
-    let mut conv = Converter::default();
-    let mut first = true;
+    let mut conv = Converter {
+        tb,
+        start: container_start,
+        ..Default::default()
+    };
+    let (mut bad, mut first_bad) = (0usize, None);
     for (s, packet) in input.packets() {
         if s.index() != index {
             continue;
         }
         let sent = dec.send_packet(&packet);
-        if let Err(e) = sent.and_then(|_| conv.drain(&mut dec, &mut track, &mut first, tb, container_start)) {
-            track.damaged = Some(format!(
-                "at {:.1} s: {e}",
-                track.samples.len() as f64 / AUDIO_RATE as f64
-            ));
-            break;
+        if let Err(e) = sent.and_then(|_| conv.drain(&mut dec, &mut track)) {
+            bad += 1;
+            let at = track.samples.len() as f64 / AUDIO_RATE as f64;
+            first_bad.get_or_insert_with(|| format!("{at:.1} s ({e})"));
         }
     }
-    if track.damaged.is_none() {
-        let _ = dec.send_eof();
-        if let Err(e) = conv.drain(&mut dec, &mut track, &mut first, tb, container_start) {
-            track.damaged = Some(format!("at the end: {e}"));
-        }
-    }
+    let _ = dec.send_eof();
+    let _ = conv.drain(&mut dec, &mut track);
     conv.flush(&mut track);
+    if let Some(at) = first_bad {
+        track.damaged = Some(format!("{bad} audio packet(s) could not be decoded, the first at {at}"));
+    }
     Ok(track)
 }
 
-/// The resampler, made for the first frame's format and remade when it changes.
+/// The resampler, made for the first frame's format and remade when it changes; the
+/// stream's time base and the container's start, to place frames by their time.
 #[derive(Default)]
 struct Converter {
     swr: Option<(resampling::Context, (Sample, ChannelLayout, u32))>,
+    tb: f64,
+    start: f64,
+    started: bool,
 }
 
 impl Converter {
-    fn drain(
-        &mut self,
-        dec: &mut ffmpeg::decoder::Audio,
-        track: &mut AudioTrack,
-        first: &mut bool,
-        tb: f64,
-        start: f64,
-    ) -> Result<(), ffmpeg::Error> {
+    fn drain(&mut self, dec: &mut ffmpeg::decoder::Audio, track: &mut AudioTrack) -> Result<(), ffmpeg::Error> {
         let mut f = frame::Audio::empty();
         loop {
             match dec.receive_frame(&mut f) {
@@ -152,10 +151,15 @@ impl Converter {
                 Err(ffmpeg::Error::Eof) => return Ok(()),
                 Err(e) => return Err(e),
             }
-            if *first {
-                *first = false;
-                if let Some(pts) = f.pts() {
-                    track.offset = (pts as f64 * tb - start).max(0.0);
+            let at = f.pts().map(|pts| pts as f64 * self.tb - self.start);
+            if !self.started {
+                self.started = true;
+                track.offset = at.unwrap_or(0.0).max(0.0);
+            } else if let Some(at) = at {
+                // A gap (skipped packets): silence up to the frame's time.
+                let want = ((at - track.offset) * AUDIO_RATE as f64) as usize;
+                if want > track.samples.len() + AUDIO_RATE as usize / 10 {
+                    track.samples.resize(want, 0.0);
                 }
             }
             if f.channel_layout().is_empty() {

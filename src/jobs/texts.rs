@@ -98,7 +98,7 @@ pub(super) fn speech(stage: &SpeechStage, path: &Path, audio_streams: usize) -> 
     }
     if let Some(why) = &track.damaged {
         tracing::warn!(
-            "{}: the audio track is damaged {why}; speech before that point is kept",
+            "{}: the audio track is damaged: {why}; the speech in the rest is kept",
             path.display()
         );
     }

@@ -124,16 +124,18 @@ fn build() -> SpeechFootage {
         let ms = (s.at * 1000.0 - 500.0).round() as u64;
         format!("{src}:d=5,aresample=48000,adelay={ms}|{ms},apad=whole_dur={DURATION}[b{k}]")
     };
-    chains.push(bed(1, "anoisesrc=c=pink:a=0.06:r=48000:seed=7"));
-    chains.push(bed(
-        2,
-        "aevalsrc='0.05*sin(2*PI*220*t)+0.04*sin(2*PI*277*t)+0.04*sin(2*PI*330*t)':s=48000",
-    ));
-    let n = SENTENCES.len() + 2;
-    let labels: String = (0..SENTENCES.len())
-        .map(|k| format!("[v{k}]"))
-        .chain(["[b1]".into(), "[b2]".into()])
-        .collect();
+    let mut beds = Vec::new();
+    for (k, s) in SENTENCES.iter().enumerate() {
+        let src = match s.under {
+            "noise" => "anoisesrc=c=pink:a=0.06:r=48000:seed=7",
+            "music" => "aevalsrc='0.05*sin(2*PI*220*t)+0.04*sin(2*PI*277*t)+0.04*sin(2*PI*330*t)':s=48000",
+            _ => continue,
+        };
+        chains.push(bed(k, src));
+        beds.push(format!("[b{k}]"));
+    }
+    let n = SENTENCES.len() + beds.len();
+    let labels: String = (0..SENTENCES.len()).map(|k| format!("[v{k}]")).chain(beds).collect();
     chains.push(format!("{labels}amix=inputs={n}:normalize=0:duration=longest[a]"));
     let video = d.join("spoken.mp4");
     let mut args: Vec<String> = inputs;

@@ -121,15 +121,40 @@ fn bad_audio_and_bad_speech_models_are_named_and_the_frames_still_indexed() {
     let data = tempfile::tempdir().unwrap();
     let d = tempfile::tempdir().unwrap();
     let model = model_dir();
-    // A damaged audio track: the AAC payload of the second half overwritten.
-    let broken = d.path().join("broken.mp4");
-    std::fs::copy(&f.video, &broken).unwrap();
-    let mut bytes = std::fs::read(&broken).unwrap();
+    // A damaged audio track: the footage's AAC (ADTS) with the bytes from 40% to 60% (the second sentence)
+    // overwritten, muxed into MPEG-TS (which keeps ADTS as it is) beside the pictures.
+    let adts = d.path().join("track.aac");
+    ffmpeg(&[
+        "-i",
+        f.video.to_str().unwrap(),
+        "-vn",
+        "-c:a",
+        "copy",
+        adts.to_str().unwrap(),
+    ]);
+    let mut bytes = std::fs::read(&adts).unwrap();
     let n = bytes.len();
-    for b in &mut bytes[n / 2..n * 9 / 10] {
-        *b = 0x5a;
+    let mut x = 7u32;
+    for b in &mut bytes[n * 40 / 100..n * 60 / 100] {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        *b = (x >> 16) as u8;
     }
-    std::fs::write(&broken, bytes).unwrap();
+    std::fs::write(&adts, bytes).unwrap();
+    let broken = d.path().join("broken.ts");
+    let (silent, track) = (f.silent.to_str().unwrap(), adts.to_str().unwrap());
+    ffmpeg(&[
+        "-i",
+        silent,
+        "-i",
+        track,
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c",
+        "copy",
+        broken.to_str().unwrap(),
+    ]);
     // A file with two audio streams, the second silent.
     let two = d.path().join("two.mkv");
     ffmpeg(&[
@@ -187,6 +212,20 @@ fn bad_audio_and_bad_speech_models_are_named_and_the_frames_still_indexed() {
     assert!(
         err.contains(&format!("{}: no audio stream", f.silent.display())),
         "{err}"
+    );
+    let damaged = format!("{}: the audio track is damaged", broken.display());
+    assert!(err.contains(&damaged), "{err}");
+    // The speech before the damage is kept, and the last sentence's after it.
+    let t = vs_json(data.path(), &["transcript", broken.to_str().unwrap(), "--json"]);
+    let said: Vec<String> = t["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| words(s["text"].as_str().unwrap()))
+        .collect();
+    assert!(
+        said.contains(&"budget".to_string()) && said.contains(&"garden".to_string()),
+        "{t}"
     );
     assert!(
         err.contains(&format!("{}: 2 audio streams; transcribing stream 0", two.display())),
