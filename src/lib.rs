@@ -61,4 +61,5 @@ pub use speech::{
     convert_folder as convert_speech_model, locate as locate_speech_model,
 };
 pub use synth::{Codec, Colour, Rng, Scene, SceneSpan, Shape, VideoSpec, render};
+pub use util::secret::key_hash;
 pub use util::{median, trim_heap};

@@ -73,7 +73,7 @@ pub const SEARCH_PERMITS: usize = 64;
 pub enum ServeError {
     #[error(
         "refusing to listen on {0} without a token: anyone on the network could read the library. \
-         Set --token or VIDSEEK_TOKEN, or bind to 127.0.0.1"
+         Set --token or VIDSEEK_TOKEN, make an API key (`vidseek keys create NAME`), or bind to 127.0.0.1"
     )]
     NeedsToken(SocketAddr),
     #[error("library folder {}: {reason}", path.display())]
@@ -118,6 +118,8 @@ pub struct AppState {
     pub config: ServeConfig,
     /// Canonical library roots.
     pub roots: Vec<PathBuf>,
+    /// API keys recently checked.
+    pub keys: auth::KeyCache,
 }
 
 impl AppState {
@@ -146,6 +148,7 @@ impl AppState {
             metrics: Metrics::default(),
             config,
             roots,
+            keys: auth::KeyCache::default(),
         }
     }
 
@@ -217,7 +220,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Starts everything and serves until interrupted.
 pub async fn serve(config: ServeConfig, catalog: Arc<Catalog>, model: Arc<Embedder>) -> Result<(), ServeError> {
-    if !config.bind.ip().is_loopback() && config.token.is_none() {
+    if !config.bind.ip().is_loopback() && config.token.is_none() && !catalog.has_keys().await.unwrap_or(false) {
         return Err(ServeError::NeedsToken(config.bind));
     }
     let roots = library_roots(&config.libraries)?;

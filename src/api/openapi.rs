@@ -97,8 +97,8 @@ pub fn document(token: bool) -> utoipa::openapi::OpenApi {
 #[utoipa::path(get, path = "/api/openapi.json", tag = "status",
     responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json")))]
 /// This document.
-pub async fn spec(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(document(state.config.token.is_some()))
+pub async fn spec(state: web::Data<AppState>) -> Result<HttpResponse, super::ApiError> {
+    Ok(HttpResponse::Ok().json(document(state.auth_required().await?)))
 }
 
 #[utoipa::path(get, path = "/api/docs", tag = "status",

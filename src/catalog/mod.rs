@@ -12,7 +12,7 @@
 //! of the derived indexes), `tags` (tags, probes, the vocabulary), `switch` (moving to
 //! another model), `consistency` (the check that everything agrees), `info` (a folder
 //! read without opening it), `ocr` (the on-screen text settings and reads), `speech`
-//! (the speech settings and transcripts).
+//! (the speech settings and transcripts), `keys` (API keys).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,7 @@ mod follow;
 mod frames;
 mod indexes;
 mod info;
+mod keys;
 mod ocr;
 mod open;
 mod queue;
@@ -44,11 +45,13 @@ pub use consistency::Consistency;
 pub use directory::{Directory, Listed};
 
 pub use info::{LibraryInfo, info, info_in};
+pub use keys::{create_key, list_keys, revoke_key};
 pub use queue::Queue;
 use store::Store;
 pub use store::{
-    Claim, Counts, FileState, Frame, FrameTag, Integrity, Job, JobFile, JobKind, JobState, NewFrame, NewText, NewVideo,
-    SavedProbe, Span, SpanTag, StoreError, Switch, SwitchStatus, TaggedFrame, Text, TextKind, Video, VideoStatus, now,
+    ApiKey, Claim, Counts, FileState, Frame, FrameTag, Integrity, Job, JobFile, JobKind, JobState, KeyScope, NewFrame,
+    NewText, NewVideo, SavedProbe, Span, SpanTag, StoreError, Switch, SwitchStatus, TaggedFrame, Text, TextKind, Video,
+    VideoStatus, now,
 };
 
 /// Errors of opening or updating the data folder.
@@ -81,6 +84,19 @@ pub enum CatalogError {
     /// Another process is writing to the folder.
     #[error("the data folder {} is in use by another vidseek process (indexing or serving); wait for it or stop it", dir.display())]
     Locked { dir: PathBuf },
+    /// An API key name that is empty, too long or has other characters than letters,
+    /// digits, `-`, `_` and `.`.
+    #[error("{name:?} is not a key name: use 1-64 letters, digits, '-', '_' or '.'")]
+    BadKeyName { name: String },
+    #[error(
+        "a key named {name:?} exists already: pick another name, or revoke it first (`vidseek keys revoke {name}`)"
+    )]
+    KeyNameTaken { name: String },
+    #[error("there is no live key named {name:?}: `vidseek keys list` shows the library's keys")]
+    NoSuchKey { name: String },
+    /// The system's random source could not be read.
+    #[error("cannot make a key: /dev/urandom cannot be read ({0})")]
+    KeyMaterial(String),
 }
 
 impl crate::error::Classified for CatalogError {
@@ -91,7 +107,10 @@ impl crate::error::Classified for CatalogError {
             CatalogError::Index(e) => e.fault(),
             CatalogError::ModelMismatch { .. } | CatalogError::Locked { .. } => Fault::Conflict,
             CatalogError::ReadOnly { .. } => Fault::Unavailable,
-            CatalogError::BadDatabase { .. } => Fault::BadInput,
+            CatalogError::BadDatabase { .. } | CatalogError::BadKeyName { .. } => Fault::BadInput,
+            CatalogError::KeyNameTaken { .. } => Fault::Conflict,
+            CatalogError::NoSuchKey { .. } => Fault::NotFound,
+            CatalogError::KeyMaterial(_) => Fault::Internal,
         }
     }
 
@@ -103,6 +122,10 @@ impl crate::error::Classified for CatalogError {
             CatalogError::Locked { .. } => "locked",
             CatalogError::ReadOnly { .. } => "read_only",
             CatalogError::BadDatabase { .. } => "bad_database",
+            CatalogError::BadKeyName { .. } => "bad_key_name",
+            CatalogError::KeyNameTaken { .. } => "key_name_taken",
+            CatalogError::NoSuchKey { .. } => "no_such_key",
+            CatalogError::KeyMaterial(_) => self.fault().code(),
         }
     }
 }

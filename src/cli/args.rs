@@ -152,6 +152,10 @@ pub enum Command {
     /// The library's label vocabulary for zero-shot tags.
     #[command(subcommand)]
     Labels(LabelsCmd),
+    /// API keys of the library, shared by every server on it: `search` keys read,
+    /// `admin` keys also index, delete and change settings.
+    #[command(subcommand)]
+    Keys(KeysCmd),
     /// The zero-shot tags of the library: each label with its moments and videos.
     Tags {
         #[arg(long)]
@@ -369,6 +373,27 @@ pub enum LabelsCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCmd {
+    /// Make a key and print it (shown this once: only its hash is kept).
+    Create {
+        /// A name to tell it by (letters, digits, '-', '_', '.').
+        name: String,
+        /// `search`: searches and reads only; `admin`: everything.
+        #[arg(long, default_value = "search", value_parser = ["search", "admin"])]
+        scope: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the keys (names, scopes, first characters; never the keys).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: every server refuses it within 5 seconds.
+    Revoke { name: String },
 }
 
 #[derive(Args, Debug, Clone)]

@@ -13,6 +13,7 @@ mod demo;
 mod doctor;
 mod embed;
 mod index;
+mod keys;
 mod model;
 mod ocr;
 mod output;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Search(args) => search::search_cmd(g, args),
         Command::Eval(args) => search::eval_cmd(g, args),
         Command::Labels(cmd) => search::labels_cmd(g, cmd),
+        Command::Keys(cmd) => keys::keys_cmd(g, cmd),
         Command::Tags { json } => search::tags_cmd(g, Output::new(*json)),
         Command::Videos { json } => index::videos(g, Output::new(*json)),
         Command::Clip(args) => clip::clip(g, args),

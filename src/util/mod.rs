@@ -1,10 +1,12 @@
 //! Small plain helpers more than one module needs (shared like `image` and `config`:
-//! no outside library, no module's state): `hash` (FNV-1a and the sampled file hash),
-//! `priority` (background work's nice value and its yielding to searches), the median
+//! no module's state): `hash` (FNV-1a and the sampled file hash),
+//! `priority` (background work's nice value and its yielding to searches), `secret` (API
+//! keys and their SHA-256, through `sha2`), the median
 //! and returning freed heap pages. The SIMD kernels are in `crate::simd`.
 
 pub mod hash;
 pub mod priority;
+pub mod secret;
 
 /// The median of `xs` (the mean of the middle two for an even count; 0 when empty).
 pub fn median(xs: &[f64]) -> f64 {

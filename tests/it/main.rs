@@ -14,6 +14,7 @@ mod embed;
 mod embed_stream;
 mod index;
 mod jobs;
+mod keys;
 mod library;
 mod model_import;
 mod model_package;

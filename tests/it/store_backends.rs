@@ -19,7 +19,7 @@ use vidseek::{Colour, Scene, Shape, VideoSpec};
 use crate::common::cli::{self, stderr, stdout, vidseek};
 use crate::common::models::{replicas, tiny_model_dir};
 use crate::common::pg::{PASSWORD, Pg};
-use crate::common::server::Server;
+use crate::common::server::{Server, request};
 
 /// Test modules run again with the store in PostgreSQL (the filters also take in
 /// `openapi::` and `ocr_search::`), and the tests among them that are about the SQLite
@@ -29,6 +29,7 @@ const SUITE: &[&str] = &[
     "search::",
     "subtitles::",
     "jobs::",
+    "keys::",
     "api::",
     "switch::",
     "transfer::",
@@ -290,6 +291,38 @@ fn two_api_nodes_answer_the_same_library_and_see_each_others_changes_within_seco
         !out.status.success() && msg.contains("this library was indexed with the model"),
         "{msg}"
     );
+
+    // Keys live in the library: made once (from a third data folder), both nodes ask
+    // for them; a search key reads on either node and changes nothing; revoked once, both
+    // refuse it.
+    let make = |name: &str, scope: &str| -> String {
+        let (ok, out) = with_db(
+            &tmp.path().join("admin"),
+            &url,
+            &["keys", "create", name, "--scope", scope],
+        );
+        assert!(ok, "{out}");
+        out.lines().next().unwrap().trim().to_string()
+    };
+    let reader = make("reader", "search");
+    let _admin = make("ops", "admin");
+    let auth = format!("Bearer {reader}");
+    let as_reader =
+        |n: &Server, method: &str, path: &str| request(n.port, method, path, &[("Authorization", &auth)], None);
+    for n in [&a, &b] {
+        n.wait_for(8, "the node to ask for a key", |n| {
+            request(n.port, "GET", "/api/videos", &[], None).status == 401
+        });
+        assert_eq!(as_reader(n, "GET", "/api/videos").status, 200);
+        assert_eq!(as_reader(n, "POST", "/api/prune").status, 403);
+    }
+    let (ok, out) = with_db(&tmp.path().join("admin"), &url, &["keys", "revoke", "reader"]);
+    assert!(ok, "{out}");
+    for n in [&a, &b] {
+        n.wait_for(8, "the node to refuse the revoked key", |n| {
+            as_reader(n, "GET", "/api/videos").status == 401
+        });
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! On SQLite, WAL mode: readers (searches) never wait for the writer; see
 //! ARCHITECTURE.md, "Writing to SQLite", for the write discipline. Split by table group: `videos` (videos, frames,
 //! embeddings, thumbnails), `models` (the active model and a switch), `texts`, `jobs`,
-//! `tags` (frame tags and saved probes), `vocab` (cached text vectors).
+//! `tags` (frame tags and saved probes), `vocab` (cached text vectors), `keys` (API keys).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,6 +22,7 @@ use crate::types::{FrameId, VideoId};
 
 mod connect;
 mod jobs;
+mod keys;
 mod models;
 mod tags;
 mod texts;
@@ -30,6 +31,7 @@ mod vocab;
 
 pub use connect::{Backend, is_postgres_url};
 pub use jobs::{Claim, FileState, Job, JobFile, JobKind, JobState, lease_seconds, node_id};
+pub use keys::{ApiKey, KeyScope};
 pub use models::{Switch, SwitchStatus};
 pub use tags::{FrameTag, SavedProbe, Span, SpanTag, TaggedFrame};
 pub use texts::{NewText, Text, TextKind};
