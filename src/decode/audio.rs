@@ -53,32 +53,7 @@ pub fn audio(path: &Path, stream: Option<usize>) -> Result<AudioTrack, DecodeErr
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    let audio_streams: Vec<usize> = input
-        .streams()
-        .filter(|s| s.parameters().medium() == Type::Audio)
-        .map(|s| s.index())
-        .collect();
-    if audio_streams.is_empty() {
-        return Err(DecodeError::NoAudio {
-            path: path.to_path_buf(),
-        });
-    }
-    let index = match stream {
-        Some(n) => *audio_streams.get(n).ok_or_else(|| {
-            fail(
-                path,
-                format!(
-                    "--audio-stream {n}: the file has {} audio stream(s), numbered from 0",
-                    audio_streams.len()
-                ),
-            )
-        })?,
-        None => input
-            .streams()
-            .best(Type::Audio)
-            .map(|s| s.index())
-            .unwrap_or(audio_streams[0]),
-    };
+    let (index, audio_streams) = choose(&input, path, stream)?;
     let st = input.stream(index).expect("listed above");
     let tb = st.time_base();
     let tb = tb.numerator() as f64 / tb.denominator().max(1) as f64;
@@ -129,6 +104,41 @@ pub fn audio(path: &Path, stream: Option<usize>) -> Result<AudioTrack, DecodeErr
         track.damaged = Some(format!("{bad} audio packet(s) could not be decoded, the first at {at}"));
     }
     Ok(track)
+}
+
+/// The stream index to decode and the indices of every audio stream, or why none.
+fn choose(
+    input: &ffmpeg::format::context::Input,
+    path: &Path,
+    stream: Option<usize>,
+) -> Result<(usize, Vec<usize>), DecodeError> {
+    let audio_streams: Vec<usize> = input
+        .streams()
+        .filter(|s| s.parameters().medium() == Type::Audio)
+        .map(|s| s.index())
+        .collect();
+    if audio_streams.is_empty() {
+        return Err(DecodeError::NoAudio {
+            path: path.to_path_buf(),
+        });
+    }
+    let index = match stream {
+        Some(n) => *audio_streams.get(n).ok_or_else(|| {
+            fail(
+                path,
+                format!(
+                    "--audio-stream {n}: the file has {} audio stream(s), numbered from 0",
+                    audio_streams.len()
+                ),
+            )
+        })?,
+        None => input
+            .streams()
+            .best(Type::Audio)
+            .map(|s| s.index())
+            .unwrap_or(audio_streams[0]),
+    };
+    Ok((index, audio_streams))
 }
 
 /// The resampler, made for the first frame's format and remade when it changes; the

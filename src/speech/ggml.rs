@@ -148,12 +148,75 @@ fn tensor(w: &mut impl Write, name: &str, shape: &[usize], vals: Values, half: b
     }
 }
 
-/// The CTranslate2 variable(s) behind each whisper.cpp tensor: (ggml name, ct2 name,
-/// which third or half of a fused projection, single precision?).
-fn plan(d: &Dims) -> Vec<(String, String, Option<(usize, usize)>, bool)> {
-    let mut p: Vec<(String, String, Option<(usize, usize)>, bool)> = Vec::new();
-    let mut add = |g: String, c: String, part: Option<(usize, usize)>, f32: bool| p.push((g, c, part, f32));
-    for (g, c, f) in [
+/// One whisper.cpp tensor from CTranslate2: (ggml name, ct2 name, which third or half
+/// of a fused projection, single precision?).
+type Step = (String, String, Option<(usize, usize)>, bool);
+
+/// The tensors of one transformer block (`side` encoder or decoder, layer `i`):
+/// norms, MLP, self-attention with its fused query/key/value split (no key bias).
+fn block(p: &mut Vec<Step>, side: &str, i: usize) {
+    let (g, c) = (format!("{side}.blocks.{i}"), format!("{side}/layer_{i}"));
+    for (gn, cn) in [("attn_ln", "self_attention/layer_norm"), ("mlp_ln", "ffn/layer_norm")] {
+        p.push((format!("{g}.{gn}.weight"), format!("{c}/{cn}/gamma"), None, true));
+        p.push((format!("{g}.{gn}.bias"), format!("{c}/{cn}/beta"), None, true));
+    }
+    for (gn, cn) in [
+        ("mlp.0", "ffn/linear_0"),
+        ("mlp.2", "ffn/linear_1"),
+        ("attn.out", "self_attention/linear_1"),
+    ] {
+        p.push((format!("{g}.{gn}.weight"), format!("{c}/{cn}/weight"), None, false));
+        p.push((format!("{g}.{gn}.bias"), format!("{c}/{cn}/bias"), None, true));
+    }
+    let qkv = format!("{c}/self_attention/linear_0");
+    for (k, n) in [(0, "query"), (1, "key"), (2, "value")] {
+        p.push((
+            format!("{g}.attn.{n}.weight"),
+            format!("{qkv}/weight"),
+            Some((k, 3)),
+            false,
+        ));
+        if k != 1 {
+            p.push((format!("{g}.attn.{n}.bias"), format!("{qkv}/bias"), Some((k, 3)), true));
+        }
+    }
+}
+
+/// A decoder layer's cross-attention: the query, the fused key/value split (no key bias).
+fn cross_attention(p: &mut Vec<Step>, i: usize) {
+    let (g, c) = (
+        format!("decoder.blocks.{i}.cross_attn"),
+        format!("decoder/layer_{i}/attention"),
+    );
+    p.push((format!("{g}_ln.weight"), format!("{c}/layer_norm/gamma"), None, true));
+    p.push((format!("{g}_ln.bias"), format!("{c}/layer_norm/beta"), None, true));
+    p.push((format!("{g}.query.weight"), format!("{c}/linear_0/weight"), None, false));
+    p.push((format!("{g}.query.bias"), format!("{c}/linear_0/bias"), None, true));
+    p.push((
+        format!("{g}.key.weight"),
+        format!("{c}/linear_1/weight"),
+        Some((0, 2)),
+        false,
+    ));
+    p.push((
+        format!("{g}.value.weight"),
+        format!("{c}/linear_1/weight"),
+        Some((1, 2)),
+        false,
+    ));
+    p.push((
+        format!("{g}.value.bias"),
+        format!("{c}/linear_1/bias"),
+        Some((1, 2)),
+        true,
+    ));
+    p.push((format!("{g}.out.weight"), format!("{c}/linear_2/weight"), None, false));
+    p.push((format!("{g}.out.bias"), format!("{c}/linear_2/bias"), None, true));
+}
+
+/// Every whisper.cpp tensor of a model of shape `d`, from its CTranslate2 variables.
+fn plan(d: &Dims) -> Vec<Step> {
+    let mut p: Vec<Step> = [
         ("encoder.conv1.weight", "encoder/conv1/weight", false),
         ("encoder.conv1.bias", "encoder/conv1/bias", true),
         ("encoder.conv2.weight", "encoder/conv2/weight", false),
@@ -173,69 +236,16 @@ fn plan(d: &Dims) -> Vec<(String, String, Option<(usize, usize)>, bool)> {
         ),
         ("decoder.ln.weight", "decoder/layer_norm/gamma", true),
         ("decoder.ln.bias", "decoder/layer_norm/beta", true),
-    ] {
-        add(g.into(), c.into(), None, f);
-    }
-    let block = |add: &mut dyn FnMut(String, String, Option<(usize, usize)>, bool), side: &str, i: usize| {
-        let (g, c) = (format!("{side}.blocks.{i}"), format!("{side}/layer_{i}"));
-        for (gn, cn) in [("attn_ln", "self_attention/layer_norm"), ("mlp_ln", "ffn/layer_norm")] {
-            add(format!("{g}.{gn}.weight"), format!("{c}/{cn}/gamma"), None, true);
-            add(format!("{g}.{gn}.bias"), format!("{c}/{cn}/beta"), None, true);
-        }
-        for (gn, cn) in [
-            ("mlp.0", "ffn/linear_0"),
-            ("mlp.2", "ffn/linear_1"),
-            ("attn.out", "self_attention/linear_1"),
-        ] {
-            add(format!("{g}.{gn}.weight"), format!("{c}/{cn}/weight"), None, false);
-            add(format!("{g}.{gn}.bias"), format!("{c}/{cn}/bias"), None, true);
-        }
-        let qkv = format!("{c}/self_attention/linear_0");
-        for (k, n) in [(0, "query"), (1, "key"), (2, "value")] {
-            add(
-                format!("{g}.attn.{n}.weight"),
-                format!("{qkv}/weight"),
-                Some((k, 3)),
-                false,
-            );
-            if k != 1 {
-                add(format!("{g}.attn.{n}.bias"), format!("{qkv}/bias"), Some((k, 3)), true);
-            }
-        }
-    };
+    ]
+    .into_iter()
+    .map(|(g, c, f)| (g.to_string(), c.to_string(), None, f))
+    .collect();
     for i in 0..d.n_audio_layer {
-        block(&mut add, "encoder", i);
+        block(&mut p, "encoder", i);
     }
     for i in 0..d.n_text_layer {
-        block(&mut add, "decoder", i);
-        let (g, c) = (
-            format!("decoder.blocks.{i}.cross_attn"),
-            format!("decoder/layer_{i}/attention"),
-        );
-        add(format!("{g}_ln.weight"), format!("{c}/layer_norm/gamma"), None, true);
-        add(format!("{g}_ln.bias"), format!("{c}/layer_norm/beta"), None, true);
-        add(format!("{g}.query.weight"), format!("{c}/linear_0/weight"), None, false);
-        add(format!("{g}.query.bias"), format!("{c}/linear_0/bias"), None, true);
-        add(
-            format!("{g}.key.weight"),
-            format!("{c}/linear_1/weight"),
-            Some((0, 2)),
-            false,
-        );
-        add(
-            format!("{g}.value.weight"),
-            format!("{c}/linear_1/weight"),
-            Some((1, 2)),
-            false,
-        );
-        add(
-            format!("{g}.value.bias"),
-            format!("{c}/linear_1/bias"),
-            Some((1, 2)),
-            true,
-        );
-        add(format!("{g}.out.weight"), format!("{c}/linear_2/weight"), None, false);
-        add(format!("{g}.out.bias"), format!("{c}/linear_2/bias"), None, true);
+        block(&mut p, "decoder", i);
+        cross_attention(&mut p, i);
     }
     p
 }
