@@ -151,7 +151,7 @@ impl Engine for Whisper {
         let mut out = Vec::new();
         for seg in state.as_iter() {
             let (s0, s1) = (seg.start_timestamp() as f64 / 100.0, seg.end_timestamp() as f64 / 100.0);
-            let mut words: Vec<Word> = Vec::new();
+            let mut toks: Vec<(String, i64, i64, i64)> = Vec::new();
             for i in 0..seg.n_tokens() {
                 let Some(tok) = seg.get_token(i) else { continue };
                 if tok.token_id() >= eot {
@@ -159,21 +159,9 @@ impl Engine for Whisper {
                 }
                 let Ok(text) = tok.to_str_lossy() else { continue };
                 let d = tok.token_data();
-                let t = if d.t_dtw >= 0 { d.t_dtw } else { d.t0 };
-                let at = (t as f64 / 100.0).clamp(s0, s1);
-                let end = (d.t1 as f64 / 100.0).clamp(at, s1);
-                match words.last_mut() {
-                    Some(w) if !text.starts_with(' ') => {
-                        w.text.push_str(&text);
-                        w.end = w.end.max(end);
-                    }
-                    _ => words.push(Word {
-                        start: at,
-                        end,
-                        text: text.to_string(),
-                    }),
-                }
+                toks.push((text.into_owned(), d.t_dtw, d.t0, d.t1));
             }
+            let mut words = words_of(&toks, s0, s1);
             for w in &mut words {
                 w.text = w.text.trim().to_string();
             }
@@ -193,5 +181,62 @@ impl Engine for Whisper {
 
     fn describe(&self) -> String {
         format!("{} (whisper.cpp)", self.model.info.name)
+    }
+}
+
+/// A segment's text tokens `(text, t_dtw, t0, t1)` (centiseconds) as words. whisper.cpp
+/// gives each token the time its DTW path moves on to the next token: where the token
+/// ends. So a token starts where the one before it ended; the segment's first token is
+/// taken to last as long as the second. Without DTW times (a model file without
+/// alignment heads), whisper.cpp's token timestamps `t0`, `t1`.
+fn words_of(toks: &[(String, i64, i64, i64)], s0: f64, s1: f64) -> Vec<Word> {
+    let cs = |t: i64| (t as f64 / 100.0).clamp(s0, s1);
+    let dtw = toks.iter().all(|t| t.1 >= 0);
+    let span = |k: usize| -> (f64, f64) {
+        if !dtw {
+            return (cs(toks[k].2), cs(toks[k].3.max(toks[k].2)));
+        }
+        let end = cs(toks[k].1);
+        let start = match k {
+            0 => {
+                let next = toks.get(1).map_or(0.0, |t| cs(t.1) - end);
+                (end - next.max(0.0)).max(s0)
+            }
+            _ => cs(toks[k - 1].1),
+        };
+        (start.min(end), end)
+    };
+    let mut words: Vec<Word> = Vec::new();
+    for (k, (text, ..)) in toks.iter().enumerate() {
+        let (start, end) = span(k);
+        match words.last_mut() {
+            Some(w) if !text.starts_with(' ') => {
+                w.text.push_str(text);
+                w.end = w.end.max(end);
+            }
+            _ => words.push(Word {
+                start,
+                end,
+                text: text.clone(),
+            }),
+        }
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_starts_where_the_one_before_it_ends() {
+        let t = |s: &str, dtw: i64| (s.to_string(), dtw, 0, 0);
+        let toks = [t(" The", 128), t(" budget", 162), t(" meet", 190), t("ings", 206)];
+        let w = words_of(&toks, 0.0, 7.0);
+        let got: Vec<(&str, f64, f64)> = w.iter().map(|w| (w.text.as_str(), w.start, w.end)).collect();
+        assert_eq!(
+            got,
+            [(" The", 0.94, 1.28), (" budget", 1.28, 1.62), (" meetings", 1.62, 2.06)]
+        );
     }
 }

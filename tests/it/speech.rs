@@ -3,8 +3,8 @@
 //! transcript as the reference, faster-whisper, on the same audio (the footage's track
 //! as vidseek decodes it, 16 kHz mono, written to a WAV both read); word error rate
 //! against the known text not worse than the reference's by more than 2 points; each
-//! sentence's first word within 0.3 s of where its first sound is; every word within
-//! 0.3 s of the reference's time for it.
+//! sentence's first word within 0.3 s of where its first sound is; every other word
+//! within 0.3 s of the reference's time for it.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -127,9 +127,11 @@ fn converted_tiny_en_transcribes_as_faster_whisper_does() {
         late.push((k, w.start - onset));
     }
     // Every word at the reference's time for it.
+    // (Each reference segment's first word is left out: faster-whisper, as OpenAI's
+    // Whisper, can only put it at the start of the window it decoded, 0.0 here.)
     let ref_words: Vec<(String, f64)> = theirs
         .iter()
-        .flat_map(|s| s["words"].as_array().unwrap().iter())
+        .flat_map(|s| s["words"].as_array().unwrap().iter().skip(1))
         .filter_map(|w| Some((words(w["word"].as_str()?).first()?.clone(), w["start"].as_f64()?)))
         .collect();
     let ours_words: Vec<(String, f64)> = ours
@@ -138,14 +140,13 @@ fn converted_tiny_en_transcribes_as_faster_whisper_does() {
         .filter_map(|w| Some((words(&w.text).first()?.clone(), w.start)))
         .collect();
     let mut gaps = Vec::new();
-    for (text, at) in &ours_words {
-        if let Some((_, r)) = ref_words
+    for (text, r) in &ref_words {
+        let ours = ours_words
             .iter()
             .filter(|(t, _)| t == text)
-            .min_by(|a, b| (a.1 - at).abs().total_cmp(&(b.1 - at).abs()))
-        {
-            gaps.push((text.clone(), at - r));
-        }
+            .map(|(_, at)| at - r)
+            .min_by(|a, b| a.abs().total_cmp(&b.abs()));
+        gaps.push((text.clone(), ours.unwrap_or(f64::INFINITY)));
     }
     eprintln!("word start - reference's: {gaps:?}");
     let worst = gaps.iter().map(|g| g.1.abs()).fold(0.0, f64::max);
@@ -162,7 +163,7 @@ fn converted_tiny_en_transcribes_as_faster_whisper_does() {
         "the transcripts differ ({w_between:.3} WER between them)"
     );
     assert!(
-        gaps.len() >= truth.len() * 8 / 10 && worst <= 0.3,
+        gaps.len() >= truth.len() * 8 / 10 - SENTENCES.len() && worst <= 0.3,
         "word times off the reference by up to {worst:.2} s"
     );
 }
