@@ -46,8 +46,9 @@ pub use directory::{Directory, Listed};
 
 pub use info::{LibraryInfo, info, info_in};
 pub use keys::{create_key, list_keys, revoke_key};
-pub use queue::Queue;
+pub use queue::{Queue, QueueHandle};
 use store::Store;
+pub use store::node_id;
 pub use store::{
     ApiKey, Claim, Counts, FileState, Frame, FrameTag, Integrity, Job, JobFile, JobKind, JobState, KeyScope, NewFrame,
     NewText, NewVideo, SavedProbe, Span, SpanTag, StoreError, Switch, SwitchStatus, TaggedFrame, Text, TextKind, Video,

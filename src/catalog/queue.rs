@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::store::{Claim, Store, lease_seconds, node_id};
+use std::path::Path;
+
+use super::store::{Claim, JobWaker, Store, lease_seconds, node_id};
 use super::{CatalogError, FileState, Job, JobFile, JobKind, JobState};
 
 /// Renews a job's lease until dropped.
@@ -37,6 +39,12 @@ type Result<T> = std::result::Result<T, CatalogError>;
 impl<'a> Queue<'a> {
     pub(super) fn new(store: &'a Store) -> Self {
         Self { store }
+    }
+
+    /// Something to wait on for new jobs: woken by their announcement on PostgreSQL,
+    /// a plain timeout elsewhere.
+    pub async fn waker(&self) -> JobWaker {
+        self.store.job_waker().await
     }
 
     /// Queues a job (an identical one still waiting is reused); returns its id.
@@ -129,5 +137,28 @@ impl<'a> Queue<'a> {
 
     pub async fn files(&self, job: i64) -> Result<Vec<JobFile>> {
         Ok(self.store.job_files(job).await?)
+    }
+}
+
+/// The job queue of a library opened without a model or the data folder's lock (the
+/// CLI's `index --enqueue-only`, which hands the work to the workers and may wait).
+pub struct QueueHandle {
+    store: Store,
+}
+
+impl QueueHandle {
+    /// The queue of the library at `data_dir` / `database`.
+    pub async fn open(data_dir: &Path, database: Option<&str>) -> Result<Self> {
+        Ok(Self {
+            store: super::open::open_store(data_dir, database).await?,
+        })
+    }
+
+    pub fn queue(&self) -> Queue<'_> {
+        Queue::new(&self.store)
+    }
+
+    pub async fn close(self) {
+        self.store.close().await;
     }
 }

@@ -143,6 +143,9 @@ pub enum Command {
     Model(ModelCmd),
     /// Index video files or folders (recursive); unchanged files are skipped.
     Index(IndexArgs),
+    /// Work on a shared library's job queue (`--database`) until stopped: indexing
+    /// jobs queued by any node, woken as they are queued.
+    Worker(WorkerArgs),
     /// Search the library: text in the query language, a picture, or a frame.
     #[command(after_long_help = QUERY_HELP)]
     Search(SearchArgs),
@@ -233,6 +236,33 @@ pub struct IndexArgs {
     #[arg(long)]
     pub exact_resize: bool,
     /// Machine-readable summary instead of a progress bar.
+    #[arg(long)]
+    pub json: bool,
+    /// Only queue the job for the workers of a shared library (`--database`) and print
+    /// its id; no model is loaded.
+    #[arg(long)]
+    pub enqueue_only: bool,
+    /// With --enqueue-only: show the job's progress until the workers have finished it.
+    #[arg(long, requires = "enqueue_only")]
+    pub wait: bool,
+}
+
+// `vidseek worker`.
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    /// Periodic samples per second (shot changes add more).
+    #[arg(long, default_value_t = 1.0)]
+    pub fps: f64,
+    /// Frames per model call (0: 16 on the CPU, 256 on CUDA).
+    #[arg(long, default_value_t = 0)]
+    pub batch: usize,
+    /// Files decoded at once (0: 4 with GPU decoding, else one per four cores).
+    #[arg(long, default_value_t = 0)]
+    pub decoders: usize,
+    /// Seconds between looks at the queue when no announcement wakes it.
+    #[arg(long, default_value_t = 5.0)]
+    pub poll: f64,
+    /// One JSON line per finished job instead of text.
     #[arg(long)]
     pub json: bool,
 }

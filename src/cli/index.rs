@@ -43,13 +43,25 @@ pub(super) async fn run_jobs(
     out: Output,
 ) -> Result<Vec<JobReport>> {
     let queue = jobs::Queue::new(catalog);
-    let resumed = queue.requeue_interrupted().await?;
-    if resumed > 0 && !out.is_json() {
-        eprintln!("resuming {resumed} interrupted job(s)");
-    }
     if !paths.is_empty() {
         let keys: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         queue.submit(JobKind::Index, &keys).await?;
+    }
+    let outcomes = drain_jobs(catalog, model, opts, out).await?;
+    Ok(outcomes.into_iter().collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Runs every waiting indexing job (those a killed run left first): each job's outcome.
+pub(super) async fn drain_jobs(
+    catalog: &Catalog,
+    model: Arc<Embedder>,
+    opts: &IndexOptions,
+    out: Output,
+) -> Result<Vec<Result<JobReport, jobs::JobError>>> {
+    let queue = jobs::Queue::new(catalog);
+    let resumed = queue.requeue_interrupted().await?;
+    if resumed > 0 && !out.is_json() {
+        eprintln!("resuming {resumed} interrupted job(s)");
     }
     let quiet: jobs::ProgressSink = Arc::new(|_| {});
     let outcomes = queue
@@ -75,7 +87,7 @@ pub(super) async fn run_jobs(
             }
         })
         .await?;
-    Ok(outcomes.into_iter().collect::<Result<Vec<_>, _>>()?)
+    Ok(outcomes)
 }
 
 pub(super) fn print_reports(reports: &[JobReport], out: Output) -> Result<()> {
@@ -87,7 +99,7 @@ pub(super) fn print_reports(reports: &[JobReport], out: Output) -> Result<()> {
     Ok(())
 }
 
-fn print_report(r: &JobReport) {
+pub(super) fn print_report(r: &JobReport) {
     let speed = if r.wall_seconds > 0.0 {
         r.video_seconds / r.wall_seconds
     } else {
@@ -106,6 +118,9 @@ fn print_report(r: &JobReport) {
 
 pub(super) fn index(g: &Global, args: &IndexArgs) -> Result<()> {
     let out = Output::new(args.json);
+    if args.enqueue_only {
+        return super::worker::enqueue(g, &args.paths, args.wait, out);
+    }
     let opts = IndexOptions {
         exact_resize: args.exact_resize,
         ..index_options(args.fps, args.batch, args.decoders)?
@@ -135,7 +150,7 @@ pub(super) fn index(g: &Global, args: &IndexArgs) -> Result<()> {
 
 /// The model a switch under way (interrupted) is moving the library to: new footage
 /// gets its vectors too.
-async fn switch_target(g: &Global, catalog: &Catalog) -> Result<Option<Arc<Embedder>>> {
+pub(super) async fn switch_target(g: &Global, catalog: &Catalog) -> Result<Option<Arc<Embedder>>> {
     let Some(s) = catalog.pending_switch().await? else {
         return Ok(None);
     };

@@ -21,6 +21,7 @@ mod progress;
 mod search;
 mod serve;
 mod speech;
+mod worker;
 
 use std::sync::Arc;
 
@@ -54,6 +55,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve::serve(g, args),
         Command::Demo(args) => demo::demo(g, args),
         Command::Index(args) => index::index(g, args),
+        Command::Worker(args) => worker::worker(g, args),
         Command::Search(args) => search::search_cmd(g, args),
         Command::Eval(args) => search::eval_cmd(g, args),
         Command::Labels(cmd) => search::labels_cmd(g, cmd),

@@ -38,3 +38,4 @@ mod timelines;
 mod transfer;
 mod upload;
 mod watch;
+mod workers;

@@ -24,8 +24,19 @@ use super::{Result, Store, StoreError};
 pub enum Backend {
     /// The embedded default: one file in the data folder.
     Sqlite,
-    /// A PostgreSQL server, named without credentials (`host:port/database`).
-    Postgres { server: String },
+    /// A PostgreSQL server, named without credentials (`host:port/database`), and how
+    /// to reach it (kept for `LISTEN`, never shown).
+    Postgres { server: String, url: Secret },
+}
+
+/// A connection URL with its password: never printed (`Debug` says so).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub(super) String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(the database URL, not shown)")
+    }
 }
 
 /// How long a statement waits for a lock another process holds (SQLite).
@@ -170,7 +181,10 @@ impl Store {
         Ok(Self {
             read: pool.clone(),
             write: pool,
-            backend: Backend::Postgres { server },
+            backend: Backend::Postgres {
+                server,
+                url: Secret(url.to_string()),
+            },
         })
     }
 
@@ -225,7 +239,7 @@ impl Store {
     fn unavailable(&self, e: &sqlx::Error) -> Option<String> {
         match &self.backend {
             Backend::Sqlite => sqlite_unavailable(e).map(String::from),
-            Backend::Postgres { server } => postgres_unavailable(e).then(|| {
+            Backend::Postgres { server, .. } => postgres_unavailable(e).then(|| {
                 format!(
                     "the PostgreSQL server {server} cannot be reached or is shutting down: check that it runs and that \
                      this machine reaches it, then retry"

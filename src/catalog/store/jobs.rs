@@ -174,6 +174,7 @@ impl Store {
             .map(|r| r.get(0))
             .map_err(self.q("creating a job"))?,
         };
+        self.announce_job(&mut tx, id).await?;
         tx.commit().await.map_err(self.q("committing a job"))?;
         Ok(id)
     }

@@ -28,6 +28,7 @@ mod tags;
 mod texts;
 mod videos;
 mod vocab;
+mod wake;
 
 pub use connect::{Backend, is_postgres_url};
 pub use jobs::{Claim, FileState, Job, JobFile, JobKind, JobState, lease_seconds, node_id};
@@ -36,6 +37,7 @@ pub use models::{Switch, SwitchStatus};
 pub use tags::{FrameTag, SavedProbe, Span, SpanTag, TaggedFrame};
 pub use texts::{NewText, Text, TextKind};
 pub use videos::{Frame, NewFrame, NewVideo, Video, VideoStatus};
+pub use wake::JobWaker;
 
 /// An enum stored as the TEXT its CHECK constraint in migrations/ allows: `as_str` for
 /// binding, `parse` for reading (an unknown value is a corrupt store).
