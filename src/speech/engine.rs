@@ -167,10 +167,16 @@ impl Engine for Whisper {
             }
             words.retain(|w| !w.text.is_empty());
             let text = seg.to_str_lossy().map_err(|e| self.fail(e))?.trim().to_string();
+            // Whisper's segment times are coarse (whole seconds at a window's edge):
+            // the segment spans its words.
+            let (start, end) = match (words.first(), words.last()) {
+                (Some(a), Some(b)) => (a.start, b.end.max(a.start)),
+                _ => (s0, s1),
+            };
             if !text.is_empty() {
                 out.push(Segment {
-                    start: s0,
-                    end: s1,
+                    start,
+                    end,
                     text,
                     words,
                 });
