@@ -27,6 +27,7 @@ mod modelhub;
 mod ocr;
 mod search;
 mod simd;
+mod speech;
 mod synth;
 mod types;
 mod util;
@@ -37,8 +38,8 @@ pub use catalog::{
 };
 pub use cli::{Cli, exit_code, run};
 pub use decode::{
-    SampleOptions, SampleReason, SampledFrame, VideoInfo, image as decode_image, probe as probe_video,
-    sample as decode_video,
+    AUDIO_RATE, AudioTrack, SampleOptions, SampleReason, SampledFrame, VideoInfo, audio as decode_audio,
+    image as decode_image, probe as probe_video, sample as decode_video,
 };
 pub use embed::text::TextTokenizer;
 pub use embed::{
@@ -56,6 +57,10 @@ pub use search::probe::{Probe, train as train_probe};
 pub use search::tags::Tagger;
 pub use search::{MinScore, SearchRequest, search};
 pub use simd::{DotI8, dot_i8_kernels};
+pub use speech::{
+    Engine as SpeechEngine, Segment as SpeechSegment, Settings as SpeechSettings, SpeechError, Whisper,
+    convert_folder as convert_speech_model, locate as locate_speech_model,
+};
 pub use synth::{Codec, Colour, Rng, Scene, SceneSpan, Shape, VideoSpec, render};
 pub use util::secret::key_hash;
 pub use util::{median, trim_heap};

@@ -21,6 +21,9 @@ pub type FrameId = i64;
 /// bottom-left) as fractions of the picture's width and height.
 pub type Quad = [[f32; 2]; 4];
 
+/// A spoken word and when: start and end in seconds, the word.
+pub type TimedWord = (f64, f64, String);
+
 /// What a searchable text is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TextKind {
@@ -32,6 +35,8 @@ pub enum TextKind {
     Filename,
     /// Text read on screen by OCR, with its time range and box.
     Ocr,
+    /// A segment of recognised speech, with its time range and words.
+    Speech,
 }
 
 impl TextKind {
@@ -42,6 +47,7 @@ impl TextKind {
             TextKind::Title => "title",
             TextKind::Filename => "filename",
             TextKind::Ocr => "ocr",
+            TextKind::Speech => "speech",
         }
     }
 
@@ -52,6 +58,7 @@ impl TextKind {
             "title" => Some(TextKind::Title),
             "filename" => Some(TextKind::Filename),
             "ocr" => Some(TextKind::Ocr),
+            "speech" => Some(TextKind::Speech),
             _ => None,
         }
     }
@@ -69,7 +76,13 @@ mod tests {
 
     #[test]
     fn a_text_kind_reads_back_its_own_name() {
-        for k in [TextKind::Subtitle, TextKind::Title, TextKind::Filename, TextKind::Ocr] {
+        for k in [
+            TextKind::Subtitle,
+            TextKind::Title,
+            TextKind::Filename,
+            TextKind::Ocr,
+            TextKind::Speech,
+        ] {
             assert_eq!(TextKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(TextKind::parse("Subtitle"), None);

@@ -195,6 +195,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/videos", web::get().to(handlers::videos::videos))
             .route("/videos/{id}", web::get().to(handlers::videos::video))
             .route("/videos/{id}/text", web::get().to(handlers::videos::screen_text))
+            .route("/videos/{id}/transcript", web::get().to(handlers::videos::transcript))
             .route("/videos/{id}/clip", web::get().to(handlers::clips::clip))
             .route("/timeline", web::get().to(handlers::clips::timeline))
             .route("/videos/{id}", web::delete().to(handlers::videos::delete_video))

@@ -32,6 +32,7 @@ use super::{AppState, dto, handlers, media, metrics};
         handlers::videos::videos,
         handlers::videos::video,
         handlers::videos::screen_text,
+        handlers::videos::transcript,
         handlers::clips::clip,
         handlers::clips::timeline,
         handlers::videos::delete_video,
@@ -56,7 +57,8 @@ use super::{AppState, dto, handlers, media, metrics};
         dto::search::SearchForm,
         dto::search::GroupBy,
         dto::clips::ClipFormatDto,
-        dto::clips::TimelineFormat
+        dto::clips::TimelineFormat,
+        dto::videos::TranscriptFormat
     )),
     tags(
         (name = "search", description = "Finding moments"),

@@ -21,6 +21,19 @@ pub struct Followed {
 }
 
 impl Catalog {
+    /// Records that this node's own write at `generation` is in its indexes: when they
+    /// already reflected everything before it, they now reflect `generation` too, and
+    /// the next [`Catalog::follow`] need not read the directory back for it (generations
+    /// are handed out one by one in commit order, so nobody else's write lies between).
+    pub(super) fn followed_own(&self, generation: u64) {
+        let _ = self.followed.compare_exchange(
+            generation.wrapping_sub(1),
+            generation,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
     /// Brings the derived indexes level with the store after writes of other processes
     /// (a shared library). Cheap when nothing changed (one read of the generation).
     pub async fn follow(&self) -> Result<Option<Followed>, CatalogError> {

@@ -11,8 +11,8 @@
 //! the one write lock), `read` (the store's rows and the frames cache), `indexes` (searches
 //! of the derived indexes), `tags` (tags, probes, the vocabulary), `switch` (moving to
 //! another model), `consistency` (the check that everything agrees), `info` (a folder
-//! read without opening it), `ocr` (the on-screen text settings and reads), `keys` (API
-//! keys).
+//! read without opening it), `ocr` (the on-screen text settings and reads), `speech`
+//! (the speech settings and transcripts), `keys` (API keys).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,7 @@ mod open;
 mod queue;
 mod read;
 mod rebuild;
+mod speech;
 // The store is the catalog's alone: everything reads and writes through the catalog.
 mod store;
 mod switch;

@@ -227,6 +227,7 @@ fn with_texts(path: &str, seed: u64) -> NewVideo {
             end: (i > 0).then_some(i as f64 + 1.0),
             text: (*t).into(),
             quad: None,
+            words: None,
         })
         .collect();
     v
@@ -315,4 +316,25 @@ fn the_agreement_check_names_the_texts_the_text_index_lost_or_invented() {
         );
         c.close().await;
     });
+}
+
+#[test]
+fn a_nodes_own_writes_keep_it_followed_without_reading_the_directory_back() {
+    block_on(async {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = open(tmp.path()).await;
+        let followed = |c: &Catalog| c.followed.load(std::sync::atomic::Ordering::Acquire);
+        let a = c.add_video(&video("/v/a.mp4", 1, 4)).await.unwrap();
+        c.add_video(&video("/v/b.mp4", 2, 4)).await.unwrap();
+        assert_eq!(followed(&c), c.store.generation().await.unwrap());
+        c.remove_video(a).await.unwrap();
+        assert_eq!(followed(&c), c.store.generation().await.unwrap());
+        // Behind (another node's write not yet followed): an own write must not skip it.
+        let g = c.store.generation().await.unwrap();
+        c.followed.store(g - 1, std::sync::atomic::Ordering::Release);
+        c.add_video(&video("/v/c.mp4", 3, 4)).await.unwrap();
+        assert_eq!(followed(&c), g - 1, "an own write after a foreign one skipped it");
+        c.follow().await.unwrap();
+        assert_eq!(followed(&c), c.store.generation().await.unwrap());
+    })
 }

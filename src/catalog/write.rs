@@ -54,6 +54,7 @@ impl Catalog {
         };
         let next = self.directory().with([listed], &replaced);
         self.set_directory(next);
+        self.followed_own(generation);
         self.compact_if_needed().await?;
         Ok(id)
     }
@@ -72,6 +73,7 @@ impl Catalog {
         self.text.update(&[id], &[], removed.generation)?;
         let next = self.directory().with([], &[id]);
         self.set_directory(next);
+        self.followed_own(removed.generation);
         self.compact_if_needed().await?;
         Ok(true)
     }

@@ -66,6 +66,19 @@ pub struct Global {
     /// Remembered by the library.
     #[arg(long, global = true, env = "VIDSEEK_OCR_MODEL", value_name = "DIR")]
     pub ocr_model: Option<PathBuf>,
+    /// Recognise speech while indexing: auto (when a speech model is configured and the
+    /// file has audio), on, off. Remembered by the library.
+    #[arg(long, global = true, env = "VIDSEEK_SPEECH", value_name = "MODE")]
+    pub speech: Option<super::speech::SpeechMode>,
+    /// Speech model: a Whisper folder in the faster-whisper (CTranslate2) layout
+    /// (converted for whisper.cpp once), a whisper.cpp ggml-*.bin file, or the name of one
+    /// installed under <data>/models by `model import`. Remembered by the library.
+    #[arg(long, global = true, env = "VIDSEEK_SPEECH_MODEL", value_name = "DIR")]
+    pub speech_model: Option<PathBuf>,
+    /// Which audio stream to transcribe (0 = the file's first audio stream; default:
+    /// FFmpeg's best).
+    #[arg(long, global = true, env = "VIDSEEK_AUDIO_STREAM", value_name = "N")]
+    pub audio_stream: Option<usize>,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -159,6 +172,17 @@ pub enum Command {
     /// The on-screen text (OCR) of a video, by id or path: times, boxes, readings.
     Text {
         target: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The recognised speech of a video, by id or path: lines with times, or SRT,
+    /// WebVTT, JSON with word times.
+    Transcript {
+        target: String,
+        #[arg(long, conflicts_with_all = ["vtt", "json"])]
+        srt: bool,
+        #[arg(long, conflicts_with = "json")]
+        vtt: bool,
         #[arg(long)]
         json: bool,
     },

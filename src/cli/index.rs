@@ -135,6 +135,7 @@ pub(super) fn index(g: &Global, args: &IndexArgs) -> Result<()> {
         let opts = IndexOptions {
             also_embed: switch_target(g, catalog).await?,
             ocr: super::ocr::ocr_for(g, catalog).await?,
+            speech: super::speech::speech_for(g, catalog).await?,
             ..opts
         };
         let r = run_jobs(catalog, model.clone(), &args.paths, &opts, out).await;

@@ -21,6 +21,7 @@ mod output;
 mod progress;
 mod search;
 mod serve;
+mod speech;
 mod worker;
 
 use std::sync::Arc;
@@ -66,6 +67,19 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Clip(args) => clip::clip(g, args),
         Command::Remove { target } => index::remove(g, target),
         Command::Text { target, json } => ocr::text_cmd(g, target, Output::new(*json)),
+        Command::Transcript { target, srt, vtt, json } => {
+            use speech::TranscriptFormat as F;
+            let f = if *json {
+                F::Json
+            } else if *srt {
+                F::Srt
+            } else if *vtt {
+                F::Vtt
+            } else {
+                F::Text
+            };
+            speech::transcript_cmd(g, target, f)
+        }
         Command::Prune => index::prune(g),
         Command::Reembed { json } => model::reembed(g, Output::new(*json)),
         Command::SampleFootage(args) => demo::sample_footage(args),

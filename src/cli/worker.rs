@@ -52,6 +52,7 @@ pub(super) fn worker(g: &Global, args: &WorkerArgs) -> Result<()> {
             let opts = IndexOptions {
                 also_embed: super::index::switch_target(g, catalog).await?,
                 ocr: super::ocr::ocr_for(g, catalog).await?,
+                speech: super::speech::speech_for(g, catalog).await?,
                 ..base.clone()
             };
             let outcomes = drain_jobs(catalog, model.clone(), &opts, out).await?;

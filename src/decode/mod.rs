@@ -11,6 +11,7 @@
 //! their tools; `frames_at` re-decodes chosen times; `subtitles` reads cues; `cut`
 //! reads what cutting a span needs (start times, the exact rate, keyframes).
 
+mod audio;
 mod convert;
 mod cut;
 mod frames_at;
@@ -26,6 +27,7 @@ mod thumbnail;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+pub use audio::{AUDIO_RATE, AudioTrack, audio};
 pub use cut::{CutFacts, cut_facts, keyframe_at_or_before};
 pub use frames_at::frames_at;
 pub use open::{VideoInfo, probe};
@@ -49,6 +51,12 @@ pub enum DecodeError {
     /// FFmpeg could not read the container or has no decoder for the stream.
     #[error("{}: not a readable image or video ({reason})", path.display())]
     Format { path: PathBuf, reason: String },
+    /// There is no audio stream in the file.
+    #[error("{}: has no audio stream (nothing to transcribe)", path.display())]
+    NoAudio { path: PathBuf },
+    /// An audio stream that cannot be decoded.
+    #[error("{}: audio: {reason}", path.display())]
+    Audio { path: PathBuf, reason: String },
     /// There is no picture stream in the file.
     #[error("{}: has no video stream", path.display())]
     NoVideo { path: PathBuf },

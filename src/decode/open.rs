@@ -30,6 +30,8 @@ pub struct VideoInfo {
     pub rotation: u32,
     /// Subtitle streams in the container.
     pub subtitle_streams: usize,
+    /// Audio streams in the container.
+    pub audio_streams: usize,
     /// The container's title tag, when set.
     pub title: Option<String>,
 }
@@ -86,6 +88,10 @@ pub(super) fn open(path: &Path) -> Result<Opened, DecodeError> {
         subtitle_streams: input
             .streams()
             .filter(|s| s.parameters().medium() == Type::Subtitle)
+            .count(),
+        audio_streams: input
+            .streams()
+            .filter(|s| s.parameters().medium() == Type::Audio)
             .count(),
         title: input
             .metadata()

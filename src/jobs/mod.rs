@@ -117,6 +117,26 @@ pub struct IndexOptions {
     pub ocr: Option<Arc<Ocr>>,
     /// Readings below this confidence (0..1) are dropped.
     pub ocr_min_confidence: f32,
+    /// Recognise speech with this engine (the file's audio, on a thread beside its
+    /// frames): stored as timed text of kind `speech` with its words.
+    pub speech: Option<Arc<SpeechStage>>,
+}
+
+/// The speech stage of indexing: the engine and which audio stream to hear.
+pub struct SpeechStage {
+    pub engine: Box<dyn crate::speech::Engine>,
+    /// The audio stream (counted among the file's audio streams from 0); None: FFmpeg's
+    /// best.
+    pub audio_stream: Option<usize>,
+}
+
+impl std::fmt::Debug for SpeechStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpeechStage")
+            .field("engine", &self.engine.describe())
+            .field("audio_stream", &self.audio_stream)
+            .finish()
+    }
 }
 
 impl IndexOptions {
@@ -152,6 +172,7 @@ impl Default for IndexOptions {
             exact_resize: false,
             ocr: None,
             ocr_min_confidence: crate::ocr::MIN_CONFIDENCE,
+            speech: None,
         }
     }
 }

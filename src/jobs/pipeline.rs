@@ -9,8 +9,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use super::plan::{self, Work};
-use super::texts::{read_text, screen_text, subtitles};
-use super::{FileReport, IndexOptions, JobError, JobReport, Outcome, Progress, ProgressSink};
+use super::texts::{read_text, screen_text, speech, speech_panicked, subtitles};
+use super::{FileReport, IndexOptions, JobError, JobReport, Outcome, Progress, ProgressSink, SpeechStage};
 use crate::catalog::{Catalog, NewFrame, NewText, NewVideo, TextKind};
 use crate::decode::{self, SampleOptions, SampledFrame, VideoInfo};
 use crate::embed::{EmbedError, Embedder, Embeddings, ImageStream, StreamOptions};
@@ -161,14 +161,17 @@ fn start_decoders(
         sample_opts.threads = (cores / decoders).max(1);
     }
     let next_file = Arc::new(AtomicUsize::new(0));
-    let ocr = opts.ocr.clone().map(|o| (o, opts.ocr_min_confidence));
+    let readers = Readers {
+        ocr: opts.ocr.clone().map(|o| (o, opts.ocr_min_confidence)),
+        speech: opts.speech.clone(),
+    };
     let threads = (0..decoders)
         .map(|d| {
             let (work, opts, tx) = (for_decoders.clone(), sample_opts.clone(), dtx.clone());
-            let (cancel, next, ocr) = (cancel.clone(), next_file.clone(), ocr.clone());
+            let (cancel, next, readers) = (cancel.clone(), next_file.clone(), readers.clone());
             std::thread::Builder::new()
                 .name(format!("vidseek-decode-{d}"))
-                .spawn(move || decode_files(&work, &next, &opts, ocr, &tx, &cancel))
+                .spawn(move || decode_files(&work, &next, &opts, &readers, &tx, &cancel))
                 .expect("spawn decode thread")
         })
         .collect();
@@ -305,6 +308,7 @@ async fn write_video(
         end: None,
         text: words.split_whitespace().collect::<Vec<_>>().join(" "),
         quad: None,
+        words: None,
     });
     if let Some(title) = &info.title {
         texts.push(NewText {
@@ -313,6 +317,7 @@ async fn write_video(
             end: None,
             text: title.clone(),
             quad: None,
+            words: None,
         });
     }
     let n = frames.len();
@@ -345,14 +350,23 @@ async fn write_video(
     Ok((id, n))
 }
 
+/// What the decode threads read besides the pictures: on-screen text (OCR, with its
+/// confidence floor) and speech.
+#[derive(Clone)]
+struct Readers {
+    ocr: Option<(Arc<Ocr>, f32)>,
+    speech: Option<Arc<SpeechStage>>,
+}
+
 /// A decode thread: takes the next file not yet taken, samples it, reads its subtitles,
-/// and goes on until none is left (several such threads share `next`). A panic while
-/// decoding a file fails that file (logged with its name) and the thread goes on.
+/// and goes on until none is left (several such threads share `next`); a file's speech
+/// is recognised on a thread of its own beside its frames. A panic while decoding a file
+/// fails that file (logged with its name) and the thread goes on.
 fn decode_files(
     work: &[(PathBuf, Result<VideoInfo, String>)],
     next: &AtomicUsize,
     opts: &SampleOptions,
-    ocr: Option<(Arc<Ocr>, f32)>,
+    readers: &Readers,
     tx: &SyncSender<Decoded>,
     cancel: &AtomicBool,
 ) {
@@ -375,24 +389,37 @@ fn decode_files(
                 continue;
             }
         };
+        let audio_streams = info.audio_streams;
         if tx.send(Decoded::Start(i, info)).is_err() {
             return;
         }
         let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut reader = ocr.as_ref().map(|(o, c)| CueReader::new(o, *c));
-            let mut sink = |f: SampledFrame| {
-                // Decoding yields to searches between sampled frames too.
-                crate::util::priority::yield_to_searches(std::time::Duration::from_millis(20));
-                read_text(&mut reader, path, &f);
-                !cancel.load(Ordering::Relaxed) && tx.send(Decoded::Frame(i, f)).is_ok()
-            };
-            match decode::sample(path, opts, &mut sink) {
-                Ok((info, stats)) => Ok(Ended {
-                    texts: [subtitles(path, &info), screen_text(reader, path)].concat(),
-                    decoder: stats.hwaccel,
-                }),
-                Err(e) => Err(e.to_string()),
-            }
+            std::thread::scope(|s| {
+                let heard = readers.speech.as_ref().map(|sp| {
+                    std::thread::Builder::new()
+                        .name("vidseek-speech".into())
+                        .spawn_scoped(s, || speech(sp, path, audio_streams))
+                        .expect("spawn speech thread")
+                });
+                let mut reader = readers.ocr.as_ref().map(|(o, c)| CueReader::new(o, *c));
+                let mut sink = |f: SampledFrame| {
+                    // Decoding yields to searches between sampled frames too.
+                    crate::util::priority::yield_to_searches(std::time::Duration::from_millis(20));
+                    read_text(&mut reader, path, &f);
+                    !cancel.load(Ordering::Relaxed) && tx.send(Decoded::Frame(i, f)).is_ok()
+                };
+                let sampled = decode::sample(path, opts, &mut sink);
+                let spoken = heard
+                    .map(|h| h.join().unwrap_or_else(|_| speech_panicked(path)))
+                    .unwrap_or_default();
+                match sampled {
+                    Ok((info, stats)) => Ok(Ended {
+                        texts: [subtitles(path, &info), screen_text(reader, path), spoken].concat(),
+                        decoder: stats.hwaccel,
+                    }),
+                    Err(e) => Err(e.to_string()),
+                }
+            })
         }));
         let end = decoded.unwrap_or_else(|p| {
             let what = p

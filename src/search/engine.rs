@@ -70,14 +70,15 @@ impl<'a> Engine<'a> {
         source: Option<SourceFilter>,
         k: usize,
     ) -> Result<Found, SearchError> {
-        let visual = if !matches!(source, Some(SourceFilter::Text | SourceFilter::Ocr)) {
+        let only = source.and_then(SourceFilter::text_kind);
+        let visual = if source != Some(SourceFilter::Text) && only.is_none() {
             self.visual(qv, scope, k).await?
         } else {
             VisualHits::default()
         };
         // Tags are about the pictures: a tag filter keeps visual moments only.
         let lexical = if source != Some(SourceFilter::Visual) && scope.frames.is_none() {
-            lexical_hits(self.catalog, clause, scope, source == Some(SourceFilter::Ocr), k)?
+            lexical_hits(self.catalog, clause, scope, only, k)?
         } else {
             LexicalHits::default()
         };
@@ -346,23 +347,24 @@ struct VisualHits {
 }
 
 /// One clause's lexical candidates: cues (subtitles, on-screen text: with times) are
-/// fused; titles and file names wait. `ocr_only`: on-screen text alone (`source:ocr`),
-/// asked of the text index as a required term, so subtitles matching the same words
-/// cannot crowd it out of the best `(k * 3).clamp(20, 300)`.
+/// fused; titles and file names wait. `only`: one kind of timed text alone
+/// (`source:ocr`, `source:speech`, `source:subtitle`), asked of the text index as a
+/// required term, so other texts matching the same words cannot crowd it out of the best
+/// `(k * 3).clamp(20, 300)`.
 fn lexical_hits(
     catalog: &Catalog,
     clause: &Clause,
     scope: &Scope,
-    ocr_only: bool,
+    only: Option<TextKind>,
     k: usize,
 ) -> Result<LexicalHits, SearchError> {
     let mut hits = LexicalHits::default();
     let lexical = clause.lexical();
-    let kind = ocr_only.then_some(TextKind::Ocr);
+    let kind = only;
     for hit in retrieve::lexical(catalog, &lexical, scope, kind, (k * 3).clamp(20, 300))? {
         let d = hit.doc;
         match (d.start, d.end) {
-            (Some(s), Some(e)) if matches!(d.kind, TextKind::Subtitle | TextKind::Ocr) => {
+            (Some(s), Some(e)) if matches!(d.kind, TextKind::Subtitle | TextKind::Ocr | TextKind::Speech) => {
                 hits.cues.push(Segment {
                     start: s,
                     end: e.max(s),
@@ -499,6 +501,7 @@ mod tests {
             end: Some(i as f64 + 1.0),
             text,
             quad: (kind == TextKind::Ocr).then_some([[0.1, 0.1], [0.5, 0.1], [0.5, 0.2], [0.1, 0.2]]),
+            words: None,
         };
         let mut texts: Vec<NewText> = (0..400)
             .map(|i| cue(TextKind::Subtitle, i, format!("plan {i}")))
@@ -515,12 +518,12 @@ mod tests {
         let scope = Scope::new(catalog.directory(), &Default::default());
         let query = super::super::query::parse("plan").unwrap();
         let k = 10;
-        let ocr = lexical_hits(&catalog, query.clause(), &scope, true, k).unwrap();
+        let ocr = lexical_hits(&catalog, query.clause(), &scope, Some(TextKind::Ocr), k).unwrap();
         let texts: Vec<_> = ocr.cues.iter().map(|c| c.text.as_deref().unwrap_or("")).collect();
         assert_eq!(texts, [line], "source:ocr must find the one on-screen line");
         assert!(ocr.cues[0].quad.is_some());
         // Without the filter the subtitles fill the cut (the line is crowded out).
-        let all = lexical_hits(&catalog, query.clause(), &scope, false, k).unwrap();
+        let all = lexical_hits(&catalog, query.clause(), &scope, None, k).unwrap();
         assert_eq!(all.cues.len(), 30);
         assert!(all.cues.iter().all(|c| c.quad.is_none()), "{:?}", all.cues[0].text);
     }

@@ -138,6 +138,7 @@ fn the_document_describes_exactly_the_routes_there_are() {
         "/api/videos/{id}",
         "/api/videos/{id}/clip",
         "/api/videos/{id}/text",
+        "/api/videos/{id}/transcript",
         "/media/{id}",
         "/metrics",
         "/thumbs/{id}",

@@ -157,3 +157,50 @@ pub struct ScreenText {
     pub video_id: i64,
     pub texts: Vec<ScreenTextDto>,
 }
+
+/// A recognised word and when it was said (seconds).
+#[derive(Serialize, ToSchema)]
+pub struct TranscriptWord {
+    pub start: f64,
+    pub end: f64,
+    pub word: String,
+}
+
+/// A segment of recognised speech.
+#[derive(Serialize, ToSchema)]
+pub struct TranscriptSegment {
+    /// Seconds.
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    pub words: Vec<TranscriptWord>,
+}
+
+/// `GET /api/videos/{id}/transcript` (format=json).
+#[derive(Serialize, ToSchema)]
+pub struct Transcript {
+    pub video_id: i64,
+    pub segments: Vec<TranscriptSegment>,
+}
+
+/// How `GET /api/videos/{id}/transcript` answers.
+#[derive(Clone, Copy, Default, serde::Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TranscriptFormat {
+    /// Segments with word times.
+    #[default]
+    Json,
+    /// SubRip subtitles.
+    Srt,
+    /// WebVTT (a `<track>` reads it).
+    Vtt,
+}
+
+/// The query of `GET /api/videos/{id}/transcript`.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TranscriptParams {
+    /// json (default), srt or vtt.
+    #[serde(default)]
+    pub format: TranscriptFormat,
+}

@@ -11,7 +11,8 @@ use crate::api::dto::ErrorBody;
 use crate::api::dto::jobs::JobDto;
 use crate::api::dto::media_url;
 use crate::api::dto::videos::{
-    FrameDto, IndexBody, Pruned, Removed, ScreenText, ScreenTextDto, VideoDetail, VideoParams, Videos,
+    FrameDto, IndexBody, Pruned, Removed, ScreenText, ScreenTextDto, Transcript, TranscriptFormat, TranscriptParams,
+    TranscriptSegment, TranscriptWord, VideoDetail, VideoParams, Videos,
 };
 use crate::api::{ApiError, AppState};
 use crate::search;
@@ -88,6 +89,58 @@ pub async fn screen_text(state: web::Data<AppState>, id: web::Path<i64>) -> Resu
         })
         .collect();
     Ok(HttpResponse::Ok().json(ScreenText { video_id: id, texts }))
+}
+
+#[utoipa::path(get, path = "/api/videos/{id}/transcript", tag = "library",
+    params(("id" = i64, Path), TranscriptParams),
+    responses((status = 200, body = Transcript, description = "format=json; srt and vtt as text/plain and text/vtt",
+                  content((Transcript = "application/json"), (String = "text/plain"), (String = "text/vtt"))),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// A video's recognised speech: segments with word times (JSON), or SRT / WebVTT.
+pub async fn transcript(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    p: web::Query<TranscriptParams>,
+) -> Result<HttpResponse> {
+    let id = id.into_inner();
+    if state.catalog.video(id).await?.is_none() {
+        return Err(ApiError::not_found(format!("video {id} does not exist")));
+    }
+    let texts = state.catalog.transcript(id).await?;
+    let lines: Vec<(f64, f64, &str)> = texts
+        .iter()
+        .map(|t| (t.start.unwrap_or(0.0), t.end.unwrap_or(0.0), t.text.as_str()))
+        .collect();
+    match p.format {
+        TranscriptFormat::Srt => Ok(HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body(crate::speech::srt(&lines))),
+        TranscriptFormat::Vtt => Ok(HttpResponse::Ok()
+            .content_type("text/vtt; charset=utf-8")
+            .body(crate::speech::vtt(&lines))),
+        TranscriptFormat::Json => {
+            let segments = texts
+                .iter()
+                .map(|t| TranscriptSegment {
+                    start: t.start.unwrap_or(0.0),
+                    end: t.end.unwrap_or(0.0),
+                    text: t.text.clone(),
+                    words: t
+                        .words
+                        .iter()
+                        .flatten()
+                        .map(|(s, e, w)| TranscriptWord {
+                            start: *s,
+                            end: *e,
+                            word: w.clone(),
+                        })
+                        .collect(),
+                })
+                .collect();
+            Ok(HttpResponse::Ok().json(Transcript { video_id: id, segments }))
+        }
+    }
 }
 
 #[utoipa::path(delete, path = "/api/videos/{id}", tag = "library", params(("id" = i64, Path)),

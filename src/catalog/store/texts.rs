@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::*;
-pub use crate::types::{Quad, TextKind};
+pub use crate::types::{Quad, TextKind, TimedWord};
 
 /// The kind stored in a text row's `kind` column (its CHECK constraint in migrations/
 /// allows exactly the names of [`TextKind`]; another is a corrupt store).
@@ -22,6 +22,8 @@ pub struct Text {
     pub text: String,
     /// Where on-screen text is (OCR): corners as fractions of the frame.
     pub quad: Option<Quad>,
+    /// Recognised speech: its words with their times.
+    pub words: Option<Vec<TimedWord>>,
 }
 
 #[derive(Clone, Debug)]
@@ -32,6 +34,8 @@ pub struct NewText {
     pub text: String,
     /// Where on-screen text is (OCR): corners as fractions of the frame.
     pub quad: Option<Quad>,
+    /// Recognised speech: its words with their times.
+    pub words: Option<Vec<TimedWord>>,
 }
 
 impl Store {
@@ -58,7 +62,7 @@ impl Store {
 }
 
 /// The columns [`text_from`] reads, in its order.
-const TEXT_COLS: &str = "id, video_id, kind, start, \"end\", text, quad";
+const TEXT_COLS: &str = "id, video_id, kind, start, \"end\", text, quad, words";
 
 /// A row of [`TEXT_COLS`].
 fn text_from(r: &sqlx::any::AnyRow) -> Result<Text> {
@@ -70,12 +74,23 @@ fn text_from(r: &sqlx::any::AnyRow) -> Result<Text> {
         end: r.get(4),
         text: r.get(5),
         quad: quad_of(r.get(6))?,
+        words: words_of(r.get(7))?,
     })
 }
 
 /// A stored box (JSON `[[x, y], ...]`, four corners); None stays None.
 pub(super) fn quad_text(q: Option<&Quad>) -> Option<String> {
     q.map(|q| serde_json::to_string(q).expect("four pairs of numbers"))
+}
+
+/// Stored words (JSON `[[start, end, "word"], ...]`); None stays None.
+pub(super) fn words_text(w: Option<&Vec<TimedWord>>) -> Option<String> {
+    w.map(|w| serde_json::to_string(w).expect("numbers and strings"))
+}
+
+fn words_of(s: Option<String>) -> Result<Option<Vec<TimedWord>>> {
+    s.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("stored words {s:?}: {e}"))))
+        .transpose()
 }
 
 fn quad_of(s: Option<String>) -> Result<Option<Quad>> {

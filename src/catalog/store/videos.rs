@@ -303,7 +303,8 @@ impl Store {
         let mut text_ids = Vec::with_capacity(v.texts.len());
         for t in &v.texts {
             let r = sqlx::query(
-                "INSERT INTO texts(video_id, kind, start, \"end\", text, quad) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                "INSERT INTO texts(video_id, kind, start, \"end\", text, quad, words) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 RETURNING id",
             )
                     .bind(id)
                     .bind(t.kind.as_str())
@@ -311,6 +312,7 @@ impl Store {
                     .bind(t.end)
                     .bind(&t.text)
                     .bind(super::texts::quad_text(t.quad.as_ref()))
+                    .bind(super::texts::words_text(t.words.as_ref()))
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(self.q("inserting a text"))?;

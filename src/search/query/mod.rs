@@ -16,8 +16,8 @@
 //! longer:30s  shorter:1h30m       video duration: 90, 90s, 1.5m, 2m30s, 1h, 1:30, 1:02:03
 //! video:12,14                     only these videos (ids)
 //! source:visual|text|ocr          only moments found in the pictures, or only in subtitles,
-//!                                 on-screen text, titles and file names, or only in
-//!                                 on-screen text (OCR)
+//! source:speech|subtitle          speech, on-screen text, titles and file names, or only
+//!                                 in on-screen text (OCR), recognised speech, subtitles
 //! tag:"a red circle"  -tag:night  only moments carrying the zero-shot tag (or not); a
 //!                                 query of tags alone finds their moments
 //! -path:tmp  -ext:gif  -video:3   exclusions
@@ -80,12 +80,28 @@ pub struct Clause {
     pub negatives: Vec<Term>,
 }
 
-/// Only visual or only lexical results, or only on-screen text (OCR).
+/// Only visual or only lexical results, or only one kind of timed text: on-screen text
+/// (OCR), recognised speech, subtitle cues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SourceFilter {
     Visual,
     Text,
     Ocr,
+    Speech,
+    Subtitle,
+}
+
+impl SourceFilter {
+    /// The one kind of text it keeps, when it keeps one.
+    pub fn text_kind(self) -> Option<crate::types::TextKind> {
+        use crate::types::TextKind;
+        match self {
+            SourceFilter::Ocr => Some(TextKind::Ocr),
+            SourceFilter::Speech => Some(TextKind::Speech),
+            SourceFilter::Subtitle => Some(TextKind::Subtitle),
+            SourceFilter::Visual | SourceFilter::Text => None,
+        }
+    }
 }
 
 /// A parsed query: one clause, or several in sequence (`A >> B`), and the filters.

@@ -357,15 +357,21 @@ fn video_ids(value: &str, value_at: usize) -> Result<Vec<i64>, QueryError> {
         .collect()
 }
 
-/// The source of `source:visual`, `source:text` or `source:ocr` (any case).
+/// The source of `source:visual`, `source:text`, `source:ocr`, `source:speech` or
+/// `source:subtitle` (any case).
 fn source_filter(value: &str, value_at: usize) -> Result<SourceFilter, QueryError> {
     match value.to_ascii_lowercase().as_str() {
         "visual" => Ok(SourceFilter::Visual),
         "text" => Ok(SourceFilter::Text),
         "ocr" => Ok(SourceFilter::Ocr),
+        "speech" => Ok(SourceFilter::Speech),
+        "subtitle" | "subtitles" => Ok(SourceFilter::Subtitle),
         _ => Err(err(
             value_at,
-            format!("`source:{value}`: the sources are source:visual, source:text and source:ocr"),
+            format!(
+                "`source:{value}`: the sources are source:visual, source:text, source:ocr, source:speech and \
+                 source:subtitle"
+            ),
         )),
     }
 }
