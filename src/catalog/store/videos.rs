@@ -303,19 +303,19 @@ impl Store {
         let mut text_ids = Vec::with_capacity(v.texts.len());
         for t in &v.texts {
             let r = sqlx::query(
-                "INSERT INTO texts(video_id, kind, start, \"end\", text, quad, words) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 RETURNING id",
+                "INSERT INTO texts(video_id, kind, start, \"end\", text, quad, words) \
+                 VALUES ($1, $2, CAST($3 AS DOUBLE PRECISION), CAST($4 AS DOUBLE PRECISION), $5, $6, $7) RETURNING id",
             )
-                    .bind(id)
-                    .bind(t.kind.as_str())
-                    .bind(t.start)
-                    .bind(t.end)
-                    .bind(&t.text)
-                    .bind(super::texts::quad_text(t.quad.as_ref()))
-                    .bind(super::texts::words_text(t.words.as_ref()))
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(self.q("inserting a text"))?;
+            .bind(id)
+            .bind(t.kind.as_str())
+            .bind(nullable_seconds(t.start))
+            .bind(nullable_seconds(t.end))
+            .bind(&t.text)
+            .bind(super::texts::quad_text(t.quad.as_ref()))
+            .bind(super::texts::words_text(t.words.as_ref()))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(self.q("inserting a text"))?;
             text_ids.push(r.get(0));
         }
         let generation = self.bump_generation(&mut tx).await?;
@@ -548,4 +548,13 @@ impl Store {
             .map(|r| r.map(|r| r.get(0)))
             .map_err(self.q("reading a thumbnail"))
     }
+}
+
+/// A time that may be absent, bound as text and cast back in SQL. sqlx's `Any` driver
+/// (0.9) sends a NULL double to PostgreSQL as a NULL *float4*: a connection whose cached
+/// statement was first run with an absent time then rejects every real time ("incorrect
+/// binary data format in bind parameter"). Rust prints an f64 exactly (shortest
+/// round-trip digits, never an exponent), so nothing is lost.
+fn nullable_seconds(t: Option<f64>) -> Option<String> {
+    t.map(|t| t.to_string())
 }
