@@ -59,6 +59,12 @@ pub async fn labels(catalog: &Catalog, model: &Embedder) -> Result<(Vec<String>,
 
 /// Checks a vocabulary (one label a line, as a file holds it).
 pub fn check_labels(text: &str) -> Result<Vec<String>, SearchError> {
+    // PostgreSQL text cannot hold a NUL character (SQLite can): refused on both alike.
+    if text.contains('\0') {
+        return Err(SearchError::BadLabels(
+            "a label contains a NUL character (U+0000): remove it".into(),
+        ));
+    }
     let labels = crate::embed::parse_labels(text);
     if labels.is_empty() {
         return Err(SearchError::BadLabels(
