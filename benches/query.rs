@@ -10,7 +10,16 @@
 //! ANN, store lookups, segments), single-threaded; then the library is reopened with its
 //! saved index (time, memory), a 1-hour video (3,600 embedded frames) is added and
 //! removed again (time, including the index checkpoint).
+//!
+//! `-- FRAMES --vectors pgvector` runs the same on the pgvector backend (the store in a
+//! PostgreSQL server the bench starts, `pgserver.rs`), `-- FRAMES --store postgres` the
+//! embedded HNSW on that same kind of store: run both for a side-by-side comparison.
+//! The pgvector run also reports the server's memory (Pss) and the table's bytes on
+//! disk, and both report recall@10 and ANN latency with a filter that leaves 1% of the
+//! library (every 100th shot's video).
 
+#[path = "pgserver.rs"]
+mod pgserver;
 #[path = "util.rs"]
 mod util;
 
@@ -22,7 +31,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::runtime::Runtime;
 use vidseek::Rng;
-use vidseek::{Access, Catalog, NewFrame, NewVideo};
+use vidseek::{Access, Catalog, NewFrame, NewVideo, VectorChoice, VectorScope};
 use vidseek::{Device, EmbedOptions, Embedder};
 use vidseek::{SearchRequest, search};
 
@@ -32,7 +41,50 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SHOT: usize = 200;
 
-const USAGE: &str = "cargo bench --bench query [-- FRAMES]";
+const USAGE: &str = "cargo bench --bench query [-- FRAMES [--vectors hnsw|pgvector] [--store sqlite|postgres]]";
+
+/// Where the bench's library lives: the vector backend, and the PostgreSQL server
+/// holding the store (None: SQLite in the data folder).
+struct Backend {
+    vectors: VectorChoice,
+    pg: Option<pgserver::PgServer>,
+}
+
+impl Backend {
+    fn from_args(args: &[String]) -> Self {
+        let value = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1))
+                .cloned()
+        };
+        let vectors: VectorChoice = value("--vectors").map_or(VectorChoice::Hnsw, |v| v.parse().unwrap());
+        let postgres = vectors == VectorChoice::Pgvector || value("--store").is_some_and(|s| s == "postgres");
+        let pg = postgres.then(|| pgserver::PgServer::start(&util::root().join("target/bench-query-pg")));
+        Self { vectors, pg }
+    }
+
+    fn database(&self) -> Option<String> {
+        self.pg.as_ref().map(|p| p.url())
+    }
+
+    fn name(&self) -> String {
+        match (&self.vectors, &self.pg) {
+            (VectorChoice::Hnsw, None) => "hnsw".into(),
+            (VectorChoice::Hnsw, Some(_)) => "hnsw-postgres".into(),
+            (VectorChoice::Pgvector, _) => "pgvector".into(),
+        }
+    }
+
+    /// Opens the library; `choose`: name the backend (else follow the library).
+    async fn open(&self, data: &Path, model: &str, dim: usize, choose: bool) -> Catalog {
+        let db = self.database();
+        let vectors = choose.then_some(self.vectors);
+        Catalog::open_with(data, db.as_deref(), vectors, model, dim, Access::Write)
+            .await
+            .unwrap()
+    }
+}
 
 /// One frame of a shot: its start time (seconds) and vector.
 fn frame(i: usize, vector: Vec<f32>) -> NewFrame {
@@ -78,9 +130,10 @@ fn load_models(model_dir: &Path) -> (Arc<Embedder>, Option<Arc<Embedder>>) {
 /// rebuilds only the indexes: the store write is then not measured.
 /// QUERY_BENCH_REUSE=index keeps the saved vector index too: the "build" is then a load
 /// (the search numbers are measured as usual).
-fn data_folder() -> (PathBuf, bool) {
+fn data_folder(b: &Backend) -> (PathBuf, bool) {
     let data = util::root().join("target/bench-query-data");
-    let reuse = std::env::var_os("QUERY_BENCH_REUSE").is_some() && data.join("vidseek.db").exists();
+    // (A PostgreSQL store is made afresh with its server: no reuse.)
+    let reuse = b.pg.is_none() && std::env::var_os("QUERY_BENCH_REUSE").is_some() && data.join("vidseek.db").exists();
     let reuse_index = std::env::var("QUERY_BENCH_REUSE").is_ok_and(|v| v == "index");
     if reuse && !reuse_index {
         let _ = std::fs::remove_dir_all(data.join("vectors"));
@@ -95,6 +148,7 @@ fn data_folder() -> (PathBuf, bool) {
 /// frame's vector, in order (also when the store is reused), and the seconds the write
 /// took.
 fn write_store(
+    b: &Backend,
     rt: &Runtime,
     data: &Path,
     model: &Embedder,
@@ -109,11 +163,9 @@ fn write_store(
         let store = if reuse {
             None
         } else {
-            Some(
-                Catalog::open(data, model.model_name(), dim, Access::Write)
-                    .await
-                    .unwrap(),
-            )
+            // The backend is not named yet: the store alone, as a library that existed
+            // before its backend was chosen (the build below is then the backend's).
+            Some(b.open(data, model.model_name(), dim, false).await)
         };
         for s in 0..frames / SHOT {
             let vecs = util::shot_vectors(rng, dim, SHOT);
@@ -141,6 +193,9 @@ struct Ann {
     /// The product's setting (the first of `CONFIGS`).
     recall: f64,
     times: Vec<Duration>,
+    /// The product's setting with a filter leaving 1% of the library.
+    recall_filtered: f64,
+    times_filtered: Vec<Duration>,
     /// Every setting: candidates, beam, recall@10, p50 and p99.
     sweep: Vec<serde_json::Value>,
 }
@@ -166,7 +221,7 @@ const CONFIGS: [(usize, usize); 9] = [
 /// graph pages another just walked in the CPU caches (run per query, side by side, the
 /// later ones looked up to 2x faster). Each pass starts with 20 uncounted queries of
 /// its own.
-fn ann_recall(catalog: &Catalog, all: &[f32], dim: usize) -> Ann {
+fn ann_recall(rt: &Runtime, catalog: &Catalog, all: &[f32], dim: usize) -> Ann {
     let queries = 200;
     let mut qrng = Rng::new(99);
     let warm = 20;
@@ -182,7 +237,7 @@ fn ann_recall(catalog: &Catalog, all: &[f32], dim: usize) -> Ann {
     for (c, &(want, ef)) in CONFIGS.iter().enumerate() {
         for (qi, (q, truth)) in qs.iter().enumerate() {
             let t = Instant::now();
-            let mut got = catalog.nearest(q, want, ef);
+            let mut got = rt.block_on(catalog.nearest(q, want, ef)).unwrap();
             got.truncate(10);
             if qi < warm {
                 continue;
@@ -195,6 +250,7 @@ fn ann_recall(catalog: &Catalog, all: &[f32], dim: usize) -> Ann {
         *r /= queries as f64;
         t.sort();
     }
+    let (recall_filtered, times_filtered) = ann_filtered(rt, catalog, all, dim, &qs[..], warm);
     let sweep = CONFIGS
         .iter()
         .zip(recalls.iter().zip(&times))
@@ -206,8 +262,64 @@ fn ann_recall(catalog: &Catalog, all: &[f32], dim: usize) -> Ann {
     Ann {
         recall: recalls[0],
         times: times[0].clone(),
+        recall_filtered,
+        times_filtered,
         sweep,
     }
+}
+
+/// Recall@10 and latency of the product's setting (100 candidates, beam 384 widened for
+/// the filter's share as search does) with a filter that leaves every 100th shot's
+/// video (1% of the frames); the truth is brute force over those frames.
+fn ann_filtered(
+    rt: &Runtime,
+    catalog: &Catalog,
+    all: &[f32],
+    dim: usize,
+    qs: &[(Vec<f32>, HashSet<i64>)],
+    warm: usize,
+) -> (f64, Vec<Duration>) {
+    let dir = catalog.directory();
+    let mut listed: Vec<_> = dir.iter().filter(|v| v.frames > 0).collect();
+    listed.sort_by_key(|v| v.id);
+    let kept: Vec<_> = listed.iter().step_by(100).collect();
+    let mut videos: Vec<i64> = kept.iter().map(|v| v.id).collect();
+    videos.sort_unstable();
+    // Frame ids are 1-based in store order, which is the order of `all`.
+    let frames: Vec<i64> = kept
+        .iter()
+        .flat_map(|v| v.first_frame..v.first_frame + v.frames)
+        .collect();
+    let share = frames.len() as f64 / (all.len() / dim) as f64;
+    let ef = ((384.0 / share.sqrt()) as usize).min(20_000);
+    let (mut recall, mut times) = (0.0, Vec::new());
+    for (qi, (q, _)) in qs.iter().enumerate() {
+        let mut scored: Vec<(i64, f32)> = frames
+            .iter()
+            .map(|&id| {
+                let i = (id - 1) as usize;
+                (id, q.iter().zip(&all[i * dim..(i + 1) * dim]).map(|(a, b)| a * b).sum())
+            })
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let truth: HashSet<i64> = scored.iter().take(10).map(|(id, _)| *id).collect();
+        let scope = VectorScope {
+            videos: Some(&videos),
+            frames: None,
+        };
+        let t = Instant::now();
+        let mut got = rt
+            .block_on(catalog.nearest_for(&catalog.model(), q, 100, ef, scope))
+            .unwrap();
+        got.truncate(10);
+        if qi < warm {
+            continue;
+        }
+        times.push(t.elapsed());
+        recall += got.iter().filter(|(id, _)| truth.contains(id)).count() as f64 / 10.0;
+    }
+    times.sort();
+    (recall / (qs.len() - warm) as f64, times)
 }
 
 const WORDS: [&str; 10] = [
@@ -314,6 +426,7 @@ struct Reopened {
 /// the index checkpoint. `n`: the frames the index must hold at least. The library is
 /// returned open: its resident memory is measured after.
 fn reopen_add_and_remove(
+    b: &Backend,
     rt: &Runtime,
     data: &Path,
     model: &Arc<Embedder>,
@@ -321,9 +434,7 @@ fn reopen_add_and_remove(
     rng: &mut Rng,
 ) -> (Catalog, Reopened) {
     let t = Instant::now();
-    let catalog = rt
-        .block_on(Catalog::open(data, model.model_name(), model.dim(), Access::Write))
-        .unwrap();
+    let catalog = rt.block_on(b.open(data, model.model_name(), model.dim(), false));
     let reopen_secs = t.elapsed().as_secs_f64();
     // Searchable at once: until the saved graph has loaded (in the background), a search
     // is an exact scan of the float32 file.
@@ -363,11 +474,13 @@ fn reopen_add_and_remove(
     assert!(rt.block_on(catalog.remove_video(added)).unwrap());
     rt.block_on(catalog.save_vectors()).unwrap();
     let remove_secs = t.elapsed().as_secs_f64();
-    assert_eq!(
-        catalog.vector_points(),
-        points + 3600,
-        "removal left a tombstone, no rebuild"
-    );
+    if b.vectors == VectorChoice::Hnsw {
+        assert_eq!(
+            catalog.vector_points(),
+            points + 3600,
+            "removal left a tombstone, no rebuild"
+        );
+    }
     let reopened = Reopened {
         reopen_secs,
         graph_ready_secs,
@@ -381,8 +494,10 @@ fn reopen_add_and_remove(
 
 /// Bytes of the vector index's files in `data/vectors` whose names end with one of `ends`.
 fn vector_file_bytes(data: &Path, ends: &[&str]) -> u64 {
-    std::fs::read_dir(data.join("vectors"))
-        .unwrap()
+    let Ok(files) = std::fs::read_dir(data.join("vectors")) else {
+        return 0;
+    };
+    files
         .flatten()
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -408,6 +523,12 @@ struct Measured {
     reopened: Reopened,
     /// Resident memory the reopened library holds.
     reopen_rss: u64,
+    backend: String,
+    /// The PostgreSQL server's memory (Pss) after the searches, and the bytes on disk
+    /// of the vector table with its indexes and of the store's `embeddings` (pgvector).
+    pg_pss: Option<u64>,
+    pg_table_bytes: Option<u64>,
+    pg_embeddings_bytes: Option<u64>,
 }
 
 fn report(m: &Measured, model: &Embedder, data: &Path) -> serde_json::Value {
@@ -438,8 +559,15 @@ fn report(m: &Measured, model: &Embedder, data: &Path) -> serde_json::Value {
     } = m.reopened;
     let dump_bytes = vector_file_bytes(data, &[".hnsw.graph", ".hnsw.data", ".ids"]);
     let exact_bytes = vector_file_bytes(data, &[".exact"]);
+    let per = |b: Option<u64>| b.map(|b| b as f64 / n as f64);
     json!({
         "machine": util::machine(),
+        "backend": m.backend,
+        "postgres_pss_bytes_per_frame": per(m.pg_pss),
+        "vector_table_disk_bytes_per_frame": per(m.pg_table_bytes),
+        "store_embeddings_disk_bytes_per_frame": per(m.pg_embeddings_bytes),
+        "recall_at_10_filtered_1pct": m.ann.recall_filtered,
+        "ann_ms_filtered_1pct": {"p50": util::ms(util::percentile(&m.ann.times_filtered, 0.5)), "p99": util::ms(util::percentile(&m.ann.times_filtered, 0.99))},
         "frames": n,
         "dim": dim,
         "text_model": model.model_name(),
@@ -495,7 +623,15 @@ fn print_summary(m: &Measured, report: &serde_json::Value) {
         add_secs,
         remove_secs,
     } = m.reopened;
-    println!("machine: {}", util::machine());
+    println!("machine: {}; backend: {}", util::machine(), m.backend);
+    println!(
+        "1% filter: recall@10 {:.4}, ANN p50/p99 {:.2} / {:.2} ms; postgres Pss {:?} B/frame, vector table on disk {:?} B/frame",
+        m.ann.recall_filtered,
+        util::ms(util::percentile(&m.ann.times_filtered, 0.5)),
+        util::ms(util::percentile(&m.ann.times_filtered, 0.99)),
+        report["postgres_pss_bytes_per_frame"].as_f64().map(|x| x.round()),
+        report["vector_table_disk_bytes_per_frame"].as_f64().map(|x| x.round()),
+    );
     println!(
         "| frames | dim | store write (s) | index build (s) | RSS/frame (bytes) | recall@10 | ANN p50/p99 (ms) | full search p50/p99 (ms) |\n|---|---|---|---|---|---|---|---|\n| {} | {} | {:.0} | {:.0} | {:.0} | {:.4} | {:.2} / {:.2} | {:.2} / {:.2} |",
         n,
@@ -551,7 +687,9 @@ fn print_summary(m: &Measured, report: &serde_json::Value) {
 }
 
 fn main() {
-    let frames: usize = util::arg_or(&util::args(USAGE), 0, 1_000_000);
+    let args = util::args(USAGE);
+    let frames: usize = util::arg_or(&args, 0, 1_000_000);
+    let backend = Backend::from_args(&args);
     let model_dir = util::vit_b32_dir().unwrap_or_else(|| util::root().join("models/tiny-clip"));
     let (model, model_int8) = load_models(&model_dir);
     let dim = model.dim();
@@ -559,7 +697,7 @@ fn main() {
         "query bench: {frames} frames of {dim} dimensions, text tower of {}",
         model.model_name()
     );
-    let (data, reuse) = data_folder();
+    let (data, reuse) = data_folder(&backend);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -567,15 +705,13 @@ fn main() {
 
     // 1. The store: one video per shot.
     let mut rng = Rng::new(7);
-    let (all, store_secs) = write_store(&rt, &data, &model, frames, reuse, &mut rng);
+    let (all, store_secs) = write_store(&backend, &rt, &data, &model, frames, reuse, &mut rng);
     let n = all.len() / dim;
 
     // 2. The index, built from the store as the product does on first open.
     let rss0 = util::rss_bytes();
     let t = Instant::now();
-    let catalog = rt
-        .block_on(Catalog::open(&data, model.model_name(), dim, Access::Write))
-        .unwrap();
+    let catalog = rt.block_on(backend.open(&data, model.model_name(), dim, true));
     // (With a saved index, until its graph has loaded.)
     catalog.wait_vectors_ready();
     let build_secs = t.elapsed().as_secs_f64();
@@ -584,20 +720,33 @@ fn main() {
     // 3. Recall@10 against brute force, queries near the data (a frame plus noise).
     //    The headline is what search does; other requests and beams run on the same
     //    queries (one pass over all of them per setting).
-    let ann = ann_recall(&catalog, &all, dim);
+    let ann = ann_recall(&rt, &catalog, &all, dim);
 
     // 4. Latency of the whole search path with text queries.
     let searches = time_searches(&rt, &catalog, &model, model_int8.as_ref());
     // Of the resident memory after the searches: pages of the memory-mapped exact file
     // (page cache, shared and reclaimable; the candidates' vectors read in place).
     let mapped_after_searches = util::rss_file_bytes();
+    let pg_pss = backend.pg.as_ref().map(|p| p.pss_bytes());
+    let (pg_table_bytes, pg_embeddings_bytes) = match (&backend.pg, backend.vectors) {
+        (Some(p), VectorChoice::Pgvector) => {
+            let q = |sql: &str| p.sql("bench", sql).parse::<u64>().ok();
+            (
+                q(
+                    "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c WHERE c.relname LIKE 'frame\\_vectors\\_%' AND c.relkind = 'r'",
+                ),
+                q("SELECT pg_total_relation_size('embeddings')"),
+            )
+        }
+        _ => (None, None),
+    };
 
     // 5. Reopening the library with the saved index (no rebuild), then adding one
     //    1-hour video (3,600 frames, already embedded) and removing a video.
     rt.block_on(catalog.close());
     drop(catalog);
     let rss_closed = util::rss_bytes();
-    let (_reopened_catalog, reopened) = reopen_add_and_remove(&rt, &data, &model, n, &mut rng);
+    let (_reopened_catalog, reopened) = reopen_add_and_remove(&backend, &rt, &data, &model, n, &mut rng);
     let reopen_rss = util::rss_bytes().saturating_sub(rss_closed);
 
     let m = Measured {
@@ -612,8 +761,17 @@ fn main() {
         mapped_after_searches,
         reopened,
         reopen_rss,
+        backend: backend.name(),
+        pg_pss,
+        pg_table_bytes,
+        pg_embeddings_bytes,
     };
     let report = report(&m, &model, &data);
     print_summary(&m, &report);
-    util::write_report(&format!("query-{n}"), &report);
+    let suffix = if backend.name() == "hnsw" {
+        String::new()
+    } else {
+        format!("-{}", backend.name())
+    };
+    util::write_report(&format!("query-{n}{suffix}"), &report);
 }

@@ -33,8 +33,8 @@ mod types;
 mod util;
 
 pub use catalog::{
-    Access, Catalog, JobKind, JobState, LibraryInfo, NewFrame, NewVideo, info as library_info,
-    info_in as library_info_in,
+    Access, Catalog, JobKind, JobState, LibraryInfo, NewFrame, NewVideo, VectorChoice, VectorScope,
+    info as library_info, info_in as library_info_in,
 };
 pub use cli::{Cli, exit_code, run};
 pub use decode::{

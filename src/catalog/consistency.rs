@@ -36,9 +36,15 @@ impl Catalog {
         let _w = self.writes.lock().await;
         let counts = self.store.counts().await?;
         let stored = self.store.frame_ids().await?;
-        let (mut live, tombstones) = {
-            let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
-            (v.live_ids(), v.tombstones())
+        let (mut live, tombstones) = match self.pg_table() {
+            Some(t) => (self.store.pg_ids(&t).await?, 0),
+            None => {
+                let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+                match &*v {
+                    super::vectors::Vectors::Embedded(v) => (v.live_ids(), v.tombstones()),
+                    super::vectors::Vectors::Pg(_) => (Vec::new(), 0),
+                }
+            }
         };
         live.sort_unstable();
         let not_in_index = missing_from(&stored, &live);
@@ -61,6 +67,7 @@ impl Catalog {
             // hit as close as the frame itself counts.
             if !self
                 .nearest(&v, 10, 128)
+                .await?
                 .iter()
                 .any(|(hit, s)| hit == id || *s >= 0.99999)
             {

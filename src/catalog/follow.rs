@@ -8,6 +8,7 @@
 use std::sync::atomic::Ordering;
 
 use super::rebuild::{load_directory, text_doc};
+use super::vectors::Vectors;
 use super::{Catalog, CatalogError, Listed};
 use crate::types::{FrameId, VideoId};
 
@@ -54,16 +55,22 @@ impl Catalog {
         let model = self.model();
         let mut vectors = Vec::new();
         let mut texts = Vec::new();
+        // pgvector: other nodes' rows are in the shared table already.
+        let embedded = matches!(
+            *self.vectors.read().unwrap_or_else(|e| e.into_inner()),
+            Vectors::Embedded(_)
+        );
         for l in &new {
-            vectors.extend(self.store.vectors_of(l.id, &model).await?);
+            if embedded {
+                vectors.extend(self.store.vectors_of(l.id, &model).await?);
+            }
             texts.extend(self.store.texts_of_video(l.id).await?.iter().map(text_doc));
         }
         let tombstones: Vec<FrameId> = gone
             .iter()
             .flat_map(|l| l.first_frame..l.first_frame + l.frames)
             .collect();
-        {
-            let mut idx = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(idx) = self.vectors.write().unwrap_or_else(|e| e.into_inner()).embedded() {
             idx.delete(&tombstones);
             let items: Vec<(FrameId, &[f32])> = vectors.iter().map(|(id, v)| (*id, v.as_slice())).collect();
             idx.upsert(&items)?;

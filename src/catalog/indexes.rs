@@ -1,53 +1,95 @@
 //! Searches of the derived indexes (nearest frames, text matches) and their state.
 
-use super::{Catalog, CatalogError};
+use super::vectors::Vectors;
+use super::{Catalog, CatalogError, VectorChoice, VectorScope};
 use crate::types::{FrameId, VideoId};
 
 impl Catalog {
-    /// Nearest live frames to a unit vector: (frame id, cosine), best first.
-    pub fn nearest(&self, query: &[f32], k: usize, ef: usize) -> Vec<(FrameId, f32)> {
-        self.vectors
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .search(query, k, ef, None)
+    /// Nearest live frames to a unit vector of the active model: (frame id, cosine),
+    /// best first.
+    pub async fn nearest(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<(FrameId, f32)>, CatalogError> {
+        self.nearest_for(&self.model(), query, k, ef, VectorScope::default())
+            .await
     }
 
     /// [`Catalog::nearest`] for a query embedded with `model`; refused when the index
     /// holds another model's vectors (a switch completed after the query was embedded:
-    /// embed it again with the active model).
-    /// `filter` restricts the frames during the graph search (None: all).
-    pub fn nearest_for(
+    /// embed it again with the active model). `scope` restricts the frames during the
+    /// search (the embedded graph walks past the others; pgvector applies them as SQL
+    /// predicates inside its index scan). The one place that picks the backend.
+    pub async fn nearest_for(
         &self,
         model: &str,
         query: &[f32],
         k: usize,
         ef: usize,
-        filter: Option<&dyn Fn(FrameId) -> bool>,
+        scope: VectorScope<'_>,
     ) -> Result<Vec<(FrameId, f32)>, CatalogError> {
-        let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
-        if v.model() != model || v.dim() != query.len() {
-            return Err(CatalogError::ModelMismatch {
-                indexed: v.model().to_string(),
-                given: model.to_string(),
-            });
-        }
-        Ok(v.search(query, k, ef, filter))
+        let table = {
+            let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+            if v.model() != model || v.dim() != query.len() {
+                return Err(CatalogError::ModelMismatch {
+                    indexed: v.model().to_string(),
+                    given: model.to_string(),
+                });
+            }
+            match &*v {
+                Vectors::Embedded(idx) => {
+                    if scope.is_all() {
+                        return Ok(idx.search(query, k, ef, None));
+                    }
+                    let dir = self.directory();
+                    let filter = |frame: FrameId| {
+                        scope.frames.is_none_or(|f| f.contains(&frame))
+                            && scope
+                                .videos
+                                .is_none_or(|vs| dir.video_of(frame).is_some_and(|v| vs.binary_search(&v.id).is_ok()))
+                    };
+                    return Ok(idx.search(query, k, ef, Some(&filter)));
+                }
+                Vectors::Pg(t) => t.clone(),
+            }
+        };
+        let frames: Option<Vec<FrameId>> = scope.frames.map(|f| f.iter().copied().collect());
+        Ok(self
+            .store
+            .pg_search(&table, query, k, ef, scope.videos, frames.as_deref())
+            .await?)
     }
 
-    /// Points in the vector index (live frames and tombstones).
+    /// Points in the vector index (live frames and tombstones; pgvector: its rows,
+    /// which are the directory's frames).
     pub fn vector_points(&self) -> usize {
-        self.vectors.read().unwrap_or_else(|e| e.into_inner()).points()
+        match &*self.vectors.read().unwrap_or_else(|e| e.into_inner()) {
+            Vectors::Embedded(v) => v.points(),
+            Vectors::Pg(_) => self.directory().iter().map(|l| l.frames.max(0) as usize).sum(),
+        }
     }
 
-    /// Points in the vector index that are deleted frames.
+    /// Points in the vector index that are deleted frames (pgvector: none kept).
     pub fn vector_tombstones(&self) -> usize {
-        self.vectors.read().unwrap_or_else(|e| e.into_inner()).tombstones()
+        match &*self.vectors.read().unwrap_or_else(|e| e.into_inner()) {
+            Vectors::Embedded(v) => v.tombstones(),
+            Vectors::Pg(_) => 0,
+        }
     }
 
     /// False while the saved vector graph is still loading (searches are exact scans
-    /// meanwhile: correct, slower on a large library).
+    /// meanwhile: correct, slower on a large library). pgvector's index is built before
+    /// the catalog opens.
     pub fn vectors_ready(&self) -> bool {
-        self.vectors.read().unwrap_or_else(|e| e.into_inner()).ready()
+        match &*self.vectors.read().unwrap_or_else(|e| e.into_inner()) {
+            Vectors::Embedded(v) => v.ready(),
+            Vectors::Pg(_) => true,
+        }
+    }
+
+    /// Which backend holds the vectors.
+    pub fn vector_backend(&self) -> VectorChoice {
+        match &*self.vectors.read().unwrap_or_else(|e| e.into_inner()) {
+            Vectors::Embedded(_) => VectorChoice::Hnsw,
+            Vectors::Pg(_) => VectorChoice::Pgvector,
+        }
     }
 
     /// Waits until the vector graph is loaded (benchmarks, tools that want ANN speed).

@@ -12,13 +12,14 @@
 //! of the derived indexes), `tags` (tags, probes, the vocabulary), `switch` (moving to
 //! another model), `consistency` (the check that everything agrees), `info` (a folder
 //! read without opening it), `ocr` (the on-screen text settings and reads), `speech`
-//! (the speech settings and transcripts), `keys` (API keys).
+//! (the speech settings and transcripts), `keys` (API keys), `vectors` (which vector
+//! backend the library uses: the embedded HNSW or pgvector in its PostgreSQL database).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use crate::index::{IndexError, TextIndex, VectorBackend};
+use crate::index::{IndexError, TextIndex};
 
 mod consistency;
 mod directory;
@@ -39,10 +40,13 @@ mod switch;
 mod tags;
 #[cfg(test)]
 mod tests;
+mod vectors;
 mod write;
 
 pub use consistency::Consistency;
 pub use directory::{Directory, Listed};
+use vectors::Vectors;
+pub use vectors::{VectorChoice, VectorScope};
 
 pub use info::{LibraryInfo, info, info_in};
 pub use keys::{create_key, list_keys, revoke_key};
@@ -75,6 +79,18 @@ pub enum CatalogError {
          without downtime with `vidseek model use DIR` (or use another --data folder)"
     )]
     ModelMismatch { indexed: String, given: String },
+    /// `--vectors` names another backend than the library's.
+    #[error(
+        "this library keeps its vectors in {library} but this node was started with --vectors {given}: leave out \
+         --vectors (every node follows the library's choice, made when it was created) or use another library"
+    )]
+    VectorsMismatch { library: VectorChoice, given: VectorChoice },
+    /// `--vectors pgvector` without a PostgreSQL store.
+    #[error(
+        "--vectors pgvector keeps the vectors in the library's PostgreSQL database, and this library is a --data \
+         folder (SQLite): add --database postgres://... or leave out --vectors pgvector"
+    )]
+    VectorsNeedDatabase,
     /// The folder cannot be written (a read-only mount, no permission).
     #[error(
         "the data folder {} is read-only ({reason}): it can be searched but not changed; make it writable \
@@ -107,6 +123,8 @@ impl crate::error::Classified for CatalogError {
             CatalogError::Store(e) => e.fault(),
             CatalogError::Index(e) => e.fault(),
             CatalogError::ModelMismatch { .. } | CatalogError::Locked { .. } => Fault::Conflict,
+            CatalogError::VectorsMismatch { .. } => Fault::Conflict,
+            CatalogError::VectorsNeedDatabase => Fault::BadInput,
             CatalogError::ReadOnly { .. } => Fault::Unavailable,
             CatalogError::BadDatabase { .. } | CatalogError::BadKeyName { .. } => Fault::BadInput,
             CatalogError::KeyNameTaken { .. } => Fault::Conflict,
@@ -121,6 +139,8 @@ impl crate::error::Classified for CatalogError {
             CatalogError::Index(e) => e.code(),
             CatalogError::ModelMismatch { .. } => "model_mismatch",
             CatalogError::Locked { .. } => "locked",
+            CatalogError::VectorsMismatch { .. } => "vectors_mismatch",
+            CatalogError::VectorsNeedDatabase => "vectors_need_database",
             CatalogError::ReadOnly { .. } => "read_only",
             CatalogError::BadDatabase { .. } => "bad_database",
             CatalogError::BadKeyName { .. } => "bad_key_name",
@@ -138,8 +158,9 @@ pub struct Catalog {
     store: Store,
     /// The active model's name and dimension (changed by a completed switch).
     active: RwLock<(String, usize)>,
-    /// The vector backend (HNSW by default; see [`VectorBackend`] for what another must do).
-    vectors: RwLock<Box<dyn VectorBackend>>,
+    /// The vector backend: embedded (HNSW by default; see [`crate::index::VectorBackend`] for what
+    /// another must do) or pgvector in the store's database.
+    vectors: RwLock<Vectors>,
     text: TextIndex,
     /// The videos with their frame runs, in memory (a snapshot per read).
     directory: RwLock<Arc<Directory>>,

@@ -9,7 +9,8 @@ use super::rebuild::{
     MAX_TOMBSTONE_SHARE, catch_up, check_recall, delete_gone, fill_from_store, load_directory, text_doc,
 };
 use super::store::is_postgres_url;
-use super::{Access, Catalog, CatalogError, Store, db_path};
+use super::vectors::Vectors;
+use super::{Access, Catalog, CatalogError, Store, VectorChoice, db_path};
 use crate::index::{IndexError, TextIndex, VectorBackend, VectorIndex};
 
 /// The library's store: a PostgreSQL server when `database` names one (the library is
@@ -41,12 +42,27 @@ impl Catalog {
         dim: usize,
         access: Access,
     ) -> Result<Self, CatalogError> {
+        Self::open_with(data_dir, database, None, model, dim, access).await
+    }
+
+    /// [`Catalog::open_in`] with the node's vector backend choice (`--vectors`; None:
+    /// the library's, HNSW for a new one).
+    pub async fn open_with(
+        data_dir: &Path,
+        database: Option<&str>,
+        vectors: Option<VectorChoice>,
+        model: &str,
+        dim: usize,
+        access: Access,
+    ) -> Result<Self, CatalogError> {
         std::fs::create_dir_all(data_dir).map_err(|e| IndexError::io(data_dir, e))?;
         let lock = match access {
             Access::Write => Some(lock_folder(data_dir)?),
             Access::Read => None,
         };
         let store = open_store(data_dir, database).await?;
+        // Before anything is written: a refused choice leaves the library as it was.
+        let choice = super::vectors::choose(&store, vectors, access).await?;
         match store.model().await? {
             Some((indexed, _)) if indexed != model => {
                 return Err(CatalogError::ModelMismatch {
@@ -62,7 +78,10 @@ impl Catalog {
                 }
             }
         }
-        let vectors = open_vectors(data_dir, &store, model, dim, access).await?;
+        let vectors = match choice {
+            VectorChoice::Hnsw => Vectors::Embedded(open_vectors(data_dir, &store, model, dim, access).await?),
+            VectorChoice::Pgvector => Vectors::Pg(super::vectors::open_pg(&store, model, dim, access).await?),
+        };
         let (text, text_gen) = match TextIndex::open(&data_dir.join("text")) {
             Ok(t) => t,
             // A read-only folder can still be searched: the text index is rebuilt in memory.

@@ -146,8 +146,10 @@ impl Catalog {
     pub async fn vectors_by_ids(&self, model: &str, ids: &[FrameId]) -> Result<Vec<(FrameId, Vec<f32>)>, CatalogError> {
         {
             // The active model's vectors are beside the vector index: no store round trip.
+            // pgvector: from the store, in the same database (never a node's file).
             let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
-            if v.model() == model
+            if let super::vectors::Vectors::Embedded(v) = &*v
+                && v.model() == model
                 && let Some(found) = v.vectors(ids)
             {
                 return Ok(found);

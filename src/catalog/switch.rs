@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::rebuild::{catch_up, delete_gone, fill_from_store, load_directory};
+use super::store::PgTable;
+use super::vectors::Vectors;
 use super::{Catalog, CatalogError, Switch, SwitchStatus, Video};
 use crate::types::{FrameId, VideoId};
 
@@ -37,13 +39,30 @@ impl Catalog {
     }
 
     /// Records a switch to another model (its vectors are then added alongside).
+    /// On pgvector the new model's table is made first (empty, its own dimension):
+    /// every vector of the new model written from then on goes there too.
     pub async fn begin_switch(&self, s: &Switch) -> Result<(), CatalogError> {
+        if self.pg_table().is_some() {
+            self.store.pg_create(&PgTable::new(&s.model, s.dim)).await?;
+        }
         Ok(self.store.begin_switch(s).await?)
     }
 
     /// Abandons a switch: the new model's vectors go, the active model stays.
     pub async fn cancel_switch(&self) -> Result<(), CatalogError> {
-        Ok(self.store.cancel_switch().await?)
+        self.store.cancel_switch().await?;
+        if let Some(active) = self.pg_table() {
+            self.store.pg_drop_except(Some(&active)).await?;
+        }
+        Ok(())
+    }
+
+    /// The active pgvector table (None: the embedded backend).
+    pub(super) fn pg_table(&self) -> Option<PgTable> {
+        match &*self.vectors.read().unwrap_or_else(|e| e.into_inner()) {
+            Vectors::Pg(t) => Some(t.clone()),
+            Vectors::Embedded(_) => None,
+        }
     }
 
     /// Frames of `model` still to embed, and of all frames.
@@ -69,12 +88,17 @@ impl Catalog {
     /// index and the active model in. Returns the ids of videos that could not be
     /// re-embedded (kept as failed, with the reason).
     pub async fn finish_switch(&self, s: &Switch) -> Result<Vec<VideoId>, CatalogError> {
+        if self.pg_table().is_some() {
+            return self.finish_switch_pg(s).await;
+        }
         let frames = self.store.counts().await?.frames as usize;
         let empty = self
             .vectors
-            .read()
+            .write()
             .unwrap_or_else(|e| e.into_inner())
-            .empty_like(&s.model, s.dim, frames);
+            .embedded()
+            .map(|v| v.empty_like(&s.model, s.dim, frames))
+            .expect("the embedded backend");
         let mut fresh = fill_from_store(empty, &self.store).await?;
         let _w = self.writes.lock().await;
         catch_up(fresh.as_mut(), &self.store).await?;
@@ -89,9 +113,33 @@ impl Catalog {
             // started before retries with the model it then gets). Nothing takes the
             // vector lock and then this one, so the order cannot deadlock.
             let mut active = self.active.write().unwrap_or_else(|e| e.into_inner());
-            *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+            *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = Vectors::Embedded(fresh);
             *active = (s.model.clone(), s.dim);
         }
+        self.frames.clear();
+        self.set_directory(load_directory(&self.store).await?);
+        Ok(stale)
+    }
+
+    /// [`Catalog::finish_switch`] on pgvector: the new model's table (written since the
+    /// switch began) completed from the store and indexed, the switch committed, the
+    /// table swapped in and the old model's table dropped.
+    async fn finish_switch_pg(&self, s: &Switch) -> Result<Vec<VideoId>, CatalogError> {
+        let fresh = PgTable::new(&s.model, s.dim);
+        self.store.pg_create(&fresh).await?;
+        self.store.pg_fill(&fresh).await?;
+        self.store.pg_index(&fresh).await?;
+        let _w = self.writes.lock().await;
+        self.store.pg_fill(&fresh).await?;
+        let switched = self.store.finish_switch(s).await?;
+        let (generation, stale) = (switched.generation, switched.stale);
+        self.text.update(&stale, &[], generation)?;
+        {
+            let mut active = self.active.write().unwrap_or_else(|e| e.into_inner());
+            *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = Vectors::Pg(fresh.clone());
+            *active = (s.model.clone(), s.dim);
+        }
+        self.store.pg_drop_except(Some(&fresh)).await?;
         self.frames.clear();
         self.set_directory(load_directory(&self.store).await?);
         Ok(stale)

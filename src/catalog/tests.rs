@@ -109,10 +109,14 @@ async fn saved_library() -> Saved {
 }
 
 /// Asserts that no frame of `ids` comes back for any of `vectors`.
-fn never_returned(c: &Catalog, vectors: &[(FrameId, Vec<f32>)], ids: &[FrameId]) {
+async fn never_returned(c: &Catalog, vectors: &[(FrameId, Vec<f32>)], ids: &[FrameId]) {
     for (id, v) in vectors {
         assert!(
-            c.nearest(v, 10, 64).iter().all(|(hit, _)| !ids.contains(hit)),
+            c.nearest(v, 10, 64)
+                .await
+                .unwrap()
+                .iter()
+                .all(|(hit, _)| !ids.contains(hit)),
             "frame {id} came back"
         );
     }
@@ -129,7 +133,7 @@ fn a_saved_index_keeps_its_tombstones() {
         let c = open(&s.dir).await;
         c.wait_vectors_ready();
         assert_eq!((c.vector_points(), c.vector_tombstones()), (260, 20));
-        never_returned(&c, &s.a_vectors, &s.a_ids);
+        never_returned(&c, &s.a_vectors, &s.a_ids).await;
         assert!(c.consistency(1000).await.unwrap().agree);
         c.close().await;
     });
@@ -171,7 +175,7 @@ fn an_index_one_behind_the_store_is_compared_with_it() {
         // open compares the ids and finds it.
         let c = remove_d_unsaved(&s).await;
         assert_eq!(c.vector_tombstones(), 40);
-        never_returned(&c, &s.d_vectors, &s.d_ids);
+        never_returned(&c, &s.d_vectors, &s.d_ids).await;
         assert!(c.consistency(1000).await.unwrap().agree);
         // Saved now, at the new generation, with both videos' tombstones.
         c.save_vectors().await.unwrap();
@@ -209,7 +213,7 @@ fn a_checkpoint_that_keeps_a_large_dump_records_the_generation_and_the_tombstone
         assert_eq!((c.vector_points(), c.vector_tombstones()), (262, 60));
         let f_ids = frame_ids(&c, f).await;
         let f_vectors = c.vectors_by_ids("m", &f_ids).await.unwrap();
-        assert!(c.nearest(&f_vectors[0].1, 1, 64)[0].0 == f_ids[0]);
+        assert!(c.nearest(&f_vectors[0].1, 1, 64).await.unwrap()[0].0 == f_ids[0]);
         assert!(c.consistency(1000).await.unwrap().agree);
         c.close().await;
     });
@@ -258,7 +262,8 @@ fn the_agreement_check_names_the_frames_the_vector_index_lost_or_invented() {
         let stray = b_ids[b_ids.len() - 1] + 1000;
         let v = c.vectors_by_ids("m", &[b_ids[0]]).await.unwrap().remove(0).1;
         {
-            let mut vectors = c.vectors.write().unwrap();
+            let mut guard = c.vectors.write().unwrap();
+            let vectors = guard.embedded().unwrap();
             vectors.delete(&[a_ids[3]]);
             vectors.upsert(&[(stray, &v[..])]).unwrap();
         }

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::rebuild::{MAX_TOMBSTONE_SHARE, fill_from_store, load_directory};
+use super::vectors::Vectors;
 use super::{Catalog, CatalogError, Listed, NewVideo, Video};
 use crate::index::TextDoc;
 use crate::types::{FrameId, VideoId};
@@ -15,8 +16,9 @@ impl Catalog {
         let _w = self.writes.lock().await;
         let w = self.store.put_video(v, &self.model()).await?;
         let (id, generation) = (w.video_id, w.generation);
-        {
-            let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        // pgvector: the store wrote the rows in the video's transaction (and the
+        // replaced frames' rows went with them).
+        if let Some(vectors) = self.vectors.write().unwrap_or_else(|e| e.into_inner()).embedded() {
             vectors.delete(&w.replaced_frames);
             let items: Vec<(FrameId, &[f32])> = w
                 .frame_ids
@@ -65,10 +67,9 @@ impl Catalog {
         let Some(removed) = self.store.remove_video(id).await? else {
             return Ok(false);
         };
-        self.vectors
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .delete(&removed.frames);
+        if let Some(v) = self.vectors.write().unwrap_or_else(|e| e.into_inner()).embedded() {
+            v.delete(&removed.frames);
+        }
         self.frames.forget(&[id]);
         self.text.update(&[id], &[], removed.generation)?;
         let next = self.directory().with([], &[id]);
@@ -83,24 +84,22 @@ impl Catalog {
     /// a graph mostly made of them searches slowly and can miss live frames). Called
     /// with the write lock held; searches use the old graph until the new one is in.
     async fn compact_if_needed(&self) -> Result<(), CatalogError> {
-        let (points, dead) = {
-            let v = self.vectors.read().unwrap_or_else(|e| e.into_inner());
-            (v.points(), v.tombstones())
+        let (points, dead) = match &*self.vectors.read().unwrap_or_else(|e| e.into_inner()) {
+            Vectors::Embedded(v) => (v.points(), v.tombstones()),
+            // pgvector reclaims deleted rows itself (VACUUM).
+            Vectors::Pg(_) => return Ok(()),
         };
         if (dead as f64) <= MAX_TOMBSTONE_SHARE * points.max(1) as f64 {
             return Ok(());
         }
         tracing::info!("compacting the vector index: {dead} of its {points} points are deleted frames");
         let live = points - dead;
-        let fresh = {
-            let empty =
-                self.vectors
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .empty_like(&self.model(), self.dim(), live);
-            fill_from_store(empty, &self.store).await?
+        let empty = match &*self.vectors.read().unwrap_or_else(|e| e.into_inner()) {
+            Vectors::Embedded(v) => v.empty_like(&self.model(), self.dim(), live),
+            Vectors::Pg(_) => return Ok(()),
         };
-        *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        let fresh = fill_from_store(empty, &self.store).await?;
+        *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = Vectors::Embedded(fresh);
         Ok(())
     }
 
@@ -150,7 +149,11 @@ impl Catalog {
         // the store's at that generation, its deletions included (an open trusts them).
         let _w = self.writes.lock().await;
         let generation = self.store.generation().await?;
-        let mut v = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        let Some(v) = guard.embedded() else {
+            // pgvector's rows are durable with the store's commits.
+            return Ok(());
+        };
         if v.generation() != generation || !self.data_dir.join("vectors/vectors.json").exists() {
             v.checkpoint(&self.data_dir.join("vectors"), generation)?;
         }

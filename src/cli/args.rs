@@ -40,6 +40,11 @@ pub struct Global {
         hide_env_values = true
     )]
     pub database: Option<String>,
+    /// Where the frame vectors are searched: hnsw (a graph in each node's memory, the
+    /// default) or pgvector (in the --database server, pgvector 0.8+: no node holds
+    /// them). Remembered by the library; without it a node follows the library.
+    #[arg(long, global = true, env = "VIDSEEK_VECTORS", value_name = "BACKEND")]
+    pub vectors: Option<crate::catalog::VectorChoice>,
     /// Model package folder (model.json + ONNX graphs + tokenizer.json).
     #[arg(long, global = true, env = "VIDSEEK_MODEL", value_name = "DIR")]
     pub model: Option<PathBuf>,

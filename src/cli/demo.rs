@@ -137,9 +137,10 @@ pub(super) fn demo(g: &Global, args: &DemoArgs) -> Result<()> {
     let footage = Footage::render_once(g.data_dir().join("demo-library"))?;
     let model = Arc::new(g.load_model()?);
     let suggested = runtime()?.block_on(async {
-        let catalog = Catalog::open_in(
+        let catalog = Catalog::open_with(
             &g.data_dir(),
             g.database(),
+            g.vectors,
             model.model_name(),
             model.dim(),
             Access::Write,

@@ -199,7 +199,7 @@ pub(super) async fn open_for_maintenance(g: &Global) -> Result<Catalog> {
         Some(m) => m,
         None => bail!("the library in {} is empty", data.display()),
     };
-    Ok(Catalog::open_in(&data, g.database(), &name, dim, Access::Write).await?)
+    Ok(Catalog::open_with(&data, g.database(), g.vectors, &name, dim, Access::Write).await?)
 }
 
 /// The video `target` names: an id, or a path (made absolute as the library stores it).

@@ -100,7 +100,15 @@ fn with_library<T>(
 ) -> Result<T> {
     let model = Arc::new(g.load_model()?);
     runtime()?.block_on(async {
-        let catalog = Catalog::open_in(&g.data_dir(), g.database(), model.model_name(), model.dim(), access).await?;
+        let catalog = Catalog::open_with(
+            &g.data_dir(),
+            g.database(),
+            g.vectors,
+            model.model_name(),
+            model.dim(),
+            access,
+        )
+        .await?;
         let r = f(&catalog, &model).await;
         catalog.close().await;
         r

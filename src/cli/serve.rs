@@ -22,9 +22,10 @@ pub(super) fn serve(g: &Global, args: &ServeArgs) -> Result<()> {
         .build()?;
     rt.block_on(async {
         let catalog = Arc::new(
-            Catalog::open_in(
+            Catalog::open_with(
                 &g.data_dir(),
                 g.database(),
+                g.vectors,
                 model.model_name(),
                 model.dim(),
                 Access::Write,

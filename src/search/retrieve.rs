@@ -128,21 +128,12 @@ pub async fn visual(
     // 256 gave 0.937-0.954 over builds of the graph: hnsw_rs' parallel insertion makes
     // each build a little different, and 0.95 is the floor).
     let ef = (((n + 284) as f64) / share.sqrt()) as usize;
-    let hits = match (&scope.videos, &scope.frames) {
-        (_, Some(frames)) => {
-            let dir = scope.directory.clone();
-            let frames = frames.clone();
-            let filter =
-                move |frame: i64| frames.contains(&frame) && dir.video_of(frame).is_some_and(|v| scope.allows(v.id));
-            catalog.nearest_for(model, query, n, ef.min(20_000), Some(&filter))?
-        }
-        (None, None) => catalog.nearest_for(model, query, n, ef, None)?,
-        (Some(_), None) => {
-            let dir = scope.directory.clone();
-            let filter = move |frame: i64| dir.video_of(frame).is_some_and(|v| scope.allows(v.id));
-            catalog.nearest_for(model, query, n, ef.min(20_000), Some(&filter))?
-        }
+    let scope_of = crate::catalog::VectorScope {
+        videos: scope.videos.as_deref(),
+        frames: scope.frames.as_deref(),
     };
+    let ef = if scope_of.is_all() { ef } else { ef.min(20_000) };
+    let hits = catalog.nearest_for(model, query, n, ef, scope_of).await?;
     let score_of: std::collections::HashMap<i64, f32> = hits.iter().copied().collect();
     let mut out: Vec<(Frame, f32)> = catalog
         .frames_by_ids(&hits.iter().map(|h| h.0).collect::<Vec<_>>())

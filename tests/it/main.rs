@@ -38,5 +38,6 @@ mod switch;
 mod timelines;
 mod transfer;
 mod upload;
+mod vector_backends;
 mod watch;
 mod workers;

@@ -10,7 +10,8 @@
 //! On SQLite, WAL mode: readers (searches) never wait for the writer; see
 //! ARCHITECTURE.md, "Writing to SQLite", for the write discipline. Split by table group: `videos` (videos, frames,
 //! embeddings, thumbnails), `models` (the active model and a switch), `texts`, `jobs`,
-//! `tags` (frame tags and saved probes), `vocab` (cached text vectors), `keys` (API keys).
+//! `tags` (frame tags and saved probes), `vocab` (cached text vectors), `keys` (API keys),
+//! `pgvector` (the frame vectors searched inside PostgreSQL, `--vectors pgvector`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -24,6 +25,7 @@ mod connect;
 mod jobs;
 mod keys;
 mod models;
+mod pgvector;
 mod tags;
 mod texts;
 mod videos;
@@ -34,6 +36,7 @@ pub use connect::{Backend, is_postgres_url};
 pub use jobs::{Claim, FileState, Job, JobFile, JobKind, JobState, lease_seconds, node_id};
 pub use keys::{ApiKey, KeyScope};
 pub use models::{Switch, SwitchStatus};
+pub use pgvector::PgTable;
 pub use tags::{FrameTag, SavedProbe, Span, SpanTag, TaggedFrame};
 pub use texts::{NewText, Text, TextKind};
 pub use videos::{Frame, NewFrame, NewVideo, Video, VideoStatus};

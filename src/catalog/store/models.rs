@@ -147,6 +147,8 @@ impl Store {
             .map_err(self.q("inserting an embedding"))?
             .rows_affected();
         }
+        let items: Vec<(FrameId, &[f32])> = vectors.iter().map(|(id, v)| (*id, v.as_slice())).collect();
+        self.pg_write_model(&mut tx, model, &items).await?;
         tx.commit().await.map_err(self.q("committing embeddings"))?;
         Ok(n)
     }

@@ -254,6 +254,38 @@ impl Store {
 }
 
 impl Store {
+    /// The video's vectors into the pgvector tables of their models, when the library
+    /// keeps them there (same transaction as the frames).
+    async fn pg_write_video(&self, tx: &mut Tx, v: &NewVideo, ids: &[FrameId], model: &str) -> Result<()> {
+        let active: Vec<(FrameId, &[f32])> = ids
+            .iter()
+            .zip(&v.frames)
+            .map(|(id, f)| (*id, f.vector.as_slice()))
+            .collect();
+        self.pg_write_model(tx, model, &active).await?;
+        let mut others: Vec<&str> = v
+            .frames
+            .iter()
+            .flat_map(|f| f.extra_vectors.iter().map(|(m, _)| m.as_str()))
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        for m in others {
+            let items: Vec<(FrameId, &[f32])> = ids
+                .iter()
+                .zip(&v.frames)
+                .filter_map(|(id, f)| {
+                    f.extra_vectors
+                        .iter()
+                        .find(|(n, _)| n == m)
+                        .map(|(_, x)| (*id, x.as_slice()))
+                })
+                .collect();
+            self.pg_write_model(tx, m, &items).await?;
+        }
+        Ok(())
+    }
+
     pub async fn video(&self, id: VideoId) -> Result<Option<Video>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {VIDEO_COLS} FROM videos WHERE id = $1"
@@ -300,6 +332,7 @@ impl Store {
             self.insert_frame(&mut tx, id, seq, fid, f, model).await?;
             ids.push(fid);
         }
+        self.pg_write_video(&mut tx, v, &ids, model).await?;
         let mut text_ids = Vec::with_capacity(v.texts.len());
         for t in &v.texts {
             let r = sqlx::query(
