@@ -34,6 +34,7 @@ pub enum VectorChoice {
 }
 
 impl VectorChoice {
+    /// Its name on the command line and in `meta.vectors`.
     pub fn as_str(self) -> &'static str {
         match self {
             VectorChoice::Hnsw => "hnsw",
@@ -94,11 +95,14 @@ impl Vectors {
 /// Which frames a vector search may return: the allowed videos (sorted) and frames.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct VectorScope<'a> {
+    /// Allowed videos, sorted (None: every video).
     pub videos: Option<&'a [VideoId]>,
+    /// Allowed frames (a `tag:` filter; None: every frame of the allowed videos).
     pub frames: Option<&'a HashSet<FrameId>>,
 }
 
 impl VectorScope<'_> {
+    /// Whether every frame is allowed.
     pub fn is_all(&self) -> bool {
         self.videos.is_none() && self.frames.is_none()
     }
