@@ -153,7 +153,8 @@ fn pgvector_answers_the_same_moments_as_the_embedded_graph() {
     );
     let rows = server.sql("shared", &format!("SELECT count(*) FROM {table}"));
     assert_eq!(rows, server.sql("shared", "SELECT count(*) FROM frames"));
-    assert!(rows.parse::<usize>().unwrap() > 100, "{rows}");
+    // At least a frame per scene (36).
+    assert!(rows.parse::<usize>().unwrap() >= 36, "{rows}");
 
     // `vidseek eval` within 0.02 on every measure (a node that follows the library:
     // no --vectors given).
