@@ -10,7 +10,8 @@
 //! On SQLite, WAL mode: readers (searches) never wait for the writer; see
 //! ARCHITECTURE.md, "Writing to SQLite", for the write discipline. Split by table group: `videos` (videos, frames,
 //! embeddings, thumbnails), `models` (the active model and a switch), `texts`, `jobs`,
-//! `tags` (frame tags and saved probes), `vocab` (cached text vectors), `keys` (API keys).
+//! `tags` (frame tags and saved probes), `vocab` (cached text vectors), `keys` (API keys); `copy` copies a whole library to
+//! another store (`vidseek migrate`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,6 +22,7 @@ use sqlx::Row;
 use crate::types::{FrameId, VideoId};
 
 mod connect;
+mod copy;
 mod jobs;
 mod keys;
 mod models;
@@ -30,7 +32,7 @@ mod videos;
 mod vocab;
 mod wake;
 
-pub use connect::{Backend, is_postgres_url};
+pub use connect::{Backend, is_postgres_url, server_name};
 pub use jobs::{Claim, FileState, Job, JobFile, JobKind, JobState, lease_seconds, node_id};
 pub use keys::{ApiKey, KeyScope};
 pub use models::{Switch, SwitchStatus};
