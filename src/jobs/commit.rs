@@ -160,6 +160,12 @@ pub(super) async fn write_video(
             .collect(),
         texts,
     };
+    let t = std::time::Instant::now();
     let id = catalog.add_video(&v).await?;
+    tracing::debug!(
+        "{}: {n} frames written (store and indexes) in {:.1} ms",
+        w.path.display(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
     Ok((id, n))
 }

@@ -310,7 +310,12 @@ pub async fn run_job(
     };
     let lease = queue.heartbeat(job_id, cancel.clone());
     let model = pipeline::run(catalog, embedder, job_id, &work, opts, &progress, &cancel, &mut report).await?;
+    let saving = Instant::now();
     catalog.save_vectors().await?;
+    tracing::debug!(
+        "job {job_id}: vector index saved in {:.1} ms",
+        saving.elapsed().as_secs_f64() * 1e3
+    );
     if lease.lost() {
         // Another node took the job over (this one was cut off past its lease): the
         // job's outcome is that node's to record.
