@@ -220,11 +220,9 @@ pub enum Command {
     },
 }
 
-// `vidseek index`.
+// How `vidseek index` and `vidseek worker` sample and batch.
 #[derive(Args, Debug, Clone)]
-pub struct IndexArgs {
-    #[arg(required = true)]
-    pub paths: Vec<PathBuf>,
+pub struct WorkArgs {
     /// Periodic samples per second (shot changes add more).
     #[arg(long, default_value_t = 1.0)]
     pub fps: f64,
@@ -234,6 +232,15 @@ pub struct IndexArgs {
     /// Files decoded at once (0: 4 with GPU decoding, else one per four cores).
     #[arg(long, default_value_t = 0)]
     pub decoders: usize,
+}
+
+// `vidseek index`.
+#[derive(Args, Debug, Clone)]
+pub struct IndexArgs {
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub work: WorkArgs,
     /// Decode frames at full resolution and resize them exactly like the reference
     /// (PIL bicubic) instead of one swscale pass: slower, pixel-exact.
     #[arg(long)]
@@ -253,15 +260,8 @@ pub struct IndexArgs {
 // `vidseek worker`.
 #[derive(Args, Debug, Clone)]
 pub struct WorkerArgs {
-    /// Periodic samples per second (shot changes add more).
-    #[arg(long, default_value_t = 1.0)]
-    pub fps: f64,
-    /// Frames per model call (0: 16 on the CPU, 256 on CUDA).
-    #[arg(long, default_value_t = 0)]
-    pub batch: usize,
-    /// Files decoded at once (0: 4 with GPU decoding, else one per four cores).
-    #[arg(long, default_value_t = 0)]
-    pub decoders: usize,
+    #[command(flatten)]
+    pub work: WorkArgs,
     /// Seconds between looks at the queue when no announcement wakes it.
     #[arg(long, default_value_t = 5.0)]
     pub poll: f64,

@@ -123,7 +123,7 @@ pub(super) fn index(g: &Global, args: &IndexArgs) -> Result<()> {
     }
     let opts = IndexOptions {
         exact_resize: args.exact_resize,
-        ..index_options(args.fps, args.batch, args.decoders)?
+        ..index_options(args.work.fps, args.work.batch, args.work.decoders)?
     };
     for p in &args.paths {
         if !p.exists() {

@@ -33,7 +33,7 @@ pub(super) fn worker(g: &Global, args: &WorkerArgs) -> Result<()> {
         bail!("--poll must be a positive number of seconds (got {})", args.poll);
     }
     let out = Output::new(args.json);
-    let base = index_options(args.fps, args.batch, args.decoders)?;
+    let base = index_options(args.work.fps, args.work.batch, args.work.decoders)?;
     with_library(g, Access::Write, async |catalog, model| {
         let queue = catalog.queue();
         let mut waker = queue.waker().await;
