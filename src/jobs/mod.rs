@@ -268,6 +268,15 @@ pub enum Progress {
 
 pub type ProgressSink = Arc<dyn Fn(Progress) + Send + Sync>;
 
+/// The vector index saved after a job's files are written (its time in the debug log).
+async fn save_vectors(catalog: &Catalog, job_id: i64) -> Result<(), JobError> {
+    let t = Instant::now();
+    catalog.save_vectors().await?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    tracing::debug!("job {job_id}: vector index saved in {ms:.1} ms");
+    Ok(())
+}
+
 /// Runs an indexing job: every video under `paths`. Progress goes to `progress`;
 /// `cancel` stops it between frames (what was committed stays).
 pub async fn run_job(
@@ -310,12 +319,7 @@ pub async fn run_job(
     };
     let lease = queue.heartbeat(job_id, cancel.clone());
     let model = pipeline::run(catalog, embedder, job_id, &work, opts, &progress, &cancel, &mut report).await?;
-    let saving = Instant::now();
-    catalog.save_vectors().await?;
-    tracing::debug!(
-        "job {job_id}: vector index saved in {:.1} ms",
-        saving.elapsed().as_secs_f64() * 1e3
-    );
+    save_vectors(catalog, job_id).await?;
     if lease.lost() {
         // Another node took the job over (this one was cut off past its lease): the
         // job's outcome is that node's to record.
