@@ -12,8 +12,9 @@
 //! of the derived indexes), `tags` (tags, probes, the vocabulary), `switch` (moving to
 //! another model), `consistency` (the check that everything agrees), `info` (a folder
 //! read without opening it), `ocr` (the on-screen text settings and reads), `speech`
-//! (the speech settings and transcripts), `keys` (API keys), `vectors` (which vector
-//! backend the library uses: the embedded HNSW or pgvector in its PostgreSQL database).
+//! (the speech settings and transcripts), `keys` (API keys), `migrate` (moving a library
+//! between a data folder and a PostgreSQL server), `vectors` (which vector backend the
+//! library uses: the embedded HNSW or pgvector in its PostgreSQL database).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ mod frames;
 mod indexes;
 mod info;
 mod keys;
+mod migrate;
 mod ocr;
 mod open;
 mod queue;
@@ -50,6 +52,7 @@ pub use vectors::{VectorChoice, VectorScope};
 
 pub use info::{LibraryInfo, info, info_in};
 pub use keys::{create_key, list_keys, revoke_key};
+pub use migrate::migrate;
 pub use queue::{Queue, QueueHandle};
 use store::Store;
 pub use store::node_id;
@@ -111,6 +114,24 @@ pub enum CatalogError {
     KeyNameTaken { name: String },
     #[error("there is no live key named {name:?}: `vidseek keys list` shows the library's keys")]
     NoSuchKey { name: String },
+    /// `vidseek migrate --to` names the library being moved.
+    #[error("--to names the library itself ({target}): name a new PostgreSQL database or an empty data folder")]
+    MigrateToItself { target: String },
+    /// `vidseek migrate` into a store that already holds a library.
+    #[error(
+        "{target} already holds a library ({holds}): migrate only into an empty PostgreSQL database or a new data \
+         folder; nothing was written"
+    )]
+    MigrateTargetInUse { target: String, holds: String },
+    /// `vidseek migrate` while the library's queue has work in hand.
+    #[error(
+        "{jobs} indexing job(s) are running on the library: let them finish (or stop the workers and servers that \
+         run them) and migrate again; nothing was written"
+    )]
+    MigrateBusy { jobs: i64 },
+    /// There is no library where one was expected.
+    #[error("there is no library at {place}: pass the --data folder (or --database) of the library to move")]
+    NoLibrary { place: String },
     /// The system's random source could not be read.
     #[error("cannot make a key: /dev/urandom cannot be read ({0})")]
     KeyMaterial(String),
@@ -128,6 +149,8 @@ impl crate::error::Classified for CatalogError {
             CatalogError::ReadOnly { .. } => Fault::Unavailable,
             CatalogError::BadDatabase { .. } | CatalogError::BadKeyName { .. } => Fault::BadInput,
             CatalogError::KeyNameTaken { .. } => Fault::Conflict,
+            CatalogError::MigrateToItself { .. } | CatalogError::NoLibrary { .. } => Fault::BadInput,
+            CatalogError::MigrateTargetInUse { .. } | CatalogError::MigrateBusy { .. } => Fault::Conflict,
             CatalogError::NoSuchKey { .. } => Fault::NotFound,
             CatalogError::KeyMaterial(_) => Fault::Internal,
         }
@@ -146,6 +169,10 @@ impl crate::error::Classified for CatalogError {
             CatalogError::BadKeyName { .. } => "bad_key_name",
             CatalogError::KeyNameTaken { .. } => "key_name_taken",
             CatalogError::NoSuchKey { .. } => "no_such_key",
+            CatalogError::MigrateToItself { .. } => "migrate_to_itself",
+            CatalogError::MigrateTargetInUse { .. } => "migrate_target_in_use",
+            CatalogError::MigrateBusy { .. } => "migrate_busy",
+            CatalogError::NoLibrary { .. } => "no_library",
             CatalogError::KeyMaterial(_) => self.fault().code(),
         }
     }

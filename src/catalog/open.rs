@@ -115,7 +115,7 @@ impl Catalog {
     }
 }
 
-fn lock_folder(dir: &Path) -> Result<File, CatalogError> {
+pub(super) fn lock_folder(dir: &Path) -> Result<File, CatalogError> {
     let path = dir.join("lock");
     let f = File::options()
         .create(true)

@@ -109,6 +109,11 @@ impl<'a> Queue<'a> {
         Ok(self.store.job_progress(id, files_done, frames_done).await?)
     }
 
+    /// Hands a job this process runs back to the queue (see `Store::release_job`).
+    pub async fn release(&self, id: i64) -> Result<bool> {
+        Ok(self.store.release_job(id).await?)
+    }
+
     /// Ends a job in a final state (a canceled job stays canceled).
     pub async fn finish(&self, id: i64, state: JobState, error: Option<&str>) -> Result<()> {
         Ok(self.store.finish_job(id, state, error).await?)

@@ -164,6 +164,16 @@ pub enum Command {
     /// `admin` keys also index, delete and change settings.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Copy the library (--data folder or --database) to TARGET: a postgres:// URL of an
+    /// empty database, or a new data folder. Vectors, tags, probes, keys and the queue
+    /// go with it, nothing is embedded again; the library itself is left as it is.
+    Migrate {
+        /// Where the library goes (a postgres:// URL or a folder).
+        #[arg(long, value_name = "TARGET")]
+        to: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// The zero-shot tags of the library: each label with its moments and videos.
     Tags {
         #[arg(long)]

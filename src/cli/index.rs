@@ -140,8 +140,10 @@ pub(super) fn index(g: &Global, args: &IndexArgs) -> Result<()> {
         };
         let r = run_jobs(catalog, model.clone(), &args.paths, &opts, out).await;
         // The new footage's zero-shot tags, from its stored vectors.
-        if let Err(e) = search::tags::ensure(catalog, model).await {
-            tracing::warn!("the tags were not brought up to date: {e}");
+        let t = std::time::Instant::now();
+        match search::tags::ensure(catalog, model).await {
+            Ok(_) => tracing::debug!("tags brought up to date in {:.1} ms", t.elapsed().as_secs_f64() * 1e3),
+            Err(e) => tracing::warn!("the tags were not brought up to date: {e}"),
         }
         r
     })?;

@@ -2,7 +2,7 @@
 //! a thin shell over the same functions the HTTP API and the tests call.
 //!
 //! Layout: `args` holds every clap definition; one file per command group runs them
-//! (`index`, `search`, `clip`, `model`, `ocr`, `embed`, `doctor`, `serve`, `mcp`,
+//! (`index`, `search`, `clip`, `model`, `ocr`, `embed`, `doctor`, `serve`, `mcp`, `migrate`,
 //! `demo`, `bench`); `output`
 //! prints an answer as text or as JSON (`--json`), `progress` draws the progress bar.
 
@@ -15,6 +15,7 @@ mod embed;
 mod index;
 mod keys;
 mod mcp;
+mod migrate;
 mod model;
 mod ocr;
 mod output;
@@ -62,6 +63,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => search::eval_cmd(g, args),
         Command::Labels(cmd) => search::labels_cmd(g, cmd),
         Command::Keys(cmd) => keys::keys_cmd(g, cmd),
+        Command::Migrate { to, json } => migrate::migrate(g, to, Output::new(*json)),
         Command::Tags { json } => search::tags_cmd(g, Output::new(*json)),
         Command::Videos { json } => index::videos(g, Output::new(*json)),
         Command::Clip(args) => clip::clip(g, args),

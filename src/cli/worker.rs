@@ -48,26 +48,86 @@ pub(super) fn worker(g: &Global, args: &WorkerArgs) -> Result<()> {
             }
         );
         let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
+        let mut outage = Outage::default();
         loop {
-            let opts = IndexOptions {
-                also_embed: super::index::switch_target(g, catalog).await?,
-                ocr: super::ocr::ocr_for(g, catalog).await?,
-                speech: super::speech::speech_for(g, catalog).await?,
-                ..base.clone()
+            let pause = match work_once(g, catalog, model, &base, out).await {
+                Ok(()) => outage.over(),
+                // The database is down or cut off: wait for it, then take up the queue
+                // again (a job it held is taken over by whoever looks first once its
+                // lease has run out; nothing half-written was committed).
+                Err(e) if unavailable(&e) => outage.wait(&e),
+                Err(e) => return Err(e),
             };
-            let outcomes = drain_jobs(catalog, model.clone(), &opts, out).await?;
-            let ran = report_outcomes(outcomes, out)?;
-            if ran && let Err(e) = search::tags::ensure(catalog, model).await {
-                tracing::warn!("the tags were not brought up to date: {e}");
-            }
             tokio::select! {
                 _ = &mut stop => break,
-                _ = waker.wait(Duration::from_secs_f64(args.poll)) => {}
+                _ = waker.wait(pause.unwrap_or(Duration::from_secs_f64(args.poll))) => {}
             }
         }
         eprintln!("vidseek worker: stopped");
         Ok(())
     })
+}
+
+/// One look at the queue: the settings read afresh (another node may have changed
+/// them), every job there run, the tags brought up to date.
+async fn work_once(
+    g: &Global,
+    catalog: &crate::catalog::Catalog,
+    model: &std::sync::Arc<crate::embed::Embedder>,
+    base: &IndexOptions,
+    out: Output,
+) -> Result<()> {
+    let opts = IndexOptions {
+        also_embed: super::index::switch_target(g, catalog).await?,
+        ocr: super::ocr::ocr_for(g, catalog).await?,
+        speech: super::speech::speech_for(g, catalog).await?,
+        ..base.clone()
+    };
+    let outcomes = drain_jobs(catalog, model.clone(), &opts, out).await?;
+    let ran = report_outcomes(outcomes, out)?;
+    if ran && let Err(e) = search::tags::ensure(catalog, model).await {
+        tracing::warn!("the tags were not brought up to date: {e}");
+    }
+    Ok(())
+}
+
+/// Whether a failure is the database's being unavailable (down, unreachable, shutting
+/// down): something to wait out, not a reason to stop.
+fn unavailable(e: &anyhow::Error) -> bool {
+    use crate::error::{Classified, Fault};
+    e.chain().any(|c| {
+        c.downcast_ref::<crate::catalog::CatalogError>()
+            .is_some_and(|s| s.fault() == Fault::Unavailable)
+            || c.downcast_ref::<crate::catalog::StoreError>()
+                .is_some_and(|s| s.is_unavailable())
+            || c.downcast_ref::<crate::jobs::JobError>()
+                .is_some_and(|s| s.fault() == Fault::Unavailable)
+    })
+}
+
+/// The worker's view of a database outage: it says so once, then waits 1, 2, 4 ... up
+/// to 30 s between tries, and says when the database is back.
+#[derive(Default)]
+struct Outage {
+    tries: u32,
+}
+
+impl Outage {
+    fn wait(&mut self, e: &anyhow::Error) -> Option<Duration> {
+        if self.tries == 0 {
+            eprintln!("vidseek worker: the database is unavailable ({e:#}); waiting for it");
+        }
+        self.tries += 1;
+        Some(Duration::from_secs((1u64 << (self.tries - 1).min(5)).min(30)))
+    }
+
+    fn over(&mut self) -> Option<Duration> {
+        if self.tries > 0 {
+            eprintln!("vidseek worker: the database is back; working on the queue again");
+        }
+        self.tries = 0;
+        None
+    }
 }
 
 /// Prints each job this worker ran (not those another node took first); true if any.

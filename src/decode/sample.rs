@@ -182,7 +182,8 @@ pub fn sample(
             opts,
             reorder,
         };
-        side_by_side(setup, &spans, workers.min(spans.len()), &mut sampler)?
+        let lookahead = span_lookahead(&info);
+        side_by_side(setup, &spans, (workers.min(spans.len()), lookahead), &mut sampler)?
     };
     let stats = sampler.finish(&info, stopped)?;
     Ok((info, stats))
@@ -245,12 +246,36 @@ impl<'a> SpanSetup<'a> {
 /// A span's channel to the sampler, until a thread takes it.
 type SpanSender = std::sync::Mutex<Option<std::sync::mpsc::SyncSender<Piece>>>;
 
+/// The pieces a span decoder may hand on before the sampler takes them: a whole span's
+/// candidates at the usual sampling rates (a tick a second, and the shot changes), within
+/// a memory budget for the decoded pictures they hold.
+///
+/// A decoder that waits on the sampler leaves its core idle: with keyframes only at cuts
+/// (x264's default) spans are several seconds long, and with room for a few pieces only,
+/// the second thread stopped a few seconds into its span until the first one's was done
+/// (about 1.3 of 2 cores busy).
+fn span_lookahead(info: &VideoInfo) -> usize {
+    const BUDGET: usize = 96 << 20;
+    // A decoded picture: 8-bit 4:2:0 at the coded size (10-bit and 4:4:4 hold more, the
+    // clamp's floor still bounds them).
+    let picture = (info.width as usize * info.height as usize * 3 / 2).max(1);
+    (BUDGET / picture).clamp(4, 64)
+}
+
 /// `spans` decoded on `workers` threads, their pieces handed to the sampler in span
 /// order; true when the sampler stopped.
-fn side_by_side(setup: SpanSetup, spans: &[Span], workers: usize, sampler: &mut Sampler) -> Result<bool, DecodeError> {
+fn side_by_side(
+    setup: SpanSetup,
+    spans: &[Span],
+    (workers, lookahead): (usize, usize),
+    sampler: &mut Sampler,
+) -> Result<bool, DecodeError> {
     // A channel per span: the threads take spans in order as they come free, and a
-    // thread runs ahead of the sampler by at most its one span (4 pieces buffered).
-    let (txs, rxs): (Vec<_>, Vec<_>) = spans.iter().map(|_| std::sync::mpsc::sync_channel::<Piece>(4)).unzip();
+    // thread runs ahead of the sampler by at most its one span (`lookahead` pieces).
+    let (txs, rxs): (Vec<_>, Vec<_>) = spans
+        .iter()
+        .map(|_| std::sync::mpsc::sync_channel::<Piece>(lookahead))
+        .unzip();
     let txs: Vec<SpanSender> = txs.into_iter().map(|tx| std::sync::Mutex::new(Some(tx))).collect();
     let next_span = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| -> Result<bool, DecodeError> {

@@ -1,7 +1,8 @@
 //! `jobs`: the write path. Turns "index these paths" into stored, searchable videos:
 //! `plan` (library scan, unchanged files skipped, each file probed once) then
 //! `pipeline` (decode -> embed -> store -> index; `texts`: subtitles and on-screen
-//! text read on the way). Also moves a library to another
+//! text read on the way; `speech`: the audio recognised on a thread beside; `commit`:
+//! each finished video written, progress counted). Also moves a library to another
 //! model (`switch`). `Queue` owns the job queue: the one drain the CLI and the server
 //! both run jobs through; `JobRunner` is the server's (threads beside the executor).
 //!
@@ -14,10 +15,12 @@
 //! in the store: a run killed half-way leaves its job `processing`, and the next run
 //! finishes it.
 
+mod commit;
 mod pipeline;
 mod plan;
 mod queue;
 mod runner;
+mod speech;
 mod switch;
 mod texts;
 
@@ -30,6 +33,7 @@ use serde::Serialize;
 
 pub use queue::Queue;
 pub use runner::JobRunner;
+pub use speech::SpeechStage;
 pub use switch::run_switch;
 
 use self::pipeline::ModelOutcome;
@@ -120,23 +124,6 @@ pub struct IndexOptions {
     /// Recognise speech with this engine (the file's audio, on a thread beside its
     /// frames): stored as timed text of kind `speech` with its words.
     pub speech: Option<Arc<SpeechStage>>,
-}
-
-/// The speech stage of indexing: the engine and which audio stream to hear.
-pub struct SpeechStage {
-    pub engine: Box<dyn crate::speech::Engine>,
-    /// The audio stream (counted among the file's audio streams from 0); None: FFmpeg's
-    /// best.
-    pub audio_stream: Option<usize>,
-}
-
-impl std::fmt::Debug for SpeechStage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SpeechStage")
-            .field("engine", &self.engine.describe())
-            .field("audio_stream", &self.audio_stream)
-            .finish()
-    }
 }
 
 impl IndexOptions {
@@ -281,6 +268,15 @@ pub enum Progress {
 
 pub type ProgressSink = Arc<dyn Fn(Progress) + Send + Sync>;
 
+/// The vector index saved after a job's files are written (its time in the debug log).
+async fn save_vectors(catalog: &Catalog, job_id: i64) -> Result<(), JobError> {
+    let t = Instant::now();
+    catalog.save_vectors().await?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    tracing::debug!("job {job_id}: vector index saved in {ms:.1} ms");
+    Ok(())
+}
+
 /// Runs an indexing job: every video under `paths`. Progress goes to `progress`;
 /// `cancel` stops it between frames (what was committed stays).
 pub async fn run_job(
@@ -323,7 +319,7 @@ pub async fn run_job(
     };
     let lease = queue.heartbeat(job_id, cancel.clone());
     let model = pipeline::run(catalog, embedder, job_id, &work, opts, &progress, &cancel, &mut report).await?;
-    catalog.save_vectors().await?;
+    save_vectors(catalog, job_id).await?;
     if lease.lost() {
         // Another node took the job over (this one was cut off past its lease): the
         // job's outcome is that node's to record.

@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use super::plan::{self, Work};
-use super::texts::{read_text, screen_text, speech, speech_panicked, subtitles};
-use super::{FileReport, IndexOptions, JobError, JobReport, Outcome, Progress, ProgressSink, SpeechStage};
-use crate::catalog::{Catalog, NewFrame, NewText, NewVideo, TextKind};
+use super::commit::{Counters, file_done, write_failure, write_video};
+use super::plan::Work;
+use super::speech::{self, SpeechStage};
+use super::texts::{read_text, screen_text, subtitles};
+use super::{FileReport, IndexOptions, JobError, JobReport, Outcome, ProgressSink};
+use crate::catalog::{Catalog, NewText};
 use crate::decode::{self, SampleOptions, SampledFrame, VideoInfo};
 use crate::embed::{EmbedError, Embedder, Embeddings, ImageStream, StreamOptions};
 use crate::image::RgbImage;
@@ -33,11 +35,11 @@ struct Ended {
 }
 
 /// A frame on its way to the store.
-struct Pending {
-    frame: SampledFrame,
-    vector: Vec<f32>,
+pub(super) struct Pending {
+    pub(super) frame: SampledFrame,
+    pub(super) vector: Vec<f32>,
     /// Its vector of the model a switch is moving to, when one is under way.
-    extra: Option<(String, Vec<f32>)>,
+    pub(super) extra: Option<(String, Vec<f32>)>,
 }
 
 enum Embedded {
@@ -197,159 +199,6 @@ fn start_inference(
     (erx, inference)
 }
 
-/// How far the job has got, for its progress events and its row in the queue.
-struct Counters {
-    frames: usize,
-    /// Seconds of video of the files finished.
-    seconds: f64,
-    /// Files finished, those of the plan (unchanged, failed probes) included.
-    files: usize,
-    /// Whether each file's start has been announced.
-    announced: Vec<bool>,
-    /// How far each unfinished file has got (seconds of video).
-    reached: HashMap<usize, f64>,
-}
-
-impl Counters {
-    fn new(files: usize, finished: usize) -> Self {
-        Self {
-            frames: 0,
-            seconds: 0.0,
-            files: finished,
-            announced: vec![false; files],
-            reached: HashMap::new(),
-        }
-    }
-
-    /// A frame of file `i`, ending at `t`, has been embedded.
-    fn frame(&mut self, job_id: i64, i: usize, t: f64, work: &[Work], progress: &ProgressSink) {
-        if !self.announced[i] {
-            self.announced[i] = true;
-            progress(Progress::FileStarted {
-                job_id,
-                path: work[i].path.display().to_string(),
-            });
-        }
-        self.frames += 1;
-        // Files decode side by side: count how far each unfinished one has got.
-        self.reached.insert(i, t);
-        progress(Progress::Frames {
-            job_id,
-            frames: self.frames,
-            video_seconds: self.seconds + self.reached.values().sum::<f64>(),
-        });
-    }
-
-    /// File `i` is finished, with `seconds` of video indexed.
-    fn file(&mut self, i: usize, seconds: f64) {
-        self.reached.remove(&i);
-        self.seconds += seconds;
-        self.files += 1;
-    }
-}
-
-/// A file is finished (indexed or failed): its outcome recorded on the job, the job's
-/// counters saved, the event sent, the report extended.
-async fn file_done(
-    catalog: &Catalog,
-    job_id: i64,
-    r: FileReport,
-    done: &Counters,
-    progress: &ProgressSink,
-    report: &mut JobReport,
-) -> Result<(), JobError> {
-    plan::record(catalog, job_id, &r).await?;
-    catalog
-        .queue()
-        .progress(job_id, done.files as i64, done.frames as i64)
-        .await?;
-    progress(Progress::FileDone {
-        job_id,
-        report: r.clone(),
-    });
-    report.files.push(r);
-    Ok(())
-}
-
-/// A file that could not be indexed: recorded as failed in the store; returns its report.
-async fn write_failure(catalog: &Catalog, w: &Work, error: String) -> Result<FileReport, JobError> {
-    let key = w.path.display().to_string();
-    catalog
-        .put_failed(
-            &key,
-            w.identity.size as i64,
-            w.identity.mtime_ns,
-            &w.identity.hash,
-            &error,
-        )
-        .await?;
-    Ok(FileReport {
-        path: key,
-        outcome: Outcome::Failed { error },
-        duration: 0.0,
-    })
-}
-
-async fn write_video(
-    catalog: &Catalog,
-    w: &Work,
-    info: &VideoInfo,
-    frames: Vec<Pending>,
-    mut texts: Vec<NewText>,
-) -> Result<(i64, usize), JobError> {
-    let name = w.path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    let words: String = name
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect();
-    texts.push(NewText {
-        kind: TextKind::Filename,
-        start: None,
-        end: None,
-        text: words.split_whitespace().collect::<Vec<_>>().join(" "),
-        quad: None,
-        words: None,
-    });
-    if let Some(title) = &info.title {
-        texts.push(NewText {
-            kind: TextKind::Title,
-            start: None,
-            end: None,
-            text: title.clone(),
-            quad: None,
-            words: None,
-        });
-    }
-    let n = frames.len();
-    let v = NewVideo {
-        path: w.path.display().to_string(),
-        size: w.identity.size as i64,
-        mtime_ns: w.identity.mtime_ns,
-        hash: w.identity.hash.clone(),
-        duration: info.duration,
-        fps: info.fps,
-        width: info.width as i64,
-        height: info.height as i64,
-        codec: info.codec.clone(),
-        rotation: info.rotation as i64,
-        frames: frames
-            .into_iter()
-            .map(|p| NewFrame {
-                start: p.frame.start,
-                end: p.frame.end,
-                peak: p.frame.peak,
-                shot: p.frame.reason == decode::SampleReason::ShotChange,
-                vector: p.vector,
-                extra_vectors: p.extra.into_iter().collect(),
-                thumbnail: p.frame.thumbnail,
-            })
-            .collect(),
-        texts,
-    };
-    let id = catalog.add_video(&v).await?;
-    Ok((id, n))
-}
-
 /// What the decode threads read besides the pictures: on-screen text (OCR, with its
 /// confidence floor) and speech.
 #[derive(Clone)]
@@ -395,12 +244,10 @@ fn decode_files(
         }
         let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             std::thread::scope(|s| {
-                let heard = readers.speech.as_ref().map(|sp| {
-                    std::thread::Builder::new()
-                        .name("vidseek-speech".into())
-                        .spawn_scoped(s, || speech(sp, path, audio_streams))
-                        .expect("spawn speech thread")
-                });
+                let heard = readers
+                    .speech
+                    .as_deref()
+                    .map(|sp| speech::start(s, sp, path, audio_streams));
                 let mut reader = readers.ocr.as_ref().map(|(o, c)| CueReader::new(o, *c));
                 let mut sink = |f: SampledFrame| {
                     // Decoding yields to searches between sampled frames too.
@@ -409,9 +256,7 @@ fn decode_files(
                     !cancel.load(Ordering::Relaxed) && tx.send(Decoded::Frame(i, f)).is_ok()
                 };
                 let sampled = decode::sample(path, opts, &mut sink);
-                let spoken = heard
-                    .map(|h| h.join().unwrap_or_else(|_| speech_panicked(path)))
-                    .unwrap_or_default();
+                let spoken = speech::heard(heard, path);
                 match sampled {
                     Ok((info, stats)) => Ok(Ended {
                         texts: [subtitles(path, &info), screen_text(reader, path), spoken].concat(),

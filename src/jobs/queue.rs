@@ -5,6 +5,7 @@ use std::future::Future;
 
 use super::{JobError, Progress, ProgressSink};
 use crate::catalog::{Catalog, Job, JobKind, JobState};
+use crate::error::Classified;
 
 /// The job queue of a catalog.
 pub struct Queue<'a> {
@@ -62,6 +63,20 @@ impl<'a> Queue<'a> {
             for job in waiting {
                 let id = job.id;
                 let r = run(job).await;
+                if let Err(e) = &r
+                    && self.catalog.is_shared()
+                    && e.fault() == crate::error::Fault::Unavailable
+                {
+                    // The shared database failed under the job: it is not the job's
+                    // fault, so it goes back to the queue (or, if even that cannot be
+                    // written, its lease runs out) and is taken up again; files already
+                    // committed are then skipped as unchanged.
+                    tracing::warn!("job {id} interrupted: {e}");
+                    if let Err(e2) = self.catalog.queue().release(id).await {
+                        tracing::warn!("job {id}: handing it back: {e2}");
+                    }
+                    return r.map(|_| out);
+                }
                 if let Err(e) = &r {
                     tracing::warn!("job {id} failed: {e}");
                     self.catalog

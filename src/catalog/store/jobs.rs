@@ -297,6 +297,22 @@ impl Store {
             .map_err(self.q("renewing a job's lease"))
     }
 
+    /// Hands a job this process runs back to the queue (enqueued, no owner) after the
+    /// database failed under it, so that any node takes it up again; false when it was
+    /// not this process's any more.
+    pub async fn release_job(&self, id: i64) -> Result<bool> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'enqueued', owner = NULL, lease_until = NULL
+             WHERE id = $1 AND owner = $2 AND state = 'processing'",
+        )
+        .bind(id)
+        .bind(node_id())
+        .execute(&self.write)
+        .await
+        .map(|r| r.rows_affected() > 0)
+        .map_err(self.q("handing a job back"))
+    }
+
     pub async fn job_progress(&self, id: i64, files_done: i64, frames_done: i64) -> Result<()> {
         sqlx::query("UPDATE jobs SET files_done = $1, frames_done = $2 WHERE id = $3")
             .bind(files_done)

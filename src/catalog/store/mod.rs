@@ -11,7 +11,8 @@
 //! ARCHITECTURE.md, "Writing to SQLite", for the write discipline. Split by table group: `videos` (videos, frames,
 //! embeddings, thumbnails), `models` (the active model and a switch), `texts`, `jobs`,
 //! `tags` (frame tags and saved probes), `vocab` (cached text vectors), `keys` (API keys),
-//! `pgvector` (the frame vectors searched inside PostgreSQL, `--vectors pgvector`).
+//! `pgvector` (the frame vectors searched inside PostgreSQL, `--vectors pgvector`); `copy`
+//! copies a whole library to another store (`vidseek migrate`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,6 +23,7 @@ use sqlx::Row;
 use crate::types::{FrameId, VideoId};
 
 mod connect;
+mod copy;
 mod jobs;
 mod keys;
 mod models;
@@ -32,7 +34,7 @@ mod videos;
 mod vocab;
 mod wake;
 
-pub use connect::{Backend, is_postgres_url};
+pub use connect::{Backend, is_postgres_url, server_name};
 pub use jobs::{Claim, FileState, Job, JobFile, JobKind, JobState, lease_seconds, node_id};
 pub use keys::{ApiKey, KeyScope};
 pub use models::{Switch, SwitchStatus};

@@ -7,6 +7,7 @@ pub mod assert;
 pub mod cli;
 pub mod footage;
 pub mod models;
+pub mod netns;
 pub mod pg;
 pub mod server;
 

@@ -23,6 +23,10 @@ const OS_USER: &str = "vspg";
 pub struct Pg {
     pub port: u16,
     dir: PathBuf,
+    /// The network namespace it runs in (None: this process's) and the address it
+    /// listens on there.
+    ns: Option<String>,
+    host: String,
 }
 
 /// The server's binaries: `VIDSEEK_PG_BIN`, else where `.ci/setup --test` puts them.
@@ -49,13 +53,24 @@ fn is_root() -> bool {
 
 /// Runs one of the server's programs, as the unprivileged user when we are root.
 fn run(program: &str, args: &[&str]) -> Output {
+    run_in(None, program, args)
+}
+
+/// [`run`] inside the network namespace `ns` (root only).
+fn run_in(ns: Option<&str>, program: &str, args: &[&str]) -> Output {
     let exe = bin_dir().join(program);
-    let mut cmd = if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", OS_USER, "--"]).arg(&exe);
-        c
-    } else {
-        Command::new(&exe)
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "runuser", "-u", OS_USER, "--"]).arg(&exe);
+            c
+        }
+        None if is_root() => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", OS_USER, "--"]).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
     };
     cmd.args(args).env("PGPASSWORD", PASSWORD);
     cmd.output().unwrap_or_else(|e| panic!("{}: {e}", exe.display()))
@@ -72,13 +87,19 @@ fn must(o: Output, what: &str) -> Output {
 }
 
 impl Pg {
-    /// Makes and starts a fresh server.
+    /// Makes and starts a fresh server on 127.0.0.1 at a free port.
     pub fn start() -> Pg {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
+        Pg::start_at(None, "127.0.0.1", port, None)
+    }
+
+    /// Makes and starts a fresh server in network namespace `ns` (None: this one),
+    /// listening on `host:port`, also taking password logins from `allow` (a CIDR).
+    pub fn start_at(ns: Option<&str>, host: &str, port: u16, allow: Option<&str>) -> Pg {
         let dir = std::env::temp_dir().join(format!("vidseek-pg-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -111,17 +132,29 @@ impl Pg {
             ),
             "initdb",
         );
-        let pg = Pg { port, dir };
+        if let Some(net) = allow {
+            let hba = data.join("pg_hba.conf");
+            let mut text = std::fs::read_to_string(&hba).unwrap();
+            text.push_str(&format!("host all all {net} scram-sha-256\n"));
+            std::fs::write(&hba, text).unwrap();
+        }
+        let pg = Pg {
+            port,
+            dir,
+            ns: ns.map(str::to_string),
+            host: host.to_string(),
+        };
         pg.ctl_start();
         pg
     }
 
     fn ctl_start(&self) {
-        let opts = format!("-h 127.0.0.1 -p {} -k {} -F", self.port, self.dir.display());
+        let opts = format!("-h {} -p {} -k {} -F", self.host, self.port, self.dir.display());
         let log = self.dir.join("log");
         let data = self.dir.join("data");
         must(
-            run(
+            run_in(
+                self.ns.as_deref(),
                 "pg_ctl",
                 &[
                     "-D",
@@ -153,18 +186,26 @@ impl Pg {
 
     /// The URL of database `db` as the `postgres` role.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres:{PASSWORD}@127.0.0.1:{}/{db}", self.port)
+        format!("postgres://postgres:{PASSWORD}@{}:{}/{db}", self.host, self.port)
+    }
+
+    /// Where psql reaches it: the address, or (in another namespace) its socket folder.
+    fn psql_host(&self) -> String {
+        match self.ns {
+            Some(_) => self.dir.display().to_string(),
+            None => self.host.clone(),
+        }
     }
 
     /// Runs SQL in database `db` as the `postgres` role; panics when it fails.
     pub fn sql(&self, db: &str, sql: &str) -> String {
-        let out = psql(self.port, db, sql);
+        let out = psql_at(&self.psql_host(), self.port, db, sql);
         String::from_utf8_lossy(&must(out, sql).stdout).trim().to_string()
     }
 
     /// Runs SQL in database `db`; None when it fails (a table not made yet).
     pub fn try_sql(&self, db: &str, sql: &str) -> Option<String> {
-        let out = psql(self.port, db, sql);
+        let out = psql_at(&self.psql_host(), self.port, db, sql);
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
@@ -178,9 +219,13 @@ impl Pg {
 }
 
 fn psql(port: u16, db: &str, sql: &str) -> Output {
+    psql_at("127.0.0.1", port, db, sql)
+}
+
+fn psql_at(host: &str, port: u16, db: &str, sql: &str) -> Output {
     let exe = bin_dir().join("psql");
     Command::new(&exe)
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-d", db])
+        .args(["-h", host, "-p", &port.to_string(), "-U", "postgres", "-d", db])
         .args(["-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
         .env("PGPASSWORD", PASSWORD)
         .output()
