@@ -119,7 +119,13 @@ async fn copy(
             holds: there.describe(),
         });
     }
-    Ok(source.copy_into(dest, progress).await?.tables)
+    let tables = source.copy_into(dest, progress).await?.tables;
+    // A data folder keeps its vectors in its own graph: a library that chose pgvector
+    // on the server is an HNSW library there (each node rebuilds it from the copy).
+    if matches!(target, Target::Folder(_)) && dest.meta("vectors").await?.as_deref() == Some("pgvector") {
+        dest.set_meta("vectors", "hnsw").await?;
+    }
+    Ok(tables)
 }
 
 fn same_folder(a: &Path, b: &Path) -> bool {
