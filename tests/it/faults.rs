@@ -95,7 +95,8 @@ impl Cluster {
     }
 
     fn worker(&mut self, host: &str) {
-        self.spawn(host, &["worker", "--poll", "1"]);
+        // Three samples a second: jobs long enough to be caught in the middle.
+        self.spawn(host, &["worker", "--poll", "1", "--fps", "3"]);
     }
 
     fn api_node(&mut self, host: &str) {
@@ -180,11 +181,12 @@ impl Cluster {
         while !f(self) {
             assert!(
                 t0.elapsed() < Duration::from_secs(secs),
-                "{what} did not happen within {secs} s; worker logs:\n{}\n{}",
+                "{what} did not happen within {secs} s; jobs: {}; worker logs:\n{}\n{}",
+                self.sql("SELECT id, state, files_done, files_total, owner, error FROM jobs ORDER BY id"),
                 self.log("w1"),
                 self.log("w2")
             );
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -241,11 +243,13 @@ fn key(c: &Cluster, name: &str, scope: &str) -> String {
     v["key"].as_str().unwrap().to_string()
 }
 
-const SCENES: [(Colour, Shape, Colour); 4] = [
+const SCENES: [(Colour, Shape, Colour); 6] = [
     (Colour::Red, Shape::Circle, Colour::Blue),
     (Colour::Green, Shape::Square, Colour::Black),
     (Colour::Yellow, Shape::Star, Colour::Purple),
     (Colour::Orange, Shape::Triangle, Colour::Blue),
+    (Colour::Purple, Shape::Circle, Colour::Yellow),
+    (Colour::Blue, Shape::Square, Colour::Orange),
 ];
 
 #[test]
@@ -262,7 +266,7 @@ fn a_cluster_loses_nothing_when_a_worker_dies_the_database_stops_or_a_link_is_cu
     });
 
     // 1. A worker killed in the middle of a job.
-    let first = c.footage("kill", &SCENES, 20.0);
+    let first = c.footage("kill", &SCENES, 30.0);
     let job = c.enqueue(&first);
     c.wait(60, "a worker working on the job", |c| {
         let (state, _, done) = c.job(job);
@@ -283,7 +287,7 @@ fn a_cluster_loses_nothing_when_a_worker_dies_the_database_stops_or_a_link_is_cu
     c.worker(&victim);
 
     // 2. The server stopped for 20 s while searches and indexing run.
-    let second = c.footage("outage", &SCENES[..3], 20.0);
+    let second = c.footage("outage", &SCENES[..4], 30.0);
     let job = c.enqueue(&second);
     c.wait(60, "a worker working on the second job", |c| {
         c.job(job).0 == "processing"
@@ -335,7 +339,7 @@ fn a_cluster_loses_nothing_when_a_worker_dies_the_database_stops_or_a_link_is_cu
     }
 
     // 3. A worker's link cut in the middle of a job.
-    let third = c.footage("cut", &SCENES[..2], 25.0);
+    let third = c.footage("cut", &SCENES[..4], 30.0);
     let job = c.enqueue(&third);
     c.wait(60, "a worker working on the third job", |c| {
         c.job(job).0 == "processing"

@@ -254,8 +254,19 @@ pub fn copy_database(from: &Path, to: &Path) {
     let src_name = src.rsplit('/').next().unwrap().to_string();
     let out = psql(port, "postgres", &format!("DROP DATABASE IF EXISTS {dst}"));
     must(out, "DROP DATABASE");
-    let out = psql(port, "postgres", &format!("CREATE DATABASE {dst} TEMPLATE {src_name}"));
-    must(out, "CREATE DATABASE ... TEMPLATE");
+    // A process that just used the source (a CLI run of another test) may still be
+    // leaving it: PostgreSQL copies a database only while nobody is connected.
+    let mut tries = 0;
+    loop {
+        let out = psql(port, "postgres", &format!("CREATE DATABASE {dst} TEMPLATE {src_name}"));
+        let busy = String::from_utf8_lossy(&out.stderr).contains("is being accessed by other users");
+        if !busy || tries == 60 {
+            must(out, "CREATE DATABASE ... TEMPLATE");
+            break;
+        }
+        tries += 1;
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     MADE.lock().unwrap_or_else(|e| e.into_inner()).insert(dst);
 }
 
