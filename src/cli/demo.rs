@@ -137,15 +137,7 @@ pub(super) fn demo(g: &Global, args: &DemoArgs) -> Result<()> {
     let footage = Footage::render_once(g.data_dir().join("demo-library"))?;
     let model = Arc::new(g.load_model()?);
     let suggested = runtime()?.block_on(async {
-        let catalog = Catalog::open_with(
-            &g.data_dir(),
-            g.database(),
-            g.vectors,
-            model.model_name(),
-            model.dim(),
-            Access::Write,
-        )
-        .await?;
+        let catalog = g.open_library(&model, Access::Write).await?;
         let reports = run_jobs(
             &catalog,
             model.clone(),

@@ -83,15 +83,7 @@ pub(super) fn mcp(g: &Global, args: &McpArgs) -> Result<()> {
     let access = if args.allow_index { Access::Write } else { Access::Read };
     let opts = index_options(args.fps, 0, 0)?;
     runtime()?.block_on(async {
-        let catalog = Catalog::open_with(
-            &g.data_dir(),
-            g.database(),
-            g.vectors,
-            model.model_name(),
-            model.dim(),
-            access,
-        )
-        .await?;
+        let catalog = g.open_library(&model, access).await?;
         let index = if args.allow_index {
             catalog.remember_model_dir(model.dir()).await?;
             Some(IndexOptions {

@@ -1,7 +1,8 @@
 //! `cli`: the command line (clap). Parses, calls the library, prints. Every command is
 //! a thin shell over the same functions the HTTP API and the tests call.
 //!
-//! Layout: `args` holds every clap definition; one file per command group runs them
+//! Layout: `args` holds every clap definition (`global` the options every command takes
+//! and what they resolve to); one file per command group runs them
 //! (`index`, `search`, `clip`, `model`, `ocr`, `embed`, `doctor`, `serve`, `mcp`, `migrate`,
 //! `demo`, `bench`); `output`
 //! prints an answer as text or as JSON (`--json`), `progress` draws the progress bar.
@@ -12,6 +13,7 @@ mod clip;
 mod demo;
 mod doctor;
 mod embed;
+mod global;
 mod index;
 mod keys;
 mod mcp;
@@ -102,15 +104,7 @@ fn with_library<T>(
 ) -> Result<T> {
     let model = Arc::new(g.load_model()?);
     runtime()?.block_on(async {
-        let catalog = Catalog::open_with(
-            &g.data_dir(),
-            g.database(),
-            g.vectors,
-            model.model_name(),
-            model.dim(),
-            access,
-        )
-        .await?;
+        let catalog = g.open_library(&model, access).await?;
         let r = f(&catalog, &model).await;
         catalog.close().await;
         r
